@@ -1,0 +1,1 @@
+"""MCP tool modules, one per engine; each exposes `register(server, runtime)`."""

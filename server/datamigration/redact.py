@@ -1,0 +1,63 @@
+"""Secrets never leave the process: redaction for URLs, text and environments.
+
+Used by every face that prints, logs or writes: connection URLs are shown with the password
+replaced, and environments passed to subprocesses are stripped of anything that looks secret.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Mapping
+from urllib.parse import urlsplit, urlunsplit
+
+MASK = "***"
+_SECRET_NAME = re.compile(
+    r"(PASS(WORD|WD)?|SECRET|TOKEN|API_?KEY|PRIVATE_?KEY|CREDENTIAL|AUTH|_DSN|DATABASE_URL|_URL$)",
+    re.IGNORECASE,
+)
+_URL_PASSWORD = re.compile(r"(?P<scheme>[a-zA-Z][a-zA-Z0-9+.\-]*://)(?P<user>[^:/@\s]*):(?P<pw>[^@\s/]*)@")
+
+_known_secrets: set[str] = set()
+
+
+def register_secret(value: str | None) -> None:
+    """Remember a secret value (e.g. a resolved password) so `redact_text` masks it anywhere."""
+    if value and len(value) >= 3:
+        _known_secrets.add(value)
+
+
+def redact_url(url: str) -> str:
+    """Return the URL with any password replaced by ***; other parts are kept for diagnosis."""
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        return redact_text(url)
+    if parts.password is None:
+        return redact_text(url)
+    register_secret(parts.password)
+    host = parts.hostname or ""
+    if ":" in host:
+        host = f"[{host}]"
+    netloc = f"{parts.username or ''}:{MASK}@{host}"
+    if parts.port is not None:
+        netloc += f":{parts.port}"
+    return urlunsplit((parts.scheme, netloc, parts.path, parts.query, parts.fragment))
+
+
+def redact_text(text: str, extra_secrets: Iterable[str] = ()) -> str:
+    """Mask passwords inside URLs and every registered or given secret value in free text."""
+    out = _URL_PASSWORD.sub(lambda m: f"{m['scheme']}{m['user']}:{MASK}@", text)
+    for secret in sorted({*_known_secrets, *(s for s in extra_secrets if s)}, key=len, reverse=True):
+        out = out.replace(secret, MASK)
+    return out
+
+
+def is_secret_name(name: str) -> bool:
+    """True for environment variable names that usually hold credentials."""
+    return bool(_SECRET_NAME.search(name))
+
+
+def scrub_environment(env: Mapping[str, str], keep: Iterable[str] = ()) -> dict[str, str]:
+    """Copy of `env` without secret-looking variables (names in `keep` survive)."""
+    keep_set = set(keep)
+    return {k: v for k, v in env.items() if k in keep_set or not is_secret_name(k)}

@@ -1,0 +1,121 @@
+"""Which directory is the workspace, and how every path is confined to it.
+
+The root is the directory the server starts in, unless `--workspace` or DATAMIGRATION_WORKSPACE
+names another. Every path a tool receives goes through `Workspace.resolve`, which resolves
+symlinks and compares path components (never string prefixes, so `/work/ws-evil` is not inside
+`/work/ws`). The workspace config `datamigration.toml` is read here too.
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from datamigration.errors import FileFormatError, PathOutsideWorkspaceError, UserInputError
+
+ENV_WORKSPACE = "DATAMIGRATION_WORKSPACE"
+CONFIG_NAME = "datamigration.toml"
+STATE_DIR = ".datamigration"
+
+
+@dataclass(frozen=True)
+class Workspace:
+    """A resolved workspace root plus its parsed config (empty when there is no config file)."""
+
+    root: Path
+    config: dict[str, Any] = field(default_factory=dict, compare=False)
+
+    @classmethod
+    def open(cls, explicit: str | os.PathLike[str] | None = None) -> Workspace:
+        """Pick the root (argument, then environment, then cwd), check it, load the config."""
+        chosen = explicit or os.environ.get(ENV_WORKSPACE) or os.getcwd()
+        root = Path(chosen).expanduser().resolve()
+        if not root.is_dir():
+            raise UserInputError(
+                f"workspace root {root} is not a directory",
+                hint=f"Pass --workspace DIR or set {ENV_WORKSPACE} to an existing directory.",
+            )
+        return cls(root=root, config=load_config(root / CONFIG_NAME))
+
+    def resolve(self, path: str | os.PathLike[str]) -> Path:
+        """Absolute, symlink-resolved path inside the root, or PathOutsideWorkspaceError.
+
+        Works for paths that do not exist yet (for writes): the deepest existing ancestor is
+        resolved, so a symlinked parent directory that leaves the root is still caught.
+        """
+        raw = os.fspath(path)
+        if "\x00" in raw:
+            raise PathOutsideWorkspaceError(f"path {raw!r} contains a NUL byte")
+        candidate = Path(raw).expanduser()
+        if not candidate.is_absolute():
+            candidate = self.root / candidate
+        resolved = candidate.resolve(strict=False)
+        if not is_within(resolved, self.root):
+            raise PathOutsideWorkspaceError(
+                f"path {raw!r} resolves to {resolved}, outside the workspace {self.root}",
+                path=raw,
+                workspace=str(self.root),
+            )
+        return resolved
+
+    def relative(self, path: Path) -> str:
+        """Path as shown to users and the model: relative to the root, with forward slashes."""
+        try:
+            return path.resolve().relative_to(self.root).as_posix() or "."
+        except ValueError:
+            return str(path)
+
+    @property
+    def state_dir(self) -> Path:
+        """Local run logs and server state (`.datamigration/`), created on demand."""
+        d = self.root / STATE_DIR
+        d.mkdir(parents=True, exist_ok=True)
+        return d
+
+    @property
+    def docs_dir(self) -> Path:
+        """The docs tree: AgileFlow's docs folder when present (manifest may rename it)."""
+        manifest = self.root / ".agileflow" / "_cfg" / "manifest.yaml"
+        if manifest.is_file():
+            import yaml
+
+            try:
+                data = yaml.safe_load(manifest.read_text(encoding="utf-8")) or {}
+            except yaml.YAMLError:
+                data = {}
+            folder = data.get("docs_folder") if isinstance(data, dict) else None
+            if isinstance(folder, str) and folder.strip():
+                return self.resolve(folder.strip())
+        return self.root / "docs"
+
+    def is_agileflow_project(self) -> bool:
+        """An AgileFlow project has `<docs>/09-agents/` or an `.agileflow/` folder."""
+        return (self.docs_dir / "09-agents").is_dir() or (self.root / ".agileflow").is_dir()
+
+
+def is_within(path: Path, root: Path) -> bool:
+    """Component-wise containment: `/a/b` is within `/a`, `/a-evil` is not."""
+    try:
+        path.relative_to(root)
+    except ValueError:
+        return False
+    return True
+
+
+def load_config(path: Path) -> dict[str, Any]:
+    """Parse datamigration.toml; a syntax error names the file and line, nothing is changed."""
+    if not path.is_file():
+        return {}
+    try:
+        return tomllib.loads(path.read_text(encoding="utf-8"))
+    except tomllib.TOMLDecodeError as exc:
+        raise FileFormatError(
+            f"{path}: {exc}",
+            hint="Fix the TOML syntax at the line shown; the file was not modified.",
+            path=str(path),
+            line=getattr(exc, "lineno", None),
+            problem=str(exc),
+        ) from exc

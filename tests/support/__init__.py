@@ -1,0 +1,1 @@
+"""Shared test harness: real databases for every tier that needs one."""
