@@ -18,6 +18,7 @@ from mcp.server.mcpserver.exceptions import ToolError
 from mcp_types import ToolAnnotations
 
 from datamigration.errors import DataMigrationError
+from datamigration.mcp.confirm import InputRequired
 from datamigration.redact import redact_text
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -38,6 +39,9 @@ def _wrap(fn: F) -> F:
         async def async_wrapper(*args: Any, **kwargs: Any) -> Any:
             try:
                 return await fn(*args, **kwargs)
+            except InputRequired as pending:
+                # 2026-07-28 elicitation: hand the question to the client, which calls again.
+                return pending.result
             except DataMigrationError as exc:
                 raise as_tool_error(exc) from exc
 
@@ -66,10 +70,15 @@ def tool(
 ) -> Callable[[F], F]:
     """Register `fn` on `server` with annotations and error translation.
 
-    Every tool must return a TypedDict / pydantic model / dataclass so it has an output schema.
+    Every tool must return a TypedDict / pydantic model / dataclass so it has an output schema,
+    and have a docstring (its description); registration refuses a tool without either, so the
+    mistake shows up at import time rather than in a client.
     """
 
     def decorator(fn: F) -> F:
+        tool_name = name or fn.__name__
+        if not (fn.__doc__ or "").strip():
+            raise TypeError(f"tool {tool_name!r} needs a docstring: it is the tool's description")
         annotations = ToolAnnotations(
             title=title,
             read_only_hint=read_only,
@@ -78,12 +87,19 @@ def tool(
             open_world_hint=open_world,
         )
         server.tool(
-            name=name or fn.__name__,
+            name=tool_name,
             title=title,
             annotations=annotations,
             meta=LARGE_RESULT_META if large else None,
             structured_output=True,
         )(_wrap(fn))
+        registered = server._tool_manager.get_tool(tool_name)
+        if registered is not None and registered.output_schema is None:
+            server.remove_tool(tool_name)
+            raise TypeError(
+                f"tool {tool_name!r} needs an output schema: annotate its return with a TypedDict, "
+                "pydantic model or dataclass"
+            )
         return fn
 
     return decorator
