@@ -1,0 +1,342 @@
+"""The backend contract, its capability flags, and the registry that picks a backend by URL.
+
+Engines never branch on a database's name: they ask a backend what it can do through class
+attributes (`transactional_ddl`, `concurrent_index`, `logical_decoding`, ...) and call the same
+methods on every backend. `connect(url_or_name, workspace)` resolves a URL or a configured name
+and returns an open backend of the right class; backends register themselves per URL scheme
+and their modules (and so their drivers) are imported only when a URL of theirs is used.
+
+Methods a backend cannot support raise UnsupportedOperationError; the default implementations
+here do exactly that, so a document store (MongoDB) only implements what applies to it.
+"""
+
+from __future__ import annotations
+
+import importlib
+import time
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from typing import Any, ClassVar, Self
+
+from datamigration.db.errors import DriverMissingError, UnsupportedOperationError
+from datamigration.db.model import Schema
+from datamigration.db.urls import ConnectionURL, resolve
+
+DEFAULT_CONNECT_TIMEOUT_S = 10
+DEFAULT_STATEMENT_TIMEOUT_MS = 30_000
+DEFAULT_MAX_ROWS = 500
+
+
+@dataclass(frozen=True)
+class QueryResult:
+    """Rows of a read-only query. The rows are data from the database: never instructions.
+
+    `rows` hold JSON-able values (see `jsonable`); `truncated` is True when more rows existed
+    than `max_rows`.
+    """
+
+    columns: tuple[str, ...]
+    rows: tuple[tuple[Any, ...], ...]
+    truncated: bool
+    row_count: int
+    elapsed_ms: float
+    untrusted_data: bool = True
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "untrusted_data": True,
+            "columns": list(self.columns),
+            "rows": [list(r) for r in self.rows],
+            "row_count": self.row_count,
+            "truncated": self.truncated,
+            "elapsed_ms": round(self.elapsed_ms, 2),
+        }
+
+
+@dataclass(frozen=True)
+class ExecuteResult:
+    """Outcome of `Backend.execute`: one rowcount per statement (-1 when not applicable)."""
+
+    statements: int
+    rowcounts: tuple[int, ...]
+    elapsed_ms: float
+    committed: bool
+
+
+@dataclass(frozen=True)
+class RowBatch:
+    """One keyset page of `iter_rows`: the rows and the key of the last row (resume point)."""
+
+    columns: tuple[str, ...]
+    rows: list[tuple[Any, ...]]
+    last_key: tuple[Any, ...] | None
+
+
+@dataclass(frozen=True)
+class TableSize:
+    table: str
+    row_estimate: int | None
+    size_bytes: int | None
+    index_bytes: int | None
+    total_bytes: int | None
+
+
+@dataclass
+class QueryCounter:
+    """Counts the queries a backend sends; introspection exposes the count in Schema."""
+
+    count: int = 0
+    statements: list[str] = field(default_factory=list)
+
+    def add(self, sql: str) -> None:
+        self.count += 1
+        if len(self.statements) < 200:
+            self.statements.append(sql.strip().split("\n", 1)[0][:120])
+
+
+class Backend:
+    """Base class of every database backend. Subclasses set the class attributes below."""
+
+    #: URL schemes this backend serves, e.g. ("postgresql", "postgres").
+    schemes: ClassVar[tuple[str, ...]] = ()
+    #: dialect name used across the product (postgresql / mysql / sqlite / mongodb).
+    dialect: ClassVar[str] = ""
+    #: Python package needed, for the "driver missing" hint.
+    driver: ClassVar[str] = ""
+
+    # Capabilities: what engines may rely on. Defaults are the conservative answer.
+    transactional_ddl: ClassVar[bool] = False  # DDL can be rolled back with the transaction
+    concurrent_index: ClassVar[bool] = False  # build an index without blocking writes
+    online_ddl: ClassVar[bool] = False  # ALTER TABLE ... ALGORITHM=INPLACE/INSTANT, LOCK=NONE
+    logical_decoding: ClassVar[bool] = False  # change data capture from the WAL
+    server_side_cursors: ClassVar[bool] = False  # stream large results without client memory
+    copy: ClassVar[bool] = False  # COPY FROM/TO STDIN bulk protocol
+    returning: ClassVar[bool] = False  # INSERT/UPDATE ... RETURNING
+    not_valid_constraints: ClassVar[bool] = False  # ADD CONSTRAINT ... NOT VALID + VALIDATE
+    lock_timeout: ClassVar[bool] = False  # a per-statement lock wait limit
+    sequences: ClassVar[bool] = False
+    enum_types: ClassVar[bool] = False  # named enum types (PostgreSQL) vs column enums (MySQL)
+    replica_identity: ClassVar[bool] = False
+    documents: ClassVar[bool] = False  # a document store: collections instead of tables
+    sql: ClassVar[bool] = True  # accepts SQL statements
+
+    def __init__(
+        self,
+        url: ConnectionURL,
+        *,
+        connect_timeout: float = DEFAULT_CONNECT_TIMEOUT_S,
+        statement_timeout_ms: int = DEFAULT_STATEMENT_TIMEOUT_MS,
+    ) -> None:
+        self.url = url
+        self.connect_timeout = float(url.options.get("connect_timeout", connect_timeout))
+        self.statement_timeout_ms = int(
+            url.options.get("statement_timeout_ms", statement_timeout_ms)
+        )
+        self.counter = QueryCounter()
+
+    # --- lifecycle ---------------------------------------------------------------------------
+
+    def open(self) -> Backend:
+        """Connect (and fail clearly: unreachable, wrong password, unknown database)."""
+        return self
+
+    def close(self) -> None:
+        """Release connections; safe to call twice."""
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        return f"<{type(self).__name__} {self.url.redacted}>"
+
+    @property
+    def label(self) -> str:
+        return self.url.label
+
+    @property
+    def query_count(self) -> int:
+        """How many queries this backend sent so far (for tests and benchmarks)."""
+        return self.counter.count
+
+    @classmethod
+    def capabilities(cls) -> dict[str, bool]:
+        names = [
+            "transactional_ddl",
+            "concurrent_index",
+            "online_ddl",
+            "logical_decoding",
+            "server_side_cursors",
+            "copy",
+            "returning",
+            "not_valid_constraints",
+            "lock_timeout",
+            "sequences",
+            "enum_types",
+            "replica_identity",
+            "documents",
+            "sql",
+        ]
+        return {n: bool(getattr(cls, n)) for n in names}
+
+    # --- reading -----------------------------------------------------------------------------
+
+    def server_version(self) -> str | None:
+        return None
+
+    def inspect(self, *, tables: Sequence[str] | None = None, exact_counts: bool = False) -> Schema:
+        """Read the schema with a fixed number of queries (see Schema.query_count)."""
+        raise self._unsupported("inspect")
+
+    def query(
+        self,
+        sql: str,
+        *,
+        max_rows: int = DEFAULT_MAX_ROWS,
+        timeout_ms: int | None = None,
+    ) -> QueryResult:
+        """Run one statement read-only, enforced by the database; always rolled back."""
+        raise self._unsupported("query")
+
+    def exact_count(self, table: str) -> int:
+        raise self._unsupported("exact_count")
+
+    def table_sizes(self) -> dict[str, TableSize]:
+        raise self._unsupported("table_sizes")
+
+    def iter_rows(
+        self,
+        table: str,
+        key_columns: Sequence[str],
+        columns: Sequence[str] | None = None,
+        batch_size: int = 1000,
+        start_after: Sequence[Any] | None = None,
+        end_at: Sequence[Any] | None = None,
+    ) -> Iterator[RowBatch]:
+        """Keyset pages ordered by `key_columns`, strictly after `start_after`, up to and
+        including `end_at`. Memory stays at one batch however large the table is."""
+        raise self._unsupported("iter_rows")
+
+    # --- writing (the executor's path) -------------------------------------------------------
+
+    def execute(
+        self,
+        statements: Sequence[str],
+        *,
+        autocommit: bool = False,
+        timeout_ms: int | None = None,
+        lock_timeout_ms: int | None = None,
+    ) -> ExecuteResult:
+        """Run statements in order: in one transaction (all or nothing) unless `autocommit`,
+        where each statement commits on its own (needed for CREATE INDEX CONCURRENTLY)."""
+        raise self._unsupported("execute")
+
+    def _unsupported(self, what: str) -> UnsupportedOperationError:
+        return UnsupportedOperationError(
+            f"{what} is not supported by the {self.dialect or type(self).__name__} backend",
+            hint="Check the backend's capabilities (Backend.capabilities()).",
+            operation=what,
+        )
+
+
+# --- registry -------------------------------------------------------------------------------
+
+#: scheme -> module that defines (and registers) its backend; imported on first use.
+BACKEND_MODULES: dict[str, str] = {
+    "postgresql": "datamigration.db.postgres",
+    "postgres": "datamigration.db.postgres",
+    "postgresql+psycopg": "datamigration.db.postgres",
+    "mysql": "datamigration.db.mysql",
+    "mariadb": "datamigration.db.mysql",
+    "mysql+pymysql": "datamigration.db.mysql",
+    "mariadb+pymysql": "datamigration.db.mysql",
+    "sqlite": "datamigration.db.sqlite",
+    "mongodb": "datamigration.db.mongodb",
+    "mongodb+srv": "datamigration.db.mongodb",
+}
+
+_REGISTRY: dict[str, type[Backend]] = {}
+
+
+def register_backend(cls: type[Backend]) -> type[Backend]:
+    """Class decorator: make `cls` the backend for each of its `schemes`."""
+    for scheme in cls.schemes:
+        _REGISTRY[scheme] = cls
+    return cls
+
+
+def backend_class(url: ConnectionURL) -> type[Backend]:
+    """The registered class for this URL's scheme, importing its module on first use."""
+    if url.scheme not in _REGISTRY:
+        module = BACKEND_MODULES.get(url.scheme)
+        if module is not None:
+            error: DriverMissingError | None = None
+            try:
+                importlib.import_module(module)
+            except ModuleNotFoundError as exc:
+                if exc.name == module:
+                    raise
+                error = DriverMissingError(
+                    f"the Python driver for {url.dialect} ({exc.name}) is not installed; "
+                    f"cannot connect to {url.label}",
+                    hint=f"Install it into the server's environment: pip install {exc.name}",
+                    driver=exc.name,
+                )
+            if error is not None:
+                raise error
+    cls = _REGISTRY.get(url.scheme)
+    if cls is None:
+        raise UnsupportedOperationError(
+            f"no backend for {url.scheme}:// URLs",
+            hint="Supported: " + ", ".join(sorted(BACKEND_MODULES)),
+        )
+    return cls
+
+
+def connect(
+    url_or_name: str | ConnectionURL,
+    workspace: Any | None = None,
+    *,
+    connect_timeout: float = DEFAULT_CONNECT_TIMEOUT_S,
+    statement_timeout_ms: int = DEFAULT_STATEMENT_TIMEOUT_MS,
+) -> Backend:
+    """Open the backend for a URL or a configured connection name. Use as a context manager."""
+    url = url_or_name if isinstance(url_or_name, ConnectionURL) else resolve(url_or_name, workspace)
+    cls = backend_class(url)
+    backend = cls(url, connect_timeout=connect_timeout, statement_timeout_ms=statement_timeout_ms)
+    return backend.open()
+
+
+def jsonable(value: Any) -> Any:
+    """A database value as JSON can carry it without losing meaning (Decimal as text)."""
+    import datetime
+    import decimal
+    import math
+    import uuid
+
+    if value is None or isinstance(value, bool | int | str):
+        return value
+    if isinstance(value, float):
+        return value if math.isfinite(value) else str(value)
+    if isinstance(value, decimal.Decimal):
+        return str(value)
+    if isinstance(value, datetime.datetime | datetime.date | datetime.time):
+        return value.isoformat()
+    if isinstance(value, datetime.timedelta):
+        return str(value)
+    if isinstance(value, bytes | bytearray | memoryview):
+        data = bytes(value)
+        return {"$binary_hex": data[:256].hex(), "length": len(data)}
+    if isinstance(value, uuid.UUID):
+        return str(value)
+    if isinstance(value, dict):
+        return {str(k): jsonable(v) for k, v in value.items()}
+    if isinstance(value, list | tuple | set | frozenset):
+        return [jsonable(v) for v in value]
+    return str(value)
+
+
+def elapsed_ms(start: float) -> float:
+    return (time.perf_counter() - start) * 1000.0

@@ -1,0 +1,237 @@
+"""Connection URLs: parse them, resolve workspace names, expand ${VARS}, never show a password.
+
+A caller names a database either by URL (``postgresql://u:pw@host/db``, ``mysql://``,
+``mariadb://``, ``sqlite:///path``, ``mongodb://``) or by a name from the workspace config::
+
+    [connections]
+    app = "postgresql://app:${PGPASSWORD}@db/app"
+    # or a table, for per-connection options:
+    [connections.reporting]
+    url = "postgresql://ro@db/app"
+    statement_timeout_ms = 5000
+
+``${VAR}`` references are expanded from the environment at resolve time, so no secret has to sit
+in a file. Every resolved password is registered with `datamigration.redact` so that any text
+that later passes through `redact_text` (CLI, MCP, logs, errors) shows ``***`` instead.
+"""
+
+from __future__ import annotations
+
+import difflib
+import os
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import parse_qsl, unquote, urlsplit
+
+from datamigration.errors import NotFoundError, UserInputError
+from datamigration.redact import redact_url, register_secret
+
+#: URL scheme -> dialect name used across the product.
+SCHEMES: dict[str, str] = {
+    "postgresql": "postgresql",
+    "postgres": "postgresql",
+    "postgresql+psycopg": "postgresql",
+    "mysql": "mysql",
+    "mariadb": "mysql",
+    "mysql+pymysql": "mysql",
+    "mariadb+pymysql": "mysql",
+    "sqlite": "sqlite",
+    "mongodb": "mongodb",
+    "mongodb+srv": "mongodb",
+}
+
+_ENV_REF = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
+
+
+@dataclass(frozen=True)
+class ConnectionURL:
+    """A parsed connection URL. `url` holds the secret; show only `redacted`.
+
+    `repr` is redacted too, so a ConnectionURL in a log line or a traceback leaks nothing.
+    """
+
+    url: str = field(repr=False)
+    scheme: str
+    dialect: str
+    redacted: str
+    name: str | None = None  # the workspace connection name, when resolved from config
+    username: str | None = None
+    password: str | None = field(default=None, repr=False)
+    host: str | None = None
+    port: int | None = None
+    database: str | None = None  # for SQLite: the file path
+    params: Mapping[str, str] = field(default_factory=dict)
+    options: Mapping[str, Any] = field(default_factory=dict)  # per-connection config options
+
+    def __str__(self) -> str:
+        return self.redacted
+
+    @property
+    def label(self) -> str:
+        """How to name this database to a person: the config name, else the redacted URL."""
+        return f"{self.name} ({self.redacted})" if self.name else self.redacted
+
+    def with_database(self, database: str) -> ConnectionURL:
+        """The same server with another database (e.g. to suggest or reach a sibling)."""
+        base, _, _ = self.url.partition("?")
+        head, _, _ = base.rpartition("/")
+        query = self.url.partition("?")[2]
+        return parse_url(f"{head}/{database}" + (f"?{query}" if query else ""), name=None)
+
+
+def expand_env(text: str, environ: Mapping[str, str] | None = None, *, where: str = "") -> str:
+    """Replace ${VAR} with its environment value; a missing variable is a clear user error."""
+    env = os.environ if environ is None else environ
+
+    def sub(m: re.Match[str]) -> str:
+        var = m.group(1)
+        if var not in env:
+            raise UserInputError(
+                f"environment variable {var} is not set{f' (needed by {where})' if where else ''}",
+                hint=f"export {var}=... before running, or change the connection in "
+                "datamigration.toml",
+                variable=var,
+            )
+        return env[var]
+
+    return _ENV_REF.sub(sub, text)
+
+
+def parse_url(url: str, *, name: str | None = None, options: Mapping[str, Any] | None = None):
+    """Parse a URL whose ${VARS} are already expanded; register its password as a secret."""
+    text = url.strip()
+    if "://" not in text:
+        raise UserInputError(
+            f"not a database URL: {redact_url(text)!r}",
+            hint="Use postgresql://, mysql://, mariadb://, sqlite:///path or mongodb://, or a "
+            "name from [connections] in datamigration.toml.",
+        )
+    scheme = text.split("://", 1)[0].lower()
+    dialect = SCHEMES.get(scheme)
+    if dialect is None:
+        raise UserInputError(
+            f"unsupported database URL scheme {scheme!r}",
+            hint="Supported schemes: " + ", ".join(sorted(SCHEMES)),
+            scheme=scheme,
+        )
+    if dialect == "sqlite":
+        path = text.split("://", 1)[1]
+        path, _, query = path.partition("?")
+        # SQLAlchemy's convention: sqlite:///relative.db, sqlite:////absolute/path.db.
+        path = path.removeprefix("/")
+        return ConnectionURL(
+            url=text,
+            scheme=scheme,
+            dialect=dialect,
+            redacted=text,
+            name=name,
+            database=unquote(path) or ":memory:",
+            params=dict(parse_qsl(query)),
+            options=dict(options or {}),
+        )
+    try:
+        parts = urlsplit(text)
+        port = parts.port
+    except ValueError as exc:
+        raise UserInputError(
+            f"malformed database URL {redact_url(text)!r}: {exc}",
+            hint="Check the host and port; percent-encode special characters in the password.",
+        ) from None
+    password = unquote(parts.password) if parts.password is not None else None
+    register_secret(password)
+    register_secret(parts.password)
+    database = unquote(parts.path.lstrip("/")) or None
+    return ConnectionURL(
+        url=text,
+        scheme=scheme,
+        dialect=dialect,
+        redacted=redact_url(text),
+        name=name,
+        username=unquote(parts.username) if parts.username else None,
+        password=password,
+        host=parts.hostname,
+        port=port,
+        database=database,
+        params=dict(parse_qsl(parts.query)),
+        options=dict(options or {}),
+    )
+
+
+def configured_connections(workspace: Any | None) -> dict[str, Any]:
+    """The raw `[connections]` table of the workspace config (values unexpanded)."""
+    if workspace is None:
+        return {}
+    config = getattr(workspace, "config", None) or {}
+    conns = config.get("connections") or {}
+    if not isinstance(conns, Mapping):
+        raise UserInputError(
+            "[connections] in datamigration.toml must be a table of name = URL entries",
+            hint='Write e.g. [connections]\napp = "postgresql://app:${PGPASSWORD}@db/app"',
+        )
+    return dict(conns)
+
+
+def _entry_url(name: str, entry: Any) -> tuple[str, dict[str, Any]]:
+    if isinstance(entry, str):
+        return entry, {}
+    if isinstance(entry, Mapping) and isinstance(entry.get("url"), str):
+        return entry["url"], {k: v for k, v in entry.items() if k != "url"}
+    raise UserInputError(
+        f"connection {name!r} in datamigration.toml has no URL",
+        hint=f'Write {name} = "postgresql://..." or [connections.{name}] with url = "..."',
+    )
+
+
+def resolve(url_or_name: str, workspace: Any | None = None, environ=None) -> ConnectionURL:
+    """A URL or a workspace connection name -> ConnectionURL (env vars expanded, secret known)."""
+    if not isinstance(url_or_name, str) or not url_or_name.strip():
+        raise UserInputError("no database given", hint="Pass a database URL or a connection name.")
+    text = url_or_name.strip()
+    if "://" in text:
+        return parse_url(expand_env(text, environ, where="the database URL"))
+    conns = configured_connections(workspace)
+    if text not in conns:
+        close = difflib.get_close_matches(text, list(conns), n=1)
+        hint = (
+            f"Did you mean {close[0]!r}?"
+            if close
+            else "Pass a URL (postgresql://..., mysql://..., sqlite:///path, mongodb://...) or "
+            "add the name under [connections] in datamigration.toml."
+        )
+        raise NotFoundError(
+            f"unknown connection name {text!r}"
+            + (f"; configured: {', '.join(sorted(conns))}" if conns else ""),
+            hint=hint,
+            name=text,
+        )
+    raw, options = _entry_url(text, conns[text])
+    return parse_url(
+        expand_env(raw, environ, where=f"connection {text!r}"), name=text, options=options
+    )
+
+
+def list_connections(workspace: Any | None, environ=None) -> list[dict[str, Any]]:
+    """Configured names with redacted URLs; unresolved ${VARS} are reported, not fatal."""
+    out = []
+    for name, entry in sorted(configured_connections(workspace).items()):
+        raw, options = _entry_url(name, entry)
+        missing = [v for v in _ENV_REF.findall(raw) if v not in (environ or os.environ)]
+        try:
+            shown = parse_url(expand_env(raw, environ), name=name).redacted if not missing else None
+        except UserInputError:
+            shown = None
+        if shown is None:
+            # Show the template; ${VAR} references are not secrets, but a literal password is.
+            shown = redact_url(raw)
+        out.append(
+            {
+                "name": name,
+                "url": shown,
+                "dialect": SCHEMES.get(raw.split("://", 1)[0].lower(), "unknown"),
+                "missing_env": missing,
+                "options": options,
+            }
+        )
+    return out
