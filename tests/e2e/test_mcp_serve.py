@@ -80,7 +80,8 @@ def http_server(workspace_dir: Path) -> Iterator[tuple[str, list[str]]]:
             seen.append(line)
             lines.put(line)
 
-    threading.Thread(target=drain, daemon=True).start()
+    reader = threading.Thread(target=drain, daemon=True)
+    reader.start()
     try:
         url = None
         while url is None:
@@ -94,6 +95,7 @@ def http_server(workspace_dir: Path) -> Iterator[tuple[str, list[str]]]:
     finally:
         proc.kill()
         proc.wait(timeout=DEADLINE)
+        reader.join(timeout=DEADLINE)  # EOF after the kill ends it
         for stream in (proc.stdout, proc.stderr):
             if stream is not None:
                 stream.close()
