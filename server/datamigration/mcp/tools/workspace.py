@@ -1,0 +1,284 @@
+"""MCP face of the workspace engine: read, write, edit, glob, grep, run, find_migrations.
+
+Thin by design: each tool parses its arguments, calls one function of
+`datamigration.workspace`, and shapes the dataclass result into a TypedDict (the output schema).
+Confirmation for `run` outside the allow-list and for changes to the workspace policy file goes
+through `confirm`, which asks the user (or hands back a token) before anything happens.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+from typing import Annotated, Any
+
+import anyio.to_thread
+from mcp.server import MCPServer
+from mcp.server.mcpserver import Context
+from pydantic import Field
+from typing_extensions import TypedDict
+
+from datamigration.confirmation import Action
+from datamigration.mcp.confirm import confirm
+from datamigration.mcp.tooling import tool
+from datamigration.workspace import files, frameworks, runner, search
+
+#: find_migrations lists at most this many files per folder (with `truncated`).
+MAX_FILES_PER_SET = 1000
+
+
+class ReadOutput(TypedDict):
+    path: str
+    content: str
+    start_line: int
+    end_line: int
+    total_lines: int
+    truncated: bool
+
+
+class WriteOutput(TypedDict):
+    path: str
+    bytes_written: int
+    created: bool
+
+
+class EditOutput(TypedDict):
+    path: str
+    replacements: int
+    bytes_written: int
+
+
+class GlobOutput(TypedDict):
+    pattern: str
+    base: str
+    files: list[str]
+    truncated: bool
+
+
+class GrepMatchOutput(TypedDict):
+    path: str
+    line: int
+    text: str
+
+
+class GrepOutput(TypedDict):
+    pattern: str
+    matches: list[GrepMatchOutput]
+    files_matched: list[str]
+    files_searched: int
+    skipped: int
+    truncated: bool
+
+
+class RunOutput(TypedDict):
+    command: str
+    exit_code: int | None
+    stdout: str
+    stderr: str
+    duration_s: float
+    timed_out: bool
+    truncated: bool
+    confirmed: bool
+
+
+class MigrationSetOutput(TypedDict):
+    framework: str
+    directory: str
+    files: list[str]
+    config: str | None
+
+
+class FindMigrationsOutput(TypedDict):
+    sets: list[MigrationSetOutput]
+    truncated: bool
+
+
+def _plain(obj: Any) -> Any:
+    return dataclasses.asdict(obj)
+
+
+def register(server: MCPServer, runtime: Any) -> None:
+    def ws() -> Any:
+        return runtime.workspace
+
+    @tool(server, read_only=True, title="Read a file", name="read", large=True)
+    def read_tool(
+        path: Annotated[str, Field(description="File path, relative to the workspace root")],
+        offset: Annotated[int, Field(description="First line to return (1-based)")] = 1,
+        limit: Annotated[int | None, Field(description="Most lines to return")] = None,
+    ) -> ReadOutput:
+        """Read a text file in the workspace, paged by line.
+
+        Returns at most `limit` lines (2000 by default) and 100k characters; when `truncated`
+        is true, call again with offset = end_line + 1. Binary and huge files are refused.
+        """
+        return _plain(files.read_file(ws(), path, offset=offset, limit=limit))
+
+    @tool(
+        server,
+        read_only=False,
+        destructive=True,
+        idempotent=True,
+        title="Write a file",
+        name="write",
+    )
+    async def write_tool(
+        path: Annotated[str, Field(description="File path, relative to the workspace root")],
+        content: Annotated[str, Field(description="The complete new content of the file")],
+        ctx: Context,
+        confirm_token: Annotated[
+            str | None, Field(description="Token from a previous confirmation request")
+        ] = None,
+    ) -> WriteOutput:
+        """Create or overwrite a text file atomically (parents are created).
+
+        Paths outside the workspace, through escaping symlinks or into .git are refused.
+        Changing datamigration.toml (the run policy) needs the user's confirmation.
+        """
+        digest = hashlib.sha256(content.encode("utf-8")).hexdigest()
+        confirmed = await _confirm_policy_change(
+            ctx, path, "write", confirm_token, {"sha256": digest}
+        )
+        return _plain(files.write_file(ws(), path, content, confirmed=confirmed))
+
+    @tool(server, read_only=False, destructive=False, title="Edit a file", name="edit")
+    async def edit_tool(
+        path: Annotated[str, Field(description="File path, relative to the workspace root")],
+        old: Annotated[str, Field(description="Exact text to replace (must be unique)")],
+        new: Annotated[str, Field(description="Replacement text")],
+        ctx: Context,
+        replace_all: Annotated[
+            bool, Field(description="Replace every occurrence instead of exactly one")
+        ] = False,
+        confirm_token: Annotated[
+            str | None, Field(description="Token from a previous confirmation request")
+        ] = None,
+    ) -> EditOutput:
+        """Replace exact text in a file. Refuses when `old` is missing or occurs more than once
+        (unless replace_all); add surrounding text to make the match unique."""
+        confirmed = await _confirm_policy_change(
+            ctx, path, "edit", confirm_token, {"old": old, "new": new, "all": replace_all}
+        )
+        return _plain(
+            files.edit_file(ws(), path, old, new, replace_all=replace_all, confirmed=confirmed)
+        )
+
+    @tool(server, read_only=True, title="Find files by pattern", name="glob")
+    def glob_tool(
+        pattern: Annotated[
+            str, Field(description="Glob like 'migrations/*.sql' or '**/*.py' ({a,b} allowed)")
+        ],
+        base: Annotated[str, Field(description="Directory to search from")] = ".",
+        limit: Annotated[
+            int, Field(description="Most paths to return")
+        ] = search.DEFAULT_GLOB_LIMIT,
+    ) -> GlobOutput:
+        """List files matching a glob, relative to the workspace root. Symlinked directories,
+        .git and virtualenvs are not searched."""
+        return _plain(search.glob_files(ws(), pattern, base=base, limit=limit))
+
+    @tool(server, read_only=True, title="Search file contents", name="grep", large=True)
+    def grep_tool(
+        regex: Annotated[str, Field(description="Python regular expression")],
+        path: Annotated[str, Field(description="File or directory to search")] = ".",
+        glob: Annotated[
+            str | None, Field(description="Only files matching this glob, e.g. '*.sql'")
+        ] = None,
+        ignore_case: bool = False,
+        files_only: Annotated[
+            bool, Field(description="Return only the names of files that match")
+        ] = False,
+        limit: Annotated[
+            int, Field(description="Most matching lines (or files) to return")
+        ] = search.DEFAULT_GREP_LIMIT,
+    ) -> GrepOutput:
+        """Search text files for a regex, line by line. Skips binary and very large files,
+        .git, virtualenvs and node_modules; the result is capped (`truncated`)."""
+        return _plain(
+            search.grep_files(
+                ws(),
+                regex,
+                path=path,
+                glob=glob,
+                ignore_case=ignore_case,
+                limit=limit,
+                files_only=files_only,
+            )
+        )
+
+    @tool(
+        server,
+        read_only=False,
+        destructive=True,
+        open_world=False,
+        title="Run a command",
+        name="run",
+        large=True,
+    )
+    async def run_tool(
+        command: Annotated[
+            str, Field(description="Command line, split like a POSIX shell but run without one")
+        ],
+        ctx: Context,
+        shell: Annotated[
+            bool, Field(description="Run through bash -c (always needs confirmation)")
+        ] = False,
+        timeout: Annotated[float | None, Field(description="Seconds before it is killed")] = None,
+        confirm_token: Annotated[
+            str | None, Field(description="Token from a previous confirmation request")
+        ] = None,
+    ) -> RunOutput:
+        """Run a command in the workspace root with a timeout, an output cap and an environment
+        stripped of secrets. Commands in the [run] allow-list of datamigration.toml (and
+        read-only built-ins like ls, cat, git status/diff/log, pytest, alembic history) run
+        directly; anything else needs the user's confirmation. A non-zero exit is reported
+        in exit_code, not as an error."""
+        workspace = ws()
+        policy = runner.RunPolicy.from_workspace(workspace)
+        argv = ["bash", "-c", command] if shell else runner.parse_command(command)
+        decision = runner.check_policy(workspace, argv, shell=shell, policy=policy)
+        if not decision.allowed:
+            action = Action(
+                "run",
+                f"run `{command}` in {workspace.root} ({decision.reason})",
+                {"argv": argv, "shell": shell, "cwd": str(workspace.root)},
+            )
+            await confirm(ctx, runtime, action, confirm_token)
+        result = await anyio.to_thread.run_sync(
+            lambda: runner.run_command(
+                workspace, command, shell=shell, timeout=timeout, confirmed=True, policy=policy
+            )
+        )
+        out = _plain(result)
+        out["confirmed"] = not decision.allowed
+        return out
+
+    @tool(server, read_only=True, title="Find migration folders", name="find_migrations")
+    def find_migrations_tool() -> FindMigrationsOutput:
+        """Migration folders in the workspace and their framework (alembic, flyway, django,
+        rails, prisma, knex, sql), each with its files in apply order."""
+        sets = []
+        truncated = False
+        for ms in frameworks.detect_migrations(ws()):
+            listed = list(ms.files[:MAX_FILES_PER_SET])
+            truncated = truncated or len(ms.files) > MAX_FILES_PER_SET
+            sets.append(
+                MigrationSetOutput(
+                    framework=ms.framework, directory=ms.directory, files=listed, config=ms.config
+                )
+            )
+        return {"sets": sets, "truncated": truncated}
+
+    async def _confirm_policy_change(
+        ctx: Context,
+        path: str,
+        kind: str,
+        token: str | None,
+        extra: dict[str, Any] | None = None,
+    ) -> bool:
+        reason = files.change_needs_confirmation(ws(), path)
+        if reason is None:
+            return False
+        payload = {"path": path, **(extra or {})}
+        await confirm(ctx, runtime, Action(kind, f"{kind} {path}: {reason}", payload), token)
+        return True

@@ -1,0 +1,383 @@
+"""`run`: a bash-like command runner with an allow-list, a timeout, an output cap and no secrets.
+
+The model may run what the workspace allows without asking (read-only inspection, the test
+suite, alembic's read commands); anything else needs the user's confirmation, which the MCP face
+asks for and the CLI takes as `--yes`. This module only decides and executes: `check_policy` says
+whether a command is allowed, `run_command` refuses an unconfirmed command outside the list.
+
+Why no shell by default: with `shell=False` the command is one argv, so `ls; rm -rf ~` is a call
+to a program named `ls;` (not allowed), not two commands. `shell=True` runs `bash -c` and always
+needs confirmation, since no prefix check can judge a shell script.
+
+Policy (datamigration.toml):
+
+    [run]
+    allow = ["pytest", "alembic upgrade head", "make test"]  # added to the built-in list
+    defaults = true          # false drops the built-in list
+    timeout = 120            # seconds, default per call
+    max_output = 30000       # characters kept per stream (head and tail)
+
+An entry is a token prefix: "git status" allows `git status --short` but not `git stash`. An
+entry ending in the token `$` must match exactly ("psql --version $"). Besides the list, any
+argument naming a path outside the workspace (`cat /etc/passwd`, `--output=../x`) makes the
+command need confirmation, so allowed commands stay inside the root.
+"""
+
+from __future__ import annotations
+
+import os
+import shlex
+import shutil
+import signal
+import subprocess
+import threading
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import IO, Any
+
+from datamigration.errors import ConfirmationRequiredError, NotFoundError, UserInputError
+from datamigration.redact import redact_text, scrub_environment
+from datamigration.workspace.root import Workspace, is_within
+
+DEFAULT_TIMEOUT = 120.0
+MAX_TIMEOUT = 3600.0
+DEFAULT_MAX_OUTPUT = 30_000
+
+#: Built-in allow-list: commands that only read, plus the project's own test and migration
+#: inspection commands (those execute project code, which is the point of running tests).
+DEFAULT_ALLOW: tuple[str, ...] = (
+    "ls",
+    "pwd",
+    "cat",
+    "head",
+    "tail",
+    "wc",
+    "file",
+    "stat",
+    "du",
+    "tree",
+    "diff",
+    "echo",
+    "which",
+    "git status",
+    "git diff",
+    "git log",
+    "git show",
+    "git ls-files",
+    "git rev-parse",
+    "git blame",
+    "git branch --show-current",
+    "pytest",
+    "python -m pytest",
+    "python3 -m pytest",
+    "alembic history",
+    "alembic heads",
+    "alembic current",
+    "alembic show",
+    "alembic branches",
+    "python --version $",
+    "python3 --version $",
+    "psql --version $",
+    "pg_dump --version $",
+    "pg_restore --version $",
+    "mysql --version $",
+    "mysqldump --version $",
+    "mongosh --version $",
+    "sqlite3 --version $",
+    "node --version $",
+    "npx prisma --version $",
+    "flyway --version $",
+)
+
+#: Options that write files or run other programs (git diff/log --output, --ext-diff); they
+#: make any command need confirmation.
+_DANGEROUS_ARGS = ("--output", "--ext-diff", "--exec")
+
+
+#: Characters shlex treats as shell punctuation; a token made only of them is an operator.
+_SHELL_PUNCTUATION = frozenset("();<>|&")
+
+
+@dataclass(frozen=True)
+class RunPolicy:
+    """The parsed allow-list and limits of one workspace."""
+
+    allow: tuple[tuple[str, ...], ...]
+    timeout: float = DEFAULT_TIMEOUT
+    max_output: int = DEFAULT_MAX_OUTPUT
+
+    @classmethod
+    def from_workspace(cls, workspace: Workspace) -> RunPolicy:
+        return cls.from_config(workspace.config.get("run") or {})
+
+    @classmethod
+    def from_config(cls, section: Mapping[str, Any]) -> RunPolicy:
+        if not isinstance(section, Mapping):
+            raise UserInputError(
+                "[run] in datamigration.toml must be a table",
+                hint='Write it as:\n[run]\nallow = ["pytest", "git status"]',
+            )
+        extra = section.get("allow", [])
+        if not isinstance(extra, list) or not all(isinstance(e, str) for e in extra):
+            raise UserInputError(
+                "[run] allow in datamigration.toml must be a list of strings",
+                hint='For example: allow = ["pytest", "alembic upgrade head"]',
+            )
+        entries = ([*DEFAULT_ALLOW] if section.get("defaults", True) else []) + extra
+        parsed = []
+        for entry in entries:
+            try:
+                tokens = tuple(shlex.split(entry))
+            except ValueError as exc:
+                raise UserInputError(f"[run] allow entry {entry!r} does not parse: {exc}") from exc
+            if tokens:
+                parsed.append(tokens)
+        timeout = float(section.get("timeout", DEFAULT_TIMEOUT))
+        max_output = int(section.get("max_output", DEFAULT_MAX_OUTPUT))
+        if timeout <= 0 or max_output < 100:
+            raise UserInputError("[run] timeout must be > 0 and max_output at least 100")
+        return cls(allow=tuple(parsed), timeout=min(timeout, MAX_TIMEOUT), max_output=max_output)
+
+    def matching_entry(self, argv: Sequence[str]) -> str | None:
+        """The allow-list entry that covers `argv`, or None."""
+        for entry in self.allow:
+            exact = entry[-1] == "$"
+            tokens = entry[:-1] if exact else entry
+            if exact and tuple(argv) == tokens:
+                return " ".join(entry)
+            if not exact and tuple(argv[: len(tokens)]) == tokens:
+                return " ".join(entry)
+        return None
+
+
+@dataclass(frozen=True)
+class PolicyDecision:
+    allowed: bool
+    reason: str
+    matched: str | None = None
+
+
+@dataclass(frozen=True)
+class RunResult:
+    command: str
+    exit_code: int | None
+    stdout: str
+    stderr: str
+    duration_s: float
+    timed_out: bool
+    truncated: bool
+    confirmed: bool
+
+
+def parse_command(command: str | Sequence[str]) -> list[str]:
+    """A command line (shlex-split, POSIX rules) or an argv list, as a non-empty argv."""
+    if isinstance(command, str):
+        try:
+            lexer = shlex.shlex(command, posix=True, punctuation_chars=True)
+            lexer.whitespace_split = True
+            argv = list(lexer)
+        except ValueError as exc:
+            raise UserInputError(
+                f"command does not parse: {exc}", hint="Check quotes; run does not use a shell."
+            ) from exc
+        operators = [a for a in argv if a and set(a) <= _SHELL_PUNCTUATION]
+        if operators:
+            raise UserInputError(
+                f"`{operators[0]}` is shell syntax, but run executes one program without a shell",
+                hint="Run the commands one at a time, or pass shell=true (CLI: --shell), which "
+                "always needs confirmation.",
+            )
+    else:
+        argv = [str(a) for a in command]
+    if not argv:
+        raise UserInputError("empty command", hint="Give a program and its arguments.")
+    if any("\x00" in a for a in argv):
+        raise UserInputError("command contains a NUL byte")
+    return argv
+
+
+def check_policy(
+    workspace: Workspace,
+    argv: Sequence[str],
+    *,
+    shell: bool = False,
+    policy: RunPolicy | None = None,
+) -> PolicyDecision:
+    """Whether `argv` may run without confirmation, and why (the reason is shown to the user)."""
+    policy = policy or RunPolicy.from_workspace(workspace)
+    if shell:
+        return PolicyDecision(False, "shell commands always need confirmation")
+    entry = policy.matching_entry(argv)
+    if entry is None:
+        return PolicyDecision(False, f"no [run] allow entry covers `{shlex.join(argv[:3])}`")
+    for arg in argv[1:]:
+        if any(arg == d or arg.startswith(d + "=") for d in _DANGEROUS_ARGS):
+            return PolicyDecision(False, f"argument {arg!r} can write files or run programs")
+        outside = _outside_path(workspace, arg)
+        if outside:
+            return PolicyDecision(False, f"argument {arg!r} names {outside}, outside the workspace")
+    return PolicyDecision(True, f"allowed by [run] entry {entry!r}", matched=entry)
+
+
+def run_command(
+    workspace: Workspace,
+    command: str | Sequence[str],
+    *,
+    shell: bool = False,
+    timeout: float | None = None,
+    confirmed: bool = False,
+    policy: RunPolicy | None = None,
+    env: Mapping[str, str] | None = None,
+) -> RunResult:
+    """Run in the workspace root with a scrubbed environment; refuse unconfirmed unlisted commands.
+
+    A non-zero exit is a result, not an error (the caller reads `exit_code`); a program that does
+    not exist is a NotFoundError.
+    """
+    policy = policy or RunPolicy.from_workspace(workspace)
+    if shell:
+        if not isinstance(command, str):
+            command = shlex.join(command)
+        if not command.strip():
+            raise UserInputError("empty command")
+        argv = ["bash", "-c", command]
+        shown = command
+    else:
+        argv = parse_command(command)
+        shown = shlex.join(argv)
+    decision = check_policy(workspace, argv if not shell else [], shell=shell, policy=policy)
+    if not decision.allowed and not confirmed:
+        raise ConfirmationRequiredError(
+            f"`{redact_text(shown)}` needs confirmation: {decision.reason}",
+            hint="Confirm to run it (CLI: --yes), or add it to [run] allow in datamigration.toml.",
+            command=redact_text(shown),
+            reason=decision.reason,
+        )
+    limit = policy.timeout if timeout is None else float(timeout)
+    if limit <= 0:
+        raise UserInputError(f"timeout must be positive, got {timeout}")
+    limit = min(limit, MAX_TIMEOUT)
+    child_env = scrub_environment(os.environ if env is None else env)
+    child_env["PWD"] = str(workspace.root)
+    if "/" in argv[0]:
+        found = (workspace.root / argv[0]).is_file()
+    else:
+        found = shutil.which(argv[0], path=child_env.get("PATH")) is not None
+    if not found:
+        raise NotFoundError(
+            f"program {argv[0]!r} was not found on PATH",
+            hint="Install it or give its path relative to the workspace root.",
+        )
+    started = time.monotonic()
+    try:
+        proc = subprocess.Popen(
+            argv,
+            cwd=workspace.root,
+            env=child_env,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            start_new_session=True,  # so a timeout kills the whole process group
+        )
+    except OSError as exc:
+        raise UserInputError(f"could not start {argv[0]!r}: {exc.strerror or exc}") from exc
+    out = _CappedReader(proc.stdout, policy.max_output)  # type: ignore[arg-type]
+    err = _CappedReader(proc.stderr, policy.max_output)  # type: ignore[arg-type]
+    timed_out = False
+    try:
+        proc.wait(timeout=limit)
+    except subprocess.TimeoutExpired:
+        timed_out = True
+        _kill_group(proc)
+    except BaseException:
+        _kill_group(proc)
+        raise
+    out.join()
+    err.join()
+    return RunResult(
+        command=redact_text(shown),
+        exit_code=None if timed_out else proc.returncode,
+        stdout=redact_text(out.text()),
+        stderr=redact_text(err.text()),
+        duration_s=round(time.monotonic() - started, 3),
+        timed_out=timed_out,
+        truncated=out.dropped > 0 or err.dropped > 0,
+        confirmed=not decision.allowed,
+    )
+
+
+def _kill_group(proc: subprocess.Popen[bytes]) -> None:
+    try:
+        os.killpg(proc.pid, signal.SIGKILL)
+    except (ProcessLookupError, PermissionError):
+        pass
+    proc.wait()
+
+
+def _outside_path(workspace: Workspace, arg: str) -> Path | None:
+    """The resolved path when `arg` (or the value of `--opt=value`) points outside the root.
+
+    Every argument is tried as a path relative to the root: strings that are not paths
+    (`HEAD~1`, `-n`) resolve inside it and pass, while `/etc/passwd`, `../x` and a symlink in
+    the workspace that leads out are caught.
+    """
+    values = [arg] if not arg.startswith("-") else []
+    if arg.startswith("-") and "=" in arg:
+        values.append(arg.split("=", 1)[1])
+    for value in values:
+        if not value:
+            continue
+        candidate = Path(value).expanduser() if value.startswith("~") else Path(value)
+        if not candidate.is_absolute():
+            candidate = workspace.root / candidate
+        try:
+            resolved = candidate.resolve(strict=False)
+        except (OSError, RuntimeError):
+            return candidate
+        if not is_within(resolved, workspace.root):
+            return resolved
+    return None
+
+
+class _CappedReader:
+    """Drains a pipe on a thread, keeping the first and last half of `cap` bytes.
+
+    Draining (rather than `communicate`) keeps memory bounded when a command prints gigabytes,
+    and keeping the tail matters: test runners and migrations print the verdict last.
+    """
+
+    def __init__(self, stream: IO[bytes], cap: int) -> None:
+        self.head_cap = cap // 2
+        self.tail_cap = cap - self.head_cap
+        self.head = bytearray()
+        self.tail = bytearray()
+        self.dropped = 0
+        self._thread = threading.Thread(target=self._drain, args=(stream,), daemon=True)
+        self._thread.start()
+
+    def _drain(self, stream: IO[bytes]) -> None:
+        with stream:
+            while chunk := stream.read1(65536):  # type: ignore[attr-defined]
+                room = self.head_cap - len(self.head)
+                if room > 0:
+                    self.head += chunk[:room]
+                    chunk = chunk[room:]
+                if chunk:
+                    self.tail += chunk
+                    if len(self.tail) > self.tail_cap:
+                        over = len(self.tail) - self.tail_cap
+                        del self.tail[:over]
+                        self.dropped += over
+
+    def join(self) -> None:
+        # A grandchild that left the process group may still hold the pipe; do not wait forever.
+        self._thread.join(timeout=5)
+
+    def text(self) -> str:
+        head = self.head.decode("utf-8", errors="replace")
+        tail = self.tail.decode("utf-8", errors="replace")
+        if self.dropped:
+            return f"{head}\n... [{self.dropped} bytes omitted] ...\n{tail}"
+        return head + tail
