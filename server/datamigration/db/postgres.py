@@ -1,0 +1,891 @@
+"""PostgreSQL backend (psycopg 3): introspection in a fixed number of catalog queries, a
+read-only query path the server enforces, and the generic execution path for the executor.
+
+Read-only enforcement, in the order it bites:
+1. the statement is sent with the extended protocol (`prepare=True`), so the server itself
+   refuses several statements in one call (``COMMIT; DROP TABLE t`` never runs);
+2. it runs inside ``BEGIN READ ONLY`` with a LOCAL statement timeout, so writes, ``nextval``,
+   ``lo_import``, ``SELECT INTO`` and side-effecting functions fail in the server;
+3. it runs as the NOLOGIN role ``datamigration_readonly`` (member of ``pg_read_all_data``) via
+   ``SET LOCAL ROLE`` when the connected user may switch to it, so privileged functions
+   (``pg_terminate_backend``, ``COPY ... TO PROGRAM``) are refused by permission checks;
+4. after the statement the server must still report an open transaction (a lone ``COMMIT``
+   would have ended it) and the statement must have produced a result set (``SET ...``);
+5. the transaction is always rolled back, and the session is discarded after any refusal.
+pglast (PostgreSQL's parser) counts statements first only to give a friendlier message, and
+refuses `set_config`, the one function that could switch the role back inside one SELECT.
+"""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Iterator, Sequence
+from typing import Any
+
+import psycopg
+from psycopg import sql as pgsql
+from psycopg.pq import TransactionStatus
+
+from datamigration.db import model as m
+from datamigration.db.base import (
+    DEFAULT_MAX_ROWS,
+    Backend,
+    ExecuteResult,
+    QueryResult,
+    RowBatch,
+    TableSize,
+    elapsed_ms,
+    register_backend,
+)
+from datamigration.db.errors import (
+    AuthenticationFailedError,
+    ConnectionFailedError,
+    QueryRefusedError,
+    QueryTimeoutError,
+    UnknownDatabaseError,
+    translate,
+)
+from datamigration.db.readonly import (
+    clamp_rows,
+    count_postgres_statements,
+    fetch_capped,
+    now,
+    postgres_calls,
+    refused,
+)
+from datamigration.errors import DatabaseError, NotFoundError
+
+READONLY_ROLE = "datamigration_readonly"
+_SYSTEM_SCHEMAS = "('pg_catalog', 'information_schema')"
+_FK_ACTIONS = {
+    "a": "NO ACTION",
+    "r": "RESTRICT",
+    "c": "CASCADE",
+    "n": "SET NULL",
+    "d": "SET DEFAULT",
+}
+_REPLICA_IDENTITY = {"d": "default", "f": "full", "n": "nothing", "i": "index"}
+_REFUSED_SQLSTATES = {"25006", "42501", "25001", "0A000", "2F003", "38002", "38003", "38004"}
+
+Q_TABLES = f"""
+SELECT c.oid, n.nspname, c.relname, c.relkind, c.reltuples::bigint,
+       pg_relation_size(c.oid), pg_indexes_size(c.oid), pg_total_relation_size(c.oid),
+       c.relreplident, obj_description(c.oid, 'pg_class')
+FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+WHERE c.relkind IN ('r', 'p') AND n.nspname NOT IN {_SYSTEM_SCHEMAS}
+  AND n.nspname NOT LIKE 'pg\\_toast%%' AND n.nspname NOT LIKE 'pg\\_temp%%'
+  AND (%(names)s::text[] IS NULL OR c.relname = ANY(%(names)s::text[])
+       OR n.nspname || '.' || c.relname = ANY(%(names)s::text[]))
+ORDER BY n.nspname, c.relname
+"""
+
+Q_COLUMNS = """
+SELECT a.attrelid, a.attnum, a.attname, format_type(a.atttypid, a.atttypmod),
+       format_type(CASE WHEN t.typcategory = 'A' THEN t.typelem ELSE a.atttypid END, NULL),
+       COALESCE(et.typname, t.typname), a.atttypmod, a.attnotnull,
+       pg_get_expr(d.adbin, d.adrelid), a.attidentity, a.attgenerated, a.attndims,
+       t.typcategory = 'A', CASE WHEN t.typcategory = 'A' THEN t.typelem ELSE a.atttypid END,
+       col_description(a.attrelid, a.attnum),
+       CASE WHEN a.attcollation <> t.typcollation THEN co.collname END
+FROM pg_attribute a
+JOIN pg_type t ON t.oid = a.atttypid
+LEFT JOIN pg_type et ON et.oid = t.typelem AND t.typcategory = 'A'
+LEFT JOIN pg_attrdef d ON d.adrelid = a.attrelid AND d.adnum = a.attnum
+LEFT JOIN pg_collation co ON co.oid = a.attcollation
+WHERE a.attrelid = ANY(%(oids)s) AND a.attnum > 0 AND NOT a.attisdropped
+ORDER BY a.attrelid, a.attnum
+"""
+
+Q_CONSTRAINTS = """
+SELECT con.conrelid, con.conname, con.contype,
+       ARRAY(SELECT a.attname::text FROM unnest(con.conkey) WITH ORDINALITY k(n, o)
+             JOIN pg_attribute a ON a.attrelid = con.conrelid AND a.attnum = k.n ORDER BY k.o),
+       fn.nspname, fc.relname,
+       ARRAY(SELECT a.attname::text FROM unnest(con.confkey) WITH ORDINALITY k(n, o)
+             JOIN pg_attribute a ON a.attrelid = con.confrelid AND a.attnum = k.n ORDER BY k.o),
+       con.confupdtype, con.confdeltype, con.condeferrable, con.convalidated,
+       pg_get_constraintdef(con.oid, true)
+FROM pg_constraint con
+LEFT JOIN pg_class fc ON fc.oid = con.confrelid
+LEFT JOIN pg_namespace fn ON fn.oid = fc.relnamespace
+WHERE con.conrelid = ANY(%(oids)s) AND con.contype IN ('p', 'u', 'f', 'c')
+ORDER BY con.conrelid, con.conname
+"""
+
+Q_INDEXES = """
+SELECT i.indrelid, ic.relname, am.amname, i.indisunique, i.indisprimary, i.indisvalid,
+       i.indnkeyatts,
+       ARRAY(SELECT pg_get_indexdef(i.indexrelid, k, true) FROM generate_series(1, i.indnatts) k
+             ORDER BY k),
+       pg_get_expr(i.indpred, i.indrelid, true), pg_relation_size(i.indexrelid),
+       pg_get_indexdef(i.indexrelid), con.conname
+FROM pg_index i
+JOIN pg_class ic ON ic.oid = i.indexrelid
+JOIN pg_am am ON am.oid = ic.relam
+LEFT JOIN pg_constraint con ON con.conindid = i.indexrelid AND con.conrelid = i.indrelid
+     AND con.contype IN ('p', 'u', 'x')
+WHERE i.indrelid = ANY(%(oids)s)
+ORDER BY i.indrelid, ic.relname
+"""
+
+Q_TRIGGERS = """
+SELECT t.tgrelid, t.tgname, t.tgtype, pn.nspname || '.' || p.proname, t.tgenabled,
+       pg_get_triggerdef(t.oid, true)
+FROM pg_trigger t
+JOIN pg_proc p ON p.oid = t.tgfoid
+JOIN pg_namespace pn ON pn.oid = p.pronamespace
+WHERE t.tgrelid = ANY(%(oids)s) AND NOT t.tgisinternal
+ORDER BY t.tgrelid, t.tgname
+"""
+
+Q_SEQUENCES = f"""
+SELECT n.nspname, c.relname, format_type(s.seqtypid, NULL), s.seqstart, s.seqincrement,
+       s.seqmin, s.seqmax, s.seqcycle,
+       (SELECT tc.relname || '.' || a.attname FROM pg_depend d
+        JOIN pg_class tc ON tc.oid = d.refobjid
+        JOIN pg_attribute a ON a.attrelid = d.refobjid AND a.attnum = d.refobjsubid
+        WHERE d.classid = 'pg_class'::regclass AND d.objid = c.oid
+          AND d.refclassid = 'pg_class'::regclass AND d.deptype IN ('a', 'i') LIMIT 1)
+FROM pg_sequence s
+JOIN pg_class c ON c.oid = s.seqrelid
+JOIN pg_namespace n ON n.oid = c.relnamespace
+WHERE n.nspname NOT IN {_SYSTEM_SCHEMAS}
+ORDER BY n.nspname, c.relname
+"""
+
+Q_ENUMS = f"""
+SELECT t.oid, n.nspname, t.typname, array_agg(e.enumlabel::text ORDER BY e.enumsortorder)
+FROM pg_type t
+JOIN pg_enum e ON e.enumtypid = t.oid
+JOIN pg_namespace n ON n.oid = t.typnamespace
+WHERE n.nspname NOT IN {_SYSTEM_SCHEMAS}
+GROUP BY t.oid, n.nspname, t.typname
+ORDER BY n.nspname, t.typname
+"""
+
+
+def _modifiers(typname: str, typmod: int) -> tuple[int | None, int | None, int | None]:
+    """(length, precision, scale) from PostgreSQL's type modifier encoding."""
+    if typmod is None or typmod < 0:
+        return None, None, None
+    if typname in ("varchar", "bpchar"):
+        return typmod - 4, None, None
+    if typname == "numeric":
+        value = typmod - 4
+        return None, (value >> 16) & 0xFFFF, value & 0xFFFF
+    if typname in ("bit", "varbit"):
+        return typmod, None, None
+    if typname in ("timestamp", "timestamptz", "time", "timetz"):
+        return None, typmod, None
+    return None, None, None
+
+
+def _split_name(table: str) -> pgsql.Composable:
+    schema, dot, name = table.rpartition(".")
+    if dot:
+        return pgsql.Identifier(schema, name)
+    return pgsql.Identifier(name)
+
+
+@register_backend
+class PostgresBackend(Backend):
+    """PostgreSQL through psycopg 3; one connection, autocommit, explicit transactions."""
+
+    schemes = ("postgresql", "postgres", "postgresql+psycopg")
+    dialect = "postgresql"
+    driver = "psycopg"
+    transactional_ddl = True
+    concurrent_index = True
+    logical_decoding = True
+    server_side_cursors = True
+    copy = True
+    returning = True
+    not_valid_constraints = True
+    lock_timeout = True
+    sequences = True
+    enum_types = True
+    replica_identity = True
+
+    def __init__(self, url, **kwargs: Any) -> None:
+        super().__init__(url, **kwargs)
+        self._conn: psycopg.Connection | None = None
+        self._readonly_role: str | None | bool = False  # False: not decided yet
+
+    # --- connection ----------------------------------------------------------------------
+
+    def _conninfo(self, database: str | None = None) -> str:
+        u = self.url
+        params: dict[str, Any] = dict(u.params)
+        params.update(
+            host=u.host or params.get("host"),
+            port=u.port or params.get("port"),
+            user=u.username or params.get("user"),
+            password=u.password,
+            dbname=database or u.database or params.get("dbname"),
+            connect_timeout=max(2, int(self.connect_timeout)),
+            application_name=params.get("application_name", "datamigration"),
+        )
+        return psycopg.conninfo.make_conninfo(**{k: v for k, v in params.items() if v is not None})
+
+    def _secrets(self) -> list[str | None]:
+        return [self.url.password]
+
+    def open(self) -> PostgresBackend:
+        self._connect()
+        return self
+
+    def _connect(self) -> psycopg.Connection:
+        if self._conn is not None and not self._conn.closed:
+            return self._conn
+        error: DatabaseError | None = None
+        try:
+            self._conn = psycopg.connect(self._conninfo(), autocommit=True)
+        except psycopg.Error as exc:
+            error = self._connect_error(exc)
+        if error is not None:
+            raise error
+        return self._conn
+
+    def _connect_error(self, exc: psycopg.Error) -> DatabaseError:
+        text = str(exc)
+        label, secrets = self.label, self._secrets()
+        if "password authentication failed" in text or "no password supplied" in text:
+            return translate(
+                exc, label=label, action="connect", secrets=secrets, cls=AuthenticationFailedError
+            )
+        if "does not exist" in text and "database" in text:
+            hint = self._nearest_database_hint()
+            return translate(
+                exc,
+                label=label,
+                action="connect",
+                secrets=secrets,
+                cls=UnknownDatabaseError,
+                hint=hint,
+                database=self.url.database,
+            )
+        if "role" in text and "does not exist" in text:
+            return translate(
+                exc, label=label, action="connect", secrets=secrets, cls=AuthenticationFailedError
+            )
+        return translate(
+            exc, label=label, action="connect", secrets=secrets, cls=ConnectionFailedError
+        )
+
+    def _nearest_database_hint(self) -> str:
+        names: list[str] = []
+        for maintenance in ("postgres", "template1"):
+            try:
+                with psycopg.connect(self._conninfo(maintenance), autocommit=True) as conn:
+                    names = [
+                        r[0]
+                        for r in conn.execute(
+                            "SELECT datname FROM pg_database WHERE datallowconn AND NOT datistemplate"
+                        )
+                    ]
+                break
+            except psycopg.Error:
+                continue
+        close = difflib.get_close_matches(self.url.database or "", names, n=1, cutoff=0.5)
+        if close:
+            return f"Did you mean the database {close[0]!r}?"
+        return "Check the database name in the URL; list databases with psql -l."
+
+    @property
+    def conn(self) -> psycopg.Connection:
+        return self._connect()
+
+    def close(self) -> None:
+        if self._conn is not None:
+            self._conn.close()
+            self._conn = None
+
+    def _discard_session(self) -> None:
+        """After a refusal, never reuse a session the statement may have touched."""
+        try:
+            self.close()
+        except psycopg.Error:
+            self._conn = None
+
+    def _fail(self, exc: psycopg.Error, action: str) -> DatabaseError:
+        state = getattr(exc, "sqlstate", None)
+        label, secrets = self.label, self._secrets()
+        if state == "57014":
+            return translate(
+                exc,
+                label=label,
+                action=action,
+                secrets=secrets,
+                cls=QueryTimeoutError,
+                sqlstate=state,
+            )
+        if state == "3D000":
+            return translate(
+                exc,
+                label=label,
+                action=action,
+                secrets=secrets,
+                cls=UnknownDatabaseError,
+                sqlstate=state,
+            )
+        if state == "42P01":
+            return translate(
+                exc,
+                label=label,
+                action=action,
+                secrets=secrets,
+                cls=NotFoundError,
+                hint="Check the table name (datamigration inspect lists them).",
+                sqlstate=state,
+            )
+        if isinstance(exc, psycopg.OperationalError) and state is None:
+            return translate(
+                exc, label=label, action=action, secrets=secrets, cls=ConnectionFailedError
+            )
+        return translate(exc, label=label, action=action, secrets=secrets, sqlstate=state)
+
+    def _run(self, cur: psycopg.Cursor, sql: Any, params: Any = None, **kw: Any) -> None:
+        self.counter.add(sql if isinstance(sql, str) else repr(sql))
+        cur.execute(sql, params, **kw)
+
+    def server_version(self) -> str | None:
+        v = self.conn.info.server_version
+        return f"{v // 10000}.{v % 10000}" if v >= 100000 else str(v)
+
+    # --- introspection -------------------------------------------------------------------
+
+    def inspect(
+        self, *, tables: Sequence[str] | None = None, exact_counts: bool = False
+    ) -> m.Schema:
+        start_count = self.counter.count
+        conn = self.conn
+        error: DatabaseError | None = None
+        try:
+            with conn.cursor() as cur:
+                self._run(cur, "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
+                try:
+                    schema = self._read_catalog(cur, list(tables) if tables else None, exact_counts)
+                finally:
+                    self._run(cur, "ROLLBACK")
+        except psycopg.Error as exc:
+            error = self._fail(exc, "inspect")
+        if error is not None:
+            raise error
+        return m.Schema(
+            dialect=schema.dialect,
+            database=schema.database,
+            tables=schema.tables,
+            enums=schema.enums,
+            sequences=schema.sequences,
+            server_version=self.server_version(),
+            query_count=self.counter.count - start_count,
+        )
+
+    def _read_catalog(self, cur, names, exact_counts) -> m.Schema:
+        self._run(cur, Q_TABLES, {"names": names})
+        table_rows = cur.fetchall()
+        oids = [r[0] for r in table_rows]
+        by_oid: dict[int, dict[str, Any]] = {
+            r[0]: {
+                "row": r,
+                "columns": [],
+                "pk": None,
+                "uniques": [],
+                "fks": [],
+                "checks": [],
+                "indexes": [],
+                "triggers": [],
+            }
+            for r in table_rows
+        }
+        self._run(cur, Q_ENUMS)
+        enum_rows = cur.fetchall()
+        enums_by_oid = {r[0]: tuple(r[3]) for r in enum_rows}
+        enums = tuple(m.EnumType(name=r[2], schema=r[1], values=tuple(r[3])) for r in enum_rows)
+
+        self._run(cur, Q_SEQUENCES)
+        sequences = tuple(
+            m.Sequence(
+                name=r[1],
+                schema=r[0],
+                data_type=r[2],
+                start=r[3],
+                increment=r[4],
+                min_value=r[5],
+                max_value=r[6],
+                cycle=r[7],
+                owned_by=r[8],
+            )
+            for r in cur.fetchall()
+        )
+        owned = {s.owned_by: s for s in sequences if s.owned_by}
+
+        self._run(cur, Q_COLUMNS, {"oids": oids})
+        for r in cur.fetchall():
+            (
+                relid,
+                num,
+                name,
+                full_type,
+                base_type,
+                typname,
+                typmod,
+                notnull,
+                default,
+                identity,
+                generated,
+                ndims,
+                is_array,
+                typoid,
+                comment,
+                collation,
+            ) = r
+            length, precision, scale = _modifiers(typname, typmod)
+            table_name = by_oid[relid]["row"][2]
+            ident = {"a": m.IDENTITY_ALWAYS, "d": m.IDENTITY_BY_DEFAULT}.get(identity or "")
+            if (
+                ident is None
+                and default
+                and default.startswith("nextval(")
+                and f"{table_name}.{name}" in owned
+            ):
+                ident = m.IDENTITY_SERIAL
+            gen_expr = default if generated == "s" else None
+            by_oid[relid]["columns"].append(
+                m.Column(
+                    name=name,
+                    data_type=full_type,
+                    type_name=base_type,
+                    nullable=not notnull,
+                    default=None if gen_expr else default,
+                    length=length,
+                    precision=precision,
+                    scale=scale,
+                    array_dims=max(ndims, 1) if is_array else 0,
+                    identity=ident,
+                    generated=gen_expr,
+                    generated_stored=True if gen_expr else None,
+                    enum_values=enums_by_oid.get(typoid),
+                    collation=collation,
+                    ordinal=num,
+                    comment=comment,
+                )
+            )
+
+        self._run(cur, Q_CONSTRAINTS, {"oids": oids})
+        for r in cur.fetchall():
+            (
+                relid,
+                name,
+                kind,
+                cols,
+                ref_schema,
+                ref_table,
+                ref_cols,
+                upd,
+                dele,
+                deferrable,
+                validated,
+                definition,
+            ) = r
+            t = by_oid[relid]
+            if kind == "p":
+                t["pk"] = m.PrimaryKey(name=name, columns=tuple(cols))
+            elif kind == "u":
+                t["uniques"].append(
+                    m.UniqueConstraint(name=name, columns=tuple(cols), deferrable=deferrable)
+                )
+            elif kind == "f":
+                t["fks"].append(
+                    m.ForeignKey(
+                        name=name,
+                        columns=tuple(cols),
+                        ref_table=ref_table,
+                        ref_schema=ref_schema,
+                        ref_columns=tuple(ref_cols),
+                        on_update=_FK_ACTIONS.get(upd, "NO ACTION"),
+                        on_delete=_FK_ACTIONS.get(dele, "NO ACTION"),
+                        deferrable=deferrable,
+                        validated=validated,
+                    )
+                )
+            elif kind == "c":
+                t["checks"].append(
+                    m.CheckConstraint(
+                        name=name, expression=_check_expression(definition), validated=validated
+                    )
+                )
+
+        self._run(cur, Q_INDEXES, {"oids": oids})
+        for r in cur.fetchall():
+            (
+                relid,
+                name,
+                method,
+                unique,
+                primary,
+                valid,
+                nkey,
+                parts,
+                predicate,
+                size,
+                definition,
+                constraint,
+            ) = r
+            by_oid[relid]["indexes"].append(
+                m.Index(
+                    name=name,
+                    columns=tuple(parts[:nkey]),
+                    include=tuple(parts[nkey:]),
+                    unique=unique,
+                    method=method,
+                    predicate=predicate,
+                    valid=valid,
+                    primary=primary,
+                    constraint=constraint,
+                    size_bytes=size,
+                    definition=definition,
+                )
+            )
+
+        self._run(cur, Q_TRIGGERS, {"oids": oids})
+        for r in cur.fetchall():
+            relid, name, tgtype, function, enabled, definition = r
+            by_oid[relid]["triggers"].append(_trigger(name, tgtype, function, enabled, definition))
+
+        counts: dict[int, int] = {}
+        if exact_counts and oids:
+            parts = [
+                pgsql.SQL("SELECT {}::oid, count(*) FROM {}").format(
+                    pgsql.Literal(oid), pgsql.Identifier(t["row"][1], t["row"][2])
+                )
+                for oid, t in by_oid.items()
+            ]
+            self._run(cur, pgsql.SQL(" UNION ALL ").join(parts))
+            counts = {int(oid): n for oid, n in cur.fetchall()}
+
+        out = []
+        for oid, t in by_oid.items():
+            r = t["row"]
+            out.append(
+                m.Table(
+                    name=r[2],
+                    schema=r[1],
+                    kind="partitioned" if r[3] == "p" else "table",
+                    columns=tuple(t["columns"]),
+                    primary_key=t["pk"],
+                    uniques=tuple(t["uniques"]),
+                    foreign_keys=tuple(t["fks"]),
+                    indexes=tuple(t["indexes"]),
+                    checks=tuple(t["checks"]),
+                    triggers=tuple(t["triggers"]),
+                    row_estimate=r[4] if r[4] is not None and r[4] >= 0 else None,
+                    exact_count=counts.get(oid),
+                    size_bytes=r[5],
+                    index_bytes=r[6],
+                    total_bytes=r[7],
+                    replica_identity=_REPLICA_IDENTITY.get(r[8]),
+                    comment=r[9],
+                )
+            )
+        return m.Schema(
+            dialect="postgresql",
+            database=self.conn.info.dbname,
+            tables=tuple(out),
+            enums=enums,
+            sequences=sequences,
+        )
+
+    def exact_count(self, table: str) -> int:
+        error: DatabaseError | None = None
+        try:
+            with self.conn.cursor() as cur:
+                self._run(cur, pgsql.SQL("SELECT count(*) FROM {}").format(_split_name(table)))
+                return int(cur.fetchone()[0])
+        except psycopg.Error as exc:
+            error = self._fail(exc, f"count rows of {table}")
+        raise error
+
+    def table_sizes(self) -> dict[str, TableSize]:
+        error: DatabaseError | None = None
+        try:
+            with self.conn.cursor() as cur:
+                self._run(cur, Q_TABLES, {"names": None})
+                rows = cur.fetchall()
+        except psycopg.Error as exc:
+            error = self._fail(exc, "read table sizes")
+        if error is not None:
+            raise error
+        return {
+            f"{r[1]}.{r[2]}": TableSize(
+                table=f"{r[1]}.{r[2]}",
+                row_estimate=r[4] if r[4] >= 0 else None,
+                size_bytes=r[5],
+                index_bytes=r[6],
+                total_bytes=r[7],
+            )
+            for r in rows
+        }
+
+    # --- read-only query -----------------------------------------------------------------
+
+    def _ensure_readonly_role(self, cur) -> str | None:
+        """The low-privilege role to SET LOCAL ROLE to, created once if we may; else None."""
+        if self._readonly_role is not False:
+            return self._readonly_role  # type: ignore[return-value]
+        role = str(self.url.options.get("readonly_role", READONLY_ROLE))
+        self._run(cur, "SELECT rolsuper, rolcreaterole FROM pg_roles WHERE rolname = current_user")
+        superuser, createrole = cur.fetchone() or (False, False)
+        self._run(
+            cur,
+            "SELECT pg_has_role(current_user, oid, 'MEMBER') FROM pg_roles WHERE rolname = %s",
+            (role,),
+        )
+        row = cur.fetchone()
+        if row is None and (superuser or createrole) and self.conn.info.server_version >= 140000:
+            try:
+                self._run(cur, pgsql.SQL("CREATE ROLE {} NOLOGIN").format(pgsql.Identifier(role)))
+                self._run(
+                    cur, pgsql.SQL("GRANT pg_read_all_data TO {}").format(pgsql.Identifier(role))
+                )
+                if not superuser:
+                    self._run(
+                        cur, pgsql.SQL("GRANT {} TO CURRENT_USER").format(pgsql.Identifier(role))
+                    )
+            except psycopg.errors.DuplicateObject:
+                pass  # another process created it a moment ago
+            except psycopg.errors.UniqueViolation:
+                pass
+            except psycopg.Error:
+                self._readonly_role = None
+                return None
+            self._run(
+                cur,
+                "SELECT pg_has_role(current_user, oid, 'MEMBER') FROM pg_roles WHERE rolname = %s",
+                (role,),
+            )
+            row = cur.fetchone()
+        self._readonly_role = role if row and row[0] else None
+        return self._readonly_role  # type: ignore[return-value]
+
+    def query(
+        self, sql: str, *, max_rows: int = DEFAULT_MAX_ROWS, timeout_ms: int | None = None
+    ) -> QueryResult:
+        max_rows = clamp_rows(max_rows)
+        timeout = int(timeout_ms or self.statement_timeout_ms)
+        statements = count_postgres_statements(sql)
+        if statements is not None and statements != 1:
+            raise refused(
+                self.label,
+                f"{statements} statements given; send exactly one",
+                statements=statements,
+            )
+        if "set_config" in postgres_calls(sql):
+            raise refused(
+                self.label,
+                "set_config() could change the role or the transaction "
+                "mode; it is not allowed on the query path",
+            )
+        started = now()
+        conn = self.conn
+        error: DatabaseError | None = None
+        result: QueryResult | None = None
+        try:
+            with conn.cursor() as cur:
+                role = self._ensure_readonly_role(cur)
+                self._run(cur, "BEGIN TRANSACTION ISOLATION LEVEL REPEATABLE READ READ ONLY")
+                try:
+                    self._run(
+                        cur,
+                        "SELECT set_config('statement_timeout', %s, true), "
+                        "set_config('lock_timeout', %s, true), "
+                        "set_config('idle_in_transaction_session_timeout', %s, true)",
+                        (f"{timeout}ms", f"{min(timeout, 5000)}ms", f"{timeout * 2}ms"),
+                    )
+                    if role:
+                        self._run(
+                            cur, pgsql.SQL("SET LOCAL ROLE {}").format(pgsql.Identifier(role))
+                        )
+                    self._run(cur, sql, prepare=True)
+                    if conn.info.transaction_status != TransactionStatus.INTRANS:
+                        error = refused(
+                            self.label,
+                            "the statement ended the read-only transaction (COMMIT/ROLLBACK/END)",
+                        )
+                    elif cur.description is None:
+                        error = refused(
+                            self.label,
+                            "the statement returned no result set; only queries are allowed",
+                        )
+                    else:
+                        columns = [d.name for d in cur.description]
+                        result = fetch_capped(cur, columns, max_rows, started)
+                finally:
+                    if conn.info.transaction_status != TransactionStatus.IDLE:
+                        conn.execute("ROLLBACK")
+        except psycopg.Error as exc:
+            error = self._query_error(exc)
+        if error is not None:
+            self._discard_session()
+            raise error
+        assert result is not None
+        return result
+
+    def _query_error(self, exc: psycopg.Error) -> DatabaseError:
+        state = getattr(exc, "sqlstate", None)
+        if state in _REFUSED_SQLSTATES or (state == "42601" and "multiple commands" in str(exc)):
+            return translate(
+                exc,
+                label=self.label,
+                action="read-only query",
+                secrets=self._secrets(),
+                cls=QueryRefusedError,
+                sqlstate=state,
+                hint=QueryRefusedError.default_hint,
+            )
+        return self._fail(exc, "query")
+
+    # --- generic execution and row reading (executor, mover, validator) ------------------
+
+    def execute(
+        self,
+        statements: Sequence[str],
+        *,
+        autocommit: bool = False,
+        timeout_ms: int | None = None,
+        lock_timeout_ms: int | None = None,
+    ) -> ExecuteResult:
+        started = now()
+        conn = self.conn
+        counts: list[int] = []
+        error: DatabaseError | None = None
+        settings = (
+            f"{int(timeout_ms)}ms" if timeout_ms else "0",
+            f"{int(lock_timeout_ms)}ms" if lock_timeout_ms else "0",
+        )
+        try:
+            with conn.cursor() as cur:
+                if autocommit:
+                    self._run(
+                        cur,
+                        "SELECT set_config('statement_timeout', %s, false), "
+                        "set_config('lock_timeout', %s, false)",
+                        settings,
+                    )
+                    try:
+                        for stmt in statements:
+                            self._run(cur, stmt)
+                            counts.append(cur.rowcount)
+                    finally:
+                        if conn.info.transaction_status == TransactionStatus.IDLE:
+                            cur.execute("RESET statement_timeout; RESET lock_timeout")
+                else:
+                    with conn.transaction():
+                        self._run(
+                            cur,
+                            "SELECT set_config('statement_timeout', %s, true), "
+                            "set_config('lock_timeout', %s, true)",
+                            settings,
+                        )
+                        for stmt in statements:
+                            self._run(cur, stmt)
+                            counts.append(cur.rowcount)
+        except psycopg.Error as exc:
+            error = self._fail(exc, f"execute statement {len(counts) + 1} of {len(statements)}")
+        if error is not None:
+            error.data["executed"] = len(counts)
+            raise error
+        return ExecuteResult(
+            statements=len(statements),
+            rowcounts=tuple(counts),
+            elapsed_ms=elapsed_ms(started),
+            committed=True,
+        )
+
+    def iter_rows(
+        self,
+        table: str,
+        key_columns: Sequence[str],
+        columns: Sequence[str] | None = None,
+        batch_size: int = 1000,
+        start_after: Sequence[Any] | None = None,
+        end_at: Sequence[Any] | None = None,
+    ) -> Iterator[RowBatch]:
+        keys = list(key_columns)
+        if not keys:
+            raise NotFoundError(
+                "iter_rows needs at least one key column", hint="Pass the primary key columns."
+            )
+        cols = list(columns) if columns else None
+        select = pgsql.SQL(", ").join(map(pgsql.Identifier, cols)) if cols else pgsql.SQL("*")
+        key_tuple = pgsql.SQL("({})").format(pgsql.SQL(", ").join(map(pgsql.Identifier, keys)))
+        order = pgsql.SQL(", ").join(map(pgsql.Identifier, keys))
+        last = tuple(start_after) if start_after is not None else None
+        while True:
+            where, params = [], []
+            if last is not None:
+                where.append(
+                    pgsql.SQL("{} > ({})").format(
+                        key_tuple, pgsql.SQL(", ").join(pgsql.Placeholder() * len(keys))
+                    )
+                )
+                params.extend(last)
+            if end_at is not None:
+                where.append(
+                    pgsql.SQL("{} <= ({})").format(
+                        key_tuple, pgsql.SQL(", ").join(pgsql.Placeholder() * len(keys))
+                    )
+                )
+                params.extend(end_at)
+            query = pgsql.SQL("SELECT {}, {} FROM {} {} ORDER BY {} LIMIT {}").format(
+                order,
+                select,
+                _split_name(table),
+                pgsql.SQL("WHERE ") + pgsql.SQL(" AND ").join(where) if where else pgsql.SQL(""),
+                order,
+                pgsql.Literal(int(batch_size)),
+            )
+            error: DatabaseError | None = None
+            try:
+                with self.conn.cursor() as cur:
+                    self._run(cur, query, params)
+                    names = [d.name for d in cur.description][len(keys) :]
+                    rows = cur.fetchall()
+            except psycopg.Error as exc:
+                error = self._fail(exc, f"read rows of {table}")
+            if error is not None:
+                raise error
+            if not rows:
+                return
+            last = tuple(rows[-1][: len(keys)])
+            yield RowBatch(
+                columns=tuple(names), rows=[tuple(r[len(keys) :]) for r in rows], last_key=last
+            )
+            if len(rows) < batch_size:
+                return
+
+
+def _check_expression(definition: str) -> str:
+    text = definition.strip()
+    text = text.removesuffix(" NOT VALID")
+    if text.upper().startswith("CHECK (") and text.endswith(")"):
+        text = text[len("CHECK (") : -1]
+    return text.strip()
+
+
+def _trigger(name: str, tgtype: int, function: str, enabled: str, definition: str) -> m.Trigger:
+    timing = "INSTEAD OF" if tgtype & 64 else ("BEFORE" if tgtype & 2 else "AFTER")
+    events = tuple(
+        e
+        for bit, e in ((4, "INSERT"), (16, "UPDATE"), (8, "DELETE"), (32, "TRUNCATE"))
+        if tgtype & bit
+    )
+    return m.Trigger(
+        name=name,
+        timing=timing,
+        events=events,
+        level="ROW" if tgtype & 1 else "STATEMENT",
+        function=function,
+        enabled=enabled != "D",
+        definition=definition,
+    )
