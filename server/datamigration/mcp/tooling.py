@@ -70,9 +70,9 @@ def tool(
 ) -> Callable[[F], F]:
     """Register `fn` on `server` with annotations and error translation.
 
-    Every tool must return a TypedDict / pydantic model / dataclass so it has an output schema,
-    and have a docstring (its description); registration refuses a tool without either, so the
-    mistake shows up at import time rather than in a client.
+    Every tool must return a TypedDict / pydantic model / dataclass so it has an output schema
+    with named fields, and have a docstring (its description); registration refuses a tool
+    without either, so the mistake shows up at import time rather than in a client.
     """
 
     def decorator(fn: F) -> F:
@@ -93,12 +93,14 @@ def tool(
             meta=LARGE_RESULT_META if large else None,
             structured_output=True,
         )(_wrap(fn))
+        # A bare `-> str` / `-> list` would be wrapped as {"result": ...}: refuse it, so every
+        # output schema names its fields and a `truncated` flag has somewhere to live.
         registered = server._tool_manager.get_tool(tool_name)
-        if registered is not None and registered.output_schema is None:
+        if registered is not None and registered.fn_metadata.wrap_output:
             server.remove_tool(tool_name)
             raise TypeError(
-                f"tool {tool_name!r} needs an output schema: annotate its return with a TypedDict, "
-                "pydantic model or dataclass"
+                f"tool {tool_name!r} must return a TypedDict, pydantic model or dataclass "
+                "(its output schema), not a bare value"
             )
         return fn
 
