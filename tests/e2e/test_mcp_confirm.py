@@ -20,7 +20,7 @@ from mcp.server.mcpserver.exceptions import ToolError
 from mcp.shared.exceptions import MCPError
 
 from datamigration.confirmation import Action, ConfirmationBroker
-from datamigration.mcp.app import Runtime
+from datamigration.mcp.app import Runtime, build_server
 from datamigration.mcp.confirm import confirm
 from datamigration.mcp.tooling import tool
 from datamigration.workspace.root import Workspace
@@ -243,3 +243,40 @@ async def test_a_client_that_claims_elicitation_but_fails_to_ask_gets_a_token(
         again = await client.call_tool("drop_table", {"table": "users", "confirm_token": token})
         assert not again.is_error, again
     assert done == ["users"]
+
+
+# The product's own `run` tool (workspace engine) confirms commands outside its allow-list.
+
+
+@pytest.mark.parametrize("mode", MODES)
+async def test_run_outside_the_allow_list_acts_only_after_the_user_accepts(
+    workspace_dir: Path, mode: str
+) -> None:
+    server = build_server(Workspace.open(workspace_dir))
+    marker = workspace_dir / "made-by-run"
+    async with Client(server, mode=mode, elicitation_callback=Answers("decline")) as client:
+        refused = await client.call_tool("run", {"command": "touch made-by-run"})
+    assert "declined by the user" in error_text(refused)
+    assert not marker.exists()
+    answers = Answers("accept")
+    async with Client(server, mode=mode, elicitation_callback=answers) as client:
+        done = await client.call_tool("run", {"command": "touch made-by-run"})
+    assert not done.is_error, done
+    assert marker.exists()
+    assert "touch made-by-run" in answers.questions[0]
+
+
+@pytest.mark.parametrize("mode", MODES)
+async def test_run_without_elicitation_needs_the_token_for_that_exact_command(
+    workspace_dir: Path, mode: str
+) -> None:
+    server = build_server(Workspace.open(workspace_dir))
+    async with Client(server, mode=mode) as client:
+        first = await client.call_tool("run", {"command": "touch a-file"})
+        token = token_in(error_text(first))
+        other = await client.call_tool("run", {"command": "touch b-file", "confirm_token": token})
+        assert "not valid for this exact action" in error_text(other)
+        assert not (workspace_dir / "a-file").exists() and not (workspace_dir / "b-file").exists()
+        ok = await client.call_tool("run", {"command": "touch a-file", "confirm_token": token})
+        assert not ok.is_error, ok
+    assert (workspace_dir / "a-file").exists() and not (workspace_dir / "b-file").exists()
