@@ -16,6 +16,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import anyio
+import mcp_types as types
 import pytest
 from mcp.client import Client
 from mcp.client.stdio import StdioServerParameters
@@ -145,3 +146,33 @@ def test_serve_help_names_stdio_and_http() -> None:
         check=True,
     ).stdout
     assert "--http" in out and "127.0.0.1" in out and "--workspace" in out
+
+
+async def accept(context, params) -> types.ElicitResult:
+    return types.ElicitResult(action="accept", content={"confirm": True})
+
+
+@pytest.mark.parametrize("mode", ["auto", "legacy"])
+async def test_elicitation_confirms_over_http_in_both_eras(
+    http_server: tuple[str, list[str]], workspace_dir: Path, mode: str
+) -> None:
+    url, _ = http_server
+    with anyio.fail_after(DEADLINE):
+        async with Client(url, mode=mode, elicitation_callback=accept) as client:
+            result = await client.call_tool("run", {"command": f"touch over-http-{mode}"})
+    assert not result.is_error, result
+    assert (workspace_dir / f"over-http-{mode}").exists()
+
+
+@pytest.mark.parametrize("mode", ["auto", "legacy"])
+async def test_elicitation_confirms_over_stdio_in_both_eras(workspace_dir: Path, mode: str) -> None:
+    params = StdioServerParameters(
+        command=datamigration_command(),
+        args=["serve", "--workspace", str(workspace_dir)],
+        env=child_env(),
+    )
+    with anyio.fail_after(DEADLINE):
+        async with Client(params, mode=mode, elicitation_callback=accept) as client:
+            result = await client.call_tool("run", {"command": f"touch over-stdio-{mode}"})
+    assert not result.is_error, result
+    assert (workspace_dir / f"over-stdio-{mode}").exists()
