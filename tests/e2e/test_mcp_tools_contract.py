@@ -52,16 +52,29 @@ async def test_every_tool_has_annotations_an_output_schema_and_a_description(
         assert listed.input_schema.get("type") == "object", listed.name
 
 
-def documented_tools() -> set[str]:
-    """Tool names in the first column of docs/mcp.md's tool tables: | `name` | ..."""
-    return set(re.findall(r"^\|\s*`([a-z_]+)`\s*\|", DOCS.read_text(), flags=re.MULTILINE))
+def documented_tools() -> dict[str, str]:
+    """Tool name -> documented kind, from docs/mcp.md's tables: | `name` | kind | ... |"""
+    rows = re.findall(r"^\|\s*`([a-z_]+)`\s*\|\s*([a-z-]+)\s*\|", DOCS.read_text(), re.MULTILINE)
+    return dict(rows)
 
 
-async def test_docs_list_every_tool_of_the_built_server(server: MCPServer) -> None:
+def kind_of(listed) -> str:
+    hints = listed.annotations
+    if hints.read_only_hint:
+        return "read-only"
+    return "destructive" if hints.destructive_hint else "write"
+
+
+async def test_docs_list_every_tool_of_the_built_server_with_its_kind(server: MCPServer) -> None:
     async with Client(server) as client:
-        registered = {t.name for t in (await client.list_tools()).tools}
-    missing = registered - documented_tools()
-    assert not missing, f"tools missing from docs/mcp.md: {sorted(missing)}"
+        tools = (await client.list_tools()).tools
+    documented = documented_tools()
+    missing = sorted(t.name for t in tools if t.name not in documented)
+    assert not missing, f"tools missing from docs/mcp.md: {missing}"
+    wrong = {
+        t.name: (documented[t.name], kind_of(t)) for t in tools if documented[t.name] != kind_of(t)
+    }
+    assert not wrong, f"docs/mcp.md kind differs from the annotations (docs, actual): {wrong}"
 
 
 class Nothing(TypedDict):
