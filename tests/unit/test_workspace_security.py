@@ -204,3 +204,19 @@ def test_run_through_a_shell_always_needs_confirmation(setup) -> None:
     ws, _ = setup
     with pytest.raises(ConfirmationRequiredError, match="shell"):
         run_command(ws, "ls", shell=True)
+
+
+def test_a_symlink_loop_is_a_clear_error_for_the_file_tools_and_ignored_by_search(
+    workspace_dir: Path,
+) -> None:
+    os.symlink("loop-b", workspace_dir / "loop-a")
+    os.symlink("loop-a", workspace_dir / "loop-b")
+    (workspace_dir / "ok.txt").write_text("fine\n")
+    ws = Workspace.open(workspace_dir)
+    with pytest.raises(UserInputError, match="cannot be resolved"):
+        files.read_file(ws, "loop-a")
+    with pytest.raises(UserInputError, match="cannot be resolved"):
+        files.write_file(ws, "loop-a/x.txt", "x")
+    assert search.glob_files(ws, "**").files == ["ok.txt"]
+    assert search.glob_files(ws, "loop-a/*").files == []
+    assert search.grep_files(ws, "fine").files_matched == ["ok.txt"]

@@ -49,10 +49,17 @@ class Workspace:
         raw = os.fspath(path)
         if "\x00" in raw:
             raise PathOutsideWorkspaceError(f"path {raw!r} contains a NUL byte")
-        candidate = Path(raw).expanduser()
-        if not candidate.is_absolute():
-            candidate = self.root / candidate
-        resolved = candidate.resolve(strict=False)
+        try:
+            candidate = Path(raw).expanduser()
+            if not candidate.is_absolute():
+                candidate = self.root / candidate
+            resolved = candidate.resolve(strict=False)
+        except (RuntimeError, OSError) as exc:  # symlink loop, unknown ~user
+            raise UserInputError(
+                f"path {raw!r} cannot be resolved: {exc}",
+                hint="Fix or remove the looping symlink, or give another path.",
+                path=raw,
+            ) from exc
         if not is_within(resolved, self.root):
             raise PathOutsideWorkspaceError(
                 f"path {raw!r} resolves to {resolved}, outside the workspace {self.root}",

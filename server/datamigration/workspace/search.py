@@ -67,7 +67,11 @@ def glob_files(
     matcher = compile_glob(rel_pattern)
     walk_from, max_depth = _walk_plan(start, rel_pattern)
     # A symlink in the literal prefix is a symlinked directory: never followed, like the walker.
-    if not walk_from.is_dir() or walk_from.resolve() != walk_from:
+    try:
+        followed = walk_from.resolve()
+    except (RuntimeError, OSError):  # a symlink loop in the prefix
+        followed = None
+    if not walk_from.is_dir() or followed != walk_from:
         return GlobResult(
             pattern=pattern, base=workspace.relative(start), files=[], truncated=False
         )

@@ -83,7 +83,10 @@ def walk_files(
         for name in sorted(filenames):
             full = here / name
             if full.is_symlink():
-                target = full.resolve()
+                try:
+                    target = full.resolve()
+                except (RuntimeError, OSError):
+                    continue  # a symlink loop is not a file
                 if not is_within(target, root) or not target.is_file():
                     continue
             elif not full.is_file():
