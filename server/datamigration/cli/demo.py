@@ -1,0 +1,63 @@
+"""`datamigration demo`: run the demo in a fresh workspace and print what happened."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from datamigration.cli._common import add_json_flag, print_json
+from datamigration.demo import DEFAULT_DIR, DemoReport, run_demo
+
+_MARKS = {"done": "[green]✓[/]", "skipped": "[yellow]-[/]", "failed": "[red]✗[/]"}
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser(
+        "demo",
+        help="run a zero-downtime migration walkthrough on a sample SQLite database",
+        description="Create a demo workspace with a sample shop database (SQLite) and walk "
+        "through what AG-DATAMIGRATION does: story, inspect, read-only pre-check, lint with safe "
+        "rewrite, ADR, bus. Works offline; re-running replaces the previous demo.",
+    )
+    parser.add_argument(
+        "--dir",
+        default=DEFAULT_DIR,
+        help=f"demo workspace directory (default: ./{DEFAULT_DIR}); must be new, empty, or a "
+        "previous demo",
+    )
+    add_json_flag(parser)
+    parser.set_defaults(func=handle)
+
+
+def handle(args: argparse.Namespace) -> int:
+    report = run_demo(Path(args.dir))
+    if args.json:
+        print_json(report.to_dict())
+    else:
+        render(report)
+    return 0 if report.ok else 1
+
+
+def render(report: DemoReport) -> None:
+    from rich.console import Console
+    from rich.markup import escape
+
+    console = Console(highlight=False, soft_wrap=True)
+    console.print(f"[bold]AG-DATAMIGRATION demo[/] in {escape(str(report.workspace))}")
+    for n, step in enumerate(report.steps, 1):
+        console.print(
+            f"{_MARKS[step.status]} {n}. [bold]{escape(step.title)}[/]: {escape(step.summary)}"
+        )
+        for line in step.details:
+            console.print(f"     {escape(line)}")
+    files = sorted({f for s in report.steps for f in s.files})
+    if files:
+        console.print("[bold]Files[/]: " + ", ".join(escape(f) for f in files))
+    done = sum(s.status == "done" for s in report.steps)
+    skipped = sum(s.status == "skipped" for s in report.steps)
+    failed = len(report.steps) - done - skipped
+    verdict = "[green]ok[/]" if report.ok else "[red]failed[/]"
+    console.print(
+        f"{verdict}: {done} steps done, {skipped} skipped, {failed} failed "
+        f"in {report.seconds:.1f} s"
+    )

@@ -1,0 +1,10 @@
+"""`datamigration demo`: the whole product on the embedded SQLite default, nothing else needed.
+
+The demo builds a fresh workspace with a sample application database and walks through what
+AG-DATAMIGRATION does with it, calling the same engines the MCP tools and the CLI call. It is
+both the first thing a new user runs and a living check that the engines fit together.
+"""
+
+from datamigration.demo.runner import DEFAULT_DIR, DemoReport, StepResult, run_demo
+
+__all__ = ["DEFAULT_DIR", "DemoReport", "StepResult", "run_demo"]

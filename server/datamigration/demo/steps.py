@@ -1,0 +1,201 @@
+"""The demo's steps, in order: each one calls a real engine and states what it did.
+
+The story the demo tells: a small shop (users, orders) on SQLite needs faster "my orders"
+lookups and a stricter users table. AG-DATAMIGRATION opens a story, inspects the database, checks
+the data the change depends on, proves the query path is read-only, lints the migration a
+developer wrote and shows the safe rewrite, records the decision in an ADR and announces the plan
+on the bus. Plan, execute and validate steps join this list as those engines land.
+
+Engines are imported inside each step so a step whose engine is missing is skipped (see runner),
+and so `datamigration --help` does not pay for importing them.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from datamigration import AGENT_NAME as AGENT
+from datamigration.demo import sample
+from datamigration.demo.runner import DemoContext, Done, Step, StepSkipped
+from datamigration.errors import ReadOnlyViolationError
+
+STORY_TITLE = "Index orders by user and require users.country, with zero downtime"
+
+
+def step_open_story(ctx: DemoContext) -> Done:
+    """Open the story in status.json (AgileFlow format)."""
+    from datamigration.coordination import status
+
+    change = status.new_story(
+        ctx.workspace,
+        ctx.story_id,
+        STORY_TITLE,
+        status="ready",
+        fields={"owner": AGENT, "estimate": "1d", "tags": ["migration", "zero-downtime"]},
+    )
+    return Done(
+        f"{ctx.story_id} created as {change.status}: {STORY_TITLE}",
+        files=(ctx.workspace.relative(change.path),),
+        data={"story": ctx.story_id, "status": change.status},
+    )
+
+
+def step_sample_database(ctx: DemoContext) -> Done:
+    """Create the sample shop database (users, orders) on embedded SQLite."""
+    from datamigration import db
+
+    data = sample.generate()
+    with db.connect(ctx.database_url, ctx.workspace) as backend:
+        backend.execute(list(sample.SCHEMA) + sample.insert_statements(data))
+    ctx.facts["sample"] = data
+    return Done(
+        f"{len(data.users)} users and {len(data.orders)} orders in {sample_db_name(ctx)}",
+        details=(
+            f'connection "{ctx.connection_name}" = sqlite:///{sample_db_name(ctx)} (datamigration.toml)',
+        ),
+        files=(sample_db_name(ctx), "datamigration.toml"),
+        data={"users": len(data.users), "orders": len(data.orders)},
+    )
+
+
+def step_inspect(ctx: DemoContext) -> Done:
+    """Inspect the schema: tables, columns, keys, indexes, row counts."""
+    from datamigration import db
+
+    with db.connect(ctx.connection_name, ctx.workspace) as backend:
+        schema = backend.inspect(exact_counts=True)
+    details = []
+    tables = {}
+    for table in schema.tables:
+        rows = table.exact_count if table.exact_count is not None else table.row_estimate
+        nullable = [c.name for c in table.columns if c.nullable]
+        pk = ", ".join(table.primary_key.columns) if table.primary_key else "none"
+        details.append(
+            f"{table.name}: {rows} rows, {len(table.columns)} columns, primary key ({pk}), "
+            f"{len(table.indexes)} indexes, {len(table.foreign_keys)} foreign keys"
+            + (f"; nullable: {', '.join(nullable)}" if nullable else "")
+        )
+        tables[table.name] = {
+            "rows": rows,
+            "columns": list(table.column_names),
+            "indexes": [i.name for i in table.indexes],
+            "foreign_keys": len(table.foreign_keys),
+        }
+    ctx.facts["schema"] = schema
+    orders = schema.table("orders")
+    if orders is not None and not any(i.columns[:1] == ("user_id",) for i in orders.indexes):
+        details.append("orders.user_id has no index: every 'my orders' page scans the table")
+    return Done(
+        f"{len(schema.tables)} tables read with {schema.query_count} queries",
+        details=tuple(details),
+        data={"tables": tables, "query_count": schema.query_count},
+    )
+
+
+def step_precheck_query(ctx: DemoContext) -> Done:
+    """Run the read-only pre-check the plan depends on."""
+    from datamigration import db
+
+    with db.connect(ctx.connection_name, ctx.workspace) as backend:
+        check = backend.query(sample.PRECHECK_QUERY)
+        top = backend.query(sample.TOP_CUSTOMERS_QUERY)
+    missing, total = check.rows[0]
+    ctx.facts["users_without_country"] = missing
+    details = [
+        (
+            f"{missing} of {total} users have no country: SET NOT NULL would fail on them, "
+            "so the plan backfills them first"
+        ),
+        "top customers by revenue (the rows a slow 'my orders' page hurts most):",
+    ]
+    details += [
+        f"  {email}: {orders} orders, {cents / 100:.2f}" for email, orders, cents in top.rows
+    ]
+    return Done(
+        f"{missing} users without country found in {check.elapsed_ms + top.elapsed_ms:.1f} ms",
+        details=tuple(details),
+        data={
+            "users_without_country": missing,
+            "users_total": total,
+            "top_customers": len(top.rows),
+        },
+    )
+
+
+def step_read_only_guard(ctx: DemoContext) -> Done:
+    """Prove the query path is read-only, enforced by the database."""
+    from datamigration import db
+
+    attempt = "DELETE FROM orders WHERE status = 'refunded'"
+    with db.connect(ctx.connection_name, ctx.workspace) as backend:
+        before = backend.query("SELECT count(*) FROM orders").rows[0][0]
+        try:
+            backend.query(attempt)
+        except ReadOnlyViolationError as exc:
+            refusal = exc.message
+        else:  # pragma: no cover - would be a security bug, and the e2e test would catch it
+            raise ReadOnlyViolationError(
+                "the read-only query path accepted a DELETE",
+                hint="This is a bug; report it. No demo data is important.",
+            )
+        after = backend.query("SELECT count(*) FROM orders").rows[0][0]
+    return Done(
+        f"a DELETE sent to the query tool was refused; orders still {after} rows",
+        details=(f"refused: {refusal}",),
+        data={"orders_before": before, "orders_after": after},
+    )
+
+
+def step_start_and_announce(ctx: DemoContext) -> Done:
+    """Set the story in progress and announce the plan on the bus."""
+    from datamigration.coordination import bus, status
+
+    change = status.update_story(
+        ctx.workspace, ctx.story_id, status="in-progress", note="plan drafted by the demo"
+    )
+    missing = ctx.facts.get("users_without_country")
+    backfill = f", backfill {missing} users without country first" if missing else ""
+    message = bus.post(
+        ctx.workspace,
+        "status",
+        f"Migration plan created for orders/users: expand-contract, zero-downtime "
+        f"(concurrent index, NOT VALID constraints validated separately{backfill}).",
+        to="ALL",
+        story=ctx.story_id,
+    )
+    question = bus.post(
+        ctx.workspace,
+        "question",
+        "AG-DATABASE: orders_user_id_idx will be built CONCURRENTLY; any other index on "
+        "orders(user_id, created_at) you want in the same window?",
+        to="AG-DATABASE",
+        story=ctx.story_id,
+    )
+    return Done(
+        f"{ctx.story_id} is {change.status}; plan announced and a question sent to AG-DATABASE",
+        details=(f"bus: {message.text}",),
+        files=(ctx.workspace.relative(coordination_bus_path(ctx)),),
+        data={"status": change.status, "messages": 2, "question": question.text},
+    )
+
+
+def coordination_bus_path(ctx: DemoContext) -> Path:
+    from datamigration.coordination.paths import coordination_paths
+
+    return coordination_paths(ctx.workspace).bus
+
+
+def sample_db_name(ctx: DemoContext) -> str:
+    return ctx.workspace.relative(ctx.root / "app.db")
+
+
+STEPS: tuple[Step, ...] = (
+    step_open_story,
+    step_sample_database,
+    step_inspect,
+    step_precheck_query,
+    step_read_only_guard,
+    step_start_and_announce,
+)
+
+__all__ = ["STEPS", "StepSkipped"]
