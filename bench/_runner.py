@@ -28,7 +28,6 @@ import shutil
 import statistics
 import subprocess
 import sys
-import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
@@ -136,6 +135,30 @@ def time_callable(
     return Timing(tuple(samples))
 
 
+#: Runs one command from a small process and reports its peak RSS and wall time on an extra fd.
+#: Linux records the RSS high-water mark of the process image replaced by exec() in the child's
+#: ru_maxrss, so a child spawned straight from a big benchmark process would report at least the
+#: parent's size. Spawned from this helper (a bare `python -S`, about 10 MiB), the floor is the
+#: helper's size instead. The helper passes stdin/stdout/stderr through untouched.
+_RSS_HELPER = """
+import os, sys, time
+fd = int(sys.argv[1])
+start = time.perf_counter()
+pid = os.fork()
+if pid == 0:
+    try:
+        os.execvp(sys.argv[2], sys.argv[2:])
+    except OSError as exc:
+        os.write(2, f"cannot run {sys.argv[2]}: {exc}\\n".encode())
+        os._exit(127)
+_, status, usage = os.wait4(pid, 0)
+seconds = time.perf_counter() - start
+os.write(fd, f"{usage.ru_maxrss} {seconds!r}\\n".encode())
+code = os.waitstatus_to_exitcode(status)
+sys.exit(code if code >= 0 else 128 - code)
+"""
+
+
 def run_command(
     argv: Sequence[str],
     *,
@@ -144,63 +167,48 @@ def run_command(
     input_text: str | None = None,
     check: bool = True,
 ) -> CommandRun:
-    """Run a child once and return its wall time and peak RSS.
+    """Run a command once; return its exit code, wall time, peak RSS and output.
 
-    The peak RSS is read from `wait4` for this very child (not RUSAGE_CHILDREN, which mixes in
-    every earlier child), so each measurement stands alone. Linux reports it in KiB.
+    Wall time and peak RSS are measured by a small helper process right around the command
+    (fork to exit), so neither includes this process's size or the helper's start-up.
     """
     full_env = dict(os.environ)
     if env:
         full_env.update(env)
-    start = time.perf_counter()
-    proc = subprocess.Popen(
-        list(argv),
-        cwd=cwd,
-        env=full_env,
-        stdin=subprocess.PIPE if input_text is not None else subprocess.DEVNULL,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    # communicate() reads the pipes (so a chatty child cannot block), then we reap it ourselves.
-    out, err = _communicate_without_reaping(proc, input_text)
-    _, status, usage = os.wait4(proc.pid, 0)
-    seconds = time.perf_counter() - start
-    proc.returncode = os.waitstatus_to_exitcode(status)
+    read_fd, write_fd = os.pipe()
+    try:
+        proc = subprocess.run(
+            [sys.executable, "-S", "-c", _RSS_HELPER, str(write_fd), *argv],
+            cwd=cwd,
+            env=full_env,
+            input=input_text,
+            stdin=None if input_text is not None else subprocess.DEVNULL,
+            capture_output=True,
+            text=True,
+            pass_fds=(write_fd,),
+            check=False,
+        )
+        os.close(write_fd)
+        write_fd = -1
+        with os.fdopen(read_fd, "r") as report:
+            read_fd = -1
+            line = report.read().split()
+    finally:
+        for fd in (read_fd, write_fd):
+            if fd >= 0:
+                os.close(fd)
+    if len(line) != 2:
+        raise RuntimeError(f"could not measure {' '.join(argv)}: {proc.stderr[-2000:]}")
     scale = 1 if sys.platform == "darwin" else 1024  # macOS reports bytes, Linux KiB
-    result = CommandRun(proc.returncode, seconds, usage.ru_maxrss * scale, out, err)
+    result = CommandRun(
+        proc.returncode, float(line[1]), int(line[0]) * scale, proc.stdout, proc.stderr
+    )
     if check and result.returncode != 0:
         raise RuntimeError(
-            f"benchmark command failed ({result.returncode}): {' '.join(argv)}\n{err[-2000:]}"
+            f"benchmark command failed ({result.returncode}): {' '.join(argv)}\n"
+            f"{result.stderr[-2000:]}"
         )
     return result
-
-
-def _communicate_without_reaping(
-    proc: subprocess.Popen[str], input_text: str | None
-) -> tuple[str, str]:
-    """Feed stdin and drain stdout/stderr until EOF without calling wait() on the child."""
-    chunks: dict[str, str] = {}
-
-    def drain(name: str, stream: Any) -> None:
-        chunks[name] = stream.read()
-        stream.close()
-
-    threads = [
-        threading.Thread(target=drain, args=("out", proc.stdout)),
-        threading.Thread(target=drain, args=("err", proc.stderr)),
-    ]
-    for t in threads:
-        t.start()
-    if proc.stdin is not None:
-        try:
-            proc.stdin.write(input_text or "")
-        except BrokenPipeError:
-            pass
-        proc.stdin.close()
-    for t in threads:
-        t.join()
-    return chunks.get("out", ""), chunks.get("err", "")
 
 
 def time_command(

@@ -30,6 +30,14 @@ def test_peak_rss_is_measured_for_that_child_alone(runner):
     assert small.peak_rss_bytes < big.peak_rss_bytes - 60_000_000
 
 
+def test_peak_rss_of_a_small_child_does_not_include_a_big_parent(runner):
+    ballast = bytearray(300_000_000)  # this process is now over 300 MB resident
+    ballast[::4096] = b"x" * len(ballast[::4096])
+    small = runner.run_command([sys.executable, "-S", "-c", "pass"])
+    assert small.peak_rss_bytes < 60_000_000
+    del ballast
+
+
 def test_run_command_returns_output_and_exit_code(runner):
     run = runner.run_command(
         [
