@@ -57,7 +57,11 @@ class UnsupportedOperationError(UserInputError):
 
 def driver_text(exc: BaseException, secrets: Iterable[str | None] = ()) -> str:
     """First meaningful line of a driver message, redacted."""
-    raw = str(exc).strip() or type(exc).__name__
+    args = getattr(exc, "args", ())
+    if len(args) == 2 and isinstance(args[0], int) and isinstance(args[1], str):
+        raw = f"{args[1]} (error {args[0]})"  # PyMySQL: (code, message)
+    else:
+        raw = str(exc).strip() or type(exc).__name__
     lines = [ln.strip() for ln in raw.splitlines() if ln.strip()]
     text = lines[0] if lines else raw
     # psycopg puts the useful server message on the following lines ("DETAIL", "HINT").
