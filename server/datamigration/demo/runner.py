@@ -148,10 +148,11 @@ def run_demo(directory: Path, steps: Sequence[Step] | None = None) -> DemoReport
     root = prepare_directory(directory)
     database = root / DATABASE_FILE
     url = f"sqlite:///{database}"
+    # An absolute path, so the connection works from any current directory.
     (root / "datamigration.toml").write_text(
         "# Written by `datamigration demo`: the sample application's database.\n"
         "[connections]\n"
-        f'app = "sqlite:///{DATABASE_FILE}"\n',
+        f"app = {json.dumps(url)}\n",
         encoding="utf-8",
     )
     ctx = DemoContext(workspace=Workspace.open(root), database_url=url)

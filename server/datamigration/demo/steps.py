@@ -50,9 +50,7 @@ def step_sample_database(ctx: DemoContext) -> Done:
     ctx.facts["sample"] = data
     return Done(
         f"{len(data.users)} users and {len(data.orders)} orders in {sample_db_name(ctx)}",
-        details=(
-            f'connection "{ctx.connection_name}" = sqlite:///{sample_db_name(ctx)} (datamigration.toml)',
-        ),
+        details=(f'connection "{ctx.connection_name}" = {ctx.database_url} (datamigration.toml)',),
         files=(sample_db_name(ctx), "datamigration.toml"),
         data={"users": len(data.users), "orders": len(data.orders)},
     )
@@ -72,7 +70,8 @@ def step_inspect(ctx: DemoContext) -> Done:
         pk = ", ".join(table.primary_key.columns) if table.primary_key else "none"
         details.append(
             f"{table.name}: {rows} rows, {len(table.columns)} columns, primary key ({pk}), "
-            f"{len(table.indexes)} indexes, {len(table.foreign_keys)} foreign keys"
+            f"{plural(len(table.indexes), 'index', 'indexes')}, "
+            f"{plural(len(table.foreign_keys), 'foreign key')}"
             + (f"; nullable: {', '.join(nullable)}" if nullable else "")
         )
         tables[table.name] = {
@@ -109,7 +108,8 @@ def step_precheck_query(ctx: DemoContext) -> Done:
         "top customers by revenue (the rows a slow 'my orders' page hurts most):",
     ]
     details += [
-        f"  {email}: {orders} orders, {cents / 100:.2f}" for email, orders, cents in top.rows
+        f"  {email}: {orders} orders, {cents / 100:.2f} in total"
+        for email, orders, cents in top.rows
     ]
     return Done(
         f"{missing} users without country found in {check.elapsed_ms + top.elapsed_ms:.1f} ms",
@@ -183,6 +183,10 @@ def coordination_bus_path(ctx: DemoContext) -> Path:
     from datamigration.coordination.paths import coordination_paths
 
     return coordination_paths(ctx.workspace).bus
+
+
+def plural(n: int, one: str, many: str | None = None) -> str:
+    return f"{n} {one if n == 1 else (many or one + 's')}"
 
 
 def sample_db_name(ctx: DemoContext) -> str:
