@@ -146,6 +146,59 @@ def step_read_only_guard(ctx: DemoContext) -> Done:
     )
 
 
+def step_lint_migration(ctx: DemoContext) -> Done:
+    """Lint the migration a developer wrote and show the safe rewrite."""
+    from datamigration.lint.engine import lint_text
+    from datamigration.lint.model import LintOptions
+
+    path = ctx.workspace.resolve(sample.UNSAFE_MIGRATION_NAME)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(sample.UNSAFE_MIGRATION, encoding="utf-8")
+    name = ctx.workspace.relative(path)
+    # The file targets production PostgreSQL; severities assume production-sized tables
+    # (with a database URL the linter scales them by live row counts instead).
+    report = lint_text(sample.UNSAFE_MIGRATION, name, LintOptions(dialect="postgres"))
+    errors = [f for f in report.findings if f.severity == "error"]
+    ctx.facts["lint_errors"] = errors
+    details = [f"{name}:{f.line} {f.rule} [{f.lock}]: {f.message}" for f in errors]
+    others = len(report.findings) - len(errors)
+    if others:
+        details.append(
+            f"(+{plural(others, 'warning or note', 'warnings and notes')}: lock_timeout, "
+            "statement_timeout, re-runnable statements)"
+        )
+    safe = ctx.workspace.resolve(sample.SAFE_REWRITE_NAME)
+    safe.write_text(safe_rewrite(name, errors), encoding="utf-8")
+    shown = next((f for f in errors if f.rule == "pg-set-not-null"), errors[0] if errors else None)
+    if shown is not None:
+        details.append(f"safe rewrite of line {shown.line} ({shown.rule}):")
+        details.extend(f"    {line}" for line in shown.fix.splitlines())
+        details.append(f"safe rewrite of every blocking statement: {ctx.workspace.relative(safe)}")
+    return Done(
+        f"{report.statements} statements, {plural(len(errors), 'blocking error')}, "
+        f"{len(report.findings)} findings in {name}",
+        details=tuple(details),
+        files=(name, ctx.workspace.relative(safe)),
+        data={
+            "statements": report.statements,
+            "errors": [f.rule for f in errors],
+            "findings": [f.to_dict() for f in report.findings],
+        },
+    )
+
+
+def safe_rewrite(name: str, errors: list) -> str:
+    """The linter's safe sequences, one section per blocking statement, in file order."""
+    parts = [
+        f"-- Safe rewrite of {name}, as suggested by the AG-DATAMIGRATION linter.",
+        "-- Each section replaces one blocking statement; run the sections in order, each step",
+        "-- in the transaction its comments say (CONCURRENTLY never inside one).",
+    ]
+    for f in errors:
+        parts += ["", f"-- line {f.line}: {f.statement or f.rule}  [{f.rule}, {f.lock}]", f.fix]
+    return "\n".join(parts) + "\n"
+
+
 def step_start_and_announce(ctx: DemoContext) -> Done:
     """Set the story in progress and announce the plan on the bus."""
     from datamigration.coordination import bus, status
@@ -199,6 +252,7 @@ STEPS: tuple[Step, ...] = (
     step_inspect,
     step_precheck_query,
     step_read_only_guard,
+    step_lint_migration,
     step_start_and_announce,
 )
 
