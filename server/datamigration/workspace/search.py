@@ -13,7 +13,9 @@ any depth (`*.sql`), one with `/` matches the path from the search directory.
 
 from __future__ import annotations
 
+import os
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 
@@ -77,8 +79,10 @@ def glob_files(
         )
     found: list[str] = []
     truncated = False
-    for f in walk_files(workspace, walk_from.resolve(), max_depth=max_depth):
-        if matcher.fullmatch(f.path.relative_to(start).as_posix()):
+    prefix = walk_from.relative_to(start).as_posix()
+    prefix = "" if prefix == "." else prefix + "/"
+    for f in walk_files(workspace, walk_from, max_depth=max_depth):
+        if matcher.fullmatch(prefix + f.under):
             if len(found) >= limit:
                 truncated = True
                 break
@@ -111,17 +115,17 @@ def grep_files(
             f"invalid regular expression {regex!r}: {exc}",
             hint="Use Python regex syntax; escape literal characters like ( [ . * with a backslash.",
         ) from exc
+    prefilter = _whole_file_prefilter(regex, ignore_case)
     target = workspace.resolve(path)
     if not target.exists():
         raise UserInputError(f"{path} does not exist", hint="Check the path with glob.")
     filt = _grep_filter(glob) if glob else None
     if target.is_file():
-        candidates = [(target, workspace.relative(target), target.name)]
+        candidates: Iterable[tuple[str, str, str]] = [
+            (str(target), workspace.relative(target), target.name)
+        ]
     else:
-        candidates = (
-            (f.path, f.rel, f.path.relative_to(target).as_posix())
-            for f in walk_files(workspace, target)
-        )
+        candidates = ((f.path, f.rel, f.under) for f in walk_files(workspace, target))
     result = GrepResult(pattern=regex)
     searched = skipped = 0
     truncated = False
@@ -129,31 +133,38 @@ def grep_files(
         if filt is not None and not filt(rel_to_base):
             continue
         try:
-            if file_path.stat().st_size > MAX_GREP_FILE_BYTES:
-                skipped += 1
-                continue
-            with file_path.open("rb") as fh:
-                if looks_binary(fh.read(BINARY_SNIFF_BYTES)):
+            with open(file_path, "rb") as fh:
+                if os.fstat(fh.fileno()).st_size > MAX_GREP_FILE_BYTES:
                     skipped += 1
                     continue
-                fh.seek(0)
-                searched += 1
-                hit_in_file = False
-                for number, raw in enumerate(fh, start=1):
-                    line = raw.decode("utf-8", errors="replace").rstrip("\r\n")
-                    if not compiled.search(line):
-                        continue
-                    if files_only:
-                        hit_in_file = True
-                        break
-                    if len(result.matches) >= limit:
-                        truncated = True
-                        break
-                    hit_in_file = True
-                    result.matches.append(GrepMatch(rel, number, _cut(line)))
+                data = fh.read()
         except OSError:
             skipped += 1
             continue
+        if looks_binary(data[:BINARY_SNIFF_BYTES]):
+            skipped += 1
+            continue
+        searched += 1
+        text = data.decode("utf-8", errors="replace")
+        # One search over the whole file first: most files do not match, and a single C-level
+        # scan is several times faster than a Python loop over their lines.
+        if prefilter is not None and not prefilter.search(text):
+            continue
+        hit_in_file = False
+        lines = text.split("\n")
+        if lines and lines[-1] == "":
+            lines.pop()  # the newline ending the last line does not start another one
+        for number, raw_line in enumerate(lines, start=1):
+            line = raw_line.removesuffix("\r")
+            if not compiled.search(line):
+                continue
+            hit_in_file = True
+            if files_only:
+                break
+            if len(result.matches) >= limit:
+                truncated = True
+                break
+            result.matches.append(GrepMatch(rel, number, _cut(line)))
         if hit_in_file:
             if files_only and len(result.files_matched) >= limit:
                 truncated = True
@@ -169,6 +180,22 @@ def grep_files(
         skipped=skipped,
         truncated=truncated,
     )
+
+
+def _whole_file_prefilter(regex: str, ignore_case: bool) -> re.Pattern[str] | None:
+    """The regex in MULTILINE mode, safe to run over a whole file to rule it out.
+
+    A line that matches the regex also matches it inside the file when `^`/`$` match at line
+    boundaries. Lookarounds, inline flags and absolute anchors can see across line ends, so for
+    those the prefilter is skipped (None) rather than risk missing a line.
+    """
+    if "(?" in regex or "\\A" in regex or "\\Z" in regex:
+        return None
+    flags = re.MULTILINE | (re.IGNORECASE if ignore_case else 0)
+    try:
+        return re.compile(regex, flags)
+    except re.error:
+        return None
 
 
 # --- glob translation -----------------------------------------------------------------------

@@ -42,20 +42,21 @@ BINARY_SNIFF_BYTES = 8192
 
 @dataclass(frozen=True)
 class WalkedFile:
-    """A regular file found by the walker: its real path and its workspace-relative name."""
+    """A regular file found by the walker.
 
-    path: Path
+    `path` is absolute, `rel` is relative to the workspace root and `under` relative to the
+    directory the walk started from (all with forward slashes, as plain strings: building a
+    Path per file costs more than reading a small file).
+    """
+
+    path: str
     rel: str
+    under: str
 
 
 def looks_binary(head: bytes) -> bool:
     """A NUL byte in the first block means binary, as git and GNU grep decide."""
     return b"\x00" in head[:BINARY_SNIFF_BYTES]
-
-
-def file_looks_binary(path: Path) -> bool:
-    with path.open("rb") as fh:
-        return looks_binary(fh.read(BINARY_SNIFF_BYTES))
 
 
 def walk_files(
@@ -65,33 +66,44 @@ def walk_files(
     max_depth: int | None = None,
     skip_dirs: frozenset[str] = SKIP_DIRS,
 ) -> Iterator[WalkedFile]:
-    """Regular files under `start` (already resolved inside the root), in sorted order.
+    """Regular files under `start` (already resolved inside the root), depth first, sorted.
 
     `max_depth` counts directory levels below `start` (0 = only files directly in `start`).
+    Files of a directory come before its subdirectories.
     """
     root = workspace.root
-    start_depth = len(start.relative_to(root).parts)
-    for dirpath, dirnames, filenames in os.walk(start, followlinks=False):
-        here = Path(dirpath)
-        depth = len(here.relative_to(root).parts) - start_depth
-        keep = []
-        for name in sorted(dirnames):
-            if name in skip_dirs or (here / name).is_symlink():
-                continue
-            keep.append(name)
-        dirnames[:] = keep if max_depth is None or depth < max_depth else []
-        for name in sorted(filenames):
-            full = here / name
-            if full.is_symlink():
-                try:
-                    target = full.resolve()
-                except (RuntimeError, OSError):
-                    continue  # a symlink loop is not a file
-                if not is_within(target, root) or not target.is_file():
+    start_rel = start.relative_to(root).as_posix()
+    start_rel = "" if start_rel == "." else start_rel
+    # (absolute dir, path relative to start, depth below start)
+    stack: list[tuple[str, str, int]] = [(str(start), "", 0)]
+    while stack:
+        directory, under_dir, depth = stack.pop()
+        try:
+            with os.scandir(directory) as it:
+                entries = sorted(it, key=lambda e: e.name)
+        except OSError:
+            continue  # unreadable or vanished: nothing to report from it
+        subdirs = []
+        for entry in entries:
+            under = f"{under_dir}/{entry.name}" if under_dir else entry.name
+            try:
+                if entry.is_symlink():
+                    if entry.is_dir():
+                        continue  # never descend a symlinked directory
+                    target = Path(entry.path).resolve()
+                    if not is_within(target, root) or not target.is_file():
+                        continue
+                elif entry.is_dir(follow_symlinks=False):
+                    if entry.name not in skip_dirs and (max_depth is None or depth < max_depth):
+                        subdirs.append((entry.path, under, depth + 1))
                     continue
-            elif not full.is_file():
-                continue  # sockets, fifos, devices: never opened
-            yield WalkedFile(path=full, rel=full.relative_to(root).as_posix())
+                elif not entry.is_file(follow_symlinks=False):
+                    continue  # sockets, fifos, devices: never opened
+            except (OSError, RuntimeError):
+                continue  # a symlink loop or a file that vanished is not a file
+            rel = f"{start_rel}/{under}" if start_rel else under
+            yield WalkedFile(path=entry.path, rel=rel, under=under)
+        stack.extend(reversed(subdirs))
 
 
 _NUMBER = re.compile(r"(\d+)")
