@@ -129,3 +129,24 @@ def test_grep_reports_an_invalid_regex_with_a_hint(ws: Workspace) -> None:
 def test_brace_expansion_handles_nesting_and_literal_braces() -> None:
     assert search.expand_braces("a{b,c{d,e}}f") == ["abf", "acdf", "acef"]
     assert search.expand_braces("a{b}c") == ["a{b}c"]
+
+
+@pytest.mark.parametrize(
+    "regex",
+    [r"^alter", r"int;$", r"^$", r"\bid\b", r"foo(?!\n)", r"(?i)^ALTER", r"\Aalter", r"d\Z", "."],
+)
+def test_grep_finds_exactly_the_lines_a_line_by_line_search_finds(
+    workspace_dir: Path, regex: str
+) -> None:
+    import re
+
+    text = "alter table t add id int;\n\nfoo\r\nselect id from t\nend\n"
+    (workspace_dir / "m.sql").write_text(text, newline="")
+    expected = [
+        i
+        for i, line in enumerate(text.split("\n")[:-1], start=1)
+        if re.search(regex, line.removesuffix("\r"))
+    ]
+    found = search.grep_files(Workspace.open(workspace_dir), regex, limit=100).matches
+    assert [m.line for m in found] == expected
+    assert expected  # every case exercises at least one hit
