@@ -44,7 +44,7 @@ from datamigration.db.errors import (
     UnknownDatabaseError,
     translate,
 )
-from datamigration.db.readonly import clamp_rows, fetch_capped, now, refused
+from datamigration.db.readonly import clamp_rows, fetch_capped, mysql_guard, now, refused
 from datamigration.errors import DatabaseError, NotFoundError
 
 # Capabilities we announce: PyMySQL's defaults minus MULTI_STATEMENTS (which it does not set
@@ -528,6 +528,9 @@ class MySQLBackend(Backend):
     ) -> QueryResult:
         max_rows = clamp_rows(max_rows)
         timeout = int(timeout_ms or self.statement_timeout_ms)
+        reason = mysql_guard(sql)
+        if reason is not None:
+            raise refused(self.label, reason)
         conn = self.conn
         started = now()
         error: DatabaseError | None = None

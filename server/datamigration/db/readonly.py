@@ -87,3 +87,31 @@ def postgres_calls(sql: str) -> set[str]:
 
 def now() -> float:
     return time.perf_counter()
+
+
+_MYSQL_QUERY_STARTS = {"SELECT", "WITH", "SHOW", "DESCRIBE", "DESC", "VALUES", "TABLE", "L_PAREN"}
+
+
+def mysql_guard(sql: str) -> str | None:
+    """Why a MySQL/MariaDB statement must not even be sent, or None.
+
+    The server enforces the read-only transaction, but three things escape it for a privileged
+    user: ``KILL``, ``SELECT ... INTO OUTFILE/DUMPFILE`` (writes a file on the server) and
+    ``SELECT ... INTO @var``. They are refused here, on sqlglot's MySQL tokens (comments and
+    quoted text are tokens of their own, so they cannot hide or fake a keyword). Connecting as
+    a user with only SELECT grants closes the same gaps in the server itself.
+    """
+    try:
+        import sqlglot
+
+        tokens = sqlglot.tokenize(sql, read="mysql")
+    except Exception:  # noqa: BLE001 - the server will report the syntax error itself
+        return None
+    if not tokens:
+        return "empty statement"
+    first = tokens[0].token_type.name
+    if first not in _MYSQL_QUERY_STARTS:
+        return f"{tokens[0].text.upper()} is not a query"
+    if any(t.token_type.name == "INTO" for t in tokens):
+        return "SELECT ... INTO writes a file or variables"
+    return None
