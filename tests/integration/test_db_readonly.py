@@ -109,8 +109,10 @@ def test_the_server_refuses_stacked_statements_even_without_the_parser_guard(pg_
         "SELECT id, sum(id) OVER (ORDER BY id ROWS 2 PRECEDING) FROM t ORDER BY id",
         "SELECT percentile_cont(0.5) WITHIN GROUP (ORDER BY id) FROM t",
         "SELECT * FROM (SELECT id FROM t WHERE id IN (SELECT id FROM t WHERE id % 2 = 0)) s",
-        "WITH RECURSIVE r(n) AS (SELECT 1 UNION ALL SELECT n + 1 FROM r WHERE n < 5) "
-        "SELECT sum(n) FROM r",
+        (
+            "WITH RECURSIVE r(n) AS (SELECT 1 UNION ALL SELECT n + 1 FROM r WHERE n < 5) "
+            "SELECT sum(n) FROM r"
+        ),
         "SHOW server_version",
         "EXPLAIN SELECT * FROM t",
         "SELECT '50%' AS pct, v FROM t WHERE v LIKE 'value 1%' ORDER BY id LIMIT 1",
@@ -151,8 +153,10 @@ MYSQL_SETUP = [
     "CREATE SEQUENCE s",
     "CREATE TABLE audit (id int AUTO_INCREMENT PRIMARY KEY, at datetime DEFAULT now())",
     "CREATE PROCEDURE p() DELETE FROM t",
-    "CREATE FUNCTION side_effect() RETURNS int MODIFIES SQL DATA "
-    "BEGIN INSERT INTO audit () VALUES (); RETURN 1; END",
+    (
+        "CREATE FUNCTION side_effect() RETURNS int MODIFIES SQL DATA "
+        "BEGIN INSERT INTO audit () VALUES (); RETURN 1; END"
+    ),
 ]
 
 MYSQL_ATTACKS = [
@@ -326,8 +330,10 @@ def test_sqlite_refuses_the_attack_and_leaves_the_file_unchanged(lite_db, attack
         "WITH x AS (SELECT id FROM t WHERE id < 10) SELECT count(*) FROM x",
         "SELECT id, sum(id) OVER (ORDER BY id ROWS 2 PRECEDING) FROM t ORDER BY id",
         "SELECT * FROM (SELECT id FROM t WHERE id IN (SELECT id FROM t WHERE id % 2 = 0)) s",
-        "WITH RECURSIVE r(n) AS (SELECT 1 UNION ALL SELECT n + 1 FROM r WHERE n < 5) "
-        "SELECT sum(n) FROM r",
+        (
+            "WITH RECURSIVE r(n) AS (SELECT 1 UNION ALL SELECT n + 1 FROM r WHERE n < 5) "
+            "SELECT sum(n) FROM r"
+        ),
     ],
 )
 def test_sqlite_runs_real_read_queries(lite_db, sql):
