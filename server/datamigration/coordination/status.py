@@ -1,0 +1,588 @@
+"""status.json: AgileFlow's story board, read in both vocabularies and edited in place.
+
+Two status vocabularies exist in the wild (the commands write `in-progress / in-review / done`,
+newer code `in_progress / in_review / completed / archived`); we read both, validate transitions
+on the canonical form, and write the spelling the file already uses: the story's own spelling,
+else the file's majority, else hyphens (what AgileFlow's commands write, and our new files).
+
+Every write holds `status.json.lock`, re-reads the file under it, splices only the changed
+story's fields and the top-level `updated` timestamp (when the file has one; it is not added
+otherwise) into the original text, re-checks the result, and renames a temp file over the
+original. Every other byte (key order, indentation, escapes, unknown keys, trailing newline)
+survives. Every status change is then posted on the bus as a `status` message.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from datamigration.coordination import bus, jsontext
+from datamigration.coordination.bus import now_iso
+from datamigration.coordination.harness import VALIDATION_FIELDS, check_review_gate
+from datamigration.coordination.locking import FileLock, atomic_write_text
+from datamigration.coordination.paths import coordination_paths
+from datamigration.coordination.schema_check import first_error
+from datamigration.errors import ConflictError, FileFormatError, NotFoundError, UserInputError
+from datamigration.workspace.root import Workspace
+
+CANONICAL = ("ready", "in_progress", "in_review", "blocked", "completed", "archived")
+ALIASES = {
+    "ready": "ready", "pending": "ready", "todo": "ready",
+    "in_progress": "in_progress", "in-progress": "in_progress",
+    "in_review": "in_review", "in-review": "in_review",
+    "blocked": "blocked",
+    "completed": "completed", "done": "completed",
+    "archived": "archived",
+}  # fmt: skip
+HYPHEN_SPELLING = {"in_progress": "in-progress", "in_review": "in-review", "completed": "done"}
+TRANSITIONS = {
+    "ready": ("in_progress", "blocked"),
+    "in_progress": ("in_review", "blocked", "ready"),
+    "in_review": ("completed", "in_progress", "blocked"),
+    "blocked": ("ready", "in_progress", "in_review"),
+    "completed": ("archived", "in_progress"),
+    "archived": (),
+}
+NEW_STORY_STATUSES = ("ready", "in_progress", "blocked")
+_HYPHEN_MARKS = {"in-progress", "in-review", "done"}
+_UNDERSCORE_MARKS = {"in_progress", "in_review", "completed"}
+_STORY_ID = re.compile(r"^[A-Za-z][A-Za-z0-9]*-[A-Za-z0-9][A-Za-z0-9._-]{0,58}$")
+_TOUCH_KEYS = ("last_update", "updated", "updated_at")
+_PROTECTED = ("id", "status", *VALIDATION_FIELDS)
+
+
+# -- vocabulary ----------------------------------------------------------------------------------
+
+
+def canonical_status(value: Any) -> str | None:
+    """The canonical status for any spelling we know, else None."""
+    if not isinstance(value, str):
+        return None
+    return ALIASES.get(value.strip().lower().replace(" ", "_"))
+
+
+def requested_status(value: str) -> str:
+    found = canonical_status(value)
+    if found is None:
+        raise UserInputError(
+            f"unknown status {value!r}",
+            hint="Use one of: ready, in-progress, blocked, in-review, done "
+            "(or in_progress, in_review, completed, archived).",
+        )
+    return found
+
+
+def spell(status: str, vocabulary: str) -> str:
+    return HYPHEN_SPELLING.get(status, status) if vocabulary == "hyphen" else status
+
+
+def vocabulary_of(stories: list[dict[str, Any]], story: Mapping[str, Any] | None = None) -> str:
+    """'hyphen' or 'underscore': the story's own spelling, else the file's majority."""
+    own = story.get("status") if story else None
+    if own in _HYPHEN_MARKS:
+        return "hyphen"
+    if own in _UNDERSCORE_MARKS:
+        return "underscore"
+    hyphen = sum(1 for s in stories if s.get("status") in _HYPHEN_MARKS)
+    underscore = sum(1 for s in stories if s.get("status") in _UNDERSCORE_MARKS)
+    return "underscore" if underscore > hyphen else "hyphen"
+
+
+# -- reading -------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class StatusFile:
+    """A parsed status.json (or the empty board when the file does not exist yet)."""
+
+    path: Path
+    exists: bool
+    data: dict[str, Any]
+
+    @property
+    def shape(self) -> str:
+        stories = self.data.get("stories")
+        return "array" if isinstance(stories, list) else "object"
+
+    def stories(self) -> list[dict[str, Any]]:
+        """Every story as a dict that carries its `id` first, in file order."""
+        raw = self.data.get("stories") or {}
+        if isinstance(raw, list):
+            return [dict(s) for s in raw if isinstance(s, dict) and isinstance(s.get("id"), str)]
+        return [{"id": key, **{k: v for k, v in s.items() if k != "id"}} for key, s in raw.items()]
+
+    def raw_stories(self) -> list[dict[str, Any]]:
+        """The story objects as stored (no copies), for cheap scans."""
+        raw = self.data.get("stories") or {}
+        values = raw if isinstance(raw, list) else raw.values()
+        return [s for s in values if isinstance(s, dict)]
+
+    def find(self, story_id: str) -> dict[str, Any] | None:
+        raw = self.data.get("stories") or {}
+        if isinstance(raw, dict):
+            story = raw.get(story_id)
+            if not isinstance(story, dict):
+                return None
+            return {"id": story_id, **{k: v for k, v in story.items() if k != "id"}}
+        index = _array_index(raw, story_id)
+        return dict(raw[index]) if index is not None else None
+
+    @property
+    def vocabulary(self) -> str:
+        return vocabulary_of(self.raw_stories())
+
+
+def parse_status_text(path: Path, text: str) -> dict[str, Any]:
+    """Parse and schema-check; any problem is a FileFormatError with file, line and problem."""
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise FileFormatError(
+            f"{path}:{exc.lineno}: not valid JSON: {exc.msg} (column {exc.colno})",
+            hint="Fix the JSON at that line; the file was not modified.",
+            path=str(path),
+            line=exc.lineno,
+            problem=f"{exc.msg} (column {exc.colno})",
+        ) from None
+    if not isinstance(data, dict):
+        raise FileFormatError(
+            f"{path}:1: status.json must hold a JSON object, found {type(data).__name__}",
+            hint='Start from {"updated": "...", "stories": {}}; the file was not modified.',
+            path=str(path),
+            line=1,
+            problem="top level is not an object",
+        )
+
+    _check_schema(path, text, data)
+    return data
+
+
+_story_verdicts: dict[str, tuple[list[str | int], str] | None] = {}
+
+
+def _check_schema(path: Path, text: str, data: dict[str, Any]) -> None:
+    """status.schema.json, applied to the shell and then story by story.
+
+    Stories are checked one at a time with a per-process cache keyed by their content, so a
+    board with thousands of stories costs one check per changed story, not one per story per
+    write (jsonschema is slow on large documents and writers hold the lock meanwhile).
+    """
+    stories = data.get("stories")
+    shell = dict(data)
+    if isinstance(stories, dict | list):
+        shell["stories"] = type(stories)()
+    found = first_error(shell, "status")
+    if found is None and isinstance(stories, dict | list):
+        definition = "storyWithId" if isinstance(stories, list) else "story"
+        member = jsontext.parse_container(text, jsontext.skip_ws(text, 0)).get("stories")
+        assert member is not None
+        for m in jsontext.parse_container(text, member.value_start).members:
+            # The story's own text is the cache key: cheap to slice, changes with the story.
+            cache_key = definition + text[m.value_start : m.value_end]
+            if cache_key not in _story_verdicts:
+                if len(_story_verdicts) > 50_000:
+                    _story_verdicts.clear()
+                story = json.loads(text[m.value_start : m.value_end])
+                _story_verdicts[cache_key] = first_error(story, "status", definition)
+            verdict = _story_verdicts[cache_key]
+            if verdict is not None:
+                sub_path, problem = verdict
+                key = int(m.key) if isinstance(stories, list) else m.key
+                found = (["stories", key, *sub_path], f"stories/{m.key}/{problem}")
+                break
+    if found is None:
+        return
+    json_path, problem = found
+    pos = jsontext.locate(text, json_path)
+    line = jsontext.line_of(text, pos) if pos is not None else None
+    where = f"{path}:{line}" if line else str(path)
+    raise FileFormatError(
+        f"{where}: {problem}",
+        hint="Fix that entry of status.json; the file was not modified.",
+        path=str(path),
+        line=line,
+        problem=problem,
+    )
+
+
+def read_status_text(path: Path) -> str:
+    """The file's exact text (no newline translation, so CRLF files stay CRLF)."""
+    data = path.read_bytes()
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = data[: exc.start].count(b"\n") + 1
+        raise FileFormatError(
+            f"{path}:{line}: not UTF-8 text ({exc.reason} at byte {exc.start})",
+            hint="Save status.json as UTF-8; the file was not modified.",
+            path=str(path),
+            line=line,
+            problem=f"invalid UTF-8: {exc.reason}",
+        ) from None
+
+
+def load(workspace: Workspace) -> StatusFile:
+    path = coordination_paths(workspace).status
+    if not path.is_file():
+        return StatusFile(path, False, {"stories": {}})
+    return StatusFile(path, True, parse_status_text(path, read_status_text(path)))
+
+
+def list_stories(
+    workspace: Workspace,
+    *,
+    status: str | None = None,
+    owner: str | None = None,
+    epic: str | None = None,
+) -> tuple[StatusFile, list[dict[str, Any]]]:
+    board = load(workspace)
+    wanted = requested_status(status) if status else None
+    stories = [
+        s
+        for s in board.stories()
+        if (wanted is None or canonical_status(s.get("status")) == wanted)
+        and (owner is None or str(s.get("owner", "")).lower() == owner.lower())
+        and (epic is None or str(s.get("epic", "")).lower() == epic.lower())
+    ]
+    return board, stories
+
+
+def get_story(workspace: Workspace, story_id: str) -> dict[str, Any]:
+    board = load(workspace)
+    story = board.find(story_id)
+    if story is None:
+        raise NotFoundError(
+            f"no story {story_id!r} in {board.path.name}",
+            hint="List stories with `datamigration status` (tool status_get) or create one "
+            "with `datamigration status new`.",
+            story=story_id,
+        )
+    return story
+
+
+# -- writing -------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class StoryChange:
+    story_id: str
+    path: Path
+    changed: bool
+    created: bool
+    previous_status: str | None
+    status: str | None
+    fields: tuple[str, ...]
+    override_reason: str | None
+    story: dict[str, Any] = field(compare=False)
+
+
+#: The status.json path each workspace's last write used (saves resolving it again per call).
+_last_path: dict[Path, Path] = {}
+
+#: Given (story before or None, board) return the fields to set, in order ({} = nothing to do).
+Planner = Callable[[dict[str, Any] | None, StatusFile], dict[str, Any]]
+
+
+def _mutate(
+    workspace: Workspace, story_id: str, planner: Planner, *, create: bool
+) -> tuple[dict[str, Any] | None, dict[str, Any], bool]:
+    """Under the lock: read, plan, splice, verify, rename. Returns (before, after, written)."""
+    paths = coordination_paths(workspace)
+    path = _last_path[workspace.root] = paths.status
+    with FileLock(path, paths.lock_timeout):
+        if path.is_file():
+            text = read_status_text(path)
+        elif create:
+            text = json.dumps({"updated": now_iso(), "stories": {}}, indent=2) + "\n"
+        else:
+            raise NotFoundError(
+                f"{workspace.relative(path)} does not exist yet",
+                hint="Create the first story with `datamigration status new STORY --title ...`.",
+            )
+        board = StatusFile(path, True, parse_status_text(path, text))
+        before = board.find(story_id)
+        changes = planner(before, board)
+        if not changes:
+            return before, before or {}, False
+        _check_story(board, story_id, {**(before or {}), **changes})
+        new_text, expected = _splice(text, board, story_id, changes)
+        if json.loads(new_text) != expected:  # pragma: no cover - a bug guard
+            raise RuntimeError(f"status.json edit for {story_id} did not round-trip; not written")
+        atomic_write_text(path, new_text)
+    after = StatusFile(path, True, expected).find(story_id) or {}
+    return before, after, True
+
+
+def _splice(
+    text: str, board: StatusFile, story_id: str, changes: dict[str, Any]
+) -> tuple[str, dict[str, Any]]:
+    """The edited text and the data it must parse to (copies only along the changed path)."""
+    stamp = now_iso()
+    expected = dict(board.data)
+    ed = jsontext.Editor(text)
+    root = jsontext.parse_container(text, jsontext.skip_ws(text, 0))
+    updated = root.get("updated")
+    if updated is not None and isinstance(board.data.get("updated"), str):
+        ed.replace_value(updated, stamp)
+        expected["updated"] = stamp
+    stories_m = root.get("stories")
+    if stories_m is None:
+        ed.add_members(root, [("stories", {story_id: changes})])
+        expected["stories"] = {story_id: changes}
+        return ed.apply(), expected
+    container = jsontext.parse_container(text, stories_m.value_start)
+    stories = board.data["stories"]
+    if isinstance(stories, list):
+        expected["stories"] = new_list = list(stories)
+        index = _array_index(stories, story_id)
+        if index is None:
+            element = {"id": story_id, **changes}
+            ed.add_elements(container, [element])
+            new_list.append(element)
+        else:
+            _set_fields(ed, text, container.members[index], changes)
+            new_list[index] = {**stories[index], **changes}
+    else:
+        expected["stories"] = new_map = dict(stories)
+        member = container.get(story_id)
+        if member is None:
+            ed.add_members(container, [(story_id, changes)])
+            new_map[story_id] = changes
+        else:
+            _set_fields(ed, text, member, changes)
+            new_map[story_id] = {**stories[story_id], **changes}
+    return ed.apply(), expected
+
+
+def _check_story(board: StatusFile, story_id: str, story: dict[str, Any]) -> None:
+    """The story as it will be written must still match the schema (bad field types refused)."""
+    definition = "storyWithId" if board.shape == "array" else "story"
+    found = first_error(story, "status", definition)
+    if found is not None:
+        raise UserInputError(
+            f"{story_id}: {found[1]}",
+            hint="Give that field a value of the type AgileFlow uses (see status.schema.json).",
+            story=story_id,
+        )
+
+
+def _array_index(stories: list[Any], story_id: str) -> int | None:
+    found = None
+    for i, s in enumerate(stories):
+        if isinstance(s, dict) and s.get("id") == story_id:
+            found = i
+    return found
+
+
+def _set_fields(ed: jsontext.Editor, text: str, member: jsontext.Member, changes: dict) -> None:
+    story = jsontext.parse_container(text, member.value_start)
+    new: list[tuple[str, Any]] = []
+    for key, value in changes.items():
+        existing = story.get(key)
+        if existing is None:
+            new.append((key, value))
+        else:
+            ed.replace_value(existing, value)
+    ed.add_members(story, new)
+
+
+def _touch_key(story: Mapping[str, Any]) -> str:
+    return next((k for k in _TOUCH_KEYS if k in story), "updated")
+
+
+def _check_story_id(story_id: str) -> None:
+    if not isinstance(story_id, str) or not _STORY_ID.match(story_id):
+        raise UserInputError(
+            f"bad story id {story_id!r}",
+            hint="Use AgileFlow's form: a prefix, a dash and a number, e.g. US-0042 or EP-0001.",
+        )
+
+
+def _check_fields(fields: Mapping[str, Any]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for key, value in fields.items():
+        if not isinstance(key, str) or not key.strip():
+            raise UserInputError("field names must be non-empty strings", hint="Name each field.")
+        if key in _PROTECTED:
+            hint = {
+                "status": "Pass the status separately (status=...), so transitions are checked.",
+                "id": "A story's id cannot change; create a new story instead.",
+            }.get(key, "Only a validation run records test results (record_validation).")
+            raise UserInputError(f"field {key!r} cannot be set here", hint=hint)
+        try:
+            json.dumps(value)
+        except (TypeError, ValueError):
+            raise UserInputError(
+                f"field {key!r} is not JSON data", hint="Use JSON values."
+            ) from None
+        out[key] = value
+    return out
+
+
+def update_story(
+    workspace: Workspace,
+    story_id: str,
+    *,
+    status: str | None = None,
+    fields: Mapping[str, Any] | None = None,
+    override_reason: str | None = None,
+    note: str | None = None,
+) -> StoryChange:
+    """Change a story's status (transition + harness rule checked) and/or other fields."""
+    target = requested_status(status) if status else None
+    extra = _check_fields(fields or {})
+    outcome: dict[str, Any] = {"override": None}
+
+    def planner(before: dict[str, Any] | None, board: StatusFile) -> dict[str, Any]:
+        if before is None:
+            raise NotFoundError(
+                f"no story {story_id!r} in {board.path.name}",
+                hint="Create it with `datamigration status new` (tool status_update cannot create).",
+                story=story_id,
+            )
+        changes = {k: v for k, v in extra.items() if before.get(k) != v}
+        current = canonical_status(before.get("status"))
+        if target is not None and target != current:
+            allowed = TRANSITIONS.get(current, CANONICAL) if current else CANONICAL
+            if target not in allowed:
+                raise ConflictError(
+                    f"{story_id} cannot go from {before.get('status')} to {status}",
+                    hint="Allowed from here: "
+                    + (", ".join(spell(a, vocabulary_of(board.raw_stories(), before)) for a in allowed)
+                       or "nothing (archived stories stay archived)"),
+                    story=story_id,
+                )  # fmt: skip
+            outcome["override"] = check_review_gate(story_id, before, target, override_reason)
+            changes["status"] = spell(target, vocabulary_of(board.raw_stories(), before))
+            if target == "in_progress" and not before.get("started_at"):
+                changes["started_at"] = now_iso()
+            if target == "completed":
+                changes["completed_at"] = now_iso()
+        if changes:
+            changes[_touch_key(before)] = now_iso()
+        return changes
+
+    before, after, written = _mutate(workspace, story_id, planner, create=False)
+    change = _change(workspace, story_id, before, after, written, outcome["override"])
+    _announce(workspace, change, note)
+    return change
+
+
+def new_story(
+    workspace: Workspace,
+    story_id: str,
+    title: str,
+    *,
+    status: str = "ready",
+    fields: Mapping[str, Any] | None = None,
+) -> StoryChange:
+    """Add a story (creating status.json when there is none); an existing id is refused."""
+    _check_story_id(story_id)
+    if not isinstance(title, str) or not title.strip():
+        raise UserInputError("a story needs a title", hint="Pass --title 'what the story does'.")
+    target = requested_status(status)
+    if target not in NEW_STORY_STATUSES:
+        raise UserInputError(
+            f"a new story cannot start as {status}",
+            hint="Start it as ready, in-progress or blocked; in-review needs a passing validation.",
+        )
+    extra = _check_fields(fields or {})
+
+    def planner(before: dict[str, Any] | None, board: StatusFile) -> dict[str, Any]:
+        if before is not None:
+            raise ConflictError(
+                f"story {story_id} already exists in {board.path.name}",
+                hint="Pick the next free id, or update the existing story.",
+                story=story_id,
+            )
+        story: dict[str, Any] = {"title": title.strip()}
+        story["status"] = spell(target, board.vocabulary)
+        story.update({k: v for k, v in extra.items() if k not in story})
+        story["updated"] = now_iso()
+        return story
+
+    _, after, written = _mutate(workspace, story_id, planner, create=True)
+    change = _change(workspace, story_id, None, after, written, None, created=True)
+    bus.post(
+        workspace,
+        "story-created",
+        f"{story_id} created: {title.strip()}",
+        story=story_id,
+        extra={"status": after.get("status")},
+    )
+    return change
+
+
+def write_validation(
+    workspace: Workspace, story_id: str, test_status: str, results: dict[str, Any]
+) -> StoryChange:
+    """Used by harness.record_validation: sets test_status/test_results, posts a finding."""
+
+    def planner(before: dict[str, Any] | None, board: StatusFile) -> dict[str, Any]:
+        if before is None:
+            raise NotFoundError(
+                f"no story {story_id!r} in {board.path.name}",
+                hint="Record validations on an existing story (see `datamigration status`).",
+                story=story_id,
+            )
+        return {"test_status": test_status, "test_results": results, _touch_key(before): now_iso()}
+
+    before, after, written = _mutate(workspace, story_id, planner, create=False)
+    change = _change(workspace, story_id, before, after, written, None)
+    verdict = "passed" if test_status == "passing" else "FAILED"
+    bus.post(
+        workspace,
+        "finding",
+        f"Validation {verdict} for {story_id}: {results.get('output_summary', '')}",
+        story=story_id,
+        extra={"test_status": test_status, "report": results.get("report")},
+    )
+    return change
+
+
+def _change(
+    workspace: Workspace,
+    story_id: str,
+    before: dict[str, Any] | None,
+    after: dict[str, Any],
+    written: bool,
+    override: str | None,
+    *,
+    created: bool = False,
+) -> StoryChange:
+    before = before or {}
+    changed_fields = tuple(k for k in after if k != "id" and before.get(k) != after.get(k))
+    return StoryChange(
+        story_id=story_id,
+        path=_last_path.get(workspace.root) or coordination_paths(workspace).status,
+        changed=written,
+        created=created,
+        previous_status=before.get("status"),
+        status=after.get("status"),
+        fields=changed_fields,
+        override_reason=override,
+        story=after,
+    )
+
+
+def _announce(workspace: Workspace, change: StoryChange, note: str | None) -> None:
+    """A `warning` for an override (first), then the `status` message for a status change."""
+    if not change.changed or change.previous_status == change.status:
+        return
+    if change.override_reason:
+        bus.post(
+            workspace,
+            "warning",
+            f"Harness rule overridden: {change.story_id} moved to {change.status} without a "
+            f"passing validation. Reason: {change.override_reason}",
+            story=change.story_id,
+        )
+    text = f"{change.story_id}: {change.previous_status} -> {change.status}"
+    if note and note.strip():
+        text += f" ({note.strip()})"
+    bus.post(workspace, "status", text, story=change.story_id, extra={"status": change.status})
