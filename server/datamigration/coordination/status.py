@@ -309,7 +309,7 @@ def _mutate(
         changes = planner(before, board)
         if not changes:
             return before, before or {}, False
-        _check_story(board, story_id, {**(before or {}), **changes})
+        _check_story(board, story_id, {"id": story_id, **(before or {}), **changes})
         new_text, expected = _splice(text, board, story_id, changes)
         if json.loads(new_text) != expected:  # pragma: no cover - a bug guard
             raise RuntimeError(f"status.json edit for {story_id} did not round-trip; not written")
