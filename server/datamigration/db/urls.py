@@ -26,7 +26,7 @@ from typing import Any
 from urllib.parse import parse_qsl, unquote, urlsplit
 
 from datamigration.errors import NotFoundError, UserInputError
-from datamigration.redact import redact_url, register_secret
+from datamigration.redact import is_secret_name, redact_url, register_secret
 
 #: URL scheme -> dialect name used across the product.
 SCHEMES: dict[str, str] = {
@@ -231,7 +231,7 @@ def list_connections(workspace: Any | None, environ=None) -> list[dict[str, Any]
                 "url": shown,
                 "dialect": SCHEMES.get(raw.split("://", 1)[0].lower(), "unknown"),
                 "missing_env": missing,
-                "options": options,
+                "options": {k: v for k, v in options.items() if not is_secret_name(k)},
             }
         )
     return out
