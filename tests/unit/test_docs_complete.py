@@ -187,7 +187,15 @@ def test_agent_may_use_every_tool_the_server_registers(agent, registered_tools):
 def test_agent_names_only_real_tools_once_the_server_has_them_all(agent, registered_tools):
     """Names in the agent that no server tool matches are typos, unless still to come."""
     planned = {
-        *("inspect", "query", "lint_migration", "plan_migration", "execute", "rollback"),
+        *(
+            "inspect",
+            "query",
+            "connections",
+            "lint_migration",
+            "plan_migration",
+            "execute",
+            "rollback",
+        ),
         *("run_status", "validate", "diff_data", "status_get", "status_update", "bus_post"),
         *("bus_read", "bus_questions", "bus_answer", "adr_new", "expertise_get"),
         *("expertise_learn", "read", "write", "edit", "glob", "grep", "run", "find_migrations"),
