@@ -1,4 +1,4 @@
-"""MCP face of the database layer: `inspect`, `query`, `connections` (all read-only).
+"""MCP face of the database layer: `inspect` and `query` (both read-only).
 
 Thin by design: resolve the database (URL or configured name), call one function of
 `datamigration.db`, shape the result. Database work runs in a worker thread so a slow server
@@ -17,7 +17,6 @@ from typing_extensions import TypedDict
 
 from datamigration.db import connect
 from datamigration.db.summary import DEFAULT_MAX_TABLES, summarize, table_detail
-from datamigration.db.urls import list_connections
 from datamigration.mcp.tooling import tool
 
 DatabaseArg = Annotated[
@@ -51,10 +50,6 @@ class QueryOutput(TypedDict):
     row_count: int
     truncated: bool
     elapsed_ms: float
-
-
-class ConnectionsOutput(TypedDict):
-    connections: list[dict[str, Any]]
 
 
 def register(server: MCPServer, runtime: Any) -> None:
@@ -128,9 +123,3 @@ def register(server: MCPServer, runtime: Any) -> None:
                 return db.query(sql, max_rows=max_rows, timeout_ms=timeout_ms).to_dict()  # type: ignore[return-value]
 
         return await anyio.to_thread.run_sync(work)
-
-    @tool(server, read_only=True, title="List configured database connections", name="connections")
-    def connections_tool() -> ConnectionsOutput:
-        """List the connection names configured in datamigration.toml with redacted URLs and
-        any environment variables they still need. Use a name wherever a database is asked."""
-        return {"connections": list_connections(runtime.workspace)}
