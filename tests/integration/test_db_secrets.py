@@ -122,6 +122,7 @@ def run_cli(args: list[str], workspace: Path) -> subprocess.CompletedProcess:
     env = {k: v for k, v in os.environ.items()}
     return subprocess.run(
         [str(Path(sys.executable).parent / "datamigration"), "--workspace", str(workspace), *args],
+        check=False,
         capture_output=True,
         text=True,
         env=env,
