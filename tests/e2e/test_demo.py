@@ -165,3 +165,31 @@ def test_demo_lint_finds_the_blocking_statements_and_writes_their_safe_rewrite(d
     assert "CREATE INDEX CONCURRENTLY" in safe
     assert "NOT VALID" in safe and "VALIDATE CONSTRAINT" in safe
     assert "SET lock_timeout" in safe
+
+
+def test_demo_adr_records_the_decision_with_its_sections(demo):
+    directory, report, _ = demo
+    adr = steps_of(report)["write_adr"]["data"]
+    assert adr["adr"] == "ADR-0001"
+    assert adr["path"].startswith("docs/03-decisions/adr-0001-")
+    text = (directory / adr["path"]).read_text()
+    assert text.startswith("# ADR-0001: ")
+    for section in ("## Context", "## Decision", "## Consequences", "## Alternatives Considered"):
+        assert section in text
+    assert "CONCURRENTLY" in text and "US-0001" in text
+    bus = (directory / "bus" / "log.jsonl").read_text()
+    assert '"adr-created"' in bus
+
+
+def test_demo_learning_is_appended_to_a_valid_expertise_file(demo):
+    import jsonschema
+    import yaml
+
+    directory, report, _ = demo
+    data = yaml.safe_load((directory / "expertise" / "datamigration.yaml").read_text())
+    schema_path = Path(__file__).resolve().parents[2] / "server/datamigration/schemas"
+    schema = json.loads((schema_path / "expertise.schema.json").read_text())
+    jsonschema.validate(json.loads(json.dumps(data, default=str)), schema)
+    (learning,) = data["learnings"]
+    assert "users had no country" in learning["insight"]
+    assert steps_of(report)["learn"]["data"]["learning"]["insight"] == learning["insight"]

@@ -199,6 +199,63 @@ def safe_rewrite(name: str, errors: list) -> str:
     return "\n".join(parts) + "\n"
 
 
+def step_write_adr(ctx: DemoContext) -> Done:
+    """Record the pattern decision in an ADR."""
+    from datamigration.coordination import adr
+
+    errors = ctx.facts.get("lint_errors") or []
+    missing = ctx.facts.get("users_without_country")
+    schema = ctx.facts.get("schema")
+    sizes = (
+        ", ".join(f"{t.name} {t.exact_count} rows" for t in schema.tables) if schema else "unknown"
+    )
+    created = adr.new_adr(
+        ctx.workspace,
+        "Expand-contract for the orders and users changes",
+        context=(
+            f"{ctx.story_id} needs orders looked up by user and users.country to be required. "
+            f"The migration as written ({sample.UNSAFE_MIGRATION_NAME}) has "
+            f"{plural(len(errors), 'blocking statement')}: "
+            + "; ".join(f"line {f.line} takes {f.lock}" for f in errors)
+            + f". Tables today: {sizes}; "
+            f"{missing if missing is not None else 'an unknown number of'} users have no country."
+        ),
+        decision=(
+            "Apply the change with expand-contract and no blocking step: build the index "
+            "CONCURRENTLY, add the foreign key NOT VALID and validate it separately, backfill "
+            "the users without country, then enforce NOT NULL through a validated CHECK, and "
+            "move total_cents to bigint through a synced shadow column. Every DDL statement "
+            "runs with lock_timeout and retries."
+        ),
+        positive=(
+            "No write is blocked for longer than the lock timeout",
+            "Each step can be rolled back on its own",
+        ),
+        negative=(
+            "More steps and two deploys (the contract step follows the switch of readers)",
+            "A sync trigger costs a little on every write to orders until the contract step",
+        ),
+        neutral=("The backfill of users without country needs a product decision on defaults",),
+        alternatives=(
+            "Run the file as written in a maintenance window: simple, but takes the shop down",
+            "Copy to a shadow table and swap (gh-ost style): heavier than needed for additive DDL",
+        ),
+        references=(
+            sample.UNSAFE_MIGRATION_NAME,
+            sample.SAFE_REWRITE_NAME,
+            f"story {ctx.story_id}",
+        ),
+        status="Proposed",
+        story=ctx.story_id,
+    )
+    return Done(
+        f"{created.record.label} written ({created.status})",
+        details=(f"{created.relative_path}: {created.title}",),
+        files=(created.relative_path,),
+        data={"adr": created.record.label, "path": created.relative_path},
+    )
+
+
 def step_start_and_announce(ctx: DemoContext) -> Done:
     """Set the story in progress and announce the plan on the bus."""
     from datamigration.coordination import bus, status
@@ -232,6 +289,53 @@ def step_start_and_announce(ctx: DemoContext) -> Done:
     )
 
 
+def step_learn(ctx: DemoContext) -> Done:
+    """Load the expertise file and append what this run learned."""
+    from datamigration.coordination import expertise
+
+    seeded = _seed_expertise(ctx)
+    known = expertise.load(ctx.workspace) if seeded else None
+    missing = ctx.facts.get("users_without_country", 0)
+    learned = expertise.learn(
+        ctx.workspace,
+        context=f"{ctx.story_id}: SET NOT NULL on users.country",
+        insight=(
+            f"{missing} users had no country; a pre-check query before planning turned a "
+            "migration that would have failed half-way into a backfill step."
+        ),
+        files=(sample.UNSAFE_MIGRATION_NAME,),
+    )
+    rel = ctx.workspace.relative(learned.path)
+    details = []
+    if known is not None:
+        patterns = [p.get("name") for p in known.data.get("patterns") or []]
+        details.append(f"loaded {len(patterns)} patterns: {', '.join(map(str, patterns))}")
+    details.append(f"learned: {learned.learning['insight']}")
+    return Done(
+        f"one learning appended to {rel} ({learned.line_count} lines)",
+        details=tuple(details),
+        files=(rel,),
+        data={"learning": learned.learning, "patterns_loaded": bool(known)},
+    )
+
+
+def _seed_expertise(ctx: DemoContext) -> bool:
+    """Start the demo workspace from this project's expertise file when it is at hand.
+
+    In a source checkout (`make demo`) the file sits next to the package; an installed wheel
+    does not carry it, and `learn` then starts a minimal file of its own.
+    """
+    from datamigration.coordination.paths import coordination_paths
+
+    source = Path(__file__).resolve().parents[3] / "expertise" / "datamigration.yaml"
+    if not source.is_file():
+        return False
+    target = coordination_paths(ctx.workspace).expertise
+    target.parent.mkdir(parents=True, exist_ok=True)
+    target.write_text(source.read_text(encoding="utf-8"), encoding="utf-8")
+    return True
+
+
 def coordination_bus_path(ctx: DemoContext) -> Path:
     from datamigration.coordination.paths import coordination_paths
 
@@ -253,7 +357,9 @@ STEPS: tuple[Step, ...] = (
     step_precheck_query,
     step_read_only_guard,
     step_lint_migration,
+    step_write_adr,
     step_start_and_announce,
+    step_learn,
 )
 
 __all__ = ["STEPS", "StepSkipped"]
