@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import re
 
+from sqlglot import exp
+
 from datamigration.lint.base import Emitter
 from datamigration.lint.glot import normalize, parse, quote_mysql, table_name
 from datamigration.lint.model import Finding, LintOptions, Statement
@@ -80,7 +82,11 @@ class MySqlChecker(Emitter):
             if error is not None:
                 self.emit("parse-error", stmt, f"cannot parse statement (MySQL): {error}")
                 continue
-            self.statement(stmt, tree, normalize(stmt.text))
+            norm = normalize(stmt.text)
+            if isinstance(tree, exp.Command) and (problem := _opaque_problem(norm)):
+                self.emit("parse-error", stmt, f"cannot parse statement (MySQL): {problem}")
+                continue
+            self.statement(stmt, tree, norm)
         return self.findings
 
     def statement(self, stmt: Statement, tree: object, norm: str) -> None:
@@ -235,6 +241,19 @@ class MySqlChecker(Emitter):
             f"DROP COLUMN {quote_mysql(o)}, ALGORITHM=INSTANT;",
             table=table,
         )
+
+
+_KEYWORDS_AS_NAME = {"ADD", "DROP", "MODIFY", "CHANGE", "RENAME", "ALTER", "ALGORITHM", "LOCK"}
+
+
+def _opaque_problem(norm: str) -> str:
+    """Why a statement sqlglot kept as an opaque Command is not valid, or ''."""
+    if norm.count("(") != norm.count(")"):
+        return "unbalanced parentheses"
+    m = _ALTER_TABLE.search(norm)
+    if norm.startswith("ALTER TABLE") and (not m or m.group(1) in _KEYWORDS_AS_NAME):
+        return "ALTER TABLE without a table name"
+    return ""
 
 
 def _osc(statement: str, table: str) -> str:

@@ -101,6 +101,13 @@ class _Alter:
                 )
         if self.new:
             return
+        if not all(
+            c.missing_ok and c.subtype in (AT.AT_AddColumn, AT.AT_DropColumn)
+            for c in self.node.cmds
+        ):
+            self.c._not_rerunnable(
+                self.stmt, "ALTER TABLE without IF [NOT] EXISTS on every subcommand", self.table
+            )
         self.c.tx.has_ddl = True
         if _STRENGTH[self.lock] >= _STRENGTH[SRE]:
             self.c._took_lock(self.stmt, self.key, self.lock, slow=self.slow)
@@ -124,8 +131,6 @@ class _Alter:
                 self.c.indexes.setdefault(self.key.lower(), []).append((col,))
         if self.new:
             return
-        if not cmd.missing_ok:
-            self.c._not_rerunnable(self.stmt, "ADD COLUMN without IF NOT EXISTS", self.table)
         if t.name in SERIALS or CT.CONSTR_IDENTITY in kinds:
             seq = f"{self.table.split('.')[-1].strip(chr(34))}_{col}_seq"
             self.take(AE, slow=True)
@@ -227,7 +232,6 @@ class _Alter:
             self.c._hygiene(self.stmt, self.table, col, new_t)
         if self.new:
             return
-        self.c._not_rerunnable(self.stmt, "ALTER COLUMN TYPE", self.table)
         using = cd.raw_default
         severity = None
         if using is not None:
@@ -298,12 +302,10 @@ class _Alter:
                 self.c.proven_not_null.add((self.key.lower(), col.lower()))
         if self.new:
             return
-        self.c._not_rerunnable(
-            self.stmt, "ADD CONSTRAINT (there is no IF NOT EXISTS form)", self.table
-        )
         if con.skip_validation:
             self.take(AE if kind == CT.CONSTR_CHECK else SRE)
-            self.c.tx.not_valid.add((self.key.lower(), (con.conname or "").lower()))
+            if self.c.tx.active:
+                self.c.tx.not_valid.add((self.key.lower(), (con.conname or "").lower()))
             return
         if kind == CT.CONSTR_CHECK:
             self.take(AE, slow=True)
@@ -362,8 +364,6 @@ class _Alter:
     def AT_DropColumn(self, cmd: ast.AlterTableCmd) -> None:
         if self.new:
             return
-        if not cmd.missing_ok:
-            self.c._not_rerunnable(self.stmt, "DROP COLUMN without IF EXISTS", self.table)
         self.emit(
             "pg-drop-column",
             f"DROP COLUMN {self.table}.{cmd.name}: clients that still "
@@ -387,7 +387,6 @@ class _Alter:
             return
         if self.new:
             return
-        self.c._not_rerunnable(self.stmt, "DETACH PARTITION", self.table)
         self.emit(
             "pg-detach-partition-nonconcurrent",
             f"DETACH PARTITION {part} takes ACCESS EXCLUSIVE on {self.table}.",

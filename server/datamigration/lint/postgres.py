@@ -215,7 +215,7 @@ class PgChecker(Emitter):
                 + ";",
                 table=table,
             )
-        if slow and not self.statement_timeout and not self.warned_statement_timeout:
+        if not self.statement_timeout and not self.warned_statement_timeout:
             self.warned_statement_timeout = True
             self.emit(
                 "pg-missing-statement-timeout",
@@ -570,6 +570,7 @@ class PgChecker(Emitter):
             return
         target = rel(node.relation) if node.relation else (node.name or "")
         what = node.kind.name.replace("REINDEX_OBJECT_", "")
+        self._took_lock(stmt, target, "SHARE", slow=True)
         self.emit(
             "pg-reindex-nonconcurrent",
             stmt,

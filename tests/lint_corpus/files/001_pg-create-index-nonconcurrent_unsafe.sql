@@ -1,0 +1,3 @@
+-- dialect: postgres
+-- expect: pg-create-index-nonconcurrent
+CREATE INDEX idx_users_email ON users (email);

@@ -1,0 +1,3 @@
+-- dialect: postgres
+-- expect: pg-drop-index-nonconcurrent
+DROP INDEX idx_users_email;

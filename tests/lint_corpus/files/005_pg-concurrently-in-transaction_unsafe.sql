@@ -1,0 +1,5 @@
+-- dialect: postgres
+-- expect: pg-concurrently-in-transaction
+BEGIN;
+CREATE INDEX CONCURRENTLY IF NOT EXISTS i ON users (email);
+COMMIT;

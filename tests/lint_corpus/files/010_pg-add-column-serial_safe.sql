@@ -1,0 +1,3 @@
+-- dialect: postgres
+-- expect-not: pg-add-column-serial
+ALTER TABLE users ADD COLUMN IF NOT EXISTS seq bigint;

@@ -1,0 +1,3 @@
+-- dialect: postgres
+-- expect-not: pg-add-column-stored-generated
+ALTER TABLE items ADD COLUMN IF NOT EXISTS total numeric;

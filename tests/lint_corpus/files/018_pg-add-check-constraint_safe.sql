@@ -1,0 +1,3 @@
+-- dialect: postgres
+-- expect-not: pg-add-check-constraint
+ALTER TABLE orders ADD CONSTRAINT orders_total_positive CHECK (total > 0) NOT VALID;

@@ -1,0 +1,3 @@
+-- dialect: postgres
+-- expect-not: pg-add-foreign-key
+ALTER TABLE orders ADD CONSTRAINT orders_user_fk FOREIGN KEY (user_id) REFERENCES users (id) NOT VALID;

@@ -1,0 +1,3 @@
+-- dialect: postgres
+-- expect-not: pg-add-unique-constraint
+ALTER TABLE users ADD CONSTRAINT users_email_key UNIQUE USING INDEX users_email_key;

@@ -1,0 +1,3 @@
+-- dialect: postgres
+-- expect: pg-add-primary-key
+ALTER TABLE items ADD PRIMARY KEY (id);

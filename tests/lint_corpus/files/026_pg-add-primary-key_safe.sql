@@ -1,0 +1,3 @@
+-- dialect: postgres
+-- expect-not: pg-add-primary-key
+ALTER TABLE items ADD CONSTRAINT items_pkey PRIMARY KEY USING INDEX items_pkey;

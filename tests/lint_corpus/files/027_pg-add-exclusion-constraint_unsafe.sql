@@ -1,0 +1,3 @@
+-- dialect: postgres
+-- expect: pg-add-exclusion-constraint
+ALTER TABLE bookings ADD CONSTRAINT no_overlap EXCLUDE USING gist (room WITH =, during WITH &&);

@@ -1,0 +1,3 @@
+-- dialect: postgres
+-- expect: pg-rename-table
+ALTER TABLE users RENAME TO accounts;

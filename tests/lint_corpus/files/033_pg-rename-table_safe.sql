@@ -1,0 +1,3 @@
+-- dialect: postgres
+-- expect-not: pg-rename-table
+CREATE OR REPLACE VIEW accounts AS SELECT * FROM users;

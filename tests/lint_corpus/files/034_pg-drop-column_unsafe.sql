@@ -1,0 +1,3 @@
+-- dialect: postgres
+-- expect: pg-drop-column
+ALTER TABLE users DROP COLUMN legacy;

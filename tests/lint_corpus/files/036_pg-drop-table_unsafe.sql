@@ -1,0 +1,3 @@
+-- dialect: postgres
+-- expect: pg-drop-table
+DROP TABLE legacy_users;

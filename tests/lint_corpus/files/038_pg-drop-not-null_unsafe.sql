@@ -1,0 +1,3 @@
+-- dialect: postgres
+-- expect: pg-drop-not-null
+ALTER TABLE users ALTER COLUMN email DROP NOT NULL;

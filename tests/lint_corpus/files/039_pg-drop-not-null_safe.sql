@@ -1,0 +1,3 @@
+-- dialect: postgres
+-- expect-not: pg-drop-not-null
+ALTER TABLE users ALTER COLUMN email SET DEFAULT '';

@@ -1,0 +1,3 @@
+-- dialect: postgres
+-- expect: pg-enum-add-value-unordered
+ALTER TYPE mood ADD VALUE 'meh';

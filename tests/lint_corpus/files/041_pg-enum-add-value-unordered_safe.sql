@@ -1,0 +1,3 @@
+-- dialect: postgres
+-- expect-not: pg-enum-add-value-unordered
+ALTER TYPE mood ADD VALUE IF NOT EXISTS 'meh' AFTER 'ok';

@@ -1,0 +1,3 @@
+-- dialect: postgres
+-- expect: pg-enum-rename-value
+ALTER TYPE mood RENAME VALUE 'ok' TO 'fine';

@@ -1,0 +1,3 @@
+-- dialect: postgres
+-- expect: pg-create-enum
+CREATE TYPE mood AS ENUM ('sad', 'ok');

@@ -1,0 +1,3 @@
+-- dialect: postgres
+-- expect-not: pg-create-enum
+CREATE TABLE IF NOT EXISTS moods (name text PRIMARY KEY);

@@ -1,0 +1,3 @@
+-- dialect: postgres
+-- expect: pg-missing-lock-timeout
+ALTER TABLE users ADD COLUMN IF NOT EXISTS nick text;

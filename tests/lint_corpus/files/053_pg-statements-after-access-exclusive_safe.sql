@@ -1,0 +1,10 @@
+-- dialect: postgres
+-- expect-not: pg-statements-after-access-exclusive
+BEGIN;
+SET lock_timeout = '2s';
+ALTER TABLE users ADD COLUMN IF NOT EXISTS nick text;
+COMMIT;
+BEGIN;
+SET lock_timeout = '2s';
+ALTER TABLE orders ADD COLUMN IF NOT EXISTS note text;
+COMMIT;

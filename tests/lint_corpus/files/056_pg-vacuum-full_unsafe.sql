@@ -1,0 +1,3 @@
+-- dialect: postgres
+-- expect: pg-vacuum-full
+VACUUM FULL users;

@@ -1,0 +1,3 @@
+-- dialect: postgres
+-- expect: pg-cluster
+CLUSTER users USING users_pkey;

@@ -1,0 +1,3 @@
+-- dialect: postgres
+-- expect-not: pg-cluster
+ANALYZE users;

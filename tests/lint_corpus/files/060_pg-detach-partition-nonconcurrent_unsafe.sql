@@ -1,0 +1,3 @@
+-- dialect: postgres
+-- expect: pg-detach-partition-nonconcurrent
+ALTER TABLE measurements DETACH PARTITION measurements_2020;

@@ -1,0 +1,3 @@
+-- dialect: postgres
+-- expect-not: pg-detach-partition-nonconcurrent
+ALTER TABLE measurements DETACH PARTITION measurements_2020 CONCURRENTLY;

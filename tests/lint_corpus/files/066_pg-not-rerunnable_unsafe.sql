@@ -1,0 +1,3 @@
+-- dialect: postgres
+-- expect: pg-not-rerunnable
+CREATE TABLE accounts (id bigint);

@@ -1,0 +1,3 @@
+-- dialect: postgres
+-- expect-not: pg-not-rerunnable
+CREATE TABLE IF NOT EXISTS accounts (id bigint);

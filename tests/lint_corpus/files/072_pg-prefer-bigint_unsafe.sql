@@ -1,0 +1,3 @@
+-- dialect: postgres
+-- expect: pg-prefer-bigint
+CREATE TABLE IF NOT EXISTS a (n int);

@@ -1,0 +1,3 @@
+-- dialect: postgres
+-- expect-not: pg-prefer-bigint
+CREATE TABLE IF NOT EXISTS a (n bigint);

@@ -1,0 +1,3 @@
+-- dialect: postgres
+-- expect: pg-prefer-identity
+CREATE TABLE IF NOT EXISTS a (id bigserial);

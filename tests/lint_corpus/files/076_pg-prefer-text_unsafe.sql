@@ -1,0 +1,3 @@
+-- dialect: postgres
+-- expect: pg-prefer-text
+CREATE TABLE IF NOT EXISTS a (name varchar(20));

@@ -1,0 +1,3 @@
+-- dialect: postgres
+-- expect-not: pg-prefer-text
+CREATE TABLE IF NOT EXISTS a (name text);

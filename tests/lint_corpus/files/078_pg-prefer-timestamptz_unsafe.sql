@@ -1,0 +1,3 @@
+-- dialect: postgres
+-- expect: pg-prefer-timestamptz
+CREATE TABLE IF NOT EXISTS a (at timestamp);

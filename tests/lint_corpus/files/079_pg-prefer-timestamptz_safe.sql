@@ -1,0 +1,3 @@
+-- dialect: postgres
+-- expect-not: pg-prefer-timestamptz
+CREATE TABLE IF NOT EXISTS a (at timestamptz);

@@ -1,0 +1,3 @@
+-- dialect: postgres
+-- expect-not: pg-ban-char
+CREATE TABLE IF NOT EXISTS a (code text);

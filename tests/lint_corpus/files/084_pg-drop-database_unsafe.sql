@@ -1,0 +1,3 @@
+-- dialect: postgres
+-- expect: pg-drop-database
+DROP DATABASE app;

@@ -1,0 +1,3 @@
+-- dialect: postgres
+-- expect: pg-truncate-cascade
+TRUNCATE users CASCADE;

@@ -1,0 +1,3 @@
+-- dialect: postgres
+-- expect-not: pg-truncate-cascade
+TRUNCATE users;

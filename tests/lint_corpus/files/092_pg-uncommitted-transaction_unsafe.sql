@@ -1,0 +1,4 @@
+-- dialect: postgres
+-- expect: pg-uncommitted-transaction
+BEGIN;
+SELECT 1;

@@ -1,0 +1,3 @@
+-- dialect: postgres
+-- expect: parse-error
+CREAT TABLE x (id bigint);

@@ -1,0 +1,3 @@
+-- dialect: postgres
+-- expect-not: parse-error
+CREATE TABLE IF NOT EXISTS x (id bigint);

@@ -1,0 +1,4 @@
+-- dialect: postgres
+-- expect: invalid-ignore
+-- datamigration:ignore pg-drop-table
+DROP TABLE t;

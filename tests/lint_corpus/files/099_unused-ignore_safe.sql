@@ -1,0 +1,3 @@
+-- dialect: postgres
+-- expect-not: unused-ignore
+SELECT 1;

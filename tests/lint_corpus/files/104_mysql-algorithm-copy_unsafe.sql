@@ -1,0 +1,3 @@
+-- dialect: mysql
+-- expect: mysql-algorithm-copy
+ALTER TABLE users ADD INDEX idx_nick (nick), ALGORITHM=COPY;

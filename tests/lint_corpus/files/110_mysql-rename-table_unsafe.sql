@@ -1,0 +1,3 @@
+-- dialect: mysql
+-- expect: mysql-rename-table
+RENAME TABLE users TO accounts;

@@ -1,0 +1,3 @@
+-- dialect: mysql
+-- expect: mysql-drop-column
+ALTER TABLE users DROP COLUMN legacy, ALGORITHM=INSTANT;

@@ -1,0 +1,3 @@
+-- dialect: mysql
+-- expect: mysql-drop-table
+DROP TABLE legacy;

@@ -1,0 +1,3 @@
+-- dialect: sqlite
+-- expect: sqlite-rename-table
+ALTER TABLE users RENAME TO accounts;

@@ -1,0 +1,3 @@
+-- dialect: sqlite
+-- expect-not: sqlite-rename-table
+CREATE VIEW accounts AS SELECT * FROM users;

@@ -1,0 +1,3 @@
+-- dialect: sqlite
+-- expect: sqlite-drop-column
+ALTER TABLE users DROP COLUMN legacy;

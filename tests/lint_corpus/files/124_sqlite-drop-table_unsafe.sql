@@ -1,0 +1,3 @@
+-- dialect: sqlite
+-- expect: sqlite-drop-table
+DROP TABLE legacy;

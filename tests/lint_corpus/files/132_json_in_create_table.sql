@@ -1,0 +1,3 @@
+-- dialect: postgres
+-- expect: pg-json-column
+CREATE TABLE IF NOT EXISTS audit (id bigint PRIMARY KEY, payload json);

@@ -1,0 +1,4 @@
+-- dialect: postgres
+-- expect: 
+-- expect-not: pg-foreign-key-without-index
+CREATE TABLE IF NOT EXISTS likes (user_id bigint, post_id bigint, PRIMARY KEY (user_id, post_id), FOREIGN KEY (user_id) REFERENCES users (id));

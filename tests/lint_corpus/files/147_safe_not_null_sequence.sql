@@ -1,0 +1,8 @@
+-- dialect: postgres
+-- expect: 
+-- expect-not: pg-set-not-null
+SET lock_timeout = '2s';
+ALTER TABLE users ADD CONSTRAINT users_email_nn CHECK (email IS NOT NULL) NOT VALID;
+ALTER TABLE users VALIDATE CONSTRAINT users_email_nn;
+ALTER TABLE users ALTER COLUMN email SET NOT NULL;
+ALTER TABLE users DROP CONSTRAINT users_email_nn;

@@ -1,0 +1,3 @@
+-- dialect: postgres
+-- expect: pg-reindex-nonconcurrent
+REINDEX TABLE users;

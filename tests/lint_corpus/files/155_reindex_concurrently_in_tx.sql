@@ -1,0 +1,5 @@
+-- dialect: postgres
+-- expect: pg-concurrently-in-transaction
+BEGIN;
+REINDEX TABLE CONCURRENTLY users;
+COMMIT;

@@ -1,0 +1,7 @@
+-- dialect: postgres
+-- expect: pg-transaction-nesting
+BEGIN;
+BEGIN;
+SELECT 1;
+COMMIT;
+COMMIT;

@@ -1,0 +1,3 @@
+-- dialect: mysql
+-- expect: parse-error
+ALTER TABLE ADD COLUMN;
