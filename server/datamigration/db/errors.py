@@ -37,6 +37,12 @@ class UnknownDatabaseError(DatabaseError):
     """The server runs, but the named database does not exist."""
 
 
+class TableNotFoundError(DatabaseError):
+    """A statement named a table (or relation) the database does not have."""
+
+    default_hint = "Check the table name (datamigration inspect lists them)."
+
+
 class DriverMissingError(DatabaseError):
     """The Python driver for this database is not installed."""
 

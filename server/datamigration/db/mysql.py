@@ -41,11 +41,12 @@ from datamigration.db.errors import (
     ConnectionFailedError,
     QueryRefusedError,
     QueryTimeoutError,
+    TableNotFoundError,
     UnknownDatabaseError,
     translate,
 )
 from datamigration.db.readonly import clamp_rows, fetch_capped, mysql_guard, now, refused
-from datamigration.errors import DatabaseError, NotFoundError
+from datamigration.errors import DatabaseError
 
 # Capabilities we announce: PyMySQL's defaults minus MULTI_STATEMENTS (which it does not set
 # either; stating it here keeps it that way if the default ever changes).
@@ -280,8 +281,7 @@ class MySQLBackend(Backend):
                 label=label,
                 action=action,
                 secrets=secrets,
-                cls=NotFoundError,
-                hint="Check the table name (datamigration inspect lists them).",
+                cls=TableNotFoundError,
             )
         if code in (2006, 2013, 2003):
             return translate(

@@ -42,6 +42,7 @@ from datamigration.db.errors import (
     ConnectionFailedError,
     QueryRefusedError,
     QueryTimeoutError,
+    TableNotFoundError,
     UnknownDatabaseError,
     translate,
 )
@@ -334,8 +335,7 @@ class PostgresBackend(Backend):
                 label=label,
                 action=action,
                 secrets=secrets,
-                cls=NotFoundError,
-                hint="Check the table name (datamigration inspect lists them).",
+                cls=TableNotFoundError,
                 sqlstate=state,
             )
         if isinstance(exc, psycopg.OperationalError) and state is None:

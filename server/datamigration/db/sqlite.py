@@ -38,11 +38,12 @@ from datamigration.db.base import (
 from datamigration.db.errors import (
     QueryRefusedError,
     QueryTimeoutError,
+    TableNotFoundError,
     UnknownDatabaseError,
     translate,
 )
 from datamigration.db.readonly import clamp_rows, fetch_capped, now, refused
-from datamigration.errors import DatabaseError, NotFoundError
+from datamigration.errors import DatabaseError
 
 # Authorizer action codes (sqlite3.SQLITE_* constants) allowed on the query path.
 _ALLOWED_ACTIONS = {sqlite3.SQLITE_SELECT, sqlite3.SQLITE_READ, sqlite3.SQLITE_FUNCTION}
@@ -165,8 +166,7 @@ class SQLiteBackend(Backend):
                 exc,
                 label=self.label,
                 action=action,
-                cls=NotFoundError,
-                hint="Check the table name (datamigration inspect lists them).",
+                cls=TableNotFoundError,
             )
         return translate(exc, label=self.label, action=action)
 
