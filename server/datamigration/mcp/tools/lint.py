@@ -1,0 +1,120 @@
+"""MCP face of the migration linter: `lint_migration` (read-only).
+
+Takes SQL text and/or workspace paths, returns the findings with the safe rewrite of each
+statement. With a database it uses live table sizes for severity and can trace the locks each
+statement takes on a scratch schema (always rolled back). Large results are capped.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+import anyio.to_thread
+from mcp.server import MCPServer
+from pydantic import Field
+from typing_extensions import TypedDict
+
+from datamigration.errors import UserInputError
+from datamigration.lint import lint_paths
+from datamigration.lint.model import LintOptions
+from datamigration.lint.report import to_json, to_sarif
+from datamigration.mcp.tooling import tool
+
+#: Findings returned per call; the rest are counted and `truncated` is set.
+MAX_FINDINGS = 200
+
+
+class LintOutput(TypedDict):
+    findings: list[dict[str, Any]]
+    errors: int
+    warnings: int
+    infos: int
+    files: list[dict[str, Any]]
+    traces: list[dict[str, Any]]
+    sarif: dict[str, Any] | None
+    truncated: bool
+
+
+def register(server: MCPServer, runtime: Any) -> None:
+    @tool(server, read_only=True, title="Lint migration SQL", large=True)
+    async def lint_migration(
+        sql: Annotated[
+            str | None,
+            Field(
+                description="SQL text to lint (e.g. a migration or `alembic upgrade --sql` output)"
+            ),
+        ] = None,
+        paths: Annotated[
+            list[str] | None, Field(description="workspace files or migration folders to lint")
+        ] = None,
+        dialect: Literal["postgres", "mysql", "sqlite"] = "postgres",
+        assume_in_transaction: Annotated[
+            bool, Field(description="the framework wraps each migration in a transaction")
+        ] = False,
+        pg_version: int = 15,
+        database: Annotated[
+            str | None,
+            Field(description="database URL or connection name: live table sizes decide severity"),
+        ] = None,
+        trace: Annotated[
+            bool,
+            Field(
+                description="with database: run each statement on a "
+                "scratch copy in a rolled-back transaction and report "
+                "locks and rewrites"
+            ),
+        ] = False,
+        sarif: bool = False,
+    ) -> LintOutput:
+        """Check migration SQL for long locks and breaking changes; each finding carries the rule
+        id, severity, file/line/column, the lock, and the exact safe rewrite (`fix`)."""
+        if sql is None and not paths:
+            raise UserInputError("nothing to lint", hint="Pass `sql` text or `paths`.")
+        if trace and not database:
+            raise UserInputError("trace needs a database", hint="Pass `database` too.")
+        options = LintOptions(
+            dialect=dialect, assume_in_transaction=assume_in_transaction, pg_version=pg_version
+        )
+
+        def work():
+            if database:
+                from datamigration.lint.live import lint_live
+
+                return lint_live(
+                    runtime.workspace,
+                    paths or [],
+                    options,
+                    database,
+                    trace=trace,
+                    stdin_text=sql,
+                    assume_given=assume_in_transaction,
+                )
+            return lint_paths(
+                runtime.workspace,
+                paths or [],
+                options,
+                stdin_text=sql,
+                assume_given=assume_in_transaction,
+            )
+
+        report = await anyio.to_thread.run_sync(work)
+        findings = to_json(report)
+        return LintOutput(
+            findings=findings[:MAX_FINDINGS],
+            errors=report.count("error"),
+            warnings=report.count("warning"),
+            infos=report.count("info"),
+            files=[
+                {
+                    "file": f.file,
+                    "framework": f.framework,
+                    "dialect": f.dialect,
+                    "statements": f.statements,
+                    "findings": len(f.findings),
+                }
+                for f in report.files
+            ],
+            traces=report.traces[:MAX_FINDINGS],
+            sarif=to_sarif(report) if sarif else None,
+            truncated=len(findings) > MAX_FINDINGS,
+        )
