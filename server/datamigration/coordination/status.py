@@ -503,6 +503,8 @@ def new_story(
         story: dict[str, Any] = {"title": title.strip()}
         story["status"] = spell(target, board.vocabulary)
         story.update({k: v for k, v in extra.items() if k not in story})
+        if target == "in_progress":
+            story["started_at"] = now_iso()
         story["updated"] = now_iso()
         return story
 
