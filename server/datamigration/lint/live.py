@@ -1,0 +1,63 @@
+"""Live context from a database: table sizes decide severity, and `--trace` measures locks.
+
+Sizes come from the database layer's `table_sizes()` (row estimates); tracing uses
+`db.locktrace`, which runs the file's statements in one transaction that is always rolled back.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+from datamigration.db import connect
+from datamigration.lint import lint_inputs
+from datamigration.lint.inputs import LintInput, collect_inputs
+from datamigration.lint.model import LintOptions, LintReport
+from datamigration.lint.split import split_statements
+from datamigration.workspace.root import Workspace
+
+
+def table_rows(backend: object) -> dict[str, int]:
+    rows: dict[str, int] = {}
+    for name, size in backend.table_sizes().items():  # type: ignore[attr-defined]
+        estimate = size.row_estimate
+        if estimate is None or estimate < 0:
+            estimate = (size.size_bytes or 0) // 100
+        key = name.lower().replace('"', "")
+        rows[key] = estimate
+        rows.setdefault(key.split(".")[-1], estimate)
+    return rows
+
+
+def lint_live(
+    workspace: Workspace,
+    paths: list[str],
+    options: LintOptions,
+    db: str,
+    *,
+    trace: bool = False,
+    stdin_text: str | None = None,
+    assume_given: bool = False,
+) -> LintReport:
+    inputs = collect_inputs(workspace, paths) if paths else []
+    if stdin_text is not None:
+        inputs.insert(0, LintInput("<stdin>", stdin_text, "sql"))
+    with connect(db, workspace) as backend:
+        options = replace(options, table_rows=table_rows(backend))
+        report = lint_inputs(inputs, options, assume_given)
+        if trace and options.dialect == "postgres":
+            from datamigration.db.locktrace import trace_statements
+
+            for item in inputs:
+                statements, _ = split_statements(item.text, "postgres")
+                for t in trace_statements(backend, [s.text for s in statements]):
+                    s = statements[t.index]
+                    report.traces.append(
+                        {
+                            "file": item.file,
+                            "line": s.line,
+                            "column": s.column,
+                            "statement": s.text[:200],
+                            **t.to_dict(),
+                        }
+                    )
+    return report
