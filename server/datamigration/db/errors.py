@@ -53,8 +53,9 @@ class QueryTimeoutError(DatabaseError):
     default_hint = "Narrow the query (WHERE, LIMIT) or raise the timeout."
 
 
-class QueryRefusedError(ReadOnlyViolationError):
-    """The read-only query path refused the statement (write, escape, several statements)."""
+#: The read-only query path refused the statement (write, escape, several statements). An
+#: alias, so tools and the CLI report the shared category name the model already knows.
+QueryRefusedError = ReadOnlyViolationError
 
 
 class UnsupportedOperationError(UserInputError):
