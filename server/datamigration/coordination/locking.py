@@ -113,7 +113,7 @@ class FileLock:
             if time.monotonic() >= deadline:
                 raise self._timeout_error(info)
             time.sleep(delay * (0.5 + random.random()))
-            delay = min(delay * 2, 0.02)
+            delay = min(delay * 2, 0.01)
 
     def release(self) -> None:
         if not self._held:
