@@ -9,6 +9,7 @@ their URLs redacted. URL arguments may be configured names.
 from __future__ import annotations
 
 import argparse
+import json
 
 from datamigration.cli._common import add_json_flag, print_json, print_text, workspace_of
 from datamigration.db import connect
@@ -96,7 +97,7 @@ def run_query(args: argparse.Namespace) -> int:
         print_json(result.to_dict())
         return 0
     widths = [len(c) for c in result.columns]
-    cells = [["NULL" if v is None else str(v) for v in row] for row in result.rows]
+    cells = [[_cell(v) for v in row] for row in result.rows]
     for row in cells:
         widths = [min(max(w, len(v)), 60) for w, v in zip(widths, row, strict=False)]
     lines = [" | ".join(c.ljust(w) for c, w in zip(result.columns, widths, strict=False))]
@@ -109,6 +110,14 @@ def run_query(args: argparse.Namespace) -> int:
     )
     print_text("\n".join(lines))
     return 0
+
+
+def _cell(value: object) -> str:
+    if value is None:
+        return "NULL"
+    if isinstance(value, dict | list):
+        return json.dumps(value, default=str, ensure_ascii=False)
+    return str(value)
 
 
 def run_connections(args: argparse.Namespace) -> int:
