@@ -186,3 +186,15 @@ def test_bad_expertise_names_file_line_and_problem_and_is_left_alone(
     assert err.data["path"] == str(path) and err.data["line"] == line
     assert words in err.data["problem"] or words in str(err)
     assert path.read_text() == text and os.stat(path).st_mtime_ns == stamp
+
+
+def test_learn_after_a_block_literal_learning_keeps_the_next_key(workspace_dir: Path) -> None:
+    text = (
+        "domain: datamigration\nlast_updated: 2025-01-01\nversion: 1\nlearnings:\n"
+        "- date: 2025-01-01\n  insight: |\n    two\n    lines\nafter: kept\n"
+    )
+    ws, path = expertise_workspace(workspace_dir, text)
+    expertise.learn(ws, "c", "third")
+    data = expertise.load(ws).data
+    assert [e["insight"] for e in data["learnings"]] == ["two\nlines\n", "third"]
+    assert data["after"] == "kept" and path.read_text().endswith("after: kept\n")

@@ -209,6 +209,11 @@ def _last_end(node: yaml.Node) -> int:
     return node.end_mark.index
 
 
+def _after(text: str, index: int) -> int:
+    """Start of the line after the one `index` ends (block scalars already end past a newline)."""
+    return index if index > 0 and text[index - 1] == "\n" else _next_line(text, index)
+
+
 def _splice_learning(text: str, entry: dict[str, Any], today: str) -> str:
     root = yaml.compose(text, Loader=_LOADER)
     edits: list[tuple[int, int, str]] = []
@@ -224,7 +229,7 @@ def _splice_learning(text: str, entry: dict[str, Any], today: str) -> str:
     ):
         seq = found[1]
         indent = " " * seq.start_mark.column
-        at = _next_line(text, _last_end(seq.value[-1]))
+        at = _after(text, _last_end(seq.value[-1]))
         insert = _dump_items([entry], indent)
         if at == len(text) and not text.endswith("\n"):
             insert = "\n" + insert
@@ -253,7 +258,7 @@ def _trim(text: str, keep_at_least: int = 1) -> tuple[str, list[dict[str, Any]]]
     items = found[1].value
     lines = text.count("\n")
     starts = [_line_start(text, item.start_mark.index) for item in items]
-    end_of_seq = _next_line(text, _last_end(items[-1])) if items else 0
+    end_of_seq = _after(text, _last_end(items[-1])) if items else 0
     cut = 0
     while lines > MAX_LINES and cut < len(items) - keep_at_least:
         nxt = starts[cut + 1] if cut + 1 < len(items) else end_of_seq
