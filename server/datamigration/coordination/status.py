@@ -281,19 +281,16 @@ class StoryChange:
     story: dict[str, Any] = field(compare=False)
 
 
-#: The status.json path each workspace's last write used (saves resolving it again per call).
-_last_path: dict[Path, Path] = {}
-
 #: Given (story before or None, board) return the fields to set, in order ({} = nothing to do).
 Planner = Callable[[dict[str, Any] | None, StatusFile], dict[str, Any]]
 
 
 def _mutate(
     workspace: Workspace, story_id: str, planner: Planner, *, create: bool
-) -> tuple[dict[str, Any] | None, dict[str, Any], bool]:
-    """Under the lock: read, plan, splice, verify, rename. Returns (before, after, written)."""
+) -> tuple[dict[str, Any] | None, dict[str, Any], bool, Path]:
+    """Under the lock: read, plan, splice, verify, rename. Returns (before, after, written, path)."""
     paths = coordination_paths(workspace)
-    path = _last_path[workspace.root] = paths.status
+    path = paths.status
     with FileLock(path, paths.lock_timeout):
         if path.is_file():
             text = read_status_text(path)
@@ -308,14 +305,14 @@ def _mutate(
         before = board.find(story_id)
         changes = planner(before, board)
         if not changes:
-            return before, before or {}, False
+            return before, before or {}, False, path
         _check_story(board, story_id, {"id": story_id, **(before or {}), **changes})
         new_text, expected = _splice(text, board, story_id, changes)
         if json.loads(new_text) != expected:  # pragma: no cover - a bug guard
             raise RuntimeError(f"status.json edit for {story_id} did not round-trip; not written")
         atomic_write_text(path, new_text)
     after = StatusFile(path, True, expected).find(story_id) or {}
-    return before, after, True
+    return before, after, True, path
 
 
 def _splice(
@@ -467,8 +464,8 @@ def update_story(
             changes[_touch_key(before)] = now_iso()
         return changes
 
-    before, after, written = _mutate(workspace, story_id, planner, create=False)
-    change = _change(workspace, story_id, before, after, written, outcome["override"])
+    before, after, written, path = _mutate(workspace, story_id, planner, create=False)
+    change = _change(path, story_id, before, after, written, outcome["override"])
     _announce(workspace, change, note)
     return change
 
@@ -508,8 +505,8 @@ def new_story(
         story["updated"] = now_iso()
         return story
 
-    _, after, written = _mutate(workspace, story_id, planner, create=True)
-    change = _change(workspace, story_id, None, after, written, None, created=True)
+    _, after, written, path = _mutate(workspace, story_id, planner, create=True)
+    change = _change(path, story_id, None, after, written, None, created=True)
     bus.post(
         workspace,
         "story-created",
@@ -534,8 +531,8 @@ def write_validation(
             )
         return {"test_status": test_status, "test_results": results, _touch_key(before): now_iso()}
 
-    before, after, written = _mutate(workspace, story_id, planner, create=False)
-    change = _change(workspace, story_id, before, after, written, None)
+    before, after, written, path = _mutate(workspace, story_id, planner, create=False)
+    change = _change(path, story_id, before, after, written, None)
     verdict = "passed" if test_status == "passing" else "FAILED"
     bus.post(
         workspace,
@@ -548,7 +545,7 @@ def write_validation(
 
 
 def _change(
-    workspace: Workspace,
+    path: Path,
     story_id: str,
     before: dict[str, Any] | None,
     after: dict[str, Any],
@@ -561,7 +558,7 @@ def _change(
     changed_fields = tuple(k for k in after if k != "id" and before.get(k) != after.get(k))
     return StoryChange(
         story_id=story_id,
-        path=_last_path.get(workspace.root) or coordination_paths(workspace).status,
+        path=path,
         changed=written,
         created=created,
         previous_status=before.get("status"),
