@@ -71,8 +71,10 @@ _REFUSED_SQLSTATES = {"25006", "42501", "25001", "0A000", "2F003", "38002", "380
 Q_TABLES = f"""
 SELECT c.oid, n.nspname, c.relname, c.relkind, c.reltuples::bigint,
        pg_relation_size(c.oid), pg_indexes_size(c.oid), pg_total_relation_size(c.oid),
-       c.relreplident, obj_description(c.oid, 'pg_class')
+       c.relreplident, d.description
 FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+LEFT JOIN pg_description d
+       ON d.objoid = c.oid AND d.classoid = 'pg_class'::regclass AND d.objsubid = 0
 WHERE c.relkind IN ('r', 'p') AND n.nspname NOT IN {_SYSTEM_SCHEMAS}
   AND n.nspname NOT LIKE 'pg\\_toast%%' AND n.nspname NOT LIKE 'pg\\_temp%%'
   AND (%(names)s::text[] IS NULL OR c.relname = ANY(%(names)s::text[])
@@ -86,13 +88,15 @@ SELECT a.attrelid, a.attnum, a.attname, format_type(a.atttypid, a.atttypmod),
        COALESCE(et.typname, t.typname), a.atttypmod, a.attnotnull,
        pg_get_expr(d.adbin, d.adrelid), a.attidentity, a.attgenerated, a.attndims,
        t.typcategory = 'A', CASE WHEN t.typcategory = 'A' THEN t.typelem ELSE a.atttypid END,
-       col_description(a.attrelid, a.attnum),
+       ds.description,
        CASE WHEN a.attcollation <> t.typcollation THEN co.collname END
 FROM pg_attribute a
 JOIN pg_type t ON t.oid = a.atttypid
 LEFT JOIN pg_type et ON et.oid = t.typelem AND t.typcategory = 'A'
 LEFT JOIN pg_attrdef d ON d.adrelid = a.attrelid AND d.adnum = a.attnum
 LEFT JOIN pg_collation co ON co.oid = a.attcollation
+LEFT JOIN pg_description ds
+       ON ds.objoid = a.attrelid AND ds.classoid = 'pg_class'::regclass AND ds.objsubid = a.attnum
 WHERE a.attrelid = ANY(%(oids)s) AND a.attnum > 0 AND NOT a.attisdropped
 ORDER BY a.attrelid, a.attnum
 """
@@ -116,8 +120,11 @@ ORDER BY con.conrelid, con.conname
 Q_INDEXES = """
 SELECT i.indrelid, ic.relname, am.amname, i.indisunique, i.indisprimary, i.indisvalid,
        i.indnkeyatts,
-       ARRAY(SELECT pg_get_indexdef(i.indexrelid, k, true) FROM generate_series(1, i.indnatts) k
-             ORDER BY k),
+       ARRAY(SELECT CASE WHEN k.attnum <> 0 THEN a.attname::text
+                         ELSE pg_get_indexdef(i.indexrelid, k.n::int, true) END
+             FROM unnest(i.indkey::int2[]) WITH ORDINALITY k(attnum, n)
+             LEFT JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = k.attnum
+             ORDER BY k.n),
        pg_get_expr(i.indpred, i.indrelid, true), pg_relation_size(i.indexrelid),
        pg_get_indexdef(i.indexrelid), con.conname
 FROM pg_index i
