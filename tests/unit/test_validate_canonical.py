@@ -62,7 +62,7 @@ def test_float_text_round_trips_to_the_same_float(x):
     [
         (decimal.Decimal("1.50"), "1.5"),
         (decimal.Decimal("2.00"), "2"),
-        (decimal.Decimal("100"), "100"),
+        (decimal.Decimal(100), "100"),
         (decimal.Decimal("-0.00"), "0"),
         ("12.340", "12.34"),
         (7, "7"),

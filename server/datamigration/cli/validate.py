@@ -121,5 +121,117 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     _register_more(subparsers)
 
 
+def cmd_validate(args: argparse.Namespace) -> int:
+    from datamigration.validate.report import validate_file
+
+    ws = workspace_of(args)
+    out = validate_file(ws, args.rules, story=args.story, source=args.source, target=args.target)
+    if args.json:
+        print_json(out)
+        return 0 if out["passed"] else 1
+    for r in out["results"]:
+        mark = "ok  " if r["passed"] else "FAIL"
+        print_text(f"{mark} {r['id']}: {r['message']}")
+        if not r["passed"] and r["offending"]:
+            print_text(
+                "       e.g. " + ", ".join(json.dumps(k, default=str) for k in r["offending"][:5])
+            )
+    print_text(out["summary"])
+    print_text(f"report: {out['report_markdown']}")
+    if out["story"]:
+        print_text(f"{out['story']}: test_status = {out['test_status']}")
+    return 0 if out["passed"] else 1
+
+
+def cmd_rules_from_schema(args: argparse.Namespace) -> int:
+    import yaml
+
+    from datamigration.validate.generate import rules_from_schema
+
+    ws = workspace_of(args)
+    doc = rules_from_schema(
+        args.url, args.table, target_url=args.target, target_table=args.target_table, workspace=ws
+    )
+    text = (
+        json.dumps(doc, indent=2) + "\n"
+        if args.json or (args.output or "").endswith(".json")
+        else yaml.safe_dump(doc, sort_keys=False)
+    )
+    if args.output:
+        path = ws.resolve(args.output)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text, encoding="utf-8")
+        print_text(
+            f"wrote {len(doc['rules'])} rules to {ws.relative(path)}; edit, then run "
+            f"datamigration validate {ws.relative(path)}"
+        )
+    else:
+        print_text(text)
+    return 0
+
+
+def cmd_checksum(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from datamigration.validate.filesums import write_checksum
+
+    written = [str(write_checksum(Path(f))) for f in args.files]
+    if args.json:
+        print_json({"written": written})
+    else:
+        for w in written:
+            print_text(f"wrote {w}")
+    return 0
+
+
+def cmd_verify(args: argparse.Namespace) -> int:
+    import dataclasses
+    from pathlib import Path
+
+    from datamigration.validate.filesums import verify_checksums
+
+    checks = [c for f in args.files for c in verify_checksums(Path(f))]
+    ok = all(c.ok for c in checks)
+    if args.json:
+        print_json({"ok": ok, "files": [dataclasses.asdict(c) for c in checks]})
+    else:
+        for c in checks:
+            print_text(f"{c.path}: {'OK' if c.ok else 'FAILED: ' + c.problem}")
+    return 0 if ok else 1
+
+
 def _register_more(subparsers: argparse._SubParsersAction) -> None:
-    """validate, rules-from-schema, checksum, verify (see below)."""
+    p = subparsers.add_parser(
+        "validate",
+        help="run a validation rules file; write the report; record it on a story",
+        description="Run every rule of RULES_FILE, write JSON + markdown reports under "
+        "docs/validation/, and with --story record passing/failing on that story.",
+    )
+    p.add_argument("rules", metavar="RULES_FILE")
+    p.add_argument("--story", help="story id to record the verdict on (e.g. US-0042)")
+    p.add_argument("--source", help="override the rules file's source database")
+    p.add_argument("--target", help="override the rules file's target database")
+    add_json_flag(p)
+    p.set_defaults(func=cmd_validate)
+
+    p = subparsers.add_parser(
+        "rules-from-schema",
+        help="generate validation rules for a table from its schema",
+    )
+    p.add_argument("url")
+    p.add_argument("table")
+    p.add_argument("--target", help="target database (adds count, schema and checksum rules)")
+    p.add_argument("--target-table", help="target table name when it differs")
+    p.add_argument("-o", "--output", help="write the rules file here (inside the workspace)")
+    add_json_flag(p)
+    p.set_defaults(func=cmd_rules_from_schema)
+
+    p = subparsers.add_parser("checksum", help="write FILE.sha256 next to export files")
+    p.add_argument("files", nargs="+", metavar="FILE")
+    add_json_flag(p)
+    p.set_defaults(func=cmd_checksum)
+
+    p = subparsers.add_parser("verify", help="check export files against their .sha256 files")
+    p.add_argument("files", nargs="+", metavar="FILE.sha256")
+    add_json_flag(p)
+    p.set_defaults(func=cmd_verify)

@@ -71,7 +71,11 @@ class SQLReader(Reader):
         def go() -> list[tuple[Any, ...]]:
             cur = self.conn.cursor()
             try:
-                cur.execute(sql, tuple(params))
+                # No parameters: no placeholder parsing, so a literal % in SQL text is safe.
+                if params:
+                    cur.execute(sql, tuple(params))
+                else:
+                    cur.execute(sql)
                 return [tuple(r) for r in cur.fetchall()]
             finally:
                 cur.close()

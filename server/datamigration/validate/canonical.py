@@ -39,7 +39,7 @@ import unicodedata
 import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass
-from typing import Any, Self
+from typing import Any
 from zoneinfo import ZoneInfo
 
 from datamigration.errors import UserInputError

@@ -240,6 +240,18 @@ class SQLSide(Side):
             keys.append(self.key_of(texts))
         return keys
 
+    def random_keys(self, n: int) -> list[Key]:
+        rand = "RAND()" if self.dialect == "mysql" else "random()"
+        keycols = ", ".join(self.quoted[: self.key_count])
+        with self.reader() as r:
+            got = r.rows(f"SELECT {keycols} FROM {self.from_} ORDER BY {rand} LIMIT {int(n)}")
+        return [
+            self.key_of(
+                [render(v, f.kind, self.norm) for v, f in zip(row, self.key_fields, strict=True)]
+            )
+            for row in got
+        ]
+
     def _mod(self, expr: str, n: int) -> str:
         # A literal % would be read as a parameter marker by psycopg and PyMySQL.
         return f"({expr} % {n})" if self.dialect == "sqlite" else f"MOD({expr}, {n})"

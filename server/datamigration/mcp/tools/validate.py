@@ -134,4 +134,92 @@ def register(server: MCPServer, runtime: Any) -> None:
 
 
 def _register_rules_tools(server: MCPServer, runtime: Any) -> None:
-    """validate and generate_rules (defined with the rules engine)."""
+    @tool(
+        server,
+        read_only=False,
+        destructive=False,
+        idempotent=True,
+        title="Run a validation rules file",
+        large=True,
+    )
+    async def validate(
+        rules_file: Annotated[str, Field(description="rules file (YAML/JSON) in the workspace")],
+        story: Annotated[
+            str | None, Field(description="story id to record the verdict on (US-0042)")
+        ] = None,
+        source: Annotated[str | None, Field(description="override the source database")] = None,
+        target: Annotated[str | None, Field(description="override the target database")] = None,
+    ) -> ValidateOutput:
+        """Run every rule of a validation rules file (counts, NOT NULL, foreign-key orphans,
+        future dates, ranges, duplicates, schema fidelity, checksum diff, sampled rows) against
+        the databases it names. Writes JSON + markdown reports under docs/validation/ and, with
+        `story`, records test_status passing/failing on that story in status.json (the harness
+        rule lets a story reach in-review only after a passing validation). Databases are only
+        read."""
+        from datamigration.validate.report import validate_file
+
+        out = await anyio.to_thread.run_sync(
+            lambda: validate_file(
+                runtime.workspace, rules_file, story=story, source=source, target=target
+            )
+        )
+        results = [
+            RuleResultOutput(**{k: r[k] for k in RuleResultOutput.__annotations__})  # type: ignore
+            for r in out["results"]
+        ]
+        return ValidateOutput(
+            passed=out["passed"],
+            summary=out["summary"],
+            passed_count=out["passed_count"],
+            failed_count=out["failed_count"],
+            results=results,
+            report_json=out["report_json"],
+            report_markdown=out["report_markdown"],
+            story=out["story"],
+            test_status=out["test_status"],
+        )
+
+    @tool(
+        server,
+        read_only=False,
+        destructive=False,
+        idempotent=True,
+        title="Generate validation rules from a table's schema",
+    )
+    async def generate_rules(
+        source_url: Annotated[str, Field(description="source database URL or connection name")],
+        table: Annotated[str, Field(description="the table being migrated")],
+        target_url: Annotated[str | None, Field(description="target database")] = None,
+        target_table: Annotated[str | None, Field(description="target table if renamed")] = None,
+        path: Annotated[
+            str | None, Field(description="write the rules file here (workspace path)")
+        ] = None,
+    ) -> GenerateRulesOutput:
+        """Design the validation of a table migration from its schema: count match, NOT NULL
+        columns, unique keys, foreign keys, timestamp columns (no future dates) and, with a
+        target, schema fidelity and a checksum diff. Returns the rules document and, with
+        `path`, writes it as YAML (or JSON for .json) for the user to edit."""
+        import json
+
+        import yaml
+
+        from datamigration.validate.generate import rules_from_schema
+
+        ws = runtime.workspace
+        doc = await anyio.to_thread.run_sync(
+            lambda: rules_from_schema(
+                source_url, table, target_url=target_url, target_table=target_table, workspace=ws
+            )
+        )
+        written = None
+        if path:
+            p = ws.resolve(path)
+            p.parent.mkdir(parents=True, exist_ok=True)
+            text = (
+                json.dumps(doc, indent=2)
+                if p.suffix == ".json"
+                else yaml.safe_dump(doc, sort_keys=False)
+            )
+            p.write_text(text, encoding="utf-8")
+            written = ws.relative(p)
+        return GenerateRulesOutput(path=written, rules=len(doc["rules"]), content=doc)

@@ -1,0 +1,81 @@
+"""Rules generated from a schema: the "validation design" step of a migration plan.
+
+For a table being migrated, what the source schema already promises becomes a rule: the row
+count must match, NOT NULL columns stay filled, foreign keys have parents, unique keys stay
+unique, timestamps are not in the future, the target schema keeps types and constraints, and a
+checksum diff proves the data equal. The file is a starting point the user edits afterwards.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from datamigration.db import connect
+from datamigration.errors import NotFoundError
+from datamigration.validate.canonical import kind_of
+
+
+def rules_from_schema(
+    source_url: str,
+    table: str,
+    *,
+    target_url: str | None = None,
+    target_table: str | None = None,
+    workspace: Any | None = None,
+) -> dict[str, Any]:
+    """A rules document (schema-valid) for migrating `table` from source to target."""
+    with connect(source_url, workspace) as backend:
+        schema = backend.inspect(tables=[table])
+        dialect = backend.dialect
+    t = schema.table(table)
+    if t is None:
+        raise NotFoundError(f"table {table!r} not found", hint="Check the table name.")
+    dst_table = target_table or table
+    rules: list[dict[str, Any]] = []
+    doc: dict[str, Any] = {"version": 1, "name": f"migrate {table}", "source": source_url}
+    if target_url:
+        doc["target"] = target_url
+        rules.append({"id": f"{table}-count", "type": "count_match", "table": table,
+                      "target_table": dst_table, "tolerance": 0})  # fmt: skip
+    on = "target" if target_url else "source"
+
+    def add(rule: dict[str, Any]) -> None:
+        rule = {"id": rule.pop("id"), **rule, "table": table, "on": on}
+        if target_url and dst_table != table:
+            rule["target_table"] = dst_table
+        rules.append(rule)
+
+    required = [c.name for c in t.columns if not c.nullable]
+    if required:
+        add({"id": f"{table}-not-null", "type": "not_null", "columns": required})
+    if t.primary_key:
+        add({"id": f"{table}-pk-unique", "type": "unique", "columns": list(t.primary_key.columns)})
+    seen = {tuple(t.primary_key.columns)} if t.primary_key else set()
+    uniques = [u.columns for u in t.uniques] + [i.columns for i in t.indexes if i.unique]
+    for cols in uniques:
+        if tuple(cols) not in seen:
+            seen.add(tuple(cols))
+            add({"id": f"{table}-unique-{'-'.join(cols)}", "type": "unique", "columns": list(cols)})
+    for fk in t.foreign_keys:
+        add({"id": f"{table}-fk-{'-'.join(fk.columns)}", "type": "fk_orphans",
+             "columns": list(fk.columns), "ref_table": fk.ref_table,
+             "ref_columns": list(fk.ref_columns)})  # fmt: skip
+    stamps = [
+        c.name
+        for c in t.columns
+        if kind_of(c.data_type, dialect) in ("timestamp", "timestamptz", "date")
+    ]
+    if stamps:
+        add({"id": f"{table}-no-future-dates", "type": "no_future_dates", "columns": stamps,
+             "grace_seconds": 300})  # fmt: skip
+    if target_url:
+        rules.append({"id": f"{table}-schema", "type": "schema_fidelity", "table": table,
+                      "target_table": dst_table})  # fmt: skip
+        key = list(t.primary_key.columns) if t.primary_key else []
+        diff: dict[str, Any] = {"id": f"{table}-checksum", "type": "checksum_diff", "table": table,
+                                "target_table": dst_table}  # fmt: skip
+        if key:
+            diff["key"] = key
+        rules.append(diff)
+    doc["rules"] = rules
+    return doc
