@@ -70,7 +70,8 @@ _REFUSED_SQLSTATES = {"25006", "42501", "25001", "0A000", "2F003", "38002", "380
 
 Q_TABLES = f"""
 SELECT c.oid, n.nspname, c.relname, c.relkind, c.reltuples::bigint,
-       pg_relation_size(c.oid), pg_indexes_size(c.oid), pg_total_relation_size(c.oid),
+       pg_relation_size(c.oid), NULL::bigint,
+       CASE WHEN c.reltoastrelid <> 0 THEN pg_total_relation_size(c.reltoastrelid) ELSE 0 END,
        c.relreplident, d.description
 FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
 LEFT JOIN pg_description d
@@ -79,6 +80,15 @@ WHERE c.relkind IN ('r', 'p') AND n.nspname NOT IN {_SYSTEM_SCHEMAS}
   AND n.nspname NOT LIKE 'pg\\_toast%%' AND n.nspname NOT LIKE 'pg\\_temp%%'
   AND (%(names)s::text[] IS NULL OR c.relname = ANY(%(names)s::text[])
        OR n.nspname || '.' || c.relname = ANY(%(names)s::text[]))
+ORDER BY n.nspname, c.relname
+"""
+
+Q_SIZES = f"""
+SELECT NULL, n.nspname, c.relname, NULL, c.reltuples::bigint,
+       pg_relation_size(c.oid), pg_indexes_size(c.oid), pg_total_relation_size(c.oid)
+FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+WHERE c.relkind IN ('r', 'p') AND n.nspname NOT IN {_SYSTEM_SCHEMAS}
+  AND n.nspname NOT LIKE 'pg\\_toast%' AND n.nspname NOT LIKE 'pg\\_temp%'
 ORDER BY n.nspname, c.relname
 """
 
@@ -109,7 +119,7 @@ SELECT con.conrelid, con.conname, con.contype,
        ARRAY(SELECT a.attname::text FROM unnest(con.confkey) WITH ORDINALITY k(n, o)
              JOIN pg_attribute a ON a.attrelid = con.confrelid AND a.attnum = k.n ORDER BY k.o),
        con.confupdtype, con.confdeltype, con.condeferrable, con.convalidated,
-       pg_get_constraintdef(con.oid, true)
+       CASE WHEN con.contype = 'c' THEN pg_get_constraintdef(con.oid, true) END
 FROM pg_constraint con
 LEFT JOIN pg_class fc ON fc.oid = con.confrelid
 LEFT JOIN pg_namespace fn ON fn.oid = fc.relnamespace
@@ -574,6 +584,8 @@ class PostgresBackend(Backend):
         out = []
         for oid, t in by_oid.items():
             r = t["row"]
+            # Index bytes from the per-index sizes already read; total = heap + indexes + TOAST.
+            index_bytes = sum(i.size_bytes or 0 for i in t["indexes"])
             out.append(
                 m.Table(
                     name=r[2],
@@ -589,8 +601,8 @@ class PostgresBackend(Backend):
                     row_estimate=r[4] if r[4] is not None and r[4] >= 0 else None,
                     exact_count=counts.get(oid),
                     size_bytes=r[5],
-                    index_bytes=r[6],
-                    total_bytes=r[7],
+                    index_bytes=index_bytes,
+                    total_bytes=(r[5] or 0) + index_bytes + (r[7] or 0),
                     replica_identity=_REPLICA_IDENTITY.get(r[8]),
                     comment=r[9],
                 )
@@ -617,7 +629,7 @@ class PostgresBackend(Backend):
         error: DatabaseError | None = None
         try:
             with self.conn.cursor() as cur:
-                self._run(cur, Q_TABLES, {"names": None})
+                self._run(cur, Q_SIZES)
                 rows = cur.fetchall()
         except psycopg.Error as exc:
             error = self._fail(exc, "read table sizes")
@@ -651,14 +663,13 @@ class PostgresBackend(Backend):
         row = cur.fetchone()
         if row is None and (superuser or createrole) and self.conn.info.server_version >= 140000:
             try:
-                self._run(cur, pgsql.SQL("CREATE ROLE {} NOLOGIN").format(pgsql.Identifier(role)))
-                self._run(
-                    cur, pgsql.SQL("GRANT pg_read_all_data TO {}").format(pgsql.Identifier(role))
-                )
-                if not superuser:
-                    self._run(
-                        cur, pgsql.SQL("GRANT {} TO CURRENT_USER").format(pgsql.Identifier(role))
-                    )
+                # One transaction: another session sees the role only with its grant.
+                with self.conn.transaction():
+                    ident = pgsql.Identifier(role)
+                    self._run(cur, pgsql.SQL("CREATE ROLE {} NOLOGIN").format(ident))
+                    self._run(cur, pgsql.SQL("GRANT pg_read_all_data TO {}").format(ident))
+                    if not superuser:
+                        self._run(cur, pgsql.SQL("GRANT {} TO CURRENT_USER").format(ident))
             except psycopg.errors.DuplicateObject:
                 pass  # another process created it a moment ago
             except psycopg.errors.UniqueViolation:
