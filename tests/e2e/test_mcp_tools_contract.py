@@ -141,3 +141,13 @@ def test_a_tool_without_a_docstring_or_named_output_fields_is_refused_at_registr
             return "ok"
 
     assert server._tool_manager.get_tool("unshaped") is None
+
+
+async def test_docs_list_every_resource_and_prompt(server: MCPServer) -> None:
+    async with Client(server) as client:
+        uris = [str(r.uri) for r in (await client.list_resources()).resources]
+        prompts = [p.name for p in (await client.list_prompts()).prompts]
+    text = DOCS.read_text()
+    assert uris and prompts
+    missing = [name for name in uris + prompts if f"| `{name}` |" not in text]
+    assert not missing, f"missing from docs/mcp.md: {missing}"
