@@ -45,7 +45,7 @@ class DiffOptions:
     field_map: Mapping[str, str] = field(default_factory=dict)
     normalisation: Normalisation | None = None  # None: defaults, ms precision with MongoDB
     bucket_rows: int = 2000
-    row_threshold: int = 16384
+    row_threshold: int = 2000
     split: int = 16
     max_keys: int = 1000
     lag_column: str | None = None
