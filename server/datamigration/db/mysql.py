@@ -46,7 +46,7 @@ from datamigration.db.errors import (
     translate,
 )
 from datamigration.db.readonly import clamp_rows, fetch_capped, mysql_guard, now, refused
-from datamigration.errors import DatabaseError
+from datamigration.errors import DatabaseError, UserInputError
 
 # Capabilities we announce: PyMySQL's defaults minus MULTI_STATEMENTS (which it does not set
 # either; stating it here keeps it that way if the default ever changes).
@@ -308,6 +308,11 @@ class MySQLBackend(Backend):
     def inspect(
         self, *, tables: Sequence[str] | None = None, exact_counts: bool = False
     ) -> m.Schema:
+        if not self.url.database:
+            raise UserInputError(
+                f"{self.label} names no database to inspect",
+                hint="Add the database to the URL: mysql://user@host:3306/DBNAME",
+            )
         start_count = self.counter.count
         error: DatabaseError | None = None
         try:
