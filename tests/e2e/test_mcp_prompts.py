@@ -79,3 +79,15 @@ def test_the_front_matter_gives_description_and_argument_hint(name: str) -> None
     assert text.description and text.argument_hint
     assert "$ARGUMENTS" in text.body
     assert not text.body.startswith("---")
+
+
+@pytest.mark.parametrize("name", PROMPT_NAMES)
+def test_every_tool_a_prompt_names_is_a_documented_tool(name: str) -> None:
+    """Catches a renamed or misspelt tool in the command text (planned tools are documented)."""
+    import re
+
+    docs = (REPO / "docs" / "mcp.md").read_text()
+    documented = set(re.findall(r"^\|\s*`([a-z_]+)`\s*\|", docs, flags=re.MULTILINE))
+    named = set(re.findall(r"`([a-z][a-z_]*)`", load_prompt(name).body))
+    assert named, name
+    assert named <= documented, f"{name} names undocumented tools: {sorted(named - documented)}"
