@@ -3,6 +3,7 @@ identical to the plugin's slash commands (one text, two faces)."""
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
@@ -84,8 +85,6 @@ def test_the_front_matter_gives_description_and_argument_hint(name: str) -> None
 @pytest.mark.parametrize("name", PROMPT_NAMES)
 def test_every_tool_a_prompt_names_is_a_documented_tool(name: str) -> None:
     """Catches a renamed or misspelt tool in the command text (planned tools are documented)."""
-    import re
-
     docs = (REPO / "docs" / "mcp.md").read_text()
     documented = set(re.findall(r"^\|\s*`([a-z_]+)`\s*\|", docs, flags=re.MULTILINE))
     named = set(re.findall(r"`([a-z][a-z_]*)`", load_prompt(name).body))
