@@ -13,18 +13,21 @@ from typing import Any
 from datamigration.db.model import Collection, Schema, Table, to_dict
 from datamigration.errors import NotFoundError
 
-DEFAULT_MAX_TABLES = 200
+DEFAULT_MAX_TABLES = 100
+#: Column lists are inlined only for small schemas; beyond this, ask for a table's detail.
+COLUMNS_INLINE_MAX_TABLES = 25
 
 
-def _table_line(t: Table) -> dict[str, Any]:
-    return {
+def _table_line(t: Table, with_columns: bool) -> dict[str, Any]:
+    line = {
         "name": t.qualified_name,
         "rows": t.exact_count if t.exact_count is not None else t.row_estimate,
         "rows_exact": t.exact_count is not None,
         "total_bytes": t.total_bytes,
-        "columns": [
-            f"{c.name} {c.data_type}{'' if c.nullable else ' not null'}" for c in t.columns
-        ],
+        "column_count": len(t.columns),
+        "columns": [f"{c.name} {c.data_type}{'' if c.nullable else ' not null'}" for c in t.columns]
+        if with_columns
+        else None,
         "primary_key": list(t.primary_key.columns) if t.primary_key else None,
         "foreign_keys": [
             f"({', '.join(f.columns)}) -> {f.ref_table}({', '.join(f.ref_columns)})"
@@ -34,6 +37,7 @@ def _table_line(t: Table) -> dict[str, Any]:
         "invalid_indexes": [i.name for i in t.indexes if not i.valid],
         "triggers": len(t.triggers),
     }
+    return line
 
 
 def _collection_line(c: Collection) -> dict[str, Any]:
@@ -66,7 +70,7 @@ def summarize(schema: Schema, *, max_tables: int = DEFAULT_MAX_TABLES) -> dict[s
         "server_version": schema.server_version,
         "table_count": len(schema.tables),
         "collection_count": len(schema.collections),
-        "tables": [_table_line(t) for t in tables],
+        "tables": [_table_line(t, len(tables) <= COLUMNS_INLINE_MAX_TABLES) for t in tables],
         "collections": [_collection_line(c) for c in collections],
         "enums": {e.name: list(e.values) for e in schema.enums},
         "sequences": [s.name for s in schema.sequences][:max_tables],
@@ -117,7 +121,7 @@ def render_text(summary: dict[str, Any]) -> str:
         pk = ", ".join(t["primary_key"]) if t["primary_key"] else "none"
         lines.append(
             f"  {t['name']}: {rows} rows, {_size(t['total_bytes'])}, "
-            f"{len(t['columns'])} columns, pk ({pk}), {t['indexes']} indexes"
+            f"{t['column_count']} columns, pk ({pk}), {t['indexes']} indexes"
             + (f", {len(t['foreign_keys'])} fks" if t["foreign_keys"] else "")
             + (f", INVALID indexes {t['invalid_indexes']}" if t["invalid_indexes"] else "")
         )
