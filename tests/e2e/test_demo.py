@@ -193,3 +193,19 @@ def test_demo_learning_is_appended_to_a_valid_expertise_file(demo):
     (learning,) = data["learnings"]
     assert "users had no country" in learning["insight"]
     assert steps_of(report)["learn"]["data"]["learning"]["insight"] == learning["insight"]
+
+
+def test_demo_validation_fails_on_missing_countries_and_the_harness_rule_holds(demo):
+    directory, report, _ = demo
+    gate = steps_of(report)["validate_and_gate"]
+    assert gate["data"]["passed"] is False
+    assert gate["data"]["failed"] == ["users-country-required"]
+    assert gate["data"]["review_gate"] == "refused"
+    story = json.loads((directory / "status.json").read_text())["stories"]["US-0001"]
+    assert story["status"] == "in-progress"
+    assert story["test_status"] == "failing"
+    reports = [f for f in gate["files"] if f.endswith(".json")]
+    (report_path,) = reports
+    saved = json.loads((directory / report_path).read_text())
+    (failed,) = [r for r in saved["results"] if not r["passed"]]
+    assert failed["measured"] == steps_of(report)["precheck_query"]["data"]["users_without_country"]

@@ -55,6 +55,8 @@ SCHEMA = (
 #: locks. Every statement is valid SQL and each one can stall a busy table; the linter says why.
 UNSAFE_MIGRATION_NAME = "migrations/0002_orders_by_user.sql"
 SAFE_REWRITE_NAME = "migrations/0002_orders_by_user.safe.sql"
+#: Validation rules for the state the migration must reach.
+RULES_NAME = "migrations/0002_orders_by_user.rules.yaml"
 UNSAFE_MIGRATION = """\
 -- Speed up "my orders" and tighten the users table.
 CREATE INDEX orders_user_id_idx ON orders (user_id);

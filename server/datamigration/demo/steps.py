@@ -289,6 +289,69 @@ def step_start_and_announce(ctx: DemoContext) -> Done:
     )
 
 
+def step_validate_and_gate(ctx: DemoContext) -> Done:
+    """Validate the data against the target rules; the harness rule keeps the story out of review."""
+    import yaml
+
+    from datamigration.coordination import status
+    from datamigration.errors import HarnessRuleError
+    from datamigration.validate.generate import rules_from_schema
+    from datamigration.validate.report import validate_file
+
+    rules = rules_from_schema(ctx.connection_name, "users", workspace=ctx.workspace)
+    rules["name"] = "target state"
+    rules["story"] = ctx.story_id
+    rules["rules"] += [
+        {
+            "id": "users-country-required",
+            "type": "not_null",
+            "table": "users",
+            "columns": ["country"],
+            "description": "what SET NOT NULL will demand",
+        },
+        {
+            "id": "orders-user-fk",
+            "type": "fk_orphans",
+            "table": "orders",
+            "columns": ["user_id"],
+            "ref_table": "users",
+            "ref_columns": ["id"],
+            "description": "what the new foreign key will demand",
+        },
+    ]
+    path = ctx.workspace.resolve(sample.RULES_NAME)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(yaml.safe_dump(rules, sort_keys=False), encoding="utf-8")
+    result = validate_file(ctx.workspace, ctx.workspace.relative(path), story=ctx.story_id)
+    details = [
+        f"{'pass' if r['passed'] else 'FAIL'} {r['id']}: {r['message']}" for r in result["results"]
+    ]
+    try:
+        status.update_story(ctx.workspace, ctx.story_id, status="in-review")
+    except HarnessRuleError as exc:
+        gate = "refused"
+        details.append(f"{ctx.story_id} -> in-review refused by the harness rule: {exc.message}")
+    else:
+        gate = "allowed"
+        details.append(f"{ctx.story_id} -> in-review allowed: the latest validation passed")
+    return Done(
+        f"{result['passed_count']} of {len(result['results'])} rules passed; "
+        f"moving {ctx.story_id} to review was {gate}",
+        details=tuple(details),
+        files=(
+            ctx.workspace.relative(path),
+            result["report_json"],
+            result["report_markdown"],
+        ),
+        data={
+            "passed": result["passed"],
+            "failed": [r["id"] for r in result["results"] if not r["passed"]],
+            "test_status": result["test_status"],
+            "review_gate": gate,
+        },
+    )
+
+
 def step_learn(ctx: DemoContext) -> Done:
     """Load the expertise file and append what this run learned."""
     from datamigration.coordination import expertise
@@ -359,6 +422,7 @@ STEPS: tuple[Step, ...] = (
     step_lint_migration,
     step_write_adr,
     step_start_and_announce,
+    step_validate_and_gate,
     step_learn,
 )
 
