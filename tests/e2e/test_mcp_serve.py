@@ -176,3 +176,27 @@ async def test_elicitation_confirms_over_stdio_in_both_eras(workspace_dir: Path,
             result = await client.call_tool("run", {"command": f"touch over-stdio-{mode}"})
     assert not result.is_error, result
     assert (workspace_dir / f"over-stdio-{mode}").exists()
+
+
+def test_serve_http_on_a_busy_port_says_so_without_a_traceback(workspace_dir: Path) -> None:
+    import socket
+
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen(1)
+        port = busy.getsockname()[1]
+        done = subprocess.run(
+            [datamigration_command(), "serve", "--http", "--port", str(port)],
+            cwd=workspace_dir,
+            env={**child_env(), "DATAMIGRATION_WORKSPACE": str(workspace_dir)},
+            stdin=subprocess.DEVNULL,
+            capture_output=True,
+            text=True,
+            timeout=DEADLINE,
+            check=False,
+        )
+    assert done.returncode == 2
+    assert f"cannot listen on 127.0.0.1:{port}" in done.stderr
+    assert "--port 0" in done.stderr
+    assert "Traceback" not in done.stderr
+    assert done.stdout == ""

@@ -17,6 +17,7 @@ import sys
 import anyio
 
 from datamigration.cli._common import workspace_of
+from datamigration.errors import UserInputError
 
 LOOPBACK = "127.0.0.1"
 DEFAULT_PORT = 8765
@@ -82,8 +83,15 @@ def _serve_http(server, port: int, root, log_level: str) -> int:
     # `--port 0` reports the port it really got.
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.bind((LOOPBACK, port))
-    sock.listen(128)
+    try:
+        sock.bind((LOOPBACK, port))
+        sock.listen(128)
+    except OSError as exc:
+        sock.close()
+        raise UserInputError(
+            f"cannot listen on {LOOPBACK}:{port}: {exc.strerror or exc}",
+            hint="Pick another --port, or --port 0 for a free one (printed on stderr).",
+        ) from exc
     actual = sock.getsockname()[1]
     app = server.streamable_http_app(streamable_http_path=MCP_PATH, host=LOOPBACK)
     config = uvicorn.Config(app, log_level=log_level.lower(), lifespan="on")
