@@ -200,3 +200,38 @@ def test_serve_http_on_a_busy_port_says_so_without_a_traceback(workspace_dir: Pa
     assert "--port 0" in done.stderr
     assert "Traceback" not in done.stderr
     assert done.stdout == ""
+
+
+def test_serve_http_refuses_a_foreign_host_header(http_server: tuple[str, list[str]]) -> None:
+    """DNS-rebinding guard: a page on attacker.example resolving to 127.0.0.1 is refused, while
+    the very same request naming 127.0.0.1 is served."""
+    import http.client
+
+    url, _ = http_server
+    port = int(url.rsplit(":", 1)[1].split("/")[0])
+    body = (
+        '{"jsonrpc":"2.0","id":1,"method":"initialize","params":{"protocolVersion":"2025-11-25",'
+        '"capabilities":{},"clientInfo":{"name":"probe","version":"1"}}}'
+    )
+
+    def status_for(host: str) -> int:
+        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=DEADLINE)
+        try:
+            conn.request(
+                "POST",
+                "/mcp",
+                body=body,
+                headers={
+                    "Host": host,
+                    "Content-Type": "application/json",
+                    "Accept": "application/json, text/event-stream",
+                },
+            )
+            response = conn.getresponse()
+            response.read()
+            return response.status
+        finally:
+            conn.close()
+
+    assert status_for(f"127.0.0.1:{port}") == 200
+    assert status_for("attacker.example") in (403, 421)
