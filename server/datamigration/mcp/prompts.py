@@ -85,9 +85,7 @@ def register(server: MCPServer, runtime: Any) -> None:
         story: Annotated[
             str | None, Field(description="one story id; omit for all open migration stories")
         ] = None,
-        all: Annotated[
-            bool, Field(description="include stories that are done")
-        ] = False,
+        all: Annotated[bool, Field(description="include stories that are done")] = False,
     ) -> str:
         return status.render(_join(story, "--all" if all else None))
 
