@@ -350,3 +350,22 @@ def test_sqlite_query_caps_rows_and_times_out(lite_db):
                 "SELECT count(*) FROM r",
                 timeout_ms=100,
             )
+
+
+def test_postgres_query_does_not_keep_a_session_advisory_lock(pg_db, victim):
+    with connect(pg_db) as db:
+        assert db.query("SELECT pg_advisory_lock(4242)").row_count == 1
+        got = victim.execute("SELECT pg_try_advisory_lock(4242)").fetchone()[0]
+        assert got is True
+
+
+def test_mariadb_query_does_not_keep_a_named_lock(my_db):
+    other = _mysql(my_db)
+    try:
+        with connect(my_db) as db:
+            assert db.query("SELECT GET_LOCK('dm-test-lock', 0)").rows == ((1,),)
+            with other.cursor() as cur:
+                cur.execute("SELECT GET_LOCK('dm-test-lock', 0)")
+                assert cur.fetchone()[0] == 1
+    finally:
+        other.close()

@@ -568,6 +568,9 @@ class MySQLBackend(Backend):
             finally:
                 if conn.open:
                     conn.rollback()
+                    # GET_LOCK() locks belong to the session and survive a rollback.
+                    with conn.cursor() as cur:
+                        cur.execute("SELECT RELEASE_ALL_LOCKS()")
         except pymysql.MySQLError as exc:
             error = self._query_error(exc, sql)
         if error is not None:

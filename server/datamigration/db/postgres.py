@@ -741,6 +741,9 @@ class PostgresBackend(Backend):
                 finally:
                     if conn.info.transaction_status != TransactionStatus.IDLE:
                         conn.execute("ROLLBACK")
+                    # Session-level advisory locks survive a rollback; a query must not keep one.
+                    if conn.info.transaction_status == TransactionStatus.IDLE:
+                        conn.execute("SELECT pg_advisory_unlock_all()")
         except psycopg.Error as exc:
             error = self._query_error(exc)
         if error is not None:
