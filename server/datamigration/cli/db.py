@@ -56,7 +56,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "the database refuses or fails it.",
     )
     q.add_argument("database", metavar="URL", help="database URL or configured connection name")
-    q.add_argument("sql", metavar="SQL", help="one statement (SELECT, WITH, SHOW, EXPLAIN, ...)")
+    q.add_argument(
+        "sql",
+        metavar="SQL",
+        help="one statement (SELECT, WITH, SHOW, EXPLAIN, ...); for MongoDB a JSON "
+        'find/aggregate/count command such as \'{"find": "users", "limit": 5}\'',
+    )
     q.add_argument("--max-rows", type=int, default=100, metavar="N")
     q.add_argument("--timeout-ms", type=int, default=10_000, metavar="MS")
     add_json_flag(q)

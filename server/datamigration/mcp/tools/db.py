@@ -104,7 +104,9 @@ def register(server: MCPServer, runtime: Any) -> None:
         sql: Annotated[
             str,
             Field(
-                description="Exactly one read-only statement (SELECT, WITH, VALUES, SHOW, EXPLAIN)"
+                description="Exactly one read-only statement (SELECT, WITH, VALUES, SHOW, "
+                "EXPLAIN); for MongoDB a JSON find / aggregate / count command, e.g. "
+                '{"find": "users", "filter": {"active": true}}'
             ),
         ],
         max_rows: Annotated[int, Field(description="Most rows to return", ge=1, le=10_000)] = 100,
