@@ -8,6 +8,7 @@ import os
 import subprocess
 import sys
 import traceback
+import uuid
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -25,7 +26,7 @@ from support import services
 pytestmark = [pytest.mark.integration, pytest.mark.e2e]
 
 SECRET = "s3cr3t-Pa55"
-ROLE = "dm_secret_user"
+ROLE = f"dm_secret_{uuid.uuid4().hex[:8]}"  # unique: parallel runs share the server
 
 
 @pytest.fixture
