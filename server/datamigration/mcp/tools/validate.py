@@ -3,7 +3,9 @@
 Thin: each tool calls one function of `datamigration.validate` in a worker thread (database
 work blocks) and shapes the result into a TypedDict. Key lists are capped (`truncated`).
 `validate` writes a report under the docs tree and records the outcome on the story, so it is
-not read-only; running it again with the same inputs only rewrites the same report.
+not read-only; running it again with the same inputs only rewrites the same report. A named
+story is looked up before any rule runs, so a typo costs nothing. `generate_rules` never
+overwrites a rules file a person may have edited unless asked to (`overwrite`).
 """
 
 from __future__ import annotations
@@ -12,10 +14,32 @@ from typing import Annotated, Any
 
 import anyio.to_thread
 from mcp.server import MCPServer
-from pydantic import Field
+from pydantic import BaseModel, ConfigDict, Field
 from typing_extensions import TypedDict
 
+from datamigration.errors import ConflictError
 from datamigration.mcp.tooling import tool
+
+
+class NormalisationArg(BaseModel):
+    """The diff's normalisation options, typed so the client sees (and is held to) them.
+
+    Unknown options are refused rather than ignored: a misspelt option silently ignored would
+    make a diff compare differently from what the caller asked for."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    timestamp_precision: int | None = Field(
+        None, ge=0, le=6, description="fractional-second digits compared (3 for MongoDB)"
+    )
+    naive_timezone: str | None = Field(
+        None, description="IANA zone a timestamp without time zone is in (default UTC)"
+    )
+    null_equals_missing: bool | None = Field(
+        None, description="a missing document field equals NULL (default true)"
+    )
+    unicode_nfc: bool | None = Field(None, description="NFC-normalise text before comparing")
+    trim_numeric_scale: bool | None = Field(None, description="1.50 equals 1.5 (default true)")
 
 
 class DiffSide(TypedDict):
@@ -95,11 +119,8 @@ def register(server: MCPServer, runtime: Any) -> None:
             dict[str, str] | None, Field(description="source column -> target name")
         ] = None,
         normalisation: Annotated[
-            dict[str, Any] | None,
-            Field(
-                description="timestamp_precision (0-6), naive_timezone, unicode_nfc, "
-                "null_equals_missing"
-            ),
+            NormalisationArg | None,
+            Field(description="how values are normalised before comparing (defaults apply)"),
         ] = None,
         lag_column: Annotated[str | None, Field(description="updated_at-style column")] = None,
         lag_seconds: Annotated[
@@ -118,7 +139,9 @@ def register(server: MCPServer, runtime: Any) -> None:
             key=tuple(key or ()),
             columns=tuple(columns or ()),
             field_map=dict(field_map or {}),
-            normalisation=Normalisation.from_dict(normalisation) if normalisation else None,
+            normalisation=Normalisation.from_dict(normalisation.model_dump(exclude_none=True))
+            if normalisation
+            else None,
             lag_column=lag_column,
             lag_seconds=lag_seconds,
             max_keys=max_keys,
@@ -158,11 +181,13 @@ def _register_rules_tools(server: MCPServer, runtime: Any) -> None:
         read."""
         from datamigration.validate.report import validate_file
 
-        out = await anyio.to_thread.run_sync(
-            lambda: validate_file(
+        def work() -> dict[str, Any]:
+            _check_story_first(runtime.workspace, rules_file, story)
+            return validate_file(
                 runtime.workspace, rules_file, story=story, source=source, target=target
             )
-        )
+
+        out = await anyio.to_thread.run_sync(work)
         results = [
             RuleResultOutput(**{k: r[k] for k in RuleResultOutput.__annotations__})  # type: ignore
             for r in out["results"]
@@ -194,11 +219,15 @@ def _register_rules_tools(server: MCPServer, runtime: Any) -> None:
         path: Annotated[
             str | None, Field(description="write the rules file here (workspace path)")
         ] = None,
+        overwrite: Annotated[
+            bool, Field(description="replace an existing, different file at `path`")
+        ] = False,
     ) -> GenerateRulesOutput:
         """Design the validation of a table migration from its schema: count match, NOT NULL
         columns, unique keys, foreign keys, timestamp columns (no future dates) and, with a
         target, schema fidelity and a checksum diff. Returns the rules document and, with
-        `path`, writes it as YAML (or JSON for .json) for the user to edit."""
+        `path`, writes it as YAML (or JSON for .json) for the user to edit. An existing file
+        with other content (perhaps edited by hand) is kept unless `overwrite` is true."""
         import json
 
         import yaml
@@ -220,6 +249,23 @@ def _register_rules_tools(server: MCPServer, runtime: Any) -> None:
                 if p.suffix == ".json"
                 else yaml.safe_dump(doc, sort_keys=False)
             )
+            if p.exists() and not overwrite and p.read_text(encoding="utf-8") != text:
+                raise ConflictError(
+                    f"{ws.relative(p)} already exists with other content",
+                    hint="It may hold hand-made edits: pick another path, or pass "
+                    "overwrite=true to replace it.",
+                    path=ws.relative(p),
+                )
             p.write_text(text, encoding="utf-8")
             written = ws.relative(p)
         return GenerateRulesOutput(path=written, rules=len(doc["rules"]), content=doc)
+
+
+def _check_story_first(workspace: Any, rules_file: str, story: str | None) -> None:
+    """Fail before any rule runs when the story the verdict goes to does not exist."""
+    from datamigration.coordination.status import get_story
+    from datamigration.validate.rules import load_rules
+
+    story = story or load_rules(workspace.resolve(rules_file)).get("story")
+    if story:
+        get_story(workspace, story)
