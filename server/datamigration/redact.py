@@ -15,7 +15,9 @@ _SECRET_NAME = re.compile(
     r"(PASS(WORD|WD)?|SECRET|TOKEN|API_?KEY|PRIVATE_?KEY|CREDENTIAL|AUTH|_DSN|DATABASE_URL|_URL$)",
     re.IGNORECASE,
 )
-_URL_PASSWORD = re.compile(r"(?P<scheme>[a-zA-Z][a-zA-Z0-9+.\-]*://)(?P<user>[^:/@\s]*):(?P<pw>[^@\s/]*)@")
+_URL_PASSWORD = re.compile(
+    r"(?P<scheme>[a-zA-Z][a-zA-Z0-9+.\-]*://)(?P<user>[^:/@\s]*):(?P<pw>[^@\s/]*)@"
+)
 
 _known_secrets: set[str] = set()
 
@@ -35,19 +37,33 @@ def redact_url(url: str) -> str:
     if parts.password is None:
         return redact_text(url)
     register_secret(parts.password)
+    hosts = parts.netloc.rpartition("@")[2]
+    port: int | None = None
+    as_written = "," in hosts  # several hosts: mongodb://u:pw@h1:27017,h2:27017/db
+    if not as_written:
+        try:
+            port = parts.port
+        except ValueError:  # a port that is not a number
+            as_written = True
+    if as_written:
+        # Keep the host list exactly as written and replace only the password.
+        netloc = f"{parts.username or ''}:{MASK}@{hosts}"
+        return urlunsplit((parts.scheme, netloc, parts.path, parts.query, parts.fragment))
     host = parts.hostname or ""
     if ":" in host:
         host = f"[{host}]"
     netloc = f"{parts.username or ''}:{MASK}@{host}"
-    if parts.port is not None:
-        netloc += f":{parts.port}"
+    if port is not None:
+        netloc += f":{port}"
     return urlunsplit((parts.scheme, netloc, parts.path, parts.query, parts.fragment))
 
 
 def redact_text(text: str, extra_secrets: Iterable[str] = ()) -> str:
     """Mask passwords inside URLs and every registered or given secret value in free text."""
     out = _URL_PASSWORD.sub(lambda m: f"{m['scheme']}{m['user']}:{MASK}@", text)
-    for secret in sorted({*_known_secrets, *(s for s in extra_secrets if s)}, key=len, reverse=True):
+    for secret in sorted(
+        {*_known_secrets, *(s for s in extra_secrets if s)}, key=len, reverse=True
+    ):
         out = out.replace(secret, MASK)
     return out
 

@@ -197,3 +197,67 @@ def test_table_detail_suggests_a_near_name():
         table_detail(_schema(3), "t10")
     assert "t1" in info.value.hint
     assert table_detail(_schema(3), "public.t2")["name"] == "t2"
+
+
+def test_a_mongodb_seed_list_keeps_every_host_and_masks_the_password():
+    text = "mongodb://app:Seed-Pw-1@h1:27017,H2:27018,[::1]/app?replicaSet=rs&w=majority"
+    url = urls.resolve(text)
+    assert url.hosts == (("h1", 27017), ("h2", 27018), ("::1", None))
+    assert (url.host, url.port, url.database) == ("h1", 27017, "app")
+    assert url.params == {"replicaSet": "rs", "w": "majority"}
+    assert url.url == text  # handed to the driver as written
+    assert url.redacted == "mongodb://app:***@h1:27017,H2:27018,[::1]/app?replicaSet=rs&w=majority"
+    for shown in (url.redacted, str(url), repr(url), url.label):
+        assert "Seed-Pw-1" not in shown
+
+
+def test_a_single_host_url_lists_its_one_host():
+    assert urls.resolve("postgresql://db.example:6543/app").hosts == (("db.example", 6543),)
+    assert urls.resolve("postgresql:///app?host=/tmp").hosts == ()
+
+
+def test_a_configured_seed_list_resolves_and_is_listed_redacted(tmp_path):
+    ws = _workspace(
+        tmp_path,
+        '[connections]\nrs = "mongodb://app:${RSPW}@h1:27017,h2:27017/app?replicaSet=rs"\n',
+    )
+    url = urls.resolve("rs", ws, environ={"RSPW": "env-rs-pw"})
+    assert url.password == "env-rs-pw" and len(url.hosts) == 2
+    listed = urls.list_connections(ws, environ={"RSPW": "env-rs-pw"})
+    assert listed[0]["url"] == "mongodb://app:***@h1:27017,h2:27017/app?replicaSet=rs"
+
+
+def test_a_database_on_another_server_of_the_seed_list_keeps_the_hosts():
+    url = urls.resolve("mongodb://h1:27017,h2:27017/app?replicaSet=rs").with_database("other")
+    assert url.database == "other" and len(url.hosts) == 2
+    assert url.params == {"replicaSet": "rs"}
+
+
+@pytest.mark.parametrize(
+    ("text", "problem"),
+    [
+        ("postgresql://u:Bad-Pw-2@h1,h2/app", "take one host"),
+        ("mysql://u:Bad-Pw-2@h1:3306,h2:3306/app", "take one host"),
+        ("mongodb+srv://u:Bad-Pw-2@a.example,b.example/app", "exactly one host"),
+        ("mongodb://u:Bad-Pw-2@h1:99999,h2/app", "malformed"),
+        ("mongodb://u:Bad-Pw-2@h1:27017,,h2/app", "empty host"),
+        ("mongodb://u:Bad-Pw-2@h1:port,h2/app", "malformed"),
+        ("postgresql://u:Bad-Pw-2@h1:port/app", "malformed"),
+    ],
+)
+def test_a_bad_host_list_is_a_user_error_that_never_shows_the_password(text, problem):
+    with pytest.raises(UserInputError, match=problem) as info:
+        urls.resolve(text)
+    assert "Bad-Pw-2" not in str(info.value) and "Bad-Pw-2" not in info.value.hint
+    assert info.value.__cause__ is None
+
+
+def test_an_unreachable_seed_list_is_a_connection_error_without_the_password():
+    from datamigration.db import connect
+    from datamigration.db.errors import ConnectionFailedError
+
+    text = "mongodb://app:Seed-Pw-3@127.0.0.1:1,127.0.0.1:2/app?replicaSet=rs"
+    with pytest.raises(ConnectionFailedError) as info:
+        connect(text, connect_timeout=0.3)
+    shown = f"{info.value} {info.value.hint} {info.value.data}"
+    assert "Seed-Pw-3" not in shown and "127.0.0.1:1,127.0.0.1:2" in shown

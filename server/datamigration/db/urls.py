@@ -11,7 +11,9 @@ A caller names a database either by URL (``postgresql://u:pw@host/db``, ``mysql:
     statement_timeout_ms = 5000
 
 ``${VAR}`` references are expanded from the environment at resolve time, so no secret has to sit
-in a file. Every resolved password is registered with `datamigration.redact` so that any text
+in a file. MongoDB URLs may name several hosts (a replica set's seed list,
+``mongodb://h1:27017,h2:27017/db?replicaSet=rs``); `hosts` keeps them all, `host`/`port` name the
+first. Every resolved password is registered with `datamigration.redact` so that any text
 that later passes through `redact_text` (CLI, MCP, logs, errors) shows ``***`` instead.
 """
 
@@ -64,6 +66,8 @@ class ConnectionURL:
     database: str | None = None  # for SQLite: the file path
     params: Mapping[str, str] = field(default_factory=dict)
     options: Mapping[str, Any] = field(default_factory=dict)  # per-connection config options
+    #: every (host, port) of the URL in order; one entry unless a MongoDB seed list
+    hosts: tuple[tuple[str, int | None], ...] = ()
 
     def __str__(self) -> str:
         return self.redacted
@@ -133,15 +137,13 @@ def parse_url(url: str, *, name: str | None = None, options: Mapping[str, Any] |
         )
     try:
         parts = urlsplit(text)
-        port = parts.port
     except ValueError as exc:
-        raise UserInputError(
-            f"malformed database URL {redact_url(text)!r}: {exc}",
-            hint="Check the host and port; percent-encode special characters in the password.",
-        ) from None
+        raise _malformed(text, exc) from None
+    # Register the password before anything can fail, so no later message can show it.
     password = unquote(parts.password) if parts.password is not None else None
     register_secret(password)
     register_secret(parts.password)
+    hosts = _hosts(text, parts.netloc.rpartition("@")[2], dialect, scheme)
     database = unquote(parts.path.lstrip("/")) or None
     return ConnectionURL(
         url=text,
@@ -151,12 +153,50 @@ def parse_url(url: str, *, name: str | None = None, options: Mapping[str, Any] |
         name=name,
         username=unquote(parts.username) if parts.username else None,
         password=password,
-        host=parts.hostname,
-        port=port,
+        host=hosts[0][0] if hosts else None,
+        port=hosts[0][1] if hosts else None,
         database=database,
         params=dict(parse_qsl(parts.query)),
         options=dict(options or {}),
+        hosts=hosts,
     )
+
+
+def _malformed(text: str, problem: object) -> UserInputError:
+    return UserInputError(
+        f"malformed database URL {redact_url(text)!r}: {problem}",
+        hint="Check the host and port; percent-encode special characters in the password.",
+    )
+
+
+def _hosts(
+    text: str, hostlist: str, dialect: str, scheme: str
+) -> tuple[tuple[str, int | None], ...]:
+    """The URL's (host, port) pairs. Only MongoDB takes a comma-separated seed list."""
+    if not hostlist:
+        return ()
+    items = hostlist.split(",")
+    if len(items) > 1 and dialect != "mongodb":
+        raise UserInputError(
+            f"{scheme}:// URLs take one host, not {len(items)}: {redact_url(text)!r}",
+            hint="Name one host (several hosts are a MongoDB seed list: mongodb://h1,h2/db).",
+        )
+    if len(items) > 1 and scheme == "mongodb+srv":
+        raise UserInputError(
+            f"mongodb+srv:// takes exactly one host name (the SRV record): {redact_url(text)!r}",
+            hint="Use mongodb://h1:27017,h2:27017/db for an explicit seed list.",
+        )
+    out = []
+    for item in items:
+        try:
+            probe = urlsplit(f"//{item}")
+            host, port = probe.hostname, probe.port
+        except ValueError as exc:
+            raise _malformed(text, exc) from None
+        if not host:
+            raise _malformed(text, f"empty host in {item!r}")
+        out.append((host, port))
+    return tuple(out)
 
 
 def configured_connections(workspace: Any | None) -> dict[str, Any]:
