@@ -2,7 +2,7 @@
 
 `inspect URL` prints a compact schema summary (`--table T` for one table in full); `query URL
 "SQL"` runs one read-only statement (the database enforces it) and exits non-zero when the
-query is refused or fails; `connections` lists the names configured in datamigration.toml with
+query is refused or fails (MongoDB documents are printed as JSON, one per line, never cut); `connections` lists the names configured in datamigration.toml with
 their URLs redacted. URL arguments may be configured names.
 """
 
@@ -13,6 +13,7 @@ import json
 
 from datamigration.cli._common import add_json_flag, print_json, print_text, workspace_of
 from datamigration.db import connect
+from datamigration.db.base import inspect_schema
 from datamigration.db.summary import (
     DEFAULT_MAX_TABLES,
     render_table_text,
@@ -39,6 +40,14 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="show this table in full (repeatable)",
     )
     p.add_argument("--exact-counts", action="store_true", help="count rows exactly (slower)")
+    p.add_argument(
+        "--sample-size",
+        type=int,
+        default=None,
+        metavar="N",
+        help="MongoDB: documents sampled per collection to infer its fields (default 1000, "
+        "or the connection's sample_size; 0 skips sampling)",
+    )
     p.add_argument(
         "--max-tables",
         type=int,
@@ -78,7 +87,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 def run_inspect(args: argparse.Namespace) -> int:
     workspace = workspace_of(args)
     with connect(args.database, workspace) as db:
-        schema = db.inspect(tables=args.table or None, exact_counts=args.exact_counts)
+        schema = inspect_schema(
+            db,
+            tables=args.table or None,
+            exact_counts=args.exact_counts,
+            sample_size=args.sample_size,
+        )
     if args.table:
         details = [table_detail(schema, name) for name in args.table]
         if args.json:
@@ -101,6 +115,12 @@ def run_query(args: argparse.Namespace) -> int:
     if args.json:
         print_json(result.to_dict())
         return 0
+    footer = f"({result.row_count} rows{', truncated' if result.truncated else ''}; untrusted data)"
+    if db.documents and result.columns == ("document",):
+        # Documents are nested and long: a table cell would cut them. One JSON line each.
+        lines = [json.dumps(row[0], ensure_ascii=False, default=str) for row in result.rows]
+        print_text("\n".join([*lines, footer]))
+        return 0
     widths = [len(c) for c in result.columns]
     cells = [[_cell(v) for v in row] for row in result.rows]
     for row in cells:
@@ -108,13 +128,16 @@ def run_query(args: argparse.Namespace) -> int:
     lines = [" | ".join(c.ljust(w) for c, w in zip(result.columns, widths, strict=False))]
     lines.append("-+-".join("-" * w for w in widths))
     lines += [
-        " | ".join(v[:60].ljust(w) for v, w in zip(row, widths, strict=False)) for row in cells
+        " | ".join(_clip(v).ljust(w) for v, w in zip(row, widths, strict=False)) for row in cells
     ]
-    lines.append(
-        f"({result.row_count} rows{', truncated' if result.truncated else ''}; untrusted data)"
-    )
+    lines.append(footer)
     print_text("\n".join(lines))
     return 0
+
+
+def _clip(text: str, width: int = 60) -> str:
+    """A table cell cut to `width`, visibly (--json prints every value whole)."""
+    return text if len(text) <= width else text[: width - 1] + "…"
 
 
 def _cell(value: object) -> str:

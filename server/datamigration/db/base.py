@@ -21,6 +21,7 @@ from typing import Any, ClassVar, Self
 from datamigration.db.errors import DriverMissingError, UnsupportedOperationError
 from datamigration.db.model import Schema
 from datamigration.db.urls import ConnectionURL, resolve
+from datamigration.errors import UserInputError
 
 DEFAULT_CONNECT_TIMEOUT_S = 10
 DEFAULT_STATEMENT_TIMEOUT_MS = 30_000
@@ -307,6 +308,36 @@ def connect(
     cls = backend_class(url)
     backend = cls(url, connect_timeout=connect_timeout, statement_timeout_ms=statement_timeout_ms)
     return backend.open()
+
+
+def inspect_schema(
+    backend: Backend,
+    *,
+    tables: Sequence[str] | None = None,
+    exact_counts: bool = False,
+    sample_size: int | None = None,
+) -> Schema:
+    """`backend.inspect` with the options the CLI and MCP faces offer.
+
+    `sample_size` (documents read to infer a collection's fields) exists only where documents
+    are sampled; a SQL database's schema is declared, so asking for a sample there is refused
+    rather than silently ignored."""
+    if sample_size is None:
+        return backend.inspect(tables=tables, exact_counts=exact_counts)
+    if not backend.documents:
+        raise UserInputError(
+            f"a sample size applies to MongoDB collections; {backend.dialect} tables declare "
+            "their columns",
+            hint="Drop the sample size for SQL databases.",
+        )
+    if sample_size < 0:
+        raise UserInputError(
+            f"the sample size must be 0 or more, not {sample_size}",
+            hint="Use e.g. 1000 (0 skips sampling: counts and indexes only).",
+        )
+    return backend.inspect(  # type: ignore[call-arg]
+        tables=tables, exact_counts=exact_counts, sample_size=sample_size
+    )
 
 
 def jsonable(value: Any) -> Any:

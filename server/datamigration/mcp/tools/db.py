@@ -16,6 +16,7 @@ from pydantic import Field
 from typing_extensions import TypedDict
 
 from datamigration.db import connect
+from datamigration.db.base import inspect_schema
 from datamigration.db.summary import DEFAULT_MAX_TABLES, summarize, table_detail
 from datamigration.mcp.tooling import tool
 
@@ -74,9 +75,19 @@ def register(server: MCPServer, runtime: Any) -> None:
         max_tables: Annotated[
             int, Field(description="Cap on tables in the summary", ge=1, le=2000)
         ] = DEFAULT_MAX_TABLES,
+        sample_size: Annotated[
+            int | None,
+            Field(
+                description="MongoDB only: documents sampled per collection to infer its "
+                "fields (default 1000 or the connection's sample_size; 0 skips sampling)",
+                ge=0,
+                le=1_000_000,
+            ),
+        ] = None,
     ) -> InspectOutput:
         """Summarize a database: tables (rows, size, columns, primary and foreign keys,
-        index counts), enums, sequences; MongoDB collections with a sampled field list.
+        index counts), enums, sequences; MongoDB collections with a field list inferred from
+        a sample of `sample_size` documents (each collection's `sampled` says how many).
 
         Pass `table` for the full detail of specific tables. Read-only. The summary is capped
         at `max_tables` (largest tables kept) and says `truncated` when more exist.
@@ -84,7 +95,9 @@ def register(server: MCPServer, runtime: Any) -> None:
 
         def work() -> InspectOutput:
             with connect(database, runtime.workspace) as db:
-                schema = db.inspect(tables=table or None, exact_counts=exact_counts)
+                schema = inspect_schema(
+                    db, tables=table or None, exact_counts=exact_counts, sample_size=sample_size
+                )
             out = summarize(schema, max_tables=max_tables)
             out["detail"] = [table_detail(schema, name) for name in table or ()]
             return out  # type: ignore[return-value]
