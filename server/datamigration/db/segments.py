@@ -29,6 +29,18 @@ DEFAULT_TIMEOUT_MS = 600_000  # whole-table scans of large tables are the point 
 STREAM_BATCH = 5000
 
 
+def _driver(module: str, package: str, pip: str | None = None) -> Any:
+    """Import a driver on first use; a missing one is an error naming what to install."""
+    import importlib
+
+    try:
+        return importlib.import_module(module)
+    except ModuleNotFoundError:
+        raise DriverMissingError(
+            f"{package} is not installed", hint=f"pip install {pip or package}"
+        ) from None
+
+
 class Reader:
     """Base of the per-dialect readers. Use as a context manager; one per thread."""
 
@@ -66,6 +78,10 @@ class SQLReader(Reader):
     """Common part of the SQL readers (DB-API connection in `self.conn`)."""
 
     paramstyle_marker = "%s"
+    #: (name, declared type, nullable) of the table given as the one parameter, in table order
+    columns_sql = ""
+    #: the primary key's column names of the table given as the one parameter, in key order
+    primary_key_sql = ""
 
     def rows(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
         def go() -> list[tuple[Any, ...]]:
@@ -87,15 +103,38 @@ class SQLReader(Reader):
         rows = self.rows(sql, params)
         return rows[0][0] if rows else None
 
+    def close(self) -> None:
+        conn = getattr(self, "conn", None)
+        if conn is not None:
+            conn.close()
+            self.conn = None
+
     def stream(self, sql: str, params: Sequence[Any] = ()) -> Iterator[tuple[Any, ...]]:
-        raise NotImplementedError
+        self.queries += 1
+        yield from self._drain(self.conn.cursor(), sql, params)
+
+    def _drain(self, cur: Any, sql: str, params: Sequence[Any]) -> Iterator[tuple[Any, ...]]:
+        """Run `sql` on `cur` and yield its rows a batch at a time (memory: one batch)."""
+        try:
+            self._run("stream", lambda: cur.execute(sql, tuple(params)))
+            while True:
+                batch = self._run("stream", lambda: cur.fetchmany(STREAM_BATCH))
+                if not batch:
+                    break
+                yield from batch
+        finally:
+            cur.close()
 
     def columns(self, table: str) -> list[tuple[str, str, bool]]:
         """(name, declared type, nullable) in table order; NotFoundError if no such table."""
-        raise NotImplementedError
+        rows = self.rows(self.columns_sql, (table,))
+        if not rows:
+            raise self._missing(table)
+        return [(r[0], r[1] or "", bool(r[2])) for r in rows]
 
     def primary_key(self, table: str) -> list[str]:
-        raise NotImplementedError
+        rows = self.rows(self.primary_key_sql, (table,))
+        return [r[0] for r in rows]
 
     def _missing(self, table: str) -> NotFoundError:
         return NotFoundError(
@@ -107,15 +146,21 @@ class SQLReader(Reader):
 
 class PostgresReader(SQLReader):
     dialect = "postgresql"
+    columns_sql = (
+        "SELECT a.attname, format_type(a.atttypid, a.atttypmod), NOT a.attnotnull "
+        "FROM pg_attribute a WHERE a.attrelid = to_regclass(%s) AND a.attnum > 0 "
+        "AND NOT a.attisdropped ORDER BY a.attnum"
+    )
+    primary_key_sql = (
+        "SELECT a.attname FROM pg_index i JOIN LATERAL unnest(i.indkey) WITH ORDINALITY "
+        "AS k(attnum, n) ON true JOIN pg_attribute a ON a.attrelid = i.indrelid "
+        "AND a.attnum = k.attnum WHERE i.indrelid = to_regclass(%s) AND i.indisprimary "
+        "ORDER BY k.n"
+    )
 
     def __init__(self, url: ConnectionURL, timeout_ms: int = DEFAULT_TIMEOUT_MS) -> None:
         super().__init__(url, timeout_ms)
-        try:
-            import psycopg
-        except ModuleNotFoundError:
-            raise DriverMissingError(
-                "psycopg is not installed", hint="pip install 'psycopg[binary]'"
-            ) from None
+        psycopg = _driver("psycopg", "psycopg", "'psycopg[binary]'")
         dsn = url.url.split("://", 1)
         dsn = "postgresql://" + dsn[1]
 
@@ -133,62 +178,29 @@ class PostgresReader(SQLReader):
 
         self.conn = self._run("connect", go)
 
-    def close(self) -> None:
-        conn = getattr(self, "conn", None)
-        if conn is not None:
-            conn.close()
-            self.conn = None
-
     def stream(self, sql: str, params: Sequence[Any] = ()) -> Iterator[tuple[Any, ...]]:
         # A server-side cursor keeps memory at one batch whatever the table size.
         self.queries += 1
         with self.conn.transaction():
-            cur = self.conn.cursor(name=f"dm_validate_{id(self)}")
-            try:
-                self._run("stream", lambda: cur.execute(sql, tuple(params)))
-                while True:
-                    batch = self._run("stream", lambda: cur.fetchmany(STREAM_BATCH))
-                    if not batch:
-                        break
-                    yield from batch
-            finally:
-                cur.close()
-
-    def columns(self, table: str) -> list[tuple[str, str, bool]]:
-        rows = self.rows(
-            "SELECT a.attname, format_type(a.atttypid, a.atttypmod), NOT a.attnotnull "
-            "FROM pg_attribute a WHERE a.attrelid = to_regclass(%s) AND a.attnum > 0 "
-            "AND NOT a.attisdropped ORDER BY a.attnum",
-            (table,),
-        )
-        if not rows:
-            raise self._missing(table)
-        return [(r[0], r[1], bool(r[2])) for r in rows]
-
-    def primary_key(self, table: str) -> list[str]:
-        rows = self.rows(
-            "SELECT a.attname FROM pg_index i JOIN LATERAL unnest(i.indkey) WITH ORDINALITY "
-            "AS k(attnum, n) ON true JOIN pg_attribute a ON a.attrelid = i.indrelid "
-            "AND a.attnum = k.attnum WHERE i.indrelid = to_regclass(%s) AND i.indisprimary "
-            "ORDER BY k.n",
-            (table,),
-        )
-        return [r[0] for r in rows]
+            yield from self._drain(self.conn.cursor(name=f"dm_validate_{id(self)}"), sql, params)
 
 
 class MySQLReader(SQLReader):
     dialect = "mysql"
+    columns_sql = (
+        "SELECT column_name, column_type, is_nullable = 'YES' FROM information_schema.columns "
+        "WHERE table_schema = DATABASE() AND table_name = %s ORDER BY ordinal_position"
+    )
+    primary_key_sql = (
+        "SELECT column_name FROM information_schema.key_column_usage WHERE "
+        "table_schema = DATABASE() AND table_name = %s AND constraint_name = 'PRIMARY' "
+        "ORDER BY ordinal_position"
+    )
 
     def __init__(self, url: ConnectionURL, timeout_ms: int = DEFAULT_TIMEOUT_MS) -> None:
         super().__init__(url, timeout_ms)
-        try:
-            import pymysql
-            import pymysql.cursors
-        except ModuleNotFoundError:
-            raise DriverMissingError(
-                "PyMySQL is not installed", hint="pip install PyMySQL"
-            ) from None
-        self._sscursor = pymysql.cursors.SSCursor
+        pymysql = _driver("pymysql", "PyMySQL")
+        self._sscursor = _driver("pymysql.cursors", "PyMySQL").SSCursor
 
         def go() -> Any:
             conn = pymysql.connect(
@@ -214,48 +226,17 @@ class MySQLReader(SQLReader):
 
         self.conn = self._run("connect", go)
 
-    def close(self) -> None:
-        conn = getattr(self, "conn", None)
-        if conn is not None:
-            conn.close()
-            self.conn = None
-
     def stream(self, sql: str, params: Sequence[Any] = ()) -> Iterator[tuple[Any, ...]]:
+        # An unbuffered cursor streams from the server instead of loading the whole result.
         self.queries += 1
-        cur = self.conn.cursor(self._sscursor)
-        try:
-            self._run("stream", lambda: cur.execute(sql, tuple(params)))
-            while True:
-                batch = self._run("stream", lambda: cur.fetchmany(STREAM_BATCH))
-                if not batch:
-                    break
-                yield from batch
-        finally:
-            cur.close()
-
-    def columns(self, table: str) -> list[tuple[str, str, bool]]:
-        rows = self.rows(
-            "SELECT column_name, column_type, is_nullable = 'YES' FROM information_schema.columns "
-            "WHERE table_schema = DATABASE() AND table_name = %s ORDER BY ordinal_position",
-            (table,),
-        )
-        if not rows:
-            raise self._missing(table)
-        return [(r[0], r[1], bool(r[2])) for r in rows]
-
-    def primary_key(self, table: str) -> list[str]:
-        rows = self.rows(
-            "SELECT column_name FROM information_schema.key_column_usage WHERE "
-            "table_schema = DATABASE() AND table_name = %s AND constraint_name = 'PRIMARY' "
-            "ORDER BY ordinal_position",
-            (table,),
-        )
-        return [r[0] for r in rows]
+        yield from self._drain(self.conn.cursor(self._sscursor), sql, params)
 
 
 class SQLiteReader(SQLReader):
     dialect = "sqlite"
     paramstyle_marker = "?"
+    columns_sql = 'SELECT name, type, NOT "notnull" FROM pragma_table_info(?) ORDER BY cid'
+    primary_key_sql = "SELECT name FROM pragma_table_info(?) WHERE pk > 0 ORDER BY pk"
 
     def __init__(self, url: ConnectionURL, timeout_ms: int = DEFAULT_TIMEOUT_MS) -> None:
         super().__init__(url, timeout_ms)
@@ -273,35 +254,6 @@ class SQLiteReader(SQLReader):
             lambda: sqlite3.connect(uri, uri=path != ":memory:", check_same_thread=False),
         )
 
-    def close(self) -> None:
-        conn = getattr(self, "conn", None)
-        if conn is not None:
-            conn.close()
-            self.conn = None
-
-    def stream(self, sql: str, params: Sequence[Any] = ()) -> Iterator[tuple[Any, ...]]:
-        self.queries += 1
-        cur = self.conn.cursor()
-        try:
-            self._run("stream", lambda: cur.execute(sql, tuple(params)))
-            while True:
-                batch = self._run("stream", lambda: cur.fetchmany(STREAM_BATCH))
-                if not batch:
-                    break
-                yield from batch
-        finally:
-            cur.close()
-
-    def columns(self, table: str) -> list[tuple[str, str, bool]]:
-        rows = self.rows('SELECT name, type, "notnull" FROM pragma_table_info(?)', (table,))
-        if not rows:
-            raise self._missing(table)
-        return [(r[0], r[1] or "", not r[2]) for r in rows]
-
-    def primary_key(self, table: str) -> list[str]:
-        rows = self.rows("SELECT name, pk FROM pragma_table_info(?) WHERE pk > 0", (table,))
-        return [r[0] for r in sorted(rows, key=lambda r: r[1])]
-
 
 class MongoReader(Reader):
     """MongoDB: finds with a projection and a sort, aggregations, counts. Never writes."""
@@ -310,12 +262,7 @@ class MongoReader(Reader):
 
     def __init__(self, url: ConnectionURL, timeout_ms: int = DEFAULT_TIMEOUT_MS) -> None:
         super().__init__(url, timeout_ms)
-        try:
-            import pymongo
-        except ModuleNotFoundError:
-            raise DriverMissingError(
-                "pymongo is not installed", hint="pip install pymongo"
-            ) from None
+        pymongo = _driver("pymongo", "pymongo")
         if not url.database:
             raise UnsupportedOperationError(
                 f"the MongoDB URL {url.redacted} names no database",
