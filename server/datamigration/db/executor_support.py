@@ -1,0 +1,252 @@
+"""What the executor needs from a database beyond `Backend.execute`, per dialect.
+
+The executor's run state must commit in the *same* transaction as the batch it describes (so a
+crash can never record a batch that did not commit, nor lose one that did), it must read rows
+back from ordinary read-write statements (a backfill's next key boundary, its own state table),
+and it must recognise a lock timeout to retry it. `Backend.execute` takes no parameters and
+returns only row counts, and `Backend.query` is read-only by design, so these helpers live here,
+next to the drivers, and are the executor's only way to reach them.
+
+Everything is parameterised (no value is ever pasted into SQL) and driver errors become our
+errors through the backend's own `_fail`, raised outside the `except` block (see db/errors.py).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from datamigration.db.base import Backend
+from datamigration.errors import DatabaseError
+
+#: One statement with its parameters, or a function of the row counts so far that returns one
+#: (so a checkpoint can record how many rows the batch before it in the same transaction wrote).
+Statement = tuple[str, Sequence[Any]]
+StatementLike = Statement | Callable[[list[int]], Statement]
+
+#: PostgreSQL lock_not_available (lock_timeout, NOWAIT); MySQL/MariaDB lock wait timeout.
+PG_LOCK_TIMEOUT = "55P03"
+MYSQL_LOCK_TIMEOUT = 1205
+
+
+def placeholder(backend: Backend) -> str:
+    """The driver's parameter marker: `%s` (psycopg, PyMySQL) or `?` (sqlite3)."""
+    return "?" if backend.dialect == "sqlite" else "%s"
+
+
+def quote(backend: Backend, name: str) -> str:
+    """Quote an identifier (dotted names are quoted part by part)."""
+    q = "`" if backend.dialect == "mysql" else '"'
+    return ".".join(q + part.replace(q, q + q) + q for part in name.split("."))
+
+
+def is_lock_timeout(error: BaseException) -> bool:
+    """True when a statement gave up waiting for a lock (worth retrying after a pause)."""
+    data = getattr(error, "data", {}) or {}
+    if data.get("sqlstate") == PG_LOCK_TIMEOUT or data.get("code") == MYSQL_LOCK_TIMEOUT:
+        return True
+    text = str(error).lower()
+    return (
+        "lock timeout" in text
+        or "lock wait timeout" in text
+        or "database is locked" in text
+        or "database table is locked" in text
+    )
+
+
+def _driver_errors(backend: Backend) -> tuple[type[BaseException], ...]:
+    if backend.dialect == "postgresql":
+        import psycopg
+
+        return (psycopg.Error,)
+    if backend.dialect == "mysql":
+        import pymysql
+
+        return (pymysql.MySQLError,)
+    if backend.dialect == "sqlite":
+        import sqlite3
+
+        return (sqlite3.Error,)
+    raise backend._unsupported("executor statements")
+
+
+def fetch(backend: Backend, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
+    """Run one read-write statement on its own (autocommit) and return its rows, if any."""
+    return transaction(backend, [(sql, params)], fetch_last=True)[1]
+
+
+def transaction(
+    backend: Backend,
+    statements: Sequence[StatementLike],
+    *,
+    lock_timeout_ms: int | None = None,
+    timeout_ms: int | None = None,
+    fetch_last: bool = False,
+) -> tuple[list[int], list[tuple[Any, ...]]]:
+    """Run parameterised statements in one transaction: all commit or none does.
+
+    Returns the row count of each statement and, with `fetch_last`, the rows of the last one.
+    """
+    errors = _driver_errors(backend)
+    counts: list[int] = []
+    rows: list[tuple[Any, ...]] = []
+    error: DatabaseError | None = None
+    started = time.perf_counter()
+    try:
+        if backend.dialect == "postgresql":
+            counts, rows = _pg(backend, statements, lock_timeout_ms, timeout_ms, fetch_last)
+        elif backend.dialect == "mysql":
+            counts, rows = _mysql(backend, statements, lock_timeout_ms, timeout_ms, fetch_last)
+        else:
+            counts, rows = _sqlite(backend, statements, lock_timeout_ms, fetch_last)
+    except errors as exc:
+        error = backend._fail(exc, f"run statement {len(counts) + 1} of {len(statements)}")  # type: ignore[attr-defined]
+    if error is not None:
+        error.data["elapsed_ms"] = round((time.perf_counter() - started) * 1000, 1)
+        raise error
+    return counts, rows
+
+
+def _pg(backend, statements, lock_timeout_ms, timeout_ms, fetch_last):
+    conn = backend.conn
+    counts: list[int] = []
+    rows: list[tuple[Any, ...]] = []
+    with conn.transaction(), conn.cursor() as cur:
+        cur.execute(
+            "SELECT set_config('statement_timeout', %s, true), "
+            "set_config('lock_timeout', %s, true)",
+            (f"{int(timeout_ms or 0)}ms", f"{int(lock_timeout_ms or 0)}ms"),
+        )
+        for i, item in enumerate(statements):
+            sql, params = item(counts) if callable(item) else item
+            backend.counter.add(sql)
+            cur.execute(sql, tuple(params) or None)
+            counts.append(cur.rowcount)
+            if fetch_last and i == len(statements) - 1 and cur.description is not None:
+                rows = [tuple(r) for r in cur.fetchall()]
+    return counts, rows
+
+
+def _mysql(backend, statements, lock_timeout_ms, timeout_ms, fetch_last):
+    conn = backend.conn
+    counts: list[int] = []
+    rows: list[tuple[Any, ...]] = []
+    with conn.cursor() as cur:
+        if lock_timeout_ms:
+            seconds = max(1, int(lock_timeout_ms) // 1000)
+            cur.execute(f"SET SESSION lock_wait_timeout = {seconds}")
+            cur.execute(f"SET SESSION innodb_lock_wait_timeout = {seconds}")
+        if backend.is_mariadb:
+            cur.execute(f"SET SESSION max_statement_time = {(timeout_ms or 0) / 1000.0:.3f}")
+        cur.execute("START TRANSACTION")
+        try:
+            for i, item in enumerate(statements):
+                sql, params = item(counts) if callable(item) else item
+                backend.counter.add(sql)
+                counts.append(cur.execute(sql, tuple(params) or None))
+                if fetch_last and i == len(statements) - 1 and cur.description is not None:
+                    rows = [tuple(r) for r in cur.fetchall()]
+            conn.commit()
+        except BaseException:
+            if conn.open:
+                conn.rollback()
+            raise
+    return counts, rows
+
+
+def _sqlite(backend, statements, lock_timeout_ms, fetch_last):
+    conn = backend.conn
+    counts: list[int] = []
+    rows: list[tuple[Any, ...]] = []
+    if lock_timeout_ms:
+        conn.execute(f"PRAGMA busy_timeout = {int(lock_timeout_ms)}")
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        for i, item in enumerate(statements):
+            sql, params = item(counts) if callable(item) else item
+            backend.counter.add(sql)
+            cur = conn.execute(sql, tuple(params))
+            counts.append(cur.rowcount)
+            if fetch_last and i == len(statements) - 1 and cur.description is not None:
+                rows = [tuple(r) for r in cur.fetchall()]
+        conn.execute("COMMIT")
+    except BaseException:
+        if conn.in_transaction:
+            conn.execute("ROLLBACK")
+        raise
+    return counts, rows
+
+
+# --- PostgreSQL catalog facts the executor acts on ---------------------------------------------
+
+
+def index_state(backend: Backend, index: str) -> str | None:
+    """ "valid", "invalid" (a failed CONCURRENTLY build left it behind) or None (absent).
+
+    Only PostgreSQL builds indexes concurrently; elsewhere an index is either there or not.
+    """
+    if backend.dialect != "postgresql":
+        return None
+    schema, _, name = index.rpartition(".")
+    rows = fetch(
+        backend,
+        "SELECT i.indisvalid FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid "
+        "JOIN pg_namespace n ON n.oid = c.relnamespace "
+        "WHERE c.relname = %s AND (%s = '' AND n.nspname = ANY (current_schemas(false)) "
+        "OR n.nspname = %s) LIMIT 1",
+        (name, schema, schema),
+    )
+    if not rows:
+        return None
+    return "valid" if rows[0][0] else "invalid"
+
+
+def replication_lag_seconds(backend: Backend) -> float | None:
+    """The largest replay lag of the connected standbys (seconds), None without standbys.
+
+    Only PostgreSQL reports it here (pg_stat_replication); a role without the privilege to see
+    the columns gets NULLs, which also reads as "unknown".
+    """
+    if backend.dialect != "postgresql":
+        return None
+    rows = fetch(
+        backend,
+        "SELECT max(EXTRACT(EPOCH FROM COALESCE(replay_lag, write_lag, flush_lag))) "
+        "FROM pg_stat_replication",
+    )
+    if not rows or rows[0][0] is None:
+        return None
+    return float(rows[0][0])
+
+
+def probe_latency_ms(backend: Backend, sql: str = "SELECT 1", params: Sequence[Any] = ()) -> float:
+    """Wall time of one small query: the executor's view of how busy the database is."""
+    started = time.perf_counter()
+    fetch(backend, sql, params)
+    return (time.perf_counter() - started) * 1000.0
+
+
+# --- one executor per plan -----------------------------------------------------------------------
+
+
+def try_session_lock(backend: Backend, name: str) -> bool:
+    """Take a lock held by this connection until release or disconnect (a crash frees it).
+
+    PostgreSQL advisory lock / MySQL GET_LOCK; SQLite has no such thing and says yes (its
+    writers are serialised by the file lock anyway).
+    """
+    if backend.dialect == "postgresql":
+        rows = fetch(backend, "SELECT pg_try_advisory_lock(hashtextextended(%s, 0))", (name,))
+        return bool(rows and rows[0][0])
+    if backend.dialect == "mysql":
+        rows = fetch(backend, "SELECT GET_LOCK(%s, 0)", (name[:64],))
+        return bool(rows and rows[0][0] == 1)
+    return True
+
+
+def release_session_lock(backend: Backend, name: str) -> None:
+    if backend.dialect == "postgresql":
+        fetch(backend, "SELECT pg_advisory_unlock(hashtextextended(%s, 0))", (name,))
+    elif backend.dialect == "mysql":
+        fetch(backend, "SELECT RELEASE_LOCK(%s)", (name[:64],))

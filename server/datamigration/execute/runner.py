@@ -1,0 +1,674 @@
+"""The executor: runs the steps of a stored, reviewed plan against its target database.
+
+What runs is exactly the plan's Operation objects (loaded by id + content hash); the executor
+never writes SQL of its own beyond its state tables and catalog look-ups. A call selects a step,
+a phase or the rest of the plan (`select_steps`), the adapter (CLI or MCP tool) confirms the
+resulting `Action`, and `Executor.run` carries it out:
+
+* one executor per plan (a session lock on the target that a crash releases);
+* step statuses and backfill checkpoints in the state tables on the target (execute/state.py),
+  so a run resumes where it stopped; a local event log under `.datamigration/runs/`;
+* every DDL statement with `lock_timeout` and retries with backoff and jitter (execute/retry.py),
+  concurrent index builds that drop an invalid index and retry (execute/indexes.py), keyset
+  backfills throttled on probe latency and replication lag (execute/backfill.py, throttle.py);
+* gates before a step: a destructive (contract) step runs only after the validation rules of the
+  steps before it passed (run here, recorded in the run row);
+* each phase change posts on the bus and records the phase on the story in status.json; when
+  the last step is done, the post-migration validation runs, its report is recorded on the story
+  (`record_validation`), and the story is asked to move to in-review, which the harness rule
+  allows only when that validation passed.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Self
+
+from datamigration.confirmation import Action
+from datamigration.db import executor_support as xs
+from datamigration.db.base import Backend, connect
+from datamigration.errors import (
+    ConflictError,
+    DataMigrationError,
+    NotFoundError,
+    UserInputError,
+    ValidationFailedError,
+)
+from datamigration.execute import story as story_mod
+from datamigration.execute.backfill import run_backfill
+from datamigration.execute.indexes import build_index, concurrent_index_name
+from datamigration.execute.retry import Backoff, RetryLog, with_lock_retry
+from datamigration.execute.state import RunLog, RunStore, StepState
+from datamigration.execute.throttle import Throttle, ThrottlePolicy
+from datamigration.plan.model import Operation, Plan, Step
+from datamigration.workspace.root import Workspace
+
+APPLIED = ("running", "done", "failed", "rolling_back")
+
+
+class StepGateError(ConflictError):
+    """A step's gate does not hold (e.g. validation has not passed before a contract step)."""
+
+
+@dataclass
+class RunOptions:
+    """Knobs of one run. Tests and rehearsals shrink batches; the CLI exposes a few."""
+
+    batch_size: int | None = None
+    batch_pause_ms: float = 0.0
+    throttle: ThrottlePolicy | None = None
+    backoff: Backoff = field(default_factory=Backoff)
+    sleep: Callable[[float], None] = time.sleep
+    #: called with (event, data) for progress (MCP progress notifications, CLI lines)
+    progress: Callable[[str, dict[str, Any]], None] | None = None
+    #: run the final validation and ask for in-review when the plan completes
+    finish_story: bool = True
+
+
+@dataclass(frozen=True)
+class Selection:
+    """The steps a call will run (or roll back), in order, and what confirming it means."""
+
+    plan: Plan
+    mode: str  # execute / rollback
+    steps: tuple[Step, ...]
+    scope: str
+    states: dict[str, StepState]
+
+    @property
+    def destructive(self) -> tuple[str, ...]:
+        return tuple(
+            s.id for s in self.steps if s.destructive or any(o.destructive for o in s.operations)
+        )
+
+    @property
+    def mutating(self) -> bool:
+        if self.mode == "rollback":
+            return bool(self.steps)
+        return any(s.mutating for s in self.steps)
+
+    def action(self) -> Action:
+        """What the user confirms: this plan version, these steps, these statements."""
+        ids = [s.id for s in self.steps]
+        verb = "Roll back" if self.mode == "rollback" else "Execute"
+        summary = f"{verb} {len(ids)} step(s) of plan {self.plan.id} on {self.plan.database}: "
+        summary += ", ".join(f"{s.id} {s.title}" for s in self.steps)
+        if self.mode == "execute" and self.destructive:
+            summary += (
+                f". DESTRUCTIVE (drops the old, not undoable without a backup): "
+                f"{', '.join(self.destructive)}"
+            )
+        manual = [
+            f"{s.id}: {o.params.get('instructions', o.description)}"
+            for s in self.steps
+            for o in s.operations
+            if o.kind == "manual"
+        ]
+        if self.mode == "execute" and manual:
+            summary += ". You confirm these are done: " + "; ".join(manual)
+        return Action(
+            kind=f"{self.mode}_plan",
+            summary=summary,
+            payload={
+                "plan": self.plan.id,
+                "hash": self.plan.hash,
+                "steps": ids,
+                "destructive": list(self.destructive) if self.mode == "execute" else [],
+            },
+        )
+
+
+def _applied(states: dict[str, StepState], step_id: str) -> bool:
+    st = states.get(step_id)
+    return st is not None and st.status in APPLIED
+
+
+def _done(states: dict[str, StepState], step_id: str) -> bool:
+    st = states.get(step_id)
+    return st is not None and st.status == "done"
+
+
+def select_steps(
+    plan: Plan,
+    states: dict[str, StepState],
+    *,
+    step: str | None = None,
+    phase: str | None = None,
+    all_steps: bool = False,
+) -> Selection:
+    """The steps to execute for `--step S | --phase P | --all` (default: the next step)."""
+    if sum(bool(x) for x in (step, phase, all_steps)) > 1:
+        raise UserInputError(
+            "choose one of --step, --phase or --all", hint="They exclude each other."
+        )
+    order = list(plan.steps)
+    pending = [s for s in order if not _done(states, s.id)]
+    if step:
+        target = plan.step(step)
+        if target is None:
+            raise NotFoundError(
+                f"plan {plan.id} has no step {step!r}",
+                hint="Steps: " + ", ".join(f"{s.id} ({s.title})" for s in order),
+            )
+        chosen = [] if _done(states, step) else [target]
+        scope = f"step {step}"
+        first = target
+    elif phase:
+        p = plan.phase(phase)
+        if p is None:
+            raise NotFoundError(
+                f"plan {plan.id} has no phase {phase!r}",
+                hint="Phases: " + ", ".join(x.name for x in plan.phases),
+            )
+        chosen = [s for s in p.steps if not _done(states, s.id)]
+        scope = f"phase {phase}"
+        first = p.steps[0] if p.steps else None
+    elif all_steps:
+        chosen, scope, first = pending, "all", None
+    else:
+        chosen = pending[:1]
+        scope, first = "next step", None
+    if first is not None:
+        before = [s for s in order[: order.index(first)] if not _done(states, s.id)]
+        if before:
+            raise ConflictError(
+                f"{scope} of plan {plan.id} cannot run yet: earlier steps are not done: "
+                + ", ".join(s.id for s in before),
+                hint=f"Run them first (datamigration execute {plan.id} --hash ... --step "
+                f"{before[0].id}), or run --all.",
+            )
+    return Selection(plan, "execute", tuple(chosen), scope, states)
+
+
+def select_rollback(
+    plan: Plan, states: dict[str, StepState], *, step: str | None = None, all_steps: bool = False
+) -> Selection:
+    """The steps to roll back: the current (latest applied) step, one named step, or all."""
+    applied = [s for s in plan.steps if _applied(states, s.id)]
+    if step:
+        target = plan.step(step)
+        if target is None:
+            raise NotFoundError(f"plan {plan.id} has no step {step!r}")
+        if target not in applied:
+            raise ConflictError(
+                f"step {step} of plan {plan.id} is not applied (nothing to roll back)",
+                hint="datamigration run-status shows what ran.",
+            )
+        later = [s.id for s in applied[applied.index(target) + 1 :]]
+        if later:
+            raise ConflictError(
+                f"step {step} cannot be rolled back while later steps are applied: {', '.join(later)}",
+                hint="Roll back the latest step first, or use --all (reverse order).",
+            )
+        chosen, scope = [target], f"step {step}"
+    elif all_steps:
+        chosen, scope = list(reversed(applied)), "all"
+    else:
+        chosen, scope = applied[-1:], "current step"
+    for s in chosen:
+        if not s.reversible and _done(states, s.id):
+            raise ConflictError(
+                f"step {s.id} ({s.title}) is a point of no return: it dropped data and cannot be "
+                "rolled back",
+                hint="Restore the dropped data from the verified backup taken before the step; "
+                "earlier steps can be rolled back after that.",
+                step=s.id,
+            )
+    return Selection(plan, "rollback", tuple(chosen), scope, states)
+
+
+class Executor:
+    """Runs selections of one plan against one target database (see the module docstring)."""
+
+    def __init__(
+        self,
+        workspace: Workspace,
+        plan: Plan,
+        url: str,
+        options: RunOptions | None = None,
+        *,
+        backend: Backend | None = None,
+    ) -> None:
+        self.workspace = workspace
+        self.plan = plan
+        self.url = url
+        self.options = options or RunOptions()
+        self.backend = backend or connect(url, workspace)
+        self.store = RunStore(self.backend, plan.id, plan.hash)
+        self.log = RunLog(workspace.state_dir, plan.id)
+        self._lock_name = f"datamigration:{plan.id}"
+        self._locked = False
+
+    # --- lifecycle -----------------------------------------------------------------------------
+
+    def close(self) -> None:
+        try:
+            if self._locked:
+                xs.release_session_lock(self.backend, self._lock_name)
+        finally:
+            self.backend.close()
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def states(self) -> dict[str, StepState]:
+        return self.store.steps() if self.store.exists() else {}
+
+    def _progress(self, event: str, **data: Any) -> None:
+        if self.options.progress is not None:
+            self.options.progress(event, data)
+
+    def _acquire(self) -> None:
+        if not xs.try_session_lock(self.backend, self._lock_name):
+            raise ConflictError(
+                f"another executor is running plan {self.plan.id} on this database",
+                hint="Wait for it to finish (datamigration run-status shows progress); a crashed "
+                "executor releases its lock when its connection ends.",
+                plan=self.plan.id,
+            )
+        self._locked = True
+        self.store.ensure()
+        before = self.store.begin()
+        if before is not None and before.get("status") == "running":
+            self.log.write("resume", owner=before.get("owner"))
+
+    # --- dry run -------------------------------------------------------------------------------
+
+    def dry_run(self, selection: Selection) -> dict[str, Any]:
+        """Exactly what would run: the plan's Operation objects, and where a backfill resumes."""
+        checkpoints = {
+            (c.step_id, c.op_id): c
+            for c in (self.store.checkpoints() if self.store.exists() else [])
+        }
+        steps = []
+        for s in selection.steps:
+            ops = s.rollback if selection.mode == "rollback" else s.operations
+            entry: dict[str, Any] = {
+                "step": s.id,
+                "title": s.title,
+                "phase": s.phase,
+                "gates": list(s.gates),
+                "destructive": s.destructive,
+                "operations": [o.to_dict() for o in ops],
+            }
+            resume = [
+                checkpoints[(s.id, o.id)].to_dict() for o in ops if (s.id, o.id) in checkpoints
+            ]
+            if resume:
+                entry["resume"] = resume
+            if selection.mode == "execute" and s.validation:
+                entry["validation_rules"] = len(s.validation)
+            steps.append(entry)
+        return {"dry_run": True, "mode": selection.mode, "scope": selection.scope, "steps": steps}
+
+    # --- execute -------------------------------------------------------------------------------
+
+    def run(self, selection: Selection) -> dict[str, Any]:
+        if selection.mode == "rollback":
+            return self._rollback(selection)
+        self._acquire()
+        results = []
+        story_notes: list[str] = []
+        self.log.write("execute", scope=selection.scope, steps=[s.id for s in selection.steps])
+        previous_phase = self._last_phase()
+        for step in selection.steps:
+            if step.phase != previous_phase:
+                story_notes += story_mod.phase_changed(
+                    self.workspace, self.plan, step.phase, "started"
+                )
+                previous_phase = step.phase
+            results.append(self._run_step(step))
+        out: dict[str, Any] = {
+            "dry_run": False,
+            "mode": "execute",
+            "scope": selection.scope,
+            "steps": results,
+        }
+        states = self.store.steps()
+        remaining = [s.id for s in self.plan.steps if not _done(states, s.id)]
+        out["remaining"] = remaining
+        if not remaining:
+            self.store.set_run(status="completed")
+            story_notes += story_mod.phase_changed(
+                self.workspace, self.plan, previous_phase or "", "completed"
+            )
+            if self.options.finish_story:
+                out["final_validation"] = self._final_validation()
+        out["notes"] = story_notes
+        return out
+
+    def _last_phase(self) -> str | None:
+        states = self.store.steps()
+        done = [s for s in self.plan.steps if _applied(states, s.id)]
+        return done[-1].phase if done else None
+
+    def _run_step(self, step: Step) -> dict[str, Any]:
+        started = time.perf_counter()
+        self._check_gates(step)
+        self.store.set_step(step.id, "running", detail=None)
+        self.log.write("step_started", step=step.id, title=step.title)
+        self._progress("step_started", step=step.id, title=step.title)
+        ops_out = []
+        try:
+            for op in step.operations:
+                ops_out.append(self._run_operation(step, op))
+            validation = None
+            if step.validation:
+                validation = self._validate(step.validation, f"{self.plan.id}-{step.id}")
+                validation.pop("run")
+            if validation is not None and not validation["passed"]:
+                raise ValidationFailedError(
+                    f"step {step.id} ran but its validation failed: {validation['summary']}",
+                    hint=f"Look at the failed rules; roll the step back with `datamigration "
+                    f"rollback {self.plan.id} --step {step.id} --yes` or fix the data and run "
+                    "the step again.",
+                    step=step.id,
+                    validation=validation,
+                )
+        except BaseException as exc:
+            detail = str(exc) if isinstance(exc, DataMigrationError) else type(exc).__name__
+            try:
+                self.store.set_step(step.id, "failed", detail=detail)
+            except DataMigrationError:
+                pass
+            self.log.write("step_failed", step=step.id, error=detail)
+            story_mod.step_failed(self.workspace, self.plan, step, detail)
+            raise
+        self.store.set_step(step.id, "done", detail=None)
+        seconds = time.perf_counter() - started
+        self.log.write("step_done", step=step.id, seconds=round(seconds, 3))
+        self._progress("step_done", step=step.id, seconds=round(seconds, 3))
+        return {
+            "step": step.id,
+            "title": step.title,
+            "phase": step.phase,
+            "status": "done",
+            "seconds": round(seconds, 3),
+            "operations": ops_out,
+            "validation": validation,
+        }
+
+    # --- gates ---------------------------------------------------------------------------------
+
+    def _check_gates(self, step: Step) -> None:
+        needs_validation = "validation_passed" in step.gates or step.destructive
+        if needs_validation:
+            rules = self._rules_before(step)
+            if not rules:
+                raise StepGateError(
+                    f"step {step.id} ({step.title}) needs a passing validation first, but the plan "
+                    "has no validation rules before it",
+                    hint="Re-plan with validation rules (datamigration plan generates them), or "
+                    "validate by hand and roll forward with care.",
+                    step=step.id,
+                )
+            result = self._validate(rules, f"{self.plan.id}-before-{step.id}")
+            result.pop("run")
+            self.store.set_run(validation="passed" if result["passed"] else "failed")
+            if not result["passed"]:
+                raise StepGateError(
+                    f"step {step.id} ({step.title}) is held: validation before it failed "
+                    f"({result['summary']})",
+                    hint="Nothing was dropped. Fix the data (or roll back), then run the step "
+                    "again; it validates again first.",
+                    step=step.id,
+                    validation=result,
+                )
+        if "health_ok" in step.gates:
+            throttle = Throttle(self.backend, policy=self.options.throttle or ThrottlePolicy())
+            throttle.calibrate()
+            reason = throttle.strained()
+            if reason:
+                raise StepGateError(
+                    f"step {step.id} is held: the database looks strained ({reason})",
+                    hint="Run the step again when the load is lower.",
+                    step=step.id,
+                )
+
+    def _rules_before(self, step: Step) -> list[dict[str, Any]]:
+        rules: list[dict[str, Any]] = []
+        seen: set[str] = set()
+        for s in self.plan.steps:
+            if s.id == step.id:
+                break
+            for r in s.validation:
+                key = str(r.get("id") or sorted(r.items()))
+                if key not in seen:
+                    seen.add(key)
+                    rules.append(dict(r))
+        if not rules:
+            rules = [
+                dict(r) for r in self.plan.post_validation if isinstance(r, dict) and "type" in r
+            ]
+        return rules
+
+    def _validate(self, rules: Sequence[Any], name: str) -> dict[str, Any]:
+        from datamigration.validate.rules import run_rules
+
+        run = run_rules(
+            {"name": name, "rules": [dict(r) for r in rules]},
+            self.workspace,
+            source=self.url,
+            target=self.url,
+            name=name,
+        )
+        self.log.write("validation", name=name, passed=run.passed, summary=run.summary)
+        return {
+            "name": name,
+            "passed": run.passed,
+            "summary": run.summary,
+            "failed": [r.to_dict() for r in run.results if not r.passed][:20],
+            "run": run,
+        }
+
+    def _final_validation(self) -> dict[str, Any]:
+        rules = [dict(r) for r in self.plan.post_validation if isinstance(r, dict) and "type" in r]
+        if not rules:
+            rules = self._rules_before(Step("_end", "", "", "", ()))
+        if not rules:
+            return {"ran": False, "reason": "the plan has no post-migration validation rules"}
+        result = self._validate(rules, f"{self.plan.id}-post")
+        run = result.pop("run")
+        self.store.set_run(validation="passed" if run.passed else "failed")
+        return story_mod.record_and_review(self.workspace, self.plan, run)
+
+    # --- operations ----------------------------------------------------------------------------
+
+    def _op_done(self, step: Step, op: Operation) -> bool:
+        cp = self.store.checkpoint(step.id, op.id)
+        return cp is not None and cp.finished
+
+    def _mark_done(self, step: Step, op: Operation) -> list[xs.Statement]:
+        return self.store._upsert(
+            "datamigration_checkpoints",
+            {"plan_id": self.plan.id, "step_id": step.id, "op_id": op.id},
+            {"rows_done": 0, "batches": 0, "finished": 1, "updated_at": _now()},
+        )
+
+    def _run_operation(self, step: Step, op: Operation) -> dict[str, Any]:
+        if op.kind != "backfill" and self._op_done(step, op):
+            return {
+                "operation": op.id,
+                "kind": op.kind,
+                "skipped": "already done in an earlier run",
+            }
+        started = time.perf_counter()
+        self.log.write(
+            "operation", step=step.id, operation=op.id, kind=op.kind, statements=list(op.statements)
+        )
+        if op.kind == "sql":
+            out = self._run_sql(step, op)
+        elif op.kind == "backfill":
+            out = self._run_backfill(step, op)
+        elif op.kind == "manual":
+            xs.transaction(self.backend, self._mark_done(step, op))
+            out = {"confirmed": True, "instructions": op.params.get("instructions", op.description)}
+        elif op.kind == "validate":
+            result = self._validate(op.params.get("rules", ()), f"{self.plan.id}-{op.id}")
+            result.pop("run")
+            if not result["passed"]:
+                raise ValidationFailedError(
+                    f"operation {op.id} (validation) failed: {result['summary']}",
+                    hint="Fix the data or roll back the step.",
+                    step=step.id,
+                    validation=result,
+                )
+            xs.transaction(self.backend, self._mark_done(step, op))
+            out = {"validation": result}
+        elif op.kind == "flag":
+            out = self._run_flag(op)
+            xs.transaction(self.backend, self._mark_done(step, op))
+        else:
+            raise UserInputError(
+                f"operation {op.id} is a {op.kind!r} operation, which this executor does not run yet",
+                hint="Moves between databases (copy, change data capture) arrive with the move "
+                "engine; plan an in-place change instead.",
+            )
+        out.update(operation=op.id, kind=op.kind, seconds=round(time.perf_counter() - started, 3))
+        return out
+
+    def _run_sql(self, step: Step, op: Operation, *, mark: bool = True) -> dict[str, Any]:
+        log = RetryLog()
+        retry = {"retries": op.retries if op.lock_timeout_ms else 0, "backoff": self.options.backoff,
+                     "sleep": self.options.sleep, "log": log}  # fmt: skip
+        indexes = []
+        if not op.transactional:
+            for stmt in op.statements:
+                if self.backend.concurrent_index and concurrent_index_name(stmt):
+                    indexes.append(
+                        build_index(self.backend, stmt, lock_timeout_ms=op.lock_timeout_ms, **retry)
+                    )
+                else:
+                    with_lock_retry(
+                        lambda stmt=stmt: self.backend.execute(
+                            [stmt], autocommit=True, lock_timeout_ms=op.lock_timeout_ms
+                        ),
+                        what=f"{op.id}",
+                        **retry,
+                    )
+            if mark:
+                xs.transaction(self.backend, self._mark_done(step, op))
+        elif self.backend.transactional_ddl:
+            # the statements and the "done" mark commit together: a crash leaves neither
+            batch: list[Any] = [(s, ()) for s in op.statements]
+            if mark:
+                batch += self._mark_done(step, op)
+            with_lock_retry(
+                lambda: xs.transaction(self.backend, batch, lock_timeout_ms=op.lock_timeout_ms),
+                what=op.id,
+                **retry,
+            )
+        else:
+            with_lock_retry(
+                lambda: self.backend.execute(
+                    list(op.statements), lock_timeout_ms=op.lock_timeout_ms
+                ),
+                what=op.id,
+                **retry,
+            )
+            if mark:
+                xs.transaction(self.backend, self._mark_done(step, op))
+        out: dict[str, Any] = {"statements": len(op.statements), **log.to_dict()}
+        if indexes:
+            out["indexes"] = indexes
+        return out
+
+    def _run_backfill(self, step: Step, op: Operation) -> dict[str, Any]:
+        spec = op.backfill
+        assert spec is not None
+        policy = self.options.throttle or ThrottlePolicy.from_monitoring(
+            dict(step.monitoring), pause_ms=self.options.batch_pause_ms or None
+        )
+        throttle = Throttle(
+            self.backend,
+            probe_sql=f"SELECT 1 FROM {xs.quote(self.backend, spec.table)} LIMIT 1",
+            policy=policy,
+            sleep=self.options.sleep,
+        )
+
+        def on_batch(info: dict[str, Any]) -> None:
+            self.log.write("batch", step=step.id, **info)
+            self._progress("batch", step=step.id, **info)
+
+        result = run_backfill(
+            self.backend,
+            self.store,
+            step.id,
+            op,
+            throttle,
+            backoff=self.options.backoff,
+            sleep=self.options.sleep,
+            on_batch=on_batch,
+            batch_size=self.options.batch_size,
+        )
+        return result.to_dict()
+
+    def _run_flag(self, op: Operation) -> dict[str, Any]:
+        from datamigration.safety import flags
+
+        key = op.params.get("flag") or op.params.get("key")
+        if not key:
+            raise UserInputError(f"flag operation {op.id} names no flag", hint="Re-plan the step.")
+        if op.params.get("action") == "rollback" or op.params.get("percent") == 0:
+            return {"flag": flags.rollback(self.workspace, key)}
+        if "percent" in op.params:
+            return {"flag": flags.rollout(self.workspace, key, int(op.params["percent"]),
+                                          ungated=bool(op.params.get("ungated", True)))}  # fmt: skip
+        return {"flag": flags.set_flag(self.workspace, key, state=op.params.get("state"))}
+
+    # --- rollback ------------------------------------------------------------------------------
+
+    def _rollback(self, selection: Selection) -> dict[str, Any]:
+        self._acquire()
+        self.log.write("rollback", scope=selection.scope, steps=[s.id for s in selection.steps])
+        results = []
+        for step in selection.steps:
+            started = time.perf_counter()
+            self.store.set_step(step.id, "rolling_back")
+            story_mod.rollback_started(self.workspace, self.plan, step)
+            ops = []
+            try:
+                for op in step.rollback:
+                    if op.kind == "sql":
+                        ops.append(self._run_sql(step, op, mark=False) | {"operation": op.id})
+                    elif op.kind == "flag":
+                        ops.append(self._run_flag(op) | {"operation": op.id})
+                    elif op.kind == "manual":
+                        ops.append(
+                            {
+                                "operation": op.id,
+                                "instructions": op.params.get("instructions", op.description),
+                            }
+                        )
+                    else:
+                        raise UserInputError(
+                            f"rollback operation {op.id} has kind {op.kind!r}, which cannot run"
+                        )
+            except BaseException as exc:
+                detail = str(exc) if isinstance(exc, DataMigrationError) else type(exc).__name__
+                self.store.set_step(step.id, "failed", detail=f"rollback failed: {detail}")
+                self.log.write("rollback_failed", step=step.id, error=detail)
+                raise
+            self.store.clear_checkpoints(step.id)
+            self.store.set_step(step.id, "rolled_back", detail=None)
+            seconds = round(time.perf_counter() - started, 3)
+            self.log.write("rolled_back", step=step.id, seconds=seconds)
+            self._progress("rolled_back", step=step.id, seconds=seconds)
+            results.append({"step": step.id, "title": step.title, "status": "rolled_back",
+                            "seconds": seconds, "operations": ops})  # fmt: skip
+        states = self.store.steps()
+        if not any(_applied(states, s.id) for s in self.plan.steps):
+            self.store.set_run(status="rolled_back", validation=None)
+            story_mod.phase_changed(self.workspace, self.plan, "rollback", "completed")
+        return {"dry_run": False, "mode": "rollback", "scope": selection.scope, "steps": results}
+
+
+def _now() -> str:
+    from datamigration.execute.state import now_iso
+
+    return now_iso()

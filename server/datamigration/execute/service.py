@@ -1,0 +1,196 @@
+"""The functions both faces call: prepare a selection, show it, confirm it, run it; run status.
+
+The CLI (`datamigration execute|rollback|run-status`) and the MCP tools (`execute`, `rollback`,
+`run_status`) differ only in how they confirm (`--yes` vs `confirm(ctx, ...)`), so the work is
+split in two: `prepare` loads the reviewed plan (id + hash), connects, reads the run state and
+selects the steps, which yields the exact `Action` to confirm; `Prepared.run` then does it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from datamigration.confirmation import Action
+from datamigration.db.base import connect
+from datamigration.errors import DataMigrationError, UserInputError
+from datamigration.execute.runner import (
+    Executor,
+    RunOptions,
+    Selection,
+    select_rollback,
+    select_steps,
+)
+from datamigration.execute.state import RunLog, RunStore, local_runs
+from datamigration.plan.model import Plan
+from datamigration.redact import redact_url
+from datamigration.workspace.root import Workspace
+
+
+def target_url(plan: Plan, db: str | None) -> str:
+    """The database to run against: the one given, else the one the plan was made for."""
+    if db:
+        return db
+    if "***" in plan.database or not plan.database:
+        raise UserInputError(
+            f"plan {plan.id} was made for {plan.database or 'an unnamed database'}, whose "
+            "password is not stored with the plan",
+            hint="Pass the database: --db URL (or a connection name from datamigration.toml); "
+            "keep the password in an environment variable referenced as ${VAR}.",
+        )
+    return plan.database.split(" (", 1)[0] if " (" in plan.database else plan.database
+
+
+def _load(workspace: Workspace, plan_id: str, plan_hash: str | None) -> Plan:
+    from datamigration.plan.store import load_plan
+
+    return load_plan(workspace, plan_id, plan_hash)
+
+
+@dataclass
+class Prepared:
+    executor: Executor
+    selection: Selection
+    dry_run: bool
+
+    def action(self) -> Action:
+        return self.selection.action()
+
+    @property
+    def needs_confirmation(self) -> bool:
+        return not self.dry_run and self.selection.mutating
+
+    def run(self) -> dict[str, Any]:
+        try:
+            if self.dry_run:
+                out = self.executor.dry_run(self.selection)
+            elif not self.selection.steps:
+                out = {"dry_run": False, "mode": self.selection.mode, "scope": self.selection.scope,
+                       "steps": [], "note": "nothing to do: the selected steps are already done"}  # fmt: skip
+            else:
+                out = self.executor.run(self.selection)
+            out.update(self._header())
+            return out
+        finally:
+            self.executor.close()
+
+    def close(self) -> None:
+        self.executor.close()
+
+    def _header(self) -> dict[str, Any]:
+        plan = self.executor.plan
+        return {
+            "plan_id": plan.id,
+            "plan_hash": plan.hash,
+            "database": redact_url(self.executor.url),
+            "log": self.executor.workspace.relative(self.executor.log.path),
+        }
+
+
+def prepare(
+    workspace: Workspace,
+    plan_id: str,
+    plan_hash: str | None,
+    *,
+    mode: str = "execute",
+    db: str | None = None,
+    step: str | None = None,
+    phase: str | None = None,
+    all_steps: bool = False,
+    dry_run: bool = False,
+    options: RunOptions | None = None,
+) -> Prepared:
+    plan = _load(workspace, plan_id, plan_hash)
+    if plan.dialect == "mongodb":
+        raise UserInputError(
+            f"plan {plan.id} targets MongoDB; the executor runs SQL plans for now",
+            hint="Document-store changes arrive with the move engine.",
+        )
+    executor = Executor(workspace, plan, target_url(plan, db), options)
+    try:
+        states = executor.states()
+        if mode == "rollback":
+            if phase:
+                raise UserInputError("rollback takes --step or --all, not --phase")
+            selection = select_rollback(plan, states, step=step, all_steps=all_steps)
+        else:
+            selection = select_steps(plan, states, step=step, phase=phase, all_steps=all_steps)
+    except BaseException:
+        executor.close()
+        raise
+    return Prepared(executor, selection, dry_run)
+
+
+def run_status(
+    workspace: Workspace, plan_id: str | None = None, *, db: str | None = None, events: int = 20
+) -> dict[str, Any]:
+    """Where runs stand: per step status and backfill checkpoints (from the target database when
+    it can be reached, else from the local log), plus the latest events."""
+    from datamigration.plan.store import list_plans, plans_dir, read_plan_file
+
+    if plan_id is None:
+        runs = local_runs(workspace.state_dir)
+        known = {p["id"]: p for p in list_plans(workspace)}
+        return {
+            "runs": [
+                {
+                    "plan_id": r,
+                    "hash": known.get(r, {}).get("hash", ""),
+                    "title": known.get(r, {}).get("title", ""),
+                    "last_event": (RunLog(workspace.state_dir, r).read(1)[0] or [None])[0],
+                }
+                for r in runs
+            ],
+            "plans": list(known.values()),
+        }
+    data = read_plan_file(plans_dir(workspace) / f"{plan_id}.json")
+    plan = Plan.from_dict(data)
+    log_events, cut = RunLog(workspace.state_dir, plan.id).read(events)
+    out: dict[str, Any] = {
+        "plan_id": plan.id,
+        "plan_hash": plan.hash,
+        "title": plan.title,
+        "events": log_events,
+        "events_truncated": cut,
+        "source": "local log",
+    }
+    try:
+        url = target_url(plan, db)
+        with connect(url, workspace) as backend:
+            store = RunStore(backend, plan.id, plan.hash)
+            if store.exists():
+                states = store.steps()
+                out["run"] = store.run()
+                out["checkpoints"] = [c.to_dict() for c in store.checkpoints()]
+            else:
+                states, out["run"], out["checkpoints"] = {}, None, []
+            out["source"] = "target database"
+            out["database"] = redact_url(url)
+    except DataMigrationError as exc:
+        states = {}
+        out["database_error"] = exc.message
+    out["steps"] = [
+        {
+            "step": s.id,
+            "title": s.title,
+            "phase": s.phase,
+            "destructive": s.destructive,
+            **(
+                {k: v for k, v in states[s.id].to_dict().items() if k != "step"}
+                if s.id in states
+                else {"status": "pending"}
+            ),
+        }
+        for s in plan.steps
+    ]
+    done = sum(1 for s in out["steps"] if s["status"] == "done")
+    out["summary"] = f"{done}/{len(out['steps'])} steps done"
+    return out
+
+
+def jsonable_result(data: Mapping[str, Any]) -> dict[str, Any]:
+    """Tuples to lists and keys to text: what JSON and the MCP output schema carry."""
+    import json
+
+    return json.loads(json.dumps(data, default=str))

@@ -1,0 +1,154 @@
+"""Slow a backfill down when the database shows strain: probe latency and replication lag.
+
+A backfill competes with the application for I/O, locks and replica apply time. Before each
+batch the throttle times one small probe query against the table being backfilled and compares
+it with a baseline taken before the first batch (median of a few probes). When the probe takes
+more than `latency_factor` x the baseline (and more than an absolute floor, so a 0.2 ms baseline
+does not make noise look like strain), or when a standby's replay lag (pg_stat_replication)
+exceeds `max_lag_s`, it pauses with growing, jittered pauses and probes again. It gives up only
+after `max_wait_s` of continuous throttling, with an error that says the run can be resumed.
+"""
+
+from __future__ import annotations
+
+import random
+import statistics
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from datamigration.db import executor_support as xs
+from datamigration.db.base import Backend
+from datamigration.errors import ConflictError
+
+
+class ThrottledTooLongError(ConflictError):
+    """The database stayed strained for longer than the throttle may wait."""
+
+
+@dataclass(frozen=True)
+class ThrottlePolicy:
+    latency_factor: float = 2.0
+    latency_floor_ms: float = 5.0
+    max_lag_s: float | None = 30.0
+    baseline_probes: int = 5
+    base_pause_ms: float = 100.0
+    max_pause_ms: float = 5_000.0
+    max_wait_s: float = 600.0
+    #: fixed pause after every batch (ms): a gentler steady pace when asked for
+    pause_ms: float = 0.0
+
+    @classmethod
+    def from_monitoring(cls, monitoring: dict[str, Any] | None, **overrides: Any) -> ThrottlePolicy:
+        """Take the step's monitoring thresholds into account (latency ratio, lag seconds)."""
+        kw: dict[str, Any] = {}
+        m = monitoring or {}
+        for key in ("latency_factor", "latency_p99_ratio", "max_latency_ratio"):
+            if isinstance(m.get(key), int | float):
+                kw["latency_factor"] = float(m[key])
+                break
+        for key in ("max_lag_s", "replication_lag_seconds", "max_replication_lag_seconds"):
+            if isinstance(m.get(key), int | float):
+                kw["max_lag_s"] = float(m[key])
+                break
+        kw.update({k: v for k, v in overrides.items() if v is not None})
+        return cls(**kw)
+
+
+@dataclass
+class ThrottleStats:
+    baseline_ms: float | None = None
+    probes: int = 0
+    throttled: int = 0
+    slept_ms: float = 0.0
+    max_probe_ms: float = 0.0
+    max_lag_s: float | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "baseline_probe_ms": round(self.baseline_ms, 3) if self.baseline_ms else None,
+            "probes": self.probes,
+            "throttled": self.throttled,
+            "throttle_sleep_ms": round(self.slept_ms, 1),
+            "max_probe_ms": round(self.max_probe_ms, 3),
+            "max_replication_lag_s": self.max_lag_s,
+        }
+
+
+@dataclass
+class Throttle:
+    backend: Backend
+    probe_sql: str = "SELECT 1"
+    policy: ThrottlePolicy = field(default_factory=ThrottlePolicy)
+    sleep: Callable[[float], None] = time.sleep
+    clock: Callable[[], float] = time.monotonic
+    rng: random.Random = field(default_factory=random.Random)
+    #: measurements, injectable so the decision logic is testable without a loaded database
+    probe: Callable[[], float] | None = None
+    lag: Callable[[], float | None] | None = None
+    stats: ThrottleStats = field(default_factory=ThrottleStats)
+
+    def __post_init__(self) -> None:
+        if self.probe is None:
+            self.probe = lambda: xs.probe_latency_ms(self.backend, self.probe_sql)
+        if self.lag is None:
+            self.lag = lambda: xs.replication_lag_seconds(self.backend)
+
+    def _measure(self) -> float:
+        assert self.probe is not None
+        ms = self.probe()
+        self.stats.probes += 1
+        self.stats.max_probe_ms = max(self.stats.max_probe_ms, ms)
+        return ms
+
+    def calibrate(self) -> float:
+        """The baseline: median probe latency before the backfill starts."""
+        samples = [self._measure() for _ in range(max(1, self.policy.baseline_probes))]
+        self.stats.baseline_ms = statistics.median(samples)
+        return self.stats.baseline_ms
+
+    @property
+    def limit_ms(self) -> float:
+        base = self.stats.baseline_ms or 0.0
+        return max(self.policy.latency_floor_ms, base * self.policy.latency_factor)
+
+    def strained(self) -> str | None:
+        """Why the database looks strained right now, or None."""
+        if self.stats.baseline_ms is None:
+            self.calibrate()
+        ms = self._measure()
+        if ms > self.limit_ms:
+            return f"probe {ms:.1f} ms > {self.limit_ms:.1f} ms"
+        if self.policy.max_lag_s is not None and self.lag is not None:
+            lag = self.lag()
+            if lag is not None:
+                self.stats.max_lag_s = max(self.stats.max_lag_s or 0.0, lag)
+                if lag > self.policy.max_lag_s:
+                    return f"replication lag {lag:.1f} s > {self.policy.max_lag_s:.1f} s"
+        return None
+
+    def before_batch(self) -> None:
+        """Return when the database looks healthy; pause (growing, jittered) while it does not."""
+        started = self.clock()
+        attempt = 0
+        while (reason := self.strained()) is not None:
+            waited = self.clock() - started
+            if waited >= self.policy.max_wait_s:
+                raise ThrottledTooLongError(
+                    f"backfill paused: the database stayed strained for {waited:.0f} s ({reason})",
+                    hint="Nothing is lost: the checkpoint holds the last committed batch. Run "
+                    "the step again when the load is lower (it resumes), or raise the limits.",
+                    reason=reason,
+                )
+            attempt += 1
+            self.stats.throttled += 1
+            bound = min(self.policy.max_pause_ms, self.policy.base_pause_ms * 2 ** (attempt - 1))
+            pause = self.rng.uniform(bound / 2, bound)
+            self.stats.slept_ms += pause
+            self.sleep(pause / 1000.0)
+
+    def after_batch(self) -> None:
+        if self.policy.pause_ms > 0:
+            self.stats.slept_ms += self.policy.pause_ms
+            self.sleep(self.policy.pause_ms / 1000.0)
