@@ -217,7 +217,7 @@ def test_no_tool_name_exceeds_the_model_limit_in_either_form(agent, registered_t
 def test_plugin_manifest_parses_and_its_paths_exist():
     manifest = json.loads((REPO / ".claude-plugin" / "plugin.json").read_text())
     assert re.fullmatch(r"[a-z0-9]+(-[a-z0-9]+)*", manifest["name"])
-    for key in ("version", "description", "author", "repository", "license", "keywords"):
+    for key in ("version", "description", "author", "license", "keywords"):
         assert manifest.get(key), key
     for key in ("commands", "agents", "mcpServers"):
         value = manifest[key]
