@@ -1,0 +1,235 @@
+"""Terminal twins of the executor tools: execute, rollback, run-status.
+
+`datamigration execute PLAN_ID --hash H [--step S | --phase P | --all] [--dry-run] [--yes]` runs
+reviewed plan steps; without --yes it prints what it would do and exits 3 (confirmation needed);
+`--dry-run` prints the exact operations without touching anything. `rollback` undoes the current
+step or the whole plan (reverse order); `run-status` shows step statuses and backfill
+checkpoints from the target database. Exit codes: 0 done, 3 confirmation needed, others per error.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from typing import Any
+
+from datamigration.cli._common import add_json_flag, print_json, print_text, workspace_of
+from datamigration.confirmation import require_yes
+
+
+def _options(args: argparse.Namespace) -> Any:
+    from datamigration.execute.runner import RunOptions
+
+    def progress(event: str, data: dict[str, Any]) -> None:
+        if args.json or args.quiet:
+            return
+        if event == "batch":
+            est = data.get("estimated_rows")
+            of = f"/{est}" if est else ""
+            print_text(
+                f"  {data['step']} batch {data['batch']}: {data['rows']}{of} rows, "
+                f"last key {data['last_key']}"
+            )
+        elif event == "step_started":
+            print_text(f"{data['step']} {data['title']} ...")
+        elif event in ("step_done", "rolled_back"):
+            print_text(f"{data['step']} {event.replace('_', ' ')} in {data['seconds']} s")
+
+    return RunOptions(
+        batch_size=getattr(args, "batch_size", None),
+        batch_pause_ms=getattr(args, "batch_pause_ms", 0.0) or 0.0,
+        progress=progress,
+    )
+
+
+def _render_dry_run(out: dict[str, Any]) -> str:
+    lines = [f"DRY RUN ({out['mode']} {out['scope']} of plan {out['plan_id']}): nothing is changed"]
+    for s in out["steps"]:
+        flag = " [DESTRUCTIVE]" if s.get("destructive") else ""
+        lines.append(f"\n{s['step']} [{s['phase']}] {s['title']}{flag}")
+        if s.get("gates"):
+            lines.append(f"  gates: {', '.join(s['gates'])}")
+        for op in s["operations"]:
+            mode = "autocommit" if not op["transactional"] else "one transaction"
+            lines.append(
+                f"  - {op['id']} ({op['kind']}, {mode}, lock_timeout {op['lock_timeout_ms']} ms, "
+                f"{op['retries']} retries)"
+            )
+            if op.get("backfill"):
+                b = op["backfill"]
+                lines.append(
+                    f"    keyset backfill of {b['table']} by {', '.join(b['key_columns'])}, "
+                    f"{b['batch_size']} rows per batch"
+                )
+            for stmt in op["statements"]:
+                lines.append("    " + stmt.replace("\n", "\n    ") + ";")
+        for r in s.get("resume", []):
+            lines.append(
+                f"  resumes {r['operation']} after key {r['last_key']} ({r['rows_done']} rows done)"
+            )
+    if not out["steps"]:
+        lines.append("\nnothing to do: the selected steps are already done")
+    return "\n".join(lines)
+
+
+def _render_result(out: dict[str, Any]) -> str:
+    if out.get("dry_run"):
+        return _render_dry_run(out)
+    lines = []
+    verb = "rolled back" if out["mode"] == "rollback" else "done"
+    for s in out["steps"]:
+        lines.append(f"{s['step']} {s['title']}: {verb} in {s['seconds']} s")
+        for op in s.get("operations", []):
+            if "rows" in op:
+                lines.append(
+                    f"  {op['operation']}: {op['rows']} rows in {op['batches']} batches"
+                    + (f", resumed after {op['resumed_from']}" if op.get("resumed_from") else "")
+                )
+            if op.get("lock_timeouts"):
+                lines.append(f"  {op['operation']}: {op['lock_timeouts']} lock timeout(s) retried")
+    if out.get("note"):
+        lines.append(out["note"])
+    if "remaining" in out:
+        lines.append(
+            "remaining: "
+            + (", ".join(out["remaining"]) if out["remaining"] else "none (plan complete)")
+        )
+    fv = out.get("final_validation")
+    if fv and fv.get("ran"):
+        lines.append(
+            f"validation: {'passed' if fv['passed'] else 'FAILED'} ({fv['summary']}); report "
+            f"{fv['report_markdown']}"
+        )
+        if fv.get("story"):
+            lines.append(f"story {fv['story']}: {fv.get('story_status')}")
+        lines += [f"note: {n}" for n in fv.get("notes", [])]
+    lines += [f"note: {n}" for n in out.get("notes", [])]
+    lines.append(f"log: {out['log']}")
+    return "\n".join(lines)
+
+
+def _run(args: argparse.Namespace, mode: str) -> int:
+    from datamigration.execute.service import jsonable_result, prepare
+
+    ws = workspace_of(args)
+    prepared = prepare(
+        ws,
+        args.plan_id,
+        args.hash,
+        mode=mode,
+        db=args.db,
+        step=args.step,
+        phase=getattr(args, "phase", None),
+        all_steps=args.all,
+        dry_run=getattr(args, "dry_run", False),
+        options=_options(args),
+    )
+    try:
+        if prepared.needs_confirmation:
+            require_yes(prepared.action(), args.yes)
+    except BaseException:
+        prepared.close()
+        raise
+    out = jsonable_result(prepared.run())
+    if args.json:
+        print_json(out)
+    else:
+        print_text(_render_result(out))
+    fv = out.get("final_validation") or {}
+    return 6 if fv.get("ran") and not fv.get("passed") else 0
+
+
+def cmd_execute(args: argparse.Namespace) -> int:
+    return _run(args, "execute")
+
+
+def cmd_rollback(args: argparse.Namespace) -> int:
+    return _run(args, "rollback")
+
+
+def cmd_run_status(args: argparse.Namespace) -> int:
+    from datamigration.execute.service import jsonable_result, run_status
+
+    out = jsonable_result(run_status(workspace_of(args), args.plan_id, db=args.db))
+    if args.json:
+        print_json(out)
+        return 0
+    if args.plan_id is None:
+        if not out["runs"]:
+            print_text("no runs yet (plans: " + str(len(out["plans"])) + ")")
+        for r in out["runs"]:
+            ev = r.get("last_event") or {}
+            print_text(
+                f"{r['plan_id']} {r['hash'][:12]} {r['title']}: last {ev.get('event')} at {ev.get('ts')}"
+            )
+        return 0
+    print_text(
+        f"plan {out['plan_id']} ({out['plan_hash'][:12]}): {out['summary']} [{out['source']}]"
+    )
+    if out.get("database_error"):
+        print_text(f"  database not reached: {out['database_error']}")
+    for s in out["steps"]:
+        extra = f" ({s['detail']})" if s.get("detail") else ""
+        print_text(f"  {s['step']} [{s['phase']}] {s['title']}: {s['status']}{extra}")
+    for c in out.get("checkpoints", []):
+        if c["batches"]:
+            state = "finished" if c["finished"] else "in progress"
+            print_text(
+                f"  checkpoint {c['operation']}: {c['rows_done']} rows, {c['batches']} batches, "
+                f"last key {json.dumps(c['last_key'])} ({state})"
+            )
+    return 0
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    p = subparsers.add_parser(
+        "execute",
+        help="run steps of a reviewed plan (durable, resumable, confirmed)",
+        description="Run a step, a phase or the rest of a stored plan, addressed by id and hash. "
+        "Without --yes it only says what it would do; --dry-run prints the exact operations.",
+    )
+    p.add_argument("plan_id")
+    p.add_argument("--hash", required=True, help="the plan hash you reviewed (12+ characters)")
+    p.add_argument("--db", help="target database URL or connection name (default: the plan's)")
+    scope = p.add_mutually_exclusive_group()
+    scope.add_argument("--step", help="run this step (earlier steps must be done)")
+    scope.add_argument("--phase", help="run the remaining steps of this phase")
+    scope.add_argument("--all", action="store_true", help="run every remaining step")
+    p.add_argument("--dry-run", action="store_true", help="print what would run; change nothing")
+    p.add_argument("--yes", action="store_true", help="confirm: carry out the steps")
+    p.add_argument("--batch-size", type=int, help="override the backfill batch size")
+    p.add_argument(
+        "--batch-pause-ms", type=float, default=0.0, help="pause after each backfill batch (ms)"
+    )
+    p.add_argument("--quiet", action="store_true", help="no progress lines")
+    add_json_flag(p)
+    p.set_defaults(func=cmd_execute)
+
+    r = subparsers.add_parser(
+        "rollback",
+        help="undo the current step or the whole plan (reverse order)",
+        description="Run the reverse operations of the latest applied step (default), one "
+        "named step, or every applied step in reverse order (--all).",
+    )
+    r.add_argument("plan_id")
+    r.add_argument("--hash", required=True, help="the plan hash you reviewed")
+    r.add_argument("--db", help="target database URL or connection name (default: the plan's)")
+    rs = r.add_mutually_exclusive_group()
+    rs.add_argument("--step", help="roll back this step (it must be the latest applied)")
+    rs.add_argument("--all", action="store_true", help="roll back every applied step")
+    r.add_argument("--dry-run", action="store_true", help="print what would run; change nothing")
+    r.add_argument("--yes", action="store_true", help="confirm: carry out the rollback")
+    r.add_argument("--quiet", action="store_true", help="no progress lines")
+    add_json_flag(r)
+    r.set_defaults(func=cmd_rollback)
+
+    s = subparsers.add_parser(
+        "run-status",
+        help="where plan runs stand: step statuses and backfill checkpoints",
+        description="Without PLAN_ID: the runs with a local log. With it: each step's status and "
+        "each backfill's checkpoint, read from the target database.",
+    )
+    s.add_argument("plan_id", nargs="?")
+    s.add_argument("--db", help="target database URL or connection name (default: the plan's)")
+    add_json_flag(s)
+    s.set_defaults(func=cmd_run_status)

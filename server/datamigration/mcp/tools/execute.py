@@ -1,0 +1,228 @@
+"""MCP face of the executor: execute, rollback, run_status.
+
+Thin: `execute` and `rollback` prepare the selection in a worker thread (loads the plan by id +
+hash, reads the run state on the target), confirm the exact Action with the user (elicitation
+when the client supports it, otherwise a confirm token; a dry run needs none), then run it in a
+worker thread with progress notifications per step and backfill batch.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Annotated, Any
+
+import anyio.from_thread
+import anyio.to_thread
+from mcp.server import MCPServer
+from mcp.server.mcpserver import Context
+from pydantic import Field
+from typing_extensions import TypedDict
+
+from datamigration.mcp.confirm import confirm
+from datamigration.mcp.tooling import tool
+
+log = logging.getLogger(__name__)
+
+
+class ExecuteOutput(TypedDict):
+    plan_id: str
+    plan_hash: str
+    database: str
+    mode: str
+    scope: str
+    dry_run: bool
+    steps: list[dict[str, Any]]
+    remaining: list[str] | None
+    final_validation: dict[str, Any] | None
+    notes: list[str]
+    log: str
+    truncated: bool
+
+
+class RunStatusOutput(TypedDict):
+    plan_id: str | None
+    plan_hash: str | None
+    summary: str | None
+    source: str | None
+    run: dict[str, Any] | None
+    steps: list[dict[str, Any]]
+    checkpoints: list[dict[str, Any]]
+    events: list[dict[str, Any]]
+    runs: list[dict[str, Any]]
+    database_error: str | None
+    truncated: bool
+
+
+def _shape(out: dict[str, Any]) -> ExecuteOutput:
+    from datamigration.execute.service import jsonable_result
+
+    out = jsonable_result(out)
+    notes = list(out.get("notes") or [])
+    if out.get("note"):
+        notes.append(out["note"])
+    return ExecuteOutput(
+        plan_id=out["plan_id"],
+        plan_hash=out["plan_hash"],
+        database=out["database"],
+        mode=out["mode"],
+        scope=out["scope"],
+        dry_run=out["dry_run"],
+        steps=out["steps"],
+        remaining=out.get("remaining"),
+        final_validation=out.get("final_validation"),
+        notes=notes,
+        log=out["log"],
+        truncated=False,
+    )
+
+
+def register(server: MCPServer, runtime: Any) -> None:
+    async def _run(
+        ctx: Context,
+        mode: str,
+        plan_id: str,
+        plan_hash: str,
+        db: str | None,
+        step: str | None,
+        phase: str | None,
+        all_steps: bool,
+        dry_run: bool,
+        confirm_token: str | None,
+    ) -> ExecuteOutput:
+        from datamigration.execute.runner import RunOptions
+        from datamigration.execute.service import prepare
+
+        done = {"n": 0}
+
+        def progress(event: str, data: dict[str, Any]) -> None:
+            done["n"] += 1
+            if event == "batch":
+                message = f"{data['step']}: batch {data['batch']}, {data['rows']} rows"
+            else:
+                message = f"{data.get('step')}: {event.replace('_', ' ')}"
+            try:
+                anyio.from_thread.run(ctx.report_progress, done["n"], None, message)
+            except Exception as exc:  # noqa: BLE001 - progress is best effort, never fatal
+                log.debug("progress notification failed: %s", type(exc).__name__)
+
+        prepared = await anyio.to_thread.run_sync(
+            lambda: prepare(
+                runtime.workspace,
+                plan_id,
+                plan_hash,
+                mode=mode,
+                db=db,
+                step=step,
+                phase=phase,
+                all_steps=all_steps,
+                dry_run=dry_run,
+                options=RunOptions(progress=progress),
+            )
+        )
+        try:
+            if prepared.needs_confirmation:
+                await confirm(ctx, runtime, prepared.action(), confirm_token)
+        except BaseException:
+            prepared.close()
+            raise
+        return _shape(await anyio.to_thread.run_sync(prepared.run))
+
+    @tool(server, read_only=False, destructive=True, title="Execute plan steps", large=True)
+    async def execute(
+        plan_id: Annotated[str, Field(description="Id of a stored plan (from plan_migration)")],
+        plan_hash: Annotated[
+            str, Field(description="The reviewed plan's hash (full or its first 12+ characters)")
+        ],
+        ctx: Context,
+        step: Annotated[str | None, Field(description="Run only this step (e.g. s02)")] = None,
+        phase: Annotated[
+            str | None, Field(description="Run the remaining steps of this phase (e.g. expand)")
+        ] = None,
+        all_steps: Annotated[bool, Field(description="Run every remaining step")] = False,
+        dry_run: Annotated[
+            bool, Field(description="Return exactly what would run; change nothing")
+        ] = False,
+        db: Annotated[
+            str | None,
+            Field(description="Target database URL or connection name (default: the plan's)"),
+        ] = None,
+        confirm_token: Annotated[
+            str | None, Field(description="Token from a previous confirmation request")
+        ] = None,
+    ) -> ExecuteOutput:
+        """Run the next step, one step, a phase or the rest of a reviewed migration plan.
+
+        The plan is loaded by id AND hash, so only the reviewed version runs. Every run needs
+        the user's confirmation (a contract step that drops the old column is named as
+        destructive); a contract step also waits for the validation before it to pass. State
+        is kept on the target database: after a crash the same call resumes where it stopped.
+        When the last step is done the post-migration validation runs, is recorded on the
+        story, and the story moves to in-review only if it passed. Use dry_run first to show
+        the user the exact statements.
+        """
+        return await _run(
+            ctx, "execute", plan_id, plan_hash, db, step, phase, all_steps, dry_run, confirm_token
+        )
+
+    @tool(server, read_only=False, destructive=True, title="Roll back plan steps", large=True)
+    async def rollback(
+        plan_id: Annotated[str, Field(description="Id of a stored plan")],
+        plan_hash: Annotated[str, Field(description="The reviewed plan's hash")],
+        ctx: Context,
+        step: Annotated[
+            str | None, Field(description="Roll back this step (must be the latest applied)")
+        ] = None,
+        all_steps: Annotated[
+            bool, Field(description="Roll back every applied step, last first")
+        ] = False,
+        dry_run: Annotated[
+            bool, Field(description="Return exactly what would run; change nothing")
+        ] = False,
+        db: Annotated[
+            str | None,
+            Field(description="Target database URL or connection name (default: the plan's)"),
+        ] = None,
+        confirm_token: Annotated[
+            str | None, Field(description="Token from a previous confirmation request")
+        ] = None,
+    ) -> ExecuteOutput:
+        """Undo the current (latest applied) step, a named step, or the whole plan in reverse.
+
+        Runs each step's reverse operations from the plan. A contract step that dropped data
+        cannot be rolled back (restore from the backup instead). Needs confirmation.
+        """
+        return await _run(
+            ctx, "rollback", plan_id, plan_hash, db, step, None, all_steps, dry_run, confirm_token
+        )
+
+    @tool(server, read_only=True, idempotent=True, title="Migration run status", large=True)
+    async def run_status(
+        plan_id: Annotated[
+            str | None, Field(description="A plan id; omit to list the runs with a local log")
+        ] = None,
+        db: Annotated[
+            str | None,
+            Field(description="Target database URL or connection name (default: the plan's)"),
+        ] = None,
+    ) -> RunStatusOutput:
+        """Where a migration run stands: each step's status, each backfill's checkpoint (last
+        key, rows, batches) read from the target database, and the latest run events."""
+        from datamigration.execute.service import jsonable_result
+        from datamigration.execute.service import run_status as status_of
+
+        out = jsonable_result(
+            await anyio.to_thread.run_sync(lambda: status_of(runtime.workspace, plan_id, db=db))
+        )
+        return RunStatusOutput(
+            plan_id=out.get("plan_id"),
+            plan_hash=out.get("plan_hash"),
+            summary=out.get("summary"),
+            source=out.get("source"),
+            run=out.get("run"),
+            steps=out.get("steps", []),
+            checkpoints=out.get("checkpoints", []),
+            events=out.get("events", []),
+            runs=out.get("runs", []),
+            database_error=out.get("database_error"),
+            truncated=bool(out.get("events_truncated")),
+        )
