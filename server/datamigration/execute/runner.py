@@ -65,6 +65,8 @@ class RunOptions:
     progress: Callable[[str, dict[str, Any]], None] | None = None
     #: run the final validation and ask for in-review when the plan completes
     finish_story: bool = True
+    #: how long to wait for another executor's session lock (a crashed one frees it quickly)
+    lock_wait_s: float = 10.0
 
 
 @dataclass(frozen=True)
@@ -264,7 +266,13 @@ class Executor:
             self.options.progress(event, data)
 
     def _acquire(self) -> None:
-        if not xs.try_session_lock(self.backend, self._lock_name):
+        # A killed executor's session ends a moment after the kill (the server notices the
+        # closed socket), so wait briefly for its lock before calling it a second executor.
+        deadline = time.monotonic() + self.options.lock_wait_s
+        while not xs.try_session_lock(self.backend, self._lock_name):
+            if time.monotonic() < deadline:
+                time.sleep(0.2)
+                continue
             raise ConflictError(
                 f"another executor is running plan {self.plan.id} on this database",
                 hint="Wait for it to finish (datamigration run-status shows progress); a crashed "
