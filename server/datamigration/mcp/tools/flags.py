@@ -1,0 +1,155 @@
+"""MCP face of feature flags: flags_get, flags_rollout (confirmed), flags_rollback (kill switch).
+
+Thin: each tool calls one function of `datamigration.safety.flags`. A rollout step changes what
+users get, so it is confirmed (elicitation or confirm token) for the exact step (flag, from, to)
+before the gate runs or anything is written. Rollback only ever restores the old behaviour, so it
+runs at once: an emergency brake that waits for a confirmation round trip is a worse brake.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+import anyio.to_thread
+from mcp.server import MCPServer
+from mcp.server.mcpserver import Context
+from pydantic import Field
+from typing_extensions import TypedDict
+
+from datamigration.confirmation import Action
+from datamigration.mcp.confirm import confirm
+from datamigration.mcp.tooling import tool
+
+
+class FlagOutput(TypedDict):
+    key: str
+    state: str
+    default_variant: str | None
+    variants: dict[str, Any]
+    targeting: bool
+    percent: int | None
+    on_variant: str | None
+    off_variant: str | None
+    metadata: dict[str, Any]
+
+
+class FlagsGetOutput(TypedDict):
+    path: str
+    exists: bool
+    flags: list[FlagOutput]
+    truncated: bool
+
+
+class GateCheckOutput(TypedDict):
+    name: str
+    passed: bool
+    detail: str
+    measured: dict[str, Any]
+
+
+class RolloutOutput(TypedDict):
+    flag: str
+    from_percent: int
+    to_percent: int
+    path: str
+    gated: bool
+    gate: list[GateCheckOutput]
+    measured_share: float
+    share_sample: int
+    definition: dict[str, Any]
+
+
+class RollbackOutput(TypedDict):
+    flag: str
+    from_percent: int | None
+    to_percent: int
+    serving: str | None
+    seconds: float
+    path: str
+    definition: dict[str, Any]
+
+
+MAX_FLAGS = 200
+
+
+def register(server: MCPServer, runtime: Any) -> None:
+    @tool(server, read_only=True, title="Feature flags and their rollout")
+    def flags_get(
+        flag: Annotated[str | None, Field(description="one flag key; omit for all")] = None,
+    ) -> FlagsGetOutput:
+        """Feature flags of the workspace (flagd JSON format, flags/flags.flagd.json by
+        default): state, variants, default variant and the rollout percent of the new variant
+        (null when the flag has targeting rules this server did not write)."""
+        from datamigration.safety import flags as engine
+
+        listed = engine.list_flags(runtime.workspace)
+        items = listed["flags"]
+        if flag is not None:
+            items = [engine.get_flag(runtime.workspace, flag)]
+        return FlagsGetOutput(
+            path=listed["path"],
+            exists=listed["exists"],
+            flags=items[:MAX_FLAGS],  # type: ignore[typeddict-item]
+            truncated=len(items) > MAX_FLAGS,
+        )
+
+    @tool(server, read_only=False, destructive=False, idempotent=True, title="Roll out a flag")
+    async def flags_rollout(
+        ctx: Context,
+        flag: Annotated[str, Field(description="flag key")],
+        percent: Annotated[int, Field(ge=1, le=100, description="share of targeting keys")],
+        rules: Annotated[
+            str | None, Field(description="gate: validation rules file that must pass")
+        ] = None,
+        source: Annotated[str | None, Field(description="source database for the rules")] = None,
+        target: Annotated[str | None, Field(description="target database for the rules")] = None,
+        probe_url: Annotated[
+            str | None, Field(description="gate: database URL or name to health-probe")
+        ] = None,
+        probe_sql: Annotated[str, Field(description="probe query")] = "SELECT 1",
+        max_p95_ms: Annotated[float, Field(gt=0, description="probe p95 latency limit")] = 250.0,
+        max_error_rate: Annotated[float, Field(ge=0, le=1)] = 0.0,
+        skip_steps: Annotated[bool, Field(description="allow jumping past 1->10->100")] = False,
+        ungated: Annotated[bool, Field(description="go up without a gate, on purpose")] = False,
+        confirm_token: Annotated[
+            str | None, Field(description="Token from a previous confirmation request")
+        ] = None,
+    ) -> RolloutOutput:
+        """Serve the flag's new variant to `percent`% of targeting keys (flagd `fractional`,
+        sticky per key). Steps go 1 -> 10 -> 100; going up from a live step needs a gate
+        (`rules` and/or `probe_url`), and a failed gate writes nothing. Needs the user's
+        confirmation. Returns the gate results and the share measured with flagd's hashing."""
+        from datamigration.safety import flags as engine
+
+        ws = runtime.workspace
+        plan = engine.plan_rollout(ws, flag, percent, allow_skip=skip_steps)
+        await confirm(
+            ctx, runtime, Action("flags_rollout", plan.summary(), plan.payload()), confirm_token
+        )
+        gate = engine.Gate(
+            rules=rules,
+            source=source,
+            target=target,
+            probe_url=probe_url,
+            probe_sql=probe_sql,
+            max_p95_ms=max_p95_ms,
+            max_error_rate=max_error_rate,
+        )
+        out = await anyio.to_thread.run_sync(
+            lambda: engine.rollout(
+                ws, flag, percent, gate=gate, ungated=ungated, allow_skip=skip_steps
+            )
+        )
+        return RolloutOutput(**{k: out[k] for k in RolloutOutput.__annotations__})  # type: ignore
+
+    @tool(server, read_only=False, destructive=False, idempotent=True, title="Roll back a flag")
+    def flags_rollback(
+        flag: Annotated[str, Field(description="flag key")],
+    ) -> RollbackOutput:
+        """Kill switch: serve the flag's old variant to everyone at once (targeting removed,
+        defaultVariant set to the old variant, one atomic file replace). No confirmation: it
+        only ever restores the old behaviour."""
+        from datamigration.safety import flags as engine
+
+        out = engine.rollback(runtime.workspace, flag)
+        return RollbackOutput(**{k: out[k] for k in RollbackOutput.__annotations__})  # type: ignore
