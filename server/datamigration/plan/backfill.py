@@ -22,8 +22,9 @@ from datamigration.plan.model import BackfillSpec
 from datamigration.plan.sqltext import quote, quote_all, row_literal, row_value
 
 
-def _range(spec: BackfillSpec, after: Sequence[Any] | None, upto: Sequence[Any] | None,
-           prefix: str = "") -> list[str]:  # fmt: skip
+def _range(
+    spec: BackfillSpec, after: Sequence[Any] | None, upto: Sequence[Any] | None, prefix: str = ""
+) -> list[str]:
     d = spec.dialect
     cols = _prefixed_row(spec.key_columns, prefix, d) if prefix else row_value(spec.key_columns, d)
     parts = []

@@ -62,8 +62,10 @@ def literal(value: Any, dialect: str) -> str:
         data = bytes(value).hex()
         return f"'\\x{data}'::bytea" if dialect == "postgresql" else f"X'{data}'"
     if isinstance(value, (dt.datetime, dt.date, dt.time)):
-        return string_literal(value.isoformat(sep=" ") if isinstance(value, dt.datetime)
-                              else value.isoformat(), dialect)  # fmt: skip
+        return string_literal(
+            value.isoformat(sep=" ") if isinstance(value, dt.datetime) else value.isoformat(),
+            dialect,
+        )
     if isinstance(value, uuid.UUID):
         return string_literal(str(value), dialect)
     return string_literal(str(value), dialect)

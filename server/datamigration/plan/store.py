@@ -133,11 +133,13 @@ def list_plans(workspace: Workspace) -> list[dict[str, Any]]:
             data = json.loads(path.read_text(encoding="utf-8"))
         except (OSError, ValueError):
             continue
-        out.append({
-            "id": data.get("id", path.stem),
-            "hash": data.get("hash", ""),
-            "title": data.get("title", ""),
-            "pattern": data.get("pattern", ""),
-            "created_at": data.get("created_at", ""),
-        })  # fmt: skip
+        out.append(
+            {
+                "id": data.get("id", path.stem),
+                "hash": data.get("hash", ""),
+                "title": data.get("title", ""),
+                "pattern": data.get("pattern", ""),
+                "created_at": data.get("created_at", ""),
+            }
+        )
     return sorted(out, key=lambda p: p["created_at"], reverse=True)

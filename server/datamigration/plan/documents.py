@@ -1,0 +1,167 @@
+"""plan.md: the plan as people review it, with a Mermaid diagram of the phases.
+
+Rendered from the Plan only (never from the spec directly), so the document and plan.json say
+the same thing; the hash printed at the top is what `execute` asks for.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from datamigration.plan.backfill import batch_sql, boundary_sql
+from datamigration.plan.model import Operation, Plan
+
+
+def _dur(seconds: float) -> str:
+    if seconds < 60:
+        return f"{seconds:.0f} s"
+    if seconds < 3600:
+        return f"{seconds / 60:.1f} min"
+    return f"{seconds / 3600:.1f} h"
+
+
+def mermaid(plan: Plan) -> str:
+    lines = ["```mermaid", "flowchart LR"]
+    prev = None
+    for p in plan.phases:
+        lines.append(f'  subgraph {p.name}["{p.title}"]')
+        for s in p.steps:
+            label = s.title.replace('"', "'")
+            shape = f'{s.id}{{{{"{label}"}}}}' if s.destructive else f'{s.id}["{label}"]'
+            lines.append(f"    {shape}")
+        lines.append("  end")
+    for s in plan.steps:
+        if prev is not None:
+            arrow = " -->|validation + confirm| " if s.destructive else " --> "
+            lines.append(f"  {prev}{arrow}{s.id}")
+        prev = s.id
+    lines.append("```")
+    return "\n".join(lines)
+
+
+def _op_sql(op: Operation) -> str:
+    if op.kind == "backfill" and op.backfill is not None:
+        b = op.backfill
+        return (
+            f"-- keyset batches of {b.batch_size:,} rows, one transaction each\n"
+            f"-- next boundary:\n{boundary_sql(b, ['<last key>'])};\n"
+            f"-- one batch:\n{batch_sql(b, ['<last key>'], ['<boundary>'])};"
+        )
+    if op.kind == "sql":
+        return ";\n".join(op.statements) + ";"
+    return f"-- {op.kind}: {json.dumps(dict(op.params), ensure_ascii=False)}"
+
+
+def plan_markdown(plan: Plan) -> str:
+    e = plan.estimates
+    out: list[str] = [
+        f"# Migration plan: {plan.title}",
+        "",
+        f"- Plan id: `{plan.id}`",
+        f"- Plan hash: `{plan.hash}` (execute with `--plan {plan.id} --hash {plan.hash[:12]}`)",
+        f"- Database: {plan.database} ({plan.dialect})",
+        f"- Story: {plan.story or '—'}",
+        f"- Created: {plan.created_at}",
+        "",
+        f"## Pattern: {plan.pattern.replace('_', ' ')}",
+        "",
+        plan.pattern_reason[0].upper() + plan.pattern_reason[1:] + ".",
+        "",
+    ]
+    for alt in plan.alternatives:
+        out.append(f"- Not {alt['pattern'].replace('_', ' ')}: {alt['why_not']}")
+    out += ["", "## Phases", "", mermaid(plan), ""]
+    out += [
+        "## Estimates",
+        "",
+        (
+            f"- Total database time: {_dur(e.total_seconds)} "
+            f"({', '.join(f'{k} {_dur(v)}' for k, v in e.per_phase_seconds.items())})"
+        ),
+        f"- Downtime: {_dur(e.downtime_seconds)} — {e.downtime_reason}",
+        f"- Backfill rate: {e.backfill_rows_per_second:,.0f} rows/s ({e.rate_source})",
+    ]
+    for t, n in e.table_rows.items():
+        out.append(f"- {t}: {n:,} rows, {e.table_bytes.get(t, 0) / 1e6:,.1f} MB")
+    out += [f"- {n}" for n in e.notes]
+    if plan.warnings:
+        out += ["", "## Warnings", ""] + [f"- {w}" for w in plan.warnings]
+    out += ["", "## Pre-migration checklist", ""]
+    out += [f"- [{'x' if c.done else ' '}] {c.text}" for c in plan.checklist]
+    for p in plan.phases:
+        out += ["", f"## {p.title}", "", p.description]
+        for s in p.steps:
+            flags = []
+            if s.destructive:
+                flags.append("destructive")
+            if not s.reversible:
+                flags.append("point of no return")
+            out += [
+                "",
+                f"### {s.id} {s.title}" + (f" ({', '.join(flags)})" if flags else ""),
+                "",
+                s.description,
+                "",
+                f"Estimated {_dur(s.estimate_seconds)}. Gates: {', '.join(s.gates) or 'none'}.",
+            ]
+            for op in s.operations:
+                lock = f" — lock: {op.lock}" if op.lock else ""
+                tx = "" if op.transactional else " (no transaction)"
+                out += [
+                    "",
+                    f"{op.id}: {op.description}{tx}{lock}",
+                    "",
+                    "```sql",
+                    _op_sql(op),
+                    "```",
+                ]
+            if s.rollback:
+                out += [
+                    "",
+                    "Rollback:",
+                    "",
+                    "```sql",
+                    "\n".join(_op_sql(r) for r in s.rollback),
+                    "```",
+                ]
+            if s.validation:
+                out += [
+                    "",
+                    "Validation: " + ", ".join(str(r.get("id", r["type"])) for r in s.validation),
+                ]
+            out += [
+                "",
+                "Rollback triggers: " + "; ".join(t.description for t in s.rollback_triggers),
+            ]
+    out += ["", "## Post-migration validation", ""]
+    out += [
+        f"- `{r.get('id', r['type'])}`: {r['type']} on {r['table']}"
+        + (f" ({', '.join(r['columns'])})" if r.get("columns") else "")
+        for r in plan.post_validation
+    ]
+    out += ["", "## Communication plan", ""]
+    out += [f"- **{c.when}** — {c.audience}: {c.message}" for c in plan.communication]
+    out += ["", "## Lint", ""]
+    if not plan.lint:
+        out.append("The generated SQL lints clean.")
+    for f in plan.lint:
+        state = f"ignored: {f['reason']}" if f.get("ignored") else "OPEN"
+        out.append(
+            f"- {f['step']} {f['operation']} `{f['rule']}` ({f['severity']}, {state}): "
+            f"{f['message']}"
+        )
+    return "\n".join(out) + "\n"
+
+
+def write_documents(workspace: Any, plan: Plan, md: str) -> list[str]:
+    """docs/migrations/<id>/plan.json and plan.md; returns their paths (plan.json first)."""
+    from datamigration.plan.store import docs_plan_dir, plan_json_text
+
+    d = docs_plan_dir(workspace, plan.id)
+    d.mkdir(parents=True, exist_ok=True)
+    pj, pm = d / "plan.json", d / "plan.md"
+    pj.write_text(plan_json_text(plan), encoding="utf-8")
+    pm.write_text(md, encoding="utf-8")
+    return [str(Path(pj)), str(Path(pm))]

@@ -1,0 +1,257 @@
+"""What every dialect's SQL generator provides, and the small helpers they share.
+
+The planner composes steps from these primitives (add a column, keep two columns in sync with
+triggers, build an index without blocking writes, add a constraint without a long scan ...).
+Each primitive returns finished `Operation`s — statements plus their reverse — so the plan
+holds exactly what the executor will send. A dialect that cannot do something safely raises
+`UnsupportedChangeError` with what to do instead, rather than emitting a blocking statement.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
+from typing import Any
+
+from datamigration.errors import UserInputError
+from datamigration.plan.model import DEFAULT_LOCK_TIMEOUT_MS, BackfillSpec, Operation
+from datamigration.plan.sqltext import quote
+
+#: Identifier length limit we keep to everywhere (PostgreSQL's is 63, MySQL's 64).
+MAX_NAME = 63
+
+
+class UnsupportedChangeError(UserInputError):
+    """The change cannot be done without downtime on this database (yet)."""
+
+
+@dataclass(frozen=True)
+class SyncPair:
+    """Two columns of one table kept equal by triggers while both app versions run.
+
+    `forward` turns the old column's value into the new column's (``{}`` stands for the value);
+    `backward` the other way. For a rename both are ``{}``; for a type change they cast.
+    """
+
+    old: str
+    new: str
+    forward: str = "{}"
+    backward: str = "{}"
+
+
+def name_of(*parts: str, limit: int = MAX_NAME) -> str:
+    """A generated object name, shortened with a stable suffix when it would be too long."""
+    import hashlib
+
+    name = "_".join(p for p in parts if p)
+    if len(name) <= limit:
+        return name
+    tail = hashlib.sha1(name.encode()).hexdigest()[:8]
+    return f"{name[: limit - 9]}_{tail}"
+
+
+def sql_op(
+    description: str,
+    statements: Sequence[str],
+    *,
+    dialect: str,
+    reverse: Sequence[Operation] = (),
+    transactional: bool = True,
+    lock_timeout_ms: int | None = DEFAULT_LOCK_TIMEOUT_MS,
+    destructive: bool = False,
+    rerunnable: bool = True,
+    lock: str = "",
+) -> Operation:
+    """An operation with a placeholder id (the planner numbers them once the plan is built)."""
+    return Operation(
+        id="",
+        kind="sql",
+        dialect=dialect,
+        description=description,
+        statements=tuple(statements),
+        reverse=tuple(reverse),
+        transactional=transactional,
+        lock_timeout_ms=lock_timeout_ms,
+        destructive=destructive,
+        rerunnable=rerunnable,
+        lock=lock,
+    )
+
+
+def backfill_op(description: str, spec: BackfillSpec) -> Operation:
+    from datamigration.plan.backfill import sample_statement
+
+    return Operation(
+        id="",
+        kind="backfill",
+        dialect=spec.dialect,
+        description=description,
+        statements=(sample_statement(spec),),
+        backfill=spec,
+        transactional=False,
+        lock_timeout_ms=DEFAULT_LOCK_TIMEOUT_MS,
+        lock="row locks of one batch at a time",
+    )
+
+
+def manual_op(description: str, instructions: str, *, dialect: str) -> Operation:
+    return Operation(
+        id="",
+        kind="manual",
+        dialect=dialect,
+        description=description,
+        mutating=False,
+        lock_timeout_ms=None,
+        params={"instructions": instructions},
+    )
+
+
+def with_lock_timeout(op: Operation, ms: int) -> Operation:
+    """The same operation (and its reverse) with another lock timeout, for spec overrides."""
+    if op.lock_timeout_ms is None:
+        return op
+    return replace(
+        op, lock_timeout_ms=ms, reverse=tuple(with_lock_timeout(r, ms) for r in op.reverse)
+    )
+
+
+class Dialect:
+    """SQL generation for one database. Subclasses implement the primitives they support."""
+
+    name: str = ""
+    lint_dialect: str = ""
+
+    def __init__(self, lock_timeout_ms: int = DEFAULT_LOCK_TIMEOUT_MS) -> None:
+        self.lock_timeout_ms = lock_timeout_ms
+
+    def q(self, name: str) -> str:
+        return quote(name, self.name)
+
+    def unsupported(self, what: str, instead: str) -> UnsupportedChangeError:
+        return UnsupportedChangeError(
+            f"{what} is not supported on {self.name} without downtime",
+            hint=instead,
+            dialect=self.name,
+        )
+
+    def op(self, description: str, statements: Sequence[str], **kw: Any) -> Operation:
+        kw.setdefault("lock_timeout_ms", self.lock_timeout_ms)
+        return sql_op(description, statements, dialect=self.name, **kw)
+
+    # --- expressions ----------------------------------------------------------------------
+
+    def distinct(self, a: str, b: str) -> str:
+        """Null-safe "a differs from b"."""
+        return f"{a} IS DISTINCT FROM {b}"
+
+    def cast(self, value: str, type_: str) -> str:
+        return f"CAST({value} AS {type_})"
+
+    # --- primitives (override) --------------------------------------------------------------
+
+    def add_column(
+        self,
+        table: str,
+        column: str,
+        type_: str,
+        *,
+        default: str | None = None,
+        not_null: bool = False,
+    ) -> Operation:
+        raise self.unsupported("adding a column", "Use raw_sql.")
+
+    def drop_column(self, table: str, column: str, type_: str) -> Operation:
+        raise self.unsupported("dropping a column", "Use raw_sql.")
+
+    def rename_column(self, table: str, old: str, new: str) -> Operation:
+        raise self.unsupported("renaming a column", "Use expand-contract (rename_column).")
+
+    def set_default(self, table: str, column: str, default: str | None) -> Operation:
+        raise self.unsupported("setting a default", "Use raw_sql.")
+
+    def sync_triggers(self, table: str, pairs: Sequence[SyncPair], tag: str) -> Operation:
+        raise self.unsupported("sync triggers", "Use raw_sql.")
+
+    def drop_sync_triggers(self, table: str, pairs: Sequence[SyncPair], tag: str) -> Operation:
+        raise self.unsupported("sync triggers", "Use raw_sql.")
+
+    def create_index(
+        self,
+        table: str,
+        name: str,
+        columns: Sequence[str],
+        *,
+        unique: bool = False,
+        where: str | None = None,
+    ) -> list[Operation]:
+        raise self.unsupported("creating an index", "Use raw_sql.")
+
+    def drop_index(self, table: str | None, name: str, recreate: str | None) -> Operation:
+        raise self.unsupported("dropping an index", "Use raw_sql.")
+
+    def set_not_null(self, table: str, column: str, type_: str = "") -> list[Operation]:
+        raise self.unsupported("SET NOT NULL", "Use raw_sql.")
+
+    def add_unique(self, table: str, name: str, columns: Sequence[str]) -> list[Operation]:
+        raise self.unsupported("adding a unique constraint", "Use raw_sql.")
+
+    def add_foreign_key(
+        self,
+        table: str,
+        name: str,
+        columns: Sequence[str],
+        ref_table: str,
+        ref_columns: Sequence[str],
+        on_delete: str | None,
+    ) -> list[Operation]:
+        raise self.unsupported("adding a foreign key", "Use raw_sql.")
+
+    def add_check(self, table: str, name: str, expression: str) -> list[Operation]:
+        raise self.unsupported("adding a check constraint", "Use raw_sql.")
+
+    def rename_table_with_view(self, table: str, new: str) -> Operation:
+        raise self.unsupported("renaming a table behind a view", "Use raw_sql.")
+
+    def drop_view(self, name: str, recreate_as: str) -> Operation:
+        raise self.unsupported("dropping a view", "Use raw_sql.")
+
+    def swap_columns(
+        self,
+        table: str,
+        column: str,
+        shadow: str,
+        old_name: str,
+        pairs_after: Sequence[SyncPair],
+        tag: str,
+        extra: Sequence[str] = (),
+        extra_reverse: Sequence[str] = (),
+    ) -> Operation:
+        raise self.unsupported("swapping columns", "Use raw_sql.")
+
+    def create_table_like(
+        self,
+        new_table: str,
+        columns: Sequence[tuple[str, str, bool]],
+        key: Sequence[str],
+        ref_table: str,
+    ) -> Operation:
+        raise self.unsupported("creating the split table", "Use raw_sql.")
+
+    def drop_table(self, table: str) -> Operation:
+        raise self.unsupported("dropping a table", "Use raw_sql.")
+
+    def table_sync_triggers(
+        self,
+        source: str,
+        target: str,
+        key_map: Sequence[tuple[str, str]],
+        column_map: Sequence[tuple[str, str]],
+        tag: str,
+        *,
+        upsert: bool,
+        delete: bool,
+    ) -> Operation:
+        raise self.unsupported(
+            "keeping two tables in sync with triggers",
+            "Split and merge are planned on PostgreSQL; elsewhere write the steps as raw_sql.",
+        )

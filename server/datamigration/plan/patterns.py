@@ -1,0 +1,85 @@
+"""Which zero-downtime pattern a change needs, and why — or the override, checked.
+
+* expand-contract: an in-place schema change in one database. New beside old, both kept in sync,
+  backfill, switch the application, then remove the old.
+* dual write with change data capture: moving data between systems (another database, SQL to
+  MongoDB). Needs the copy/CDC engine of a later issue: refused until it lands.
+* shadow traffic: when reads must be proven equal before the switch (`verify_reads`): the new
+  path is read alongside the old one and compared.
+* feature flags: when application behaviour is rolled out gradually (`rollout`): the switch is a
+  flag at 1% → 10% → 100% with a gate between steps and instant rollback by flipping it back.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from datamigration.errors import UserInputError
+from datamigration.plan.kinds import MOVE_REFUSAL, NotYetSupportedError
+from datamigration.plan.model import PATTERNS, ChangeSpec
+
+REASONS = {
+    "expand_contract": "an in-place change to {what} in one database: the new shape is added "
+    "beside the old one, kept in sync by triggers while both application versions run, "
+    "backfilled in batches, switched, and only then is the old shape removed — no step holds a "
+    "lock longer than the lock timeout",
+    "shadow_traffic": "the spec asks for reads to be proven equal (verify_reads) before the "
+    "switch: the expand-contract steps run, then the new path is read in the shadow of the old "
+    "one and compared before any user depends on it",
+    "feature_flags": "the spec rolls application behaviour out gradually (rollout): the schema "
+    "work is expand-contract, and the switch is a feature flag raised step by step with a gate "
+    "between steps and an instant rollback by flipping it back",
+    "dual_write_cdc": "the data moves between systems: the application writes both sides while "
+    "change data capture carries what it misses, until the target is proven equal",
+}
+
+
+@dataclass(frozen=True)
+class Choice:
+    pattern: str
+    reason: str
+    overridden: bool
+    alternatives: tuple[dict[str, str], ...]
+
+
+def choose(spec: ChangeSpec, override: str | None = None, what: str = "") -> Choice:
+    """The pattern for `spec` (or the override), with the reason and the ones not chosen."""
+    if spec.kind == "move_table":
+        raise NotYetSupportedError(MOVE_REFUSAL, hint="Plan in-place changes meanwhile.")
+    if spec.get("rollout"):
+        auto = "feature_flags"
+    elif spec.get("verify_reads"):
+        auto = "shadow_traffic"
+    else:
+        auto = "expand_contract"
+    want = override or spec.pattern
+    if want and want not in PATTERNS:
+        raise UserInputError(
+            f"unknown pattern {want!r}", hint=f"Use one of: {', '.join(PATTERNS)}."
+        )
+    if want == "dual_write_cdc":
+        raise NotYetSupportedError(
+            "the dual_write_cdc pattern is for moves between systems; " + MOVE_REFUSAL,
+            hint="Use expand_contract, shadow_traffic or feature_flags for in-place changes.",
+        )
+    if want == "feature_flags" and not spec.get("rollout"):
+        raise UserInputError(
+            "the feature_flags pattern needs a rollout in the spec",
+            hint='Add "rollout": {"flag": "use-email-address", "steps": [1, 10, 100]}.',
+        )
+    pattern = want or auto
+    reason = REASONS[pattern].format(what=what or spec.table or "the schema")
+    if want and want != auto:
+        reason = f"overridden (the planner would choose {auto}): " + reason
+    alts = tuple({"pattern": p, "why_not": _why_not(p, spec)} for p in PATTERNS if p != pattern)
+    return Choice(pattern, reason, bool(want and want != auto), alts)
+
+
+def _why_not(p: str, spec: ChangeSpec) -> str:
+    if p == "dual_write_cdc":
+        return "the data stays in the same database; nothing moves between systems"
+    if p == "shadow_traffic":
+        return "no read path needs proving equal (set verify_reads to ask for it)"
+    if p == "feature_flags":
+        return "no application behaviour to roll out gradually (add rollout to ask for it)"
+    return "the chosen pattern already runs the expand-contract steps for the schema work"

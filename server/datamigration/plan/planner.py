@@ -1,0 +1,453 @@
+"""The planner: change spec + database → a complete, linted, hashed plan.
+
+`build_plan` is pure (schema, sizes and rate in; Plan out) so golden tests run without a
+database. `plan_migration` is the front door used by the CLI and the MCP tool: it parses the
+spec, inspects the database, measures sizes and the backfill rate, builds the plan, lints it,
+writes plan.json / plan.md / framework migration files and stores the plan by id and hash.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any
+
+from datamigration.db.model import Schema
+from datamigration.errors import UserInputError
+from datamigration.plan import estimate as est
+from datamigration.plan import kinds
+from datamigration.plan.model import (
+    DEFAULT_LOCK_TIMEOUT_MS,
+    ChangeSpec,
+    ChecklistItem,
+    CommunicationItem,
+    Estimates,
+    Operation,
+    Phase,
+    Plan,
+    RollbackTrigger,
+    Step,
+)
+from datamigration.plan.ops_base import Dialect, UnsupportedChangeError
+from datamigration.plan.patterns import choose
+from datamigration.plan.spec import describe
+from datamigration.plan.sqltext import slug
+
+PHASE_TITLES = {
+    "prepare": ("Prepare", "Checks before anything changes."),
+    "expand": ("Expand", "Add the new shape beside the old one; nothing is removed."),
+    "migrate": ("Migrate", "Copy existing data in batches and give the new shape its constraints."),
+    "switch": ("Switch", "The application moves to the new shape; the old one still works."),
+    "rollout": ("Roll out", "The feature flag is raised step by step with a gate between steps."),
+    "contract": ("Contract", "Remove the old shape after validation passed and on confirmation."),
+    "cleanup": ("Clean up", "Remove leftovers."),
+}
+ORDER = ("prepare", "expand", "migrate", "switch", "rollout", "contract", "cleanup")
+
+MONITORING = {
+    "error_rate_max": 0.01,
+    "latency_p99_max_ratio": 2.0,
+    "replication_lag_max_seconds": 30,
+    "throttle": {"replication_lag_seconds": 10, "latency_p99_ratio": 1.5},
+}
+
+
+def dialect_for(name: str, lock_timeout_ms: int = DEFAULT_LOCK_TIMEOUT_MS) -> Dialect:
+    from datamigration.plan.ops_mysql import MySQL
+    from datamigration.plan.ops_postgres import Postgres
+    from datamigration.plan.ops_sqlite import SQLite
+
+    classes = {"postgresql": Postgres, "mysql": MySQL, "sqlite": SQLite}
+    if name not in classes:
+        raise UnsupportedChangeError(
+            f"no zero-downtime planning for {name} databases",
+            hint="Plan against PostgreSQL, MySQL/MariaDB or SQLite. MongoDB moves arrive with "
+            "the copy/CDC engine.",
+        )
+    return classes[name](lock_timeout_ms)
+
+
+def triggers(step: Step) -> tuple[RollbackTrigger, ...]:
+    out = [
+        RollbackTrigger("error_rate", ">", 0.01, "application error rate above 1%"),
+        RollbackTrigger("latency_p99_ratio", ">", 2.0, "p99 latency above 2x the baseline"),
+        RollbackTrigger("replication_lag_seconds", ">", 30, "replication lag above 30 s", "pause"),
+    ]
+    if step.validation:
+        out.append(RollbackTrigger("validation", "failed", None, "a validation rule failed"))
+    if any(r.get("type") == "checksum_diff" for r in step.validation):
+        out.append(RollbackTrigger("checksum", "failed", None, "checksum diff found differences"))
+    return tuple(out)
+
+
+def _number(steps: list[Step]) -> list[Step]:
+    """Stable ids: s01, s02 ...; operations s01.1, reverses s01.1.r1."""
+
+    def ids(op: Operation, oid: str) -> Operation:
+        rev = tuple(ids(r, f"{oid}.r{j + 1}") for j, r in enumerate(op.reverse))
+        return replace(op, id=oid, reverse=rev)
+
+    out = []
+    for i, s in enumerate(steps, 1):
+        sid = f"s{i:02d}"
+        ops = tuple(ids(o, f"{sid}.{j + 1}") for j, o in enumerate(s.operations))
+        rollback = tuple(
+            replace(r, id=f"{sid}.rb{k + 1}")
+            for k, r in enumerate(r2 for o in reversed(ops) for r2 in o.reverse)
+        )
+        out.append(replace(s, id=sid, operations=ops, rollback=rollback))
+    return out
+
+
+def _rollout_steps(spec: ChangeSpec, dialect: str, rules: list[dict[str, Any]]) -> list[Step]:
+    ro = spec.get("rollout") or {}
+    flag, steps = ro["flag"], ro.get("steps") or [1, 10, 100]
+    out = []
+    prev = 0.0
+    for pct in steps:
+        op = Operation(
+            id="",
+            kind="flag",
+            dialect=dialect,
+            description=f"{flag} on for {pct}% of traffic",
+            params={"flag": flag, "percentage": pct, "flags_file": ro.get("flags_file")},
+            reverse=(
+                Operation(
+                    id="",
+                    kind="flag",
+                    dialect=dialect,
+                    description=f"{flag} back to {prev}%",
+                    params={"flag": flag, "percentage": prev, "flags_file": ro.get("flags_file")},
+                    lock_timeout_ms=None,
+                ),
+            ),
+            lock_timeout_ms=None,
+        )
+        out.append(
+            kinds.step(
+                "rollout",
+                f"Flag {flag} at {pct}%",
+                "Raise the flag; hold while health and validation stay green.",
+                [op],
+                validation=rules,
+                gates=("validation_passed", "health_ok", "confirmation"),
+            )
+        )
+        prev = pct
+    return out
+
+
+def _shadow_step(spec: ChangeSpec, dialect: str, rules: list[dict[str, Any]]) -> Step:
+    from datamigration.plan.ops_base import manual_op
+
+    text = (
+        "Deploy the application with shadow reads: it reads through the old path and the "
+        "new one, serves the old result and logs every difference. Proceed only when the "
+        "comparison shows none and the validation rules pass."
+    )
+    return kinds.step(
+        "switch",
+        "Shadow reads: prove the new path equal",
+        text,
+        [manual_op("shadow reads", text, dialect=dialect)],
+        validation=rules,
+        gates=("validation_passed", "confirmation"),
+    )
+
+
+@dataclass(frozen=True)
+class Measured:
+    """What was measured on the database: row counts, bytes, the backfill rate."""
+
+    rows: Mapping[str, int]
+    sizes: Mapping[str, int]
+    rate: float
+    rate_source: str
+
+
+def build_plan(
+    spec: ChangeSpec,
+    schema: Schema,
+    *,
+    measured: Measured,
+    database: str,
+    pattern: str | None = None,
+    story: str | None = None,
+    framework: str = "raw",
+    base_rules: Sequence[Mapping[str, Any]] = (),
+    created_at: str | None = None,
+    plan_id: str | None = None,
+    lint: bool = True,
+) -> Plan:
+    """The plan for `spec` on a database described by `schema` (no I/O)."""
+    lock_ms = int(spec.get("lock_timeout_ms") or DEFAULT_LOCK_TIMEOUT_MS)
+    d = dialect_for(schema.dialect, lock_ms)
+    title = describe(spec)
+    choice = choose(spec, pattern, title)
+    built = kinds.build(spec, schema, d)
+    steps = list(built.steps)
+    all_rules = [dict(r) for s in steps for r in s.validation]
+    if choice.pattern == "feature_flags":
+        steps = [s for s in steps if s.phase != "switch" or s.operations[0].kind != "manual"]
+        steps += _rollout_steps(spec, d.name, all_rules)
+    elif choice.pattern == "shadow_traffic":
+        first_switch = next(
+            (i for i, s in enumerate(steps) if s.phase in ("switch", "contract")), len(steps)
+        )
+        steps.insert(first_switch, _shadow_step(spec, d.name, all_rules))
+    steps.sort(key=lambda s: ORDER.index(s.phase))  # stable: keeps order within a phase
+    steps = _number(steps)
+    steps = [
+        replace(
+            s,
+            estimate_seconds=est.step_seconds(s, measured.rows, measured.sizes, measured.rate),
+            monitoring={**MONITORING, "lock_timeout_ms": lock_ms},
+            rollback_triggers=triggers(s),
+        )
+        for s in steps
+    ]
+    phases = tuple(
+        Phase(
+            name=p,
+            title=PHASE_TITLES[p][0],
+            description=PHASE_TITLES[p][1],
+            steps=tuple(s for s in steps if s.phase == p),
+        )
+        for p in ORDER
+        if any(s.phase == p for s in steps)
+    )
+    per_phase = {p.name: round(sum(s.estimate_seconds for s in p.steps), 2) for p in phases}
+    down_s, down_why = est.downtime(steps, d.name, lock_ms)
+    notes = [f"backfill rate {measured.rate:,.0f} rows/s ({measured.rate_source})"]
+    if any(o.kind == "manual" for s in steps for o in s.operations):
+        notes.append("application deploys (manual steps) are not included in the total")
+    touched = {t: measured.rows.get(t, 0) for t in dict.fromkeys(built.tables)}
+    estimates = Estimates(
+        total_seconds=round(sum(per_phase.values()), 2),
+        per_phase_seconds=per_phase,
+        table_rows=touched,
+        table_bytes={t: measured.sizes.get(t, 0) for t in touched},
+        backfill_rows_per_second=measured.rate,
+        rate_source=measured.rate_source,
+        downtime_seconds=down_s,
+        downtime_reason=down_why,
+        notes=tuple(notes),
+    )
+    created = created_at or dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    pid = (
+        plan_id
+        or f"{created[:10].replace('-', '')}-{created[11:19].replace(':', '')}-{slug(title, 40)}"
+    )
+    post = _post_validation(spec, all_rules, base_rules)
+    story = story or spec.story
+    plan = Plan(
+        id=pid,
+        spec=spec,
+        dialect=d.name,
+        database=database,
+        pattern=choice.pattern,
+        pattern_reason=choice.reason,
+        pattern_overridden=choice.overridden,
+        alternatives=choice.alternatives,
+        phases=phases,
+        estimates=estimates,
+        checklist=_checklist(post),
+        post_validation=tuple(post),
+        communication=_communication(title, estimates, story),
+        lint=(),
+        created_at=created,
+        title=title,
+        story=story,
+        framework=framework,
+        warnings=tuple(built.warnings),
+    )
+    if lint:
+        from datamigration.plan.linting import lint_plan
+
+        plan = replace(plan, lint=tuple(lint_plan(plan, measured.rows)))
+    return replace(plan, hash=plan.compute_hash())
+
+
+def _post_validation(
+    spec: ChangeSpec, step_rules: list[dict[str, Any]], base: Sequence[Mapping[str, Any]]
+) -> list[dict[str, Any]]:
+    """The table's own rules (rules-from-schema) in the target shape, plus the steps' rules."""
+    renamed: dict[str, str] = {}
+    dropped: set[str] = set()
+    if spec.kind == "rename_column":
+        renamed[spec.get("column")] = spec.get("new_name")
+    if spec.kind == "drop_column":
+        dropped.add(spec.get("column"))
+    if spec.kind == "split_table" and not spec.get("keep_old"):
+        dropped.update(spec.get("columns"))
+    out: list[dict[str, Any]] = []
+    seen: set[str] = set()
+    for rule in base:
+        r = {k: v for k, v in rule.items() if k != "on"}
+        if spec.kind == "rename_table" and r.get("table") == spec.table:
+            r["table"] = spec.get("new_name")
+        cols = [renamed.get(c, c) for c in r.get("columns", []) if c not in dropped]
+        if "columns" in r:
+            if not cols:
+                continue
+            r["columns"] = cols
+        if r.get("id"):
+            r["id"] = "post-" + str(r["id"])
+        out.append(r)
+        seen.add(r.get("id", ""))
+    for rule in step_rules:
+        if rule.get("type") == "checksum_diff" and spec.kind == "rename_column":
+            continue  # compares old with new: the old column is gone after the contract
+        rid = "post-" + str(rule.get("id", rule.get("type")))
+        if rid not in seen:
+            seen.add(rid)
+            out.append({**rule, "id": rid})
+    return out
+
+
+def _checklist(post: list[dict[str, Any]]) -> tuple[ChecklistItem, ...]:
+    return (
+        ChecklistItem("backup", "A backup taken and verified by restoring it (not just listed)."),
+        ChecklistItem(
+            "staging",
+            "The plan rehearsed on staging (or a throwaway copy) with "
+            "timings recorded in the plan.",
+        ),
+        ChecklistItem("rollback", "The rollback rehearsed: every step's rollback ran on staging."),
+        ChecklistItem(
+            "monitoring",
+            "Dashboards/alerts for error rate, p99 latency and "
+            "replication lag are open, with the baseline noted.",
+        ),
+        ChecklistItem(
+            "communication",
+            "The team and on-call were told when and what (see the communication plan).",
+        ),
+        ChecklistItem(
+            "validation",
+            f"The {len(post)} validation rules of the post-migration plan were reviewed.",
+        ),
+    )
+
+
+def _communication(title: str, e: Estimates, story: str | None) -> tuple[CommunicationItem, ...]:
+    ref = f" ({story})" if story else ""
+    mins = max(1, round(e.total_seconds / 60))
+    return (
+        CommunicationItem(
+            "before",
+            "engineering team, on-call",
+            f"Zero-downtime migration{ref}: {title}. About {mins} min of database "
+            "work; no downtime expected. Rollback is prepared per step.",
+        ),
+        CommunicationItem(
+            "switch",
+            "application owners",
+            "Deploy the application version of the switch step when asked; the old "
+            "version keeps working until the contract step.",
+        ),
+        CommunicationItem(
+            "after",
+            "engineering team, stakeholders",
+            f"{title}: done, validation report attached; old shape removed.",
+        ),
+        CommunicationItem(
+            "on rollback",
+            "engineering team, on-call",
+            "Rolled back at step <id>: why, data verified intact, next attempt.",
+        ),
+    )
+
+
+# --- the front door ----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class PlanResult:
+    plan: Plan
+    files: tuple[str, ...]
+    plan_md: str
+
+
+def plan_migration(
+    workspace: Any,
+    spec: ChangeSpec,
+    db: str,
+    *,
+    pattern: str | None = None,
+    story: str | None = None,
+    framework: str | None = None,
+    write: bool = True,
+) -> PlanResult:
+    """Inspect, measure, build, lint, write and store. Returns the plan and the files written."""
+    from datamigration.db import connect
+    from datamigration.plan import documents, frameworks_out, store
+    from datamigration.redact import redact_url
+
+    if spec.kind == "move_table":
+        kinds.build_move_table(kinds.Ctx(spec, Schema(dialect="", database=None), Dialect()))
+    choose(spec, pattern)  # refuse a bad override before connecting
+    with connect(db, workspace) as backend:
+        schema = backend.inspect()
+        rows: dict[str, int] = {}
+        sizes: dict[str, int] = {}
+        for t in schema.tables:
+            n = t.exact_count if t.exact_count is not None else t.row_estimate
+            if n is None or n < 0 or n < 100_000:
+                try:
+                    n = backend.exact_count(t.qualified_name)
+                except Exception:  # noqa: BLE001 - an estimate is still useful
+                    n = n if n and n > 0 else 0
+            rows[t.name] = int(n or 0)
+            sizes[t.name] = int(t.total_bytes or t.size_bytes or 0)
+        main = schema.table(spec.table) if spec.table else None
+        if main is not None and main.primary_key:
+            r = est.measure_rate(backend, main.name, main.primary_key.columns, rows.get(main.name))
+        else:
+            r = est.Rate(est.DEFAULT_ROWS_PER_SECOND, "default: no table with a key to measure")
+        label = redact_url(getattr(backend.url, "label", None) or db)
+    base: list[dict[str, Any]] = []
+    if main is not None and spec.kind not in ("raw_sql",):
+        try:
+            from datamigration.validate.generate import rules_from_schema
+
+            base = rules_from_schema(db, main.name, workspace=workspace)["rules"]
+        except Exception:  # noqa: BLE001 - rules of the steps still apply
+            base = []
+    fw = framework or frameworks_out.detect(workspace)
+    plan = build_plan(
+        spec,
+        schema,
+        measured=Measured(rows, sizes, r.rows_per_second, r.source),
+        database=label,
+        pattern=pattern,
+        story=story,
+        framework=fw,
+        base_rules=base,
+    )
+    from datamigration.plan.schemas import check
+
+    check(
+        plan.to_dict(),
+        "plan",
+        source="plan.json",
+        hint="This is a planner bug: report it with the spec.",
+    )
+    md = documents.plan_markdown(plan)
+    files: list[str] = []
+    if write:
+        written = frameworks_out.write_migrations(workspace, plan)
+        docs = documents.write_documents(workspace, plan, md)
+        files = [workspace.relative(Path(p)) for p in (*docs, *written)]
+        plan = replace(plan, artifacts=tuple(files))
+        store.save_plan(workspace, plan)
+        files.insert(0, workspace.relative(store.plans_dir(workspace) / f"{plan.id}.json"))
+        (Path(docs[0])).write_text(store.plan_json_text(plan), encoding="utf-8")
+    return PlanResult(plan, tuple(files), md)
+
+
+def refuse_unknown(kind: str) -> None:
+    if kind not in kinds.BUILDERS:
+        raise UserInputError(f"unknown change kind {kind!r}", hint=", ".join(kinds.BUILDERS))
