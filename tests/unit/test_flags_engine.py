@@ -201,3 +201,13 @@ def test_cli_list_and_eval_print_json(ws, capsys):
     assert listed["flags"][0]["percent"] == 10
     assert cli(ws, "eval", FLAG, "--key", "user-1", "--json") == 0
     assert json.loads(capsys.readouterr().out)["reason"] == "TARGETING_MATCH"
+
+
+def test_a_plan_step_creates_the_flag_takes_its_percent_and_reverses_to_zero(ws):
+    out = flags.apply_percent(ws, "plan-flag", 10.0, flags_file="ops/plan.flagd.json")
+    assert out["to_percent"] == 10
+    path = ws.root / "ops" / "plan.flagd.json"
+    assert json.loads(path.read_text())["flags"]["plan-flag"]["metadata"]["rolloutPercent"] == 10
+    back = flags.apply_percent(ws, "plan-flag", 0.0, flags_file="ops/plan.flagd.json")
+    assert (back["to_percent"], back["serving"]) == (0, "off")
+    assert not (ws.root / flags.DEFAULT_PATH).exists()

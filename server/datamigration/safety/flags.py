@@ -600,3 +600,40 @@ def evaluate(
     path = flags_path(workspace)
     flag = _flag(load_document(path), key, path)
     return resolve_flag(key, flag, context, algorithm=algorithm).to_dict()
+
+
+def apply_percent(
+    workspace: Any,
+    key: str,
+    percent: float,
+    *,
+    flags_file: str | None = None,
+    gate: Gate | None = None,
+    ungated: bool = True,
+) -> dict[str, Any]:
+    """One rollout step of a plan, as the executor runs it (and its reverse).
+
+    Creates the flag (serving the old variant) when it does not exist yet, treats 0% as
+    rollback, takes any step the plan lists (the plan was reviewed, so no ladder check), and
+    writes to `flags_file` when the plan names one. `ungated` defaults to True because the
+    executor checks the step's own gates (validation, health) before it calls this.
+    """
+    ws = _with_flags_file(workspace, flags_file)
+    pct = round(float(percent))
+    if pct <= 0:
+        if key not in load_document(flags_path(ws))["flags"]:
+            set_flag(ws, key)
+        return rollback(ws, key)
+    if key not in load_document(flags_path(ws))["flags"]:
+        set_flag(ws, key)
+    return rollout(ws, key, pct, gate=gate, ungated=ungated, allow_skip=True)
+
+
+def _with_flags_file(workspace: Any, flags_file: str | None) -> Any:
+    if not flags_file:
+        return workspace
+    import dataclasses
+
+    config = dict(getattr(workspace, "config", None) or {})
+    config["flags"] = {**(config.get("flags") or {}), "path": flags_file}
+    return dataclasses.replace(workspace, config=config)
