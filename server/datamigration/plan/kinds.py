@@ -15,7 +15,14 @@ from typing import Any
 from datamigration.db.model import Schema, Table
 from datamigration.errors import NotFoundError, UserInputError
 from datamigration.plan.model import DEFAULT_BATCH_SIZE, BackfillSpec, ChangeSpec, Operation, Step
-from datamigration.plan.ops_base import Dialect, SyncPair, backfill_op, manual_op, name_of
+from datamigration.plan.ops_base import (
+    Dialect,
+    SyncPair,
+    UnsupportedChangeError,
+    backfill_op,
+    manual_op,
+    name_of,
+)
 
 
 class NotYetSupportedError(UserInputError):
@@ -155,21 +162,6 @@ def _mirror_indexes(c: Ctx, t: Table, old: str, new: str) -> list[Operation]:
     return ops
 
 
-def _new_column_shape(c: Ctx, t: Table, old: str, new: str, type_: str) -> list[Step]:
-    """Expand: the new column, sync triggers, backfill, then NOT NULL / default / indexes."""
-    col = column_of(t, old)
-    d = c.d
-    steps = [
-        step(
-            "expand",
-            f"Add {t.name}.{new}",
-            f"New nullable column {new} ({type_}) beside {old}.",
-            [d.add_column(t.name, new, type_)],
-        ),
-    ]
-    return steps + [col]  # type: ignore[list-item]
-
-
 def build_rename_column(c: Ctx) -> None:
     t = table_of(c.schema, c.spec.table or "")
     old, new = c.spec.get("column"), c.spec.get("new_name")
@@ -261,7 +253,13 @@ def _column_copy(
     if col.default is not None and not col.identity:
         shape.append(d.set_default(t.name, new, col.default))
     if not col.nullable:
-        shape += d.set_not_null(t.name, new, type_)
+        try:
+            shape += d.set_not_null(t.name, new, type_)
+        except UnsupportedChangeError:
+            c.built.warnings.append(
+                f"{old} is NOT NULL but {d.name} cannot add NOT NULL to {new} in place: {new} "
+                "stays nullable (the validation rule checks it is filled)."
+            )
     shape += _mirror_indexes(c, t, old, new)
     if rename:
         for fk in t.foreign_keys:

@@ -1,0 +1,287 @@
+"""Golden tests of the planner without a database: SQL per change kind and dialect, the plan
+schema, plan.md, framework files, the hash check and the move_table refusal."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+
+from datamigration.db.model import Column, Index, PrimaryKey, Schema, Table
+from datamigration.errors import FileFormatError, UserInputError
+from datamigration.plan import store
+from datamigration.plan.backfill import batch_sql, boundary_sql
+from datamigration.plan.documents import plan_markdown
+from datamigration.plan.frameworks_out import write_migrations
+from datamigration.plan.kinds import MOVE_REFUSAL, NotYetSupportedError
+from datamigration.plan.model import Plan, plan_hash
+from datamigration.plan.ops_base import UnsupportedChangeError
+from datamigration.plan.planner import Measured, build_plan
+from datamigration.plan.schemas import errors
+from datamigration.plan.spec import parse_spec
+from datamigration.workspace.root import Workspace
+
+USERS = Table(
+    name="users",
+    columns=(
+        Column("id", "bigint", "int8", nullable=False),
+        Column("email", "text", "text", nullable=False),
+        Column("n", "integer", "int4"),
+        Column("team_id", "bigint", "int8"),
+        Column("bio", "text", "text"),
+    ),
+    primary_key=PrimaryKey("users_pkey", ("id",)),
+    indexes=(Index("users_email_key", ("email",), unique=True),),
+)
+TEAMS = Table(
+    name="teams",
+    columns=(Column("id", "bigint", "int8", nullable=False), Column("name", "text", "text")),
+    primary_key=PrimaryKey("teams_pkey", ("id",)),
+)
+MEASURED = Measured({"users": 200_000, "teams": 10}, {"users": 50_000_000}, 20_000.0, "test")
+
+
+def schema(dialect: str = "postgresql") -> Schema:
+    return Schema(dialect=dialect, database="app", tables=(USERS, TEAMS))
+
+
+def plan_for(spec: dict, dialect: str = "postgresql", **kw) -> Plan:
+    return build_plan(
+        parse_spec(spec), schema(dialect), measured=MEASURED, database="app",
+        created_at="2025-01-01T00:00:00Z", **kw,
+    )  # fmt: skip
+
+
+def sql(plan: Plan) -> list[str]:
+    return [s for st in plan.steps for o in st.operations for s in o.statements]
+
+
+RENAME = {"kind": "rename_column", "table": "users", "column": "email", "new_name": "email_address"}
+
+
+def test_rename_column_on_postgres_is_expand_contract_with_triggers_backfill_and_contract():
+    p = plan_for(RENAME)
+    assert p.pattern == "expand_contract"
+    assert [ph.name for ph in p.phases] == ["expand", "migrate", "switch", "contract"]
+    s = sql(p)
+    assert s[0] == "ALTER TABLE users ADD COLUMN IF NOT EXISTS email_address text"
+    assert "BEFORE INSERT OR UPDATE ON users FOR EACH ROW" in s[3]
+    assert "NEW.email := NEW.email_address" in s[1] and "NEW.email_address := NEW.email" in s[1]
+    assert any("CHECK (email_address IS NOT NULL) NOT VALID" in x for x in s)
+    assert any(x.startswith("CREATE UNIQUE INDEX CONCURRENTLY") for x in s)
+    assert s[-1] == "ALTER TABLE users DROP COLUMN IF EXISTS email"
+    contract = p.phase("contract").steps[0]
+    assert contract.destructive and not contract.reversible
+    assert contract.gates[0] == "validation_passed" and "confirmation" in contract.gates
+
+
+def test_backfill_is_keyset_batched_and_skips_rows_already_done():
+    p = plan_for(RENAME)
+    op = next(o for st in p.steps for o in st.operations if o.kind == "backfill")
+    b = op.backfill
+    assert b.batch_size == 10_000 and b.key_columns == ("id",)
+    assert boundary_sql(b, [5]) == (
+        "SELECT id FROM users WHERE id > 5 ORDER BY id LIMIT 1 OFFSET 9999"
+    )
+    assert batch_sql(b, [5], [10005]) == (
+        "UPDATE users SET email_address = email WHERE id > 5 AND id <= 10005 "
+        "AND (email_address IS DISTINCT FROM email)"
+    )
+
+
+def test_change_type_uses_a_shadow_column_and_swaps_in_one_transaction():
+    p = plan_for({"kind": "change_type", "table": "users", "column": "n", "type": "bigint"})
+    s = sql(p)
+    assert s[0] == "ALTER TABLE users ADD COLUMN IF NOT EXISTS n_new bigint"
+    swap = p.phase("switch").steps[0].operations[0]
+    assert swap.transactional
+    assert "ALTER TABLE users RENAME COLUMN n TO n_old" in swap.statements
+    assert "ALTER TABLE users RENAME COLUMN n_new TO n" in swap.statements
+    assert "CAST(NEW.n AS bigint)" in s[1]
+
+
+def test_set_not_null_goes_through_a_validated_check():
+    p = plan_for({"kind": "set_not_null", "table": "users", "column": "n"})
+    assert sql(p) == [
+        "ALTER TABLE users DROP CONSTRAINT IF EXISTS users_n_not_null",
+        "ALTER TABLE users ADD CONSTRAINT users_n_not_null CHECK (n IS NOT NULL) NOT VALID",
+        "ALTER TABLE users VALIDATE CONSTRAINT users_n_not_null",
+        "ALTER TABLE users ALTER COLUMN n SET NOT NULL",
+        "ALTER TABLE users DROP CONSTRAINT IF EXISTS users_n_not_null",
+    ]
+
+
+def test_unique_is_built_concurrently_then_attached_using_the_index():
+    p = plan_for({"kind": "add_unique", "table": "users", "columns": ["n"]})
+    ops = p.steps[0].operations
+    assert [o.transactional for o in ops] == [False, False, True]
+    assert ops[1].statements == ("CREATE UNIQUE INDEX CONCURRENTLY users_n_key ON users (n)",)
+    assert ops[2].statements == (
+        "ALTER TABLE users ADD CONSTRAINT users_n_key UNIQUE USING INDEX users_n_key",
+    )
+
+
+def test_foreign_key_is_added_not_valid_then_validated_with_an_index_first():
+    p = plan_for({"kind": "add_foreign_key", "table": "users", "columns": ["team_id"],
+                  "ref_table": "teams", "ref_columns": ["id"]})  # fmt: skip
+    s = sql(p)
+    assert s[1].startswith("CREATE INDEX CONCURRENTLY users_team_id_idx")
+    assert s[3].endswith("FOREIGN KEY (team_id) REFERENCES teams (id) NOT VALID")
+    assert s[4] == "ALTER TABLE users VALIDATE CONSTRAINT users_team_id_fkey"
+    assert p.steps[0].validation[0]["type"] == "fk_orphans"
+
+
+def test_index_build_drops_an_invalid_leftover_first():
+    p = plan_for({"kind": "add_index", "table": "users", "columns": ["n"]})
+    assert sql(p) == [
+        "DROP INDEX CONCURRENTLY IF EXISTS users_n_idx",
+        "CREATE INDEX CONCURRENTLY users_n_idx ON users (n)",
+    ]
+
+
+def test_rename_table_leaves_a_view_under_the_old_name():
+    p = plan_for({"kind": "rename_table", "table": "users", "new_name": "accounts"})
+    assert sql(p)[:2] == ["ALTER TABLE users RENAME TO accounts",
+                          "CREATE VIEW users AS SELECT * FROM accounts"]  # fmt: skip
+    assert sql(p)[-1] == "DROP VIEW IF EXISTS users"
+
+
+def test_split_table_creates_the_new_table_syncs_both_ways_and_copies_in_batches():
+    p = plan_for({"kind": "split_table", "table": "users", "new_table": "profiles",
+                  "columns": ["bio"]})  # fmt: skip
+    s = sql(p)
+    assert s[0].startswith("CREATE TABLE IF NOT EXISTS profiles")
+    assert any("ON CONFLICT (id) DO UPDATE SET bio = EXCLUDED.bio" in x for x in s)
+    bf = next(o for st in p.steps for o in st.operations if o.kind == "backfill").backfill
+    assert bf.mode == "insert" and bf.target_table == "profiles"
+
+
+@pytest.mark.parametrize("dialect", ["mysql", "sqlite"])
+def test_rename_column_on_other_dialects_uses_their_trigger_forms(dialect):
+    p = plan_for(RENAME, dialect)
+    s = "\n".join(sql(p))
+    if dialect == "mysql":
+        assert "ALGORITHM=INPLACE, LOCK=NONE" in s and "SET NEW.email_address = NEW.email" in s
+    else:
+        assert "AFTER UPDATE OF email ON users" in s and "WHERE rowid = NEW.rowid" in s
+
+
+def test_sqlite_refuses_set_not_null_with_the_rebuild_named():
+    with pytest.raises(UnsupportedChangeError, match="nullability") as e:
+        plan_for({"kind": "set_not_null", "table": "users", "column": "n"}, "sqlite")
+    assert "rebuild" in e.value.hint
+
+
+def test_move_table_is_refused_naming_the_copy_and_cdc_engine():
+    with pytest.raises(NotYetSupportedError) as e:
+        plan_for({"kind": "move_table", "table": "users", "target": "mongodb://h/db"})
+    assert str(e.value).startswith(MOVE_REFUSAL[:40])
+    assert "change-data-capture" in str(e.value) and "later issue" in str(e.value)
+
+
+def test_a_spec_with_a_missing_field_is_refused_with_the_field_named():
+    with pytest.raises(FileFormatError, match="new_name"):
+        parse_spec({"kind": "rename_column", "table": "users", "column": "email"})
+
+
+def test_patterns_follow_the_spec_and_accept_an_override():
+    flagged = plan_for({**RENAME, "rollout": {"flag": "use-email-address"}})
+    assert flagged.pattern == "feature_flags"
+    pcts = [o.params["percentage"] for st in flagged.phase("rollout").steps for o in st.operations]
+    assert pcts == [1, 10, 100]
+    shadow = plan_for({**RENAME, "verify_reads": True})
+    assert shadow.pattern == "shadow_traffic" and "reads" in shadow.pattern_reason
+    forced = plan_for(RENAME, pattern="shadow_traffic")
+    assert forced.pattern_overridden and forced.pattern_reason.startswith("overridden")
+    with pytest.raises(UserInputError):
+        plan_for(RENAME, pattern="dual_write_cdc")
+
+
+@pytest.mark.parametrize("kind", [
+    RENAME,
+    {"kind": "change_type", "table": "users", "column": "n", "type": "bigint"},
+    {"kind": "add_column", "table": "users", "column": "age", "type": "integer"},
+    {"kind": "drop_column", "table": "users", "column": "bio"},
+    {"kind": "add_check", "table": "users", "expression": "n > 0"},
+    {"kind": "drop_index", "name": "users_email_key"},
+    {"kind": "merge_tables", "table": "users", "from_table": "teams", "columns": ["name"],
+     "join": {"id": "team_id"}},
+    {"kind": "backfill", "table": "users", "set": {"bio": "'none'"}, "where": "bio IS NULL"},
+    {"kind": "raw_sql", "sql": "CREATE INDEX CONCURRENTLY a ON users (n);",
+     "reverse_sql": "DROP INDEX CONCURRENTLY a;"},
+])  # fmt: skip
+def test_every_plan_conforms_to_the_plan_schema_and_round_trips(kind):
+    p = plan_for(kind)
+    data = json.loads(json.dumps(p.to_dict()))
+    assert errors(data, "plan") == []
+    assert Plan.from_dict(data) == p
+    assert plan_hash(data) == p.hash
+
+
+def test_generated_sql_has_no_open_lint_errors():
+    for spec in (RENAME, {"kind": "change_type", "table": "users", "column": "n", "type": "bigint"},
+                 {"kind": "set_not_null", "table": "users", "column": "n"}):  # fmt: skip
+        p = plan_for(spec)
+        assert [f for f in p.lint if not f["ignored"] and f["severity"] == "error"] == []
+        assert all(f["reason"] for f in p.lint if f["ignored"])
+
+
+def test_plan_md_has_a_mermaid_diagram_of_the_phases_and_the_hash():
+    p = plan_for(RENAME)
+    md = plan_markdown(p)
+    assert "```mermaid\nflowchart LR" in md
+    assert 'subgraph contract["Contract"]' in md
+    assert p.hash in md
+
+
+def test_load_plan_refuses_a_hash_that_does_not_match(tmp_path):
+    ws = Workspace.open(tmp_path)
+    p = plan_for(RENAME)
+    store.save_plan(ws, p)
+    assert store.load_plan(ws, p.id, p.hash) == p
+    assert store.load_plan(ws, p.id, p.hash[:12]).id == p.id
+    with pytest.raises(store.PlanHashMismatchError):
+        store.load_plan(ws, p.id, "0" * 64)
+    path = store.plans_dir(ws) / f"{p.id}.json"
+    data = json.loads(path.read_text())
+    data["phases"][0]["steps"][0]["operations"][0]["statements"] = ["DROP TABLE users"]
+    path.write_text(json.dumps(data))
+    with pytest.raises(store.PlanHashMismatchError):
+        store.load_plan(ws, p.id, p.hash)
+
+
+def test_flyway_files_continue_the_version_numbers(tmp_path):
+    mig = tmp_path / "db" / "migration"
+    mig.mkdir(parents=True)
+    (mig / "V1__init.sql").write_text("CREATE TABLE users (id bigint primary key);\n")
+    (mig / "V2__more.sql").write_text("SELECT 1;\n")
+    ws = Workspace.open(tmp_path)
+    p = replace(plan_for(RENAME, framework="flyway"))
+    files = write_migrations(ws, p)
+    names = sorted(f.rsplit("/", 1)[-1] for f in files)
+    assert names[0].startswith("V3__") and any(n.endswith(".sql.conf") for n in names)
+    first = (mig / names[0]).read_text()
+    assert "SET lock_timeout = '2000ms';" in first
+    assert "ADD COLUMN IF NOT EXISTS email_address text;" in first
+
+
+def test_alembic_revisions_chain_from_the_current_head(tmp_path):
+    (tmp_path / "alembic.ini").write_text("[alembic]\nscript_location = alembic\n")
+    versions = tmp_path / "alembic" / "versions"
+    versions.mkdir(parents=True)
+    (tmp_path / "alembic" / "env.py").write_text("")
+    (tmp_path / "alembic" / "script.py.mako").write_text("")
+    (versions / "abc123_init.py").write_text(
+        'revision = "abc123"\ndown_revision = None\n\ndef upgrade():\n    pass\n'
+    )
+    ws = Workspace.open(tmp_path)
+    p = plan_for(RENAME, framework="alembic")
+    files = sorted(write_migrations(ws, p))
+    texts = [Path(f).read_text() for f in files]
+    first = next(t for t in texts if "down_revision = 'abc123'" in t)
+    assert "op.execute('ALTER TABLE users ADD COLUMN IF NOT EXISTS email_address text')" in first
+    assert any("autocommit_block" in t and "_keyset(op.get_bind()" in t for t in texts)
+    for t in texts:
+        compile(t, "rev.py", "exec")
