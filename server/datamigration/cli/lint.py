@@ -31,8 +31,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument(
         "--trace",
         action="store_true",
-        help="with --db: run each statement on a scratch copy of the schema inside a "
-        "rolled-back transaction and report the locks taken and rewrites",
+        help="with --db (PostgreSQL): copy the tables the file touches into a scratch schema, "
+        "run each statement on the copy in a rolled-back transaction, and report the locks "
+        "taken and rewrites (the real tables get ACCESS SHARE only; needs CREATE on the db)",
     )
     p.add_argument(
         "--assume-in-transaction",

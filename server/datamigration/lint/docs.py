@@ -48,6 +48,17 @@ def render() -> str:
             "rows is `info`, one over 1,000,000 rows is `error`."
         ),
         "",
+        (
+            "`--trace` (PostgreSQL, with `--db`) measures instead of predicting: the tables the "
+            "file touches (with their foreign-key neighbours, keys, indexes under their own "
+            "names and up to 1,000 sample rows) are copied into a scratch schema, each statement "
+            "runs on the copy in a transaction that is rolled back, and the trace reports the "
+            "locks it took and whether it rewrote the table (its relfilenode changed). The copy "
+            "is dropped afterwards. The real tables get ACCESS SHARE only (checked in pg_locks "
+            "after every statement; anything stronger stops the trace), so it is safe against "
+            "production; it needs CREATE on the database."
+        ),
+        "",
         "## Mapping to other tools",
         "",
         "| our rule | severity | squawk | strong_migrations | eugene |",

@@ -1,7 +1,10 @@
 """Live context from a database: table sizes decide severity, and `--trace` measures locks.
 
-Sizes come from the database layer's `table_sizes()` (row estimates); tracing uses
-`db.locktrace`, which runs the file's statements in one transaction that is always rolled back.
+Sizes come from the database layer's `table_sizes()` (row estimates). Tracing uses
+`db.locktrace`: the tables each file touches are copied into scratch schemas, the file's
+statements run against the copies in a transaction that is always rolled back, and the copies
+are dropped, so the real tables see nothing stronger than ACCESS SHARE. Each file is traced on
+its own copy.
 """
 
 from __future__ import annotations
@@ -9,6 +12,7 @@ from __future__ import annotations
 from dataclasses import replace
 
 from datamigration.db import connect
+from datamigration.errors import UserInputError
 from datamigration.lint import lint_inputs
 from datamigration.lint.inputs import LintInput, collect_inputs
 from datamigration.lint.model import LintOptions, LintReport
@@ -45,6 +49,11 @@ def lint_live(
         options = replace(options, table_rows=table_rows(backend))
         report = lint_inputs(inputs, options, assume_given)
         if trace and options.dialect == "postgres":
+            if getattr(backend, "dialect", "") != "postgresql":
+                raise UserInputError(
+                    "--trace measures PostgreSQL locks and needs a PostgreSQL database",
+                    hint="Pass a postgresql:// URL with --db, or drop --trace.",
+                )
             from datamigration.db.locktrace import trace_statements
 
             for item in inputs:
