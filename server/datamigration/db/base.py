@@ -14,14 +14,21 @@ from __future__ import annotations
 
 import importlib
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
-from typing import Any, ClassVar, Self
+from typing import Any, ClassVar, Self, TypeVar
 
-from datamigration.db.errors import DriverMissingError, UnsupportedOperationError
+from datamigration.db.errors import (
+    DriverMissingError,
+    QueryRefusedError,
+    UnsupportedOperationError,
+    translate,
+)
 from datamigration.db.model import Schema
 from datamigration.db.urls import ConnectionURL, resolve
-from datamigration.errors import UserInputError
+from datamigration.errors import DatabaseError, NotFoundError, UserInputError
+
+T = TypeVar("T")
 
 DEFAULT_CONNECT_TIMEOUT_S = 10
 DEFAULT_STATEMENT_TIMEOUT_MS = 30_000
@@ -62,6 +69,15 @@ class ExecuteResult:
     rowcounts: tuple[int, ...]
     elapsed_ms: float
     committed: bool
+
+
+@dataclass(frozen=True)
+class ExecuteOptions:
+    """How `Backend.execute` runs its statements (what each backend's `_execute` receives)."""
+
+    autocommit: bool = False
+    timeout_ms: int | None = None
+    lock_timeout_ms: int | None = None
 
 
 @dataclass(frozen=True)
@@ -120,6 +136,9 @@ class Backend:
     replica_identity: ClassVar[bool] = False
     documents: ClassVar[bool] = False  # a document store: collections instead of tables
     sql: ClassVar[bool] = True  # accepts SQL statements
+
+    #: the driver's exception classes: `_guard` turns them into our errors with `_fail`
+    driver_errors: ClassVar[tuple[type[BaseException], ...]] = ()
 
     def __init__(
         self,
@@ -217,7 +236,39 @@ class Backend:
         end_at: Sequence[Any] | None = None,
     ) -> Iterator[RowBatch]:
         """Keyset pages ordered by `key_columns`, strictly after `start_after`, up to and
-        including `end_at`. Memory stays at one batch however large the table is."""
+        including `end_at`. Memory stays at one batch however large the table is.
+
+        The paging is the same on every SQL backend; each one only reads a page
+        (`_keyset_page`)."""
+        keys = list(key_columns)
+        if not keys:
+            raise NotFoundError(
+                "iter_rows needs at least one key column", hint="Pass the primary key columns."
+            )
+        n = len(keys)
+        last = tuple(start_after) if start_after is not None else None
+        while True:
+            names, rows = self._guard(
+                f"read rows of {table}",
+                lambda last=last: self._keyset_page(table, keys, columns, batch_size, last, end_at),
+            )
+            if not rows:
+                return
+            last = tuple(rows[-1][:n])
+            yield RowBatch(columns=tuple(names), rows=[tuple(r[n:]) for r in rows], last_key=last)
+            if len(rows) < batch_size:
+                return
+
+    def _keyset_page(
+        self,
+        table: str,
+        keys: Sequence[str],
+        columns: Sequence[str] | None,
+        limit: int,
+        after: tuple[Any, ...] | None,
+        end_at: Sequence[Any] | None,
+    ) -> tuple[Sequence[str], Sequence[Sequence[Any]]]:
+        """One page: (names of the non-key columns, rows that start with the key values)."""
         raise self._unsupported("iter_rows")
 
     # --- writing (the executor's path) -------------------------------------------------------
@@ -231,8 +282,62 @@ class Backend:
         lock_timeout_ms: int | None = None,
     ) -> ExecuteResult:
         """Run statements in order: in one transaction (all or nothing) unless `autocommit`,
-        where each statement commits on its own (needed for CREATE INDEX CONCURRENTLY)."""
+        where each statement commits on its own (needed for CREATE INDEX CONCURRENTLY).
+
+        A failure names the statement that failed and carries `executed` (how many ran)."""
+        started = time.perf_counter()
+        counts: list[int] = []
+        error: DatabaseError | None = None
+        try:
+            options = ExecuteOptions(autocommit, timeout_ms, lock_timeout_ms)
+            self._execute(statements, counts, options)
+        except self.driver_errors as exc:
+            error = self._fail(exc, f"execute statement {len(counts) + 1} of {len(statements)}")
+        if error is not None:
+            error.data["executed"] = len(counts)
+            raise error
+        return ExecuteResult(
+            statements=len(statements),
+            rowcounts=tuple(counts),
+            elapsed_ms=elapsed_ms(started),
+            committed=True,
+        )
+
+    def _execute(self, statements: Sequence[str], counts: list[int], o: ExecuteOptions) -> None:
+        """Run the statements, appending each one's rowcount to `counts` as it completes;
+        roll back what the database would otherwise keep, and let driver errors through."""
         raise self._unsupported("execute")
+
+    # --- errors --------------------------------------------------------------------------
+
+    def _secrets(self) -> list[str | None]:
+        return [self.url.password]
+
+    def _fail(self, exc: BaseException, action: str) -> DatabaseError:
+        """Our error for a driver exception (backends map codes to narrower classes)."""
+        return translate(exc, label=self.label, action=action, secrets=self._secrets())
+
+    def _refused_by_database(self, exc: BaseException, **data: Any) -> DatabaseError:
+        """The database itself refused a statement on the read-only query path."""
+        return translate(
+            exc,
+            label=self.label,
+            action="read-only query",
+            secrets=self._secrets(),
+            cls=QueryRefusedError,
+            hint=QueryRefusedError.default_hint,
+            **data,
+        )
+
+    def _guard(self, action: str, fn: Callable[[], T]) -> T:
+        """Run `fn`; a driver error becomes `_fail(exc, action)`, raised outside the `except`
+        block so no driver exception (and so no password) rides along as its context."""
+        error: DatabaseError | None = None
+        try:
+            return fn()
+        except self.driver_errors as exc:
+            error = self._fail(exc, action)
+        raise error
 
     def _unsupported(self, what: str) -> UnsupportedOperationError:
         return UnsupportedOperationError(
@@ -338,6 +443,35 @@ def inspect_schema(
     return backend.inspect(  # type: ignore[call-arg]
         tables=tables, exact_counts=exact_counts, sample_size=sample_size
     )
+
+
+def keyset_sql(
+    source: str,
+    keys: Sequence[str],
+    select: str,
+    mark: str,
+    after: Sequence[Any] | None,
+    end_at: Sequence[Any] | None,
+    limit: int,
+) -> tuple[str, list[Any]]:
+    """A keyset page as SQL text for drivers that take text: `keys` and `source` are already
+    quoted, `mark` is the driver's placeholder. Row-value comparison keeps composite keys in
+    order (`(a, b) > (?, ?)`)."""
+    order = ", ".join(keys)
+    marks = "(" + ", ".join([mark] * len(keys)) + ")"
+    where, params = [], []
+    if after is not None:
+        where.append(f"({order}) > {marks}")
+        params.extend(after)
+    if end_at is not None:
+        where.append(f"({order}) <= {marks}")
+        params.extend(end_at)
+    sql = (
+        f"SELECT {order}, {select} FROM {source} "
+        f"{'WHERE ' + ' AND '.join(where) if where else ''} "
+        f"ORDER BY {order} LIMIT {int(limit)}"
+    )
+    return sql, params
 
 
 def jsonable(value: Any) -> Any:

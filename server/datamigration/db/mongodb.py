@@ -103,9 +103,6 @@ class MongoBackend(Backend):
 
     # --- connection ----------------------------------------------------------------------
 
-    def _secrets(self) -> list[str | None]:
-        return [self.url.password]
-
     def _error(self, exc: Exception, action: str) -> DatabaseError:
         code = getattr(exc, "code", None)
         exc = _shortened(exc)

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import difflib
 import re
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from typing import Any
 
 import pymysql
@@ -29,17 +29,15 @@ from datamigration.db import model as m
 from datamigration.db.base import (
     DEFAULT_MAX_ROWS,
     Backend,
-    ExecuteResult,
+    ExecuteOptions,
     QueryResult,
-    RowBatch,
     TableSize,
-    elapsed_ms,
+    keyset_sql,
     register_backend,
 )
 from datamigration.db.errors import (
     AuthenticationFailedError,
     ConnectionFailedError,
-    QueryRefusedError,
     QueryTimeoutError,
     TableNotFoundError,
     UnknownDatabaseError,
@@ -137,6 +135,7 @@ class MySQLBackend(Backend):
 
     schemes = ("mysql", "mariadb", "mysql+pymysql", "mariadb+pymysql")
     dialect = "mysql"
+    driver_errors = (pymysql.MySQLError,)
     driver = "pymysql"
     online_ddl = True
     lock_timeout = True  # lock_wait_timeout
@@ -176,9 +175,6 @@ class MySQLBackend(Backend):
                 "autocommit": True,
             },
         )
-
-    def _secrets(self) -> list[str | None]:
-        return [self.url.password]
 
     def open(self) -> MySQLBackend:
         self._connect()
@@ -270,29 +266,18 @@ class MySQLBackend(Backend):
 
     def _fail(self, exc: BaseException, action: str) -> DatabaseError:
         code = exc.args[0] if exc.args else None
-        label, secrets = self.label, self._secrets()
+        kw: dict[str, Any] = {"label": self.label, "action": action, "secrets": self._secrets()}
+        if code == 1146:  # no such table
+            return translate(exc, cls=TableNotFoundError, **kw)
         if code in _TIMEOUT_CODES:
-            return translate(
-                exc, label=label, action=action, secrets=secrets, cls=QueryTimeoutError, code=code
-            )
-        if code == 1146:
-            return translate(
-                exc,
-                label=label,
-                action=action,
-                secrets=secrets,
-                cls=TableNotFoundError,
-            )
-        if code in (2006, 2013, 2003):
-            return translate(
-                exc,
-                label=label,
-                action=action,
-                secrets=secrets,
-                cls=ConnectionFailedError,
-                code=code,
-            )
-        return translate(exc, label=label, action=action, secrets=secrets, code=code)
+            return translate(exc, cls=QueryTimeoutError, code=code, **kw)
+        if code in (2006, 2013, 2003):  # server gone, lost connection, cannot connect
+            return translate(exc, cls=ConnectionFailedError, code=code, **kw)
+        return translate(exc, code=code, **kw)
+
+    def _rows(self, sql: str) -> list[tuple]:
+        with self.conn.cursor() as cur:
+            return self._q(cur, sql)
 
     def _q(self, cur, sql: str, params: Sequence[Any] | None = None) -> list[tuple]:
         self.counter.add(sql)
@@ -503,23 +488,11 @@ class MySQLBackend(Backend):
         )
 
     def exact_count(self, table: str) -> int:
-        error: DatabaseError | None = None
-        try:
-            with self.conn.cursor() as cur:
-                return int(self._q(cur, f"SELECT COUNT(*) FROM {_qualified(table)}")[0][0])
-        except pymysql.MySQLError as exc:
-            error = self._fail(exc, f"count rows of {table}")
-        raise error
+        sql = f"SELECT COUNT(*) FROM {_qualified(table)}"
+        return int(self._guard(f"count rows of {table}", lambda: self._rows(sql))[0][0])
 
     def table_sizes(self) -> dict[str, TableSize]:
-        error: DatabaseError | None = None
-        try:
-            with self.conn.cursor() as cur:
-                rows = self._q(cur, Q_TABLES)
-        except pymysql.MySQLError as exc:
-            error = self._fail(exc, "read table sizes")
-        if error is not None:
-            raise error
+        rows = self._guard("read table sizes", lambda: self._rows(Q_TABLES))
         return {
             r[0]: TableSize(r[0], r[2], r[3], r[4], (r[3] or 0) + (r[4] or 0))
             for r in rows
@@ -588,106 +561,43 @@ class MySQLBackend(Backend):
                 code=code,
             )
         if code in _REFUSED_CODES and code != 1064:
-            return translate(
-                exc,
-                label=self.label,
-                action="read-only query",
-                secrets=self._secrets(),
-                cls=QueryRefusedError,
-                code=code,
-                hint=QueryRefusedError.default_hint,
-            )
+            return self._refused_by_database(exc, code=code)
         return self._fail(exc, "query")
 
     # --- execution and rows --------------------------------------------------------------
 
-    def execute(
-        self,
-        statements: Sequence[str],
-        *,
-        autocommit: bool = False,
-        timeout_ms: int | None = None,
-        lock_timeout_ms: int | None = None,
-    ) -> ExecuteResult:
-        started = now()
+    def _execute(self, statements: Sequence[str], counts: list[int], o: ExecuteOptions) -> None:
         conn = self.conn
-        counts: list[int] = []
-        error: DatabaseError | None = None
         try:
             with conn.cursor() as cur:
-                if lock_timeout_ms:
-                    seconds = max(1, int(lock_timeout_ms) // 1000)
+                if o.lock_timeout_ms:
+                    seconds = max(1, int(o.lock_timeout_ms) // 1000)
                     self._q(cur, f"SET SESSION lock_wait_timeout = {seconds}")
                     self._q(cur, f"SET SESSION innodb_lock_wait_timeout = {seconds}")
                 if self.is_mariadb:
-                    value = (timeout_ms or 0) / 1000.0
+                    value = (o.timeout_ms or 0) / 1000.0
                     self._q(cur, f"SET SESSION max_statement_time = {value:.3f}")
-                if not autocommit:
+                if not o.autocommit:
                     self._q(cur, "START TRANSACTION")
                 for stmt in statements:
                     self.counter.add(stmt)
                     counts.append(cur.execute(stmt))
-                if not autocommit:
+                if not o.autocommit:
                     conn.commit()
-        except pymysql.MySQLError as exc:
+        except pymysql.MySQLError:
             if conn.open:
                 conn.rollback()
-            error = self._fail(exc, f"execute statement {len(counts) + 1} of {len(statements)}")
-        if error is not None:
-            error.data["executed"] = len(counts)
-            raise error
-        return ExecuteResult(
-            statements=len(statements),
-            rowcounts=tuple(counts),
-            elapsed_ms=elapsed_ms(started),
-            committed=True,
-        )
+            raise
 
-    def iter_rows(
-        self,
-        table: str,
-        key_columns: Sequence[str],
-        columns: Sequence[str] | None = None,
-        batch_size: int = 1000,
-        start_after: Sequence[Any] | None = None,
-        end_at: Sequence[Any] | None = None,
-    ) -> Iterator[RowBatch]:
-        keys = list(key_columns)
+    def _keyset_page(self, table, keys, columns, limit, after, end_at):
         select = ", ".join(_quote(c) for c in columns) if columns else "t.*"
-        key_tuple = "(" + ", ".join(_quote(k) for k in keys) + ")"
-        marks = "(" + ", ".join(["%s"] * len(keys)) + ")"
-        order = ", ".join(_quote(k) for k in keys)
-        last = tuple(start_after) if start_after is not None else None
-        while True:
-            where, params = [], []
-            if last is not None:
-                where.append(f"{key_tuple} > {marks}")
-                params.extend(last)
-            if end_at is not None:
-                where.append(f"{key_tuple} <= {marks}")
-                params.extend(end_at)
-            sql = (
-                f"SELECT {order}, {select} FROM {_qualified(table)} AS t "
-                f"{'WHERE ' + ' AND '.join(where) if where else ''} "
-                f"ORDER BY {order} LIMIT {int(batch_size)}"
-            )
-            error: DatabaseError | None = None
-            try:
-                with self.conn.cursor() as cur:
-                    rows = self._q(cur, sql, params or None)
-                    names = [d[0] for d in cur.description][len(keys) :]
-            except pymysql.MySQLError as exc:
-                error = self._fail(exc, f"read rows of {table}")
-            if error is not None:
-                raise error
-            if not rows:
-                return
-            last = tuple(rows[-1][: len(keys)])
-            yield RowBatch(
-                columns=tuple(names), rows=[tuple(r[len(keys) :]) for r in rows], last_key=last
-            )
-            if len(rows) < batch_size:
-                return
+        source = f"{_qualified(table)} AS t"
+        sql, params = keyset_sql(
+            source, [_quote(k) for k in keys], select, "%s", after, end_at, limit
+        )
+        with self.conn.cursor() as cur:
+            rows = self._q(cur, sql, params or None)
+            return [d[0] for d in cur.description][len(keys) :], rows
 
 
 def _literal(text: str) -> str:

@@ -19,7 +19,7 @@ refuses `set_config`, the one function that could switch the role back inside on
 from __future__ import annotations
 
 import difflib
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from typing import Any
 
 import psycopg
@@ -30,17 +30,14 @@ from datamigration.db import model as m
 from datamigration.db.base import (
     DEFAULT_MAX_ROWS,
     Backend,
-    ExecuteResult,
+    ExecuteOptions,
     QueryResult,
-    RowBatch,
     TableSize,
-    elapsed_ms,
     register_backend,
 )
 from datamigration.db.errors import (
     AuthenticationFailedError,
     ConnectionFailedError,
-    QueryRefusedError,
     QueryTimeoutError,
     TableNotFoundError,
     UnknownDatabaseError,
@@ -54,7 +51,7 @@ from datamigration.db.readonly import (
     postgres_calls,
     refused,
 )
-from datamigration.errors import DatabaseError, NotFoundError
+from datamigration.errors import DatabaseError
 
 READONLY_ROLE = "datamigration_readonly"
 _SYSTEM_SCHEMAS = "('pg_catalog', 'information_schema')"
@@ -198,6 +195,14 @@ def _modifiers(typname: str, typmod: int) -> tuple[int | None, int | None, int |
     return None, None, None
 
 
+#: SQLSTATEs that have a narrower error class than DatabaseError.
+_SQLSTATE_ERRORS: dict[str | None, type[DatabaseError]] = {
+    "57014": QueryTimeoutError,  # query_canceled (statement_timeout)
+    "3D000": UnknownDatabaseError,  # invalid_catalog_name
+    "42P01": TableNotFoundError,  # undefined_table
+}
+
+
 def _split_name(table: str) -> pgsql.Composable:
     schema, dot, name = table.rpartition(".")
     if dot:
@@ -212,6 +217,7 @@ class PostgresBackend(Backend):
     schemes = ("postgresql", "postgres", "postgresql+psycopg")
     dialect = "postgresql"
     driver = "psycopg"
+    driver_errors = (psycopg.Error,)
     transactional_ddl = True
     concurrent_index = True
     logical_decoding = True
@@ -244,9 +250,6 @@ class PostgresBackend(Backend):
             application_name=params.get("application_name", "datamigration"),
         )
         return psycopg.conninfo.make_conninfo(**{k: v for k, v in params.items() if v is not None})
-
-    def _secrets(self) -> list[str | None]:
-        return [self.url.password]
 
     def open(self) -> PostgresBackend:
         self._connect()
@@ -325,41 +328,12 @@ class PostgresBackend(Backend):
         except psycopg.Error:
             self._conn = None
 
-    def _fail(self, exc: psycopg.Error, action: str) -> DatabaseError:
+    def _fail(self, exc: BaseException, action: str) -> DatabaseError:
         state = getattr(exc, "sqlstate", None)
-        label, secrets = self.label, self._secrets()
-        if state == "57014":
-            return translate(
-                exc,
-                label=label,
-                action=action,
-                secrets=secrets,
-                cls=QueryTimeoutError,
-                sqlstate=state,
-            )
-        if state == "3D000":
-            return translate(
-                exc,
-                label=label,
-                action=action,
-                secrets=secrets,
-                cls=UnknownDatabaseError,
-                sqlstate=state,
-            )
-        if state == "42P01":
-            return translate(
-                exc,
-                label=label,
-                action=action,
-                secrets=secrets,
-                cls=TableNotFoundError,
-                sqlstate=state,
-            )
+        kw: dict[str, Any] = {"label": self.label, "action": action, "secrets": self._secrets()}
         if isinstance(exc, psycopg.OperationalError) and state is None:
-            return translate(
-                exc, label=label, action=action, secrets=secrets, cls=ConnectionFailedError
-            )
-        return translate(exc, label=label, action=action, secrets=secrets, sqlstate=state)
+            return translate(exc, cls=ConnectionFailedError, **kw)
+        return translate(exc, cls=_SQLSTATE_ERRORS.get(state, DatabaseError), sqlstate=state, **kw)
 
     def _run(self, cur: psycopg.Cursor, sql: Any, params: Any = None, **kw: Any) -> None:
         self.counter.add(sql if isinstance(sql, str) else repr(sql))
@@ -616,25 +590,20 @@ class PostgresBackend(Backend):
         )
 
     def exact_count(self, table: str) -> int:
-        error: DatabaseError | None = None
-        try:
+        def count() -> int:
             with self.conn.cursor() as cur:
                 self._run(cur, pgsql.SQL("SELECT count(*) FROM {}").format(_split_name(table)))
                 return int(cur.fetchone()[0])
-        except psycopg.Error as exc:
-            error = self._fail(exc, f"count rows of {table}")
-        raise error
+
+        return self._guard(f"count rows of {table}", count)
 
     def table_sizes(self) -> dict[str, TableSize]:
-        error: DatabaseError | None = None
-        try:
+        def read() -> list[tuple]:
             with self.conn.cursor() as cur:
                 self._run(cur, Q_SIZES)
-                rows = cur.fetchall()
-        except psycopg.Error as exc:
-            error = self._fail(exc, "read table sizes")
-        if error is not None:
-            raise error
+                return cur.fetchall()
+
+        rows = self._guard("read table sizes", read)
         return {
             f"{r[1]}.{r[2]}": TableSize(
                 table=f"{r[1]}.{r[2]}",
@@ -755,135 +724,67 @@ class PostgresBackend(Backend):
     def _query_error(self, exc: psycopg.Error) -> DatabaseError:
         state = getattr(exc, "sqlstate", None)
         if state in _REFUSED_SQLSTATES or (state == "42601" and "multiple commands" in str(exc)):
-            return translate(
-                exc,
-                label=self.label,
-                action="read-only query",
-                secrets=self._secrets(),
-                cls=QueryRefusedError,
-                sqlstate=state,
-                hint=QueryRefusedError.default_hint,
-            )
+            return self._refused_by_database(exc, sqlstate=state)
         return self._fail(exc, "query")
 
     # --- generic execution and row reading (executor, mover, validator) ------------------
 
-    def execute(
-        self,
-        statements: Sequence[str],
-        *,
-        autocommit: bool = False,
-        timeout_ms: int | None = None,
-        lock_timeout_ms: int | None = None,
-    ) -> ExecuteResult:
-        started = now()
+    def _execute(self, statements: Sequence[str], counts: list[int], o: ExecuteOptions) -> None:
         conn = self.conn
-        counts: list[int] = []
-        error: DatabaseError | None = None
         settings = (
-            f"{int(timeout_ms)}ms" if timeout_ms else "0",
-            f"{int(lock_timeout_ms)}ms" if lock_timeout_ms else "0",
+            f"{int(o.timeout_ms)}ms" if o.timeout_ms else "0",
+            f"{int(o.lock_timeout_ms)}ms" if o.lock_timeout_ms else "0",
         )
-        try:
-            with conn.cursor() as cur:
-                if autocommit:
+        with conn.cursor() as cur:
+            if o.autocommit:
+                self._run(
+                    cur,
+                    "SELECT set_config('statement_timeout', %s, false), "
+                    "set_config('lock_timeout', %s, false)",
+                    settings,
+                )
+                try:
+                    for stmt in statements:
+                        self._run(cur, stmt)
+                        counts.append(cur.rowcount)
+                finally:
+                    if conn.info.transaction_status == TransactionStatus.IDLE:
+                        cur.execute("RESET statement_timeout; RESET lock_timeout")
+            else:
+                with conn.transaction():
                     self._run(
                         cur,
-                        "SELECT set_config('statement_timeout', %s, false), "
-                        "set_config('lock_timeout', %s, false)",
+                        "SELECT set_config('statement_timeout', %s, true), "
+                        "set_config('lock_timeout', %s, true)",
                         settings,
                     )
-                    try:
-                        for stmt in statements:
-                            self._run(cur, stmt)
-                            counts.append(cur.rowcount)
-                    finally:
-                        if conn.info.transaction_status == TransactionStatus.IDLE:
-                            cur.execute("RESET statement_timeout; RESET lock_timeout")
-                else:
-                    with conn.transaction():
-                        self._run(
-                            cur,
-                            "SELECT set_config('statement_timeout', %s, true), "
-                            "set_config('lock_timeout', %s, true)",
-                            settings,
-                        )
-                        for stmt in statements:
-                            self._run(cur, stmt)
-                            counts.append(cur.rowcount)
-        except psycopg.Error as exc:
-            error = self._fail(exc, f"execute statement {len(counts) + 1} of {len(statements)}")
-        if error is not None:
-            error.data["executed"] = len(counts)
-            raise error
-        return ExecuteResult(
-            statements=len(statements),
-            rowcounts=tuple(counts),
-            elapsed_ms=elapsed_ms(started),
-            committed=True,
-        )
+                    for stmt in statements:
+                        self._run(cur, stmt)
+                        counts.append(cur.rowcount)
 
-    def iter_rows(
-        self,
-        table: str,
-        key_columns: Sequence[str],
-        columns: Sequence[str] | None = None,
-        batch_size: int = 1000,
-        start_after: Sequence[Any] | None = None,
-        end_at: Sequence[Any] | None = None,
-    ) -> Iterator[RowBatch]:
-        keys = list(key_columns)
-        if not keys:
-            raise NotFoundError(
-                "iter_rows needs at least one key column", hint="Pass the primary key columns."
-            )
-        cols = list(columns) if columns else None
-        select = pgsql.SQL(", ").join(map(pgsql.Identifier, cols)) if cols else pgsql.SQL("*")
+    def _keyset_page(self, table, keys, columns, limit, after, end_at):
+        select = pgsql.SQL(", ").join(map(pgsql.Identifier, columns)) if columns else pgsql.SQL("*")
         key_tuple = pgsql.SQL("({})").format(pgsql.SQL(", ").join(map(pgsql.Identifier, keys)))
+        marks = pgsql.SQL(", ").join(pgsql.Placeholder() * len(keys))
         order = pgsql.SQL(", ").join(map(pgsql.Identifier, keys))
-        last = tuple(start_after) if start_after is not None else None
-        while True:
-            where, params = [], []
-            if last is not None:
-                where.append(
-                    pgsql.SQL("{} > ({})").format(
-                        key_tuple, pgsql.SQL(", ").join(pgsql.Placeholder() * len(keys))
-                    )
-                )
-                params.extend(last)
-            if end_at is not None:
-                where.append(
-                    pgsql.SQL("{} <= ({})").format(
-                        key_tuple, pgsql.SQL(", ").join(pgsql.Placeholder() * len(keys))
-                    )
-                )
-                params.extend(end_at)
-            query = pgsql.SQL("SELECT {}, {} FROM {} {} ORDER BY {} LIMIT {}").format(
-                order,
-                select,
-                _split_name(table),
-                pgsql.SQL("WHERE ") + pgsql.SQL(" AND ").join(where) if where else pgsql.SQL(""),
-                order,
-                pgsql.Literal(int(batch_size)),
-            )
-            error: DatabaseError | None = None
-            try:
-                with self.conn.cursor() as cur:
-                    self._run(cur, query, params)
-                    names = [d.name for d in cur.description][len(keys) :]
-                    rows = cur.fetchall()
-            except psycopg.Error as exc:
-                error = self._fail(exc, f"read rows of {table}")
-            if error is not None:
-                raise error
-            if not rows:
-                return
-            last = tuple(rows[-1][: len(keys)])
-            yield RowBatch(
-                columns=tuple(names), rows=[tuple(r[len(keys) :]) for r in rows], last_key=last
-            )
-            if len(rows) < batch_size:
-                return
+        where, params = [], []
+        if after is not None:
+            where.append(pgsql.SQL("{} > ({})").format(key_tuple, marks))
+            params.extend(after)
+        if end_at is not None:
+            where.append(pgsql.SQL("{} <= ({})").format(key_tuple, marks))
+            params.extend(end_at)
+        query = pgsql.SQL("SELECT {}, {} FROM {} {} ORDER BY {} LIMIT {}").format(
+            order,
+            select,
+            _split_name(table),
+            pgsql.SQL("WHERE ") + pgsql.SQL(" AND ").join(where) if where else pgsql.SQL(""),
+            order,
+            pgsql.Literal(int(limit)),
+        )
+        with self.conn.cursor() as cur:
+            self._run(cur, query, params)
+            return [d.name for d in cur.description][len(keys) :], cur.fetchall()
 
 
 def _check_expression(definition: str) -> str:

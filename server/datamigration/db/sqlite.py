@@ -28,15 +28,13 @@ from datamigration.db import model as m
 from datamigration.db.base import (
     DEFAULT_MAX_ROWS,
     Backend,
-    ExecuteResult,
+    ExecuteOptions,
     QueryResult,
-    RowBatch,
     TableSize,
-    elapsed_ms,
+    keyset_sql,
     register_backend,
 )
 from datamigration.db.errors import (
-    QueryRefusedError,
     QueryTimeoutError,
     TableNotFoundError,
     UnknownDatabaseError,
@@ -129,6 +127,7 @@ class SQLiteBackend(Backend):
     schemes = ("sqlite",)
     dialect = "sqlite"
     driver = "sqlite3"
+    driver_errors = (sqlite3.Error,)
     transactional_ddl = True
     returning = True
 
@@ -157,7 +156,7 @@ class SQLiteBackend(Backend):
             f"SQLite database file {self.path} does not exist", hint=hint, path=self.path
         )
 
-    def _fail(self, exc: Exception, action: str) -> DatabaseError:
+    def _fail(self, exc: BaseException, action: str) -> DatabaseError:
         text = str(exc)
         if "interrupted" in text:
             return translate(exc, label=self.label, action=action, cls=QueryTimeoutError)
@@ -337,14 +336,10 @@ class SQLiteBackend(Backend):
         return tuple(out)
 
     def exact_count(self, table: str) -> int:
-        error: DatabaseError | None = None
-        try:
-            return int(
-                self._q(self._read_conn(), f"SELECT count(*) FROM {_qualified(table)}")[0][0]
-            )
-        except sqlite3.Error as exc:
-            error = self._fail(exc, f"count rows of {table}")
-        raise error
+        sql = f"SELECT count(*) FROM {_qualified(table)}"
+        return int(
+            self._guard(f"count rows of {table}", lambda: self._q(self._read_conn(), sql))[0][0]
+        )
 
     def table_sizes(self) -> dict[str, TableSize]:
         schema = self.inspect()
@@ -387,13 +382,7 @@ class SQLiteBackend(Backend):
                     conn.execute("ROLLBACK")
         except sqlite3.ProgrammingError as exc:
             if "one statement" in str(exc):
-                error = translate(
-                    exc,
-                    label=self.label,
-                    action="read-only query",
-                    cls=QueryRefusedError,
-                    hint=QueryRefusedError.default_hint,
-                )
+                error = self._refused_by_database(exc)
             else:
                 error = self._fail(exc, "query")
         except sqlite3.Error as exc:
@@ -402,13 +391,7 @@ class SQLiteBackend(Backend):
                     self.label, f"the database denied {authorizer.denied}", denied=authorizer.denied
                 )
             elif "not authorized" in str(exc) or "readonly" in str(exc).replace("-", ""):
-                error = translate(
-                    exc,
-                    label=self.label,
-                    action="read-only query",
-                    cls=QueryRefusedError,
-                    hint=QueryRefusedError.default_hint,
-                )
+                error = self._refused_by_database(exc)
             elif "interrupted" in str(exc):
                 error = QueryTimeoutError(
                     f"query on {self.label} exceeded its timeout of "
@@ -432,93 +415,36 @@ class SQLiteBackend(Backend):
 
     # --- execution and rows --------------------------------------------------------------
 
-    def execute(
-        self,
-        statements: Sequence[str],
-        *,
-        autocommit: bool = False,
-        timeout_ms: int | None = None,
-        lock_timeout_ms: int | None = None,
-    ) -> ExecuteResult:
-        started = now()
+    def _execute(self, statements: Sequence[str], counts: list[int], o: ExecuteOptions) -> None:
         conn = self.conn
-        counts: list[int] = []
-        error: DatabaseError | None = None
-        if lock_timeout_ms:
-            conn.execute(f"PRAGMA busy_timeout = {int(lock_timeout_ms)}")
+        if o.lock_timeout_ms:
+            conn.execute(f"PRAGMA busy_timeout = {int(o.lock_timeout_ms)}")
         try:
-            if not autocommit:
+            if not o.autocommit:
                 conn.execute("BEGIN IMMEDIATE")
             for stmt in statements:
                 self.counter.add(stmt)
                 if stmt.strip().rstrip(";").count(";"):
-                    conn.executescript(stmt) if autocommit else _exec_many(conn, stmt)
+                    conn.executescript(stmt) if o.autocommit else _exec_many(conn, stmt)
                     counts.append(-1)
                 else:
                     counts.append(conn.execute(stmt).rowcount)
-            if not autocommit:
+            if not o.autocommit:
                 conn.execute("COMMIT")
-        except sqlite3.Error as exc:
+        except sqlite3.Error:
             if conn.in_transaction:
                 conn.execute("ROLLBACK")
-            error = self._fail(exc, f"execute statement {len(counts) + 1} of {len(statements)}")
-        if error is not None:
-            error.data["executed"] = len(counts)
-            raise error
-        return ExecuteResult(
-            statements=len(statements),
-            rowcounts=tuple(counts),
-            elapsed_ms=elapsed_ms(started),
-            committed=True,
-        )
+            raise
 
-    def iter_rows(
-        self,
-        table: str,
-        key_columns: Sequence[str],
-        columns: Sequence[str] | None = None,
-        batch_size: int = 1000,
-        start_after: Sequence[Any] | None = None,
-        end_at: Sequence[Any] | None = None,
-    ) -> Iterator[RowBatch]:
-        keys = list(key_columns)
+    def _keyset_page(self, table, keys, columns, limit, after, end_at):
         select = ", ".join(_quote(c) for c in columns) if columns else "*"
-        key_tuple = "(" + ", ".join(_quote(k) for k in keys) + ")"
-        marks = "(" + ", ".join("?" * len(keys)) + ")"
-        order = ", ".join(_quote(k) for k in keys)
-        last = tuple(start_after) if start_after is not None else None
+        sql, params = keyset_sql(
+            _qualified(table), [_quote(k) for k in keys], select, "?", after, end_at, limit
+        )
         conn = self.conn if not self._exists() else self._read_conn()
-        while True:
-            where, params = [], []
-            if last is not None:
-                where.append(f"{key_tuple} > {marks}")
-                params.extend(last)
-            if end_at is not None:
-                where.append(f"{key_tuple} <= {marks}")
-                params.extend(end_at)
-            sql = (
-                f"SELECT {order}, {select} FROM {_qualified(table)} "
-                f"{'WHERE ' + ' AND '.join(where) if where else ''} "
-                f"ORDER BY {order} LIMIT {int(batch_size)}"
-            )
-            error: DatabaseError | None = None
-            try:
-                self.counter.add(sql)
-                cur = conn.execute(sql, params)
-                names = [d[0] for d in cur.description][len(keys) :]
-                rows = cur.fetchall()
-            except sqlite3.Error as exc:
-                error = self._fail(exc, f"read rows of {table}")
-            if error is not None:
-                raise error
-            if not rows:
-                return
-            last = tuple(rows[-1][: len(keys)])
-            yield RowBatch(
-                columns=tuple(names), rows=[tuple(r[len(keys) :]) for r in rows], last_key=last
-            )
-            if len(rows) < batch_size:
-                return
+        self.counter.add(sql)
+        cur = conn.execute(sql, params)
+        return [d[0] for d in cur.description][len(keys) :], cur.fetchall()
 
 
 def _exec_many(conn: sqlite3.Connection, script: str) -> None:
