@@ -150,10 +150,12 @@ def test_trace_follows_qualified_names_original_index_names_and_foreign_keys(sho
             "INSERT INTO customers (name) VALUES ('new one')",
             "DROP INDEX public.orders_by_customer_custom",
             "ALTER TABLE public.customers ALTER COLUMN id TYPE bigint",
+            "INSERT INTO orders (customer_id, state, total) VALUES (1, 'paid', 5)",
         ],
     )
-    validate, insert, drop, widen = traces
-    assert [t.error for t in traces] == [""] * 4, traces  # the copies keep the original names
+    validate, insert, drop, widen, _identity = traces
+    # the copies keep the original names, and keys continue after the sampled rows
+    assert [t.error for t in traces] == [""] * 5, traces
     assert "public.orders: ShareUpdateExclusiveLock" in validate.locks
     assert "public.customers: RowExclusiveLock" in insert.locks
     assert "public.orders: AccessExclusiveLock" in drop.locks
@@ -213,3 +215,41 @@ def test_trace_drops_a_scratch_schema_left_by_a_session_that_is_gone(pg):
     trace_statements(pg, ["SELECT 1"])
     names = {r[0] for r in pg.query("SELECT nspname FROM pg_namespace").rows}
     assert "dm_trace_deadbeef_0" not in names and "dm_trace_not_ours" in names
+
+
+def test_trace_copies_a_partitioned_table_with_its_partitions(pg):
+    pg.execute(
+        [
+            (
+                "CREATE TABLE events (id bigint, at date NOT NULL, kind text, PRIMARY KEY (id, at)) "
+                "PARTITION BY RANGE (at)"
+            ),
+            (
+                "CREATE TABLE events_2024 PARTITION OF events "
+                "FOR VALUES FROM ('2024-01-01') TO ('2025-01-01')"
+            ),
+            (
+                "CREATE TABLE events_2025 PARTITION OF events "
+                "FOR VALUES FROM ('2025-01-01') TO ('2026-01-01')"
+            ),
+            "CREATE INDEX events_kind ON events (kind)",
+            (
+                "INSERT INTO events SELECT g, date '2024-06-01' + g % 400, 'k' "
+                "FROM generate_series(1, 3000) g"
+            ),
+        ]
+    )
+    add, retype = trace_statements(
+        pg,
+        [
+            "ALTER TABLE events ADD COLUMN x int",
+            "ALTER TABLE events_2025 ALTER COLUMN kind SET DATA TYPE varchar(10)",
+        ],
+    )
+    assert {
+        "public.events: AccessExclusiveLock",
+        "public.events_2024: AccessExclusiveLock",
+        "public.events_2025: AccessExclusiveLock",
+    } <= set(add.locks)
+    assert "cannot alter" in retype.error  # a partition's column type follows its parent's
+    assert _scratch_schemas(pg) == 0

@@ -207,6 +207,7 @@ class Scratch:
         self._private_sequences(rel)
         if parent is None:
             self._sample(rel)
+            self._continue_identities(rel)
 
     def _private_sequences(self, rel: _Rel) -> None:
         """Point serial defaults at copied sequences: nextval must never touch a real one."""
@@ -231,6 +232,22 @@ class Scratch:
             )
             self.conn.execute(
                 f"ALTER TABLE {self._target(rel)} ALTER COLUMN {quote_ident(column)} {action}"
+            )
+
+    def _continue_identities(self, rel: _Rel) -> None:
+        """Identity columns got fresh sequences from LIKE: continue where the real ones are, so
+        an INSERT in the migration does not collide with a sampled key."""
+        for column, real_seq in self._rows(
+            "SELECT attname, pg_get_serial_sequence(%s, attname) FROM pg_attribute "
+            "WHERE attrelid = %s AND attidentity <> '' AND NOT attisdropped",
+            (self._source(rel), rel.oid),
+        ):
+            if real_seq is None:
+                continue
+            last, called = self._rows(f"SELECT last_value, is_called FROM {real_seq}")[0]
+            self.conn.execute(
+                "SELECT setval(pg_get_serial_sequence(%s, %s), %s, %s)",
+                (self._target(rel), column, last, called),
             )
 
     def _sample(self, rel: _Rel) -> None:
@@ -269,6 +286,8 @@ class Scratch:
             (rel.oid,),
         ):
             self.conn.execute(self.redirect(definition))
+        if rel.kind != "p":
+            return  # plain inheritance children are not copied; partitions are
         for child in self._rows(
             "SELECT c.oid, c.relkind, n.nspname, c.relname FROM pg_inherits h "
             "JOIN pg_class c ON c.oid = h.inhrelid JOIN pg_namespace n ON n.oid = c.relnamespace "
@@ -409,7 +428,7 @@ def drop_stale(conn: psycopg.Connection) -> None:
     """Drop scratch schemas of ours whose tracing session no longer exists (a crash)."""
     rows = conn.execute(
         "SELECT n.nspname, obj_description(n.oid, 'pg_namespace') FROM pg_namespace n "
-        "WHERE n.nspname LIKE 'dm\\_trace\\_%%' AND pg_has_role(n.nspowner, 'USAGE')"
+        "WHERE n.nspname LIKE 'dm\\_trace\\_%' AND pg_has_role(n.nspowner, 'USAGE')"
     ).fetchall()
     stale = []
     for name, comment in rows:
