@@ -473,7 +473,8 @@ class Executor:
         if not rules:
             rules = self._rules_before(Step("_end", "", "", "", ()))
         if not rules:
-            return {"ran": False, "reason": "the plan has no post-migration validation rules"}
+            return {"ran": False, "passed": None,
+                    "reason": "the plan has no post-migration validation rules"}  # fmt: skip
         try:
             result = self._validate(rules, f"{self.plan.id}-post")
         except DataMigrationError as exc:

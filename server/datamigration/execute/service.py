@@ -66,8 +66,12 @@ class Prepared:
             if self.dry_run:
                 out = self.executor.dry_run(self.selection)
             elif not self.selection.steps:
+                states = self.selection.states
+                remaining = [s.id for s in self.executor.plan.steps
+                             if s.id not in states or states[s.id].status != "done"]  # fmt: skip
                 out = {"dry_run": False, "mode": self.selection.mode, "scope": self.selection.scope,
-                       "steps": [], "note": "nothing to do: the selected steps are already done"}  # fmt: skip
+                       "steps": [], "remaining": remaining,
+                       "note": "nothing to do: the selected steps are already done"}  # fmt: skip
             else:
                 out = self.executor.run(self.selection)
             out.update(self._header())
