@@ -1,0 +1,332 @@
+"""Live-load benchmark: a schema change under steady application traffic, expand-contract vs naive.
+
+For each change — (a) rename users.email to email_address, (b) users.n int -> bigint — on a
+1,000,000-row table, the load generator (bench/loadgen.py) sends reads and writes at a steady
+rate on a fixed schedule. After a baseline window the change runs, either
+
+* ours: the expand-contract plan from the planner (`plan_migration`), run step by step by the
+  executor (`execute.service.prepare(...).run()`): new column, sync triggers, batched backfill,
+  constraints NOT VALID + VALIDATE, concurrent indexes, switch, contract; the application is
+  redeployed from the old version (writes `email`) to the new one (writes `email_address`) at the
+  plan's switch step, with both versions running side by side during the rolling deploy; or
+* anchor: the naive single ALTER (RENAME COLUMN, or ALTER COLUMN TYPE), followed by the same
+  rolling deploy where the application has to change.
+
+Reported for each: failed application queries, latency p50/p95/p99 during the change vs the
+baseline before it (latency is measured from each operation's scheduled time, so stalls count),
+and the longest time any application query waited on a lock (sampled from pg_stat_activity).
+Goals (issue 6): zero failed queries, p99 <= 2x baseline, no lock wait longer than the lock
+timeout of the plan's DDL.
+
+    .venv/bin/python bench/bench_live_load.py            # 1M rows, ~4-6 minutes
+    .venv/bin/python bench/bench_live_load.py --quick    # 100k rows, a smoke run
+    .venv/bin/python bench/bench_live_load.py --json     # also bench/results/live_load.json
+
+Needs PostgreSQL on 127.0.0.1:5432 (DATAMIGRATION_TEST_PG_URL overrides the admin URL); each
+scenario gets its own throwaway database, dropped afterwards.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import tempfile
+import time
+import uuid
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit, urlunsplit
+
+import psycopg
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from _runner import Figure, bench_args, report
+from loadgen import LoadGenerator, LoadResult, Workload, window
+
+ADMIN_URL = os.environ.get("DATAMIGRATION_TEST_PG_URL", "postgresql://postgres@127.0.0.1:5432/test")
+
+RENAME_SPEC = {
+    "kind": "rename_column",
+    "table": "users",
+    "column": "email",
+    "new_name": "email_address",
+}
+TYPE_SPEC = {"kind": "change_type", "table": "users", "column": "n", "type": "bigint"}
+RENAME_LOAD = Workload(old_column="email", new_column="email_address")
+TYPE_LOAD = Workload(old_column="email", new_column="email")  # the app keeps using `n`
+
+
+# --- databases --------------------------------------------------------------------------------
+
+
+def with_database(url: str, name: str) -> str:
+    parts = urlsplit(url)
+    return urlunsplit(parts._replace(path=f"/{name}"))
+
+
+def create_database() -> tuple[str, str]:
+    name = f"dm_bench_live_{uuid.uuid4().hex[:8]}"
+    with psycopg.connect(ADMIN_URL, autocommit=True) as c:
+        c.execute(f'CREATE DATABASE "{name}"')
+    return name, with_database(ADMIN_URL, name)
+
+
+def drop_database(name: str) -> None:
+    with psycopg.connect(ADMIN_URL, autocommit=True) as c:
+        c.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+def seed(url: str, rows: int) -> float:
+    started = time.perf_counter()
+    with psycopg.connect(url, autocommit=True) as c:
+        c.execute(
+            "CREATE TABLE users (id bigserial PRIMARY KEY, email text NOT NULL, "
+            "n int NOT NULL DEFAULT 0, created_at timestamptz NOT NULL DEFAULT now())"
+        )
+        c.execute(
+            "INSERT INTO users (email, n) SELECT 'user' || g || '@example.com', g "
+            "FROM generate_series(1, %s) g",
+            (rows,),
+        )
+        c.execute("CREATE UNIQUE INDEX users_email_key ON users (email)")
+        c.execute("VACUUM ANALYZE users")
+    return time.perf_counter() - started
+
+
+# --- the changes --------------------------------------------------------------------------------
+
+
+def naive(statement: str, deploy: bool, deploy_seconds: float) -> Callable[..., dict[str, Any]]:
+    def run(gen: LoadGenerator, url: str, workdir: Path) -> dict[str, Any]:
+        started = time.perf_counter()
+        with psycopg.connect(url, autocommit=True, application_name="dm-bench-naive") as c:
+            c.execute(statement)
+        alter_s = time.perf_counter() - started
+        if deploy:
+            gen.rolling_deploy(deploy_seconds)
+        return {"statement": statement, "alter_seconds": round(alter_s, 3), "lock_timeout_ms": None}
+
+    return run
+
+
+def expand_contract(
+    spec: dict[str, Any], deploy_seconds: float, batch_size: int | None
+) -> Callable[..., dict[str, Any]]:
+    def run(gen: LoadGenerator, url: str, workdir: Path) -> dict[str, Any]:
+        from datamigration.execute import service
+        from datamigration.execute.runner import RunOptions
+        from datamigration.plan.planner import plan_migration
+        from datamigration.plan.spec import parse_spec
+        from datamigration.workspace.root import Workspace
+
+        ws = Workspace.open(str(workdir))
+        started = time.perf_counter()
+        plan = plan_migration(ws, parse_spec(spec), url).plan
+        plan_s = time.perf_counter() - started
+        steps = []
+        lock_timeouts = {
+            op.lock_timeout_ms for s in plan.steps for op in s.operations if op.lock_timeout_ms
+        }
+        for step in plan.steps:
+            if any(op.kind == "manual" for op in step.operations):
+                gen.mark(f"deploy {step.id}")
+                gen.rolling_deploy(deploy_seconds)  # the manual step: ship the new app version
+            t = time.perf_counter()
+            options = RunOptions(batch_size=batch_size, finish_story=False)
+            prepared = service.prepare(
+                ws, plan.id, plan.hash, mode="execute", db=url, step=step.id, options=options
+            )
+            try:
+                prepared.run()
+            except Exception as exc:
+                raise RuntimeError(f"step {step.id} ({step.title}): {exc}") from exc
+            steps.append(
+                {"step": step.id, "title": step.title, "seconds": round(time.perf_counter() - t, 3)}
+            )
+        return {
+            "plan": plan.id,
+            "plan_seconds": round(plan_s, 3),
+            "steps": steps,
+            "lock_timeout_ms": max(lock_timeouts) if lock_timeouts else None,
+        }
+
+    return run
+
+
+# --- one scenario -------------------------------------------------------------------------------
+
+
+def scenario(
+    name: str,
+    change: Callable[..., dict[str, Any]],
+    workload: Workload,
+    args: Any,
+) -> dict[str, Any]:
+    db, url = create_database()
+    try:
+        seed_s = seed(url, args.rows)
+        gen = LoadGenerator(
+            url,
+            key_max=args.rows,
+            workload=workload,
+            rate=args.rate,
+            threads=args.threads,
+            prepare_threshold=None if args.no_prepare else 5,
+        )
+        gen.start()
+        time.sleep(args.baseline)
+        start = gen.mark("change start")
+        with tempfile.TemporaryDirectory(prefix="dm-bench-ws-") as tmp:
+            try:
+                detail = change(gen, url, Path(tmp))
+                error = None
+            except Exception as exc:  # noqa: BLE001 - reported in the table, not hidden
+                detail, error = {}, f"{type(exc).__name__}: {exc}"
+        end = gen.mark("change end")
+        time.sleep(args.tail)
+        result: LoadResult = gen.stop()
+        base = window(result, "baseline", min(1.0, start / 2), start)
+        during = window(result, "during", start, max(end, start + 0.001))
+        after = window(result, "after", end, result.ops[-1].due if result.ops else end)
+        print(
+            f"  {name}: seed {seed_s:.1f} s, change {end - start:.1f} s, "
+            f"failed {during.failed + after.failed}, p99 {base.p99_ms:.2f} -> {during.p99_ms:.2f} ms, "
+            f"longest app lock wait {during.longest_app_lock_wait_ms:.0f} ms"
+            + (f", ERROR {error}" if error else ""),
+            flush=True,
+        )
+        return {
+            "name": name,
+            "rows": args.rows,
+            "seed_seconds": round(seed_s, 2),
+            "change_seconds": round(end - start, 3),
+            "error": error,
+            "detail": detail,
+            "baseline": base.to_dict(),
+            "during": during.to_dict(),
+            "after": after.to_dict(),
+            "monitor_samples": result.monitor_samples,
+            "marks": {k: round(v, 3) for k, v in result.marks.items()},
+        }
+    finally:
+        drop_database(db)
+
+
+# --- report -------------------------------------------------------------------------------------
+
+
+def figures_for(label: str, ours: dict[str, Any], anchor: dict[str, Any]) -> list[Figure]:
+    def failed(s: dict[str, Any]) -> float:
+        return float(s["during"]["failed"] + s["after"]["failed"])
+
+    def ratio(s: dict[str, Any]) -> float:
+        b = s["baseline"]["p99_ms"]
+        return s["during"]["p99_ms"] / b if b else 0.0
+
+    rows = [
+        Figure(f"{label}: failed app queries", failed(ours), failed(anchor), "queries"),
+        Figure(
+            f"{label}: baseline p99", ours["baseline"]["p99_ms"], anchor["baseline"]["p99_ms"], "ms"
+        ),
+    ]
+    for q in ("p50", "p95", "p99"):
+        rows.append(
+            Figure(
+                f"{label}: {q} during", ours["during"][f"{q}_ms"], anchor["during"][f"{q}_ms"], "ms"
+            )
+        )
+    rows += [
+        Figure(f"{label}: p99 during / baseline", ratio(ours), ratio(anchor), "x"),
+        Figure(
+            f"{label}: longest app lock wait",
+            ours["during"]["longest_app_lock_wait_ms"],
+            anchor["during"]["longest_app_lock_wait_ms"],
+            "ms",
+        ),
+        Figure(f"{label}: change duration", ours["change_seconds"], anchor["change_seconds"], "s"),
+    ]
+    return rows
+
+
+def goals(s: dict[str, Any]) -> list[str]:
+    limit = (s["detail"] or {}).get("lock_timeout_ms") or 2000
+    base, during = s["baseline"]["p99_ms"], s["during"]["p99_ms"]
+    failed = s["during"]["failed"] + s["after"]["failed"]
+    wait = s["during"]["longest_app_lock_wait_ms"]
+    checks = [
+        (failed == 0, f"zero failed queries ({failed})"),
+        (base > 0 and during <= 2 * base, f"p99 <= 2x baseline ({during:.2f} vs {base:.2f} ms)"),
+        (wait <= limit, f"no lock wait over the lock timeout ({wait:.0f} <= {limit} ms)"),
+    ]
+    return [("met    " if ok else "MISSED ") + text for ok, text in checks]
+
+
+def main() -> int:
+    def extra(p: Any) -> None:
+        p.add_argument("--rows", type=int, default=1_000_000)
+        p.add_argument("--rate", type=float, default=200.0, help="operations per second")
+        p.add_argument("--threads", type=int, default=8)
+        p.add_argument("--baseline", type=float, default=8.0, help="seconds before the change")
+        p.add_argument("--tail", type=float, default=3.0, help="seconds after the change")
+        p.add_argument("--deploy-seconds", type=float, default=4.0, help="rolling deploy length")
+        p.add_argument("--batch-size", type=int, default=None, help="backfill batch override")
+        p.add_argument("--only", choices=["rename", "type"], default=None)
+        p.add_argument(
+            "--no-prepare",
+            action="store_true",
+            help="the app never uses server-side prepared statements (default: psycopg's, after 5 runs)",
+        )
+
+    args = bench_args("schema changes under live load: expand-contract vs naive ALTER", extra=extra)
+    if args.quick:
+        args.rows, args.baseline, args.tail = min(args.rows, 100_000), 4.0, 2.0
+    print(
+        f"live load: {args.rows:,} rows, {args.rate:g} ops/s on {args.threads} threads, "
+        f"baseline {args.baseline:g} s",
+        flush=True,
+    )
+    runs: dict[str, dict[str, Any]] = {}
+    changes = {
+        "rename": (
+            RENAME_SPEC,
+            RENAME_LOAD,
+            "ALTER TABLE users RENAME COLUMN email TO email_address",
+            True,
+        ),
+        "type": (TYPE_SPEC, TYPE_LOAD, "ALTER TABLE users ALTER COLUMN n TYPE bigint", False),
+    }
+    figures: list[Figure] = []
+    started = time.perf_counter()
+    for label, (spec, load, statement, deploy) in changes.items():
+        if args.only and args.only != label:
+            continue
+        runs[f"{label}-naive"] = scenario(
+            f"{label} naive ALTER", naive(statement, deploy, args.deploy_seconds), load, args
+        )
+        runs[f"{label}-expand-contract"] = scenario(
+            f"{label} expand-contract",
+            expand_contract(spec, args.deploy_seconds, args.batch_size),
+            load,
+            args,
+        )
+        figures += figures_for(label, runs[f"{label}-expand-contract"], runs[f"{label}-naive"])
+    print(f"(total {time.perf_counter() - started:.0f} s; ours = expand-contract, anchor = naive)")
+    code = report("live_load", figures, args, extra={"scenarios": runs, "settings": {
+        "rows": args.rows, "rate": args.rate, "threads": args.threads,
+        "baseline_s": args.baseline, "deploy_s": args.deploy_seconds,
+        "batch_size": args.batch_size, "prepared_statements": not args.no_prepare}})  # fmt: skip
+    for key, s in runs.items():
+        print(f"goals, {key}:")
+        for line in goals(s):
+            print(f"  {line}")
+        for err, n in s["during"]["errors"] + s["after"]["errors"]:
+            print(f"  {n} x {err}")
+        if s["error"]:
+            print(f"  change failed: {s['error']}")
+    return code
+
+
+if __name__ == "__main__":
+    sys.exit(main())
