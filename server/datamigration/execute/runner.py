@@ -89,7 +89,14 @@ class Selection:
     def mutating(self) -> bool:
         if self.mode == "rollback":
             return bool(self.steps)
-        return any(s.mutating for s in self.steps)
+        # a manual step (deploy the application) is the operator's word that it happened
+        return any(
+            s.mutating
+            or s.requires_confirmation
+            or "confirmation" in s.gates
+            or any(o.kind == "manual" for o in s.operations)
+            for s in self.steps
+        )
 
     def action(self) -> Action:
         """What the user confirms: this plan version, these steps, these statements."""
