@@ -362,3 +362,35 @@ def test_a_second_executor_on_the_same_plan_is_refused(ws, pg_url):
             run(ws, plan, pg_url, step="s01", options=RunOptions(lock_wait_s=0))
         assert "another executor" in str(err.value)
     assert run(ws, plan, pg_url, step="s01")["steps"][0]["status"] == "done"
+
+
+def test_the_backfill_backs_off_while_the_table_is_locked_and_goes_on_when_it_is_free(ws, pg_url):
+    from datamigration.execute.throttle import ThrottlePolicy
+
+    seed(pg_url, rows=20_000)
+    plan = make_plan(ws, pg_url, rename_steps(batch=5_000))
+    run(ws, plan, pg_url, step="s01")
+    holder = psycopg.connect(pg_url)
+    events = []
+
+    def progress(event, data):
+        if event == "batch" and data["batch"] == 1:
+            # another session takes the table (as a careless ALTER would) after the first batch
+            holder.execute("LOCK TABLE users IN ACCESS EXCLUSIVE MODE")
+        events.append(event)
+
+    def sleep(seconds):
+        events.append("paused")
+        holder.rollback()  # the other session finishes while the backfill waits
+
+    options = RunOptions(
+        progress=progress, sleep=sleep, throttle=ThrottlePolicy(probe_timeout_ms=200)
+    )
+    try:
+        out = run(ws, plan, pg_url, step="s02", options=options)
+    finally:
+        holder.close()
+    bf = out["steps"][0]["operations"][0]
+    assert bf["rows"] == 20_000
+    assert bf["throttle"]["throttled"] >= 1 and bf["throttle"]["max_probe_ms"] >= 150
+    assert events.index("paused") == events.index("batch") + 1  # right after the lock was taken

@@ -220,10 +220,29 @@ def replication_lag_seconds(backend: Backend) -> float | None:
     return float(rows[0][0])
 
 
-def probe_latency_ms(backend: Backend, sql: str = "SELECT 1", params: Sequence[Any] = ()) -> float:
-    """Wall time of one small query: the executor's view of how busy the database is."""
+def probe_latency_ms(
+    backend: Backend,
+    sql: str = "SELECT 1",
+    params: Sequence[Any] = (),
+    *,
+    timeout_ms: int = 5_000,
+) -> float:
+    """Wall time of one small query: the executor's view of how busy the database is.
+
+    The probe never waits longer than `timeout_ms` (for a lock or for the server): a probe
+    stuck behind a lock is itself the strain to report, so it returns the time it waited.
+    """
     started = time.perf_counter()
-    fetch(backend, sql, params)
+    try:
+        transaction(
+            backend, [(sql, params)], lock_timeout_ms=timeout_ms, timeout_ms=timeout_ms,
+            fetch_last=True,
+        )  # fmt: skip
+    except DatabaseError as exc:
+        from datamigration.db.errors import QueryTimeoutError
+
+        if not (is_lock_timeout(exc) or isinstance(exc, QueryTimeoutError)):
+            raise
     return (time.perf_counter() - started) * 1000.0
 
 

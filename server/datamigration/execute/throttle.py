@@ -38,6 +38,8 @@ class ThrottlePolicy:
     max_wait_s: float = 600.0
     #: fixed pause after every batch (ms): a gentler steady pace when asked for
     pause_ms: float = 0.0
+    #: longest a probe may wait (for a lock or the server); waiting that long reads as strain
+    probe_timeout_ms: int = 2_000
 
     @classmethod
     def from_monitoring(cls, monitoring: dict[str, Any] | None, **overrides: Any) -> ThrottlePolicy:
@@ -91,7 +93,9 @@ class Throttle:
 
     def __post_init__(self) -> None:
         if self.probe is None:
-            self.probe = lambda: xs.probe_latency_ms(self.backend, self.probe_sql)
+            self.probe = lambda: xs.probe_latency_ms(
+                self.backend, self.probe_sql, timeout_ms=self.policy.probe_timeout_ms
+            )
         if self.lag is None:
             self.lag = lambda: xs.replication_lag_seconds(self.backend)
 
