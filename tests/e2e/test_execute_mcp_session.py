@@ -180,6 +180,7 @@ async def test_rename_users_email_with_zero_downtime_from_spec_to_in_review(
         story = await call(client, "status_get", {"story": STORY})
         assert story["stories"][0]["status"] in ("in-review", "in_review")
         assert story["stories"][0]["test_status"] == "passing"
+        assert story["stories"][0]["migration"]["plan"] == pid  # each phase recorded on the story
 
         # the validation tool, on the plan's post-migration rules, agrees
         plan_doc = json.loads(
