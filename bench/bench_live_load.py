@@ -29,11 +29,12 @@ scenario gets its own throwaway database, dropped afterwards.
 from __future__ import annotations
 
 import os
+import shutil
+import subprocess
 import sys
 import tempfile
 import time
 import uuid
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
@@ -53,6 +54,10 @@ RENAME_SPEC = {
     "column": "email",
     "new_name": "email_address",
 }
+#: The `datamigration` console script of this interpreter's environment.
+CLI = str(Path(sys.executable).with_name("datamigration"))
+#: The planner's lock_timeout on DDL; the naive ALTER has none, so it is judged by the same bar.
+DEFAULT_LOCK_TIMEOUT_MS = 2000
 TYPE_SPEC = {"kind": "change_type", "table": "users", "column": "n", "type": "bigint"}
 RENAME_LOAD = Workload(old_column="email", new_column="email_address")
 TYPE_LOAD = Workload(old_column="email", new_column="email")  # the app keeps using `n`
@@ -98,61 +103,89 @@ def seed(url: str, rows: int) -> float:
 # --- the changes --------------------------------------------------------------------------------
 
 
-def naive(statement: str, deploy: bool, deploy_seconds: float) -> Callable[..., dict[str, Any]]:
-    def run(gen: LoadGenerator, url: str, workdir: Path) -> dict[str, Any]:
+class Change:
+    """A change under test: `prepare` runs before the load starts, `run` during it."""
+
+    def prepare(self, url: str, workdir: Path) -> None:
+        """Work done before the change window (for a plan: planning and review)."""
+
+    def run(self, gen: LoadGenerator, url: str, workdir: Path) -> dict[str, Any]:
+        raise NotImplementedError
+
+
+class Naive(Change):
+    """The single ALTER people write, then the rolling deploy of the app when it must change."""
+
+    def __init__(self, statement: str, deploy: bool, deploy_seconds: float) -> None:
+        self.statement, self.deploy, self.deploy_seconds = statement, deploy, deploy_seconds
+
+    def run(self, gen: LoadGenerator, url: str, workdir: Path) -> dict[str, Any]:
         started = time.perf_counter()
         with psycopg.connect(url, autocommit=True, application_name="dm-bench-naive") as c:
-            c.execute(statement)
+            c.execute(self.statement)
         alter_s = time.perf_counter() - started
-        if deploy:
-            gen.rolling_deploy(deploy_seconds)
-        return {"statement": statement, "alter_seconds": round(alter_s, 3), "lock_timeout_ms": None}
-
-    return run
+        if self.deploy:
+            gen.rolling_deploy(self.deploy_seconds)
+        return {"statement": self.statement, "alter_seconds": round(alter_s, 3)}
 
 
-def expand_contract(
-    spec: dict[str, Any], deploy_seconds: float, batch_size: int | None
-) -> Callable[..., dict[str, Any]]:
-    def run(gen: LoadGenerator, url: str, workdir: Path) -> dict[str, Any]:
-        from datamigration.execute import service
-        from datamigration.execute.runner import RunOptions
+class ExpandContract(Change):
+    """The planner's plan, each step run by `datamigration execute` in its own process.
+
+    A separate process, as an operator runs it, so the executor never competes with the load
+    threads for this process's interpreter lock (that would be measured as app latency). The
+    plan's manual step (deploy the new app version) is where the rolling deploy happens.
+    """
+
+    def __init__(self, spec: dict[str, Any], deploy_seconds: float, batch_size: int | None,
+                 batch_pause_ms: float | None) -> None:  # fmt: skip
+        self.spec, self.deploy_seconds = spec, deploy_seconds
+        self.batch_size, self.batch_pause_ms = batch_size, batch_pause_ms
+        self.plan: Any = None
+        self.plan_seconds = 0.0
+
+    def prepare(self, url: str, workdir: Path) -> None:
         from datamigration.plan.planner import plan_migration
         from datamigration.plan.spec import parse_spec
         from datamigration.workspace.root import Workspace
 
-        ws = Workspace.open(str(workdir))
         started = time.perf_counter()
-        plan = plan_migration(ws, parse_spec(spec), url).plan
-        plan_s = time.perf_counter() - started
+        self.plan = plan_migration(Workspace.open(str(workdir)), parse_spec(self.spec), url).plan
+        self.plan_seconds = time.perf_counter() - started
+
+    def run(self, gen: LoadGenerator, url: str, workdir: Path) -> dict[str, Any]:
+        plan = self.plan
         steps = []
-        lock_timeouts = {
-            op.lock_timeout_ms for s in plan.steps for op in s.operations if op.lock_timeout_ms
-        }
         for step in plan.steps:
             if any(op.kind == "manual" for op in step.operations):
                 gen.mark(f"deploy {step.id}")
-                gen.rolling_deploy(deploy_seconds)  # the manual step: ship the new app version
+                gen.rolling_deploy(self.deploy_seconds)  # the manual step: ship the new version
+            argv = [CLI, "--workspace", str(workdir),
+                    "execute", plan.id, "--hash", plan.hash, "--db", url, "--step", step.id,
+                    "--yes", "--quiet", "--json"]  # fmt: skip
+            if self.batch_size:
+                argv += ["--batch-size", str(self.batch_size)]
+            if self.batch_pause_ms:
+                argv += ["--batch-pause-ms", str(self.batch_pause_ms)]
             t = time.perf_counter()
-            options = RunOptions(batch_size=batch_size, finish_story=False)
-            prepared = service.prepare(
-                ws, plan.id, plan.hash, mode="execute", db=url, step=step.id, options=options
-            )
-            try:
-                prepared.run()
-            except Exception as exc:
-                raise RuntimeError(f"step {step.id} ({step.title}): {exc}") from exc
-            steps.append(
-                {"step": step.id, "title": step.title, "seconds": round(time.perf_counter() - t, 3)}
-            )
+            done = subprocess.run(argv, capture_output=True, text=True, check=False)
+            seconds = round(time.perf_counter() - t, 3)
+            steps.append({"step": step.id, "title": step.title, "seconds": seconds})
+            if done.returncode != 0:
+                tail = (done.stderr or done.stdout).strip().splitlines()[-3:]
+                raise RuntimeError(
+                    f"step {step.id} ({step.title}) exit {done.returncode}: {' '.join(tail)}"
+                )
+        lock_timeouts = {
+            op.lock_timeout_ms for s in plan.steps for op in s.operations if op.lock_timeout_ms
+        }
         return {
             "plan": plan.id,
-            "plan_seconds": round(plan_s, 3),
+            "plan_hash": plan.hash,
+            "plan_seconds": round(self.plan_seconds, 3),
             "steps": steps,
             "lock_timeout_ms": max(lock_timeouts) if lock_timeouts else None,
         }
-
-    return run
 
 
 # --- one scenario -------------------------------------------------------------------------------
@@ -160,13 +193,15 @@ def expand_contract(
 
 def scenario(
     name: str,
-    change: Callable[..., dict[str, Any]],
+    change: Change,
     workload: Workload,
     args: Any,
 ) -> dict[str, Any]:
     db, url = create_database()
     try:
         seed_s = seed(url, args.rows)
+        workdir = Path(tempfile.mkdtemp(prefix="dm-bench-ws-"))
+        change.prepare(url, workdir)
         gen = LoadGenerator(
             url,
             key_max=args.rows,
@@ -178,12 +213,13 @@ def scenario(
         gen.start()
         time.sleep(args.baseline)
         start = gen.mark("change start")
-        with tempfile.TemporaryDirectory(prefix="dm-bench-ws-") as tmp:
-            try:
-                detail = change(gen, url, Path(tmp))
-                error = None
-            except Exception as exc:  # noqa: BLE001 - reported in the table, not hidden
-                detail, error = {}, f"{type(exc).__name__}: {exc}"
+        try:
+            detail = change.run(gen, url, workdir)
+            error = None
+        except Exception as exc:  # noqa: BLE001 - reported in the table, not hidden
+            detail, error = {}, f"{type(exc).__name__}: {exc}"
+        finally:
+            shutil.rmtree(workdir, ignore_errors=True)
         end = gen.mark("change end")
         time.sleep(args.tail)
         result: LoadResult = gen.stop()
@@ -251,7 +287,7 @@ def figures_for(label: str, ours: dict[str, Any], anchor: dict[str, Any]) -> lis
 
 
 def goals(s: dict[str, Any]) -> list[str]:
-    limit = (s["detail"] or {}).get("lock_timeout_ms") or 2000
+    limit = (s["detail"] or {}).get("lock_timeout_ms") or DEFAULT_LOCK_TIMEOUT_MS
     base, during = s["baseline"]["p99_ms"], s["during"]["p99_ms"]
     failed = s["during"]["failed"] + s["after"]["failed"]
     wait = s["during"]["longest_app_lock_wait_ms"]
@@ -272,6 +308,7 @@ def main() -> int:
         p.add_argument("--tail", type=float, default=3.0, help="seconds after the change")
         p.add_argument("--deploy-seconds", type=float, default=4.0, help="rolling deploy length")
         p.add_argument("--batch-size", type=int, default=None, help="backfill batch override")
+        p.add_argument("--batch-pause-ms", type=float, default=None, help="pause after a batch")
         p.add_argument("--only", choices=["rename", "type"], default=None)
         p.add_argument(
             "--no-prepare",
@@ -303,20 +340,16 @@ def main() -> int:
         if args.only and args.only != label:
             continue
         runs[f"{label}-naive"] = scenario(
-            f"{label} naive ALTER", naive(statement, deploy, args.deploy_seconds), load, args
+            f"{label} naive ALTER", Naive(statement, deploy, args.deploy_seconds), load, args
         )
-        runs[f"{label}-expand-contract"] = scenario(
-            f"{label} expand-contract",
-            expand_contract(spec, args.deploy_seconds, args.batch_size),
-            load,
-            args,
-        )
+        ours = ExpandContract(spec, args.deploy_seconds, args.batch_size, args.batch_pause_ms)
+        runs[f"{label}-expand-contract"] = scenario(f"{label} expand-contract", ours, load, args)
         figures += figures_for(label, runs[f"{label}-expand-contract"], runs[f"{label}-naive"])
     print(f"(total {time.perf_counter() - started:.0f} s; ours = expand-contract, anchor = naive)")
     code = report("live_load", figures, args, extra={"scenarios": runs, "settings": {
         "rows": args.rows, "rate": args.rate, "threads": args.threads,
         "baseline_s": args.baseline, "deploy_s": args.deploy_seconds,
-        "batch_size": args.batch_size, "prepared_statements": not args.no_prepare}})  # fmt: skip
+        "batch_size": args.batch_size, "batch_pause_ms": args.batch_pause_ms, "prepared_statements": not args.no_prepare}})  # fmt: skip
     for key, s in runs.items():
         print(f"goals, {key}:")
         for line in goals(s):
