@@ -181,7 +181,63 @@ def cmd_run_status(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_rehearse(args: argparse.Namespace) -> int:
+    from datamigration.execute.service import jsonable_result, rehearsal_action, rehearse_plan
+
+    ws = workspace_of(args)
+    plan, action = rehearsal_action(ws, args.plan_id, args.hash, args.staging)
+    require_yes(action, args.yes)
+    out = jsonable_result(
+        rehearse_plan(
+            ws,
+            plan,
+            staging=args.staging,
+            db=args.db,
+            sample_rows=args.sample_rows,
+            batch_size=args.batch_size,
+            record=not args.no_record,
+        )
+    )
+    if args.json:
+        print_json(out)
+        return 0 if out["rehearsal"]["passed"] else 1
+    r = out["rehearsal"]
+    where = "throwaway copy" if r["throwaway_copy"] else "staging"
+    print_text(f"rehearsal of {out['plan_id']} on {where} {r['database']}: "
+               f"{'passed' if r['passed'] else 'FAILED'} in {r['seconds']} s")  # fmt: skip
+    if r["sampled_rows"]:
+        print_text("  sampled rows: " + ", ".join(f"{t} {n}" for t, n in r["sampled_rows"].items()))
+    for s in r["steps"]:
+        print_text(f"  {s['step']}: {s['seconds']} s")
+    print_text(f"  rollback of every reversible step: {r['rollback_seconds']} s")
+    print_text(f"  full run after the rollback: {r['full_run_seconds']} s")
+    if out["recorded"]:
+        print_text(f"recorded in the plan: new hash {out['plan_hash']} (review it, then execute "
+                   "with this hash)")  # fmt: skip
+    return 0 if r["passed"] else 1
+
+
 def register(subparsers: argparse._SubParsersAction) -> None:
+    h = subparsers.add_parser(
+        "rehearse",
+        help="rehearse a plan on staging or a throwaway copy; record timings in the plan",
+        description="Run every reversible step, roll them all back, then run the whole plan, "
+        "timing each; on --staging URL, or on a throwaway copy of --db (schema + sampled rows). "
+        "The timings are recorded in the plan, which gets a new hash.",
+    )
+    h.add_argument("plan_id")
+    h.add_argument("--hash", required=True, help="the plan hash you reviewed")
+    h.add_argument("--staging", help="staging database URL or connection name (it is changed)")
+    h.add_argument("--db", help="source to copy when no --staging is given (default: the plan's)")
+    h.add_argument("--sample-rows", type=int, default=10_000, help="rows per table in a copy")
+    h.add_argument("--batch-size", type=int, help="override the backfill batch size")
+    h.add_argument(
+        "--no-record", action="store_true", help="do not write the timings into the plan"
+    )
+    h.add_argument("--yes", action="store_true", help="confirm: run the rehearsal")
+    add_json_flag(h)
+    h.set_defaults(func=cmd_rehearse)
+
     p = subparsers.add_parser(
         "execute",
         help="run steps of a reviewed plan (durable, resumable, confirmed)",

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Sequence
+from pathlib import Path
 from typing import Any
 
 from datamigration.db.base import Backend
@@ -269,3 +270,156 @@ def release_session_lock(backend: Backend, name: str) -> None:
         fetch(backend, "SELECT pg_advisory_unlock(hashtextextended(%s, 0))", (name,))
     elif backend.dialect == "mysql":
         fetch(backend, "SELECT RELEASE_LOCK(%s)", (name[:64],))
+
+
+# --- throwaway copies for a staging rehearsal ----------------------------------------------------
+
+
+def insert_rows(
+    backend: Backend, table: str, columns: Sequence[str], rows: Sequence[Sequence[Any]]
+) -> int:
+    """Insert rows as they are (used to fill a throwaway copy with sampled data)."""
+    if not rows:
+        return 0
+    p = placeholder(backend)
+    cols = ", ".join(quote(backend, c) for c in columns)
+    marks = ", ".join([p] * len(columns))
+    overriding = " OVERRIDING SYSTEM VALUE" if backend.dialect == "postgresql" else ""
+    sql = f"INSERT INTO {quote(backend, table)} ({cols}){overriding} VALUES ({marks})"
+    errors = _driver_errors(backend)
+    error: DatabaseError | None = None
+    try:
+        if backend.dialect == "sqlite":
+            conn = backend.conn
+            conn.execute("BEGIN")
+            conn.executemany(sql, [tuple(r) for r in rows])
+            conn.execute("COMMIT")
+        else:
+            conn = backend.conn
+            with conn.cursor() as cur:
+                cur.executemany(sql, [tuple(r) for r in rows])
+            if backend.dialect == "mysql":
+                conn.commit()
+    except errors as exc:
+        error = backend._fail(exc, f"copy rows into {table}")  # type: ignore[attr-defined]
+    if error is not None:
+        raise error
+    return len(rows)
+
+
+def throwaway_database(backend: Backend, name: str) -> str:
+    """Create an empty sibling database `name` with the source's schema; returns its URL.
+
+    SQLite: a copy of the file (the online backup API), emptied of rows. PostgreSQL: a new
+    database on the same server, schema copied with `pg_dump --schema-only | psql` (passwords go
+    through PGPASSWORD, never the command line). Others: not supported (pass a staging URL).
+    """
+    import os
+    import shutil
+    import subprocess
+
+    if backend.dialect == "sqlite":
+        import sqlite3
+
+        target = str(Path(backend.url.database or "").with_name(name + ".db"))
+        dst = sqlite3.connect(target)
+        try:
+            backend.conn.backup(dst)
+            dst.execute("PRAGMA foreign_keys = OFF")
+            tables = [r[0] for r in dst.execute(
+                "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%'"
+            )]  # fmt: skip
+            for t in tables:
+                dst.execute(f"DELETE FROM {quote(backend, t)}")
+            dst.commit()
+        finally:
+            dst.close()
+        return f"sqlite:///{target}"
+    if backend.dialect != "postgresql":
+        raise backend._unsupported("a throwaway copy (pass a staging database URL)")
+    for tool in ("pg_dump", "psql"):
+        if shutil.which(tool) is None:
+            from datamigration.errors import UserInputError
+
+            raise UserInputError(
+                f"{tool} is not installed, so no throwaway copy can be made",
+                hint="Pass a staging database URL (--staging), or install the PostgreSQL "
+                "client tools.",
+            )
+    import psycopg
+
+    u = backend.url
+    admin = backend._conninfo("postgres")  # type: ignore[attr-defined]
+    error: DatabaseError | None = None
+    try:
+        with psycopg.connect(admin, autocommit=True) as conn:
+            conn.execute(f"CREATE DATABASE {quote(backend, name)}")
+    except psycopg.Error as exc:
+        error = backend._fail(exc, "create the rehearsal database")  # type: ignore[attr-defined]
+    if error is not None:
+        raise error
+    env = dict(os.environ)
+    if u.password:
+        env["PGPASSWORD"] = u.password
+    common = [
+        "-h",
+        u.host or "localhost",
+        "-p",
+        str(u.port or 5432),
+        "-U",
+        u.username or "postgres",
+    ]
+    dump = subprocess.run(
+        ["pg_dump", "--schema-only", "--no-owner", "--no-privileges", *common, u.database or ""],
+        capture_output=True, env=env, timeout=300, check=False,
+    )  # fmt: skip
+    load = None
+    if dump.returncode == 0:
+        load = subprocess.run(
+            ["psql", "-q", "-v", "ON_ERROR_STOP=1", *common, "-d", name],
+            input=dump.stdout, capture_output=True, env=env, timeout=300, check=False,
+        )  # fmt: skip
+    if dump.returncode != 0 or load is None or load.returncode != 0:
+        from datamigration.redact import redact_text
+
+        drop_throwaway(backend, name)
+        text = (dump.stderr if dump.returncode else load.stderr if load else b"").decode(
+            "utf-8", "replace"
+        )
+        raise DatabaseError(
+            "copying the schema for the rehearsal failed: "
+            + redact_text(text.strip().splitlines()[-1] if text.strip() else "unknown error"),
+            hint="Pass a staging database URL (--staging) instead.",
+        )
+    return u.with_database(name).url
+
+
+def drop_throwaway(backend: Backend, name: str) -> None:
+    """Remove a database made by `throwaway_database` (safe to call twice)."""
+    if backend.dialect == "sqlite":
+        target = Path(backend.url.database or "").with_name(name + ".db")
+        target.unlink(missing_ok=True)
+        return
+    import psycopg
+
+    error: DatabaseError | None = None
+    try:
+        with psycopg.connect(backend._conninfo("postgres"), autocommit=True) as conn:  # type: ignore[attr-defined]
+            conn.execute(f"DROP DATABASE IF EXISTS {quote(backend, name)} WITH (FORCE)")
+    except psycopg.Error as exc:
+        error = backend._fail(exc, "drop the rehearsal database")  # type: ignore[attr-defined]
+    if error is not None:
+        raise error
+
+
+def skip_foreign_keys(backend: Backend) -> None:
+    """While filling a throwaway copy with a sample: do not check references (a sampled child
+    row may point at a parent outside the sample). PostgreSQL session_replication_role needs a
+    superuser; where it is refused, rows are loaded parents first instead."""
+    if backend.dialect == "postgresql":
+        try:
+            fetch(backend, "SELECT set_config('session_replication_role', 'replica', false)")
+        except DatabaseError:
+            pass
+    elif backend.dialect == "sqlite":
+        backend.conn.execute("PRAGMA foreign_keys = OFF")

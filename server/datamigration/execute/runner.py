@@ -67,6 +67,10 @@ class RunOptions:
     finish_story: bool = True
     #: how long to wait for another executor's session lock (a crashed one frees it quickly)
     lock_wait_s: float = 10.0
+    #: post phase changes on the bus and the story (off for a staging rehearsal)
+    announce: bool = True
+    #: name of the local run log (default: the plan id)
+    log_name: str | None = None
 
 
 @dataclass(frozen=True)
@@ -246,8 +250,9 @@ class Executor:
         self.options = options or RunOptions()
         self.backend = backend or connect(url, workspace)
         self.store = RunStore(self.backend, plan.id, plan.hash)
-        self.log = RunLog(workspace.state_dir, plan.id)
+        self.log = RunLog(workspace.state_dir, self.options.log_name or plan.id)
         self._lock_name = f"datamigration:{plan.id}"
+        self._story = story_mod if self.options.announce else _Silent()
         self._locked = False
 
     # --- lifecycle -----------------------------------------------------------------------------
@@ -333,7 +338,7 @@ class Executor:
         previous_phase = self._last_phase()
         for step in selection.steps:
             if step.phase != previous_phase:
-                story_notes += story_mod.phase_changed(
+                story_notes += self._story.phase_changed(
                     self.workspace, self.plan, step.phase, "started"
                 )
                 previous_phase = step.phase
@@ -349,7 +354,7 @@ class Executor:
         out["remaining"] = remaining
         if not remaining:
             self.store.set_run(status="completed")
-            story_notes += story_mod.phase_changed(
+            story_notes += self._story.phase_changed(
                 self.workspace, self.plan, previous_phase or "", "completed"
             )
             if self.options.finish_story:
@@ -392,7 +397,7 @@ class Executor:
             except DataMigrationError:
                 pass
             self.log.write("step_failed", step=step.id, error=detail)
-            story_mod.step_failed(self.workspace, self.plan, step, detail)
+            self._story.step_failed(self.workspace, self.plan, step, detail)
             raise
         self.store.set_step(step.id, "done", detail=None)
         seconds = time.perf_counter() - started
@@ -647,7 +652,7 @@ class Executor:
         for step in selection.steps:
             started = time.perf_counter()
             self.store.set_step(step.id, "rolling_back")
-            story_mod.rollback_started(self.workspace, self.plan, step)
+            self._story.rollback_started(self.workspace, self.plan, step)
             ops = []
             try:
                 for op in step.rollback:
@@ -681,7 +686,7 @@ class Executor:
         states = self.store.steps()
         if not any(_applied(states, s.id) for s in self.plan.steps):
             self.store.set_run(status="rolled_back", validation=None)
-            story_mod.phase_changed(self.workspace, self.plan, "rollback", "completed")
+            self._story.phase_changed(self.workspace, self.plan, "rollback", "completed")
         return {"dry_run": False, "mode": "rollback", "scope": selection.scope, "steps": results}
 
 
@@ -689,3 +694,10 @@ def _now() -> str:
     from datamigration.execute.state import now_iso
 
     return now_iso()
+
+
+class _Silent:
+    """Stands in for execute/story.py when a run must not announce itself (rehearsals)."""
+
+    def __getattr__(self, name: str) -> Callable[..., list[str]]:
+        return lambda *args, **kwargs: []

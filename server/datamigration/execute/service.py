@@ -198,3 +198,37 @@ def jsonable_result(data: Mapping[str, Any]) -> dict[str, Any]:
     import json
 
     return json.loads(json.dumps(data, default=str))
+
+
+def rehearsal_action(workspace: Workspace, plan_id: str, plan_hash: str | None,
+                     staging: str | None) -> tuple[Plan, Action]:  # fmt: skip
+    """Load the reviewed plan and the Action that confirms its rehearsal."""
+    from datamigration.execute.rehearse import prepare_rehearsal
+
+    plan = _load(workspace, plan_id, plan_hash)
+    return plan, prepare_rehearsal(plan, staging)
+
+
+def rehearse_plan(
+    workspace: Workspace,
+    plan: Plan,
+    *,
+    staging: str | None,
+    db: str | None,
+    sample_rows: int = 10_000,
+    batch_size: int | None = None,
+    record: bool = True,
+    progress: Any = None,
+) -> dict[str, Any]:
+    """Rehearse (staging, or a throwaway copy of `db` / the plan's database) and record it."""
+    from datamigration.execute.rehearse import record_in_plan, rehearse
+
+    source = None if staging else target_url(plan, db)
+    result = rehearse(workspace, plan, staging=staging, source=source, sample_rows=sample_rows,
+                      batch_size=batch_size, progress=progress)  # fmt: skip
+    out: dict[str, Any] = {"plan_id": plan.id, "rehearsal": result, "plan_hash": plan.hash,
+                           "recorded": False}  # fmt: skip
+    if record:
+        updated = record_in_plan(workspace, plan, result)
+        out.update(plan_hash=updated.hash, previous_hash=plan.hash, recorded=True)
+    return out
