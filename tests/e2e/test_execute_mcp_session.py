@@ -215,3 +215,29 @@ async def test_rename_users_email_with_zero_downtime_from_spec_to_in_review(
     for phase in phases:
         assert any(f"phase {phase} started" in t for t in texts), texts
     assert any("in-review" in t or "in_review" in t for t in texts)
+
+
+@pytest.mark.parametrize("mode", ["auto", "legacy"])
+async def test_a_rehearsal_is_confirmed_first_and_its_timings_come_back_with_a_new_hash(
+    workspace_dir: Path, pg_url: str, mode: str
+) -> None:
+    with psycopg.connect(pg_url, autocommit=True) as c:
+        c.execute("CREATE TABLE users (id bigserial PRIMARY KEY, email text NOT NULL)")
+        c.execute(
+            "INSERT INTO users (email) SELECT 'u' || g || '@x' FROM generate_series(1, 2000) g"
+        )
+    server = build_server(Workspace.open(workspace_dir))
+    async with Client(server, mode=mode) as client:
+        plan = await call(client, "plan_migration", {"spec": SPEC, "db": pg_url})
+        args = {"plan_id": plan["plan_id"], "plan_hash": plan["plan_hash"], "sample_rows": 500}
+        out, question = await confirmed(client, None, "rehearse", args)
+        assert "throwaway copy" in question
+        assert out["recorded"] and out["previous_hash"] == plan["plan_hash"]
+        assert out["plan_hash"] != plan["plan_hash"]
+        assert out["rehearsal"]["passed"] and out["rehearsal"]["sampled_rows"] == {"users": 500}
+        # the old hash no longer names the stored plan; the new one does
+        old = {"plan_id": plan["plan_id"], "plan_hash": plan["plan_hash"], "dry_run": True}
+        assert "PlanHashMismatchError" in await refused(client, "execute", old)
+        dry = await call(client, "execute", {"plan_id": plan["plan_id"],
+                                             "plan_hash": out["plan_hash"], "dry_run": True})  # fmt: skip
+        assert dry["dry_run"] and dry["steps"][0]["step"] == "s01"

@@ -11,7 +11,7 @@ from datamigration.cli import build_parser
 from datamigration.execute import state
 
 DOC = (Path(__file__).resolve().parents[2] / "docs" / "execution.md").read_text(encoding="utf-8")
-COMMANDS = ("execute", "rollback", "run-status")
+COMMANDS = ("execute", "rollback", "rehearse", "run-status")
 
 
 def subparser(name: str) -> argparse.ArgumentParser:
@@ -35,8 +35,9 @@ def test_every_executor_tool_is_documented(workspace_dir):
 
     server = build_server(Workspace.open(workspace_dir))
     tools = asyncio.run(server.list_tools())
-    mine = {t.name for t in tools if t.name in ("execute", "rollback", "run_status")}
-    assert mine == {"execute", "rollback", "run_status"}
+    names = {"execute", "rollback", "rehearse", "run_status"}
+    mine = {t.name for t in tools if t.name in names}
+    assert mine == names
     for name in mine:
         assert re.search(rf"`{name}`", DOC), name
 

@@ -1,4 +1,4 @@
-"""MCP face of the executor: execute, rollback, run_status.
+"""MCP face of the executor: execute, rollback, rehearse, run_status.
 
 Thin: `execute` and `rollback` prepare the selection in a worker thread (loads the plan by id +
 hash, reads the run state on the target), confirm the exact Action with the user (elicitation
@@ -51,6 +51,14 @@ class RunStatusOutput(TypedDict):
     runs: list[dict[str, Any]]
     database_error: str | None
     truncated: bool
+
+
+class RehearsalOutput(TypedDict):
+    plan_id: str
+    plan_hash: str
+    previous_hash: str | None
+    recorded: bool
+    rehearsal: dict[str, Any]
 
 
 def _shape(out: dict[str, Any]) -> ExecuteOutput:
@@ -193,6 +201,61 @@ def register(server: MCPServer, runtime: Any) -> None:
         """
         return await _run(
             ctx, "rollback", plan_id, plan_hash, db, step, None, all_steps, dry_run, confirm_token
+        )
+
+    @tool(server, read_only=False, destructive=True, title="Rehearse a plan on staging")
+    async def rehearse(
+        plan_id: Annotated[str, Field(description="Id of a stored plan")],
+        plan_hash: Annotated[str, Field(description="The reviewed plan's hash")],
+        ctx: Context,
+        staging: Annotated[
+            str | None,
+            Field(
+                description="Staging database URL or connection name (it is changed); "
+                "omit to rehearse on a throwaway copy of the plan's database"
+            ),
+        ] = None,
+        db: Annotated[
+            str | None, Field(description="Source to copy when no staging is given")
+        ] = None,
+        sample_rows: Annotated[
+            int, Field(description="Rows per table in a throwaway copy", ge=1)
+        ] = 10_000,
+        record: Annotated[
+            bool, Field(description="Write the timings into the plan (it gets a new hash)")
+        ] = True,
+        confirm_token: Annotated[
+            str | None, Field(description="Token from a previous confirmation request")
+        ] = None,
+    ) -> RehearsalOutput:
+        """Rehearse a reviewed plan: run every reversible step, roll them all back, then run the
+        whole plan, timing each, on a staging database or on a throwaway copy (schema + sampled
+        rows, dropped afterwards). The timings are recorded in the plan, which gets a new hash:
+        show the user the new plan and execute with that hash. Needs confirmation."""
+        from datamigration.execute.service import jsonable_result, rehearsal_action, rehearse_plan
+
+        plan, action = await anyio.to_thread.run_sync(
+            lambda: rehearsal_action(runtime.workspace, plan_id, plan_hash, staging)
+        )
+        await confirm(ctx, runtime, action, confirm_token)
+        out = jsonable_result(
+            await anyio.to_thread.run_sync(
+                lambda: rehearse_plan(
+                    runtime.workspace,
+                    plan,
+                    staging=staging,
+                    db=db,
+                    sample_rows=sample_rows,
+                    record=record,
+                )
+            )
+        )
+        return RehearsalOutput(
+            plan_id=out["plan_id"],
+            plan_hash=out["plan_hash"],
+            previous_hash=out.get("previous_hash"),
+            recorded=out["recorded"],
+            rehearsal=out["rehearsal"],
         )
 
     @tool(server, read_only=True, idempotent=True, title="Migration run status", large=True)
