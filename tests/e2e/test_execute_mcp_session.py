@@ -72,8 +72,15 @@ class Answers:
         return types.ElicitResult(action="accept", content={"confirm": True})
 
 
-async def call(client: Client, name: str, args: dict[str, Any]) -> dict[str, Any]:
-    result = await client.call_tool(name, args)
+async def call(
+    client: Client, name: str, args: dict[str, Any], progress: list[str] | None = None
+) -> dict[str, Any]:
+    async def on_progress(done: float, total: float | None, message: str | None) -> None:
+        progress.append(message or "")
+
+    result = await client.call_tool(
+        name, args, progress_callback=on_progress if progress is not None else None
+    )
     assert not result.is_error, result.content[0].text
     return result.structured_content
 
@@ -84,17 +91,23 @@ async def refused(client: Client, name: str, args: dict[str, Any]) -> str:
     return result.content[0].text
 
 
-async def confirmed(client: Client, answers: Answers | None, name: str, args: dict[str, Any]):
+async def confirmed(
+    client: Client,
+    answers: Answers | None,
+    name: str,
+    args: dict[str, Any],
+    progress: list[str] | None = None,
+):
     """Call a mutating tool the way an assistant does in this client's mode."""
     if answers is not None:
         asked = len(answers.questions)
-        out = await call(client, name, args)
+        out = await call(client, name, args, progress)
         assert len(answers.questions) == asked + 1  # the user was asked exactly once
         return out, answers.questions[-1]
     text = await refused(client, name, args)
     assert "ConfirmationRequiredError" in text and "Nothing was done" in text
     token = re.search(r"confirm_token='(cfm-[^']+)'", text).group(1)
-    return await call(client, name, {**args, "confirm_token": token}), text
+    return await call(client, name, {**args, "confirm_token": token}, progress), text
 
 
 def digest(url: str, column: str) -> str:
@@ -162,7 +175,12 @@ async def test_rename_users_email_with_zero_downtime_from_spec_to_in_review(
         assert phases[0] == "expand" and phases[-1] == "contract"
         last: dict[str, Any] = {}
         for phase in phases:
-            last, question = await confirmed(client, answers, "execute", {**ids, "phase": phase})
+            progress: list[str] = []
+            last, question = await confirmed(
+                client, answers, "execute", {**ids, "phase": phase}, progress
+            )
+            if phase == "migrate":  # progress notifications per backfill batch
+                assert any("batch 1," in m for m in progress), progress
             assert {s["phase"] for s in last["steps"]} == {phase}
             if phase == "contract":
                 assert "DESTRUCTIVE" in question
