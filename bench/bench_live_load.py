@@ -18,9 +18,17 @@ and the longest time any application query waited on a lock (sampled from pg_sta
 Goals (issue 6): zero failed queries, p99 <= 2x baseline, no lock wait longer than the lock
 timeout of the plan's DDL.
 
-    .venv/bin/python bench/bench_live_load.py            # 1M rows, ~4-6 minutes
-    .venv/bin/python bench/bench_live_load.py --quick    # 100k rows, a smoke run
+    .venv/bin/python bench/bench_live_load.py            # 1M rows, about 2 minutes
+    .venv/bin/python bench/bench_live_load.py --quick    # 20k rows, a smoke run (~30 s)
     .venv/bin/python bench/bench_live_load.py --json     # also bench/results/live_load.json
+    .venv/bin/python bench/bench_live_load.py --no-prepare   # the app never prepares statements
+
+The application uses psycopg's defaults, under which a statement run five times on a connection
+becomes a server-side prepared statement (JDBC and pgx behave alike). A change that alters the
+*result type* of a prepared query — int -> bigint, by the naive ALTER or by the expand-contract
+swap — then fails that statement on every execution with "cached plan must not change result
+type" until the connection re-prepares. `--no-prepare` shows the same changes for an
+application that does not prepare.
 
 Needs PostgreSQL on 127.0.0.1:5432 (DATAMIGRATION_TEST_PG_URL overrides the admin URL); each
 scenario gets its own throwaway database, dropped afterwards.
@@ -318,7 +326,8 @@ def main() -> int:
 
     args = bench_args("schema changes under live load: expand-contract vs naive ALTER", extra=extra)
     if args.quick:
-        args.rows, args.baseline, args.tail = min(args.rows, 100_000), 4.0, 2.0
+        args.rows, args.baseline, args.tail = min(args.rows, 20_000), 2.0, 1.0
+        args.deploy_seconds = min(args.deploy_seconds, 1.0)
     print(
         f"live load: {args.rows:,} rows, {args.rate:g} ops/s on {args.threads} threads, "
         f"baseline {args.baseline:g} s",
