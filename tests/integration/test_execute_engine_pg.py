@@ -394,3 +394,27 @@ def test_the_backfill_backs_off_while_the_table_is_locked_and_goes_on_when_it_is
     assert bf["rows"] == 20_000
     assert bf["throttle"]["throttled"] >= 1 and bf["throttle"]["max_probe_ms"] >= 150
     assert events.index("paused") == events.index("batch") + 1  # right after the lock was taken
+
+
+def test_a_failed_validation_with_a_rollback_trigger_rolls_the_step_back(ws, pg_url):
+    from datamigration.errors import ValidationFailedError
+    from datamigration.plan.model import RollbackTrigger
+
+    seed(pg_url, rows=100)
+    expand = dataclasses.replace(
+        rename_steps()[0],
+        # a rule that cannot hold right after the expand step: the column is still empty
+        validation=(
+            {"id": "x", "type": "not_null", "table": "users", "columns": ["email_address"]},
+        ),
+        rollback_triggers=(RollbackTrigger("validation", "failed", None, "a rule failed"),),
+    )
+    plan = make_plan(ws, pg_url, [expand])
+    with pytest.raises(ValidationFailedError) as err:
+        run(ws, plan, pg_url, step="s01")
+    assert err.value.data["rolled_back"] and "rollback trigger" in err.value.message
+    with connect(pg_url) as b:
+        cols = [c.name for c in b.inspect(tables=["users"]).tables[0].columns]
+    assert cols == ["id", "email", "n"]
+    status = service.run_status(ws, plan.id, db=pg_url)
+    assert status["steps"][0]["status"] == "rolled_back"

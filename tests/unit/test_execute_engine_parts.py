@@ -66,9 +66,12 @@ def test_lock_timeouts_past_the_retries_end_in_an_error_with_a_hint():
     [
         DatabaseError("lock wait timeout exceeded", code=1205),
         DatabaseError("database is locked"),
+        DatabaseError("deadlock detected", sqlstate="40P01"),
+        DatabaseError("could not serialize access", sqlstate="40001"),
+        DatabaseError("Deadlock found when trying to get lock", code=1213),
     ],
 )
-def test_mysql_and_sqlite_lock_waits_count_as_lock_timeouts(error):
+def test_lock_waits_and_lost_deadlocks_of_every_dialect_are_retried(error):
     seen = []
     with pytest.raises(LockTimeoutError):
         with_lock_retry(lambda: (_ for _ in ()).throw(error), retries=1, sleep=seen.append)
@@ -151,6 +154,17 @@ def test_monitoring_thresholds_of_the_step_set_the_throttle():
         {"latency_p99_ratio": 1.5, "replication_lag_seconds": 10}, pause_ms=50
     )
     assert (p.latency_factor, p.max_lag_s, p.pause_ms) == (1.5, 10.0, 50)
+
+
+def test_the_planners_throttle_block_wins_over_the_rollback_limits():
+    monitoring = {
+        "latency_p99_max_ratio": 2.0,
+        "replication_lag_max_seconds": 30,
+        "throttle": {"replication_lag_seconds": 10, "latency_p99_ratio": 1.5},
+    }
+    p = ThrottlePolicy.from_monitoring(monitoring)
+    assert (p.latency_factor, p.max_lag_s) == (1.5, 10.0)
+    assert ThrottlePolicy.from_monitoring({"replication_lag_max_seconds": 30}).max_lag_s == 30.0
 
 
 # --- concurrent index names --------------------------------------------------------------------

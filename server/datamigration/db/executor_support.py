@@ -42,10 +42,19 @@ def quote(backend: Backend, name: str) -> str:
     return ".".join(q + part.replace(q, q + q) + q for part in name.split("."))
 
 
+#: deadlock_detected / serialization_failure (PostgreSQL), deadlock (MySQL): the transaction
+#: was rolled back by the server and is safe to run again
+PG_TRANSIENT = {"40P01", "40001"}
+MYSQL_DEADLOCK = 1213
+
+
 def is_lock_timeout(error: BaseException) -> bool:
-    """True when a statement gave up waiting for a lock (worth retrying after a pause)."""
+    """True when a statement gave up waiting for a lock, or lost a deadlock: nothing was
+    changed, and running it again after a pause is the right thing to do."""
     data = getattr(error, "data", {}) or {}
     if data.get("sqlstate") == PG_LOCK_TIMEOUT or data.get("code") == MYSQL_LOCK_TIMEOUT:
+        return True
+    if data.get("sqlstate") in PG_TRANSIENT or data.get("code") == MYSQL_DEADLOCK:
         return True
     text = str(error).lower()
     return (
@@ -53,6 +62,7 @@ def is_lock_timeout(error: BaseException) -> bool:
         or "lock wait timeout" in text
         or "database is locked" in text
         or "database table is locked" in text
+        or "deadlock" in text
     )
 
 

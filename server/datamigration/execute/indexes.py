@@ -24,9 +24,6 @@ _CREATE = re.compile(
     re.IGNORECASE,
 )
 
-#: unique_violation, deadlock_detected: the build failed and left an invalid index
-_RETRYABLE_SQLSTATES = {"40P01"}
-
 
 def concurrent_index_name(statement: str) -> str | None:
     """The (unquoted) name a CREATE INDEX CONCURRENTLY statement builds, else None."""
@@ -67,14 +64,10 @@ def build_index(
             dropped.append(index)
         try:
             backend.execute([statement], autocommit=True, lock_timeout_ms=lock_timeout_ms)
-        except Exception as exc:
+        except Exception:
             if index and drop_invalid(backend, index):
                 dropped.append(index)
-            state = (getattr(exc, "data", {}) or {}).get("sqlstate")
-            if state in _RETRYABLE_SQLSTATES:
-                # a deadlock behaves like a lock timeout here: nothing built, try again later
-                exc.data["sqlstate"] = xs.PG_LOCK_TIMEOUT  # type: ignore[attr-defined]
-            raise
+            raise  # lock timeouts and deadlocks are retried by with_lock_retry
 
     kwargs = {"sleep": sleep} if sleep is not None else {}
     with_lock_retry(

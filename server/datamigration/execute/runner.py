@@ -382,24 +382,31 @@ class Executor:
                 validation = self._validate(step.validation, f"{self.plan.id}-{step.id}")
                 validation.pop("run")
             if validation is not None and not validation["passed"]:
+                rolled = self._trigger_rollback(step, validation)
                 raise ValidationFailedError(
-                    f"step {step.id} ran but its validation failed: {validation['summary']}",
-                    hint=f"Look at the failed rules; roll the step back with `datamigration "
+                    f"step {step.id} ran but its validation failed: {validation['summary']}"
+                    + ("; its rollback trigger rolled the step back" if rolled else ""),
+                    hint="Look at the failed rules, fix the cause, and run the step again."
+                    if rolled
+                    else f"Look at the failed rules; roll the step back with `datamigration "
                     f"rollback {self.plan.id} --step {step.id} --yes` or fix the data and run "
                     "the step again.",
                     step=step.id,
                     validation=validation,
+                    rolled_back=rolled,
                 )
+        except ValidationFailedError as exc:
+            if exc.data.get("rolled_back"):
+                self.log.write("step_failed", step=step.id, error=exc.message)
+                self._story.step_failed(self.workspace, self.plan, step, exc.message)
+                raise
+            self._fail_step(step, exc)
+            raise
         except BaseException as exc:
-            detail = str(exc) if isinstance(exc, DataMigrationError) else type(exc).__name__
-            try:
-                self.store.set_step(step.id, "failed", detail=detail)
-            except DataMigrationError:
-                pass
-            self.log.write("step_failed", step=step.id, error=detail)
-            self._story.step_failed(self.workspace, self.plan, step, detail)
+            self._fail_step(step, exc)
             raise
         self.store.set_step(step.id, "done", detail=None)
+
         seconds = time.perf_counter() - started
         self.log.write("step_done", step=step.id, seconds=round(seconds, 3))
         self._progress("step_done", step=step.id, seconds=round(seconds, 3))
@@ -412,6 +419,31 @@ class Executor:
             "operations": ops_out,
             "validation": validation,
         }
+
+    def _fail_step(self, step: Step, exc: BaseException) -> None:
+        detail = str(exc) if isinstance(exc, DataMigrationError) else type(exc).__name__
+        try:
+            self.store.set_step(step.id, "failed", detail=detail)
+        except DataMigrationError:
+            pass
+        self.log.write("step_failed", step=step.id, error=detail)
+        self._story.step_failed(self.workspace, self.plan, step, detail)
+
+    def _trigger_rollback(self, step: Step, validation: dict[str, Any]) -> bool:
+        """The plan's rollback triggers on validation / checksum failures roll the step back
+        at once (`action: rollback_step`), so a bad step does not stay applied."""
+        checksum_failed = any(r.get("type") == "checksum_diff" for r in validation["failed"])
+        fired = [
+            t
+            for t in step.rollback_triggers
+            if t.action == "rollback_step"
+            and (t.metric == "validation" or (t.metric == "checksum" and checksum_failed))
+        ]
+        if not fired or not step.reversible:
+            return False
+        self.log.write("rollback_trigger", step=step.id, trigger=fired[0].description)
+        self._rollback_step(step)
+        return True
 
     # --- gates ---------------------------------------------------------------------------------
 
@@ -645,44 +677,44 @@ class Executor:
 
     # --- rollback ------------------------------------------------------------------------------
 
+    def _rollback_step(self, step: Step) -> dict[str, Any]:
+        """Run one step's reverse operations; the step is `rolled_back` afterwards."""
+        started = time.perf_counter()
+        self.store.set_step(step.id, "rolling_back")
+        self._story.rollback_started(self.workspace, self.plan, step)
+        ops = []
+        try:
+            for op in step.rollback:
+                if op.kind == "sql":
+                    ops.append(self._run_sql(step, op, mark=False) | {"operation": op.id})
+                elif op.kind == "flag":
+                    ops.append(self._run_flag(op) | {"operation": op.id})
+                elif op.kind == "manual":
+                    instructions = op.params.get("instructions", op.description)
+                    ops.append({"operation": op.id, "instructions": instructions})
+                else:
+                    raise UserInputError(
+                        f"rollback operation {op.id} has kind {op.kind!r}, which cannot run"
+                    )
+        except BaseException as exc:
+            detail = str(exc) if isinstance(exc, DataMigrationError) else type(exc).__name__
+            self.store.set_step(step.id, "failed", detail=f"rollback failed: {detail}")
+            self.log.write("rollback_failed", step=step.id, error=detail)
+            raise
+        self.store.clear_checkpoints(step.id)
+        self.store.set_step(step.id, "rolled_back", detail=None)
+        seconds = round(time.perf_counter() - started, 3)
+        self.log.write("rolled_back", step=step.id, seconds=seconds)
+        self._progress("rolled_back", step=step.id, seconds=seconds)
+        return {"step": step.id, "title": step.title, "status": "rolled_back",
+                "seconds": seconds, "operations": ops}  # fmt: skip
+
     def _rollback(self, selection: Selection) -> dict[str, Any]:
         self._acquire()
         self.log.write("rollback", scope=selection.scope, steps=[s.id for s in selection.steps])
         results = []
         for step in selection.steps:
-            started = time.perf_counter()
-            self.store.set_step(step.id, "rolling_back")
-            self._story.rollback_started(self.workspace, self.plan, step)
-            ops = []
-            try:
-                for op in step.rollback:
-                    if op.kind == "sql":
-                        ops.append(self._run_sql(step, op, mark=False) | {"operation": op.id})
-                    elif op.kind == "flag":
-                        ops.append(self._run_flag(op) | {"operation": op.id})
-                    elif op.kind == "manual":
-                        ops.append(
-                            {
-                                "operation": op.id,
-                                "instructions": op.params.get("instructions", op.description),
-                            }
-                        )
-                    else:
-                        raise UserInputError(
-                            f"rollback operation {op.id} has kind {op.kind!r}, which cannot run"
-                        )
-            except BaseException as exc:
-                detail = str(exc) if isinstance(exc, DataMigrationError) else type(exc).__name__
-                self.store.set_step(step.id, "failed", detail=f"rollback failed: {detail}")
-                self.log.write("rollback_failed", step=step.id, error=detail)
-                raise
-            self.store.clear_checkpoints(step.id)
-            self.store.set_step(step.id, "rolled_back", detail=None)
-            seconds = round(time.perf_counter() - started, 3)
-            self.log.write("rolled_back", step=step.id, seconds=seconds)
-            self._progress("rolled_back", step=step.id, seconds=seconds)
-            results.append({"step": step.id, "title": step.title, "status": "rolled_back",
-                            "seconds": seconds, "operations": ops})  # fmt: skip
+            results.append(self._rollback_step(step))
         states = self.store.steps()
         if not any(_applied(states, s.id) for s in self.plan.steps):
             self.store.set_run(status="rolled_back", validation=None)

@@ -43,17 +43,22 @@ class ThrottlePolicy:
 
     @classmethod
     def from_monitoring(cls, monitoring: dict[str, Any] | None, **overrides: Any) -> ThrottlePolicy:
-        """Take the step's monitoring thresholds into account (latency ratio, lag seconds)."""
+        """The step's monitoring thresholds: its `throttle` block first (the planner writes
+        `{"throttle": {"latency_p99_ratio": 1.5, "replication_lag_seconds": 10}}`), then the
+        step-wide limits, so the backfill slows down before a rollback trigger would fire."""
         kw: dict[str, Any] = {}
-        m = monitoring or {}
-        for key in ("latency_factor", "latency_p99_ratio", "max_latency_ratio"):
-            if isinstance(m.get(key), int | float):
-                kw["latency_factor"] = float(m[key])
-                break
-        for key in ("max_lag_s", "replication_lag_seconds", "max_replication_lag_seconds"):
-            if isinstance(m.get(key), int | float):
-                kw["max_lag_s"] = float(m[key])
-                break
+        m = dict(monitoring or {})
+        scopes = [m.get("throttle") if isinstance(m.get("throttle"), dict) else {}, m]
+        factors = ("latency_factor", "latency_p99_ratio", "latency_p99_max_ratio")
+        lags = ("max_lag_s", "replication_lag_seconds", "replication_lag_max_seconds")
+        for names, field_name in ((factors, "latency_factor"), (lags, "max_lag_s")):
+            for scope in scopes:
+                found = next(
+                    (scope[k] for k in names if isinstance(scope.get(k), int | float)), None
+                )
+                if found is not None:
+                    kw[field_name] = float(found)
+                    break
         kw.update({k: v for k, v in overrides.items() if v is not None})
         return cls(**kw)
 
