@@ -241,9 +241,18 @@ def which(name: str) -> str | None:
     return str(candidate) if candidate.exists() else None
 
 
-def bench_args(description: str, argv: Sequence[str] | None = None) -> argparse.Namespace:
-    """The flags every benchmark accepts: --repeats, --quick (small sizes for CI), --json."""
+def bench_args(
+    description: str,
+    argv: Sequence[str] | None = None,
+    extra: Callable[[argparse.ArgumentParser], None] | None = None,
+) -> argparse.Namespace:
+    """The flags every benchmark accepts: --repeats, --quick (small sizes for CI), --json.
+
+    `extra` adds a benchmark's own flags to the same parser.
+    """
     parser = argparse.ArgumentParser(description=description)
+    if extra is not None:
+        extra(parser)
     parser.add_argument("--repeats", type=int, default=5, help="measured runs per figure")
     parser.add_argument("--quick", action="store_true", help="small sizes, one repeat (smoke run)")
     parser.add_argument(
