@@ -413,6 +413,13 @@ def sample_db_name(ctx: DemoContext) -> str:
     return ctx.workspace.relative(ctx.root / "app.db")
 
 
+def _live_steps() -> tuple[Step, ...]:
+    """The live chapter (demo/live.py): a real expand-contract change under load, rolled back."""
+    from datamigration.demo.live import step_live_rename, step_live_rollback
+
+    return (step_live_rename, step_live_rollback)
+
+
 STEPS: tuple[Step, ...] = (
     step_open_story,
     step_sample_database,
@@ -423,6 +430,7 @@ STEPS: tuple[Step, ...] = (
     step_write_adr,
     step_start_and_announce,
     step_validate_and_gate,
+    *_live_steps(),
     step_learn,
 )
 
