@@ -144,29 +144,23 @@ def cmd_validate(args: argparse.Namespace) -> int:
 
 
 def cmd_rules_from_schema(args: argparse.Namespace) -> int:
-    import yaml
-
-    from datamigration.validate.generate import rules_from_schema
+    from datamigration.validate.generate import render_rules, rules_from_schema, write_rules_file
 
     ws = workspace_of(args)
     doc = rules_from_schema(
         args.url, args.table, target_url=args.target, target_table=args.target_table, workspace=ws
     )
-    text = (
-        json.dumps(doc, indent=2) + "\n"
-        if args.json or (args.output or "").endswith(".json")
-        else yaml.safe_dump(doc, sort_keys=False)
-    )
-    if args.output:
-        path = ws.resolve(args.output)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(text, encoding="utf-8")
-        print_text(
-            f"wrote {len(doc['rules'])} rules to {ws.relative(path)}; edit, then run "
-            f"datamigration validate {ws.relative(path)}"
-        )
+    if not args.output:
+        print_text(render_rules(doc, ".json" if args.json else ".yaml").rstrip("\n"))
+        return 0
+    written = write_rules_file(ws, args.output, doc, overwrite=args.overwrite)
+    if args.json:
+        print_json({"path": written, "rules": len(doc["rules"]), "content": doc})
     else:
-        print_text(text)
+        print_text(
+            f"wrote {len(doc['rules'])} rules to {written}; edit, then run "
+            f"datamigration validate {written}"
+        )
     return 0
 
 
@@ -222,7 +216,16 @@ def _register_more(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("table")
     p.add_argument("--target", help="target database (adds count, schema and checksum rules)")
     p.add_argument("--target-table", help="target table name when it differs")
-    p.add_argument("-o", "--output", help="write the rules file here (inside the workspace)")
+    p.add_argument(
+        "-o",
+        "--output",
+        help="write the rules file here (inside the workspace; .json for JSON, else YAML)",
+    )
+    p.add_argument(
+        "--overwrite",
+        action="store_true",
+        help="replace an existing rules file with other content (it may hold hand edits)",
+    )
     add_json_flag(p)
     p.set_defaults(func=cmd_rules_from_schema)
 

@@ -3,15 +3,18 @@
 For a table being migrated, what the source schema already promises becomes a rule: the row
 count must match, NOT NULL columns stay filled, foreign keys have parents, unique keys stay
 unique, timestamps are not in the future, the target schema keeps types and constraints, and a
-checksum diff proves the data equal. The file is a starting point the user edits afterwards.
+checksum diff proves the data equal. The file is a starting point the user edits afterwards,
+which is why `write_rules_file` keeps an existing file with other content unless told to
+replace it: both the CLI (`--overwrite`) and the MCP tool (`overwrite`) go through it.
 """
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from datamigration.db import connect
-from datamigration.errors import NotFoundError
+from datamigration.errors import ConflictError, NotFoundError
 from datamigration.validate.canonical import kind_of
 
 
@@ -79,3 +82,39 @@ def rules_from_schema(
         rules.append(diff)
     doc["rules"] = rules
     return doc
+
+
+def render_rules(doc: dict[str, Any], suffix: str) -> str:
+    """The rules document as file text: JSON for a `.json` file, YAML otherwise."""
+    import yaml
+
+    if suffix.lower() == ".json":
+        return json.dumps(doc, indent=2) + "\n"
+    return yaml.safe_dump(doc, sort_keys=False)
+
+
+def write_rules_file(
+    workspace: Any, path: str, doc: dict[str, Any], *, overwrite: bool = False
+) -> str:
+    """Write `doc` to `path` (inside the workspace); returns the workspace-relative path.
+
+    A file that already exists with other content may hold hand-made edits, so it is refused
+    (ConflictError) unless `overwrite`; writing the very same content again is harmless and
+    allowed, which keeps a repeated generation idempotent."""
+    target = workspace.resolve(path)
+    text = render_rules(doc, target.suffix)
+    shown = workspace.relative(target)
+    if target.is_dir():
+        raise ConflictError(
+            f"{shown} is a directory", hint="Name a file, e.g. validation/rules.yaml.", path=shown
+        )
+    if target.exists() and not overwrite and target.read_text(encoding="utf-8") != text:
+        raise ConflictError(
+            f"{shown} already exists with other content",
+            hint="It may hold hand-made edits: pick another path, or replace it on purpose "
+            "(--overwrite on the CLI, overwrite=true in the tool).",
+            path=shown,
+        )
+    target.parent.mkdir(parents=True, exist_ok=True)
+    target.write_text(text, encoding="utf-8")
+    return str(shown)

@@ -17,7 +17,6 @@ from mcp.server import MCPServer
 from pydantic import BaseModel, ConfigDict, Field
 from typing_extensions import TypedDict
 
-from datamigration.errors import ConflictError
 from datamigration.mcp.tooling import tool
 
 
@@ -228,36 +227,17 @@ def _register_rules_tools(server: MCPServer, runtime: Any) -> None:
         target, schema fidelity and a checksum diff. Returns the rules document and, with
         `path`, writes it as YAML (or JSON for .json) for the user to edit. An existing file
         with other content (perhaps edited by hand) is kept unless `overwrite` is true."""
-        import json
-
-        import yaml
-
-        from datamigration.validate.generate import rules_from_schema
+        from datamigration.validate.generate import rules_from_schema, write_rules_file
 
         ws = runtime.workspace
-        doc = await anyio.to_thread.run_sync(
-            lambda: rules_from_schema(
+
+        def work() -> tuple[dict[str, Any], str | None]:
+            doc = rules_from_schema(
                 source_url, table, target_url=target_url, target_table=target_table, workspace=ws
             )
-        )
-        written = None
-        if path:
-            p = ws.resolve(path)
-            p.parent.mkdir(parents=True, exist_ok=True)
-            text = (
-                json.dumps(doc, indent=2)
-                if p.suffix == ".json"
-                else yaml.safe_dump(doc, sort_keys=False)
-            )
-            if p.exists() and not overwrite and p.read_text(encoding="utf-8") != text:
-                raise ConflictError(
-                    f"{ws.relative(p)} already exists with other content",
-                    hint="It may hold hand-made edits: pick another path, or pass "
-                    "overwrite=true to replace it.",
-                    path=ws.relative(p),
-                )
-            p.write_text(text, encoding="utf-8")
-            written = ws.relative(p)
+            return doc, write_rules_file(ws, path, doc, overwrite=overwrite) if path else None
+
+        doc, written = await anyio.to_thread.run_sync(work)
         return GenerateRulesOutput(path=written, rules=len(doc["rules"]), content=doc)
 
 
