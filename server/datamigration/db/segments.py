@@ -316,6 +316,29 @@ class MongoReader(Reader):
         self.queries += 1
         return self._run("aggregate", lambda: list(self.db[collection].aggregate(list(pipeline))))
 
+    def value_types(self, collection: str, names: Sequence[str]) -> dict[str, str]:
+        """How one document stores each of `names` ("int", "objectId", "string", ...), so a
+        caller that renders keys as text can ask for them back in the stored type."""
+        doc = next(self.find(collection, None, list(names), limit=1), None) or {}
+        out = {}
+        for name in names:
+            value = doc.get(name)
+            if isinstance(value, bool) or value is None:
+                continue
+            out[name] = (
+                "int" if isinstance(value, int) else _bson_type_name(value) or type(value).__name__
+            )
+        return out
+
+    @staticmethod
+    def stored(value: Any, type_name: str | None) -> Any:
+        """A key value in the type the collection stores it as (ObjectId from its hex text)."""
+        if type_name == "objectId" and isinstance(value, str):
+            bson = _driver("bson", "pymongo")
+            if bson.ObjectId.is_valid(value):
+                return bson.ObjectId(value)
+        return value
+
     def field_names(self, collection: str, sample: int = 200) -> list[str]:
         """Field names seen in the first `sample` documents, in first-seen order."""
         if collection not in self._run("list", self.db.list_collection_names):
@@ -329,6 +352,13 @@ class MongoReader(Reader):
             for name in doc:
                 seen.setdefault(name, None)
         return list(seen)
+
+
+def _bson_type_name(value: Any) -> str | None:
+    if isinstance(value, str):
+        return "string"
+    bson = _driver("bson", "pymongo")
+    return "objectId" if isinstance(value, bson.ObjectId) else None
 
 
 READERS: dict[str, type[Reader]] = {

@@ -18,6 +18,7 @@ on either side is set aside, re-checked after `recheck_delay` seconds, and repor
 from __future__ import annotations
 
 import datetime as dt
+import difflib
 import math
 import threading
 import time
@@ -34,6 +35,17 @@ from datamigration.validate.canonical import Normalisation, combine_kinds, kind_
 from datamigration.validate.sides import BucketSpec, Field, Key, MongoSide, Rows, Side, SQLSide
 
 KEY_KINDS = ("int", "text", "uuid")
+
+#: Hints name every face's spelling: the same engine error reaches the CLI, the MCP tool and a
+#: rules file, and a hint that names only a CLI flag misleads the model calling the tool.
+KEY_HINT = (
+    "Name the key column(s) to compare by: --key on the CLI (comma-separated), key= in the "
+    "diff_data tool, key: in a rules file."
+)
+MAP_HINT = (
+    "Map source names to target names: --map SRC=DST on the CLI, field_map= in the diff_data "
+    "tool, field_map: in a rules file."
+)
 
 
 @dataclass(frozen=True)
@@ -83,13 +95,119 @@ def _side_columns(url: str, table: str, workspace: Any) -> tuple[str, list[tuple
     """(dialect, [(name, declared type, nullable)]) — MongoDB fields have no type."""
     with open_reader(url, workspace) as r:
         if isinstance(r, MongoReader):
-            return "mongodb", [(n, "", True) for n in r.field_names(table)]
+            names = r.field_names(table)
+            # Every document has an _id, even when the sample saw none (an empty collection).
+            names = names if "_id" in names else ["_id", *names]
+            return "mongodb", [(n, "", True) for n in names]
         return r.dialect, r.columns(table)  # type: ignore[attr-defined]
+
+
+def _typed_mongo_key(
+    meta: tuple[str, list[tuple[str, str, bool]]],
+    url: str,
+    table: str,
+    key: Sequence[str],
+    workspace: Any,
+) -> tuple[tuple[str, list[tuple[str, str, bool]]], dict[str, str]]:
+    """A MongoDB side's key fields typed from how a document stores them.
+
+    Fields of a collection declare no type, so a key would otherwise compare as text: fine for
+    equality, but key ranges must be asked for in the stored type (an integer `_id` is never
+    `>= "1000"`, an ObjectId never equals its hex text). Integer keys become `bigint` here (so
+    they compare as integers); the stored types go to the side to convert range bounds back."""
+    dialect, cols = meta
+    if dialect != "mongodb":
+        return meta, {}
+    with open_reader(url, workspace) as r:
+        assert isinstance(r, MongoReader)
+        stored = r.value_types(table, list(key))
+    typed = [(n, "bigint" if stored.get(n) == "int" else t, z) for n, t, z in cols]
+    return (dialect, typed), stored
 
 
 def _primary_key(url: str, table: str, workspace: Any) -> list[str]:
     with open_reader(url, workspace) as r:
         return [] if isinstance(r, MongoReader) else r.primary_key(table)  # type: ignore
+
+
+def _typed_keys(
+    src_meta: tuple[str, list],
+    dst_meta: tuple[str, list],
+    source_url: str,
+    source_table: str,
+    target_url: str,
+    target_table: str,
+    key: Sequence[str],
+    o: DiffOptions,
+    workspace: Any,
+) -> tuple[tuple[str, list], tuple[str, list], tuple[dict[str, str], dict[str, str]]]:
+    """Both sides' metadata with MongoDB key fields typed, and each side's stored key types
+    (named as that side names them: the target's through field_map, `_id` by default)."""
+    src_meta, src_stored = _typed_mongo_key(src_meta, source_url, source_table, key, workspace)
+    dst_names = {n for n, _, _ in dst_meta[1]}
+    dst_key = [o.field_map.get(k, k) for k in key]
+    if dst_meta[0] == "mongodb" and len(key) == 1 and dst_key[0] not in dst_names:
+        dst_key = ["_id"]
+    dst_meta, dst_stored = _typed_mongo_key(dst_meta, target_url, target_table, dst_key, workspace)
+    return src_meta, dst_meta, (src_stored, dst_stored)
+
+
+def _default_key(
+    source_url: str,
+    source_table: str,
+    target_url: str,
+    target_table: str,
+    src_dialect: str,
+    dst_dialect: str,
+    workspace: Any,
+) -> list[str]:
+    """The key when none was named: the source's primary key, else the target's; between two
+    MongoDB collections, `_id` (the one key every document has)."""
+    if src_dialect == "mongodb" and dst_dialect == "mongodb":
+        return ["_id"]
+    key = _primary_key(source_url, source_table, workspace)
+    if not key and dst_dialect != "mongodb":
+        key = _primary_key(target_url, target_table, workspace)
+    return key
+
+
+def _nearest_hint(name: str, names: Mapping[str, Any] | Sequence[str]) -> str:
+    """'Did you mean ...?' with the closest existing names, or the list when it is short."""
+    options = list(names)
+    close = difflib.get_close_matches(name, options, n=3, cutoff=0.5)
+    if close:
+        return "Did you mean " + " or ".join(repr(c) for c in close) + "?"
+    if options and len(options) <= 12:
+        return "Available: " + ", ".join(options) + "."
+    return ""
+
+
+def _check_field_map(
+    fmap: Mapping[str, str],
+    src_types: Mapping[str, str],
+    dst_types: Mapping[str, str],
+    dst_dialect: str,
+) -> None:
+    """Refuse a field_map entry that names no column: silently ignored, it would compare
+    something other than what the caller asked for (or drop the column from the comparison).
+
+    A MongoDB target's field names come from a sample of documents, so a field absent there
+    may still exist; only the source side and SQL targets are checked."""
+    for src, dst in fmap.items():
+        if src not in src_types:
+            raise UserInputError(
+                f"field_map names {src!r}, which is not a column of the source table",
+                hint=f"{_nearest_hint(src, src_types)} The keys of the map are source "
+                f"column names. {MAP_HINT}".strip(),
+                column=src,
+            )
+        if dst_dialect != "mongodb" and dst not in dst_types:
+            raise UserInputError(
+                f"field_map maps {src!r} to {dst!r}, which is not a column of the target table",
+                hint=f"{_nearest_hint(dst, dst_types)} The values of the map are target "
+                f"column names. {MAP_HINT}".strip(),
+                column=dst,
+            )
 
 
 @dataclass(frozen=True)
@@ -111,6 +229,7 @@ def plan_columns(
     src_types = {n: t for n, t, _ in src_cols}
     dst_types = {n: t for n, t, _ in dst_cols}
     fmap = dict(options.field_map)
+    _check_field_map(fmap, src_types, dst_types, dst_dialect)
     if dst_dialect == "mongodb":
         for k in key:
             if fmap.get(k, k) not in dst_types and "_id" in dst_types and len(key) == 1:
@@ -120,7 +239,7 @@ def plan_columns(
         if k not in src_types:
             raise UserInputError(
                 f"key column {k!r} is not in the source table",
-                hint="Pass --key with the source's key column(s); --map renames on the target.",
+                hint=f"{KEY_HINT} {_nearest_hint(k, src_types)}".strip(),
             )
     ordered = list(key) + [c for c in wanted if c not in key]
     unknown = [c for c in ordered if c not in src_types]
@@ -134,7 +253,7 @@ def plan_columns(
     if any(k in only_source for k in key):
         raise UserInputError(
             f"the key {', '.join(key)} is not on the target",
-            hint="Name the target's key with --map SRC=DST.",
+            hint=f"The target names its key differently? {MAP_HINT}",
         )
     paired = [c for c in ordered if c not in only_source]
     mapped_dst = {fmap.get(c, c) for c in paired}
@@ -177,10 +296,13 @@ def _make_side(
     plan: _Plan,
     options: DiffOptions,
     workspace: Any,
+    stored: Mapping[str, str] | None = None,
 ) -> Side:
     common = {"pool_size": options.parallel, "workspace": workspace}
     if dialect == "mongodb":
-        return MongoSide(url, table, fields, plan.key_count, plan.norm, **common)
+        return MongoSide(
+            url, table, fields, plan.key_count, plan.norm, key_types=stored or {}, **common
+        )
     client_cols = []
     if dialect in ("postgresql", "mysql"):
         for f in fields:
@@ -284,7 +406,10 @@ class _Differ:
             elif max(sa[0], sb[0]) <= self.o.row_threshold:
                 out.append(("rows", b_lo, b_hi))
             else:
-                out.append(("split", b_lo, b_hi, self._subspec(b_lo, b_hi, sa[0], sb[0])))
+                sub = self._subspec(b_lo, b_hi, sa[0], sb[0])
+                # A range that cannot be cut further (one key value wide, or rows beyond the
+                # key span a side reported) is compared row by row rather than split forever.
+                out.append(("split", b_lo, b_hi, sub) if sub.n > 1 else ("rows", b_lo, b_hi))
         return out
 
     def _subspec(self, lo: Key | None, hi: Key | None, ca: int, cb: int) -> BucketSpec:
@@ -404,19 +529,22 @@ def diff_tables(
     o = options or DiffOptions()
     started = time.perf_counter()
     if o.lag_column and o.lag_seconds <= 0:
-        raise UserInputError("lag-aware mode needs lag_seconds > 0", hint="e.g. --lag 30")
+        raise UserInputError(
+            "lag-aware mode needs lag_seconds > 0",
+            hint="Give the window in seconds: --lag 30 on the CLI, lag_seconds=30 in the tool.",
+        )
     (src_meta, dst_meta) = _both(
         lambda: _side_columns(source_url, source_table, workspace),
         lambda: _side_columns(target_url, target_table, workspace),
     )
-    key = list(o.key) or _primary_key(source_url, source_table, workspace)
-    if not key and dst_meta[0] != "mongodb":
-        key = _primary_key(target_url, target_table, workspace)
+    key = list(o.key) or _default_key(
+        source_url, source_table, target_url, target_table, src_meta[0], dst_meta[0], workspace
+    )
     if not key:
-        raise UserInputError(
-            f"{source_table} has no primary key to compare by",
-            hint="Pass --key COLUMN (or several, comma-separated, for a composite key).",
-        )
+        raise UserInputError(f"{source_table} has no primary key to compare by", hint=KEY_HINT)
+    src_meta, dst_meta, stored = _typed_keys(
+        src_meta, dst_meta, source_url, source_table, target_url, target_table, key, o, workspace
+    )
     plan = plan_columns(src_meta, dst_meta, o, key)
     if o.lag_column and o.lag_column not in [c["source"] for c in plan.columns]:
         plan = (
@@ -424,8 +552,12 @@ def diff_tables(
             if o.columns
             else plan
         )
-    src = _make_side(source_url, source_table, src_meta[0], plan.src_fields, plan, o, workspace)
-    dst = _make_side(target_url, target_table, dst_meta[0], plan.dst_fields, plan, o, workspace)
+    src = _make_side(
+        source_url, source_table, src_meta[0], plan.src_fields, plan, o, workspace, stored[0]
+    )
+    dst = _make_side(
+        target_url, target_table, dst_meta[0], plan.dst_fields, plan, o, workspace, stored[1]
+    )
     differ = _Differ(src, dst, plan, o)
     try:
         counts = differ.start()
@@ -491,14 +623,21 @@ def sample_compare(
     started = time.perf_counter()
     src_meta = _side_columns(source_url, source_table, workspace)
     dst_meta = _side_columns(target_url, target_table, workspace)
-    key = list(o.key) or _primary_key(source_url, source_table, workspace)
+    key = list(o.key) or _default_key(
+        source_url, source_table, target_url, target_table, src_meta[0], dst_meta[0], workspace
+    )
     if not key:
-        raise UserInputError(
-            f"{source_table} has no primary key to sample by", hint="Set key: [COLUMN] in the rule."
-        )
+        raise UserInputError(f"{source_table} has no primary key to sample by", hint=KEY_HINT)
+    src_meta, dst_meta, stored = _typed_keys(
+        src_meta, dst_meta, source_url, source_table, target_url, target_table, key, o, workspace
+    )
     plan = plan_columns(src_meta, dst_meta, o, key)
-    src = _make_side(source_url, source_table, src_meta[0], plan.src_fields, plan, o, workspace)
-    dst = _make_side(target_url, target_table, dst_meta[0], plan.dst_fields, plan, o, workspace)
+    src = _make_side(
+        source_url, source_table, src_meta[0], plan.src_fields, plan, o, workspace, stored[0]
+    )
+    dst = _make_side(
+        target_url, target_table, dst_meta[0], plan.dst_fields, plan, o, workspace, stored[1]
+    )
     differ = _Differ(src, dst, plan, o)
     try:
         keys = src.random_keys(n)

@@ -30,6 +30,10 @@ def rules_from_schema(
     with connect(source_url, workspace) as backend:
         schema = backend.inspect(tables=[table])
         dialect = backend.dialect
+    if dialect == "mongodb":
+        collection = schema.collection(table)
+        assert collection is not None  # inspect(tables=[...]) raises NotFoundError otherwise
+        return _collection_rules(collection, source_url, target_url, target_table, workspace)
     t = schema.table(table)
     if t is None:
         raise NotFoundError(f"table {table!r} not found", hint="Check the table name.")
@@ -82,6 +86,66 @@ def rules_from_schema(
         rules.append(diff)
     doc["rules"] = rules
     return doc
+
+
+def _collection_rules(
+    c: Any,
+    source_url: str,
+    target_url: str | None,
+    target_table: str | None,
+    workspace: Any | None,
+) -> dict[str, Any]:
+    """Rules for a MongoDB collection from what its documents show (it declares no schema).
+
+    What a sample can promise is little: the document count must match, and the top-level
+    fields present and non-null in every sampled document must stay filled. Unique indexes
+    stay unique. With a MongoDB target the documents are also compared by `_id`; a SQL target
+    needs the mapping from fields to columns, which only the person writing the rules knows.
+    """
+    table = c.name
+    dst_table = target_table or table
+    doc: dict[str, Any] = {"version": 1, "name": f"migrate {table}", "source": source_url}
+    rules: list[dict[str, Any]] = []
+    if target_url:
+        doc["target"] = target_url
+        rules.append({"id": f"{table}-count", "type": "count_match", "table": table,
+                      "target_table": dst_table, "tolerance": 0})  # fmt: skip
+    on = "target" if target_url else "source"
+
+    def add(rule: dict[str, Any]) -> None:
+        rule = {"id": rule.pop("id"), **rule, "table": table, "on": on}
+        if target_url and dst_table != table:
+            rule["target_table"] = dst_table
+        rules.append(rule)
+
+    required = [
+        f.path
+        for f in c.fields
+        if c.sampled
+        and f.count >= c.sampled
+        and "null" not in f.types
+        and f.path != "_id"
+        and "." not in f.path
+        and "[" not in f.path
+    ]
+    if required:
+        add({"id": f"{table}-required", "type": "required_fields", "columns": required})
+    for index in c.indexes:
+        # Index keys read `field:direction`; a partial unique index promises less than this.
+        cols = [col.rpartition(":")[0] or col for col in index.columns]
+        if index.unique and not index.primary and not index.predicate and index.method == "btree":
+            add({"id": f"{table}-unique-{'-'.join(cols)}", "type": "unique", "columns": cols})
+    if target_url and _dialect_of(target_url, workspace) == "mongodb":
+        rules.append({"id": f"{table}-checksum", "type": "checksum_diff", "table": table,
+                      "target_table": dst_table, "key": ["_id"]})  # fmt: skip
+    doc["rules"] = rules
+    return doc
+
+
+def _dialect_of(url: str, workspace: Any | None) -> str:
+    from datamigration.db.urls import resolve
+
+    return resolve(url, workspace).dialect
 
 
 def render_rules(doc: dict[str, Any], suffix: str) -> str:

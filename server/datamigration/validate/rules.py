@@ -141,7 +141,8 @@ class _Sides:
         if not url:
             raise UserInputError(
                 f"the rules need a {side} database but none is set",
-                hint=f"Add `{side}: <URL or connection name>` to the rules file or pass --{side}.",
+                hint=f"Add `{side}: <URL or connection name>` to the rules file, or pass it "
+                f"(--{side} on the CLI, {side}= in the validate tool).",
             )
         return url
 

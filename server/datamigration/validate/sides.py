@@ -18,7 +18,7 @@ import bisect
 import contextlib
 import queue
 import threading
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -308,12 +308,20 @@ class MongoSide(Side):
 
     dialect = "mongodb"
 
-    def __init__(self, *args: Any, **kw: Any) -> None:
+    def __init__(self, *args: Any, key_types: Mapping[str, str] | None = None, **kw: Any) -> None:
         super().__init__(*args, **kw)
+        #: how the collection stores each key field ("objectId": ranges need ObjectIds back)
+        self.key_types = dict(key_types or {})
         self.hashing = "client"
         self.hashing_reason = "MongoDB has no server-side md5: hashed on the client, streaming"
         self.names = [f.name for f in self.fields]
         self.key_names = self.names[: self.key_count]
+
+    def _stored(self, key: Key) -> Key:
+        return tuple(
+            MongoReader.stored(v, self.key_types.get(n))
+            for v, n in zip(key, self.key_names, strict=True)
+        )
 
     def _filter(self, lo: Key | None, hi: Key | None) -> dict[str, Any]:
         parts: list[dict[str, Any]] = []
@@ -328,6 +336,7 @@ class MongoSide(Side):
     def _compare(self, key: Key, strict: str, last: str) -> dict[str, Any]:
         """Row-value comparison (a, b) op (x, y) spelled as MongoDB's $or of prefixes."""
         names = self.key_names
+        key = self._stored(key)
         if len(names) == 1:
             return {names[0]: {last: key[0]}}
         ors = []
@@ -370,6 +379,20 @@ class MongoSide(Side):
                 )
         return out
 
+    def random_keys(self, n: int) -> list[Key]:
+        """Keys of `n` documents picked by the server (`$sample`)."""
+        project = {name: 1 for name in self.key_names}
+        pipeline = [{"$sample": {"size": int(n)}}, {"$project": project}]
+        with self.reader() as r:
+            assert isinstance(r, MongoReader)
+            docs = r.aggregate(self.table, pipeline)
+        return [
+            tuple(
+                key_value(render(d.get(f.name), f.kind, self.norm), f.kind) for f in self.key_fields
+            )
+            for d in docs
+        ]
+
     def rows(self, lo: Key | None, hi: Key | None) -> Rows:
         out: Rows = {}
         for raw in self._docs(self._filter(lo, hi)):
@@ -380,7 +403,7 @@ class MongoSide(Side):
     def rows_for(self, keys: Sequence[Key]) -> Rows:
         out: Rows = {}
         for i in range(0, len(keys), 500):
-            chunk = keys[i : i + 500]
+            chunk = [self._stored(k) for k in keys[i : i + 500]]
             if self.key_count == 1:
                 flt: dict[str, Any] = {self.key_names[0]: {"$in": [k[0] for k in chunk]}}
             else:
