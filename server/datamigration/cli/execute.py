@@ -51,10 +51,11 @@ def _render_dry_run(out: dict[str, Any]) -> str:
             lines.append(f"  gates: {', '.join(s['gates'])}")
         for op in s["operations"]:
             mode = "autocommit" if not op["transactional"] else "one transaction"
-            lines.append(
-                f"  - {op['id']} ({op['kind']}, {mode}, lock_timeout {op['lock_timeout_ms']} ms, "
-                f"{op['retries']} retries)"
-            )
+            if op.get("lock_timeout_ms"):
+                locks = f"lock_timeout {op['lock_timeout_ms']} ms, {op['retries']} retries"
+            else:
+                locks = "no lock timeout"
+            lines.append(f"  - {op['id']} ({op['kind']}, {mode}, {locks})")
             if op.get("backfill"):
                 b = op["backfill"]
                 lines.append(
