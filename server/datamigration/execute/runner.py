@@ -594,7 +594,7 @@ class Executor:
             xs.transaction(self.backend, self._mark_done(step, op))
             out = {"validation": result}
         elif op.kind == "flag":
-            out = self._run_flag(op)
+            out = self._run_flag(step, op)
             xs.transaction(self.backend, self._mark_done(step, op))
         else:
             raise UserInputError(
@@ -681,18 +681,38 @@ class Executor:
         )
         return result.to_dict()
 
-    def _run_flag(self, op: Operation) -> dict[str, Any]:
+    def _run_flag(self, step: Step, op: Operation) -> dict[str, Any]:
+        """A rollout step of the flags engine (flagd file). Going up, the flags engine checks
+        its own gate: the validation rules that describe the table now, written to a rules
+        file under .datamigration/runs/ so the flag's metadata names the check that passed."""
+        import json
+
         from datamigration.safety import flags
 
         key = op.params.get("flag") or op.params.get("key")
         if not key:
             raise UserInputError(f"flag operation {op.id} names no flag", hint="Re-plan the step.")
-        if op.params.get("action") == "rollback" or op.params.get("percent") == 0:
+        pct = op.params.get("percentage", op.params.get("percent"))
+        exists = key in flags.load_document(flags.flags_path(self.workspace))["flags"]
+        if op.params.get("action") == "rollback" or (pct is not None and float(pct) <= 0):
+            if not exists:
+                return {"flag": key, "note": "the flag does not exist: nothing to roll back"}
             return {"flag": flags.rollback(self.workspace, key)}
-        if "percent" in op.params:
-            return {"flag": flags.rollout(self.workspace, key, int(op.params["percent"]),
-                                          ungated=bool(op.params.get("ungated", True)))}  # fmt: skip
-        return {"flag": flags.set_flag(self.workspace, key, state=op.params.get("state"))}
+        if pct is None:
+            return {"flag": flags.set_flag(self.workspace, key, state=op.params.get("state"))}
+        if not exists:
+            flags.set_flag(self.workspace, key, description=op.description)
+        gate = None
+        rules = [r for r in (step.validation or self._rules_before(step)) if "type" in r]
+        if rules:
+            path = self.workspace.state_dir / "runs" / f"{self.plan.id}.{step.id}.gate.json"
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_text(json.dumps({"name": f"{self.plan.id}-{step.id}-gate",
+                                        "rules": rules}), encoding="utf-8")  # fmt: skip
+            gate = flags.Gate(rules=self.workspace.relative(path), source=self.url, target=self.url)
+        out = flags.rollout(self.workspace, key, int(pct), gate=gate, ungated=gate is None,
+                            allow_skip=True)  # fmt: skip
+        return {"flag": {k: v for k, v in out.items() if k != "definition"}}
 
     # --- rollback ------------------------------------------------------------------------------
 
@@ -707,7 +727,7 @@ class Executor:
                 if op.kind == "sql":
                     ops.append(self._run_sql(step, op, mark=False) | {"operation": op.id})
                 elif op.kind == "flag":
-                    ops.append(self._run_flag(op) | {"operation": op.id})
+                    ops.append(self._run_flag(step, op) | {"operation": op.id})
                 elif op.kind == "manual":
                     instructions = op.params.get("instructions", op.description)
                     ops.append({"operation": op.id, "instructions": instructions})
