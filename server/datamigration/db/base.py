@@ -33,6 +33,22 @@ T = TypeVar("T")
 DEFAULT_CONNECT_TIMEOUT_S = 10
 DEFAULT_STATEMENT_TIMEOUT_MS = 30_000
 DEFAULT_MAX_ROWS = 500
+#: bounds of a rolled-back measurement: it holds row locks, so it waits little and runs briefly
+MEASURE_LOCK_TIMEOUT_MS = 500
+MEASURE_TIMEOUT_MS = 10_000
+
+#: first words of statements a ROLLBACK cannot undo on a backend without transactional DDL
+#: (MySQL/MariaDB commit implicitly before and after them), and of transaction control, which
+#: would end the measured transaction early everywhere.
+_IMPLICIT_COMMIT = frozenset(
+    {
+        "ALTER", "CREATE", "DROP", "RENAME", "TRUNCATE", "GRANT", "REVOKE", "LOCK", "UNLOCK",
+        "ANALYZE", "OPTIMIZE", "REPAIR", "INSTALL", "UNINSTALL", "FLUSH", "LOAD",
+    }
+)  # fmt: skip
+_TRANSACTION_CONTROL = frozenset(
+    {"BEGIN", "START", "COMMIT", "ROLLBACK", "END", "ABORT", "PREPARE", "VACUUM"}
+)
 
 
 @dataclass(frozen=True)
@@ -78,6 +94,7 @@ class ExecuteOptions:
     autocommit: bool = False
     timeout_ms: int | None = None
     lock_timeout_ms: int | None = None
+    rollback: bool = False  # end the one transaction with ROLLBACK instead of COMMIT
 
 
 @dataclass(frozen=True)
@@ -280,16 +297,23 @@ class Backend:
         autocommit: bool = False,
         timeout_ms: int | None = None,
         lock_timeout_ms: int | None = None,
+        rollback: bool = False,
     ) -> ExecuteResult:
         """Run statements in order: in one transaction (all or nothing) unless `autocommit`,
         where each statement commits on its own (needed for CREATE INDEX CONCURRENTLY).
 
+        With `rollback` the transaction ends in ROLLBACK whatever happens: the statements run
+        for real (locks, triggers, constraint checks, timing) and leave no data behind
+        (`committed` is False). Statements a rollback cannot undo are refused first.
+
         A failure names the statement that failed and carries `executed` (how many ran)."""
+        if rollback:
+            self._check_rollbackable(statements, autocommit)
         started = time.perf_counter()
         counts: list[int] = []
         error: DatabaseError | None = None
         try:
-            options = ExecuteOptions(autocommit, timeout_ms, lock_timeout_ms)
+            options = ExecuteOptions(autocommit, timeout_ms, lock_timeout_ms, rollback)
             self._execute(statements, counts, options)
         except self.driver_errors as exc:
             error = self._fail(exc, f"execute statement {len(counts) + 1} of {len(statements)}")
@@ -300,8 +324,52 @@ class Backend:
             statements=len(statements),
             rowcounts=tuple(counts),
             elapsed_ms=elapsed_ms(started),
-            committed=True,
+            committed=not rollback,
         )
+
+    def measure_in_rolled_back_transaction(
+        self,
+        statements: Sequence[str],
+        *,
+        lock_timeout_ms: int = MEASURE_LOCK_TIMEOUT_MS,
+        timeout_ms: int = MEASURE_TIMEOUT_MS,
+    ) -> float:
+        """Seconds the statements take when run in one transaction that is then rolled back.
+
+        For estimates measured on the real table (a sample backfill batch) without changing
+        it: the statement and lock timeouts bound how long the sample may hold or wait for
+        locks, and a failure (a lock timeout on a busy table) is raised, never mistaken for a
+        measurement."""
+        result = self.execute(
+            statements, timeout_ms=timeout_ms, lock_timeout_ms=lock_timeout_ms, rollback=True
+        )
+        return result.elapsed_ms / 1000.0
+
+    def _check_rollbackable(self, statements: Sequence[str], autocommit: bool) -> None:
+        """Refuse what a ROLLBACK would not undo, before anything runs."""
+        if autocommit:
+            raise UserInputError(
+                "a rolled-back run needs one transaction; autocommit commits each statement",
+                hint="Drop autocommit (statements that need it cannot be rolled back).",
+            )
+        for i, stmt in enumerate(statements, 1):
+            word = _first_word(stmt)
+            if word == "SET" and "AUTOCOMMIT" in stmt.upper():
+                word = "COMMIT"  # SET autocommit = 1 commits what ran before it
+            if word in _TRANSACTION_CONTROL or (
+                word in _IMPLICIT_COMMIT and not self.transactional_ddl
+            ):
+                why = (
+                    "it ends the transaction"
+                    if word in _TRANSACTION_CONTROL
+                    else f"{self.dialect} commits DDL implicitly"
+                )
+                raise UserInputError(
+                    f"statement {i} ({word}) cannot run in a rolled-back transaction: {why}",
+                    hint="Measure data statements (INSERT/UPDATE/DELETE/SELECT) only; run DDL "
+                    "through the planned steps, where it is confirmed and reversible.",
+                    statement=i,
+                )
 
     def _execute(self, statements: Sequence[str], counts: list[int], o: ExecuteOptions) -> None:
         """Run the statements, appending each one's rowcount to `counts` as it completes;
@@ -501,6 +569,26 @@ def jsonable(value: Any) -> Any:
     if isinstance(value, list | tuple | set | frozenset):
         return [jsonable(v) for v in value]
     return str(value)
+
+
+def _first_word(sql: str) -> str:
+    """The statement's first keyword, upper-case, after leading comments and parentheses."""
+    text = sql.lstrip()
+    while True:
+        if text.startswith("--"):
+            text = text.partition("\n")[2].lstrip()
+        elif text.startswith("/*"):
+            text = text.partition("*/")[2].lstrip()
+        elif text.startswith("("):
+            text = text[1:].lstrip()
+        else:
+            break
+    word = ""
+    for ch in text:
+        if not (ch.isalpha() or ch == "_"):
+            break
+        word += ch
+    return word.upper()
 
 
 def elapsed_ms(start: float) -> float:

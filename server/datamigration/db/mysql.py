@@ -582,12 +582,27 @@ class MySQLBackend(Backend):
                 for stmt in statements:
                     self.counter.add(stmt)
                     counts.append(cur.execute(stmt))
-                if not o.autocommit:
+                if o.rollback:
+                    conn.rollback()
+                    self._check_rolled_back(cur)
+                elif not o.autocommit:
                     conn.commit()
         except pymysql.MySQLError:
             if conn.open:
                 conn.rollback()
             raise
+
+    def _check_rolled_back(self, cur: Any) -> None:
+        """A ROLLBACK leaves a non-transactional table (MyISAM, Aria) changed and only warns
+        (1196): say so rather than report a clean, rolled-back run."""
+        warnings = self._q(cur, "SHOW WARNINGS") or ()
+        if any(int(w[1]) == _NON_TRANSACTIONAL_ROLLBACK for w in warnings):
+            raise DatabaseError(
+                "the rollback could not undo changes to a non-transactional table "
+                "(MyISAM/Aria): those changes were kept",
+                hint="Check the table's engine (SHOW TABLE STATUS); convert it to InnoDB "
+                "before measuring or migrating on it.",
+            )
 
     def _keyset_page(self, table, keys, columns, limit, after, end_at):
         select = ", ".join(_quote(c) for c in columns) if columns else "t.*"
@@ -598,6 +613,10 @@ class MySQLBackend(Backend):
         with self.conn.cursor() as cur:
             rows = self._q(cur, sql, params or None)
             return [d[0] for d in cur.description][len(keys) :], rows
+
+
+#: ER_WARNING_NOT_COMPLETE_ROLLBACK: some non-transactional tables could not be rolled back
+_NON_TRANSACTIONAL_ROLLBACK = 1196
 
 
 def _literal(text: str) -> str:

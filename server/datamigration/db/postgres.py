@@ -751,7 +751,7 @@ class PostgresBackend(Backend):
                     if conn.info.transaction_status == TransactionStatus.IDLE:
                         cur.execute("RESET statement_timeout; RESET lock_timeout")
             else:
-                with conn.transaction():
+                with conn.transaction(force_rollback=o.rollback):
                     self._run(
                         cur,
                         "SELECT set_config('statement_timeout', %s, true), "

@@ -430,7 +430,7 @@ class SQLiteBackend(Backend):
                 else:
                     counts.append(conn.execute(stmt).rowcount)
             if not o.autocommit:
-                conn.execute("COMMIT")
+                conn.execute("ROLLBACK" if o.rollback else "COMMIT")
         except sqlite3.Error:
             if conn.in_transaction:
                 conn.execute("ROLLBACK")

@@ -1,18 +1,20 @@
 """Durations from measured sizes and a measured backfill rate, and the downtime estimate.
 
 The backfill rate is measured, not guessed, when the table has rows: one sample batch
-(`SAMPLE_ROWS` rows rewritten in place, `SET key = key`) is timed inside a transaction that is
-then forced to fail, so nothing is committed. Its row locks last milliseconds and are bounded
-by the lock timeout. With no rows (or no database), a default rate is used and the plan says so.
+(`SAMPLE_ROWS` rows rewritten in place, `SET key = key`) is timed by the backend inside one
+transaction that always ends in ROLLBACK (`measure_in_rolled_back_transaction`), so nothing is
+committed. Its row locks last milliseconds and are bounded by the lock and statement timeouts.
+With no rows (or no database), or when the sample cannot take its locks in time (a busy
+table), a default rate is used and the plan says so.
 """
 
 from __future__ import annotations
 
-import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from datamigration.errors import DatabaseError, LockTimeoutError
 from datamigration.plan.model import Operation, Plan, Step
 from datamigration.plan.sqltext import quote
 
@@ -21,8 +23,8 @@ SAMPLE_ROWS = 1_000
 INDEX_BYTES_PER_SECOND = 50_000_000.0
 VALIDATE_SPEEDUP = 10.0  # a validation scan reads; a backfill rewrites
 DDL_SECONDS = 1.0
-#: a table that cannot exist: the statement that makes the sample transaction roll back
-ROLLBACK_SENTINEL = "SELECT 1 FROM dm_rollback_sentinel_does_not_exist"
+SAMPLE_LOCK_TIMEOUT_MS = 500
+SAMPLE_TIMEOUT_MS = 10_000
 
 
 @dataclass(frozen=True)
@@ -45,14 +47,17 @@ def measure_rate(backend: Any, table: str, key: tuple[str, ...], rows: int | Non
         update = (
             f"UPDATE {t} SET {k} = {k} WHERE {k} IN (SELECT {k} FROM {t} ORDER BY {k} LIMIT {n})"
         )
-    started = time.perf_counter()
     try:
-        backend.execute([update, ROLLBACK_SENTINEL], lock_timeout_ms=500, timeout_ms=10_000)
-    except Exception:  # noqa: BLE001, S110 - the sentinel always fails: that is the rollback
-        pass
-    else:  # pragma: no cover - the sentinel table exists?! then the update committed harmlessly
-        pass
-    seconds = max(time.perf_counter() - started, 1e-4)
+        seconds = backend.measure_in_rolled_back_transaction(
+            [update], lock_timeout_ms=SAMPLE_LOCK_TIMEOUT_MS, timeout_ms=SAMPLE_TIMEOUT_MS
+        )
+    except (DatabaseError, LockTimeoutError) as exc:
+        return Rate(
+            DEFAULT_ROWS_PER_SECOND,
+            f"default: the sample batch on {table} could not run ({exc.message}); "
+            "re-plan when the table is less busy to measure the rate",
+        )
+    seconds = max(seconds, 1e-4)
     rate = n / seconds
     return Rate(
         round(rate, 1),
