@@ -36,6 +36,7 @@ scenario gets its own throwaway database, dropped afterwards.
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import subprocess
@@ -62,8 +63,6 @@ RENAME_SPEC = {
     "column": "email",
     "new_name": "email_address",
 }
-#: The `datamigration` console script of this interpreter's environment.
-CLI = str(Path(sys.executable).with_name("datamigration"))
 #: The planner's lock_timeout on DDL; the naive ALTER has none, so it is judged by the same bar.
 DEFAULT_LOCK_TIMEOUT_MS = 2000
 TYPE_SPEC = {"kind": "change_type", "table": "users", "column": "n", "type": "bigint"}
@@ -137,12 +136,36 @@ class Naive(Change):
         return {"statement": self.statement, "alter_seconds": round(alter_s, 3)}
 
 
+#: The executor process: imports once (before the change window, so interpreter start-up never
+#: lands in it), then runs the steps it is sent through the same engine call `datamigration
+#: execute` makes, one JSON line of outcome per step.
+EXECUTOR_WORKER = """
+import json, sys
+from datamigration.execute import service
+from datamigration.execute.runner import RunOptions
+from datamigration.workspace.root import Workspace
+workdir, plan_id, plan_hash, url, batch, pause = sys.argv[1:7]
+ws = Workspace.open(workdir)
+options = RunOptions(batch_size=int(batch) or None, batch_pause_ms=float(pause),
+                     finish_story=False)
+print(json.dumps({"ready": True}), flush=True)
+for line in sys.stdin:
+    try:
+        out = service.prepare(ws, plan_id, plan_hash, mode="execute", db=url,
+                              step=line.strip(), options=options).run()
+        print(json.dumps({"ok": True}), flush=True)
+    except Exception as exc:
+        print(json.dumps({"ok": False, "error": f"{type(exc).__name__}: {exc}"}), flush=True)
+"""
+
+
 class ExpandContract(Change):
-    """The planner's plan, each step run by `datamigration execute` in its own process.
+    """The planner's plan, its steps run one by one by the executor in its own process.
 
     A separate process, as an operator runs it, so the executor never competes with the load
-    threads for this process's interpreter lock (that would be measured as app latency). The
-    plan's manual step (deploy the new app version) is where the rolling deploy happens.
+    threads for this process's interpreter lock (that would be measured as app latency); started
+    before the change window, so Python's start-up does not either. The plan's manual step
+    (deploy the new app version) is where the rolling deploy happens.
     """
 
     def __init__(self, spec: dict[str, Any], deploy_seconds: float, batch_size: int | None,
@@ -151,6 +174,7 @@ class ExpandContract(Change):
         self.batch_size, self.batch_pause_ms = batch_size, batch_pause_ms
         self.plan: Any = None
         self.plan_seconds = 0.0
+        self.worker: subprocess.Popen[str] | None = None
 
     def prepare(self, url: str, workdir: Path) -> None:
         from datamigration.plan.planner import plan_migration
@@ -160,30 +184,41 @@ class ExpandContract(Change):
         started = time.perf_counter()
         self.plan = plan_migration(Workspace.open(str(workdir)), parse_spec(self.spec), url).plan
         self.plan_seconds = time.perf_counter() - started
+        argv = [sys.executable, "-c", EXECUTOR_WORKER, str(workdir), self.plan.id,
+                self.plan.hash, url, str(self.batch_size or 0), str(self.batch_pause_ms or 0)]  # fmt: skip
+        self.worker = subprocess.Popen(
+            argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True
+        )
+        self._answer()  # ready
+
+    def _answer(self) -> dict[str, Any]:
+        assert self.worker is not None and self.worker.stdout is not None
+        line = self.worker.stdout.readline()
+        if not line:
+            raise RuntimeError(f"the executor process exited ({self.worker.wait()})")
+        return json.loads(line)
 
     def run(self, gen: LoadGenerator, url: str, workdir: Path) -> dict[str, Any]:
         plan = self.plan
         steps = []
-        for step in plan.steps:
-            if any(op.kind == "manual" for op in step.operations):
-                gen.mark(f"deploy {step.id}")
-                gen.rolling_deploy(self.deploy_seconds)  # the manual step: ship the new version
-            argv = [CLI, "--workspace", str(workdir),
-                    "execute", plan.id, "--hash", plan.hash, "--db", url, "--step", step.id,
-                    "--yes", "--quiet", "--json"]  # fmt: skip
-            if self.batch_size:
-                argv += ["--batch-size", str(self.batch_size)]
-            if self.batch_pause_ms:
-                argv += ["--batch-pause-ms", str(self.batch_pause_ms)]
-            t = time.perf_counter()
-            done = subprocess.run(argv, capture_output=True, text=True, check=False)
-            seconds = round(time.perf_counter() - t, 3)
-            steps.append({"step": step.id, "title": step.title, "seconds": seconds})
-            if done.returncode != 0:
-                tail = (done.stderr or done.stdout).strip().splitlines()[-3:]
-                raise RuntimeError(
-                    f"step {step.id} ({step.title}) exit {done.returncode}: {' '.join(tail)}"
-                )
+        assert self.worker is not None and self.worker.stdin is not None
+        try:
+            for step in plan.steps:
+                if any(op.kind == "manual" for op in step.operations):
+                    gen.mark(f"deploy {step.id}")
+                    gen.rolling_deploy(self.deploy_seconds)  # the manual step: ship the new app
+                t_start = gen.mark(f"{step.id} start")
+                self.worker.stdin.write(step.id + "\n")
+                self.worker.stdin.flush()
+                answer = self._answer()
+                t_end = gen.mark(f"{step.id} end")
+                steps.append({"step": step.id, "title": step.title,
+                              "seconds": round(t_end - t_start, 3), "window": (t_start, t_end)})  # fmt: skip
+                if not answer["ok"]:
+                    raise RuntimeError(f"step {step.id} ({step.title}): {answer['error']}")
+        finally:
+            self.worker.stdin.close()
+            self.worker.wait(timeout=30)
         lock_timeouts = {
             op.lock_timeout_ms for s in plan.steps for op in s.operations if op.lock_timeout_ms
         }
@@ -234,6 +269,12 @@ def scenario(
         base = window(result, "baseline", min(1.0, start / 2), start)
         during = window(result, "during", start, max(end, start + 0.001))
         after = window(result, "after", end, result.ops[-1].due if result.ops else end)
+        for step in (detail or {}).get("steps", []):
+            w = window(result, step["step"], *step.pop("window"))
+            step.update(p99_ms=round(w.p99_ms, 2), ops=w.ops, failed=w.failed,
+                        longest_app_lock_wait_ms=round(w.longest_app_lock_wait_ms, 1))  # fmt: skip
+            print(f"    {step['step']} {step['title']}: {step['seconds']:.1f} s, "
+                  f"p99 {w.p99_ms:.2f} ms, failed {w.failed}")  # fmt: skip
         print(
             f"  {name}: seed {seed_s:.1f} s, change {end - start:.1f} s, "
             f"failed {during.failed + after.failed}, p99 {base.p99_ms:.2f} -> {during.p99_ms:.2f} ms, "
