@@ -102,7 +102,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("src_table")
     p.add_argument("dst_url")
     p.add_argument("dst_table")
-    p.add_argument("--key", help="key column(s), comma-separated (default: the primary key)")
+    p.add_argument(
+        "--key",
+        help="key column(s), comma-separated (default: the primary key; _id between MongoDB "
+        "collections)",
+    )
     p.add_argument("--columns", help="columns to compare, comma-separated (default: all)")
     p.add_argument("--map", action="append", metavar="SRC=DST", help="target name of a column")
     p.add_argument("--timestamp-precision", type=int, default=None, help="0..6 digits")

@@ -112,10 +112,14 @@ def register(server: MCPServer, runtime: Any) -> None:
         source_table: Annotated[str, Field(description="source table (or collection)")],
         target_url: Annotated[str, Field(description="target database URL or connection name")],
         target_table: Annotated[str, Field(description="target table or MongoDB collection")],
-        key: Annotated[list[str] | None, Field(description="key columns (default: PK)")] = None,
+        key: Annotated[
+            list[str] | None,
+            Field(description="key columns (default: the primary key; _id between collections)"),
+        ] = None,
         columns: Annotated[list[str] | None, Field(description="columns to compare")] = None,
         field_map: Annotated[
-            dict[str, str] | None, Field(description="source column -> target name")
+            dict[str, str] | None,
+            Field(description="source column -> target name (unknown names are refused)"),
         ] = None,
         normalisation: Annotated[
             NormalisationArg | None,
@@ -226,7 +230,9 @@ def _register_rules_tools(server: MCPServer, runtime: Any) -> None:
         columns, unique keys, foreign keys, timestamp columns (no future dates) and, with a
         target, schema fidelity and a checksum diff. Returns the rules document and, with
         `path`, writes it as YAML (or JSON for .json) for the user to edit. An existing file
-        with other content (perhaps edited by hand) is kept unless `overwrite` is true."""
+        with other content (perhaps edited by hand) is kept unless `overwrite` is true. A
+        MongoDB source yields count, required-field (from sampled documents) and unique-index
+        rules, plus an `_id` checksum diff with a MongoDB target."""
         from datamigration.validate.generate import rules_from_schema, write_rules_file
 
         ws = runtime.workspace
