@@ -86,3 +86,16 @@ def test_an_interrupted_backfill_resumes_after_the_last_committed_batch(workspac
     assert bf["resumed_from"] == [2 * BATCH] and bf["rows"] == ROWS - 2 * BATCH
     with connect(url) as b:
         assert b.query(f"SELECT count(*) FROM users WHERE {col} IS NULL").rows[0][0] == 0
+
+
+def test_one_executor_per_plan_on_every_dialect(url):
+    from datamigration.db import executor_support as xs
+
+    with connect(url) as first, connect(url) as second:
+        assert xs.try_session_lock(first, "datamigration:p1")
+        assert not xs.try_session_lock(second, "datamigration:p1")
+        assert xs.try_session_lock(second, "datamigration:p2")  # another plan is free
+        xs.release_session_lock(first, "datamigration:p1")
+        assert xs.try_session_lock(second, "datamigration:p1")
+        xs.release_session_lock(second, "datamigration:p1")
+        xs.release_session_lock(second, "datamigration:p2")

@@ -272,7 +272,27 @@ def try_session_lock(backend: Backend, name: str) -> bool:
     if backend.dialect == "mysql":
         rows = fetch(backend, "SELECT GET_LOCK(%s, 0)", (name[:64],))
         return bool(rows and rows[0][0] == 1)
+    if backend.dialect == "sqlite" and backend.url.database not in (None, "", ":memory:"):
+        # an advisory lock file beside the database, held by this process (freed on exit)
+        import fcntl
+        import hashlib
+
+        digest = hashlib.sha256(name.encode()).hexdigest()[:12]
+        path = Path(backend.url.database).with_name(
+            f".{Path(backend.url.database).name}.{digest}.lock"
+        )
+        handle = path.open("a")
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            handle.close()
+            return False
+        _FILE_LOCKS[(id(backend), name)] = handle
     return True
+
+
+#: lock files held by `try_session_lock` on SQLite, per (backend, name)
+_FILE_LOCKS: dict[tuple[int, str], Any] = {}
 
 
 def release_session_lock(backend: Backend, name: str) -> None:
@@ -280,6 +300,10 @@ def release_session_lock(backend: Backend, name: str) -> None:
         fetch(backend, "SELECT pg_advisory_unlock(hashtextextended(%s, 0))", (name,))
     elif backend.dialect == "mysql":
         fetch(backend, "SELECT RELEASE_LOCK(%s)", (name[:64],))
+    else:
+        handle = _FILE_LOCKS.pop((id(backend), name), None)
+        if handle is not None:
+            handle.close()
 
 
 # --- throwaway copies for a staging rehearsal ----------------------------------------------------
