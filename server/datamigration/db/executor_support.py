@@ -277,6 +277,8 @@ def try_session_lock(backend: Backend, name: str) -> bool:
         import fcntl
         import hashlib
 
+        if (id(backend), name) in _FILE_LOCKS:
+            return True
         digest = hashlib.sha256(name.encode()).hexdigest()[:12]
         path = Path(backend.url.database).with_name(
             f".{Path(backend.url.database).name}.{digest}.lock"

@@ -283,7 +283,7 @@ class Executor:
         # A killed executor's session ends a moment after the kill (the server notices the
         # closed socket), so wait briefly for its lock before calling it a second executor.
         deadline = time.monotonic() + self.options.lock_wait_s
-        while not xs.try_session_lock(self.backend, self._lock_name):
+        while not self._locked and not xs.try_session_lock(self.backend, self._lock_name):
             if time.monotonic() < deadline:
                 time.sleep(0.2)
                 continue
