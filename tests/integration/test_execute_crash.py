@@ -105,6 +105,7 @@ def test_a_backfill_killed_with_sigkill_resumes_and_ends_with_an_empty_diff(work
         ).stdout
     )
     assert [s["status"] for s in status["steps"]][:2] == ["done", "running"]
+    assert status["interrupted"] and "resume" in status["summary"]
 
     done = subprocess.run(
         cli(workspace_dir, *args, "--yes", "--json"),

@@ -167,6 +167,8 @@ def run_status(
                 states = store.steps()
                 out["run"] = store.run()
                 out["checkpoints"] = [c.to_dict() for c in store.checkpoints()]
+                if any(st.status in ("running", "rolling_back") for st in states.values()):
+                    out["interrupted"] = _nobody_runs(backend, plan.id)
             else:
                 states, out["run"], out["checkpoints"] = {}, None, []
             out["source"] = "target database"
@@ -190,6 +192,11 @@ def run_status(
     ]
     done = sum(1 for s in out["steps"] if s["status"] == "done")
     out["summary"] = f"{done}/{len(out['steps'])} steps done"
+    if out.get("interrupted"):
+        out["summary"] += (
+            "; a run was interrupted (no executor holds the plan): run the same command "
+            "again to resume from the checkpoint"
+        )
     return out
 
 
@@ -232,3 +239,14 @@ def rehearse_plan(
         updated = record_in_plan(workspace, plan, result)
         out.update(plan_hash=updated.hash, previous_hash=plan.hash, recorded=True)
     return out
+
+
+def _nobody_runs(backend: Any, plan_id: str) -> bool:
+    """True when no executor holds the plan's lock, so a `running` step was interrupted."""
+    from datamigration.db import executor_support as xs
+
+    name = f"datamigration:{plan_id}"
+    if not xs.try_session_lock(backend, name):
+        return False
+    xs.release_session_lock(backend, name)
+    return True
