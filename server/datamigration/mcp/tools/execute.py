@@ -50,6 +50,7 @@ class RunStatusOutput(TypedDict):
     events: list[dict[str, Any]]
     runs: list[dict[str, Any]]
     database_error: str | None
+    interrupted: bool
     truncated: bool
 
 
@@ -269,7 +270,9 @@ def register(server: MCPServer, runtime: Any) -> None:
         ] = None,
     ) -> RunStatusOutput:
         """Where a migration run stands: each step's status, each backfill's checkpoint (last
-        key, rows, batches) read from the target database, and the latest run events."""
+        key, rows, batches) read from the target database, and the latest run events.
+        `interrupted` means a step is marked running but no executor holds the plan: call
+        execute again with the same arguments to resume from the checkpoint."""
         from datamigration.execute.service import jsonable_result
         from datamigration.execute.service import run_status as status_of
 
@@ -287,5 +290,6 @@ def register(server: MCPServer, runtime: Any) -> None:
             events=out.get("events", []),
             runs=out.get("runs", []),
             database_error=out.get("database_error"),
+            interrupted=bool(out.get("interrupted")),
             truncated=bool(out.get("events_truncated")),
         )
