@@ -13,7 +13,7 @@ import pytest
 from datamigration.errors import ConflictError, DatabaseError, LockTimeoutError, NotFoundError
 from datamigration.execute.indexes import concurrent_index_name
 from datamigration.execute.retry import Backoff, RetryLog, with_lock_retry
-from datamigration.execute.runner import select_rollback, select_steps
+from datamigration.execute.selection import select_rollback, select_steps
 from datamigration.execute.state import StepState, decode_key, encode_key
 from datamigration.execute.throttle import Throttle, ThrottledTooLongError, ThrottlePolicy
 from datamigration.plan.model import (

@@ -22,7 +22,8 @@ from typing import Any
 from datamigration.confirmation import Action
 from datamigration.db import executor_support as xs
 from datamigration.db.base import connect
-from datamigration.execute.runner import Executor, RunOptions, select_rollback, select_steps
+from datamigration.execute.runner import Executor, RunOptions
+from datamigration.execute.selection import select_rollback, select_steps
 from datamigration.plan.model import Plan
 from datamigration.redact import redact_url
 from datamigration.workspace.root import Workspace

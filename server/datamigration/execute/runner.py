@@ -2,7 +2,7 @@
 
 What runs is exactly the plan's Operation objects (loaded by id + content hash); the executor
 never writes SQL of its own beyond its state tables and catalog look-ups. A call selects a step,
-a phase or the rest of the plan (`select_steps`), the adapter (CLI or MCP tool) confirms the
+a phase or the rest of the plan (`selection.select_steps`), the adapter (CLI or MCP tool) confirms the
 resulting `Action`, and `Executor.run` carries it out:
 
 * one executor per plan (a session lock on the target that a crash releases);
@@ -26,13 +26,11 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Self
 
-from datamigration.confirmation import Action
 from datamigration.db import executor_support as xs
 from datamigration.db.base import Backend, connect
 from datamigration.errors import (
     ConflictError,
     DataMigrationError,
-    NotFoundError,
     UserInputError,
     ValidationFailedError,
 )
@@ -40,12 +38,15 @@ from datamigration.execute import story as story_mod
 from datamigration.execute.backfill import run_backfill
 from datamigration.execute.indexes import build_index, concurrent_index_name
 from datamigration.execute.retry import Backoff, RetryLog, with_lock_retry
+from datamigration.execute.selection import (
+    Selection,
+    applied,
+)
+from datamigration.execute.selection import done as step_done
 from datamigration.execute.state import RunLog, RunStore, StepState
 from datamigration.execute.throttle import Throttle, ThrottlePolicy
 from datamigration.plan.model import Operation, Plan, Step
 from datamigration.workspace.root import Workspace
-
-APPLIED = ("running", "done", "failed", "rolling_back")
 
 
 class StepGateError(ConflictError):
@@ -73,165 +74,6 @@ class RunOptions:
     announce: bool = True
     #: name of the local run log (default: the plan id)
     log_name: str | None = None
-
-
-@dataclass(frozen=True)
-class Selection:
-    """The steps a call will run (or roll back), in order, and what confirming it means."""
-
-    plan: Plan
-    mode: str  # execute / rollback
-    steps: tuple[Step, ...]
-    scope: str
-    states: dict[str, StepState]
-
-    @property
-    def destructive(self) -> tuple[str, ...]:
-        return tuple(
-            s.id for s in self.steps if s.destructive or any(o.destructive for o in s.operations)
-        )
-
-    @property
-    def mutating(self) -> bool:
-        if self.mode == "rollback":
-            return bool(self.steps)
-        # a manual step (deploy the application) is the operator's word that it happened
-        return any(
-            s.mutating
-            or s.requires_confirmation
-            or "confirmation" in s.gates
-            or any(o.kind == "manual" for o in s.operations)
-            for s in self.steps
-        )
-
-    def action(self) -> Action:
-        """What the user confirms: this plan version, these steps, these statements."""
-        ids = [s.id for s in self.steps]
-        verb = "Roll back" if self.mode == "rollback" else "Execute"
-        summary = f"{verb} {len(ids)} step(s) of plan {self.plan.id} on {self.plan.database}: "
-        summary += ", ".join(f"{s.id} {s.title}" for s in self.steps)
-        if self.mode == "execute" and self.destructive:
-            summary += (
-                f". DESTRUCTIVE (drops the old, not undoable without a backup): "
-                f"{', '.join(self.destructive)}"
-            )
-        manual = [
-            f"{s.id}: {o.params.get('instructions', o.description)}"
-            for s in self.steps
-            for o in s.operations
-            if o.kind == "manual"
-        ]
-        if self.mode == "execute" and manual:
-            summary += ". You confirm these are done: " + "; ".join(manual)
-        return Action(
-            kind=f"{self.mode}_plan",
-            summary=summary,
-            payload={
-                "plan": self.plan.id,
-                "hash": self.plan.hash,
-                "steps": ids,
-                "destructive": list(self.destructive) if self.mode == "execute" else [],
-            },
-        )
-
-
-def _applied(states: dict[str, StepState], step_id: str) -> bool:
-    st = states.get(step_id)
-    return st is not None and st.status in APPLIED
-
-
-def _done(states: dict[str, StepState], step_id: str) -> bool:
-    st = states.get(step_id)
-    return st is not None and st.status == "done"
-
-
-def select_steps(
-    plan: Plan,
-    states: dict[str, StepState],
-    *,
-    step: str | None = None,
-    phase: str | None = None,
-    all_steps: bool = False,
-) -> Selection:
-    """The steps to execute for `--step S | --phase P | --all` (default: the next step)."""
-    if sum(bool(x) for x in (step, phase, all_steps)) > 1:
-        raise UserInputError(
-            "choose one of --step, --phase or --all", hint="They exclude each other."
-        )
-    order = list(plan.steps)
-    pending = [s for s in order if not _done(states, s.id)]
-    if step:
-        target = plan.step(step)
-        if target is None:
-            raise NotFoundError(
-                f"plan {plan.id} has no step {step!r}",
-                hint="Steps: " + ", ".join(f"{s.id} ({s.title})" for s in order),
-            )
-        chosen = [] if _done(states, step) else [target]
-        scope = f"step {step}"
-        first = target
-    elif phase:
-        p = plan.phase(phase)
-        if p is None:
-            raise NotFoundError(
-                f"plan {plan.id} has no phase {phase!r}",
-                hint="Phases: " + ", ".join(x.name for x in plan.phases),
-            )
-        chosen = [s for s in p.steps if not _done(states, s.id)]
-        scope = f"phase {phase}"
-        first = p.steps[0] if p.steps else None
-    elif all_steps:
-        chosen, scope, first = pending, "all", None
-    else:
-        chosen = pending[:1]
-        scope, first = "next step", None
-    if first is not None:
-        before = [s for s in order[: order.index(first)] if not _done(states, s.id)]
-        if before:
-            raise ConflictError(
-                f"{scope} of plan {plan.id} cannot run yet: earlier steps are not done: "
-                + ", ".join(s.id for s in before),
-                hint=f"Run them first (datamigration execute {plan.id} --hash ... --step "
-                f"{before[0].id}), or run --all.",
-            )
-    return Selection(plan, "execute", tuple(chosen), scope, states)
-
-
-def select_rollback(
-    plan: Plan, states: dict[str, StepState], *, step: str | None = None, all_steps: bool = False
-) -> Selection:
-    """The steps to roll back: the current (latest applied) step, one named step, or all."""
-    applied = [s for s in plan.steps if _applied(states, s.id)]
-    if step:
-        target = plan.step(step)
-        if target is None:
-            raise NotFoundError(f"plan {plan.id} has no step {step!r}")
-        if target not in applied:
-            raise ConflictError(
-                f"step {step} of plan {plan.id} is not applied (nothing to roll back)",
-                hint="datamigration run-status shows what ran.",
-            )
-        later = [s.id for s in applied[applied.index(target) + 1 :]]
-        if later:
-            raise ConflictError(
-                f"step {step} cannot be rolled back while later steps are applied: {', '.join(later)}",
-                hint="Roll back the latest step first, or use --all (reverse order).",
-            )
-        chosen, scope = [target], f"step {step}"
-    elif all_steps:
-        chosen, scope = list(reversed(applied)), "all"
-    else:
-        chosen, scope = applied[-1:], "current step"
-    for s in chosen:
-        if not s.reversible and _done(states, s.id):
-            raise ConflictError(
-                f"step {s.id} ({s.title}) is a point of no return: it dropped data and cannot be "
-                "rolled back",
-                hint="Restore the dropped data from the verified backup taken before the step; "
-                "earlier steps can be rolled back after that.",
-                step=s.id,
-            )
-    return Selection(plan, "rollback", tuple(chosen), scope, states)
 
 
 class Executor:
@@ -352,7 +194,7 @@ class Executor:
             "steps": results,
         }
         states = self.store.steps()
-        remaining = [s.id for s in self.plan.steps if not _done(states, s.id)]
+        remaining = [s.id for s in self.plan.steps if not step_done(states, s.id)]
         out["remaining"] = remaining
         if not remaining:
             self.store.set_run(status="completed")
@@ -366,7 +208,7 @@ class Executor:
 
     def _last_phase(self) -> str | None:
         states = self.store.steps()
-        done = [s for s in self.plan.steps if _applied(states, s.id)]
+        done = [s for s in self.plan.steps if applied(states, s.id)]
         return done[-1].phase if done else None
 
     def _run_step(self, step: Step) -> dict[str, Any]:
@@ -755,7 +597,7 @@ class Executor:
         for step in selection.steps:
             results.append(self._rollback_step(step))
         states = self.store.steps()
-        if not any(_applied(states, s.id) for s in self.plan.steps):
+        if not any(applied(states, s.id) for s in self.plan.steps):
             self.store.set_run(status="rolled_back", validation=None)
             self._story.phase_changed(self.workspace, self.plan, "rollback", "completed")
         return {"dry_run": False, "mode": "rollback", "scope": selection.scope, "steps": results}

@@ -15,13 +15,8 @@ from typing import Any
 from datamigration.confirmation import Action
 from datamigration.db.base import connect
 from datamigration.errors import DataMigrationError, UserInputError
-from datamigration.execute.runner import (
-    Executor,
-    RunOptions,
-    Selection,
-    select_rollback,
-    select_steps,
-)
+from datamigration.execute.runner import Executor, RunOptions
+from datamigration.execute.selection import Selection, select_rollback, select_steps
 from datamigration.execute.state import RunLog, RunStore, local_runs
 from datamigration.plan.model import Plan
 from datamigration.redact import redact_url
