@@ -56,6 +56,10 @@ def test_dry_run_prints_the_exact_statements_and_changes_nothing(workspace_dir, 
     assert "keyset backfill of users by id, 10000 rows per batch" in out.stdout
     assert columns(db) == ["id", "email", "n"]
     assert not (workspace_dir / ".datamigration" / "runs").exists()
+    # the form the generated migration files point to
+    again = cli(workspace_dir, "execute", "--plan", pid, "--hash", phash[:12], "--db", url,
+                "--all", "--dry-run")  # fmt: skip
+    assert again.returncode == 0 and again.stdout == out.stdout
 
 
 def test_without_yes_nothing_runs_and_the_exit_code_says_confirmation_is_needed(

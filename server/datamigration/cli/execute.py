@@ -15,6 +15,19 @@ from typing import Any
 
 from datamigration.cli._common import add_json_flag, print_json, print_text, workspace_of
 from datamigration.confirmation import require_yes
+from datamigration.errors import UserInputError
+
+
+def _plan_id(args: argparse.Namespace, required: bool = True) -> str | None:
+    """PLAN_ID, or --plan PLAN_ID (the form migration files generated with a plan point to)."""
+    pid = args.plan_id or getattr(args, "plan_opt", None)
+    if args.plan_id and getattr(args, "plan_opt", None) and args.plan_id != args.plan_opt:
+        raise UserInputError("two different plan ids given", hint="Give the plan id once.")
+    if required and not pid:
+        raise UserInputError(
+            "which plan? give its id", hint="datamigration run-status lists the plans."
+        )
+    return pid
 
 
 def _options(args: argparse.Namespace) -> Any:
@@ -115,7 +128,7 @@ def _run(args: argparse.Namespace, mode: str) -> int:
     ws = workspace_of(args)
     prepared = prepare(
         ws,
-        args.plan_id,
+        _plan_id(args),
         args.hash,
         mode=mode,
         db=args.db,
@@ -151,11 +164,12 @@ def cmd_rollback(args: argparse.Namespace) -> int:
 def cmd_run_status(args: argparse.Namespace) -> int:
     from datamigration.execute.service import jsonable_result, run_status
 
-    out = jsonable_result(run_status(workspace_of(args), args.plan_id, db=args.db))
+    pid = _plan_id(args, required=False)
+    out = jsonable_result(run_status(workspace_of(args), pid, db=args.db))
     if args.json:
         print_json(out)
         return 0
-    if args.plan_id is None:
+    if pid is None:
         if not out["runs"]:
             print_text("no runs yet (plans: " + str(len(out["plans"])) + ")")
         for r in out["runs"]:
@@ -186,7 +200,7 @@ def cmd_rehearse(args: argparse.Namespace) -> int:
     from datamigration.execute.service import jsonable_result, rehearsal_action, rehearse_plan
 
     ws = workspace_of(args)
-    plan, action = rehearsal_action(ws, args.plan_id, args.hash, args.staging)
+    plan, action = rehearsal_action(ws, _plan_id(args), args.hash, args.staging)
     require_yes(action, args.yes)
     out = jsonable_result(
         rehearse_plan(
@@ -226,7 +240,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "timing each; on --staging URL, or on a throwaway copy of --db (schema + sampled rows). "
         "The timings are recorded in the plan, which gets a new hash.",
     )
-    h.add_argument("plan_id")
+    h.add_argument("plan_id", nargs="?")
+    h.add_argument("--plan", dest="plan_opt", help="the plan id (same as PLAN_ID)")
     h.add_argument("--hash", required=True, help="the plan hash you reviewed")
     h.add_argument("--staging", help="staging database URL or connection name (it is changed)")
     h.add_argument("--db", help="source to copy when no --staging is given (default: the plan's)")
@@ -245,7 +260,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         description="Run a step, a phase or the rest of a stored plan, addressed by id and hash. "
         "Without --yes it only says what it would do; --dry-run prints the exact operations.",
     )
-    p.add_argument("plan_id")
+    p.add_argument("plan_id", nargs="?")
+    p.add_argument("--plan", dest="plan_opt", help="the plan id (same as PLAN_ID)")
     p.add_argument("--hash", required=True, help="the plan hash you reviewed (12+ characters)")
     p.add_argument("--db", help="target database URL or connection name (default: the plan's)")
     scope = p.add_mutually_exclusive_group()
@@ -268,7 +284,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         description="Run the reverse operations of the latest applied step (default), one "
         "named step, or every applied step in reverse order (--all).",
     )
-    r.add_argument("plan_id")
+    r.add_argument("plan_id", nargs="?")
+    r.add_argument("--plan", dest="plan_opt", help="the plan id (same as PLAN_ID)")
     r.add_argument("--hash", required=True, help="the plan hash you reviewed")
     r.add_argument("--db", help="target database URL or connection name (default: the plan's)")
     rs = r.add_mutually_exclusive_group()
@@ -287,6 +304,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "each backfill's checkpoint, read from the target database.",
     )
     s.add_argument("plan_id", nargs="?")
+    s.add_argument("--plan", dest="plan_opt", help="the plan id (same as PLAN_ID)")
     s.add_argument("--db", help="target database URL or connection name (default: the plan's)")
     add_json_flag(s)
     s.set_defaults(func=cmd_run_status)
