@@ -54,6 +54,36 @@ def _op_sql(op: Operation) -> str:
     return f"-- {op.kind}: {json.dumps(dict(op.params), ensure_ascii=False)}"
 
 
+def _monitoring_lines(plan: Plan) -> list[str]:
+    """The thresholds every step is watched with, then what particular steps ask to watch."""
+    m = plan.steps[0].monitoring if plan.steps else {}
+    out: list[str] = []
+    if m:
+        throttle = m.get("throttle") or {}
+        out.append(
+            f"- Roll back a step when the error rate exceeds {m.get('error_rate_max', 0):.0%}, "
+            f"p99 latency exceeds {m.get('latency_p99_max_ratio')}x the baseline; pause when "
+            f"replication lag exceeds {m.get('replication_lag_max_seconds')} s."
+        )
+        if throttle:
+            out.append(
+                "- Backfills slow down when replication lag exceeds "
+                f"{throttle.get('replication_lag_seconds')} s or p99 latency "
+                f"{throttle.get('latency_p99_ratio')}x the baseline."
+            )
+    for s in plan.steps:
+        for note in s.monitoring.get("notes") or ():
+            out.append(f"- {s.id} {s.title}: {note}")
+        errors = s.monitoring.get("watch_errors") or ()
+        if errors:
+            out.append(
+                f"- {s.id}: alert on application errors containing "
+                + ", ".join(f"'{e}'" for e in errors)
+                + "."
+            )
+    return out or ["- No thresholds: the plan has no steps."]
+
+
 def plan_markdown(plan: Plan) -> str:
     e = plan.estimates
     out: list[str] = [
@@ -88,6 +118,8 @@ def plan_markdown(plan: Plan) -> str:
     out += [f"- {n}" for n in e.notes]
     if plan.warnings:
         out += ["", "## Warnings", ""] + [f"- {w}" for w in plan.warnings]
+    out += ["", "## Monitoring", ""]
+    out += _monitoring_lines(plan)
     out += ["", "## Pre-migration checklist", ""]
     out += [f"- [{'x' if c.done else ' '}] {c.text}" for c in plan.checklist]
     for p in plan.phases:
@@ -126,6 +158,9 @@ def plan_markdown(plan: Plan) -> str:
                     "\n".join(_op_sql(r) for r in s.rollback),
                     "```",
                 ]
+            notes = list(s.monitoring.get("notes") or ())
+            if notes:
+                out += ["", "Watch: " + " ".join(notes)]
             if s.validation:
                 out += [
                     "",

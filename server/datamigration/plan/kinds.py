@@ -20,6 +20,7 @@ from datamigration.plan.ops_base import (
     SyncPair,
     UnsupportedChangeError,
     backfill_op,
+    combine,
     manual_op,
     name_of,
 )
@@ -43,6 +44,11 @@ class Built:
     warnings: list[str] = field(default_factory=list)
     #: tables the plan touches (for sizes and estimates)
     tables: list[str] = field(default_factory=list)
+    #: rules that hold in the final shape and that the steps' rules cannot say there (their
+    #: columns are gone), added to the post-migration validation
+    final_rules: list[dict[str, Any]] = field(default_factory=list)
+    #: columns whose result type the plan changes (table.column): prepared statements break
+    result_type_changes: list[str] = field(default_factory=list)
 
 
 def step(
@@ -54,6 +60,7 @@ def step(
     validation: list[dict[str, Any]] | None = None,
     gates: tuple[str, ...] = ("confirmation",),
     reversible: bool = True,
+    monitoring: dict[str, Any] | None = None,
 ) -> Step:
     destructive = any(o.destructive for o in ops)
     if destructive:
@@ -66,6 +73,7 @@ def step(
         description=description,
         operations=tuple(ops),
         validation=tuple(validation or ()),
+        monitoring=dict(monitoring or {}),
         requires_confirmation=any(o.mutating for o in ops) or "confirmation" in gates,
         gates=gates,
         destructive=destructive,
@@ -150,16 +158,50 @@ class Ctx:
 # --- column changes ---------------------------------------------------------------------------
 
 
-def _mirror_indexes(c: Ctx, t: Table, old: str, new: str) -> list[Operation]:
-    """Indexes (and unique constraints) on `old` rebuilt on `new`, so the switch loses none."""
+def mirror_index_name(schema: Schema, table: str, columns: list[str], unique: bool) -> str:
+    """A fresh name for an index rebuilt on the new column: ``<table>_<columns>_key`` (unique)
+    or ``_idx``, with ``_new`` when that is taken. Never derived from the old index's name,
+    which may be one the database generated and reserves (``sqlite_autoindex_users_1``)."""
+    taken = {ix.name for t in schema.tables for ix in t.indexes}
+    taken |= {u.name for t in schema.tables for u in t.uniques if u.name}
+    parts = [table, *(c for c in columns if "(" not in c), "key" if unique else "idx"]
+    name = name_of(*parts)
+    return name if name not in taken else name_of(*parts, "new")
+
+
+def _mirror_indexes(c: Ctx, t: Table, old: str, new: str) -> tuple[list[Operation], list[str]]:
+    """Indexes (and unique constraints) on `old` rebuilt on `new`, so the switch loses none.
+    Returns the operations and the names of the new indexes."""
     ops: list[Operation] = []
+    names: list[str] = []
     for ix in t.indexes:
         if old not in ix.columns or ix.primary:
             continue
         cols = [new if col == old else col for col in ix.columns]
-        name = name_of(ix.name.replace(old, new) if old in ix.name else ix.name, "new")
+        name = mirror_index_name(c.schema, t.name, cols, ix.unique)
+        names.append(name)
         ops += c.d.create_index(t.name, name, cols, unique=ix.unique, where=ix.predicate)
-    return ops
+    return ops, names
+
+
+def _old_indexes(t: Table, column: str) -> list[str]:
+    """Named (droppable) indexes on `column`: not the primary key, not a constraint's own."""
+    return [
+        ix.name for ix in t.indexes if column in ix.columns and not ix.primary and not ix.constraint
+    ]
+
+
+def _undroppable(t: Table, column: str) -> str | None:
+    """Why SQLite's DROP COLUMN would refuse `column` (it must be rebuilt instead), if it would."""
+    if t.primary_key and column in t.primary_key.columns:
+        return "it is part of the primary key"
+    if any(column in u.columns for u in t.uniques) or any(
+        column in ix.columns and ix.constraint for ix in t.indexes
+    ):
+        return "it has a UNIQUE constraint"
+    if any(column in fk.columns for fk in t.foreign_keys):
+        return "it is part of a foreign key"
+    return None
 
 
 def build_rename_column(c: Ctx) -> None:
@@ -175,10 +217,43 @@ def build_change_type(c: Ctx) -> None:
     t = table_of(c.schema, c.spec.table or "")
     name, type_ = c.spec.get("column"), c.spec.get("type")
     col = column_of(t, name)
+    why = _undroppable(t, name)
+    if why and not c.d.drop_column_drops_indexes and not c.spec.get("keep_old"):
+        raise c.d.unsupported(
+            f"changing the type of {t.name}.{name} ({why})",
+            "SQLite cannot drop the old column afterwards: rebuild the table with raw_sql "
+            '(sqlite.org/lang_altertable.html), or plan with "keep_old": true and leave the old '
+            "column in place.",
+        )
     shadow = name_of(name, "new")
     forward = c.spec.get("using") or c.d.cast("{}", type_)
     pair = SyncPair(name, shadow, forward=forward, backward=c.d.cast("{}", col.data_type))
     _column_copy(c, t, name, shadow, type_, pair, rename=False)
+
+
+def filled_rule(table: str, column: str, source: str, what: str) -> dict[str, Any]:
+    """Every row whose `source` has a value has `column` filled too."""
+    return {
+        "id": f"{table}-{column}-filled",
+        "type": "not_null",
+        "table": table,
+        "columns": [column],
+        "filter": f"{source} IS NOT NULL",
+        "description": f"every row with {source} has {column}{what}",
+    }
+
+
+#: What a type swap does to applications that prepare statements on the server.
+PREPARED_STATEMENTS = (
+    "The swap changes the result type of {col}: connections that prepared a statement "
+    "reading it on the server (psycopg's automatic prepare, JDBC, PgBouncer in session mode, "
+    "MySQL server-side prepares) fail with 'cached plan must not change result type' until "
+    "they prepare again. Right after the swap recycle the application's connection pools (or "
+    "run DISCARD ALL on pooled PostgreSQL sessions); or deploy beforehand an application "
+    "version that keeps no server-side prepared statement reading it (psycopg "
+    "prepare_threshold=None, JDBC prepareThreshold=0) and reads the new column explicitly, "
+    "not through SELECT *. Watch the error rate for that message."
+)
 
 
 def _column_copy(
@@ -190,6 +265,14 @@ def _column_copy(
     sync = d.sync_triggers(t.name, [pair], tag)
     b = c.built
     b.tables.append(t.name)
+    keep_old = bool(c.spec.get("keep_old"))
+    key = list(key_of(t, c.spec))
+    if old not in key:
+        # holds in every shape: the final validation always has a rule that can run
+        b.final_rules.append({"id": f"{t.name}-pk-unique", "type": "unique", "table": t.name,
+                              "columns": key})  # fmt: skip
+    # SQLite: a rename keeps the original column (renamed) at the contract instead of dropping it
+    rename_back = rename and not keep_old and not d.drop_column_drops_indexes
     b.steps.append(
         step(
             "expand",
@@ -209,16 +292,8 @@ def _column_copy(
         )
     )
     fwd = pair.forward.format(d.q(old))
-    rules: list[dict[str, Any]] = [
-        {
-            "id": f"{t.name}-{new}-filled",
-            "type": "not_null",
-            "table": t.name,
-            "columns": [new],
-            "filter": f"{old} IS NOT NULL",
-            "description": f"every row with {old} has {new}",
-        },
-    ]
+    # rules for the shape after the backfill: old and new side by side
+    rules: list[dict[str, Any]] = [filled_rule(t.name, new, old, "")]
     if rename:
         rules.append(
             {
@@ -257,10 +332,16 @@ def _column_copy(
             shape += d.set_not_null(t.name, new, type_)
         except UnsupportedChangeError:
             c.built.warnings.append(
-                f"{old} is NOT NULL but {d.name} cannot add NOT NULL to {new} in place: {new} "
-                "stays nullable (the validation rule checks it is filled)."
+                f"{old} is NOT NULL but {d.name} cannot add NOT NULL to {new} in place: "
+                + (
+                    f"{new} is nullable until the contract step, which gives the original "
+                    f"column (NOT NULL and its other constraints) the name {new}."
+                    if rename_back
+                    else f"{new} stays nullable (the validation rule checks it is filled)."
+                )
             )
-    shape += _mirror_indexes(c, t, old, new)
+    index_ops, new_indexes = _mirror_indexes(c, t, old, new)
+    shape += index_ops
     if rename:
         for fk in t.foreign_keys:
             if old in fk.columns:
@@ -294,7 +375,6 @@ def _column_copy(
             f"{t.name}.{old} is an identity/serial column: its sequence stays with the old "
             "column; attach it to the new column before the contract step."
         )
-    keep_old = bool(c.spec.get("keep_old"))
     if rename:
         b.steps.append(
             c.deploy(
@@ -305,37 +385,92 @@ def _column_copy(
                 rules,
             )
         )
-        if not keep_old:
-            _contract_columns(c, t, old, [sync], d.drop_column(t.name, old, col.data_type))
+        if rename_back:
+            c.built.steps.append(
+                step(
+                    "contract",
+                    f"Drop the copy; {t.name}.{old} becomes {new}",
+                    f"In one transaction: remove the sync triggers, drop the copy {new} and its "
+                    f"indexes, and rename the original column {old} to {new}: it keeps its "
+                    f"constraints (UNIQUE, NOT NULL), indexes and position, which {d.name} "
+                    "cannot add to a column in place nor drop with it. Only after validation "
+                    "passed (the copy equals the original) and every application instance "
+                    "runs the new version. Point of no return.",
+                    [d.keep_original_renamed(t.name, old, new, new_indexes, tag)],
+                    reversible=False,
+                )
+            )
+            b.final_rules += _not_null_rule(t.name, new, col.nullable)
+        elif not keep_old:
+            drops = _drop_indexes_first(c, t, old)
+            _contract_columns(
+                c, t, old, [sync], [*drops, d.drop_column(t.name, old, col.data_type)]
+            )
+            b.final_rules += _not_null_rule(t.name, new, col.nullable)
     else:
         old_name = name_of(old, "old")
         after = SyncPair(old, old_name, forward=pair.backward, backward=pair.forward)
         swap = d.swap_columns(t.name, old, new, old_name, [after], tag)
+        # after the swap `new` is gone: `old` is the new-typed column, `old_name` the original
+        after_rules = [filled_rule(t.name, old, old_name, " (the new type)")]
+        warning = PREPARED_STATEMENTS.format(col=f"{t.name}.{old}")
         b.steps.append(
             step(
                 "switch",
                 f"Swap {old} to the new type",
                 f"In one short transaction {old} becomes {old_name} and {new} takes "
-                f"the name {old}; the triggers keep {old_name} in step for rollback.",
+                f"the name {old}; the triggers keep {old_name} in step for rollback. " + warning,
                 [swap],
-                validation=rules[:1],
+                validation=after_rules,
                 gates=("validation_passed", "confirmation"),
+                monitoring={
+                    "notes": [warning],
+                    "watch_errors": ["cached plan must not change result type"],
+                },
             )
         )
+        b.result_type_changes.append(f"{t.name}.{old}")
         if not keep_old:
             after_sync = d.sync_triggers(t.name, [after], tag)
+            drops = _drop_indexes_first(c, t, old)
             _contract_columns(
-                c, t, old_name, [after_sync], d.drop_column(t.name, old_name, col.data_type)
+                c,
+                t,
+                old_name,
+                [after_sync],
+                [*drops, d.drop_column(t.name, old_name, col.data_type)],
             )
+            b.final_rules += _not_null_rule(t.name, old, col.nullable)
 
 
-def _contract_columns(c: Ctx, t: Table, old: str, syncs: list[Operation], drop: Operation) -> None:
-    ops = [undo(s) for s in syncs] + [drop]
+def _not_null_rule(table: str, column: str, nullable: bool) -> list[dict[str, Any]]:
+    if nullable:
+        return []
+    return [{"id": f"{table}-{column}-not-null", "type": "not_null", "table": table,
+             "columns": [column]}]  # fmt: skip
+
+
+def _drop_indexes_first(c: Ctx, t: Table, column: str) -> list[Operation]:
+    """Where DROP COLUMN refuses an indexed column (SQLite), the contract drops those indexes
+    first. The swap renamed the column, not the indexes, so they keep their names."""
+    if c.d.drop_column_drops_indexes:
+        return []
+    return [c.d.drop_index(t.name, name, None) for name in _old_indexes(t, column)]
+
+
+def _contract_columns(
+    c: Ctx, t: Table, old: str, syncs: list[Operation], drops: list[Operation]
+) -> None:
+    ops = combine(
+        f"drop the sync triggers and {t.name}.{old} in one transaction",
+        [undo(s) for s in syncs] + drops,
+    )
     c.built.steps.append(
         step(
             "contract",
             f"Drop {t.name}.{old}",
-            f"Remove the sync triggers and the old column {old}. Only after validation passed and "
+            f"Remove the sync triggers and the old column {old} in one transaction (no write "
+            "meets the old column without its trigger). Only after validation passed and "
             "every application instance runs the new version. Point of no return: the rollback "
             "re-adds the column empty.",
             ops,

@@ -54,6 +54,13 @@ PRELUDE = {
     "mysql": "SET SESSION lock_wait_timeout = {s};\n",
     "sqlite": "",
 }
+#: A trigger body the planner generated (MySQL IF ... ELSEIF ... END IF in BEGIN ... END) that
+#: the SQL parser behind the linter cannot read. Only for CREATE TRIGGER of generated plans;
+#: raw SQL keeps the finding open.
+TRIGGER_PARSE = (
+    "generated trigger body (a compound statement the linter's parser cannot read); the same "
+    "text is golden-tested and created on the database by the integration tests"
+)
 LINT_DIALECT = {"postgresql": "postgres", "mysql": "mysql", "sqlite": "sqlite"}
 
 
@@ -74,6 +81,8 @@ def lint_operation(
     out = []
     for f in report.findings:
         reason = None if raw else REASONS.get(f.rule) or None
+        if not raw and f.rule == "parse-error" and _is_trigger(f.statement):
+            reason = TRIGGER_PARSE
         out.append(
             {
                 "rule": f.rule,
@@ -87,6 +96,11 @@ def lint_operation(
             }
         )
     return out
+
+
+def _is_trigger(statement: str) -> bool:
+    words = statement.lstrip().split(None, 2)
+    return [w.upper() for w in words[:2]] == ["CREATE", "TRIGGER"]
 
 
 def lint_plan(plan: Plan, rows: Mapping[str, int] | None = None) -> list[dict[str, Any]]:

@@ -26,8 +26,10 @@ Contract for the executor (additive changes only from here on):
       last ``upto`` key committed. ``statements`` holds one rendered sample batch, for review.
     - ``"manual"``: an application change (deploy, config) the executor cannot do. It waits
       for the operator's confirmation; ``params["instructions"]`` says what to do.
-    - ``"flag"``: a feature-flag change (``params``: flag key, percentage/variant), run by the
-      flags engine.
+    - ``"flag"``: a feature-flag change run by the flags engine. ``params`` is exactly
+      ``{"flag": key, "percentage": 0-100, "flags_file": path or None}``; run it as
+      ``datamigration.safety.flags.apply_percent(workspace, params["flag"],
+      params["percentage"], flags_file=params["flags_file"])`` (0% is the rollback).
     - ``"validate"``: run ``params["rules"]`` (validation-rules format) and stop on failure.
     - ``"copy"`` / ``"cdc"``: reserved for the move engines of a later issue.
 * ``mutating`` operations need confirmation (the Foundation's confirm flow);
@@ -35,7 +37,8 @@ Contract for the executor (additive changes only from here on):
   have passed first — ``Step.gates`` lists what must hold before the step starts
   (``"validation_passed"``, ``"confirmation"``, ``"health_ok"``, ``"app_deployed"``).
 * ``Step.validation`` holds rules in the validation engine's format
-  (``schemas/validation-rules.schema.json``), run after the step; ``Step.rollback_triggers``
+  (``schemas/validation-rules.schema.json``), run after the step and written for the schema
+  as it is after the step (``Plan.post_validation``: for the final schema); ``Step.rollback_triggers``
   name metric thresholds that trigger the rollback while the step runs.
 * ``plan_hash(plan.to_dict())`` is the sha256 of the canonical JSON of the plan without its
   ``hash`` and ``artifacts`` fields; ``Plan.hash`` stores it. Load plans only through

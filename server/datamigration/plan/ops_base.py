@@ -40,14 +40,24 @@ class SyncPair:
 
 
 def name_of(*parts: str, limit: int = MAX_NAME) -> str:
-    """A generated object name, shortened with a stable suffix when it would be too long."""
+    """A generated object name that every dialect accepts.
+
+    At most `limit` UTF-8 bytes (PostgreSQL truncates identifiers past 63 bytes, MySQL refuses
+    more than 64 characters), shortened with a stable hash suffix so two long names that share a
+    prefix stay distinct; never starting with ``sqlite_`` (SQLite reserves that prefix for its
+    own objects, e.g. ``sqlite_autoindex_users_1``, and refuses such names).
+    """
     import hashlib
 
     name = "_".join(p for p in parts if p)
-    if len(name) <= limit:
+    if name.lower().startswith("sqlite_"):
+        name = "dm_" + name[len("sqlite_") :]
+    raw = name.encode("utf-8")
+    if len(raw) <= limit:
         return name
-    tail = hashlib.sha1(name.encode()).hexdigest()[:8]
-    return f"{name[: limit - 9]}_{tail}"
+    tail = hashlib.sha1(raw).hexdigest()[:8]
+    head = raw[: limit - 9].decode("utf-8", "ignore")  # never cut a character in half
+    return f"{head}_{tail}"
 
 
 def sql_op(
@@ -76,6 +86,30 @@ def sql_op(
         rerunnable=rerunnable,
         lock=lock,
     )
+
+
+def combine(description: str, ops: Sequence[Operation]) -> list[Operation]:
+    """`ops` as one operation (one transaction) when they can share one: transactional SQL.
+
+    Why: dropping the sync triggers and then the old column in two transactions leaves a gap in
+    which a write through the new column alone meets the old column without its trigger (a NOT
+    NULL old column then refuses the insert). One transaction has no gap on PostgreSQL and
+    SQLite. The reverse undoes the parts last first."""
+    if len(ops) < 2 or not all(o.kind == "sql" and o.transactional for o in ops):
+        return list(ops)
+    timeouts = [o.lock_timeout_ms for o in ops if o.lock_timeout_ms is not None]
+    return [
+        replace(
+            ops[-1],
+            description=description,
+            statements=tuple(s for o in ops for s in o.statements),
+            reverse=tuple(r for o in reversed(ops) for r in o.reverse),
+            destructive=any(o.destructive for o in ops),
+            rerunnable=all(o.rerunnable for o in ops),
+            lock_timeout_ms=max(timeouts) if timeouts else None,
+            lock="; ".join(dict.fromkeys(o.lock for o in ops if o.lock)),
+        )
+    ]
 
 
 def backfill_op(description: str, spec: BackfillSpec) -> Operation:
@@ -120,6 +154,9 @@ class Dialect:
 
     name: str = ""
     lint_dialect: str = ""
+    #: False where DROP COLUMN refuses a column that is still indexed (SQLite): the contract
+    #: drops those indexes first.
+    drop_column_drops_indexes: bool = True
 
     def __init__(self, lock_timeout_ms: int = DEFAULT_LOCK_TIMEOUT_MS) -> None:
         self.lock_timeout_ms = lock_timeout_ms
@@ -168,6 +205,19 @@ class Dialect:
 
     def set_default(self, table: str, column: str, default: str | None) -> Operation:
         raise self.unsupported("setting a default", "Use raw_sql.")
+
+    def keep_original_renamed(
+        self,
+        table: str,
+        original: str,
+        copy: str,
+        copy_indexes: Sequence[str],
+        tag: str,
+    ) -> Operation:
+        """Contract of a rename where the old column cannot be dropped in place: drop the sync
+        triggers, the copy and its indexes, and give the original column the new name, all in
+        one transaction (no write can slip in between)."""
+        raise self.unsupported("renaming the original column at the contract", "Use raw_sql.")
 
     def sync_triggers(self, table: str, pairs: Sequence[SyncPair], tag: str) -> Operation:
         raise self.unsupported("sync triggers", "Use raw_sql.")

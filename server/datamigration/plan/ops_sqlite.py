@@ -20,6 +20,7 @@ WRITE = "database write lock, brief"
 class SQLite(Dialect):
     name = "sqlite"
     lint_dialect = "sqlite"
+    drop_column_drops_indexes = False
 
     def distinct(self, a: str, b: str) -> str:
         return f"{a} IS NOT {b}"
@@ -148,6 +149,33 @@ class SQLite(Dialect):
             ],
             lock=WRITE,
             rerunnable=False,
+            lock_timeout_ms=None,
+        )
+
+    def keep_original_renamed(
+        self,
+        table: str,
+        original: str,
+        copy: str,
+        copy_indexes: Sequence[str],
+        tag: str,
+    ) -> Operation:
+        # SQLite cannot drop a column with a UNIQUE or PRIMARY KEY constraint, nor add NOT NULL
+        # in place; renaming is metadata only and keeps every constraint, index and the column
+        # position. The copy holds the same values (the validation gate checked it; the
+        # triggers ran until this transaction, which holds the only write lock).
+        t, o, c = self.q(table), self.q(original), self.q(copy)
+        return self.op(
+            f"drop the copy {copy} and give {original} (with its constraints) the name {copy}",
+            [
+                *self._drop(table, tag),
+                *(f"DROP INDEX IF EXISTS {self.q(i)}" for i in copy_indexes),
+                f"ALTER TABLE {t} DROP COLUMN {c}",
+                f"ALTER TABLE {t} RENAME COLUMN {o} TO {c}",
+            ],
+            destructive=True,
+            rerunnable=False,
+            lock=WRITE,
             lock_timeout_ms=None,
         )
 

@@ -17,7 +17,7 @@ from typing import Any
 from datamigration.db.model import Schema
 from datamigration.errors import UserInputError
 from datamigration.plan import estimate as est
-from datamigration.plan import kinds
+from datamigration.plan import kinds, shape
 from datamigration.plan.model import (
     DEFAULT_LOCK_TIMEOUT_MS,
     ChangeSpec,
@@ -80,6 +80,29 @@ def triggers(step: Step) -> tuple[RollbackTrigger, ...]:
     if any(r.get("type") == "checksum_diff" for r in step.validation):
         out.append(RollbackTrigger("checksum", "failed", None, "checksum diff found differences"))
     return tuple(out)
+
+
+def current_rules(schema: Schema, steps: list[Step]) -> list[dict[str, Any]]:
+    """The rules of `steps` (in order, each id once) that still hold after them: what a step
+    added after them (a rollout, shadow reads) is validated with."""
+    history = shape.shapes(schema, steps)
+    known = shape.known_columns(history)
+    out: dict[str, dict[str, Any]] = {}
+    for s in steps:
+        for r in s.validation:
+            if not shape.missing(r, history[-1], known):
+                out.setdefault(str(r.get("id") or len(out)), dict(r))
+    return list(out.values())
+
+
+def _monitoring(step: Step, lock_ms: int) -> dict[str, Any]:
+    """The plan-wide thresholds, plus what the step itself asks to watch (its `notes`)."""
+    out: dict[str, Any] = {**MONITORING, "lock_timeout_ms": lock_ms}
+    own = dict(step.monitoring)
+    if own.get("notes"):
+        out["notes"] = list(own.pop("notes"))
+    out.update(own)
+    return out
 
 
 def _number(steps: list[Step]) -> list[Step]:
@@ -188,22 +211,23 @@ def build_plan(
     choice = choose(spec, pattern, title)
     built = kinds.build(spec, schema, d)
     steps = list(built.steps)
-    all_rules = [dict(r) for s in steps for r in s.validation]
     if choice.pattern == "feature_flags":
         steps = [s for s in steps if s.phase != "switch" or s.operations[0].kind != "manual"]
-        steps += _rollout_steps(spec, d.name, all_rules)
-    elif choice.pattern == "shadow_traffic":
-        first_switch = next(
-            (i for i, s in enumerate(steps) if s.phase in ("switch", "contract")), len(steps)
-        )
-        steps.insert(first_switch, _shadow_step(spec, d.name, all_rules))
     steps.sort(key=lambda s: ORDER.index(s.phase))  # stable: keeps order within a phase
+    if choice.pattern == "feature_flags":
+        at = next((i for i, s in enumerate(steps) if s.phase in ("contract", "cleanup")), None)
+        at = len(steps) if at is None else at
+        steps[at:at] = _rollout_steps(spec, d.name, current_rules(schema, steps[:at]))
+    elif choice.pattern == "shadow_traffic":
+        at = next((i for i, s in enumerate(steps) if s.phase in ("switch", "contract")), None)
+        at = len(steps) if at is None else at
+        steps.insert(at, _shadow_step(spec, d.name, current_rules(schema, steps[:at])))
     steps = _number(steps)
     steps = [
         replace(
             s,
             estimate_seconds=est.step_seconds(s, measured.rows, measured.sizes, measured.rate),
-            monitoring={**MONITORING, "lock_timeout_ms": lock_ms},
+            monitoring=_monitoring(s, lock_ms),
             rollback_triggers=triggers(s),
         )
         for s in steps
@@ -240,8 +264,20 @@ def build_plan(
         plan_id
         or f"{created[:10].replace('-', '')}-{created[11:19].replace(':', '')}-{slug(title, 40)}"
     )
-    post = _post_validation(spec, all_rules, base_rules)
+    all_rules = [dict(r) for s in steps for r in s.validation]
+    post = _post_validation(
+        spec,
+        all_rules,
+        base_rules,
+        final=shape.final_columns(schema, steps),
+        final_rules=built.final_rules,
+    )
     story = story or spec.story
+    warnings = list(built.warnings)
+    if built.result_type_changes:
+        warnings.append(kinds.PREPARED_STATEMENTS.format(col=", ".join(built.result_type_changes)))
+    # a rule that names a column missing when it runs is a planner bug: say so in the plan
+    warnings += [f"planner check: {p}" for p in shape.problems(schema, steps, post)]
     plan = Plan(
         id=pid,
         spec=spec,
@@ -253,15 +289,15 @@ def build_plan(
         alternatives=choice.alternatives,
         phases=phases,
         estimates=estimates,
-        checklist=_checklist(post),
+        checklist=_checklist(post, built.result_type_changes),
         post_validation=tuple(post),
-        communication=_communication(title, estimates, story),
+        communication=_communication(title, estimates, story, built.result_type_changes),
         lint=(),
         created_at=created,
         title=title,
         story=story,
         framework=framework,
-        warnings=tuple(built.warnings),
+        warnings=tuple(warnings),
     )
     if lint:
         from datamigration.plan.linting import lint_plan
@@ -270,45 +306,82 @@ def build_plan(
     return replace(plan, hash=plan.compute_hash())
 
 
+def _gone_by_spec(spec: ChangeSpec) -> dict[str, set[str]]:
+    """table -> columns that no longer exist once the whole plan ran, read from the spec."""
+    table = spec.table or ""
+    keep = bool(spec.get("keep_old"))
+    if spec.kind == "rename_column" and not keep:
+        return {table: {spec.get("column")}}
+    if spec.kind == "change_type":
+        from datamigration.plan.ops_base import name_of
+
+        col = spec.get("column")
+        return {table: {name_of(col, "new")} | (set() if keep else {name_of(col, "old")})}
+    if spec.kind == "drop_column":
+        return {table: {spec.get("column")}}
+    if spec.kind == "split_table" and not keep:
+        return {table: set(spec.get("columns"))}
+    return {}
+
+
 def _post_validation(
-    spec: ChangeSpec, step_rules: list[dict[str, Any]], base: Sequence[Mapping[str, Any]]
+    spec: ChangeSpec,
+    step_rules: list[dict[str, Any]],
+    base: Sequence[Mapping[str, Any]],
+    *,
+    final: Mapping[str, Sequence[str]] | None = None,
+    final_rules: Sequence[Mapping[str, Any]] = (),
 ) -> list[dict[str, Any]]:
-    """The table's own rules (rules-from-schema) in the target shape, plus the steps' rules."""
+    """The rules that describe the final schema: the table's own rules (rules-from-schema)
+    moved to the target shape, the rules the builder wrote for it, and those of the steps'
+    rules that still apply. A rule naming a column that is gone by then (the old column of a
+    rename, the shadow column of a type change) is left out: it could not run.
+
+    `final` (table -> columns after every step) catches what the spec alone does not say."""
     renamed: dict[str, str] = {}
-    dropped: set[str] = set()
     if spec.kind == "rename_column":
         renamed[spec.get("column")] = spec.get("new_name")
-    if spec.kind == "drop_column":
-        dropped.add(spec.get("column"))
-    if spec.kind == "split_table" and not spec.get("keep_old"):
-        dropped.update(spec.get("columns"))
+    gone = _gone_by_spec(spec)
+    known = {t: set(cols) | gone.get(t, set()) for t, cols in (final or {}).items()}
+    for t, cols in gone.items():
+        known.setdefault(t, set()).update(cols)
+
+    def fits(rule: Mapping[str, Any]) -> bool:
+        for t, names in shape.named_columns(rule, known).items():
+            if names & gone.get(t, set()):
+                return False
+        return final is None or not shape.missing(rule, dict(final), known)
+
     out: list[dict[str, Any]] = []
     seen: set[str] = set()
     for rule in base:
         r = {k: v for k, v in rule.items() if k != "on"}
         if spec.kind == "rename_table" and r.get("table") == spec.table:
             r["table"] = spec.get("new_name")
-        cols = [renamed.get(c, c) for c in r.get("columns", []) if c not in dropped]
         if "columns" in r:
+            cols = [renamed.get(c, c) for c in r["columns"]]
+            cols = [c for c in cols if c not in gone.get(str(r.get("table")), set())]
             if not cols:
                 continue
             r["columns"] = cols
+        if not fits(r):
+            continue
         if r.get("id"):
             r["id"] = "post-" + str(r["id"])
         out.append(r)
         seen.add(r.get("id", ""))
-    for rule in step_rules:
-        if rule.get("type") == "checksum_diff" and spec.kind == "rename_column":
-            continue  # compares old with new: the old column is gone after the contract
+    for rule in [*final_rules, *step_rules]:
         rid = "post-" + str(rule.get("id", rule.get("type")))
-        if rid not in seen:
+        if rid not in seen and fits(rule):
             seen.add(rid)
             out.append({**rule, "id": rid})
     return out
 
 
-def _checklist(post: list[dict[str, Any]]) -> tuple[ChecklistItem, ...]:
-    return (
+def _checklist(
+    post: list[dict[str, Any]], result_type_changes: Sequence[str] = ()
+) -> tuple[ChecklistItem, ...]:
+    items = (
         ChecklistItem("backup", "A backup taken and verified by restoring it (not just listed)."),
         ChecklistItem(
             "staging",
@@ -330,11 +403,39 @@ def _checklist(post: list[dict[str, Any]]) -> tuple[ChecklistItem, ...]:
             f"The {len(post)} validation rules of the post-migration plan were reviewed.",
         ),
     )
+    if result_type_changes:
+        cols = ", ".join(result_type_changes)
+        items += (
+            ChecklistItem(
+                "prepared_statements",
+                f"Applications that prepare statements on the server (psycopg automatic "
+                f"prepare, JDBC, PgBouncer session mode) are ready for the type swap of {cols}: "
+                "connection pools are recycled (or DISCARD ALL runs) right after the swap, or "
+                "the deployed version no longer has a cached statement reading the column; "
+                "the alert on 'cached plan must not change result type' is set.",
+            ),
+        )
+    return items
 
 
-def _communication(title: str, e: Estimates, story: str | None) -> tuple[CommunicationItem, ...]:
+def _communication(
+    title: str, e: Estimates, story: str | None, result_type_changes: Sequence[str] = ()
+) -> tuple[CommunicationItem, ...]:
     ref = f" ({story})" if story else ""
     mins = max(1, round(e.total_seconds / 60))
+    swap: tuple[CommunicationItem, ...] = ()
+    if result_type_changes:
+        swap = (
+            CommunicationItem(
+                "swap",
+                "application owners, on-call",
+                f"The type swap of {', '.join(result_type_changes)} changes the column's result "
+                "type: connections holding server-side prepared statements that read it fail "
+                "with 'cached plan must not change result type' until they prepare again. "
+                "Recycle the connection pools (or DISCARD ALL) right after the swap step; a "
+                "burst of that error right after it is this, not data loss.",
+            ),
+        )
     return (
         CommunicationItem(
             "before",
@@ -348,6 +449,7 @@ def _communication(title: str, e: Estimates, story: str | None) -> tuple[Communi
             "Deploy the application version of the switch step when asked; the old "
             "version keeps working until the contract step.",
         ),
+        *swap,
         CommunicationItem(
             "after",
             "engineering team, stakeholders",
