@@ -147,3 +147,49 @@ def test_renaming_a_unique_column_runs_to_the_end_and_keeps_it_unique(unique_db,
     assert "email" not in cols and cols["email_address"][1] is False  # NOT NULL kept
     assert digest(url, "SELECT id, email_address, n FROM users ORDER BY id") == before
     assert refused(url, "INSERT INTO users (id, email_address, n) VALUES (999999, 'u1@x', 1)")
+
+
+def test_a_type_change_of_an_indexed_sqlite_column_drops_the_old_index_first(
+    tmp_path, workspace_dir
+):
+    url = f"sqlite:///{tmp_path / 'app.db'}"
+    with connect(url) as b:
+        b.execute([*SEED_UNIQUE["sqlite"], "CREATE INDEX users_n_idx ON users (n)"])
+    before = digest(url, "SELECT id, email, n FROM users ORDER BY id")
+    _, result = plan_and_execute(workspace_dir, url, {
+        "kind": "change_type", "table": "users", "column": "n", "type": "bigint",
+    })  # fmt: skip
+    assert result["remaining"] == []
+    final_validation_passed(result)
+    assert set(columns(url, "users")) == {"id", "email", "n"}
+    assert columns(url, "users")["n"][0] == "bigint"
+    assert digest(url, "SELECT id, email, n FROM users ORDER BY id") == before
+    with connect(url) as b:
+        idx = b.inspect(tables=["users"]).tables[0].indexes
+    assert [i.columns for i in idx if not i.unique] == [("n",)]  # the new column's index
+
+
+def test_rolling_back_a_unique_sqlite_rename_before_the_contract_restores_the_table(
+    tmp_path, workspace_dir
+):
+    url = f"sqlite:///{tmp_path / 'app.db'}"
+    with connect(url) as b:
+        b.execute(SEED_UNIQUE["sqlite"])
+    before = digest(url, "SELECT id, email, n FROM users ORDER BY id")
+    schema_before = columns(url, "users")
+    spec = workspace_dir / "spec.json"
+    spec.write_text(json.dumps({"kind": "rename_column", "table": "users", "column": "email",
+                                "new_name": "email_address"}))  # fmt: skip
+    plan = json.loads(cli(workspace_dir, "plan", str(spec), "--db", url, "--json").stdout)["plan"]
+    for phase in ("expand", "migrate", "switch"):
+        out = cli(workspace_dir, "execute", plan["id"], "--hash", plan["hash"], "--db", url,
+                  "--phase", phase, "--yes", "--quiet")  # fmt: skip
+        assert out.returncode == 0, out.stdout + out.stderr
+    back = cli(workspace_dir, "rollback", plan["id"], "--hash", plan["hash"], "--db", url, "--all",
+               "--yes", "--quiet")  # fmt: skip
+    assert back.returncode == 0, back.stdout + back.stderr
+    assert columns(url, "users") == schema_before
+    assert digest(url, "SELECT id, email, n FROM users ORDER BY id") == before
+    with connect(url) as b:
+        names = [i.name for i in b.inspect(tables=["users"]).tables[0].indexes]
+    assert names == ["sqlite_autoindex_users_1"]
