@@ -25,7 +25,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         description="Lint migration SQL (files, folders, or stdin when no path is given).",
     )
     p.add_argument("paths", nargs="*", metavar="PATHS", help="SQL files or migration folders")
-    p.add_argument("--dialect", choices=DIALECTS, default="postgres")
+    p.add_argument(
+        "--dialect",
+        choices=DIALECTS,
+        default=None,
+        help="SQL dialect (default: the --db database's, else postgres)",
+    )
     p.add_argument("--format", choices=("text", "json", "sarif"), default="text")
     p.add_argument("--db", metavar="URL", help="live database: table sizes decide severity")
     p.add_argument(
@@ -79,7 +84,7 @@ def run(args: argparse.Namespace) -> int:
             )
         stdin_text = sys.stdin.read()
     options = LintOptions(
-        dialect=args.dialect,
+        dialect=args.dialect or "postgres",
         assume_in_transaction=args.assume_in_transaction,
         pg_version=args.pg_version,
         disabled_rules=excluded,
@@ -95,6 +100,7 @@ def run(args: argparse.Namespace) -> int:
             trace=args.trace,
             stdin_text=stdin_text,
             assume_given=args.assume_in_transaction,
+            auto_dialect=args.dialect is None,
         )
     else:
         report = lint_paths(

@@ -32,6 +32,10 @@ def table_rows(backend: object) -> dict[str, int]:
     return rows
 
 
+#: Backend dialect names -> the linter's dialect names.
+LINT_DIALECT_OF_BACKEND = {"postgresql": "postgres", "mysql": "mysql", "sqlite": "sqlite"}
+
+
 def lint_live(
     workspace: Workspace,
     paths: list[str],
@@ -41,11 +45,25 @@ def lint_live(
     trace: bool = False,
     stdin_text: str | None = None,
     assume_given: bool = False,
+    auto_dialect: bool = False,
 ) -> LintReport:
+    """Lint with the live database's table sizes (and lock traces when `trace`).
+
+    With `auto_dialect` the SQL dialect follows the database the URL names, so a SQLite or
+    MySQL database is never judged by PostgreSQL rules just because no dialect was given.
+    """
     inputs = collect_inputs(workspace, paths) if paths else []
     if stdin_text is not None:
         inputs.insert(0, LintInput("<stdin>", stdin_text, "sql"))
     with connect(db, workspace) as backend:
+        if auto_dialect:
+            dialect = LINT_DIALECT_OF_BACKEND.get(getattr(backend, "dialect", ""))
+            if dialect is None:
+                raise UserInputError(
+                    f"cannot lint SQL against a {backend.dialect} database",
+                    hint="Lint needs a PostgreSQL, MySQL/MariaDB or SQLite database for --db.",
+                )
+            options = replace(options, dialect=dialect)
         options = replace(options, table_rows=table_rows(backend))
         report = lint_inputs(inputs, options, assume_given)
         if trace and options.dialect == "postgres":

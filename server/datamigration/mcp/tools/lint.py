@@ -47,7 +47,10 @@ def register(server: MCPServer, runtime: Any) -> None:
         paths: Annotated[
             list[str] | None, Field(description="workspace files or migration folders to lint")
         ] = None,
-        dialect: Literal["postgres", "mysql", "sqlite"] = "postgres",
+        dialect: Annotated[
+            Literal["postgres", "mysql", "sqlite"] | None,
+            Field(description="SQL dialect; default: the database's when given, else postgres"),
+        ] = None,
         assume_in_transaction: Annotated[
             bool, Field(description="the framework wraps each migration in a transaction")
         ] = False,
@@ -73,7 +76,9 @@ def register(server: MCPServer, runtime: Any) -> None:
         if trace and not database:
             raise UserInputError("trace needs a database", hint="Pass `database` too.")
         options = LintOptions(
-            dialect=dialect, assume_in_transaction=assume_in_transaction, pg_version=pg_version
+            dialect=dialect or "postgres",
+            assume_in_transaction=assume_in_transaction,
+            pg_version=pg_version,
         )
 
         def work():
@@ -88,6 +93,7 @@ def register(server: MCPServer, runtime: Any) -> None:
                     trace=trace,
                     stdin_text=sql,
                     assume_given=assume_in_transaction,
+                    auto_dialect=dialect is None,
                 )
             return lint_paths(
                 runtime.workspace,
