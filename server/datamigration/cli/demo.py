@@ -17,7 +17,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="run a zero-downtime migration walkthrough on a sample SQLite database",
         description="Create a demo workspace with a sample shop database (SQLite) and walk "
         "through what AG-DATAMIGRATION does: story, inspect, read-only pre-check, lint with safe "
-        "rewrite, ADR, bus. Works offline; re-running replaces the previous demo.",
+        "rewrite, ADR, bus, validation and the harness rule, then a live chapter: a small app "
+        "keeps reading and writing while the planner and executor rename a column with "
+        "expand-contract, a feature flag rolls the new code out, and everything is rolled back. "
+        "Works offline; re-running replaces the previous demo.",
     )
     parser.add_argument(
         "--dir",
