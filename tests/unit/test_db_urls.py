@@ -261,3 +261,14 @@ def test_an_unreachable_seed_list_is_a_connection_error_without_the_password():
         connect(text, connect_timeout=0.3)
     shown = f"{info.value} {info.value.hint} {info.value.data}"
     assert "Seed-Pw-3" not in shown and "127.0.0.1:1,127.0.0.1:2" in shown
+
+
+def test_a_relative_sqlite_path_in_the_config_is_anchored_at_the_workspace_root(tmp_path):
+    from datamigration.db.urls import resolve
+    from datamigration.workspace.root import Workspace
+
+    (tmp_path / "datamigration.toml").write_text('[connections]\napp = "sqlite:///data/app.db"\n')
+    ws = Workspace.open(tmp_path)
+    assert resolve("app", ws).database == str(tmp_path.resolve() / "data" / "app.db")
+    # a URL typed on the command line keeps its usual meaning (relative to the current directory)
+    assert resolve("sqlite:///data/app.db", ws).database == "data/app.db"

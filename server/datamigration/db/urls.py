@@ -19,11 +19,13 @@ that later passes through `redact_text` (CLI, MCP, logs, errors) shows ``***`` i
 
 from __future__ import annotations
 
+import dataclasses
 import difflib
 import os
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qsl, unquote, urlsplit
 
@@ -247,9 +249,25 @@ def resolve(url_or_name: str, workspace: Any | None = None, environ=None) -> Con
             name=text,
         )
     raw, options = _entry_url(text, conns[text])
-    return parse_url(
+    parsed = parse_url(
         expand_env(raw, environ, where=f"connection {text!r}"), name=text, options=options
     )
+    return _anchor_sqlite_path(parsed, workspace)
+
+
+def _anchor_sqlite_path(parsed: ConnectionURL, workspace: Any | None) -> ConnectionURL:
+    """A relative SQLite path in datamigration.toml means relative to the workspace root.
+
+    The config file lives in the workspace, so `sqlite:///app.db` there names the workspace's
+    app.db wherever the server or CLI happens to be started from.
+    """
+    root = getattr(workspace, "root", None)
+    path = parsed.database
+    if parsed.dialect != "sqlite" or root is None or path == ":memory:":
+        return parsed
+    if path.startswith("file:") or os.path.isabs(path):
+        return parsed
+    return dataclasses.replace(parsed, database=str(Path(root) / path))
 
 
 def list_connections(workspace: Any | None, environ=None) -> list[dict[str, Any]]:
