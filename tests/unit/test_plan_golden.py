@@ -285,3 +285,40 @@ def test_alembic_revisions_chain_from_the_current_head(tmp_path):
     assert any("autocommit_block" in t and "_keyset(op.get_bind()" in t for t in texts)
     for t in texts:
         compile(t, "rev.py", "exec")
+
+
+@pytest.mark.parametrize(
+    ("type_", "target"),
+    [
+        ("bigint", "SIGNED"),
+        ("int(11)", "SIGNED"),
+        ("bigint(20) unsigned", "UNSIGNED"),
+        ("decimal(12, 2)", "DECIMAL(12,2)"),
+        ("numeric", "DECIMAL(10,0)"),
+        ("datetime(6)", "DATETIME(6)"),
+        ("timestamp", "DATETIME"),
+        ("time", "TIME"),
+        ("date", "DATE"),
+        ("varchar(200)", "CHAR"),
+        ("longtext", "CHAR"),
+        ("varbinary(16)", "BINARY"),
+    ],
+)
+def test_mysql_casts_name_only_targets_mariadb_accepts(type_, target):
+    from datamigration.plan.ops_mysql import MySQL
+
+    assert MySQL().cast("x", type_) == f"CAST(x AS {target})"
+
+
+@pytest.mark.parametrize("type_", ["float", "double", "json", "enum('a','b')"])
+def test_mysql_types_without_a_cast_target_convert_on_assignment(type_):
+    from datamigration.plan.ops_mysql import MySQL
+
+    assert MySQL().cast("x", type_) == "x"
+
+
+def test_mysql_change_type_triggers_and_backfill_never_cast_to_a_column_type():
+    s = " ".join(sql(plan_for({"kind": "change_type", "table": "users", "column": "n",
+                               "type": "bigint"}, "mysql")))  # fmt: skip
+    assert "CAST(NEW.n AS SIGNED)" in s and "CAST(n AS SIGNED)" in s
+    assert " AS bigint)" not in s and " AS integer)" not in s and " AS int(" not in s

@@ -10,12 +10,20 @@ null-safe comparison.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 
 from datamigration.plan.model import Operation
 from datamigration.plan.ops_base import Dialect, SyncPair, name_of
 
 ONLINE = "ALGORITHM=INPLACE, LOCK=NONE"
+_INTEGER = re.compile(r"^(?:tiny|small|medium|big)?int(?:eger)?\b", re.IGNORECASE)
+_DECIMAL = re.compile(
+    r"^(?:decimal|numeric|dec|fixed)\s*(\(\s*\d+\s*(?:,\s*\d+\s*)?\))?", re.IGNORECASE
+)
+_TEMPORAL = re.compile(r"^(datetime|date|timestamp|time)\b\s*(\(\s*\d+\s*\))?", re.IGNORECASE)
+_STRING = re.compile(r"^(?:national\s+)?(?:var)?char|^(?:tiny|medium|long)?text\b", re.IGNORECASE)
+_BYTES = re.compile(r"^(?:var)?binary|^(?:tiny|medium|long)?blob\b", re.IGNORECASE)
 MDL = "metadata lock, brief (online DDL)"
 
 
@@ -25,6 +33,29 @@ class MySQL(Dialect):
 
     def distinct(self, a: str, b: str) -> str:
         return f"NOT ({a} <=> {b})"
+
+    def cast(self, value: str, type_: str) -> str:
+        """CAST to what MySQL and MariaDB accept as a CAST target (SIGNED / UNSIGNED, DECIMAL,
+        CHAR, BINARY, DATE, DATETIME, TIME): both reject column types such as `bigint` or
+        `int(11)` there. Types with no CAST target (float, enum, json, ...) are left to the
+        assignment, which converts to the column's type (and fails in strict mode on a value
+        that does not fit, as a CAST then assignment would)."""
+        t = type_.strip()
+        if _INTEGER.match(t):
+            sign = "UNSIGNED" if re.search(r"\bunsigned\b", t, re.IGNORECASE) else "SIGNED"
+            return f"CAST({value} AS {sign})"
+        if m := _DECIMAL.match(t):
+            args = re.sub(r"\s+", "", m.group(1) or "(10,0)")
+            return f"CAST({value} AS DECIMAL{args})"
+        if m := _TEMPORAL.match(t):
+            target = "DATETIME" if m.group(1).lower() == "timestamp" else m.group(1).upper()
+            precision = re.sub(r"\s+", "", m.group(2) or "")
+            return f"CAST({value} AS {target}{precision})"
+        if _STRING.match(t):
+            return f"CAST({value} AS CHAR)"
+        if _BYTES.match(t):
+            return f"CAST({value} AS BINARY)"
+        return value
 
     def add_column(
         self,
