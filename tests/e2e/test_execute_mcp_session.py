@@ -36,26 +36,6 @@ SPEC = {
 ROWS = 5000
 
 
-def _planner_keeps_old_column_in_post_rules() -> bool:
-    """Known planner bug: a step rule's `filter` naming the old column is copied into the
-    post-migration rules of a rename, which then cannot run after the contract. Strict xfail
-    while it lasts, so the mark has to go the moment the planner is fixed."""
-    from datamigration.plan.model import ChangeSpec
-    from datamigration.plan.planner import _post_validation
-
-    rule = {"id": "r", "type": "not_null", "table": "users", "columns": ["email_address"],
-            "filter": "email IS NOT NULL"}  # fmt: skip
-    post = _post_validation(ChangeSpec("rename_column", "users", dict(SPEC)), [rule], [])
-    return any("email IS" in str(r.get("filter", "")) for r in post)
-
-
-PLANNER_BUG = pytest.mark.xfail(
-    _planner_keeps_old_column_in_post_rules(),
-    reason="planner: post-migration rule filter names the dropped column",
-    strict=True,
-)
-
-
 @pytest.fixture
 def anyio_backend() -> str:
     return "asyncio"
@@ -117,7 +97,6 @@ def digest(url: str, column: str) -> str:
         ).fetchone()[0]
 
 
-@PLANNER_BUG
 @pytest.mark.parametrize(
     ("mode", "elicitation"),
     [("auto", True), ("legacy", True), ("auto", False), ("legacy", False)],
