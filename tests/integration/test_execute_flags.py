@@ -56,3 +56,32 @@ def test_a_flag_rollout_plan_climbs_the_ladder_and_rolls_back(workspace_dir):
     assert percent(ws) == 0
     with sqlite3.connect(db) as c:
         assert [r[1] for r in c.execute("PRAGMA table_info(users)")] == ["id", "email"]
+
+
+def test_a_plan_naming_a_flags_file_rolls_out_in_that_file_only(workspace_dir):
+    ws = Workspace.open(str(workspace_dir))
+    db = workspace_dir / "app.db"
+    with sqlite3.connect(db) as c:
+        c.execute("CREATE TABLE users (id INTEGER PRIMARY KEY, email TEXT NOT NULL)")
+        c.executemany("INSERT INTO users VALUES (?, ?)", [(i, f"u{i}@x") for i in range(1, 50)])
+    spec = {"kind": "add_column", "table": "users", "column": "score", "type": "integer",
+            "rollout": {"flag": "use-score", "steps": [1, 100],
+                        "flags_file": "app/flags.flagd.json"}}  # fmt: skip
+    url = f"sqlite:///{db}"
+    plan = plan_migration(ws, parse_spec(spec), url).plan
+
+    def run(mode="execute", **kw):
+        prepared = service.prepare(ws, plan.id, plan.hash, mode=mode, db=url,
+                                   options=RunOptions(sleep=lambda s: None), **kw)  # fmt: skip
+        return prepared.run()
+
+    run(phase="expand")
+    for s in [s for s in plan.steps if s.phase == "rollout"]:
+        run(step=s.id)
+    app_file = workspace_dir / "app" / "flags.flagd.json"
+    doc = flags.load_document(app_file)
+    assert doc["flags"]["use-score"]["metadata"]["rolloutPercent"] == 100
+    assert not flags.flags_path(ws).exists()  # the default file was never written
+    run(mode="rollback", all_steps=True)
+    assert flags.load_document(app_file)["flags"]["use-score"]["metadata"]["rolloutPercent"] == 0
+    assert not flags.flags_path(ws).exists()

@@ -534,16 +534,18 @@ class Executor:
         key = op.params.get("flag") or op.params.get("key")
         if not key:
             raise UserInputError(f"flag operation {op.id} names no flag", hint="Re-plan the step.")
+        flags_file = op.params.get("flags_file")
+        ws = self._flags_workspace(flags_file)
         pct = op.params.get("percentage", op.params.get("percent"))
-        exists = key in flags.load_document(flags.flags_path(self.workspace))["flags"]
+        exists = key in flags.load_document(flags.flags_path(ws))["flags"]
         if op.params.get("action") == "rollback" or (pct is not None and float(pct) <= 0):
             if not exists:
                 return {"flag": key, "note": "the flag does not exist: nothing to roll back"}
-            return {"flag": flags.rollback(self.workspace, key)}
+            return {"flag": flags.apply_percent(self.workspace, key, 0, flags_file=flags_file)}
         if pct is None:
-            return {"flag": flags.set_flag(self.workspace, key, state=op.params.get("state"))}
-        if not exists:
-            flags.set_flag(self.workspace, key, description=op.description)
+            return {"flag": flags.set_flag(ws, key, state=op.params.get("state"))}
+        if not exists:  # created here so it carries the step's description
+            flags.set_flag(ws, key, description=op.description)
         gate = None
         rules = [r for r in (step.validation or self._rules_before(step)) if "type" in r]
         if rules:
@@ -552,9 +554,20 @@ class Executor:
             path.write_text(json.dumps({"name": f"{self.plan.id}-{step.id}-gate",
                                         "rules": rules}), encoding="utf-8")  # fmt: skip
             gate = flags.Gate(rules=self.workspace.relative(path), source=self.url, target=self.url)
-        out = flags.rollout(self.workspace, key, int(pct), gate=gate, ungated=gate is None,
-                            allow_skip=True)  # fmt: skip
+        out = flags.apply_percent(self.workspace, key, float(pct), flags_file=flags_file,
+                                  gate=gate, ungated=gate is None)  # fmt: skip
         return {"flag": {k: v for k, v in out.items() if k != "definition"}}
+
+    def _flags_workspace(self, flags_file: str | None) -> Any:
+        """The workspace as the flags engine sees it with the plan's `flags_file` (the plan
+        names the application's flag file; without one, datamigration.toml's `[flags] path`)."""
+        if not flags_file:
+            return self.workspace
+        import dataclasses
+
+        config = dict(getattr(self.workspace, "config", None) or {})
+        config["flags"] = {**(config.get("flags") or {}), "path": flags_file}
+        return dataclasses.replace(self.workspace, config=config)
 
     # --- rollback ------------------------------------------------------------------------------
 
