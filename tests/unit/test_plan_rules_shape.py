@@ -89,11 +89,32 @@ SPECS = {
     "merge_tables": {"kind": "merge_tables", "table": "users", "from_table": "teams",
                      "columns": ["name"], "join": {"id": "team_id"}},
     "backfill": {"kind": "backfill", "table": "users", "set": {"bio": "'none'"}},
+    "backfill_where": {"kind": "backfill", "table": "users", "set": {"bio": "'none'"},
+                       "where": "bio IS NULL"},
+    "add_foreign_key": {"kind": "add_foreign_key", "table": "users", "columns": ["team_id"],
+                        "ref_table": "teams", "ref_columns": ["id"]},
+    "add_check": {"kind": "add_check", "table": "users", "expression": "n > 0"},
+    "drop_index": {"kind": "drop_index", "name": "users_n_idx"},
+    "raw_sql": {"kind": "raw_sql", "sql": "CREATE INDEX a ON users (n);",
+                "reverse_sql": "DROP INDEX a;"},
+    "rename_then_drop_old_type": {**CHANGE, "column": "team_id", "type": "numeric(20)"},
+    "split_table_two": {"kind": "split_table", "table": "users", "new_table": "profiles",
+                        "columns": ["bio", "n"]},
 }  # fmt: skip
+
+
+def test_the_shape_check_covers_every_change_kind_the_planner_builds():
+    from datamigration.plan.kinds import BUILDERS
+
+    # move_table is refused everywhere (a dump/restore, not a plan); see test_plan_golden
+    assert {s["kind"] for s in SPECS.values()} == set(BUILDERS) - {"move_table"}
 
 
 #: what a dialect cannot do without downtime (refused with the alternative named)
 REFUSED = {
+    ("mysql", "add_check"),
+    ("sqlite", "add_foreign_key"),
+    ("sqlite", "add_check"),
     ("mysql", "split_table"),
     ("mysql", "merge_tables"),
     ("sqlite", "set_not_null"),
@@ -246,3 +267,13 @@ def test_flag_operations_carry_flag_percentage_and_flags_file_for_apply_percent(
     ]
     assert [o.reverse[0].params["percentage"] for o in ops] == [0, 1, 10]
     assert all(o.kind == "flag" and o.reverse[0].kind == "flag" for o in ops)
+
+
+def test_a_checksum_rule_names_its_columns_on_the_target_side_too():
+    rule = {"id": "c", "type": "checksum_diff", "table": "users", "target_table": "profiles",
+            "columns": ["bio", "n"], "key": ["id"], "field_map": {"n": "amount"}}  # fmt: skip
+    cols = {"users": ["id", "bio", "n"], "profiles": ["id", "bio"]}
+    known = {"users": {"id", "bio", "n"}, "profiles": {"id", "bio", "amount"}}
+    assert shape.missing(rule, cols, known) == ["profiles.amount"]
+    cols["profiles"].append("amount")
+    assert shape.missing(rule, cols, known) == []

@@ -125,7 +125,11 @@ def named_columns(rule: Mapping[str, Any], known: Mapping[str, set[str]]) -> dic
             mine.add(rule[name])
     fmap = rule.get("field_map") or {}
     mine.update(fmap.keys())
-    if fmap:
+    if rule.get("target_table") and rule.get("type") == "checksum_diff":
+        # the diff names the target's columns (and key) through field_map, else the same names
+        compared = [*(rule.get("columns") or []), *(rule.get("key") or [])]
+        out.setdefault(str(target), set()).update(fmap.get(c, c) for c in compared)
+    elif fmap:
         out.setdefault(str(target), set()).update(fmap.values())
     if isinstance(rule.get("filter"), str):
         words = set(_WORD.findall(rule["filter"]))
