@@ -114,3 +114,72 @@ def test_the_application_never_fails_or_waits_past_the_lock_timeout_during_a_ren
     with psycopg.connect(pg_url) as c:
         actual = dict(c.execute("SELECT id, email_address FROM users").fetchall())
     assert actual == expected
+
+
+class MariaDBInserts(threading.Thread):
+    """The new application version on MariaDB: inserts through `email_address` only, as fast as
+    it can, while the contract drops the sync triggers and the old column."""
+
+    def __init__(self, url: str):
+        super().__init__(daemon=True)
+        self.url = url
+        self.stop = threading.Event()
+        self.errors: list[str] = []
+        self.inserted: dict[int, str] = {}
+
+    def run(self) -> None:
+        import pymysql
+        from tests.support.services import _mysql_connect
+
+        conn = _mysql_connect(self.url, self.url.rsplit("/", 1)[1])
+        with conn, conn.cursor() as cur:
+            n = 0
+            while not self.stop.is_set():
+                n += 1
+                value = f"new-{n}@app"
+                try:
+                    cur.execute("INSERT INTO users (email_address) VALUES (%s)", (value,))
+                except pymysql.MySQLError as exc:
+                    self.errors.append(f"{type(exc).__name__}: {exc}")
+                    continue
+                self.inserted[cur.lastrowid] = value
+
+    def finish(self) -> None:
+        self.stop.set()
+        self.join(timeout=30)
+
+
+def test_new_application_inserts_never_fail_across_the_mariadb_contract(workspace_dir, mysql_url):
+    """MariaDB commits each DDL statement on its own, so the contract cannot drop the triggers
+    and the old NOT NULL column in one transaction; the plan makes the old column nullable
+    first, and not one insert through the new name fails at any instant of the contract."""
+    from tests.support.services import _mysql_connect
+
+    rows = 40_000
+    db = mysql_url.rsplit("/", 1)[1]
+    with _mysql_connect(mysql_url, db) as conn, conn.cursor() as cur:
+        cur.execute("CREATE TABLE users (id BIGINT AUTO_INCREMENT PRIMARY KEY, "
+                    "email VARCHAR(200) NOT NULL UNIQUE, bio TEXT)")  # fmt: skip
+        cur.execute(f"INSERT INTO users (email, bio) SELECT CONCAT('u', seq, '@x'), "
+                    f"REPEAT('x', 200) FROM seq_1_to_{rows}")  # fmt: skip
+    ws = Workspace.open(str(workspace_dir))
+    spec = {"kind": "rename_column", "table": "users", "column": "email",
+            "new_name": "email_address"}  # fmt: skip
+    plan = plan_migration(ws, parse_spec(spec), mysql_url).plan
+    for phase in [p.name for p in plan.phases]:
+        app = MariaDBInserts(mysql_url)
+        if phase == "contract":
+            app.start()  # only the new version runs now
+        try:
+            service.prepare(ws, plan.id, plan.hash, db=mysql_url, phase=phase,
+                            options=RunOptions(finish_story=False)).run()  # fmt: skip
+        finally:
+            if phase == "contract":
+                app.finish()
+    assert app.errors == [], app.errors[:5]
+    assert len(app.inserted) > 20, "the application inserted too little to exercise the contract"
+    with _mysql_connect(mysql_url, db) as conn, conn.cursor() as cur:
+        cur.execute("SELECT id, email_address FROM users WHERE id > %s", (rows,))
+        assert dict(cur.fetchall()) == app.inserted
+        cur.execute("SHOW TRIGGERS")
+        assert cur.fetchall() == ()

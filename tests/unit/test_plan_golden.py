@@ -322,3 +322,21 @@ def test_mysql_change_type_triggers_and_backfill_never_cast_to_a_column_type():
                                "type": "bigint"}, "mysql")))  # fmt: skip
     assert "CAST(NEW.n AS SIGNED)" in s and "CAST(n AS SIGNED)" in s
     assert " AS bigint)" not in s and " AS integer)" not in s and " AS int(" not in s
+
+
+@pytest.mark.parametrize("dialect", ["postgresql", "mysql", "sqlite"])
+def test_the_contract_never_leaves_the_old_not_null_column_without_its_trigger(dialect):
+    """One transaction where DDL is transactional; on MySQL (each DDL commits) the old column
+    becomes nullable, online, before the triggers go."""
+    p = plan_for(RENAME, dialect)
+    ops = [o for s in p.steps if s.phase == "contract" for o in s.operations]
+    drops = [i for i, o in enumerate(ops) if any("DROP TRIGGER" in x for x in o.statements)]
+    column = [i for i, o in enumerate(ops) if any("DROP COLUMN" in x for x in o.statements)]
+    assert drops == column and len(drops) == 1
+    if dialect == "mysql":
+        assert ops[0].statements == (
+            "ALTER TABLE users MODIFY email text NULL, ALGORITHM=INPLACE, LOCK=NONE",
+        )
+        assert drops == [1]
+    else:
+        assert len(ops) == 1

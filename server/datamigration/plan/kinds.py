@@ -404,7 +404,7 @@ def _column_copy(
         elif not keep_old:
             drops = _drop_indexes_first(c, t, old)
             _contract_columns(
-                c, t, old, [sync], [*drops, d.drop_column(t.name, old, col.data_type)]
+                c, t, old, [sync], [*drops, d.drop_column(t.name, old, col.data_type)], col
             )
             b.final_rules += _not_null_rule(t.name, new, col.nullable)
     else:
@@ -439,6 +439,7 @@ def _column_copy(
                 old_name,
                 [after_sync],
                 [*drops, d.drop_column(t.name, old_name, col.data_type)],
+                col,
             )
             b.final_rules += _not_null_rule(t.name, old, col.nullable)
 
@@ -459,12 +460,17 @@ def _drop_indexes_first(c: Ctx, t: Table, column: str) -> list[Operation]:
 
 
 def _contract_columns(
-    c: Ctx, t: Table, old: str, syncs: list[Operation], drops: list[Operation]
+    c: Ctx, t: Table, old: str, syncs: list[Operation], drops: list[Operation], col: Any = None
 ) -> None:
     ops = combine(
         f"drop the sync triggers and {t.name}.{old} in one transaction",
         [undo(s) for s in syncs] + drops,
     )
+    in_pk = bool(t.primary_key and col is not None and col.name in t.primary_key.columns)
+    if col is not None and not col.nullable and not in_pk:
+        # where DDL cannot share one transaction (MySQL), inserts must succeed without the
+        # old column at every instant between the trigger drop and the column drop
+        ops = [*c.d.nullable_before_contract(t.name, old, col.data_type), *ops]
     c.built.steps.append(
         step(
             "contract",

@@ -219,6 +219,12 @@ class Dialect:
         one transaction (no write can slip in between)."""
         raise self.unsupported("renaming the original column at the contract", "Use raw_sql.")
 
+    def nullable_before_contract(self, table: str, column: str, type_: str) -> list[Operation]:
+        """Operations that let inserts leave the old NOT NULL column empty before the contract
+        drops its sync triggers. None where the contract is one transaction (PostgreSQL,
+        SQLite): no write ever sees the old column without its trigger there."""
+        return []
+
     def sync_triggers(self, table: str, pairs: Sequence[SyncPair], tag: str) -> Operation:
         raise self.unsupported("sync triggers", "Use raw_sql.")
 

@@ -238,6 +238,27 @@ class MySQL(Dialect):
             )
         ]
 
+    def nullable_before_contract(self, table: str, column: str, type_: str) -> list[Operation]:
+        """DDL commits implicitly here, so the contract's DROP TRIGGER and DROP COLUMN are
+        separate transactions: an insert through the new column landing between them would
+        meet the old NOT NULL column without the trigger that filled it, and fail. Making the
+        old column nullable first (online) closes that gap (NULL, unlike a default, never
+        collides in the old column's UNIQUE index)."""
+        t, c = self.q(table), self.q(column)
+        return [
+            self.op(
+                f"{column} nullable (online): inserts without it succeed once the triggers go",
+                [f"ALTER TABLE {t} MODIFY {c} {type_} NULL, {ONLINE}"],
+                reverse=[
+                    self.op(
+                        f"{column} NOT NULL again",
+                        [f"ALTER TABLE {t} MODIFY {c} {type_} NOT NULL, {ONLINE}"],
+                    )
+                ],
+                lock=MDL,
+            )
+        ]
+
     def add_unique(self, table: str, name: str, columns: Sequence[str]) -> list[Operation]:
         return self.create_index(table, name, columns, unique=True)
 
