@@ -340,3 +340,26 @@ def test_the_contract_never_leaves_the_old_not_null_column_without_its_trigger(d
         assert drops == [1]
     else:
         assert len(ops) == 1
+
+
+@pytest.mark.parametrize("framework", [None, "flyway", "alembic"])
+def test_generated_migration_files_name_the_executor_command_in_its_normal_form(
+    tmp_path, framework
+):
+    import re
+    import shlex
+
+    from datamigration.cli import build_parser
+
+    ws = Workspace.open(tmp_path)
+    p = plan_for({"kind": "backfill", "table": "users", "set": {"bio": "'none'"},
+                  "key": ["id", "team_id"]} if framework == "alembic" else RENAME,
+                 framework=framework)  # fmt: skip
+    texts = "\n".join(Path(f).read_text() for f in write_migrations(ws, p))
+    assert "--plan" not in texts
+    commands = re.findall(r"datamigration (?:execute|rollback) [^\n'\"]+", texts)
+    backfill = next(s for s in p.steps if any(o.kind == "backfill" for o in s.operations))
+    assert f"datamigration execute {p.id} --hash {p.hash[:12]} --step {backfill.id}" in commands
+    for command in commands:  # each one is a valid command line of the real CLI
+        args = build_parser().parse_args(shlex.split(command)[1:])
+        assert (args.plan_id, args.hash, args.step) == (p.id, p.hash[:12], backfill.id)

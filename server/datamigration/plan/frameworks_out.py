@@ -39,11 +39,16 @@ def _sql_steps(plan: Plan) -> list[Step]:
     return [s for s in plan.steps if any(o.kind in ("sql", "backfill") for o in s.operations)]
 
 
-def _sql(op: Operation, plan: Plan) -> str:
+def execute_command(plan: Plan, step: Step) -> str:
+    """The command that runs `step` of `plan` (the executor's normal form)."""
+    return f"datamigration execute {plan.id} --hash {plan.hash[:12]} --step {step.id}"
+
+
+def _sql(op: Operation, plan: Plan, step: Step) -> str:
     if op.kind == "backfill":
         return (
             f"-- {op.description}: run in keyset batches with\n"
-            f"--   datamigration execute --plan {plan.id} --hash {plan.hash[:12]}\n"
+            f"--   {execute_command(plan, step)}\n"
             f"-- one batch looks like:\n-- {op.statements[0]}\n"
         )
     return "".join(s + ";\n" for s in op.statements)
@@ -54,7 +59,7 @@ def _file_body(step: Step, plan: Plan, ops: tuple[Operation, ...]) -> str:
     prelude = ""
     if plan.dialect == "postgresql":
         prelude = f"SET lock_timeout = '{step.monitoring.get('lock_timeout_ms', 2000)}ms';\n"
-    return head + prelude + "\n".join(f"-- {o.description}\n{_sql(o, plan)}" for o in ops)
+    return head + prelude + "\n".join(f"-- {o.description}\n{_sql(o, plan, step)}" for o in ops)
 
 
 def write_migrations(workspace: Any, plan: Plan) -> list[str]:
@@ -113,7 +118,7 @@ def _alembic_head(workspace: Any, ms: Any) -> str | None:
     return m.group(1) if m else None
 
 
-def _py_ops(ops: tuple[Operation, ...], indent: str = "    ") -> list[str]:
+def _py_ops(ops: tuple[Operation, ...], command: str, indent: str = "    ") -> list[str]:
     lines: list[str] = []
     for o in ops:
         lines.append(f"{indent}# {o.description}")
@@ -134,9 +139,8 @@ def _py_ops(ops: tuple[Operation, ...], indent: str = "    ") -> list[str]:
                 f"{indent}    _keyset(op.get_bind(), {first!r}, {nxt!r}, {head!r}, {batch!r}, {tail!r}, {everything!r})",
             ]
         elif o.kind == "backfill":
-            lines.append(
-                f"{indent}raise NotImplementedError('composite-key backfill: run datamigration execute')"
-            )
+            message = f"composite-key backfill: run {command}"
+            lines.append(f"{indent}raise NotImplementedError({message!r})")
         elif o.kind == "sql" and not o.transactional:
             lines.append(f"{indent}with op.get_context().autocommit_block():")
             lines += [f"{indent}    op.execute({s!r})" for s in o.statements]
@@ -191,11 +195,11 @@ def _alembic(workspace: Any, plan: Plan) -> list[str]:
             "",
             "",
             "def upgrade():",
-            *_py_ops(s.operations),
+            *_py_ops(s.operations, execute_command(plan, s)),
             "",
             "",
             "def downgrade():",
-            *_py_ops(s.rollback),
+            *_py_ops(s.rollback, execute_command(plan, s).replace(" execute ", " rollback ")),
         ]
         text = "\n".join(body) + "\n" + (KEYSET if needs_keyset else "")
         path.write_text(text, encoding="utf-8")
