@@ -12,7 +12,7 @@ import pytest
 from datamigration.execute import service
 from datamigration.plan.planner import plan_migration
 from datamigration.plan.spec import parse_spec
-from datamigration.plan.store import load_plan
+from datamigration.plan.store import docs_plan_dir, load_plan
 from datamigration.workspace.root import Workspace
 
 pytestmark = pytest.mark.integration
@@ -40,6 +40,9 @@ def test_a_rehearsal_on_a_throwaway_copy_times_every_step_and_the_rollback(works
     assert out["recorded"] and out["plan_hash"] != plan.hash
     stored = load_plan(ws, plan.id, out["plan_hash"])
     assert stored.rehearsal["steps"] == r["steps"]
+    md = (docs_plan_dir(ws, plan.id) / "plan.md").read_text()  # the reviewed copy shows it
+    assert "## Staging rehearsal" in md and out["plan_hash"] in md
+    assert f"rollback of every reversible step: {r['rollback_seconds']:.2f} s" in md
     # the source is untouched and the copy is gone
     with psycopg.connect(pg_url) as c:
         cols = [x[0] for x in c.execute(

@@ -363,3 +363,33 @@ def test_generated_migration_files_name_the_executor_command_in_its_normal_form(
     for command in commands:  # each one is a valid command line of the real CLI
         args = build_parser().parse_args(shlex.split(command)[1:])
         assert (args.plan_id, args.hash, args.step) == (p.id, p.hash[:12], backfill.id)
+
+
+def test_plan_md_shows_the_staging_rehearsal_when_the_plan_carries_one():
+    p = plan_for(RENAME)
+    assert "Staging rehearsal" not in plan_markdown(p)
+    first, last = p.steps[0], p.steps[-1]
+    record = {
+        "database": "postgresql://app@staging/app", "throwaway_copy": True,
+        "sampled_rows": {"users": 5000}, "at": "2025-01-02T03:04:05Z", "passed": True,
+        "steps": [{"step": first.id, "seconds": 0.125}, {"step": last.id, "seconds": 1.5}],
+        "rollback_steps": [{"step": first.id, "seconds": 0.25}],
+        "rollback_seconds": 0.25, "full_run_seconds": 2.75, "seconds": 3.5,
+    }  # fmt: skip
+    md = plan_markdown(replace(p, rehearsal=record))
+    section = md[md.index("## Staging rehearsal") : md.index("## Monitoring")]
+    assert "a throwaway copy of postgresql://app@staging/app (sampled rows: users 5,000)" in section
+    assert "2025-01-02T03:04:05Z: passed" in section
+    assert "Whole plan: 2.75 s; rollback of every reversible step: 0.25 s" in section
+    assert f"| {first.id} {first.title} | 0.12 s |" in section
+    assert f"| {last.id} {last.title} | 1.50 s |" in section
+    assert f"- {first.id} {first.title}: 0.25 s" in section
+    # a partial record (an older plan) renders with dashes, never fails
+    partial = plan_markdown(replace(p, rehearsal={"passed": False}))
+    assert "did not finish" in partial and "Whole plan: —" in partial
+
+
+def test_plan_md_names_the_executor_command_in_its_normal_form():
+    p = plan_for(RENAME)
+    assert f"`datamigration execute {p.id} --hash {p.hash[:12]}`" in plan_markdown(p)
+    assert "--plan" not in plan_markdown(p)

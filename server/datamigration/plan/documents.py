@@ -84,13 +84,59 @@ def _monitoring_lines(plan: Plan) -> list[str]:
     return out or ["- No thresholds: the plan has no steps."]
 
 
+def _secs(value: Any) -> str:
+    return f"{float(value):.2f} s" if isinstance(value, int | float) else "—"
+
+
+def _rehearsal_lines(plan: Plan) -> list[str]:
+    """The staging rehearsal's record (Plan.rehearsal): where it ran, whether the whole plan
+    went through, and each step's time beside its estimate, then the rollback's times. Any
+    field missing from the record is shown as a dash rather than guessed."""
+    r = plan.rehearsal or {}
+    where = r.get("database", "—")
+    if r.get("throwaway_copy"):
+        sampled = r.get("sampled_rows") or {}
+        rows = ", ".join(f"{t} {n:,}" for t, n in sampled.items()) or "no rows"
+        where = f"a throwaway copy of {where} (sampled rows: {rows})"
+    passed = r.get("passed")
+    verdict = "passed" if passed else ("did not finish" if passed is False else "—")
+    out = [
+        f"- Ran on {where} at {r.get('at', '—')}: {verdict}.",
+        (
+            f"- Whole plan: {_secs(r.get('full_run_seconds'))}; rollback of every reversible "
+            f"step: {_secs(r.get('rollback_seconds'))}; rehearsal in all: "
+            f"{_secs(r.get('seconds'))}."
+        ),
+    ]
+    steps = {s.id: s for s in plan.steps}
+    timed = list(r.get("steps") or ())
+    if timed:
+        out += ["", "| Step | Rehearsed | Estimated |", "|---|---|---|"]
+        for t in timed:
+            s = steps.get(t.get("step"))
+            name = f"{t.get('step')} {s.title}" if s else str(t.get("step"))
+            est = _dur(s.estimate_seconds) if s else "—"
+            out.append(f"| {name} | {_secs(t.get('seconds'))} | {est} |")
+    back = list(r.get("rollback_steps") or ())
+    if back:
+        out += ["", "Rollback, step by step (latest first):", ""]
+        for t in back:
+            s = steps.get(t.get("step"))
+            name = f"{t.get('step')} {s.title}" if s else str(t.get("step"))
+            out.append(f"- {name}: {_secs(t.get('seconds'))}")
+    return out
+
+
 def plan_markdown(plan: Plan) -> str:
     e = plan.estimates
     out: list[str] = [
         f"# Migration plan: {plan.title}",
         "",
         f"- Plan id: `{plan.id}`",
-        f"- Plan hash: `{plan.hash}` (execute with `--plan {plan.id} --hash {plan.hash[:12]}`)",
+        (
+            f"- Plan hash: `{plan.hash}` (execute with "
+            f"`datamigration execute {plan.id} --hash {plan.hash[:12]}`)"
+        ),
         f"- Database: {plan.database} ({plan.dialect})",
         f"- Story: {plan.story or '—'}",
         f"- Created: {plan.created_at}",
@@ -116,6 +162,8 @@ def plan_markdown(plan: Plan) -> str:
     for t, n in e.table_rows.items():
         out.append(f"- {t}: {n:,} rows, {e.table_bytes.get(t, 0) / 1e6:,.1f} MB")
     out += [f"- {n}" for n in e.notes]
+    if plan.rehearsal:
+        out += ["", "## Staging rehearsal", "", *_rehearsal_lines(plan)]
     if plan.warnings:
         out += ["", "## Warnings", ""] + [f"- {w}" for w in plan.warnings]
     out += ["", "## Monitoring", ""]
