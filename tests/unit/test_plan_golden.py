@@ -393,3 +393,12 @@ def test_plan_md_names_the_executor_command_in_its_normal_form():
     p = plan_for(RENAME)
     assert f"`datamigration execute {p.id} --hash {p.hash[:12]}`" in plan_markdown(p)
     assert "--plan" not in plan_markdown(p)
+
+
+def test_a_backfill_is_a_point_of_no_return_and_warns_when_it_reads_what_it_replaces():
+    p = plan_for({"kind": "backfill", "table": "users", "set": {"n": "n * 2"}})
+    (s,) = p.steps
+    assert not s.reversible and "no rollback can restore" in s.description
+    assert any("reads the value it replaces" in w for w in p.warnings)
+    q = plan_for({"kind": "backfill", "table": "users", "set": {"n": "id * 3"}})
+    assert not any("reads the value it replaces" in w for w in q.warnings)

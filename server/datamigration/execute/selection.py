@@ -168,8 +168,8 @@ def select_rollback(
     for s in chosen:
         if not s.reversible and done(states, s.id):
             raise ConflictError(
-                f"step {s.id} ({s.title}) is a point of no return: it dropped data and cannot be "
-                "rolled back",
+                f"step {s.id} ({s.title}) is a point of no return: it dropped or overwrote data and "
+                "cannot be rolled back",
                 hint="Restore the dropped data from the verified backup taken before the step; "
                 "earlier steps can be rolled back after that.",
                 step=s.id,

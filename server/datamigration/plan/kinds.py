@@ -8,6 +8,7 @@ numbers them, estimates them and attaches monitoring.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from typing import Any
@@ -899,14 +900,25 @@ def build_backfill(c: Ctx) -> None:
     todo = " OR ".join(d.distinct(d.q(k), f"({v})") for k, v in sets.items())
     if c.spec.get("where"):
         todo = f"({c.spec.get('where')}) AND ({todo})"
+    rereads = [k for k, v in sets.items() if re.search(rf"\b{re.escape(k)}\b", v)]
+    if rereads:
+        c.built.warnings.append(
+            f"The backfill of {', '.join(rereads)} reads the value it replaces: a row once done "
+            "no longer matches, so it is never skipped as already right. The executor's "
+            "checkpoint keeps each row to one pass; running the backfill again from the start "
+            "(another plan) would apply it twice."
+        )
     c.built.tables.append(t.name)
     c.built.steps.append(
         step(
             "migrate",
             f"Backfill {t.name}",
             f"Set {', '.join(sets)} in keyset batches of {c.batch:,}; rows "
-            "already right are skipped, so a re-run is harmless.",
+            "already right are skipped, so a re-run is harmless. The previous values are not "
+            "kept, so no rollback can restore them: a point of no return (restore from the "
+            "verified backup, or plan a backfill that sets them back).",
             [c.backfill(t, assign, todo, f"backfill {t.name}")],
+            reversible=False,
         )
     )
 
