@@ -277,3 +277,24 @@ def test_a_checksum_rule_names_its_columns_on_the_target_side_too():
     assert shape.missing(rule, cols, known) == ["profiles.amount"]
     cols["profiles"].append("amount")
     assert shape.missing(rule, cols, known) == []
+
+
+@pytest.mark.parametrize(("dialect", "spec"), _plans())
+def test_every_gated_step_has_rules_to_run_even_without_the_tables_own_rules(dialect, spec):
+    """The executor refuses a gated step (validation_passed, destructive) with no rule before
+    it; without base rules the planner falls back to the primary key's uniqueness."""
+    if (dialect, spec["kind"]) in REFUSED:
+        return
+    p = build_plan(parse_spec(spec), schema(dialect), measured=MEASURED, database="app",
+                   created_at="2025-01-01T00:00:00Z")  # fmt: skip
+    for i, s in enumerate(p.steps):
+        if "validation_passed" in s.gates or s.destructive:
+            earlier = [r for e in p.steps[:i] for r in e.validation]
+            assert earlier or p.post_validation, (s.id, s.title)
+    assert shape.problems(schema(dialect), p.steps, p.post_validation) == []
+
+
+def test_the_key_rule_fallback_follows_a_renamed_table():
+    p = build_plan(parse_spec(SPECS["rename_table"]), schema("postgresql"), measured=MEASURED,
+                   database="app", created_at="2025-01-01T00:00:00Z")  # fmt: skip
+    assert [(r["table"], r["columns"]) for r in p.post_validation] == [("accounts", ["id"])]

@@ -272,6 +272,8 @@ def build_plan(
         final=shape.final_columns(schema, steps),
         final_rules=built.final_rules,
     )
+    if not post:
+        post = _key_rules(spec, schema, built.tables, shape.final_columns(schema, steps))
     story = story or spec.story
     warnings = list(built.warnings)
     if built.result_type_changes:
@@ -322,6 +324,26 @@ def _gone_by_spec(spec: ChangeSpec) -> dict[str, set[str]]:
     if spec.kind == "split_table" and not keep:
         return {table: set(spec.get("columns"))}
     return {}
+
+
+def _key_rules(
+    spec: ChangeSpec, schema: Schema, tables: Sequence[str], final: Mapping[str, Sequence[str]]
+) -> list[dict[str, Any]]:
+    """Post-migration rules when nothing else gave any (no base rules: the table's rules could
+    not be generated, or the caller passed none): each touched table's primary key is unique,
+    under its final name. Why: the executor's gates (validation_passed, destructive steps) run
+    the rules before the step, and a gate with no rule at all refuses to let the step run."""
+    out: list[dict[str, Any]] = []
+    for name in dict.fromkeys(tables):
+        t = schema.table(name)
+        if t is None or not t.primary_key:
+            continue
+        now = spec.get("new_name") if spec.kind == "rename_table" and name == spec.table else name
+        cols = list(t.primary_key.columns)
+        if now in final and set(cols) <= set(final[now]):
+            out.append({"id": f"post-{now}-pk-unique", "type": "unique", "table": now,
+                        "columns": cols})  # fmt: skip
+    return out
 
 
 def _post_validation(
