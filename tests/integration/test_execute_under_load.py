@@ -183,3 +183,82 @@ def test_new_application_inserts_never_fail_across_the_mariadb_contract(workspac
         assert dict(cur.fetchall()) == app.inserted
         cur.execute("SHOW TRIGGERS")
         assert cur.fetchall() == ()
+
+
+class MariaDBWrites(threading.Thread):
+    """The application on MariaDB during a type change: updates and inserts through `n`, the
+    name that stays (before the swap the old column, after it the new one)."""
+
+    def __init__(self, url: str, rows: int):
+        super().__init__(daemon=True)
+        self.url, self.rows = url, rows
+        self.stop = threading.Event()
+        self.errors: list[str] = []
+        self.expected: dict[int, int] = {}
+        self.writes = 0
+
+    def run(self) -> None:
+        import pymysql
+        from tests.support.services import _mysql_connect
+
+        rng = random.Random(7)
+        conn = _mysql_connect(self.url, self.url.rsplit("/", 1)[1])
+        with conn, conn.cursor() as cur:
+            cur.execute("SET SESSION lock_wait_timeout = 10")
+            n = 0
+            while not self.stop.is_set():
+                n += 1
+                value = 1_000_000 + n
+                try:
+                    if n % 4 == 0:
+                        cur.execute("INSERT INTO users (email, n) VALUES (%s, %s)",
+                                    (f"new-{n}@app", value))  # fmt: skip
+                        key = cur.lastrowid
+                    else:
+                        key = rng.randint(1, self.rows)
+                        cur.execute("UPDATE users SET n = %s WHERE id = %s", (value, key))
+                except pymysql.MySQLError as exc:
+                    self.errors.append(f"{type(exc).__name__}: {exc}")
+                    continue
+                self.expected[key] = value
+                self.writes += 1
+
+    def finish(self) -> None:
+        self.stop.set()
+        self.join(timeout=30)
+
+
+def test_no_write_is_lost_across_the_mariadb_type_swap(workspace_dir, mysql_url):
+    """The swap drops the sync triggers, renames both columns and re-creates the triggers:
+    three DDL statements, each committing on its own. Under LOCK TABLES ... WRITE no write
+    lands between them, so none misses its trigger (a write to the old column just before the
+    rename would otherwise never reach the new one)."""
+    from tests.support.services import _mysql_connect
+
+    rows = 20_000
+    db = mysql_url.rsplit("/", 1)[1]
+    with _mysql_connect(mysql_url, db) as conn, conn.cursor() as cur:
+        cur.execute("CREATE TABLE users (id BIGINT AUTO_INCREMENT PRIMARY KEY, "
+                    "email VARCHAR(200) NOT NULL, n INT NOT NULL)")  # fmt: skip
+        cur.execute(f"INSERT INTO users (email, n) SELECT CONCAT('u', seq, '@x'), seq "
+                    f"FROM seq_1_to_{rows}")  # fmt: skip
+    ws = Workspace.open(str(workspace_dir))
+    spec = {"kind": "change_type", "table": "users", "column": "n", "type": "bigint"}
+    plan = plan_migration(ws, parse_spec(spec), mysql_url).plan
+    app = MariaDBWrites(mysql_url, rows)
+    app.start()
+    try:
+        for phase in [p.name for p in plan.phases]:
+            service.prepare(ws, plan.id, plan.hash, db=mysql_url, phase=phase,
+                            options=RunOptions(finish_story=False)).run()  # fmt: skip
+    finally:
+        app.finish()
+    assert app.errors == [], app.errors[:5]
+    assert app.writes > 200
+    with _mysql_connect(mysql_url, db) as conn, conn.cursor() as cur:
+        cur.execute("SELECT id, n FROM users")
+        actual = dict(cur.fetchall())
+        cur.execute("SHOW COLUMNS FROM users LIKE 'n'")
+        assert cur.fetchone()[1].startswith("bigint")
+    lost = {k: (v, actual.get(k)) for k, v in app.expected.items() if actual.get(k) != v}
+    assert lost == {}, list(lost.items())[:5]

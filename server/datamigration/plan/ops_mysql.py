@@ -157,27 +157,37 @@ class MySQL(Dialect):
         extra: Sequence[str] = (),
         extra_reverse: Sequence[str] = (),
     ) -> Operation:
+        # Each DDL statement commits on its own: without the table lock a write landing
+        # between the trigger drop, the rename and the new triggers would miss its sync (lost
+        # in the other column, or refused by a NOT NULL column nobody fills). LOCK TABLES ...
+        # WRITE holds every other session off for the few milliseconds the three take (a
+        # failed statement ends the run, and the closed session releases the lock).
         t, c, s, o = self.q(table), self.q(column), self.q(shadow), self.q(old_name)
         return self.op(
-            f"swap {column} and {shadow} in one ALTER (the new column takes the name)",
+            f"swap {column} and {shadow} in one ALTER (the new column takes the name), "
+            "the table write-locked from the trigger drop to the new triggers",
             [
+                f"LOCK TABLES {t} WRITE",
                 *self._drop(table, tag),
                 f"ALTER TABLE {t} RENAME COLUMN {c} TO {o}, RENAME COLUMN {s} TO {c}",
                 *extra,
                 *self._triggers(table, pairs_after, tag),
+                "UNLOCK TABLES",
             ],
             reverse=[
                 self.op(
                     "swap the columns back",
                     [
+                        f"LOCK TABLES {t} WRITE",
                         *self._drop(table, tag),
                         *extra_reverse,
                         f"ALTER TABLE {t} RENAME COLUMN {c} TO {s}, RENAME COLUMN {o} TO {c}",
+                        "UNLOCK TABLES",
                     ],
                     rerunnable=False,
                 )
             ],
-            lock=MDL,
+            lock=f"{MDL}; table write lock (LOCK TABLES) for the swap's few milliseconds",
             rerunnable=False,
         )
 
