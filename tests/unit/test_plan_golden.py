@@ -402,3 +402,19 @@ def test_a_backfill_is_a_point_of_no_return_and_warns_when_it_reads_what_it_repl
     assert any("reads the value it replaces" in w for w in p.warnings)
     q = plan_for({"kind": "backfill", "table": "users", "set": {"n": "id * 3"}})
     assert not any("reads the value it replaces" in w for w in q.warnings)
+
+
+@pytest.mark.parametrize(
+    "spec",
+    [
+        {"kind": "split_table", "table": "users", "new_table": "profiles", "columns": ["bio"]},
+        {"kind": "merge_tables", "table": "users", "from_table": "teams", "columns": ["name"],
+         "join": {"id": "team_id"}},
+    ],
+    ids=["split", "merge"],
+)  # fmt: skip
+def test_split_and_merge_contracts_drop_triggers_and_columns_in_one_transaction(spec):
+    (contract,) = [s for s in plan_for(spec).steps if s.phase == "contract"]
+    (op,) = contract.operations
+    assert op.transactional and any("DROP TRIGGER" in x for x in op.statements)
+    assert any("DROP COLUMN" in x or "DROP TABLE" in x for x in op.statements)

@@ -814,8 +814,12 @@ def build_split_table(c: Ctx) -> None:
             step(
                 "contract",
                 f"Drop the moved columns from {t.name}",
-                "Remove the triggers and the old columns; point of no return.",
-                [undo(back), undo(fwd), *drops],
+                "Remove the triggers and the old columns in one transaction (no write meets "
+                "a moved column without its trigger); point of no return.",
+                combine(
+                    f"drop the sync triggers and the moved columns of {t.name}",
+                    [undo(back), undo(fwd), *drops],
+                ),
                 reversible=False,
             )
         )
@@ -883,8 +887,11 @@ def build_merge_tables(c: Ctx) -> None:
             step(
                 "contract",
                 f"Drop {src.name}",
-                "Remove the triggers and the merged table; point of no return.",
-                [undo(back), undo(fwd), d.drop_table(src.name)],
+                "Remove the triggers and the merged table in one transaction; point of no return.",
+                combine(
+                    f"drop the sync triggers and {src.name}",
+                    [undo(back), undo(fwd), d.drop_table(src.name)],
+                ),
                 reversible=False,
             )
         )
