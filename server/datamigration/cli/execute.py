@@ -232,6 +232,26 @@ def cmd_rehearse(args: argparse.Namespace) -> int:
     return 0 if r["passed"] else 1
 
 
+_TARGET_DB = "target database URL or connection name (default: the plan's)"
+
+
+def _add_plan_args(
+    p: argparse.ArgumentParser, hash_help: str | None, db_help: str | None = _TARGET_DB
+) -> None:
+    """PLAN_ID (or --plan), then --hash and --db where the command takes them."""
+    p.add_argument("plan_id", nargs="?")
+    p.add_argument("--plan", dest="plan_opt", help="the plan id (same as PLAN_ID)")
+    if hash_help:
+        p.add_argument("--hash", required=True, help=hash_help)
+    if db_help:
+        p.add_argument("--db", help=db_help)
+
+
+def _add_confirm_args(p: argparse.ArgumentParser, yes_help: str) -> None:
+    p.add_argument("--dry-run", action="store_true", help="print what would run; change nothing")
+    p.add_argument("--yes", action="store_true", help=yes_help)
+
+
 def register(subparsers: argparse._SubParsersAction) -> None:
     h = subparsers.add_parser(
         "rehearse",
@@ -240,9 +260,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "timing each; on --staging URL, or on a throwaway copy of --db (schema + sampled rows). "
         "The timings are recorded in the plan, which gets a new hash.",
     )
-    h.add_argument("plan_id", nargs="?")
-    h.add_argument("--plan", dest="plan_opt", help="the plan id (same as PLAN_ID)")
-    h.add_argument("--hash", required=True, help="the plan hash you reviewed")
+    _add_plan_args(h, "the plan hash you reviewed", db_help=None)
     h.add_argument("--staging", help="staging database URL or connection name (it is changed)")
     h.add_argument("--db", help="source to copy when no --staging is given (default: the plan's)")
     h.add_argument("--sample-rows", type=int, default=10_000, help="rows per table in a copy")
@@ -260,16 +278,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         description="Run a step, a phase or the rest of a stored plan, addressed by id and hash. "
         "Without --yes it only says what it would do; --dry-run prints the exact operations.",
     )
-    p.add_argument("plan_id", nargs="?")
-    p.add_argument("--plan", dest="plan_opt", help="the plan id (same as PLAN_ID)")
-    p.add_argument("--hash", required=True, help="the plan hash you reviewed (12+ characters)")
-    p.add_argument("--db", help="target database URL or connection name (default: the plan's)")
+    _add_plan_args(p, "the plan hash you reviewed (12+ characters)")
     scope = p.add_mutually_exclusive_group()
     scope.add_argument("--step", help="run this step (earlier steps must be done)")
     scope.add_argument("--phase", help="run the remaining steps of this phase")
     scope.add_argument("--all", action="store_true", help="run every remaining step")
-    p.add_argument("--dry-run", action="store_true", help="print what would run; change nothing")
-    p.add_argument("--yes", action="store_true", help="confirm: carry out the steps")
+    _add_confirm_args(p, "confirm: carry out the steps")
     p.add_argument("--batch-size", type=int, help="override the backfill batch size")
     p.add_argument(
         "--batch-pause-ms", type=float, default=0.0, help="pause after each backfill batch (ms)"
@@ -284,15 +298,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         description="Run the reverse operations of the latest applied step (default), one "
         "named step, or every applied step in reverse order (--all).",
     )
-    r.add_argument("plan_id", nargs="?")
-    r.add_argument("--plan", dest="plan_opt", help="the plan id (same as PLAN_ID)")
-    r.add_argument("--hash", required=True, help="the plan hash you reviewed")
-    r.add_argument("--db", help="target database URL or connection name (default: the plan's)")
+    _add_plan_args(r, "the plan hash you reviewed")
     rs = r.add_mutually_exclusive_group()
     rs.add_argument("--step", help="roll back this step (it must be the latest applied)")
     rs.add_argument("--all", action="store_true", help="roll back every applied step")
-    r.add_argument("--dry-run", action="store_true", help="print what would run; change nothing")
-    r.add_argument("--yes", action="store_true", help="confirm: carry out the rollback")
+    _add_confirm_args(r, "confirm: carry out the rollback")
     r.add_argument("--quiet", action="store_true", help="no progress lines")
     add_json_flag(r)
     r.set_defaults(func=cmd_rollback)
@@ -303,8 +313,6 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         description="Without PLAN_ID: the runs with a local log. With it: each step's status and "
         "each backfill's checkpoint, read from the target database.",
     )
-    s.add_argument("plan_id", nargs="?")
-    s.add_argument("--plan", dest="plan_opt", help="the plan id (same as PLAN_ID)")
-    s.add_argument("--db", help="target database URL or connection name (default: the plan's)")
+    _add_plan_args(s, None)
     add_json_flag(s)
     s.set_defaults(func=cmd_run_status)

@@ -311,3 +311,211 @@ class Dialect:
             "keeping two tables in sync with triggers",
             "Split and merge are planned on PostgreSQL; elsewhere write the steps as raw_sql.",
         )
+
+
+class SQLDialect(Dialect):
+    """The primitives whose shape every SQL dialect shares, with hooks for where they differ.
+
+    Why one implementation: an added column, a compatibility view or a column swap is the same
+    sequence of statements on each database; only spellings (``IF EXISTS``, MySQL's online-DDL
+    clause, how a table is renamed), the lock each takes and whether statements carry a lock
+    timeout differ. Those are the class attributes and small ``_`` methods below.
+    """
+
+    #: The lock an ordinary ALTER takes, as shown in the plan.
+    ddl_lock: str = ""
+    #: The lock the sync-trigger statements take.
+    sync_lock: str = ""
+    #: True where column DDL is spelled with IF [NOT] EXISTS (and so can be re-run).
+    if_exists: bool = False
+    #: Appended to ALTER statements that must not fall back to a blocking table copy.
+    alter_suffix: str = ""
+    #: False where statements take no lock timeout (SQLite: one writer, a busy timeout instead).
+    ddl_lock_timeout: bool = True
+    #: What the reverse of `sync_triggers` is called.
+    sync_drop_description: str = "drop the sync triggers"
+    #: What the compatibility view left by `rename_table_with_view` allows.
+    view_note: str = "an updatable view"
+    #: `swap_columns`'s description (``{column}``, ``{shadow}`` filled in) and lock.
+    swap_description: str = (
+        "swap {column} and {shadow} in one transaction (the new column takes the name)"
+    )
+    swap_lock: str = ""
+
+    def ddl(self, description: str, statements: Sequence[str], **kw: Any) -> Operation:
+        """`op`, without a lock timeout where the dialect's statements take none."""
+        if not self.ddl_lock_timeout:
+            kw.setdefault("lock_timeout_ms", None)
+        return self.op(description, statements, **kw)
+
+    # --- hooks --------------------------------------------------------------------------------
+
+    def _column_extra(self, default: str | None, not_null: bool) -> str:
+        return (f" DEFAULT {default}" if default is not None else "") + (
+            " NOT NULL" if not_null else ""
+        )
+
+    def _sync_statements(self, table: str, pairs: Sequence[SyncPair], tag: str) -> list[str]:
+        """Statements (re)creating the triggers that keep each pair equal."""
+        raise self.unsupported("sync triggers", "Use raw_sql.")
+
+    def _drop_sync(self, table: str, tag: str) -> list[str]:
+        """Statements dropping what `_sync_statements` created (if it exists)."""
+        raise self.unsupported("sync triggers", "Use raw_sql.")
+
+    def _rename_columns(self, t: str, renames: Sequence[tuple[str, str]]) -> list[str]:
+        """Statements renaming quoted columns of the quoted table `t`, in order."""
+        return [f"ALTER TABLE {t} RENAME COLUMN {a} TO {b}" for a, b in renames]
+
+    def _write_locked(self, t: str, statements: list[str]) -> list[str]:
+        """`statements` made safe from concurrent writes (a transaction suffices by default)."""
+        return statements
+
+    def _rename_table(self, old: str, new: str) -> str:
+        return f"ALTER TABLE {old} RENAME TO {new}"
+
+    def _create_view(self, v: str, definition: str) -> str:
+        return f"CREATE OR REPLACE VIEW {v} AS {definition}"
+
+    def _index_columns(self, columns: Sequence[str]) -> str:
+        """Index keys: plain names quoted, expressions (with a parenthesis) as given."""
+        return ", ".join(c if "(" in c else self.q(c) for c in columns)
+
+    def _foreign_key(
+        self,
+        columns: Sequence[str],
+        ref_table: str,
+        ref_columns: Sequence[str],
+        on_delete: str | None,
+    ) -> str:
+        cols = ", ".join(self.q(c) for c in columns)
+        refs = ", ".join(self.q(c) for c in ref_columns)
+        action = f" ON DELETE {on_delete}" if on_delete else ""
+        return f"FOREIGN KEY ({cols}) REFERENCES {self.q(ref_table)} ({refs}){action}"
+
+    # --- shared primitives --------------------------------------------------------------------
+
+    def add_column(
+        self,
+        table: str,
+        column: str,
+        type_: str,
+        *,
+        default: str | None = None,
+        not_null: bool = False,
+    ) -> Operation:
+        t, c = self.q(table), self.q(column)
+        ine, ie = ("IF NOT EXISTS ", "IF EXISTS ") if self.if_exists else ("", "")
+        extra = self._column_extra(default, not_null)
+        return self.ddl(
+            f"add column {column} {type_} to {table}",
+            [f"ALTER TABLE {t} ADD COLUMN {ine}{c} {type_}{extra}{self.alter_suffix}"],
+            # `op`, not `ddl`: this reverse has always carried the default lock timeout.
+            reverse=[
+                self.op(
+                    f"drop column {column}",
+                    [f"ALTER TABLE {t} DROP COLUMN {ie}{c}{self.alter_suffix}"],
+                )
+            ],
+            lock=self.ddl_lock,
+            rerunnable=self.if_exists,
+        )
+
+    def drop_column(self, table: str, column: str, type_: str) -> Operation:
+        t, c = self.q(table), self.q(column)
+        ine, ie = ("IF NOT EXISTS ", "IF EXISTS ") if self.if_exists else ("", "")
+        return self.ddl(
+            f"drop column {column} from {table}",
+            [f"ALTER TABLE {t} DROP COLUMN {ie}{c}{self.alter_suffix}"],
+            reverse=[
+                self.ddl(
+                    f"add column {column} back (empty: its data is gone)",
+                    [f"ALTER TABLE {t} ADD COLUMN {ine}{c} {type_}{self.alter_suffix}"],
+                )
+            ],
+            destructive=True,
+            rerunnable=self.if_exists,
+            lock=self.ddl_lock,
+        )
+
+    def set_default(self, table: str, column: str, default: str | None) -> Operation:
+        t, c = self.q(table), self.q(column)
+        return self.ddl(
+            f"default of {column}: {default}",
+            [f"ALTER TABLE {t} ALTER COLUMN {c} SET DEFAULT {default}"],
+            reverse=[
+                self.ddl("drop the default", [f"ALTER TABLE {t} ALTER COLUMN {c} DROP DEFAULT"])
+            ],
+            lock=self.ddl_lock,
+        )
+
+    def sync_triggers(self, table: str, pairs: Sequence[SyncPair], tag: str) -> Operation:
+        cols = ", ".join(f"{p.old} <-> {p.new}" for p in pairs)
+        return self.ddl(
+            f"triggers keeping {cols} equal on {table} (both directions)",
+            self._sync_statements(table, pairs, tag),
+            reverse=[self.ddl(self.sync_drop_description, self._drop_sync(table, tag))],
+            lock=self.sync_lock,
+        )
+
+    def swap_columns(
+        self,
+        table: str,
+        column: str,
+        shadow: str,
+        old_name: str,
+        pairs_after: Sequence[SyncPair],
+        tag: str,
+        extra: Sequence[str] = (),
+        extra_reverse: Sequence[str] = (),
+    ) -> Operation:
+        t, c, s, o = self.q(table), self.q(column), self.q(shadow), self.q(old_name)
+        forward = [
+            *self._drop_sync(table, tag),
+            *self._rename_columns(t, [(c, o), (s, c)]),
+            *extra,
+            *self._sync_statements(table, pairs_after, tag),
+        ]
+        back = [
+            *self._drop_sync(table, tag),
+            *extra_reverse,
+            *self._rename_columns(t, [(c, s), (o, c)]),
+        ]
+        return self.ddl(
+            self.swap_description.format(column=column, shadow=shadow),
+            self._write_locked(t, forward),
+            reverse=[
+                self.ddl("swap the columns back", self._write_locked(t, back), rerunnable=False)
+            ],
+            lock=self.swap_lock,
+            rerunnable=False,
+        )
+
+    def add_unique(self, table: str, name: str, columns: Sequence[str]) -> list[Operation]:
+        return self.create_index(table, name, columns, unique=True)
+
+    def rename_table_with_view(self, table: str, new: str) -> Operation:
+        old, nw = self.q(table), self.q(new)
+        return self.ddl(
+            f"rename {table} to {new} and leave {self.view_note} named {table}",
+            [self._rename_table(old, nw), f"CREATE VIEW {old} AS SELECT * FROM {nw}"],
+            reverse=[
+                self.ddl(
+                    f"drop the view, rename {new} back to {table}",
+                    [f"DROP VIEW IF EXISTS {old}", self._rename_table(nw, old)],
+                    rerunnable=False,
+                )
+            ],
+            lock=self.ddl_lock,
+            rerunnable=False,
+        )
+
+    def drop_view(self, name: str, recreate_as: str) -> Operation:
+        v = self.q(name)
+        return self.ddl(
+            f"drop the compatibility view {name}",
+            [f"DROP VIEW IF EXISTS {v}"],
+            reverse=[self.ddl(f"recreate view {name}", [self._create_view(v, recreate_as)])],
+            destructive=True,
+            lock=self.ddl_lock,
+        )

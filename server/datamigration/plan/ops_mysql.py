@@ -14,7 +14,7 @@ import re
 from collections.abc import Sequence
 
 from datamigration.plan.model import Operation
-from datamigration.plan.ops_base import Dialect, SyncPair, name_of
+from datamigration.plan.ops_base import SQLDialect, SyncPair, name_of
 
 ONLINE = "ALGORITHM=INPLACE, LOCK=NONE"
 _INTEGER = re.compile(r"^(?:tiny|small|medium|big)?int(?:eger)?\b", re.IGNORECASE)
@@ -27,9 +27,16 @@ _BYTES = re.compile(r"^(?:var)?binary|^(?:tiny|medium|long)?blob\b", re.IGNORECA
 MDL = "metadata lock, brief (online DDL)"
 
 
-class MySQL(Dialect):
+class MySQL(SQLDialect):
     name = "mysql"
     lint_dialect = "mysql"
+    ddl_lock = sync_lock = MDL
+    alter_suffix = f", {ONLINE}"
+    swap_description = (
+        "swap {column} and {shadow} in one ALTER (the new column takes the name), "
+        "the table write-locked from the trigger drop to the new triggers"
+    )
+    swap_lock = f"{MDL}; table write lock (LOCK TABLES) for the swap's few milliseconds"
 
     def distinct(self, a: str, b: str) -> str:
         return f"NOT ({a} <=> {b})"
@@ -57,57 +64,12 @@ class MySQL(Dialect):
             return f"CAST({value} AS BINARY)"
         return value
 
-    def add_column(
-        self,
-        table: str,
-        column: str,
-        type_: str,
-        *,
-        default: str | None = None,
-        not_null: bool = False,
-    ) -> Operation:
-        t, c = self.q(table), self.q(column)
-        extra = (" NOT NULL" if not_null else "") + (
+    def _column_extra(self, default: str | None, not_null: bool) -> str:
+        return (" NOT NULL" if not_null else "") + (
             f" DEFAULT {default}" if default is not None else ""
         )
-        return self.op(
-            f"add column {column} {type_} to {table}",
-            [f"ALTER TABLE {t} ADD COLUMN {c} {type_}{extra}, {ONLINE}"],
-            reverse=[
-                self.op(f"drop column {column}", [f"ALTER TABLE {t} DROP COLUMN {c}, {ONLINE}"])
-            ],
-            lock=MDL,
-            rerunnable=False,
-        )
 
-    def drop_column(self, table: str, column: str, type_: str) -> Operation:
-        t, c = self.q(table), self.q(column)
-        return self.op(
-            f"drop column {column} from {table}",
-            [f"ALTER TABLE {t} DROP COLUMN {c}, {ONLINE}"],
-            reverse=[
-                self.op(
-                    f"add column {column} back (empty: its data is gone)",
-                    [f"ALTER TABLE {t} ADD COLUMN {c} {type_}, {ONLINE}"],
-                )
-            ],
-            destructive=True,
-            rerunnable=False,
-            lock=MDL,
-        )
-
-    def set_default(self, table: str, column: str, default: str | None) -> Operation:
-        t, c = self.q(table), self.q(column)
-        return self.op(
-            f"default of {column}: {default}",
-            [f"ALTER TABLE {t} ALTER COLUMN {c} SET DEFAULT {default}"],
-            reverse=[
-                self.op("drop the default", [f"ALTER TABLE {t} ALTER COLUMN {c} DROP DEFAULT"])
-            ],
-            lock=MDL,
-        )
-
-    def _triggers(self, table: str, pairs: Sequence[SyncPair], tag: str) -> list[str]:
+    def _sync_statements(self, table: str, pairs: Sequence[SyncPair], tag: str) -> list[str]:
         base = name_of("dm_sync", table, tag, limit=58)
         ins, upd = [], []
         for p in pairs:
@@ -124,7 +86,7 @@ class MySQL(Dialect):
             )
         t = self.q(table)
         return [
-            *self._drop(table, tag),
+            *self._drop_sync(table, tag),
             f"CREATE TRIGGER {self.q(base + '_ins')} BEFORE INSERT ON {t} FOR EACH ROW\nBEGIN\n"
             + "\n".join(ins)
             + "\nEND",
@@ -133,63 +95,24 @@ class MySQL(Dialect):
             + "\nEND",
         ]
 
-    def _drop(self, table: str, tag: str) -> list[str]:
+    def _drop_sync(self, table: str, tag: str) -> list[str]:
         base = name_of("dm_sync", table, tag, limit=58)
         return [f"DROP TRIGGER IF EXISTS {self.q(base + s)}" for s in ("_ins", "_upd")]
 
-    def sync_triggers(self, table: str, pairs: Sequence[SyncPair], tag: str) -> Operation:
-        cols = ", ".join(f"{p.old} <-> {p.new}" for p in pairs)
-        return self.op(
-            f"triggers keeping {cols} equal on {table} (both directions)",
-            self._triggers(table, pairs, tag),
-            reverse=[self.op("drop the sync triggers", self._drop(table, tag))],
-            lock=MDL,
-        )
+    def _rename_columns(self, t: str, renames: Sequence[tuple[str, str]]) -> list[str]:
+        """One ALTER for all the renames: the columns never stand half swapped."""
+        return [f"ALTER TABLE {t} " + ", ".join(f"RENAME COLUMN {a} TO {b}" for a, b in renames)]
 
-    def swap_columns(
-        self,
-        table: str,
-        column: str,
-        shadow: str,
-        old_name: str,
-        pairs_after: Sequence[SyncPair],
-        tag: str,
-        extra: Sequence[str] = (),
-        extra_reverse: Sequence[str] = (),
-    ) -> Operation:
+    def _write_locked(self, t: str, statements: list[str]) -> list[str]:
         # Each DDL statement commits on its own: without the table lock a write landing
         # between the trigger drop, the rename and the new triggers would miss its sync (lost
         # in the other column, or refused by a NOT NULL column nobody fills). LOCK TABLES ...
         # WRITE holds every other session off for the few milliseconds the three take (a
         # failed statement ends the run, and the closed session releases the lock).
-        t, c, s, o = self.q(table), self.q(column), self.q(shadow), self.q(old_name)
-        return self.op(
-            f"swap {column} and {shadow} in one ALTER (the new column takes the name), "
-            "the table write-locked from the trigger drop to the new triggers",
-            [
-                f"LOCK TABLES {t} WRITE",
-                *self._drop(table, tag),
-                f"ALTER TABLE {t} RENAME COLUMN {c} TO {o}, RENAME COLUMN {s} TO {c}",
-                *extra,
-                *self._triggers(table, pairs_after, tag),
-                "UNLOCK TABLES",
-            ],
-            reverse=[
-                self.op(
-                    "swap the columns back",
-                    [
-                        f"LOCK TABLES {t} WRITE",
-                        *self._drop(table, tag),
-                        *extra_reverse,
-                        f"ALTER TABLE {t} RENAME COLUMN {c} TO {s}, RENAME COLUMN {o} TO {c}",
-                        "UNLOCK TABLES",
-                    ],
-                    rerunnable=False,
-                )
-            ],
-            lock=f"{MDL}; table write lock (LOCK TABLES) for the swap's few milliseconds",
-            rerunnable=False,
-        )
+        return [f"LOCK TABLES {t} WRITE", *statements, "UNLOCK TABLES"]
+
+    def _rename_table(self, old: str, new: str) -> str:
+        return f"RENAME TABLE {old} TO {new}"
 
     def create_index(
         self,
@@ -203,7 +126,7 @@ class MySQL(Dialect):
         if where:
             raise self.unsupported("a partial index", "MySQL has no partial indexes; drop `where`.")
         t, i = self.q(table), self.q(name)
-        cols = ", ".join(c if "(" in c else self.q(c) for c in columns)
+        cols = self._index_columns(columns)
         kind = "UNIQUE INDEX" if unique else "INDEX"
         return [
             self.op(
@@ -232,21 +155,30 @@ class MySQL(Dialect):
             rerunnable=False,
         )
 
-    def set_not_null(self, table: str, column: str, type_: str = "") -> list[Operation]:
+    def _modify_null(
+        self, table: str, column: str, type_: str, nullable: bool, what: str, back: str
+    ) -> list[Operation]:
+        """One online MODIFY to NULL or NOT NULL, its reverse the other way."""
         t, c = self.q(table), self.q(column)
+
+        def modify(null: bool) -> str:
+            return f"ALTER TABLE {t} MODIFY {c} {type_} {'NULL' if null else 'NOT NULL'}, {ONLINE}"
+
         return [
             self.op(
-                f"{column} NOT NULL (online rebuild; fails if a NULL remains)",
-                [f"ALTER TABLE {t} MODIFY {c} {type_} NOT NULL, {ONLINE}"],
-                reverse=[
-                    self.op(
-                        f"{column} nullable again",
-                        [f"ALTER TABLE {t} MODIFY {c} {type_} NULL, {ONLINE}"],
-                    )
-                ],
-                lock=MDL,
+                what, [modify(nullable)], reverse=[self.op(back, [modify(not nullable)])], lock=MDL
             )
         ]
+
+    def set_not_null(self, table: str, column: str, type_: str = "") -> list[Operation]:
+        return self._modify_null(
+            table,
+            column,
+            type_,
+            False,
+            f"{column} NOT NULL (online rebuild; fails if a NULL remains)",
+            f"{column} nullable again",
+        )
 
     def nullable_before_contract(self, table: str, column: str, type_: str) -> list[Operation]:
         """DDL commits implicitly here, so the contract's DROP TRIGGER and DROP COLUMN are
@@ -254,23 +186,14 @@ class MySQL(Dialect):
         meet the old NOT NULL column without the trigger that filled it, and fail. Making the
         old column nullable first (online) closes that gap (NULL, unlike a default, never
         collides in the old column's UNIQUE index)."""
-        t, c = self.q(table), self.q(column)
-        return [
-            self.op(
-                f"{column} nullable (online): inserts without it succeed once the triggers go",
-                [f"ALTER TABLE {t} MODIFY {c} {type_} NULL, {ONLINE}"],
-                reverse=[
-                    self.op(
-                        f"{column} NOT NULL again",
-                        [f"ALTER TABLE {t} MODIFY {c} {type_} NOT NULL, {ONLINE}"],
-                    )
-                ],
-                lock=MDL,
-            )
-        ]
-
-    def add_unique(self, table: str, name: str, columns: Sequence[str]) -> list[Operation]:
-        return self.create_index(table, name, columns, unique=True)
+        return self._modify_null(
+            table,
+            column,
+            type_,
+            True,
+            f"{column} nullable (online): inserts without it succeed once the triggers go",
+            f"{column} NOT NULL again",
+        )
 
     def add_foreign_key(
         self,
@@ -284,18 +207,13 @@ class MySQL(Dialect):
         # InnoDB adds a foreign key in place only with foreign_key_checks off; the orphan check
         # that NOT VALID + VALIDATE gives on PostgreSQL is the step's fk_orphans rule instead.
         t = self.q(table)
-        cols = ", ".join(self.q(c) for c in columns)
-        refs = ", ".join(self.q(c) for c in ref_columns)
-        action = f" ON DELETE {on_delete}" if on_delete else ""
+        fk = self._foreign_key(columns, ref_table, ref_columns, on_delete)
         return [
             self.op(
                 f"add foreign key {name} online (existing rows checked by validation, not a scan)",
                 [
                     "SET SESSION foreign_key_checks = 0",
-                    (
-                        f"ALTER TABLE {t} ADD CONSTRAINT {self.q(name)} FOREIGN KEY ({cols}) "
-                        f"REFERENCES {self.q(ref_table)} ({refs}){action}, {ONLINE}"
-                    ),
+                    f"ALTER TABLE {t} ADD CONSTRAINT {self.q(name)} {fk}, {ONLINE}",
                     "SET SESSION foreign_key_checks = 1",
                 ],
                 reverse=[
@@ -305,31 +223,3 @@ class MySQL(Dialect):
                 rerunnable=False,
             )
         ]
-
-    def rename_table_with_view(self, table: str, new: str) -> Operation:
-        old, nw = self.q(table), self.q(new)
-        return self.op(
-            f"rename {table} to {new} and leave an updatable view named {table}",
-            [f"RENAME TABLE {old} TO {nw}", f"CREATE VIEW {old} AS SELECT * FROM {nw}"],
-            reverse=[
-                self.op(
-                    f"drop the view, rename {new} back to {table}",
-                    [f"DROP VIEW IF EXISTS {old}", f"RENAME TABLE {nw} TO {old}"],
-                    rerunnable=False,
-                )
-            ],
-            lock=MDL,
-            rerunnable=False,
-        )
-
-    def drop_view(self, name: str, recreate_as: str) -> Operation:
-        v = self.q(name)
-        return self.op(
-            f"drop the compatibility view {name}",
-            [f"DROP VIEW IF EXISTS {v}"],
-            reverse=[
-                self.op(f"recreate view {name}", [f"CREATE OR REPLACE VIEW {v} AS {recreate_as}"])
-            ],
-            destructive=True,
-            lock=MDL,
-        )

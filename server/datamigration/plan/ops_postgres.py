@@ -14,69 +14,23 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from datamigration.plan.model import Operation
-from datamigration.plan.ops_base import Dialect, SyncPair, name_of
+from datamigration.plan.ops_base import SQLDialect, SyncPair, name_of
 
 FN_LOCK = "SHARE ROW EXCLUSIVE on the table, brief"
 AX_BRIEF = "ACCESS EXCLUSIVE, brief (metadata only)"
 
 
-class Postgres(Dialect):
+class Postgres(SQLDialect):
     name = "postgresql"
     lint_dialect = "postgres"
-
-    # --- columns ----------------------------------------------------------------------------
-
-    def add_column(
-        self,
-        table: str,
-        column: str,
-        type_: str,
-        *,
-        default: str | None = None,
-        not_null: bool = False,
-    ) -> Operation:
-        t, c = self.q(table), self.q(column)
-        extra = (f" DEFAULT {default}" if default is not None else "") + (
-            " NOT NULL" if not_null else ""
-        )
-        return self.op(
-            f"add column {column} {type_} to {table}",
-            [f"ALTER TABLE {t} ADD COLUMN IF NOT EXISTS {c} {type_}{extra}"],
-            reverse=[
-                self.op(f"drop column {column}", [f"ALTER TABLE {t} DROP COLUMN IF EXISTS {c}"])
-            ],
-            lock=AX_BRIEF,
-        )
-
-    def drop_column(self, table: str, column: str, type_: str) -> Operation:
-        t, c = self.q(table), self.q(column)
-        return self.op(
-            f"drop column {column} from {table}",
-            [f"ALTER TABLE {t} DROP COLUMN IF EXISTS {c}"],
-            reverse=[
-                self.op(
-                    f"add column {column} back (empty: its data is gone)",
-                    [f"ALTER TABLE {t} ADD COLUMN IF NOT EXISTS {c} {type_}"],
-                )
-            ],
-            destructive=True,
-            lock=AX_BRIEF,
-        )
-
-    def set_default(self, table: str, column: str, default: str | None) -> Operation:
-        t, c = self.q(table), self.q(column)
-        return self.op(
-            f"default of {column}: {default}",
-            [f"ALTER TABLE {t} ALTER COLUMN {c} SET DEFAULT {default}"],
-            reverse=[
-                self.op("drop the default", [f"ALTER TABLE {t} ALTER COLUMN {c} DROP DEFAULT"])
-            ],
-            lock=AX_BRIEF,
-        )
+    ddl_lock = swap_lock = AX_BRIEF
+    sync_lock = FN_LOCK
+    if_exists = True
+    sync_drop_description = "drop the sync trigger"
 
     # --- sync triggers (same table) -----------------------------------------------------------
 
-    def _sync_function(self, table: str, pairs: Sequence[SyncPair], tag: str) -> list[str]:
+    def _sync_statements(self, table: str, pairs: Sequence[SyncPair], tag: str) -> list[str]:
         fn = name_of("dm_sync", table, tag)
         insert, update = [], []
         for p in pairs:
@@ -117,15 +71,6 @@ class Postgres(Dialect):
             f"DROP FUNCTION IF EXISTS {fn}()",
         ]
 
-    def sync_triggers(self, table: str, pairs: Sequence[SyncPair], tag: str) -> Operation:
-        cols = ", ".join(f"{p.old} <-> {p.new}" for p in pairs)
-        return self.op(
-            f"triggers keeping {cols} equal on {table} (both directions)",
-            self._sync_function(table, pairs, tag),
-            reverse=[self.op("drop the sync trigger", self._drop_sync(table, tag))],
-            lock=FN_LOCK,
-        )
-
     def drop_sync_triggers(self, table: str, pairs: Sequence[SyncPair], tag: str) -> Operation:
         create = self.sync_triggers(table, pairs, tag)
         return self.op(
@@ -133,44 +78,6 @@ class Postgres(Dialect):
             self._drop_sync(table, tag),
             reverse=[create],
             lock=FN_LOCK,
-        )
-
-    def swap_columns(
-        self,
-        table: str,
-        column: str,
-        shadow: str,
-        old_name: str,
-        pairs_after: Sequence[SyncPair],
-        tag: str,
-        extra: Sequence[str] = (),
-        extra_reverse: Sequence[str] = (),
-    ) -> Operation:
-        t = self.q(table)
-        forward = [
-            *self._drop_sync(table, tag),
-            f"ALTER TABLE {t} RENAME COLUMN {self.q(column)} TO {self.q(old_name)}",
-            f"ALTER TABLE {t} RENAME COLUMN {self.q(shadow)} TO {self.q(column)}",
-            *extra,
-            *self._sync_function(table, pairs_after, tag),
-        ]
-        return self.op(
-            f"swap {column} and {shadow} in one transaction (the new column takes the name)",
-            forward,
-            lock=AX_BRIEF,
-            rerunnable=False,
-            reverse=[
-                self.op(
-                    "swap the columns back",
-                    [
-                        *self._drop_sync(table, tag),
-                        *extra_reverse,
-                        f"ALTER TABLE {t} RENAME COLUMN {self.q(column)} TO {self.q(shadow)}",
-                        f"ALTER TABLE {t} RENAME COLUMN {self.q(old_name)} TO {self.q(column)}",
-                    ],
-                    rerunnable=False,
-                )
-            ],
         )
 
     # --- indexes and constraints ------------------------------------------------------------
@@ -185,7 +92,7 @@ class Postgres(Dialect):
         where: str | None = None,
     ) -> list[Operation]:
         idx = self.q(name)
-        cols = ", ".join(c if "(" in c else self.q(c) for c in columns)
+        cols = self._index_columns(columns)
         pred = f" WHERE {where}" if where else ""
         kind = "UNIQUE INDEX" if unique else "INDEX"
         drop = f"DROP INDEX CONCURRENTLY IF EXISTS {idx}"
@@ -287,44 +194,13 @@ class Postgres(Dialect):
         ref_columns: Sequence[str],
         on_delete: str | None,
     ) -> list[Operation]:
-        cols = ", ".join(self.q(c) for c in columns)
-        refs = ", ".join(self.q(c) for c in ref_columns)
-        action = f" ON DELETE {on_delete}" if on_delete else ""
-        definition = f"FOREIGN KEY ({cols}) REFERENCES {self.q(ref_table)} ({refs}){action}"
+        definition = self._foreign_key(columns, ref_table, ref_columns, on_delete)
         return self._not_valid(table, name, definition, "foreign key")
 
     def add_check(self, table: str, name: str, expression: str) -> list[Operation]:
         return self._not_valid(table, name, f"CHECK ({expression})", "CHECK")
 
     # --- tables -------------------------------------------------------------------------------
-
-    def rename_table_with_view(self, table: str, new: str) -> Operation:
-        old, nw = self.q(table), self.q(new)
-        return self.op(
-            f"rename {table} to {new} and leave an updatable view named {table}",
-            [f"ALTER TABLE {old} RENAME TO {nw}", f"CREATE VIEW {old} AS SELECT * FROM {nw}"],
-            reverse=[
-                self.op(
-                    f"drop the view, rename {new} back to {table}",
-                    [f"DROP VIEW IF EXISTS {old}", f"ALTER TABLE {nw} RENAME TO {old}"],
-                    rerunnable=False,
-                )
-            ],
-            lock=AX_BRIEF,
-            rerunnable=False,
-        )
-
-    def drop_view(self, name: str, recreate_as: str) -> Operation:
-        v = self.q(name)
-        return self.op(
-            f"drop the compatibility view {name}",
-            [f"DROP VIEW IF EXISTS {v}"],
-            reverse=[
-                self.op(f"recreate view {name}", [f"CREATE OR REPLACE VIEW {v} AS {recreate_as}"])
-            ],
-            destructive=True,
-            lock=AX_BRIEF,
-        )
 
     def create_table_like(
         self,
