@@ -359,6 +359,13 @@ class SQLDialect(Dialect):
         """Statements (re)creating the triggers that keep each pair equal."""
         raise self.unsupported("sync triggers", "Use raw_sql.")
 
+    def _pair_refs(self, p: SyncPair) -> tuple[str, str, str, str, str, str]:
+        """For a row trigger: NEW.old, NEW.new, OLD.old, OLD.new, and the forward (from NEW.old)
+        and backward (from NEW.new) conversions."""
+        o, n = f"NEW.{self.q(p.old)}", f"NEW.{self.q(p.new)}"
+        oo, on = f"OLD.{self.q(p.old)}", f"OLD.{self.q(p.new)}"
+        return o, n, oo, on, p.forward.format(o), p.backward.format(n)
+
     def _drop_sync(self, table: str, tag: str) -> list[str]:
         """Statements dropping what `_sync_statements` created (if it exists)."""
         raise self.unsupported("sync triggers", "Use raw_sql.")

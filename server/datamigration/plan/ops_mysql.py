@@ -73,9 +73,7 @@ class MySQL(SQLDialect):
         base = name_of("dm_sync", table, tag, limit=58)
         ins, upd = [], []
         for p in pairs:
-            o, n = f"NEW.{self.q(p.old)}", f"NEW.{self.q(p.new)}"
-            oo, on = f"OLD.{self.q(p.old)}", f"OLD.{self.q(p.new)}"
-            fwd, back = p.forward.format(o), p.backward.format(n)
+            o, n, oo, on, fwd, back = self._pair_refs(p)
             ins.append(
                 f"  IF {n} IS NULL THEN SET {n} = {fwd}; "
                 f"ELSEIF {o} IS NULL THEN SET {o} = {back}; END IF;"

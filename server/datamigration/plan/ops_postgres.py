@@ -34,9 +34,7 @@ class Postgres(SQLDialect):
         fn = name_of("dm_sync", table, tag)
         insert, update = [], []
         for p in pairs:
-            o, n = f"NEW.{self.q(p.old)}", f"NEW.{self.q(p.new)}"
-            oo, on = f"OLD.{self.q(p.old)}", f"OLD.{self.q(p.new)}"
-            fwd, back = p.forward.format(o), p.backward.format(n)
+            o, n, oo, on, fwd, back = self._pair_refs(p)
             insert.append(
                 f"    IF {n} IS NULL THEN {n} := {fwd};\n"
                 f"    ELSIF {o} IS NULL THEN {o} := {back};\n    END IF;"
