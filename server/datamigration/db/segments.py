@@ -164,6 +164,11 @@ class PostgresReader(SQLReader):
         dsn = url.url.split("://", 1)
         dsn = "postgresql://" + dsn[1]
 
+        # parallel_tuple_cost=0: the segment query groups by a computed bucket number whose
+        # group count the planner cannot estimate (it assumes one group per row), so it judges
+        # a partial aggregate across workers useless and scans the whole table on one core.
+        # Measured on 1M rows: 1.73 s serial vs 1.45 s with workers; range queries on a few
+        # thousand keys stay serial (parallel_setup_cost is untouched).
         def go() -> Any:
             return psycopg.connect(
                 dsn,
@@ -172,7 +177,7 @@ class PostgresReader(SQLReader):
                 options=(
                     f"-c default_transaction_read_only=on -c statement_timeout={timeout_ms} "
                     "-c TimeZone=UTC -c DateStyle=ISO -c extra_float_digits=1 "
-                    "-c client_encoding=UTF8"
+                    "-c client_encoding=UTF8 -c parallel_tuple_cost=0"
                 ),
             )
 
