@@ -994,6 +994,6 @@ BUILDERS: dict[str, Callable[[Ctx], None]] = {
 
 
 def build(spec: ChangeSpec, schema: Schema, d: Dialect) -> Built:
-    c = Ctx(spec, schema, d)
+    c = Ctx(spec, schema, d.for_schema(schema))
     BUILDERS[spec.kind](c)
     return c.built

@@ -164,6 +164,11 @@ class Dialect:
     def q(self, name: str) -> str:
         return quote(name, self.name)
 
+    def for_schema(self, schema: Any) -> Dialect:
+        """This dialect tuned to the database the schema describes (its server version): the
+        same object where nothing depends on it."""
+        return self
+
     def unsupported(self, what: str, instead: str) -> UnsupportedChangeError:
         return UnsupportedChangeError(
             f"{what} is not supported on {self.name} without downtime",
@@ -355,6 +360,13 @@ class SQLDialect(Dialect):
             " NOT NULL" if not_null else ""
         )
 
+    def _alter_suffix(
+        self, operation: str, table: str, column: str, default: str | None = None
+    ) -> str:
+        """What ends an ALTER doing `operation` (add_column, drop_column, drop_new_column,
+        default) on `table.column`: `alter_suffix` unless the dialect picks per operation."""
+        return self.alter_suffix if operation != "default" else ""
+
     def _sync_statements(self, table: str, pairs: Sequence[SyncPair], tag: str) -> list[str]:
         """Statements (re)creating the triggers that keep each pair equal."""
         raise self.unsupported("sync triggers", "Use raw_sql.")
@@ -414,14 +426,16 @@ class SQLDialect(Dialect):
         t, c = self.q(table), self.q(column)
         ine, ie = ("IF NOT EXISTS ", "IF EXISTS ") if self.if_exists else ("", "")
         extra = self._column_extra(default, not_null)
+        add_suffix = self._alter_suffix("add_column", table, column, default)
+        drop_suffix = self._alter_suffix("drop_new_column", table, column)
         return self.ddl(
             f"add column {column} {type_} to {table}",
-            [f"ALTER TABLE {t} ADD COLUMN {ine}{c} {type_}{extra}{self.alter_suffix}"],
+            [f"ALTER TABLE {t} ADD COLUMN {ine}{c} {type_}{extra}{add_suffix}"],
             # `op`, not `ddl`: this reverse has always carried the default lock timeout.
             reverse=[
                 self.op(
                     f"drop column {column}",
-                    [f"ALTER TABLE {t} DROP COLUMN {ie}{c}{self.alter_suffix}"],
+                    [f"ALTER TABLE {t} DROP COLUMN {ie}{c}{drop_suffix}"],
                 )
             ],
             lock=self.ddl_lock,
@@ -431,13 +445,15 @@ class SQLDialect(Dialect):
     def drop_column(self, table: str, column: str, type_: str) -> Operation:
         t, c = self.q(table), self.q(column)
         ine, ie = ("IF NOT EXISTS ", "IF EXISTS ") if self.if_exists else ("", "")
+        drop_suffix = self._alter_suffix("drop_column", table, column)
+        add_suffix = self._alter_suffix("add_column", table, column)
         return self.ddl(
             f"drop column {column} from {table}",
-            [f"ALTER TABLE {t} DROP COLUMN {ie}{c}{self.alter_suffix}"],
+            [f"ALTER TABLE {t} DROP COLUMN {ie}{c}{drop_suffix}"],
             reverse=[
                 self.ddl(
                     f"add column {column} back (empty: its data is gone)",
-                    [f"ALTER TABLE {t} ADD COLUMN {ine}{c} {type_}{self.alter_suffix}"],
+                    [f"ALTER TABLE {t} ADD COLUMN {ine}{c} {type_}{add_suffix}"],
                 )
             ],
             destructive=True,
@@ -447,11 +463,12 @@ class SQLDialect(Dialect):
 
     def set_default(self, table: str, column: str, default: str | None) -> Operation:
         t, c = self.q(table), self.q(column)
+        x = self._alter_suffix("default", table, column)
         return self.ddl(
             f"default of {column}: {default}",
-            [f"ALTER TABLE {t} ALTER COLUMN {c} SET DEFAULT {default}"],
+            [f"ALTER TABLE {t} ALTER COLUMN {c} SET DEFAULT {default}{x}"],
             reverse=[
-                self.ddl("drop the default", [f"ALTER TABLE {t} ALTER COLUMN {c} DROP DEFAULT"])
+                self.ddl("drop the default", [f"ALTER TABLE {t} ALTER COLUMN {c} DROP DEFAULT{x}"])
             ],
             lock=self.ddl_lock,
         )

@@ -1,8 +1,12 @@
 """MySQL / MariaDB statements for zero-downtime changes.
 
-InnoDB online DDL does most of the work: `ALGORITHM=INPLACE, LOCK=NONE` (or INSTANT) is spelled
-out on every ALTER so the server refuses, instead of silently copying the table with writes
-blocked, when it cannot do the change online. DDL commits implicitly in MySQL, so a multi-
+InnoDB online DDL does most of the work: `ALGORITHM=INSTANT` (metadata only) or
+`ALGORITHM=INPLACE, LOCK=NONE` (an online rebuild) is spelled out on every ALTER so the server
+refuses, instead of silently copying the table with writes blocked, when it cannot do the change
+online. INSTANT is chosen only where the server version the schema was read from supports it for
+that operation (`INSTANT_SINCE`, checked on MariaDB 10.11); with no version known, INPLACE (which
+MariaDB treats as "INPLACE or better", so it still runs instantly there). ADD CHECK has no online
+algorithm at all: it goes through the table rebuild of `rebuild_mysql`. DDL commits implicitly in MySQL, so a multi-
 statement operation is not atomic: each is written to be safe to re-run or marked otherwise.
 Sync triggers are BEFORE triggers that assign NEW columns (one per event); `<=>` is the
 null-safe comparison.
@@ -12,11 +16,26 @@ from __future__ import annotations
 
 import re
 from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
 
 from datamigration.plan.model import Operation
 from datamigration.plan.ops_base import SQLDialect, SyncPair, name_of
 
 ONLINE = "ALGORITHM=INPLACE, LOCK=NONE"
+INSTANT = "ALGORITHM=INSTANT"
+#: First (MariaDB, MySQL) versions whose InnoDB does the operation with ALGORITHM=INSTANT.
+#: add_column: at the end of the table; drop_column: a column no index uses (the index drop is
+#: not instant: MariaDB answers "Reason: DROP INDEX"); rename_column: on MySQL not for a column
+#: of a foreign key.
+INSTANT_SINCE: dict[str, tuple[tuple[int, ...], tuple[int, ...]]] = {
+    "add_column": ((10, 3), (8, 0, 12)),
+    "drop_column": ((10, 4), (8, 0, 29)),
+    "rename_column": ((10, 3), (8, 0, 28)),
+    "default": ((10, 3), (8, 0)),
+}
+_VERSION = re.compile(r"(?:5\.5\.5-)?(\d+)\.(\d+)(?:\.(\d+))?")
+_LITERAL = re.compile(r"^(?:NULL|TRUE|FALSE|-?\d+(?:\.\d+)?|'(?:[^'\\]|'')*')$", re.IGNORECASE)
 _INTEGER = re.compile(r"^(?:tiny|small|medium|big)?int(?:eger)?\b", re.IGNORECASE)
 _DECIMAL = re.compile(
     r"^(?:decimal|numeric|dec|fixed)\s*(\(\s*\d+\s*(?:,\s*\d+\s*)?\))?", re.IGNORECASE
@@ -25,6 +44,26 @@ _TEMPORAL = re.compile(r"^(datetime|date|timestamp|time)\b\s*(\(\s*\d+\s*\))?", 
 _STRING = re.compile(r"^(?:national\s+)?(?:var)?char|^(?:tiny|medium|long)?text\b", re.IGNORECASE)
 _BYTES = re.compile(r"^(?:var)?binary|^(?:tiny|medium|long)?blob\b", re.IGNORECASE)
 MDL = "metadata lock, brief (online DDL)"
+
+
+@dataclass(frozen=True)
+class Server:
+    """What the plan may rely on about the server: MariaDB or MySQL, and its version."""
+
+    mariadb: bool
+    version: tuple[int, ...]
+
+    @classmethod
+    def parse(cls, text: str | None) -> Server | None:
+        m = _VERSION.match((text or "").strip())
+        if not m:
+            return None
+        version = tuple(int(g) for g in m.groups() if g is not None)
+        return cls("mariadb" in (text or "").lower(), version)
+
+    def instant(self, operation: str) -> bool:
+        maria, mysql = INSTANT_SINCE[operation]
+        return self.version >= (maria if self.mariadb else mysql)
 
 
 class MySQL(SQLDialect):
@@ -37,6 +76,48 @@ class MySQL(SQLDialect):
         "the table write-locked from the trigger drop to the new triggers"
     )
     swap_lock = f"{MDL}; table write lock (LOCK TABLES) for the swap's few milliseconds"
+    server: Server | None = None
+    schema: Any = None
+
+    def for_schema(self, schema: Any) -> MySQL:
+        tuned = type(self)(self.lock_timeout_ms)
+        tuned.server = Server.parse(getattr(schema, "server_version", None))
+        tuned.schema = schema
+        return tuned
+
+    def _column(self, table: str, column: str) -> Any:
+        t = self.schema.table(table) if self.schema is not None else None
+        return (t, t.column(column)) if t is not None and t.column(column) else (t, None)
+
+    def algorithm(self, operation: str, table: str = "", column: str = "") -> str:
+        """`ALGORITHM=INSTANT` where this server does `operation` on `table.column` instantly
+        (the schema tells whether the column is indexed or in a foreign key), else the online
+        rebuild `ALGORITHM=INPLACE, LOCK=NONE`."""
+        if self.server is None or not self.server.instant(operation):
+            return ONLINE
+        t, col = self._column(table, column)
+        if operation == "drop_column":
+            if col is None or any(column in ix.columns for ix in t.indexes):
+                return ONLINE
+        if operation == "rename_column" and not self.server.mariadb:
+            tables = self.schema.tables if self.schema is not None else ()
+            in_fk = any(
+                (x.name == table and column in fk.columns)
+                or (fk.ref_table == table and column in fk.ref_columns)
+                for x in tables
+                for fk in x.foreign_keys
+            )
+            if in_fk:
+                return ONLINE
+        return INSTANT
+
+    def _alter_suffix(
+        self, operation: str, table: str, column: str, default: str | None = None
+    ) -> str:
+        if operation == "add_column" and default is not None and not _LITERAL.match(default):
+            return f", {ONLINE}"  # an expression default: not every version adds it instantly
+        op = "drop_column" if operation == "drop_new_column" else operation
+        return f", {self.algorithm(op, table, column)}"
 
     def distinct(self, a: str, b: str) -> str:
         return f"NOT ({a} <=> {b})"
@@ -98,8 +179,16 @@ class MySQL(SQLDialect):
         return [f"DROP TRIGGER IF EXISTS {self.q(base + s)}" for s in ("_ins", "_upd")]
 
     def _rename_columns(self, t: str, renames: Sequence[tuple[str, str]]) -> list[str]:
-        """One ALTER for all the renames: the columns never stand half swapped."""
-        return [f"ALTER TABLE {t} " + ", ".join(f"RENAME COLUMN {a} TO {b}" for a, b in renames)]
+        """One ALTER for all the renames: the columns never stand half swapped. Metadata only:
+        INSTANT where the server has it for every column renamed, else INPLACE."""
+        table = t.strip("`")
+        algos = {self.algorithm("rename_column", table, a.strip("`")) for a, _ in renames}
+        algo = INSTANT if algos == {INSTANT} else ONLINE
+        return [
+            f"ALTER TABLE {t} "
+            + ", ".join(f"RENAME COLUMN {a} TO {b}" for a, b in renames)
+            + f", {algo}"
+        ]
 
     def _write_locked(self, t: str, statements: list[str]) -> list[str]:
         # Each DDL statement commits on its own: without the table lock a write landing
@@ -215,7 +304,10 @@ class MySQL(SQLDialect):
                     "SET SESSION foreign_key_checks = 1",
                 ],
                 reverse=[
-                    self.op(f"drop {name}", [f"ALTER TABLE {t} DROP FOREIGN KEY {self.q(name)}"])
+                    self.op(
+                        f"drop {name} online",
+                        [f"ALTER TABLE {t} DROP FOREIGN KEY {self.q(name)}, {ONLINE}"],
+                    )
                 ],
                 lock=MDL,
                 rerunnable=False,
