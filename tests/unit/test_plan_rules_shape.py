@@ -112,11 +112,8 @@ def test_the_shape_check_covers_every_change_kind_the_planner_builds():
 
 #: what a dialect cannot do without downtime (refused with the alternative named)
 REFUSED = {
-    ("mysql", "add_check"),
     ("sqlite", "add_foreign_key"),
     ("sqlite", "add_check"),
-    ("mysql", "split_table"),
-    ("mysql", "merge_tables"),
     ("sqlite", "set_not_null"),
     ("sqlite", "split_table"),
     ("sqlite", "merge_tables"),

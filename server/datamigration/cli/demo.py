@@ -7,6 +7,8 @@ from pathlib import Path
 
 from datamigration.cli._common import add_json_flag, print_json
 from datamigration.demo import DEFAULT_DIR, DemoReport, run_demo
+from datamigration.errors import UserInputError
+from datamigration.redact import redact_text
 
 _MARKS = {"done": "[green]✓[/]", "skipped": "[yellow]-[/]", "failed": "[red]✗[/]"}
 
@@ -14,13 +16,15 @@ _MARKS = {"done": "[green]✓[/]", "skipped": "[yellow]-[/]", "failed": "[red]�
 def register(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser(
         "demo",
-        help="run a zero-downtime migration walkthrough on a sample SQLite database",
-        description="Create a demo workspace with a sample shop database (SQLite) and walk "
-        "through what AG-DATAMIGRATION does: story, inspect, read-only pre-check, lint with safe "
-        "rewrite, ADR, bus, validation and the harness rule, then a live chapter: a small app "
-        "keeps reading and writing while the planner and executor rename a column with "
-        "expand-contract, a feature flag rolls the new code out, and everything is rolled back. "
-        "Works offline; re-running replaces the previous demo.",
+        help="run a zero-downtime migration walkthrough on a sample database (SQLite, or "
+        "PostgreSQL with --db)",
+        description="Create a demo workspace with a sample shop database and walk through what "
+        "AG-DATAMIGRATION does: story, inspect, read-only pre-check, lint with safe rewrite, ADR, "
+        "bus, validation and the harness rule, then a live chapter: a small app keeps reading "
+        "and writing while the planner and executor rename a column with expand-contract (sync "
+        "triggers, batched backfill, concurrent index builds on PostgreSQL), a feature flag "
+        "rolls the new code out, and everything is rolled back. Without --db it runs on "
+        "embedded SQLite and works offline; re-running replaces the previous demo.",
     )
     parser.add_argument(
         "--dir",
@@ -28,12 +32,30 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help=f"demo workspace directory (default: ./{DEFAULT_DIR}); must be new, empty, or a "
         "previous demo",
     )
+    parser.add_argument(
+        "--db",
+        metavar="URL",
+        help="run on this database server instead of SQLite (postgresql://...): the demo "
+        "creates its own database dm_demo_<random> there (or a schema of that name in the URL's "
+        "database when the role may not CREATE DATABASE), never touches existing tables, and "
+        "drops what it created at the end; the password stays out of every file and output",
+    )
+    parser.add_argument(
+        "--keep",
+        action="store_true",
+        help="with --db: keep the demo's database (or schema) on the server afterwards",
+    )
     add_json_flag(parser)
     parser.set_defaults(func=handle)
 
 
 def handle(args: argparse.Namespace) -> int:
-    report = run_demo(Path(args.dir))
+    if args.keep and not args.db:
+        raise UserInputError(
+            "--keep applies to --db: the SQLite demo's database stays in its workspace anyway",
+            hint="Drop --keep, or pass --db postgresql://...",
+        )
+    report = run_demo(Path(args.dir), db=args.db, keep=args.keep)
     if args.json:
         print_json(report.to_dict())
     else:
@@ -43,10 +65,16 @@ def handle(args: argparse.Namespace) -> int:
 
 def render(report: DemoReport) -> None:
     from rich.console import Console
-    from rich.markup import escape
+    from rich.markup import escape as escape_markup
+
+    def escape(text: str) -> str:
+        return escape_markup(redact_text(text))
 
     console = Console(highlight=False, soft_wrap=True)
-    console.print(f"[bold]AG-DATAMIGRATION demo[/] in {escape(str(report.workspace))}")
+    where = ""
+    if report.database is not None:
+        where = f" on {escape(report.database.redacted)}"
+    console.print(f"[bold]AG-DATAMIGRATION demo[/] in {escape(str(report.workspace))}{where}")
     for n, step in enumerate(report.steps, 1):
         console.print(
             f"{_MARKS[step.status]} {n}. [bold]{escape(step.title)}[/]: {escape(step.summary)}"

@@ -174,8 +174,11 @@ class PostgresReader(SQLReader):
                 dsn,
                 autocommit=True,
                 connect_timeout=10,
+                # The URL's own options (e.g. -c search_path=...) first: this keyword
+                # replaces them otherwise.
                 options=(
-                    f"-c default_transaction_read_only=on -c statement_timeout={timeout_ms} "
+                    (f"{url.params['options']} " if url.params.get("options") else "")
+                    + f"-c default_transaction_read_only=on -c statement_timeout={timeout_ms} "
                     "-c TimeZone=UTC -c DateStyle=ISO -c extra_float_digits=1 "
                     "-c client_encoding=UTF8 -c parallel_tuple_cost=0"
                 ),

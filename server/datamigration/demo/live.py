@@ -135,13 +135,35 @@ def _execute(ctx: DemoContext, plan: Any, step_id: str, mode: str = "execute") -
     return prepared.run()
 
 
+def _operation_lines(ctx: DemoContext, step: Any, out: dict[str, Any]) -> list[str]:
+    """On a database server, each operation the step ran with the lock it took (and the
+    backfill's batches): the evidence that nothing blocked the application. The SQLite demo
+    keeps its shorter report."""
+    if ctx.dialect == "sqlite":
+        return []
+    ran = {o.get("operation"): o for s in out.get("steps", []) for o in s.get("operations", [])}
+    lines = []
+    for op in step.operations:
+        if op.kind == "manual":
+            continue
+        result = ran.get(op.id, {})
+        batches = (
+            f"; {result['batches']} batches of up to {BATCH} rows"
+            if op.kind == "backfill" and "batches" in result
+            else ""
+        )
+        lines.append(f"    {op.description} [{op.lock}{batches}]")
+    return lines
+
+
 def _copy_consistent(ctx: DemoContext) -> tuple[int, int]:
     """(rows, rows whose new column differs from the old): the triggers' and backfill's proof."""
     from datamigration import db
 
     with db.connect(ctx.database_url, ctx.workspace) as backend:
         rows = backend.query("SELECT count(*) FROM users").rows[0][0]
-        diff = backend.query(f"SELECT count(*) FROM users WHERE {NEW} IS NOT {OLD}").rows[0][0]
+        differs = "IS DISTINCT FROM" if ctx.dialect == "postgresql" else "IS NOT"
+        diff = backend.query(f"SELECT count(*) FROM users WHERE {NEW} {differs} {OLD}").rows[0][0]
     return int(rows), int(diff)
 
 
@@ -176,8 +198,9 @@ def step_live_rename(ctx: DemoContext) -> Done:
                     "new code"
                 )
                 time.sleep(0.4)
-        _execute(ctx, plan, step.id)
+        out = _execute(ctx, plan, step.id)
         details.append(f"{step.id} {step.title}: done")
+        details += _operation_lines(ctx, step, out)
     rows, differing = _copy_consistent(ctx)
     details.append(
         f"validation gate before the deploy passed; {rows} rows, {differing} where "
@@ -230,7 +253,9 @@ def step_live_rollback(ctx: DemoContext) -> Done:
     finally:
         app.__exit__(None, None, None)
     with db.connect(ctx.database_url, ctx.workspace) as backend:
-        columns = [c.name for c in backend.inspect(tables=["users"]).table("users").columns]
+        users_table = next((t for t in ctx.tables or () if t.endswith(".users")), "users")
+        inspected = backend.inspect(tables=[users_table]).table(users_table)
+        columns = [c.name for c in inspected.columns]
         rows = int(backend.query("SELECT count(*) FROM users").rows[0][0])
         nulls = int(backend.query(f"SELECT count(*) FROM users WHERE {OLD} IS NULL").rows[0][0])
     stats = app.stats

@@ -8,19 +8,26 @@ engines land means writing one function and appending it to the list.
 A step whose engine is not part of this installation yet (its module is missing) is reported as
 skipped rather than failing the demo; any DataMigrationError marks the step failed with the
 error's hint, and the demo goes on with the steps that do not depend on it.
+
+Without a URL the sample database is an SQLite file in the workspace. With `db` (a server URL)
+the runner asks the dialect's target (demo/targets.py) for a throwaway sample database on that
+server, runs the target's steps, and always runs its cleanup steps last, whatever failed.
 """
 
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from datamigration.errors import ConflictError, DataMigrationError
+from datamigration.demo.targets import DemoDatabase, target_for
+from datamigration.errors import ConflictError, DataMigrationError, UserInputError
 from datamigration.workspace.root import Workspace
 
 MARKER = ".datamigration/demo.json"
@@ -64,6 +71,12 @@ class DemoContext:
     connection_name: str = "app"
     story_id: str = STORY_ID
     facts: dict[str, Any] = field(default_factory=dict)
+    dialect: str = "sqlite"
+    #: the demo's tables by qualified name, when the database holds other tables too
+    tables: tuple[str, ...] | None = None
+    #: the target's sample database (None on the SQLite default)
+    database: DemoDatabase | None = None
+    keep: bool = False
 
     @property
     def root(self) -> Path:
@@ -73,9 +86,12 @@ class DemoContext:
 @dataclass(frozen=True)
 class DemoReport:
     workspace: Path
-    database_url: str
+    database_url: str  # redacted
     steps: tuple[StepResult, ...]
     seconds: float
+    dialect: str = "sqlite"
+    database: DemoDatabase | None = None
+    kept: bool = False
 
     @property
     def ok(self) -> bool:
@@ -91,6 +107,8 @@ class DemoReport:
             "ok": self.ok,
             "seconds": round(self.seconds, 3),
             "steps": [s.to_dict() for s in self.steps],
+            "dialect": self.dialect,
+            "database": ({**self.database.to_dict(), "kept": self.kept} if self.database else None),
         }
 
 
@@ -140,8 +158,19 @@ def prepare_directory(directory: Path) -> Path:
     return directory
 
 
-def run_demo(directory: Path, steps: Sequence[Step] | None = None) -> DemoReport:
-    """Create the demo workspace in `directory` and run every step against it."""
+def run_demo(
+    directory: Path,
+    steps: Sequence[Step] | None = None,
+    *,
+    db: str | None = None,
+    keep: bool = False,
+) -> DemoReport:
+    """Create the demo workspace in `directory` and run every step against it.
+
+    With `db` (a server URL) the sample database is made on that server by the dialect's
+    target and removed at the end unless `keep`."""
+    if db is not None:
+        return _run_on_server(directory, db, steps, keep)
     from datamigration.demo.steps import STEPS
 
     started = time.perf_counter()
@@ -149,15 +178,77 @@ def run_demo(directory: Path, steps: Sequence[Step] | None = None) -> DemoReport
     database = root / DATABASE_FILE
     url = f"sqlite:///{database}"
     # An absolute path, so the connection works from any current directory.
+    _write_config(root, url)
+    ctx = DemoContext(workspace=Workspace.open(root), database_url=url)
+    results = [_run_step(step, ctx) for step in (steps if steps is not None else STEPS)]
+    return DemoReport(root, url, tuple(results), time.perf_counter() - started)
+
+
+def _run_on_server(
+    directory: Path, db: str, steps: Sequence[Step] | None, keep: bool
+) -> DemoReport:
+    from datamigration.db.urls import resolve
+
+    started = time.perf_counter()
+    server = resolve(db)  # before anything is created: a bad URL or scheme changes nothing
+    if server.dialect == "sqlite":
+        raise UserInputError(
+            "the SQLite demo makes its own database; --db is for a database server",
+            hint="Run `datamigration demo` without --db, or pass --db postgresql://...",
+        )
+    target = target_for(server)
+    root = prepare_directory(directory)
+    database = target.provision(server)
+    ctx = DemoContext(
+        workspace=Workspace.open(root),
+        database_url=database.url,
+        dialect=target.dialect,
+        tables=database.tables,
+        database=database,
+        keep=keep,
+    )
+    results: list[StepResult] = []
+    with _environment(database.env):
+        try:
+            _write_config(root, database.config_url)
+            ctx.workspace = Workspace.open(root)  # with the config that names the database
+            results += [_run_step(s, ctx) for s in (steps if steps is not None else target.steps())]
+        finally:
+            # Whatever failed above, what the demo created on the server goes.
+            results += [_run_step(s, ctx) for s in target.cleanup()]
+    return DemoReport(
+        root,
+        database.redacted,
+        tuple(results),
+        time.perf_counter() - started,
+        dialect=target.dialect,
+        database=database,
+        kept=keep,
+    )
+
+
+def _write_config(root: Path, url: str) -> None:
     (root / "datamigration.toml").write_text(
         "# Written by `datamigration demo`: the sample application's database.\n"
         "[connections]\n"
         f"app = {json.dumps(url)}\n",
         encoding="utf-8",
     )
-    ctx = DemoContext(workspace=Workspace.open(root), database_url=url)
-    results = [_run_step(step, ctx) for step in (steps if steps is not None else STEPS)]
-    return DemoReport(root, url, tuple(results), time.perf_counter() - started)
+
+
+@contextmanager
+def _environment(values: Mapping[str, str]) -> Iterator[None]:
+    """Set the variables the workspace config references (${VAR}) for the demo's duration."""
+    saved = {k: os.environ.get(k) for k in values}
+    os.environ.update(values)
+    try:
+        yield
+    finally:
+        for k, v in saved.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
 
 
 def _run_step(step: Step, ctx: DemoContext) -> StepResult:

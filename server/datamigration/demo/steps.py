@@ -61,7 +61,7 @@ def step_inspect(ctx: DemoContext) -> Done:
     from datamigration import db
 
     with db.connect(ctx.connection_name, ctx.workspace) as backend:
-        schema = backend.inspect(exact_counts=True)
+        schema = backend.inspect(tables=ctx.tables, exact_counts=True)
     details = []
     tables = {}
     for table in schema.tables:

@@ -74,6 +74,11 @@ def batch_sql(spec: BackfillSpec, after: Sequence[Any] | None, upto: Sequence[An
         elif spec.conflict_columns and d == "sqlite":
             verb = "INSERT OR IGNORE INTO"
         target = quote(spec.target_table or "", d)
+        if spec.conflict_columns and d == "mysql":
+            # a no-op update, not INSERT IGNORE: a row a trigger wrote first (newer) is kept,
+            # and every other error (a CHECK, a truncation) still fails the batch
+            k = quote(spec.conflict_columns[0], d)
+            tail = f" ON DUPLICATE KEY UPDATE {k} = {target}.{k}"
         return (
             f"{verb} {target} ({quote_all(spec.insert_columns, d)}) "
             f"SELECT {', '.join(spec.select_expressions)} FROM {quote(spec.table, d)} AS src"

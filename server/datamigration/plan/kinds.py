@@ -625,6 +625,12 @@ def build_add_foreign_key(c: Ctx) -> None:
 def build_add_check(c: Ctx) -> None:
     t = table_of(c.schema, c.spec.table or "")
     name = c.spec.get("name") or name_of(t.name, "check")
+    if c.d.name == "mysql":  # InnoDB adds a CHECK only by copying: rebuild beside the table
+        from datamigration.plan.rebuild_mysql import build_rebuild
+
+        expr = c.spec.get("expression")
+        build_rebuild(c, t, [f"ADD CONSTRAINT {c.d.q(name)} CHECK ({expr})"], f"CHECK ({expr})")
+        return
     c.built.tables.append(t.name)
     c.built.steps.append(
         step(

@@ -96,9 +96,10 @@ class MySQL(SQLDialect):
         if self.server is None or not self.server.instant(operation):
             return ONLINE
         t, col = self._column(table, column)
-        if operation == "drop_column":
-            if col is None or any(column in ix.columns for ix in t.indexes):
-                return ONLINE
+        if operation == "drop_column" and (
+            col is None or any(column in ix.columns for ix in t.indexes)
+        ):
+            return ONLINE
         if operation == "rename_column" and not self.server.mariadb:
             tables = self.schema.tables if self.schema is not None else ()
             in_fk = any(
@@ -313,3 +314,96 @@ class MySQL(SQLDialect):
                 rerunnable=False,
             )
         ]
+
+    # --- tables (split / merge) -------------------------------------------------------------
+
+    def create_table_like(
+        self,
+        new_table: str,
+        columns: Sequence[tuple[str, str, bool]],
+        key: Sequence[str],
+        ref_table: str,
+    ) -> Operation:
+        cols = [f"  {self.q(n)} {t}{'' if nullable else ' NOT NULL'}" for n, t, nullable in columns]
+        k = ", ".join(self.q(c) for c in key)
+        cols.append(f"  PRIMARY KEY ({k})")
+        cols.append(f"  FOREIGN KEY ({k}) REFERENCES {self.q(ref_table)} ({k}) ON DELETE CASCADE")
+        nt = self.q(new_table)
+        return self.op(
+            f"create {new_table} alongside {ref_table}",
+            [f"CREATE TABLE IF NOT EXISTS {nt} (\n" + ",\n".join(cols) + "\n)"],
+            reverse=[self.op(f"drop {new_table}", [f"DROP TABLE IF EXISTS {nt}"])],
+            lock=f"metadata lock on {ref_table} (foreign key), brief",
+        )
+
+    def drop_table(self, table: str) -> Operation:
+        return self.op(
+            f"drop {table}",
+            [f"DROP TABLE IF EXISTS {self.q(table)}"],
+            destructive=True,
+            lock="exclusive metadata lock on the dropped table, brief",
+        )
+
+    def table_sync_triggers(
+        self,
+        source: str,
+        target: str,
+        key_map: Sequence[tuple[str, str]],
+        column_map: Sequence[tuple[str, str]],
+        tag: str,
+        *,
+        upsert: bool,
+        delete: bool,
+    ) -> Operation:
+        """AFTER triggers on `source` writing each row change into `target`.
+
+        Each write is guarded by a look at the target: it runs only when the target does not
+        hold the values already. That is the echo guard (a write made by the twin trigger finds
+        its own values and stops, where PostgreSQL asks pg_trigger_depth()), and it keeps the
+        trigger from modifying a table the invoking statement reads: MySQL refuses that
+        (error 1442), and the batched copy reads one table while writing the other."""
+        q, tt = self.q, self.q(target)
+        match = " AND ".join(f"{q(tk)} = NEW.{q(sk)}" for sk, tk in key_map)
+        same = " AND ".join(f"{q(tc)} <=> NEW.{q(sc)}" for sc, tc in column_map)
+        differs = " OR ".join(f"NOT ({q(tc)} <=> NEW.{q(sc)})" for sc, tc in column_map)
+        if upsert:
+            tcols = [tk for _, tk in key_map] + [tc for _, tc in column_map]
+            vals = [f"NEW.{q(sk)}" for sk, _ in key_map] + [f"NEW.{q(sc)}" for sc, _ in column_map]
+            sets = ", ".join(f"{q(tc)} = NEW.{q(sc)}" for sc, tc in column_map)
+            write = (
+                f"  IF NOT EXISTS (SELECT 1 FROM {tt} WHERE {match} AND {same}) THEN\n"
+                f"    INSERT INTO {tt} ({', '.join(q(c) for c in tcols)}) "
+                f"VALUES ({', '.join(vals)})\n      ON DUPLICATE KEY UPDATE {sets};\n  END IF;"
+            )
+        else:
+            sets = ", ".join(f"{q(tc)} = NEW.{q(sc)}" for sc, tc in column_map)
+            write = (
+                f"  IF EXISTS (SELECT 1 FROM {tt} WHERE {match} AND ({differs})) THEN\n"
+                f"    UPDATE {tt} SET {sets} WHERE {match};\n  END IF;"
+            )
+        base = name_of("dm_sync", source, tag, limit=58)
+        st = q(source)
+        events = [("_ins", "INSERT", write), ("_upd", "UPDATE", write)]
+        if delete:
+            old = " AND ".join(f"{q(tk)} = OLD.{q(sk)}" for sk, tk in key_map)
+            events.append(
+                (
+                    "_del",
+                    "DELETE",
+                    (
+                        f"  IF EXISTS (SELECT 1 FROM {tt} WHERE {old}) THEN\n"
+                        f"    DELETE FROM {tt} WHERE {old};\n  END IF;"
+                    ),
+                )
+            )
+        drops = [f"DROP TRIGGER IF EXISTS {q(base + s)}" for s, _, _ in events]
+        creates = [
+            f"CREATE TRIGGER {q(base + s)} AFTER {event} ON {st} FOR EACH ROW\nBEGIN\n{body}\nEND"
+            for s, event, body in events
+        ]
+        return self.op(
+            f"triggers copying writes on {source} to {target}",
+            [*drops, *creates],
+            reverse=[self.op(f"drop the triggers on {source}", drops)],
+            lock=MDL,
+        )

@@ -369,6 +369,9 @@ def _post_validation(
         known.setdefault(t, set()).update(cols)
 
     def fits(rule: Mapping[str, Any]) -> bool:
+        tables = (rule.get("table"), rule.get("target_table"))
+        if final is not None and any(t and t not in final for t in tables):
+            return False  # a table the plan dropped (a rebuild's copy): the rule cannot run
         for t, names in shape.named_columns(rule, known).items():
             if names & gone.get(t, set()):
                 return False

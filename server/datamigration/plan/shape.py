@@ -30,6 +30,10 @@ _DROP = re.compile(rf"\bDROP\s+COLUMN\s+(?:IF\s+EXISTS\s+)?({_ID})", re.IGNORECA
 _RENAME_COL = re.compile(rf"\bRENAME\s+COLUMN\s+({_ID})\s+TO\s+({_ID})", re.IGNORECASE)
 _RENAME_TO = re.compile(rf"^RENAME\s+TO\s+({_ID})", re.IGNORECASE)
 _RENAME_TABLE = re.compile(rf"^\s*RENAME\s+TABLE\s+({_ID})\s+TO\s+({_ID})", re.IGNORECASE)
+_RENAME_PAIR = re.compile(rf"({_ID})\s+TO\s+({_ID})", re.IGNORECASE)
+_LIKE = re.compile(
+    rf"^\s*CREATE\s+TABLE\s+(?:IF\s+NOT\s+EXISTS\s+)?({_ID})\s+LIKE\s+({_ID})\s*$", re.IGNORECASE
+)
 _CREATE = re.compile(
     rf"^\s*CREATE\s+TABLE\s+(?:IF\s+NOT\s+EXISTS\s+)?({_ID})\s*\((.*)\)\s*$",
     re.IGNORECASE | re.DOTALL,
@@ -75,8 +79,12 @@ def apply(columns: Mapping[str, Sequence[str]], statements: Iterable[str]) -> Co
                     cols.remove(_name(x.group(1)))
                 elif what == "rename" and _name(x.group(1)) in cols:
                     cols[cols.index(_name(x.group(1)))] = _name(x.group(2))
-        elif m := _RENAME_TABLE.match(stmt):
-            out[_name(m.group(2))] = out.pop(_name(m.group(1)), [])
+        elif _RENAME_TABLE.match(stmt):
+            # MySQL renames several tables in one statement, pair by pair (a rotation too)
+            for pair in _RENAME_PAIR.finditer(stmt.split(None, 2)[2]):
+                out[_name(pair.group(2))] = out.pop(_name(pair.group(1)), [])
+        elif m := _LIKE.match(stmt):
+            out[_name(m.group(1))] = list(out.get(_name(m.group(2)), []))
         elif m := _CREATE.match(stmt):
             cols = []
             for part in _split_top(m.group(2)):
