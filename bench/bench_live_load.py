@@ -52,6 +52,7 @@ import psycopg
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+from _cluster import own_cluster
 from _runner import Figure, bench_args, report
 from loadgen import LoadGenerator, LoadResult, Workload, window
 
@@ -273,8 +274,13 @@ def scenario(
             w = window(result, step["step"], *step.pop("window"))
             step.update(p99_ms=round(w.p99_ms, 2), ops=w.ops, failed=w.failed,
                         longest_app_lock_wait_ms=round(w.longest_app_lock_wait_ms, 1))  # fmt: skip
+            kinds = ", ".join(f"{k} {v:.1f}" for k, v in w.p99_by_kind_ms)
             print(f"    {step['step']} {step['title']}: {step['seconds']:.1f} s, "
-                  f"p99 {w.p99_ms:.2f} ms, failed {w.failed}")  # fmt: skip
+                  f"p99 {w.p99_ms:.2f} ms ({kinds}; service {w.service_p99_ms:.1f}), failed {w.failed}")  # fmt: skip
+        print(
+            f"    p99 by kind, baseline {dict(base.p99_by_kind_ms)} service {base.service_p99_ms:.2f}; "
+            f"during {dict(during.p99_by_kind_ms)} service {during.service_p99_ms:.2f}"
+        )
         print(
             f"  {name}: seed {seed_s:.1f} s, change {end - start:.1f} s, "
             f"failed {during.failed + after.failed}, p99 {base.p99_ms:.2f} -> {during.p99_ms:.2f} ms, "
@@ -360,12 +366,27 @@ def main() -> int:
         p.add_argument("--batch-pause-ms", type=float, default=None, help="pause after a batch")
         p.add_argument("--only", choices=["rename", "type"], default=None)
         p.add_argument(
+            "--own-cluster",
+            action="store_true",
+            help="run on a private throwaway PostgreSQL (initdb) so other work on the shared "
+            "server (its checkpoints, WAL, cache) cannot show up in the latencies",
+        )
+        p.add_argument(
             "--no-prepare",
             action="store_true",
             help="the app never uses server-side prepared statements (default: psycopg's, after 5 runs)",
         )
 
     args = bench_args("schema changes under live load: expand-contract vs naive ALTER", extra=extra)
+    if args.own_cluster:
+        global ADMIN_URL
+        with own_cluster() as url:
+            ADMIN_URL = url
+            return run(args)
+    return run(args)
+
+
+def run(args: Any) -> int:
     if args.quick:
         args.rows, args.baseline, args.tail = min(args.rows, 20_000), 2.0, 1.0
         args.deploy_seconds = min(args.deploy_seconds, 1.0)

@@ -286,6 +286,11 @@ class Window:
     errors: tuple[tuple[str, int], ...]
     longest_app_lock_wait_ms: float
     longest_other_lock_wait_ms: float
+    #: p99 per operation kind (read/update/insert): tells row-lock and commit waits (writes)
+    #: from CPU contention (everything)
+    p99_by_kind_ms: tuple[tuple[str, float], ...] = ()
+    #: p99 of the time from sending to completion: latency minus this is the client's own delay
+    service_p99_ms: float = 0.0
 
     def to_dict(self) -> dict[str, object]:
         return {
@@ -302,6 +307,8 @@ class Window:
             "errors": [list(e) for e in self.errors],
             "longest_app_lock_wait_ms": round(self.longest_app_lock_wait_ms, 1),
             "longest_other_lock_wait_ms": round(self.longest_other_lock_wait_ms, 1),
+            "p99_by_kind_ms": {k: round(v, 3) for k, v in self.p99_by_kind_ms},
+            "service_p99_ms": round(self.service_p99_ms, 3),
         }
 
 
@@ -314,6 +321,9 @@ def window(result: LoadResult, name: str, start: float, end: float) -> Window:
         if not o.ok:
             errors[o.error] = errors.get(o.error, 0) + 1
     waits = [w for w in result.lock_waits if start <= w.first_seen < end]
+    by_kind = {}
+    for o in ops:
+        by_kind.setdefault(o.kind, []).append(o.latency_ms)
     return Window(
         name=name,
         start=start,
@@ -328,6 +338,8 @@ def window(result: LoadResult, name: str, start: float, end: float) -> Window:
         errors=tuple(sorted(errors.items(), key=lambda kv: -kv[1])[:5]),
         longest_app_lock_wait_ms=max((w.longest_ms for w in waits if w.app), default=0.0),
         longest_other_lock_wait_ms=max((w.longest_ms for w in waits if not w.app), default=0.0),
+        p99_by_kind_ms=tuple((k, percentile(sorted(v), 99)) for k, v in sorted(by_kind.items())),
+        service_p99_ms=percentile(sorted(o.service_ms for o in ops), 99),
     )
 
 

@@ -258,3 +258,51 @@ def test_normalisation_is_configurable_and_recorded(make_pg_url):
     opts = DiffOptions(normalisation=Normalisation(timestamp_precision=0))
     report = diff_tables(src, "users", dst, "users", opts)
     assert report["identical"] and report["normalisation"]["timestamp_precision"] == 0
+
+
+def test_a_gentle_diff_keeps_to_one_core_and_finds_the_same_differences(make_pg_url):
+    from datamigration.db.segments import open_reader
+
+    src, dst = make_pg_url(), make_pg_url()
+    rows = user_rows()
+    pg_users(src, rows)
+    changed = [r if r[0] != 77 else (*r[:2], "changed@example.com", *r[3:]) for r in rows]
+    pg_users(dst, [r for r in changed if r[0] != 1500])
+    with open_reader(src, gentle=True) as gentle, open_reader(src) as normal:
+        show = "SELECT current_setting('max_parallel_workers_per_gather')"
+        assert list(gentle.stream(show)) == [("0",)]
+        assert list(normal.stream(show)) != [("0",)]
+    reports = [
+        diff_tables(src, "users", dst, "users", DiffOptions(gentle=g, bucket_rows=200))
+        for g in (False, True)
+    ]
+    assert [keys(r) for r in reports][0] == keys(reports[1])
+    assert reports[1]["missing"] == [1500]
+    assert reports[1]["changed_count"] == 1 and reports[1]["extra_count"] == 0
+
+
+def test_readers_that_join_a_shared_snapshot_do_not_see_writes_committed_after_it(pg_url):
+    from datamigration.db.segments import open_reader
+    from datamigration.validate.sides import SharedSnapshot
+
+    pg_exec(pg_url, "CREATE TABLE t (id bigint PRIMARY KEY, a text NOT NULL, b text)",
+            "INSERT INTO t SELECT g, 'v' || g, 'v' || g FROM generate_series(1, 100) g")  # fmt: skip
+    snapshot = SharedSnapshot()
+    with open_reader(pg_url) as first, open_reader(pg_url) as second, open_reader(pg_url) as plain:
+        snapshot.join(first)
+        pg_exec(pg_url, "UPDATE t SET a = 'written later' WHERE id = 1")
+        snapshot.join(second)
+        query = "SELECT a FROM t WHERE id = 1"
+        assert first.rows(query) == second.rows(query) == [("v1",)]
+        assert list(second.stream(query)) == [("v1",)]
+        assert plain.rows(query) == [("written later",)]
+
+
+def test_a_diff_of_one_postgres_database_with_itself_reads_one_snapshot(make_pg_url):
+    one, other = make_pg_url(), make_pg_url()
+    for url in (one, other):
+        pg_exec(url, "CREATE TABLE t (id bigint PRIMARY KEY, a text, b text)",
+                "INSERT INTO t SELECT g, 'v' || g, 'v' || g FROM generate_series(1, 500) g")  # fmt: skip
+    same = DiffOptions(key=("id",), columns=("a",), field_map={"a": "b"}, gentle=True)
+    assert diff_tables(one, "t", one, "t", same)["consistent_snapshot"] is True
+    assert diff_tables(one, "t", other, "t", DiffOptions())["consistent_snapshot"] is False

@@ -348,8 +348,8 @@ class Executor:
         named = [dict(r) | {"id": r.get("id") or f"{name}-{i + 1}"} for i, r in enumerate(rules)]
 
         def go(subset: list[dict[str, Any]]) -> Any:
-            return run_rules({"name": name, "rules": subset}, self.workspace,
-                             source=self.url, target=self.url, name=name)  # fmt: skip
+            return run_rules({"name": name, "rules": subset}, self.workspace, source=self.url,
+                             target=self.url, name=name, gentle=True)  # fmt: skip
 
         run = go(named)
         rechecked: list[str] = []

@@ -32,7 +32,16 @@ from datamigration.db.urls import resolve
 from datamigration.errors import UserInputError
 from datamigration.validate import sqlrender
 from datamigration.validate.canonical import Normalisation, combine_kinds, kind_of
-from datamigration.validate.sides import BucketSpec, Field, Key, MongoSide, Rows, Side, SQLSide
+from datamigration.validate.sides import (
+    BucketSpec,
+    Field,
+    Key,
+    MongoSide,
+    Rows,
+    SharedSnapshot,
+    Side,
+    SQLSide,
+)
 
 KEY_KINDS = ("int", "text", "uuid")
 
@@ -65,6 +74,9 @@ class DiffOptions:
     recheck_delay: float = 1.0
     parallel: int = 2
     client_hash: bool = False  # force hashing on the client (for testing both paths)
+    #: share the database with a live application: one query at a time across both sides,
+    #: no parallel workers (a migration run's validation gates use this)
+    gentle: bool = False
 
 
 @dataclass
@@ -297,8 +309,14 @@ def _make_side(
     options: DiffOptions,
     workspace: Any,
     stored: Mapping[str, str] | None = None,
+    snapshot: SharedSnapshot | None = None,
 ) -> Side:
-    common = {"pool_size": options.parallel, "workspace": workspace}
+    common = {
+        "pool_size": 1 if options.gentle else options.parallel,
+        "workspace": workspace,
+        "gentle": options.gentle,
+        "snapshot": snapshot,
+    }
     if dialect == "mongodb":
         return MongoSide(
             url, table, fields, plan.key_count, plan.norm, key_types=stored or {}, **common
@@ -334,8 +352,23 @@ def _make_side(
     )
 
 
-def _both(fa: Callable[[], Any], fb: Callable[[], Any]) -> tuple[Any, Any]:
-    """Run the two sides' queries at the same time (each side has its own connections)."""
+def _one_snapshot(
+    source_url: str, target_url: str, o: DiffOptions, workspace: Any
+) -> SharedSnapshot | None:
+    """A shared snapshot when both sides are one PostgreSQL database (columns of one live
+    table, a copy beside its original): then a difference is never a write caught between two
+    reads. Not in lag-aware mode, whose re-check must see later writes."""
+    src, dst = resolve(source_url, workspace), resolve(target_url, workspace)
+    if o.lag_column or src.dialect != "postgresql" or src.url != dst.url:
+        return None
+    return SharedSnapshot()
+
+
+def _both(fa: Callable[[], Any], fb: Callable[[], Any], together: bool = True) -> tuple[Any, Any]:
+    """Run the two sides' queries at the same time (each side has its own connections), or
+    one after the other when the diff must leave cores to a live application."""
+    if not together:
+        return fa(), fb()
     with ThreadPoolExecutor(max_workers=2) as ex:
         a, b = ex.submit(fa), ex.submit(fb)
         return a.result(), b.result()
@@ -356,7 +389,9 @@ class _Differ:
     # --- steps: each returns further steps, never waits on another step -------------------
 
     def start(self) -> tuple[int, int]:
-        (sc, smin, smax), (dc, dmin, dmax) = _both(self.src.stats, self.dst.stats)
+        (sc, smin, smax), (dc, dmin, dmax) = _both(
+            self.src.stats, self.dst.stats, not self.o.gentle
+        )
         counts = (sc, dc)
         if sc == 0 and dc == 0:
             return counts
@@ -376,7 +411,8 @@ class _Differ:
         return counts
 
     def _run(self, first: list[tuple]) -> None:
-        with ThreadPoolExecutor(max_workers=max(1, self.o.parallel)) as ex:
+        workers = 1 if self.o.gentle else max(1, self.o.parallel)
+        with ThreadPoolExecutor(max_workers=workers) as ex:
             pending: set[Future] = {ex.submit(self._step, s) for s in first}
             while pending:
                 done, pending = wait(pending, return_when=FIRST_COMPLETED)
@@ -393,7 +429,11 @@ class _Differ:
         return []
 
     def _split(self, lo: Key | None, hi: Key | None, spec: BucketSpec) -> list[tuple]:
-        a, b = _both(lambda: self.src.buckets(lo, hi, spec), lambda: self.dst.buckets(lo, hi, spec))
+        a, b = _both(
+            lambda: self.src.buckets(lo, hi, spec),
+            lambda: self.dst.buckets(lo, hi, spec),
+            not self.o.gentle,
+        )
         with self.tally.lock:
             self.tally.segments += spec.n
         out = []
@@ -450,7 +490,9 @@ class _Differ:
         return False
 
     def _rows(self, lo: Key | None, hi: Key | None) -> None:
-        a, b = _both(lambda: self.src.rows(lo, hi), lambda: self.dst.rows(lo, hi))
+        a, b = _both(
+            lambda: self.src.rows(lo, hi), lambda: self.dst.rows(lo, hi), not self.o.gentle
+        )
         with self.tally.lock:
             self.tally.rows_fetched += len(a) + len(b)
         self._compare(a, b)
@@ -552,12 +594,15 @@ def diff_tables(
             if o.columns
             else plan
         )
+    snapshot = _one_snapshot(source_url, target_url, o, workspace)
     src = _make_side(
-        source_url, source_table, src_meta[0], plan.src_fields, plan, o, workspace, stored[0]
-    )
+        source_url, source_table, src_meta[0], plan.src_fields, plan, o, workspace, stored[0],
+        snapshot,
+    )  # fmt: skip
     dst = _make_side(
-        target_url, target_table, dst_meta[0], plan.dst_fields, plan, o, workspace, stored[1]
-    )
+        target_url, target_table, dst_meta[0], plan.dst_fields, plan, o, workspace, stored[1],
+        snapshot,
+    )  # fmt: skip
     differ = _Differ(src, dst, plan, o)
     try:
         counts = differ.start()
@@ -591,6 +636,8 @@ def diff_tables(
         "queries": src.queries + dst.queries,
         "truncated": max(t.missing_count, t.extra_count, t.changed_count) > o.max_keys,
         "identical": not (t.missing_count or t.extra_count or t.changed_count),
+        # both sides read one snapshot of one database: no difference is a write in between
+        "consistent_snapshot": snapshot is not None and snapshot.id is not None,
         "seconds": round(time.perf_counter() - started, 3),
     }
     if o.lag_column:

@@ -131,9 +131,10 @@ def check_rules(data: Any, where: str = "rules") -> None:
 class _Sides:
     """Opens each database once per run and remembers primary keys."""
 
-    def __init__(self, urls: Mapping[str, str | None], workspace: Any) -> None:
+    def __init__(self, urls: Mapping[str, str | None], workspace: Any, gentle: bool) -> None:
         self.urls = urls
         self.workspace = workspace
+        self.gentle = gentle
         self.readers: dict[str, Reader] = {}
 
     def url(self, side: str) -> str:
@@ -148,7 +149,7 @@ class _Sides:
 
     def reader(self, side: str) -> Reader:
         if side not in self.readers:
-            self.readers[side] = open_reader(self.url(side), self.workspace)
+            self.readers[side] = open_reader(self.url(side), self.workspace, gentle=self.gentle)
         return self.readers[side]
 
     def key(self, side: str, table: str, rule: Mapping[str, Any]) -> list[str]:
@@ -200,14 +201,18 @@ def run_rules(
     source: str | None = None,
     target: str | None = None,
     name: str | None = None,
+    gentle: bool = False,
 ) -> ValidationRun:
+    """Run every rule of `data`. `gentle` when the databases are serving an application right
+    now (the executor's gates): one query at a time, no parallel workers, slower but the
+    application keeps its cores."""
     import time
 
     check_rules(dict(data))
     started = time.perf_counter()
     at = dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
     urls = {"source": source or data.get("source"), "target": target or data.get("target")}
-    sides = _Sides(urls, workspace)
+    sides = _Sides(urls, workspace, gentle)
     sample = int(data.get("sample_size", 5))
     results = []
     counts: collections.Counter[str] = collections.Counter()
@@ -483,6 +488,7 @@ def _diff_rule(
         lag_column=rule.get("lag_column"),
         lag_seconds=float(rule.get("lag_seconds", 0)),
         max_keys=max(sample, 50),
+        gentle=sides.gentle,
     )  # fmt: skip
     src, dst = sides.url("source"), sides.url("target")
     table, target_table = rule["table"], rule.get("target_table", rule["table"])

@@ -39,6 +39,26 @@ MISSING_MARK = "\x1d"
 Rows = dict[Key, list[str | None]]
 
 
+class SharedSnapshot:
+    """One snapshot for every reader of a diff whose two sides are the same database.
+
+    Comparing two columns (or two tables) of one live database from two connections reads them
+    at different moments: a row the application writes between the two reads looks different
+    although the sync trigger kept it equal in every transaction. Readers that join this object
+    see one snapshot (PostgreSQL: the first exports it, the others import it), so the diff
+    compares one instant, however long it takes. It keeps that instant's rows from being
+    vacuumed until the diff ends.
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self.id: str | None = None
+
+    def join(self, reader: Reader) -> None:
+        with self._lock:
+            self.id = reader.hold_snapshot(self.id)
+
+
 @dataclass(frozen=True)
 class Field:
     """A compared column as this side names it, the kind both sides render it in, and this
@@ -93,8 +113,12 @@ class Side:
         *,
         pool_size: int = 2,
         workspace: Any | None = None,
+        gentle: bool = False,
+        snapshot: SharedSnapshot | None = None,
     ) -> None:
         self.url = url
+        self.gentle = gentle
+        self.snapshot = snapshot
         self.table = table
         self.fields = tuple(fields)
         self.key_count = key_count  # the first key_count fields are the key
@@ -116,7 +140,13 @@ class Side:
             if make:
                 self._created += 1
         if make:
-            r = open_reader(self.url, self.workspace)
+            r = open_reader(self.url, self.workspace, gentle=self.gentle)
+            if self.snapshot is not None:
+                try:
+                    self.snapshot.join(r)
+                except BaseException:
+                    r.close()
+                    raise
             with self._lock:
                 self._all.append(r)
         else:

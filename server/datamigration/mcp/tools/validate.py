@@ -75,6 +75,7 @@ class DiffOutput(TypedDict):
     columns_only_in_target: list[str]
     seconds: float
     truncated: bool
+    consistent_snapshot: bool
 
 
 class RuleResultOutput(TypedDict):
