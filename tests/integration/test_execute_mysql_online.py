@@ -13,10 +13,6 @@ import tempfile
 
 import pymysql
 import pytest
-
-from datamigration.db import connect
-from datamigration.plan.ops_base import UnsupportedChangeError
-from datamigration.workspace.root import Workspace
 from tests.integration.test_execute_kinds import (
     CHANGE_TYPE,
     Kind,
@@ -29,6 +25,10 @@ from tests.integration.test_execute_kinds import (
     table_digest,
 )
 from tests.support.services import _mysql_connect
+
+from datamigration.db import connect
+from datamigration.plan.ops_base import UnsupportedChangeError
+from datamigration.workspace.root import Workspace
 
 pytestmark = pytest.mark.integration
 
