@@ -346,6 +346,9 @@ class SQLDialect(Dialect):
         "swap {column} and {shadow} in one transaction (the new column takes the name)"
     )
     swap_lock: str = ""
+    #: The locks taken by `create_table_like` (``{ref_table}`` filled in) and `drop_table`.
+    split_table_lock: str = "{ref_table}: brief lock for the foreign key"
+    drop_table_lock: str = "exclusive lock on the dropped table"
 
     def ddl(self, description: str, statements: Sequence[str], **kw: Any) -> Operation:
         """`op`, without a lock timeout where the dialect's statements take none."""
@@ -517,6 +520,35 @@ class SQLDialect(Dialect):
 
     def add_unique(self, table: str, name: str, columns: Sequence[str]) -> list[Operation]:
         return self.create_index(table, name, columns, unique=True)
+
+    def create_table_like(
+        self,
+        new_table: str,
+        columns: Sequence[tuple[str, str, bool]],
+        key: Sequence[str],
+        ref_table: str,
+    ) -> Operation:
+        """The table a split moves columns to: keyed like `ref_table`, its key a foreign key
+        to it (ON DELETE CASCADE)."""
+        cols = [f"  {self.q(n)} {t}{'' if nullable else ' NOT NULL'}" for n, t, nullable in columns]
+        k = ", ".join(self.q(c) for c in key)
+        cols.append(f"  PRIMARY KEY ({k})")
+        cols.append(f"  FOREIGN KEY ({k}) REFERENCES {self.q(ref_table)} ({k}) ON DELETE CASCADE")
+        nt = self.q(new_table)
+        return self.op(
+            f"create {new_table} alongside {ref_table}",
+            [f"CREATE TABLE IF NOT EXISTS {nt} (\n" + ",\n".join(cols) + "\n)"],
+            reverse=[self.op(f"drop {new_table}", [f"DROP TABLE IF EXISTS {nt}"])],
+            lock=self.split_table_lock.format(ref_table=ref_table),
+        )
+
+    def drop_table(self, table: str) -> Operation:
+        return self.op(
+            f"drop {table}",
+            [f"DROP TABLE IF EXISTS {self.q(table)}"],
+            destructive=True,
+            lock=self.drop_table_lock,
+        )
 
     def rename_table_with_view(self, table: str, new: str) -> Operation:
         old, nw = self.q(table), self.q(new)

@@ -76,6 +76,8 @@ class MySQL(SQLDialect):
         "the table write-locked from the trigger drop to the new triggers"
     )
     swap_lock = f"{MDL}; table write lock (LOCK TABLES) for the swap's few milliseconds"
+    split_table_lock = "metadata lock on {ref_table} (foreign key), brief"
+    drop_table_lock = "exclusive metadata lock on the dropped table, brief"
     server: Server | None = None
     schema: Any = None
 
@@ -316,33 +318,6 @@ class MySQL(SQLDialect):
         ]
 
     # --- tables (split / merge) -------------------------------------------------------------
-
-    def create_table_like(
-        self,
-        new_table: str,
-        columns: Sequence[tuple[str, str, bool]],
-        key: Sequence[str],
-        ref_table: str,
-    ) -> Operation:
-        cols = [f"  {self.q(n)} {t}{'' if nullable else ' NOT NULL'}" for n, t, nullable in columns]
-        k = ", ".join(self.q(c) for c in key)
-        cols.append(f"  PRIMARY KEY ({k})")
-        cols.append(f"  FOREIGN KEY ({k}) REFERENCES {self.q(ref_table)} ({k}) ON DELETE CASCADE")
-        nt = self.q(new_table)
-        return self.op(
-            f"create {new_table} alongside {ref_table}",
-            [f"CREATE TABLE IF NOT EXISTS {nt} (\n" + ",\n".join(cols) + "\n)"],
-            reverse=[self.op(f"drop {new_table}", [f"DROP TABLE IF EXISTS {nt}"])],
-            lock=f"metadata lock on {ref_table} (foreign key), brief",
-        )
-
-    def drop_table(self, table: str) -> Operation:
-        return self.op(
-            f"drop {table}",
-            [f"DROP TABLE IF EXISTS {self.q(table)}"],
-            destructive=True,
-            lock="exclusive metadata lock on the dropped table, brief",
-        )
 
     def table_sync_triggers(
         self,

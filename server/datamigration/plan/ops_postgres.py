@@ -27,6 +27,8 @@ class Postgres(SQLDialect):
     sync_lock = FN_LOCK
     if_exists = True
     sync_drop_description = "drop the sync trigger"
+    split_table_lock = "SHARE ROW EXCLUSIVE on {ref_table} (foreign key), brief"
+    drop_table_lock = "ACCESS EXCLUSIVE on the dropped table"
 
     # --- sync triggers (same table) -----------------------------------------------------------
 
@@ -199,33 +201,6 @@ class Postgres(SQLDialect):
         return self._not_valid(table, name, f"CHECK ({expression})", "CHECK")
 
     # --- tables -------------------------------------------------------------------------------
-
-    def create_table_like(
-        self,
-        new_table: str,
-        columns: Sequence[tuple[str, str, bool]],
-        key: Sequence[str],
-        ref_table: str,
-    ) -> Operation:
-        cols = [f"  {self.q(n)} {t}{'' if nullable else ' NOT NULL'}" for n, t, nullable in columns]
-        k = ", ".join(self.q(c) for c in key)
-        cols.append(f"  PRIMARY KEY ({k})")
-        cols.append(f"  FOREIGN KEY ({k}) REFERENCES {self.q(ref_table)} ({k}) ON DELETE CASCADE")
-        nt = self.q(new_table)
-        return self.op(
-            f"create {new_table} alongside {ref_table}",
-            [f"CREATE TABLE IF NOT EXISTS {nt} (\n" + ",\n".join(cols) + "\n)"],
-            reverse=[self.op(f"drop {new_table}", [f"DROP TABLE IF EXISTS {nt}"])],
-            lock=f"SHARE ROW EXCLUSIVE on {ref_table} (foreign key), brief",
-        )
-
-    def drop_table(self, table: str) -> Operation:
-        return self.op(
-            f"drop {table}",
-            [f"DROP TABLE IF EXISTS {self.q(table)}"],
-            destructive=True,
-            lock="ACCESS EXCLUSIVE on the dropped table",
-        )
 
     def table_sync_triggers(
         self,
