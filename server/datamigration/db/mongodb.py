@@ -327,6 +327,31 @@ class MongoBackend(Backend):
                     break
         return docs[:max_rows], len(docs) > max_rows
 
+    # --- document operations (executor) ---------------------------------------------------
+
+    def apply_document_operation(
+        self, op: Any, *, resume: Sequence[Any] | None = None
+    ) -> dict[str, Any]:
+        """Run one plan document operation (one batch of a batched one; see `mongo_ops`):
+        the executor's only way to write to MongoDB. Returns plain counts; a batched
+        operation also returns ``last_key`` (its checkpoint) and ``finished``."""
+        from datamigration.db import mongo_ops
+
+        return self._call(
+            f"document:{op.get('op')}",
+            mongo_ops.apply,
+            self.db,
+            op,
+            resume=tuple(resume) if resume is not None else None,
+            timeout_ms=self.statement_timeout_ms,
+        )
+
+    def probe_latency_ms(self, collection: str) -> float:
+        """One small read of `collection`, timed (the backfill throttle's probe)."""
+        started = now()
+        self._call("probe", self.db[collection].find_one, {}, {"_id": 1})
+        return elapsed_ms(started)
+
     # --- keyset reading (mover, validator) -----------------------------------------------
 
     def iter_rows(

@@ -87,6 +87,15 @@ class Prepared:
         }
 
 
+def executor_class(plan: Plan) -> type[Executor]:
+    """The SQL executor, or its MongoDB subclass (document operations, state documents)."""
+    if plan.dialect == "mongodb":
+        from datamigration.execute.mongo_runner import MongoExecutor
+
+        return MongoExecutor
+    return Executor
+
+
 def prepare(
     workspace: Workspace,
     plan_id: str,
@@ -101,12 +110,7 @@ def prepare(
     options: RunOptions | None = None,
 ) -> Prepared:
     plan = _load(workspace, plan_id, plan_hash)
-    if plan.dialect == "mongodb":
-        raise UserInputError(
-            f"plan {plan.id} targets MongoDB; the executor runs SQL plans for now",
-            hint="Document-store changes arrive with the move engine.",
-        )
-    executor = Executor(workspace, plan, target_url(plan, db), options)
+    executor = executor_class(plan)(workspace, plan, target_url(plan, db), options)
     try:
         states = executor.states()
         if mode == "rollback":
@@ -157,7 +161,11 @@ def run_status(
     try:
         url = target_url(plan, db)
         with connect(url, workspace) as backend:
-            store = RunStore(backend, plan.id, plan.hash)
+            store: Any = RunStore(backend, plan.id, plan.hash)
+            if plan.dialect == "mongodb":
+                from datamigration.execute.mongo_state import MongoRunStore
+
+                store = MongoRunStore(backend, plan.id, plan.hash)
             if store.exists():
                 states = store.steps()
                 out["run"] = store.run()

@@ -51,6 +51,10 @@ def _op_sql(op: Operation) -> str:
         )
     if op.kind == "sql":
         return ";\n".join(op.statements) + ";"
+    if op.kind == "document":
+        from datamigration.plan.ops_mongodb import render
+
+        return render(op)
     return f"-- {op.kind}: {json.dumps(dict(op.params), ensure_ascii=False)}"
 
 
@@ -193,7 +197,7 @@ def plan_markdown(plan: Plan) -> str:
                     "",
                     f"{op.id}: {op.description}{tx}{lock}",
                     "",
-                    "```sql",
+                    "```js" if plan.dialect == "mongodb" else "```sql",
                     _op_sql(op),
                     "```",
                 ]
@@ -202,7 +206,7 @@ def plan_markdown(plan: Plan) -> str:
                     "",
                     "Rollback:",
                     "",
-                    "```sql",
+                    "```js" if plan.dialect == "mongodb" else "```sql",
                     "\n".join(_op_sql(r) for r in s.rollback),
                     "```",
                 ]

@@ -71,6 +71,9 @@ def op_seconds(
     if op.kind == "backfill" and op.backfill is not None:
         n = op.backfill.estimated_rows or rows.get(op.backfill.table, 0)
         return round(n / rate, 2)
+    if op.kind == "document" and op.params.get("batch_size"):
+        n = op.params.get("estimated_documents") or rows.get(op.params.get("collection", ""), 0)
+        return round(n / rate, 2)
     if op.kind != "sql":
         return 0.0
     total = 0.0
@@ -109,6 +112,11 @@ def downtime(plan_steps: list[Step], dialect: str, lock_timeout_ms: int) -> tupl
         return 0.0, (
             "no planned downtime, but these steps run without a lock timeout: "
             + "; ".join(unbounded)
+        )
+    if dialect == "mongodb":
+        return 0.0, (
+            "none planned: document writes run in keyset batches and lock single documents; "
+            "index builds hold an exclusive collection lock only at their start and end"
         )
     if dialect == "sqlite":
         return 0.0, (

@@ -1000,6 +1000,10 @@ BUILDERS: dict[str, Callable[[Ctx], None]] = {
 
 
 def build(spec: ChangeSpec, schema: Schema, d: Dialect) -> Built:
+    if d.name == "mongodb":  # document operations, not SQL: plan/mongo_kinds.py
+        from datamigration.plan import mongo_kinds
+
+        return mongo_kinds.build(spec, schema, d)
     c = Ctx(spec, schema, d.for_schema(schema))
     BUILDERS[spec.kind](c)
     return c.built

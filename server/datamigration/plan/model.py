@@ -31,6 +31,12 @@ Contract for the executor (additive changes only from here on):
       ``datamigration.safety.flags.apply_percent(workspace, params["flag"],
       params["percentage"], flags_file=params["flags_file"])`` (0% is the rollback).
     - ``"validate"``: run ``params["rules"]`` (validation-rules format) and stop on failure.
+    - ``"document"`` (MongoDB): ``params`` is the document operation itself, plain JSON
+      (``collection``, ``op``, ``filter``, ``update`` / ``set`` / ``keys``, options; see
+      ``datamigration.plan.ops_mongodb`` and ``datamigration.db.mongo_ops``). Run it with
+      ``backend.apply_document_operation(params)``; a batched one (``set_fields``, or
+      ``update_many`` with ``batch_size``) runs one keyset batch over ``_id`` per call with
+      ``resume=(last _id,)`` and returns ``last_key`` and ``finished``.
     - ``"copy"`` / ``"cdc"``: reserved for the move engines of a later issue.
 * ``mutating`` operations need confirmation (the Foundation's confirm flow);
   ``destructive`` ones (contract steps: dropping the old column/table) also need validation to
@@ -61,7 +67,7 @@ PLAN_VERSION = 1
 #: Phases in the order they run. A plan uses a subset, always in this order.
 PHASES = ("prepare", "expand", "migrate", "switch", "contract", "rollout", "cleanup")
 PATTERNS = ("expand_contract", "dual_write_cdc", "shadow_traffic", "feature_flags")
-OPERATION_KINDS = ("sql", "backfill", "manual", "flag", "validate", "copy", "cdc")
+OPERATION_KINDS = ("sql", "backfill", "manual", "flag", "validate", "copy", "cdc", "document")
 GATES = ("validation_passed", "confirmation", "health_ok", "app_deployed")
 DIALECTS = ("postgresql", "mysql", "sqlite", "mongodb")
 

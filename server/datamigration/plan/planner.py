@@ -55,16 +55,18 @@ MONITORING = {
 
 
 def dialect_for(name: str, lock_timeout_ms: int = DEFAULT_LOCK_TIMEOUT_MS) -> Dialect:
+    from datamigration.plan.ops_mongodb import MongoDocuments
     from datamigration.plan.ops_mysql import MySQL
     from datamigration.plan.ops_postgres import Postgres
     from datamigration.plan.ops_sqlite import SQLite
 
-    classes = {"postgresql": Postgres, "mysql": MySQL, "sqlite": SQLite}
+    classes = {"postgresql": Postgres, "mysql": MySQL, "sqlite": SQLite, "mongodb": MongoDocuments}
     if name not in classes:
         raise UnsupportedChangeError(
             f"no zero-downtime planning for {name} databases",
-            hint="Plan against PostgreSQL, MySQL/MariaDB or SQLite. MongoDB moves arrive with "
-            "the copy/CDC engine.",
+            hint="Plan against PostgreSQL, MySQL/MariaDB, SQLite or MongoDB. On MongoDB only "
+            "in-place collection changes are planned; moving a table or collection between "
+            "databases (move_table) arrives with the copy/CDC engine.",
         )
     return classes[name](lock_timeout_ms)
 
@@ -209,6 +211,9 @@ def build_plan(
     d = dialect_for(schema.dialect, lock_ms)
     title = describe(spec)
     choice = choose(spec, pattern, title)
+    if d.name == "mongodb":  # no triggers: the application keeps both fields in step
+        choice = replace(choice, reason=choice.reason.replace(
+            "kept in sync by triggers", "kept in sync by the application (MongoDB has no triggers)"))  # fmt: skip
     built = kinds.build(spec, schema, d)
     steps = list(built.steps)
     if choice.pattern == "feature_flags":
@@ -265,13 +270,16 @@ def build_plan(
         or f"{created[:10].replace('-', '')}-{created[11:19].replace(':', '')}-{slug(title, 40)}"
     )
     all_rules = [dict(r) for s in steps for r in s.validation]
-    post = _post_validation(
-        spec,
-        all_rules,
-        base_rules,
-        final=shape.final_columns(schema, steps),
-        final_rules=built.final_rules,
-    )
+    if d.name == "mongodb":  # no columns to follow: the builder names the final rules
+        post = [{**r, "id": "post-" + str(r.get("id"))} for r in built.final_rules]
+    else:
+        post = _post_validation(
+            spec,
+            all_rules,
+            base_rules,
+            final=shape.final_columns(schema, steps),
+            final_rules=built.final_rules,
+        )
     if not post:
         post = _key_rules(spec, schema, built.tables, shape.final_columns(schema, steps))
     story = story or spec.story
@@ -279,7 +287,8 @@ def build_plan(
     if built.result_type_changes:
         warnings.append(kinds.PREPARED_STATEMENTS.format(col=", ".join(built.result_type_changes)))
     # a rule that names a column missing when it runs is a planner bug: say so in the plan
-    warnings += [f"planner check: {p}" for p in shape.problems(schema, steps, post)]
+    if d.name != "mongodb":
+        warnings += [f"planner check: {p}" for p in shape.problems(schema, steps, post)]
     plan = Plan(
         id=pid,
         spec=spec,
@@ -529,6 +538,9 @@ def plan_migration(
                     n = n if n and n > 0 else 0
             rows[t.name] = int(n or 0)
             sizes[t.name] = int(t.total_bytes or t.size_bytes or 0)
+        for c in schema.collections:
+            rows[c.name] = int(c.document_count or 0)
+            sizes[c.name] = int(c.size_bytes or 0)
         main = schema.table(spec.table) if spec.table else None
         if main is not None and main.primary_key:
             r = est.measure_rate(backend, main.name, main.primary_key.columns, rows.get(main.name))
