@@ -418,3 +418,33 @@ def test_a_failed_validation_with_a_rollback_trigger_rolls_the_step_back(ws, pg_
     assert cols == ["id", "email", "n"]
     status = service.run_status(ws, plan.id, db=pg_url)
     assert status["steps"][0]["status"] == "rolled_back"
+
+
+def test_ddl_lock_timeouts_climb_a_ladder_so_queued_app_queries_wait_briefly(ws, pg_url):
+    seed(pg_url, rows=10)
+    steps = rename_steps()
+    slow_limit = dataclasses.replace(
+        steps[0],
+        operations=tuple(
+            dataclasses.replace(o, lock_timeout_ms=2000, retries=1) for o in steps[0].operations
+        ),
+    )
+    plan = make_plan(ws, pg_url, [slow_limit])
+    holder = psycopg.connect(pg_url)
+    holder.execute("SELECT * FROM users LIMIT 1")  # holds ACCESS SHARE until it ends
+    pauses: list[float] = []
+
+    def pause(seconds: float) -> None:
+        pauses.append(seconds)
+        if len(pauses) == 3:
+            holder.rollback()  # the application's long transaction ends
+
+    try:
+        out = run(ws, plan, pg_url, step="s01",
+                  options=RunOptions(sleep=pause, backoff=Backoff(base_ms=10)))  # fmt: skip
+    finally:
+        holder.rollback()
+    op = out["steps"][0]["operations"][0]
+    # three short waits failed while the transaction held its lock; the fourth got the lock
+    assert op["lock_timeout_ms_per_attempt"] == [50, 100, 200, 400]
+    assert op["attempts"] == 4 and op["lock_timeouts"] == 3

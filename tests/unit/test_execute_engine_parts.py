@@ -298,3 +298,19 @@ def test_a_contract_step_that_dropped_data_is_never_rolled_back():
     with pytest.raises(ConflictError, match="point of no return") as err:
         select_rollback(plan(), st, all_steps=True)
     assert "backup" in err.value.hint
+
+
+def test_the_lock_ladder_starts_short_doubles_and_keeps_every_retry_at_the_limit():
+    from datamigration.execute.retry import LockLadder
+
+    ladder = LockLadder(start_ms=50)
+    assert [ladder.timeout_ms(n, 2000) for n in range(1, 9)] == [
+        50, 100, 200, 400, 800, 1600, 2000, 2000,
+    ]  # fmt: skip
+    # six rungs below 2 s come on top of the 5 retries the plan allows at 2 s
+    assert ladder.retries(5, 2000) == 11
+    assert ladder.retries(5, None) == 5
+    # a limit at or below the first rung: no ladder, the plan's timeout and retries as they are
+    assert [LockLadder(start_ms=50).timeout_ms(n, 50) for n in (1, 2)] == [50, 50]
+    assert LockLadder(start_ms=50).retries(2, 50) == 2
+    assert LockLadder(start_ms=0).timeout_ms(1, 2000) == 2000

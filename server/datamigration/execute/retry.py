@@ -1,5 +1,12 @@
 """Retry a statement that gave up waiting for a lock: exponential backoff with full jitter.
 
+The lock timeout itself climbs a ladder (`LockLadder`): the first attempt waits only 50 ms, the
+next 100 ms, and so on up to the operation's limit. While a DDL statement waits for its lock,
+every application query that arrives on the table queues behind it, so the wait of the DDL is
+the stall the application sees; a short first wait keeps that stall to a few tens of ms in the
+usual case (the lock is free between two short application statements) and only a table that
+stays busy earns the longer waits. (GitLab's `with_lock_retries` uses the same idea.)
+
 Every DDL statement runs with a short `lock_timeout` (about 2 s): a DDL statement queued behind a
 long transaction would otherwise block every later query on the table while it waits. When the
 timeout fires (PostgreSQL SQLSTATE 55P03, MySQL 1205, SQLite "database is locked") nothing was
@@ -36,19 +43,46 @@ class Backoff:
         return self.rng.uniform(bound / 2, bound)
 
 
+@dataclass(frozen=True)
+class LockLadder:
+    """Lock timeout of attempt n (1-based): start_ms * 2**(n-1), never above the limit."""
+
+    start_ms: int = 50
+
+    def timeout_ms(self, attempt: int, limit_ms: int) -> int:
+        if self.start_ms <= 0 or self.start_ms >= limit_ms:
+            return limit_ms
+        return min(limit_ms, self.start_ms * 2 ** max(0, attempt - 1))
+
+    def retries(self, retries_at_limit: int, limit_ms: int | None) -> int:
+        """Attempts below the limit come on top of the operation's retries at the limit, so
+        the ladder never makes a busy table fail sooner than the plan promised."""
+        if not limit_ms:
+            return retries_at_limit
+        rungs = 0
+        while self.timeout_ms(rungs + 1, limit_ms) < limit_ms:
+            rungs += 1
+        return retries_at_limit + rungs
+
+
 @dataclass
 class RetryLog:
     """What the retries cost: the attempts and each pause (reported in the step result)."""
 
     attempts: int = 0
     pauses_ms: list[float] = field(default_factory=list)
+    #: the lock timeout of each attempt, when the caller climbs a LockLadder
+    timeouts_ms: list[int] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, object]:
-        return {
+        out: dict[str, object] = {
             "attempts": self.attempts,
             "lock_timeouts": len(self.pauses_ms),
             "waited_ms": round(sum(self.pauses_ms), 1),
         }
+        if self.timeouts_ms:
+            out["lock_timeout_ms_per_attempt"] = list(self.timeouts_ms)
+        return out
 
 
 def with_lock_retry(

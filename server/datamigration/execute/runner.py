@@ -37,7 +37,7 @@ from datamigration.errors import (
 from datamigration.execute import story as story_mod
 from datamigration.execute.backfill import run_backfill
 from datamigration.execute.indexes import build_index, concurrent_index_name
-from datamigration.execute.retry import Backoff, RetryLog, with_lock_retry
+from datamigration.execute.retry import Backoff, LockLadder, RetryLog, with_lock_retry
 from datamigration.execute.selection import (
     Selection,
     applied,
@@ -61,6 +61,8 @@ class RunOptions:
     batch_pause_ms: float = 0.0
     throttle: ThrottlePolicy | None = None
     backoff: Backoff = field(default_factory=Backoff)
+    #: lock timeouts of DDL start short and climb to the operation's limit (execute/retry.py)
+    lock_ladder: LockLadder = field(default_factory=LockLadder)
     sleep: Callable[[float], None] = time.sleep
     #: called with (event, data) for progress (MCP progress notifications, CLI lines)
     progress: Callable[[str, dict[str, Any]], None] | None = None
@@ -449,8 +451,18 @@ class Executor:
 
     def _run_sql(self, step: Step, op: Operation, *, mark: bool = True) -> dict[str, Any]:
         log = RetryLog()
-        retry = {"retries": op.retries if op.lock_timeout_ms else 0, "backoff": self.options.backoff,
-                     "sleep": self.options.sleep, "log": log}  # fmt: skip
+        ladder, limit = self.options.lock_ladder, op.lock_timeout_ms
+        retries = ladder.retries(op.retries, limit) if limit else 0
+        retry = {"retries": retries, "backoff": self.options.backoff,
+                 "sleep": self.options.sleep, "log": log}  # fmt: skip
+
+        def lock_timeout() -> int | None:
+            """This attempt's rung of the ladder (log.attempts is set before each call)."""
+            if not limit:
+                return None
+            log.timeouts_ms.append(ladder.timeout_ms(log.attempts, limit))
+            return log.timeouts_ms[-1]
+
         indexes = []
         if not op.transactional:
             for stmt in op.statements:
@@ -461,7 +473,7 @@ class Executor:
                 else:
                     with_lock_retry(
                         lambda stmt=stmt: self.backend.execute(
-                            [stmt], autocommit=True, lock_timeout_ms=op.lock_timeout_ms
+                            [stmt], autocommit=True, lock_timeout_ms=lock_timeout()
                         ),
                         what=f"{op.id}",
                         **retry,
@@ -474,15 +486,13 @@ class Executor:
             if mark:
                 batch += self._mark_done(step, op)
             with_lock_retry(
-                lambda: xs.transaction(self.backend, batch, lock_timeout_ms=op.lock_timeout_ms),
+                lambda: xs.transaction(self.backend, batch, lock_timeout_ms=lock_timeout()),
                 what=op.id,
                 **retry,
             )
         else:
             with_lock_retry(
-                lambda: self.backend.execute(
-                    list(op.statements), lock_timeout_ms=op.lock_timeout_ms
-                ),
+                lambda: self.backend.execute(list(op.statements), lock_timeout_ms=lock_timeout()),
                 what=op.id,
                 **retry,
             )
