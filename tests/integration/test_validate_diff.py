@@ -306,3 +306,29 @@ def test_a_diff_of_one_postgres_database_with_itself_reads_one_snapshot(make_pg_
     same = DiffOptions(key=("id",), columns=("a",), field_map={"a": "b"}, gentle=True)
     assert diff_tables(one, "t", one, "t", same)["consistent_snapshot"] is True
     assert diff_tables(one, "t", other, "t", DiffOptions())["consistent_snapshot"] is False
+
+
+def test_a_gentle_diff_of_one_mariadb_database_with_itself_reads_one_snapshot(mysql_url):
+    from datamigration.db.segments import open_reader
+    from datamigration.validate.sides import SharedSnapshot
+
+    def mysql() -> pymysql.Connection:
+        return pymysql.connect(
+            host="127.0.0.1", user="root", database=mysql_url.rsplit("/", 1)[1], autocommit=True
+        )
+
+    with mysql() as conn, conn.cursor() as c:
+        c.execute("CREATE TABLE t (id bigint PRIMARY KEY, a varchar(40), b varchar(40))")
+        c.executemany(
+            "INSERT INTO t VALUES (%s, %s, %s)", [(i, f"v{i}", f"v{i}") for i in range(1, 301)]
+        )
+    snapshot = SharedSnapshot(single_connection=True)
+    with snapshot.borrow(lambda: open_reader(mysql_url)) as held:
+        before = held.rows("SELECT a FROM t WHERE id = 1")
+        with mysql() as conn, conn.cursor() as c:
+            c.execute("UPDATE t SET a = 'written later' WHERE id = 1")
+        assert held.rows("SELECT a FROM t WHERE id = 1") == before == [("v1",)]
+    snapshot.close()
+    same = DiffOptions(key=("id",), columns=("a",), field_map={"a": "b"}, gentle=True)
+    report = diff_tables(mysql_url, "t", mysql_url, "t", same)
+    assert report["consistent_snapshot"] is True and report["changed_count"] == 1

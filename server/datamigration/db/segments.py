@@ -279,6 +279,21 @@ class MySQLReader(SQLReader):
 
         self.conn = self._run("connect", go)
 
+    shares_snapshots = True
+
+    def hold_snapshot(self, snapshot_id: str | None = None) -> str:
+        """MySQL cannot import another connection's snapshot: callers share this reader
+        instead (validate.sides.SharedSnapshot), so only the exporting form is offered."""
+        if snapshot_id is not None:
+            raise UnsupportedOperationError("MySQL connections cannot join another's snapshot")
+
+        def go() -> str:
+            with self.conn.cursor() as cur:
+                cur.execute("START TRANSACTION WITH CONSISTENT SNAPSHOT, READ ONLY")
+            return f"mysql-connection-{self.conn.thread_id()}"
+
+        return self._run("snapshot", go)
+
     def stream(self, sql: str, params: Sequence[Any] = ()) -> Iterator[tuple[Any, ...]]:
         # An unbuffered cursor streams from the server instead of loading the whole result.
         self.queries += 1

@@ -357,11 +357,16 @@ def _one_snapshot(
 ) -> SharedSnapshot | None:
     """A shared snapshot when both sides are one PostgreSQL database (columns of one live
     table, a copy beside its original): then a difference is never a write caught between two
-    reads. Not in lag-aware mode, whose re-check must see later writes."""
+    reads (MySQL/MariaDB: in gentle mode, through one connection). Not in lag-aware mode, whose
+    re-check must see later writes."""
     src, dst = resolve(source_url, workspace), resolve(target_url, workspace)
-    if o.lag_column or src.dialect != "postgresql" or src.url != dst.url:
+    if o.lag_column or src.url != dst.url:
         return None
-    return SharedSnapshot()
+    if src.dialect == "postgresql":
+        return SharedSnapshot()
+    if src.dialect == "mysql" and o.gentle:
+        return SharedSnapshot(single_connection=True)
+    return None
 
 
 def _both(fa: Callable[[], Any], fb: Callable[[], Any], together: bool = True) -> tuple[Any, Any]:
@@ -377,6 +382,10 @@ def _both(fa: Callable[[], Any], fb: Callable[[], Any], together: bool = True) -
 class _Differ:
     def __init__(self, src: Side, dst: Side, plan: _Plan, options: DiffOptions) -> None:
         self.src, self.dst, self.plan, self.o = src, dst, plan, options
+        # Gentle: one side after the other. SQLite reads in-process and cannot share a
+        # snapshot, so its sides keep reading side by side (a write between reads is likelier
+        # the further apart they are).
+        self.together = not options.gentle or "sqlite" in (src.dialect, dst.dialect)
         self.tally = _Tally(cap=options.max_keys)
         self.names = [f["source"] for f in plan.columns]
         self.int_key = plan.key_count == 1 and plan.src_fields[0].kind == "int"
@@ -389,9 +398,7 @@ class _Differ:
     # --- steps: each returns further steps, never waits on another step -------------------
 
     def start(self) -> tuple[int, int]:
-        (sc, smin, smax), (dc, dmin, dmax) = _both(
-            self.src.stats, self.dst.stats, not self.o.gentle
-        )
+        (sc, smin, smax), (dc, dmin, dmax) = _both(self.src.stats, self.dst.stats, self.together)
         counts = (sc, dc)
         if sc == 0 and dc == 0:
             return counts
@@ -432,7 +439,7 @@ class _Differ:
         a, b = _both(
             lambda: self.src.buckets(lo, hi, spec),
             lambda: self.dst.buckets(lo, hi, spec),
-            not self.o.gentle,
+            self.together,
         )
         with self.tally.lock:
             self.tally.segments += spec.n
@@ -490,9 +497,7 @@ class _Differ:
         return False
 
     def _rows(self, lo: Key | None, hi: Key | None) -> None:
-        a, b = _both(
-            lambda: self.src.rows(lo, hi), lambda: self.dst.rows(lo, hi), not self.o.gentle
-        )
+        a, b = _both(lambda: self.src.rows(lo, hi), lambda: self.dst.rows(lo, hi), self.together)
         with self.tally.lock:
             self.tally.rows_fetched += len(a) + len(b)
         self._compare(a, b)
@@ -611,6 +616,8 @@ def diff_tables(
     finally:
         src.close()
         dst.close()
+        if snapshot is not None:
+            snapshot.close()
     t = differ.tally
     changed_keys = list(t.changed)
     report = {

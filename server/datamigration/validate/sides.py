@@ -18,7 +18,7 @@ import bisect
 import contextlib
 import queue
 import threading
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -44,19 +44,45 @@ class SharedSnapshot:
 
     Comparing two columns (or two tables) of one live database from two connections reads them
     at different moments: a row the application writes between the two reads looks different
-    although the sync trigger kept it equal in every transaction. Readers that join this object
-    see one snapshot (PostgreSQL: the first exports it, the others import it), so the diff
-    compares one instant, however long it takes. It keeps that instant's rows from being
-    vacuumed until the diff ends.
+    although the sync trigger kept it equal in every transaction. Readers that share this object
+    see one snapshot, so the diff compares one instant however long it takes (and that instant's
+    row versions are kept from cleanup until the diff ends).
+
+    PostgreSQL: the first reader exports its snapshot and the others import it
+    (`join`). MySQL/MariaDB cannot hand a snapshot to another connection, so both sides borrow one
+    connection that holds a consistent-snapshot transaction (`borrow`, one query at a time: only
+    for gentle diffs, which run one query at a time anyway).
     """
 
-    def __init__(self) -> None:
-        self._lock = threading.Lock()
+    def __init__(self, single_connection: bool = False) -> None:
+        self._lock = threading.RLock()
         self.id: str | None = None
+        self.single_connection = single_connection
+        self._reader: Reader | None = None
 
     def join(self, reader: Reader) -> None:
         with self._lock:
             self.id = reader.hold_snapshot(self.id)
+
+    @contextlib.contextmanager
+    def borrow(self, open_one: Callable[[], Reader]) -> Iterator[Reader]:
+        with self._lock:
+            if self._reader is None:
+                reader = open_one()
+                try:
+                    self.id = reader.hold_snapshot(None)
+                except BaseException:
+                    reader.close()
+                    raise
+                self._reader = reader
+            yield self._reader
+
+    def close(self) -> None:
+        with self._lock:
+            if self._reader is not None:
+                with contextlib.suppress(Exception):
+                    self._reader.close()
+                self._reader = None
 
 
 @dataclass(frozen=True)
@@ -135,12 +161,16 @@ class Side:
 
     @contextlib.contextmanager
     def reader(self) -> Iterator[Any]:
+        if self.snapshot is not None and self.snapshot.single_connection:
+            with self.snapshot.borrow(self._open) as shared:
+                yield shared
+            return
         with self._lock:
             make = self._pool.empty() and self._created < self._limit
             if make:
                 self._created += 1
         if make:
-            r = open_reader(self.url, self.workspace, gentle=self.gentle)
+            r = self._open()
             if self.snapshot is not None:
                 try:
                     self.snapshot.join(r)
@@ -155,6 +185,9 @@ class Side:
             yield r
         finally:
             self._pool.put(r)
+
+    def _open(self) -> Reader:
+        return open_reader(self.url, self.workspace, gentle=self.gentle)
 
     def close(self) -> None:
         for r in self._all:
