@@ -19,10 +19,10 @@ ROWS, BATCH = 5000, 1000
 SPECS = {
     "mysql": {"kind": "rename_column", "table": "users", "column": "email",
               "new_name": "email_address", "batch_size": BATCH},
-    "sqlite": {"kind": "change_type", "table": "users", "column": "n", "type": "bigint",
-               "batch_size": BATCH},
+    "sqlite": {"kind": "rename_column", "table": "users", "column": "n", "new_name": "amount",
+               "batch_size": BATCH},  # the rebuild's copy: test_execute_sqlite_rebuild.py
 }  # fmt: skip
-FILLED = {"mysql": "email_address", "sqlite": "n_new"}
+FILLED = {"mysql": "email_address", "sqlite": "amount"}
 SEED = {
     "mysql": [
         (

@@ -17,7 +17,6 @@ from datamigration.plan.documents import plan_markdown
 from datamigration.plan.frameworks_out import write_migrations
 from datamigration.plan.kinds import MOVE_REFUSAL, NotYetSupportedError
 from datamigration.plan.model import Plan, plan_hash
-from datamigration.plan.ops_base import UnsupportedChangeError
 from datamigration.plan.planner import Measured, build_plan
 from datamigration.plan.schemas import errors
 from datamigration.plan.spec import parse_spec
@@ -168,10 +167,11 @@ def test_rename_column_on_other_dialects_uses_their_trigger_forms(dialect):
         assert "AFTER UPDATE OF email ON users" in s and "WHERE rowid = NEW.rowid" in s
 
 
-def test_sqlite_refuses_set_not_null_with_the_rebuild_named():
-    with pytest.raises(UnsupportedChangeError, match="nullability") as e:
-        plan_for({"kind": "set_not_null", "table": "users", "column": "n"}, "sqlite")
-    assert "rebuild" in e.value.hint
+def test_sqlite_plans_set_not_null_as_a_table_rebuild():
+    """Golden SQL of the rebuild: tests/unit/test_plan_sqlite_rebuild.py."""
+    p = plan_for({"kind": "set_not_null", "table": "users", "column": "n"}, "sqlite")
+    assert [s.phase for s in p.steps] == ["expand", "migrate", "switch", "contract"]
+    assert "n integer NOT NULL" in sql(p)[0]
 
 
 def test_move_table_is_refused_naming_the_copy_and_cdc_engine():

@@ -170,6 +170,9 @@ class Table:
     total_bytes: int | None = None
     replica_identity: str | None = None
     comment: str | None = None
+    #: the CREATE TABLE statement as the database keeps it (SQLite's sqlite_master.sql), where
+    #: a rebuild needs the original text
+    definition: str | None = None
 
     @property
     def qualified_name(self) -> str:

@@ -656,6 +656,7 @@ def _table(name, ddl, info, index_sql, triggers, estimate, exact, sizes) -> m.Ta
         size_bytes=heap,
         index_bytes=index_bytes,
         total_bytes=(heap or 0) + (index_bytes or 0) if sizes else None,
+        definition=ddl or None,
     )
 
 

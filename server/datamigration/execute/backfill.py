@@ -7,6 +7,8 @@ the last committed key. Batches are rendered by `datamigration.plan.backfill` (t
 was reviewed with), bounded by a key read just before the batch, so no batch grows with the
 table. Before each batch the throttle checks probe latency and replication lag; a batch that
 hits the lock timeout (rows locked by the application) is retried with backoff and jitter.
+An insert batch that fails otherwise (a row the target's constraints refuse) stops the run with
+the refused rows' keys named (execute/refused.py).
 """
 
 from __future__ import annotations
@@ -18,6 +20,8 @@ from typing import Any
 
 from datamigration.db import executor_support as xs
 from datamigration.db.base import Backend
+from datamigration.errors import DatabaseError
+from datamigration.execute.refused import refused_error
 from datamigration.execute.retry import Backoff, RetryLog, with_lock_retry
 from datamigration.execute.state import RunStore
 from datamigration.execute.throttle import Throttle
@@ -93,16 +97,24 @@ def run_backfill(
         def checkpoint(counts: list[int], mark: Any = mark, final: bool = final) -> xs.Statement:
             return store.advance_statement(step_id, op.id, mark, max(counts[0], 0), finished=final)
 
-        counts, _ = with_lock_retry(
-            lambda sql=sql, checkpoint=checkpoint: xs.transaction(
-                backend, [(sql, ()), checkpoint], lock_timeout_ms=op.lock_timeout_ms
-            ),
-            retries=op.retries,
-            backoff=backoff,
-            sleep=sleep,
-            log=retries,
-            what=f"backfill batch of {spec.table}",
-        )
+        refused: DatabaseError | None = None
+        try:
+            counts, _ = with_lock_retry(
+                lambda sql=sql, checkpoint=checkpoint: xs.transaction(
+                    backend, [(sql, ()), checkpoint], lock_timeout_ms=op.lock_timeout_ms
+                ),
+                retries=op.retries,
+                backoff=backoff,
+                sleep=sleep,
+                log=retries,
+                what=f"backfill batch of {spec.table}",
+            )
+        except DatabaseError as exc:
+            if spec.mode != "insert" or xs.is_lock_timeout(exc):
+                raise
+            refused = exc  # a row the target refuses: named below, outside this handler
+        if refused is not None:
+            raise refused_error(backend, spec, after, upto, refused)
         rows += max(counts[0], 0)
         batches += 1
         after = mark

@@ -87,6 +87,18 @@ def batch_sql(spec: BackfillSpec, after: Sequence[Any] | None, upto: Sequence[An
     raise ValueError(f"unknown backfill mode {spec.mode!r}")
 
 
+def keys_sql(spec: BackfillSpec, after: Sequence[Any] | None, upto: Sequence[Any] | None) -> str:
+    """The keys of the rows one batch would touch, in key order (to name the rows a failed
+    insert batch holds)."""
+    d = spec.dialect
+    keys = ", ".join(f"src.{quote(k, d)}" for k in spec.key_columns)
+    cond = _range(spec, after, upto, prefix="src.")
+    if spec.where:
+        cond.append(f"({spec.where})")
+    where = f" WHERE {' AND '.join(cond)}" if cond else ""
+    return f"SELECT {keys} FROM {quote(spec.table, d)} AS src{where} ORDER BY {keys}"
+
+
 def sample_statement(spec: BackfillSpec) -> str:
     """The first batch as it will run when the first boundary key is K (for review)."""
     return batch_sql(spec, None, ["K"] * len(spec.key_columns)).replace("'K'", ":upto")

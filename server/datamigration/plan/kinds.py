@@ -218,6 +218,10 @@ def build_change_type(c: Ctx) -> None:
     t = table_of(c.schema, c.spec.table or "")
     name, type_ = c.spec.get("column"), c.spec.get("type")
     col = column_of(t, name)
+    if c.d.rebuilds_tables:  # SQLite: the type (and a typeof CHECK) by a table rebuild
+        from datamigration.plan import rebuild_sqlite
+
+        return rebuild_sqlite.column_type(c, t, name, type_)
     why = _undroppable(t, name)
     if why and not c.d.drop_column_drops_indexes and not c.spec.get("keep_old"):
         raise c.d.unsupported(
@@ -561,6 +565,10 @@ def build_set_not_null(c: Ctx) -> None:
                 validation=[rule],
             )
         )
+    if c.d.rebuilds_tables:
+        from datamigration.plan import rebuild_sqlite
+
+        return rebuild_sqlite.not_null(c, t, col.name, rule)
     c.built.steps.append(
         step(
             "migrate",
@@ -603,6 +611,11 @@ def build_add_foreign_key(c: Ctx) -> None:
         "ref_columns": refcols,
     }
     c.built.tables += [t.name, ref]
+    if c.d.rebuilds_tables:
+        from datamigration.plan import rebuild_sqlite
+
+        on_delete = c.spec.get("on_delete")
+        return rebuild_sqlite.foreign_key(c, t, name, cols, ref, refcols, on_delete, rule)
     ops: list[Operation] = []
     if not any(tuple(ix.columns[: len(cols)]) == tuple(cols) for ix in t.indexes):
         ops += c.d.create_index(t.name, name_of(t.name, *cols, "idx"), cols)
@@ -625,6 +638,10 @@ def build_add_foreign_key(c: Ctx) -> None:
 def build_add_check(c: Ctx) -> None:
     t = table_of(c.schema, c.spec.table or "")
     name = c.spec.get("name") or name_of(t.name, "check")
+    if c.d.rebuilds_tables:
+        from datamigration.plan import rebuild_sqlite
+
+        return rebuild_sqlite.check(c, t, name, c.spec.get("expression"))
     if c.d.name == "mysql":  # InnoDB adds a CHECK only by copying: rebuild beside the table
         from datamigration.plan.rebuild_mysql import build_rebuild
 

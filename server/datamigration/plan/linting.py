@@ -34,7 +34,8 @@ REASONS: dict[str, str] = {
     "sqlite-rename-column": "the swap of expand-contract, in one short transaction, with sync triggers",
     "pg-rename-table": "a view under the old name keeps the old application working",
     "mysql-rename-table": "a view under the old name keeps the old application working",
-    "sqlite-rename-table": "a view under the old name keeps reads of the old application working",
+    "sqlite-rename-table": "a view under the old name keeps reads of the old application working; "
+    "in a table rebuild, the swap: the new table takes the name in the same transaction",
     "pg-not-rerunnable": "the executor records each completed operation durably and never re-runs one",
     "pg-missing-statement-timeout": "long by design (CONCURRENTLY / VALIDATE) and takes no lock "
     "that blocks reads or writes",

@@ -157,6 +157,9 @@ class Dialect:
     #: False where DROP COLUMN refuses a column that is still indexed (SQLite): the contract
     #: drops those indexes first.
     drop_column_drops_indexes: bool = True
+    #: True where constraints and types that ALTER cannot change in place are changed by a
+    #: table rebuild (SQLite: plan/rebuild_sqlite.py) instead of being refused.
+    rebuilds_tables: bool = False
 
     def __init__(self, lock_timeout_ms: int = DEFAULT_LOCK_TIMEOUT_MS) -> None:
         self.lock_timeout_ms = lock_timeout_ms

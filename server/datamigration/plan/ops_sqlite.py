@@ -3,8 +3,9 @@
 SQLite has one writer at a time, so "online" means short write transactions: columns are added
 and dropped in place (3.35+ for DROP COLUMN), indexes built in one short-ish write, and old and
 new columns kept equal by AFTER triggers (a BEFORE trigger cannot assign NEW in SQLite) that
-update the row they fired for. Changes SQLite cannot make in place (nullability, constraints)
-are refused with the table-rebuild alternative named.
+update the row they fired for. Changes SQLite cannot make in place (NOT NULL, CHECK, FOREIGN
+KEY, a column's type) are planned as a table rebuild (plan/rebuild_sqlite.py): new table,
+mirror triggers, batched copy, swap in one short transaction, old table dropped at the contract.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ class SQLite(SQLDialect):
     ddl_lock = sync_lock = swap_lock = WRITE
     ddl_lock_timeout = False
     view_note = "a (read-only) view"
+    rebuilds_tables = True
 
     #: No ALTER COLUMN ... SET DEFAULT in SQLite.
     set_default = Dialect.set_default
@@ -126,10 +128,12 @@ class SQLite(SQLDialect):
         )
 
     def set_not_null(self, table: str, column: str, type_: str = "") -> list[Operation]:
+        # the in-place primitive (a rename's copy column); set_not_null itself is a rebuild
         raise self.unsupported(
-            "changing a column's nullability",
-            "SQLite cannot alter a column in place: rebuild the table (create the new shape, "
-            "copy, swap) with raw_sql, or keep the column nullable and add a validation rule.",
+            "changing a column's nullability in place",
+            "SQLite cannot alter a column in place: plan set_not_null on the column (the planner "
+            "rebuilds the table: new shape, copy, swap), or keep it nullable with a validation "
+            "rule.",
         )
 
     def _create_view(self, v: str, definition: str) -> str:

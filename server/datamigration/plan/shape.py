@@ -35,7 +35,8 @@ _LIKE = re.compile(
     rf"^\s*CREATE\s+TABLE\s+(?:IF\s+NOT\s+EXISTS\s+)?({_ID})\s+LIKE\s+({_ID})\s*$", re.IGNORECASE
 )
 _CREATE = re.compile(
-    rf"^\s*CREATE\s+TABLE\s+(?:IF\s+NOT\s+EXISTS\s+)?({_ID})\s*\((.*)\)\s*$",
+    rf"^\s*CREATE\s+TABLE\s+(?:IF\s+NOT\s+EXISTS\s+)?({_ID})\s*\((.*)\)"
+    r"(?:\s|,|WITHOUT\s+ROWID|STRICT)*$",
     re.IGNORECASE | re.DOTALL,
 )
 _VIEW = re.compile(
@@ -44,6 +45,8 @@ _VIEW = re.compile(
     re.IGNORECASE,
 )
 _DROP_TABLE = re.compile(rf"^\s*DROP\s+(?:TABLE|VIEW)\s+(?:IF\s+EXISTS\s+)?({_ID})", re.IGNORECASE)
+#: comments inside a CREATE TABLE as SQLite keeps it (the text as the user wrote it)
+_COMMENT = re.compile(r"--[^\n]*|/\*.*?\*/", re.DOTALL)
 _CONSTRAINT_WORDS = {"primary", "foreign", "unique", "check", "constraint", "exclude"}
 _WORD = re.compile(r"[A-Za-z_][\w$]*")
 
@@ -87,7 +90,7 @@ def apply(columns: Mapping[str, Sequence[str]], statements: Iterable[str]) -> Co
             out[_name(m.group(1))] = list(out.get(_name(m.group(2)), []))
         elif m := _CREATE.match(stmt):
             cols = []
-            for part in _split_top(m.group(2)):
+            for part in _split_top(_COMMENT.sub(" ", m.group(2))):
                 first = part.strip().split(None, 1)
                 if first and first[0].lower() not in _CONSTRAINT_WORDS:
                     cols.append(_name(first[0]))
@@ -115,7 +118,19 @@ def _split_top(text: str) -> list[str]:
 
 
 def step_sql(step: Step) -> list[str]:
-    return [s for op in step.operations if op.kind == "sql" for s in op.statements]
+    return [
+        x for op in step.operations if op.kind == "sql" for s in op.statements for x in _parts(s)
+    ]
+
+
+def _parts(statement: str) -> list[str]:
+    """The statements of a script sent as one (SQLite's table swap: PRAGMAs around BEGIN ...
+    COMMIT, so foreign keys can be off for it), else the statement itself."""
+    if statement.lstrip()[:6].upper() not in ("PRAGMA", "BEGIN "):
+        return [statement]
+    from datamigration.lint.split import split_statements
+
+    return [x.text.strip().rstrip(";") for x in split_statements(statement, "sqlite")[0]]
 
 
 def named_columns(rule: Mapping[str, Any], known: Mapping[str, set[str]]) -> dict[str, set[str]]:
