@@ -157,11 +157,11 @@ def test_demo_text_report_on_postgresql_states_where_it_ran_and_hides_the_passwo
     assert proc.stdout.rstrip().splitlines()[-1].startswith("ok:")
 
 
-def test_demo_with_a_mongodb_url_is_refused_with_a_hint_and_creates_nothing(tmp_path):
+def test_demo_with_a_mysql_url_is_refused_with_a_hint_and_creates_nothing(tmp_path):
     directory = tmp_path / "ws"
-    proc, _ = run_demo(directory, "mongodb://demo:pw-not-shown@127.0.0.1:1/shop")
+    proc, _ = run_demo(directory, "mysql://demo:pw-not-shown@127.0.0.1:1/shop")
     assert proc.returncode == 2
-    assert "MongoDB chapter" in proc.stderr and "is not part of this version yet" in proc.stderr
+    assert "no demo chapter for mysql" in proc.stderr
     assert "hint:" in proc.stderr and "datamigration demo --db postgresql://" in proc.stderr
     assert "Traceback" not in proc.stderr and "pw-not-shown" not in proc.stderr
     assert not directory.exists()

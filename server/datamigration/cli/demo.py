@@ -35,7 +35,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument(
         "--db",
         metavar="URL",
-        help="run on this database server instead of SQLite (postgresql://...): the demo "
+        help="run on this database server instead of SQLite (postgresql://... or mongodb://..., "
+        "whose chapter renames a field of a live collection and rolls it back): the demo "
         "creates its own database dm_demo_<random> there (or a schema of that name in the URL's "
         "database when the role may not CREATE DATABASE), never touches existing tables, and "
         "drops what it created at the end; the password stays out of every file and output",

@@ -33,7 +33,8 @@ from datamigration.errors import UserInputError
 #: the plan-facing operations (see plan/ops_mongodb.py) and the run-state ones (execute/)
 PLAN_OPS = ("update_many", "set_fields", "create_index", "drop_index", "coll_mod",
             "count_mismatches")  # fmt: skip
-STATE_OPS = ("find", "count", "update_one", "insert_one", "delete_one", "delete_many")
+STATE_OPS = ("find", "count", "update_one", "insert_one", "insert_many", "delete_one",
+             "delete_many")  # fmt: skip
 BATCHED = ("set_fields",)
 SAMPLE_IDS = 5
 
@@ -42,7 +43,7 @@ def bson_value(value: Any) -> Any:
     """Plain JSON (with extended-JSON markers) as BSON values."""
     if value is None:
         return None
-    return json_util.loads(json.dumps(value))
+    return json_util.loads(json_util.dumps(value))  # BSON values (an ObjectId) pass as they are
 
 
 def is_batched(op: Mapping[str, Any]) -> bool:
@@ -227,7 +228,7 @@ def _drop_index(coll: Any, op: Mapping[str, Any]) -> dict[str, Any]:
 def _state(
     coll: Any, name: str, op: Mapping[str, Any], flt: Mapping[str, Any], timeout_ms: int
 ) -> dict[str, Any]:
-    """The small reads and writes of the run state (execute/mongo_state.py)."""
+    """The small reads and writes of the run state (execute/mongo_state.py) and of sample data."""
     if name == "find":
         docs = coll.find(flt, sort=op.get("sort"), limit=int(op.get("limit") or 0),
                          max_time_ms=timeout_ms)  # fmt: skip
@@ -243,6 +244,8 @@ def _state(
         except pymongo.errors.DuplicateKeyError:
             return {"inserted": False}
         return {"inserted": True}
+    if name == "insert_many":
+        return {"inserted": len(coll.insert_many([dict(d) for d in op["documents"]]).inserted_ids)}
     if name == "delete_one":
         return {"deleted": coll.delete_one(flt).deleted_count}
     return {"deleted": coll.delete_many(flt).deleted_count}

@@ -346,6 +346,10 @@ class MongoBackend(Backend):
             timeout_ms=self.statement_timeout_ms,
         )
 
+    def drop_database(self) -> None:
+        """Drop the database the URL names (the demo's throwaway sample database)."""
+        self._call("dropDatabase", self.client.drop_database, self.url.database or "")
+
     def probe_latency_ms(self, collection: str) -> float:
         """One small read of `collection`, timed (the backfill throttle's probe)."""
         started = now()

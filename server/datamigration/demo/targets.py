@@ -24,13 +24,11 @@ if TYPE_CHECKING:
 #: dialect name (db/urls.py SCHEMES values) -> module defining TARGET: DemoTarget.
 TARGETS: dict[str, str] = {
     "postgresql": "datamigration.demo.postgres",
+    "mongodb": "datamigration.demo.mongo_live",
 }
 
 #: Why a dialect has no demo chapter yet, shown with the refusal.
-PENDING: dict[str, str] = {
-    "mongodb": "the MongoDB chapter (expand-contract on a collection under load) is not part of "
-    "this version yet",
-}
+PENDING: dict[str, str] = {}
 
 
 @dataclass(frozen=True)
