@@ -53,6 +53,14 @@ def pg_logical_url(pg_logical_admin_url: str) -> Iterator[str]:
 
 
 @pytest.fixture
+def pg_standby() -> Iterator[services.StandbyPair]:
+    """A throwaway primary (wal_level=replica) with a streaming standby made by pg_basebackup:
+    `primary_url`, `standby_url`, `pause_replay()`, `resume_replay()`, `wait_caught_up()`."""
+    with services.streaming_standby_pair() as pair:
+        yield pair
+
+
+@pytest.fixture
 def mysql_url() -> Iterator[str]:
     """A fresh empty MariaDB/MySQL database for this test."""
     with services.mysql_database() as url:

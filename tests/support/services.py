@@ -1,6 +1,7 @@
 """Real database servers for tests: unique throwaway databases on the running servers,
-an nx-27017 MongoDB wire server on a free port, and an opt-in PostgreSQL cluster with
-wal_level=logical for change-data-capture tests.
+an nx-27017 MongoDB wire server on a free port, and opt-in throwaway PostgreSQL clusters: one
+with wal_level=logical for change-data-capture tests, a primary with a streaming standby for
+replication-lag tests.
 
 Under CI=true a server the tests cannot reach is a failure, never a silent skip.
 """
@@ -17,11 +18,14 @@ import tempfile
 import time
 import uuid
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
-PG_ADMIN_URL = os.environ.get("DATAMIGRATION_TEST_PG_URL", "postgresql://postgres@127.0.0.1:5432/test")
+PG_ADMIN_URL = os.environ.get(
+    "DATAMIGRATION_TEST_PG_URL", "postgresql://postgres@127.0.0.1:5432/test"
+)
 MYSQL_ADMIN_URL = os.environ.get("DATAMIGRATION_TEST_MYSQL_URL", "mysql://root@127.0.0.1:3306/test")
 MONGO_URL_ENV = "DATAMIGRATION_TEST_MONGO_URL"
 PG_BIN = Path(os.environ.get("DATAMIGRATION_PG_BIN", "/usr/lib/postgresql/15/bin"))
@@ -89,42 +93,147 @@ def postgres_database(admin_url: str = PG_ADMIN_URL) -> Iterator[str]:
             admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
+def _as_postgres(cmd: list[str], *owned: Path) -> None:
+    """Run a PostgreSQL binary; as the `postgres` user when root (initdb and the server refuse
+    root), after handing it the folders it writes."""
+    if os.geteuid() == 0:
+        for path in owned:
+            shutil.chown(path, "postgres")
+        cmd = ["runuser", "-u", "postgres", "--", *cmd]
+    subprocess.run(cmd, check=True, capture_output=True, text=True)
+
+
+def _start_server(base: Path, data: str, port: int, settings: str, log: str) -> None:
+    """pg_ctl start of the cluster in `base/data` on 127.0.0.1:`port` (socket in base/sock)."""
+    opts = (
+        f"-c port={port} -c listen_addresses=127.0.0.1 -c unix_socket_directories={base / 'sock'} "
+        + settings
+    )
+    pg_ctl = str(PG_BIN / "pg_ctl")
+    _as_postgres([pg_ctl, "-D", str(base / data), "-o", opts, "-l", str(base / log), "-w", "start"])
+
+
+def _stop_server(base: Path, data: str) -> None:
+    with contextlib.suppress(subprocess.CalledProcessError, OSError):
+        _as_postgres(
+            [str(PG_BIN / "pg_ctl"), "-D", str(base / data), "-m", "immediate", "-w", "stop"]
+        )
+
+
+@contextlib.contextmanager
+def _throwaway_cluster(what: str, settings: str) -> Iterator[tuple[Path, int]]:
+    """initdb + start in a temp dir on a free port; yields (dir, port). Stopped (immediate) and
+    removed afterwards; a cluster that does not start is `unavailable` (a failure in CI)."""
+    initdb = PG_BIN / "initdb"
+    if not initdb.exists():
+        unavailable("PostgreSQL server binaries", f"{initdb} missing")
+    base = Path(tempfile.mkdtemp(prefix="dm-pgcluster-"))
+    (base / "sock").mkdir()
+    port = free_port()
+    try:
+        initdb_cmd = [str(initdb), "-D", str(base / "data"), "-A", "trust", "-U", "postgres"]
+        _as_postgres([*initdb_cmd, "--no-sync"], base, base / "sock")
+        _start_server(base, "data", port, settings, "log")
+    except (subprocess.CalledProcessError, OSError) as exc:
+        shutil.rmtree(base, ignore_errors=True)
+        unavailable(what, getattr(exc, "stderr", "") or exc)
+    try:
+        yield base, port
+    finally:
+        _stop_server(base, "data")
+        shutil.rmtree(base, ignore_errors=True)
+
+
 @contextlib.contextmanager
 def logical_postgres_cluster() -> Iterator[str]:
     """A throwaway cluster with wal_level=logical on a free port (initdb as `postgres` if root)."""
-    initdb, pg_ctl = PG_BIN / "initdb", PG_BIN / "pg_ctl"
-    if not initdb.exists():
-        unavailable("PostgreSQL server binaries", f"{initdb} missing")
-    as_root = os.geteuid() == 0
-    base = Path(tempfile.mkdtemp(prefix="dm-pgcluster-"))
-    data, sock = base / "data", base / "sock"
-    sock.mkdir()
-    port = free_port()
-
-    def run(cmd: list[str]) -> None:
-        if as_root:
-            shutil.chown(base, "postgres")
-            shutil.chown(sock, "postgres")
-            cmd = ["runuser", "-u", "postgres", "--", *cmd]
-        subprocess.run(cmd, check=True, capture_output=True, text=True)
-
-    try:
-        run([str(initdb), "-D", str(data), "-A", "trust", "-U", "postgres", "--no-sync"])
-        opts = (
-            f"-c port={port} -c listen_addresses=127.0.0.1 -c unix_socket_directories={sock} "
-            "-c wal_level=logical -c max_replication_slots=10 -c max_wal_senders=10 -c fsync=off"
-        )
-        run([str(pg_ctl), "-D", str(data), "-o", opts, "-l", str(base / "log"), "-w", "start"])
-    except (subprocess.CalledProcessError, OSError) as exc:
-        shutil.rmtree(base, ignore_errors=True)
-        detail = getattr(exc, "stderr", "") or exc
-        unavailable("throwaway PostgreSQL cluster", detail)
-    try:
+    settings = "-c wal_level=logical -c max_replication_slots=10 -c max_wal_senders=10 -c fsync=off"
+    with _throwaway_cluster("throwaway PostgreSQL cluster", settings) as (_, port):
         yield f"postgresql://postgres@127.0.0.1:{port}/postgres"
-    finally:
-        with contextlib.suppress(subprocess.CalledProcessError, OSError):
-            run([str(pg_ctl), "-D", str(data), "-m", "immediate", "-w", "stop"])
-        shutil.rmtree(base, ignore_errors=True)
+
+
+@dataclass(frozen=True)
+class StandbyPair:
+    """A primary and its streaming standby; replay on the standby can be paused and resumed."""
+
+    primary_url: str
+    standby_url: str
+
+    def _standby(self, sql: str) -> object:
+        import psycopg
+
+        with psycopg.connect(self.standby_url, autocommit=True, connect_timeout=5) as conn:
+            row = conn.execute(sql).fetchone()
+        return row[0] if row else None
+
+    def pause_replay(self) -> None:
+        """Stop applying WAL on the standby (it still receives it): replay lag grows."""
+        self._standby("SELECT pg_wal_replay_pause()")
+
+    def resume_replay(self) -> None:
+        self._standby("SELECT pg_wal_replay_resume()")
+
+    def replay_pause_state(self) -> str:
+        return str(self._standby("SELECT pg_get_wal_replay_pause_state()"))
+
+    def wait_caught_up(self, timeout: float = 30.0) -> None:
+        """Until the primary sees the standby's replay position at its current WAL position."""
+        import psycopg
+
+        deadline = time.monotonic() + timeout
+        with psycopg.connect(self.primary_url, autocommit=True, connect_timeout=5) as conn:
+            target = conn.execute("SELECT pg_current_wal_lsn()").fetchone()[0]
+            while time.monotonic() < deadline:
+                row = conn.execute(
+                    "SELECT bool_and(replay_lsn >= %s::pg_lsn) FROM pg_stat_replication "
+                    "WHERE state = 'streaming'",
+                    (target,),
+                ).fetchone()
+                if row and row[0]:
+                    return
+                time.sleep(0.05)
+        raise TimeoutError(f"the standby did not replay up to {target} within {timeout} s")
+
+
+def _wait_streaming(primary_url: str, timeout: float = 20.0) -> None:
+    import psycopg
+
+    deadline = time.monotonic() + timeout
+    with psycopg.connect(primary_url, autocommit=True, connect_timeout=5) as conn:
+        while time.monotonic() < deadline:
+            sql = "SELECT count(*) FROM pg_stat_replication WHERE state = 'streaming'"
+            if conn.execute(sql).fetchone()[0]:
+                return
+            time.sleep(0.05)
+    raise TimeoutError(f"no standby streaming from the primary after {timeout} s")
+
+
+@contextlib.contextmanager
+def streaming_standby_pair(status_interval_s: int = 1) -> Iterator[StandbyPair]:
+    """A throwaway primary (wal_level=replica) and a hot standby made with pg_basebackup -R,
+    streaming from it, each on a free port. The standby reports its positions every
+    `status_interval_s` when no WAL arrives (wal_receiver_status_interval; PostgreSQL's default
+    is 10) so the primary sees a resumed replay quickly."""
+    primary = "-c wal_level=replica -c max_wal_senders=10 -c fsync=off"
+    with _throwaway_cluster("throwaway PostgreSQL primary", primary) as (base, port):
+        primary_url = f"postgresql://postgres@127.0.0.1:{port}/postgres"
+        standby_port = free_port()
+        backup = [str(PG_BIN / "pg_basebackup"), "-h", "127.0.0.1", "-p", str(port)]
+        standby = f"-c hot_standby=on -c wal_receiver_status_interval={status_interval_s} "
+        standby += "-c fsync=off"
+        try:
+            try:
+                _as_postgres([*backup, "-U", "postgres", "-D", str(base / "standby"), "-R",
+                              "-X", "stream", "-c", "fast", "--no-sync"], base)  # fmt: skip
+                _start_server(base, "standby", standby_port, standby, "standby.log")
+                _wait_streaming(primary_url)
+            except (subprocess.CalledProcessError, OSError, TimeoutError) as exc:
+                unavailable("streaming PostgreSQL standby", getattr(exc, "stderr", "") or exc)
+            yield StandbyPair(
+                primary_url, f"postgresql://postgres@127.0.0.1:{standby_port}/postgres"
+            )
+        finally:
+            _stop_server(base, "standby")
 
 
 # --- MariaDB / MySQL ----------------------------------------------------------------------
@@ -180,8 +289,19 @@ def mongo_server() -> Iterator[str]:
     port = free_port()
     workdir = Path(tempfile.mkdtemp(prefix="dm-nx27017-"))
     proc = subprocess.Popen(
-        [exe, "--host", "127.0.0.1", "-p", str(port), "--data-dir", str(workdir / "data"),
-         "--log-file", str(workdir / "log"), "--pid-file", str(workdir / "pid")],
+        [
+            exe,
+            "--host",
+            "127.0.0.1",
+            "-p",
+            str(port),
+            "--data-dir",
+            str(workdir / "data"),
+            "--log-file",
+            str(workdir / "log"),
+            "--pid-file",
+            str(workdir / "pid"),
+        ],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
         cwd=workdir,

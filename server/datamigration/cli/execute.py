@@ -43,6 +43,12 @@ def _options(args: argparse.Namespace) -> Any:
                 f"  {data['step']} batch {data['batch']}: {data['rows']}{of} rows, "
                 f"last key {data['last_key']}"
             )
+        elif event == "throttle":
+            if data["state"] == "paused":
+                print_text(f"  {data['step']} paused: {data['reason']} "
+                           f"(waiting {data['pause_ms'] / 1000:.1f} s)")  # fmt: skip
+            else:
+                print_text(f"  {data['step']} resumed after {data['waited_s']:.1f} s")
         elif event == "step_started":
             print_text(f"{data['step']} {data['title']} ...")
         elif event in ("step_done", "rolled_back"):
@@ -51,6 +57,7 @@ def _options(args: argparse.Namespace) -> Any:
     return RunOptions(
         batch_size=getattr(args, "batch_size", None),
         batch_pause_ms=getattr(args, "batch_pause_ms", 0.0) or 0.0,
+        max_lag_s=getattr(args, "max_lag_seconds", None),
         progress=progress,
     )
 
@@ -186,6 +193,12 @@ def cmd_run_status(args: argparse.Namespace) -> int:
     for s in out["steps"]:
         extra = f" ({s['detail']})" if s.get("detail") else ""
         print_text(f"  {s['step']} [{s['phase']}] {s['title']}: {s['status']}{extra}")
+    th = out.get("throttle")
+    if th and th["paused"]:
+        print_text(f"  {th['step']} paused: {th['reason']} (throttled for {th['waited_s']:.0f} s)")
+    elif th:
+        print_text(f"  last throttle: {th['step']} {th['state']} at {th['at']} ({th['pauses']} "
+                   "pauses logged)")  # fmt: skip
     for c in out.get("checkpoints", []):
         if c["batches"]:
             state = "finished" if c["finished"] else "in progress"
@@ -287,6 +300,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--batch-size", type=int, help="override the backfill batch size")
     p.add_argument(
         "--batch-pause-ms", type=float, default=0.0, help="pause after each backfill batch (ms)"
+    )
+    p.add_argument(
+        "--max-lag-seconds",
+        type=float,
+        help="pause a backfill while a standby's replay lag is above this (default: the plan's)",
     )
     p.add_argument("--quiet", action="store_true", help="no progress lines")
     add_json_flag(p)

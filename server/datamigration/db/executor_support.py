@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -213,22 +214,45 @@ def index_state(backend: Backend, index: str) -> str | None:
     return "valid" if rows[0][0] else "invalid"
 
 
-def replication_lag_seconds(backend: Backend) -> float | None:
-    """The largest replay lag of the connected standbys (seconds), None without standbys.
+@dataclass(frozen=True)
+class ReplicationLag:
+    """How far the connected standbys are behind (the worst of them)."""
 
-    Only PostgreSQL reports it here (pg_stat_replication); a role without the privilege to see
-    the columns gets NULLs, which also reads as "unknown".
+    #: replay lag in seconds as the primary measures it; 0 for a standby that has replayed
+    #: everything written (PostgreSQL keeps showing the lag measured at the catch-up until the
+    #: standby's next status reply, wal_receiver_status_interval = 10 s by default, which would
+    #: hold a caught-up backfill that long)
+    seconds: float | None
+    #: WAL written on the primary but not yet replayed on the standby
+    bytes: int | None
+    standbys: int
+
+
+def replication_lag(backend: Backend) -> ReplicationLag | None:
+    """The largest replay lag of the connected standbys, None without standbys (or elsewhere
+    than PostgreSQL).
+
+    `replay_lag` in pg_stat_replication keeps growing while a standby's replay is stuck (paused,
+    or blocked by a conflicting query) as long as the standby sends replies: on every WAL
+    message it receives, and every wal_receiver_status_interval (10 s by default) when idle.
+    A role without the privilege to see the columns gets NULLs, which read as "unknown".
     """
     if backend.dialect != "postgresql":
         return None
     rows = fetch(
         backend,
-        "SELECT max(EXTRACT(EPOCH FROM COALESCE(replay_lag, write_lag, flush_lag))) "
-        "FROM pg_stat_replication",
+        "SELECT count(*), max(CASE WHEN replay_lsn >= pg_current_wal_lsn() THEN 0 ELSE "
+        "EXTRACT(EPOCH FROM COALESCE(replay_lag, write_lag, flush_lag)) END), "
+        "max(pg_wal_lsn_diff(pg_current_wal_lsn(), replay_lsn)) FROM pg_stat_replication",
     )
-    if not rows or rows[0][0] is None:
+    if not rows or not rows[0][0]:
         return None
-    return float(rows[0][0])
+    count, seconds, lag_bytes = rows[0]
+    return ReplicationLag(
+        seconds=float(seconds) if seconds is not None else None,
+        bytes=max(int(lag_bytes), 0) if lag_bytes is not None else None,
+        standbys=int(count),
+    )
 
 
 def probe_latency_ms(

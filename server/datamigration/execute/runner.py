@@ -59,6 +59,8 @@ class RunOptions:
 
     batch_size: int | None = None
     batch_pause_ms: float = 0.0
+    #: replication lag (s) above which a backfill pauses; overrides the step's monitoring
+    max_lag_s: float | None = None
     throttle: ThrottlePolicy | None = None
     backoff: Backoff = field(default_factory=Backoff)
     #: lock timeouts of DDL start short and climb to the operation's limit (execute/retry.py)
@@ -318,7 +320,10 @@ class Executor:
                     validation=result,
                 )
         if "health_ok" in step.gates:
-            throttle = Throttle(self.backend, policy=self.options.throttle or ThrottlePolicy())
+            policy = self.options.throttle or ThrottlePolicy.from_monitoring(
+                None, max_lag_s=self.options.max_lag_s
+            )
+            throttle = Throttle(self.backend, policy=policy)
             throttle.calibrate()
             reason = throttle.strained()
             if reason:
@@ -507,13 +512,21 @@ class Executor:
         spec = op.backfill
         assert spec is not None
         policy = self.options.throttle or ThrottlePolicy.from_monitoring(
-            dict(step.monitoring), pause_ms=self.options.batch_pause_ms or None
+            dict(step.monitoring),
+            pause_ms=self.options.batch_pause_ms or None,
+            max_lag_s=self.options.max_lag_s,
         )
+
+        def on_throttle(info: dict[str, Any]) -> None:
+            self.log.write("throttle", step=step.id, operation=op.id, **info)
+            self._progress("throttle", step=step.id, operation=op.id, **info)
+
         throttle = Throttle(
             self.backend,
             probe_sql=f"SELECT 1 FROM {xs.quote(self.backend, spec.table)} LIMIT 1",
             policy=policy,
             sleep=self.options.sleep,
+            on_event=on_throttle,
         )
 
         def on_batch(info: dict[str, Any]) -> None:

@@ -18,6 +18,7 @@ from datamigration.errors import DataMigrationError, UserInputError
 from datamigration.execute.runner import Executor, RunOptions
 from datamigration.execute.selection import Selection, select_rollback, select_steps
 from datamigration.execute.state import RunLog, RunStore, local_runs
+from datamigration.execute.throttle import throttle_status
 from datamigration.plan.model import Plan
 from datamigration.redact import redact_url
 from datamigration.workspace.root import Workspace
@@ -149,13 +150,16 @@ def run_status(
         }
     data = read_plan_file(plans_dir(workspace) / f"{plan_id}.json")
     plan = Plan.from_dict(data)
-    log_events, cut = RunLog(workspace.state_dir, plan.id).read(events)
+    run_log = RunLog(workspace.state_dir, plan.id)
+    log_events, cut = run_log.read(events)
     out: dict[str, Any] = {
         "plan_id": plan.id,
         "plan_hash": plan.hash,
         "title": plan.title,
         "events": log_events,
         "events_truncated": cut,
+        # the backfill throttle's latest decision ("paused: replication lag 12 s > 5 s")
+        "throttle": throttle_status(run_log.read(1000)[0]),
         "source": "local log",
     }
     try:

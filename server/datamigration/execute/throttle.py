@@ -7,6 +7,12 @@ more than `latency_factor` x the baseline (and more than an absolute floor, so a
 does not make noise look like strain), or when a standby's replay lag (pg_stat_replication)
 exceeds `max_lag_s`, it pauses with growing, jittered pauses and probes again. It gives up only
 after `max_wait_s` of continuous throttling, with an error that says the run can be resumed.
+
+Replication lag is time lag as the primary measures it (`replay_lag`, which keeps growing while
+a standby's replay is stuck), 0 for a standby that has replayed everything; the WAL bytes not yet
+replayed are reported beside it. Each pause and each resume is handed to `on_event`, which the
+executor writes to the run log, so `run_status` can say "paused: replication lag 12 s > 5 s"
+while a backfill waits (`throttle_status`).
 """
 
 from __future__ import annotations
@@ -71,15 +77,20 @@ class ThrottleStats:
     slept_ms: float = 0.0
     max_probe_ms: float = 0.0
     max_lag_s: float | None = None
+    max_lag_bytes: int | None = None
+    #: pauses per cause: "latency" / "replication_lag"
+    causes: dict[str, int] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         return {
             "baseline_probe_ms": round(self.baseline_ms, 3) if self.baseline_ms else None,
             "probes": self.probes,
             "throttled": self.throttled,
+            "throttled_by": dict(self.causes),
             "throttle_sleep_ms": round(self.slept_ms, 1),
             "max_probe_ms": round(self.max_probe_ms, 3),
             "max_replication_lag_s": self.max_lag_s,
+            "max_replication_lag_bytes": self.max_lag_bytes,
         }
 
 
@@ -95,6 +106,8 @@ class Throttle:
     probe: Callable[[], float] | None = None
     lag: Callable[[], float | None] | None = None
     stats: ThrottleStats = field(default_factory=ThrottleStats)
+    #: told of every pause and of the resume after them (the executor logs them)
+    on_event: Callable[[dict[str, Any]], None] | None = None
 
     def __post_init__(self) -> None:
         if self.probe is None:
@@ -102,7 +115,15 @@ class Throttle:
                 self.backend, self.probe_sql, timeout_ms=self.policy.probe_timeout_ms
             )
         if self.lag is None:
-            self.lag = lambda: xs.replication_lag_seconds(self.backend)
+            self.lag = self._standby_lag
+        self._lag_bytes: int | None = None
+
+    def _standby_lag(self) -> float | None:
+        found = xs.replication_lag(self.backend)
+        self._lag_bytes = found.bytes if found else None
+        if found and found.bytes is not None:
+            self.stats.max_lag_bytes = max(self.stats.max_lag_bytes or 0, found.bytes)
+        return found.seconds if found else None
 
     def _measure(self) -> float:
         assert self.probe is not None
@@ -124,24 +145,37 @@ class Throttle:
 
     def strained(self) -> str | None:
         """Why the database looks strained right now, or None."""
+        found = self._strain()
+        return found[1] if found else None
+
+    def _strain(self) -> tuple[str, str] | None:
+        """(cause, reason) when the database looks strained right now."""
         if self.stats.baseline_ms is None:
             self.calibrate()
         ms = self._measure()
         if ms > self.limit_ms:
-            return f"probe {ms:.1f} ms > {self.limit_ms:.1f} ms"
+            return "latency", f"probe {round(ms, 2):g} ms > {round(self.limit_ms, 2):g} ms"
         if self.policy.max_lag_s is not None and self.lag is not None:
             lag = self.lag()
             if lag is not None:
                 self.stats.max_lag_s = max(self.stats.max_lag_s or 0.0, lag)
                 if lag > self.policy.max_lag_s:
-                    return f"replication lag {lag:.1f} s > {self.policy.max_lag_s:.1f} s"
+                    reason = f"replication lag {round(lag, 2):g} s > {self.policy.max_lag_s:g} s"
+                    if self._lag_bytes:
+                        reason += f" ({self._lag_bytes:,} bytes of WAL not replayed)"
+                    return "replication_lag", reason
         return None
+
+    def _tell(self, **event: Any) -> None:
+        if self.on_event is not None:
+            self.on_event(event)
 
     def before_batch(self) -> None:
         """Return when the database looks healthy; pause (growing, jittered) while it does not."""
         started = self.clock()
         attempt = 0
-        while (reason := self.strained()) is not None:
+        while (found := self._strain()) is not None:
+            cause, reason = found
             waited = self.clock() - started
             if waited >= self.policy.max_wait_s:
                 raise ThrottledTooLongError(
@@ -152,12 +186,31 @@ class Throttle:
                 )
             attempt += 1
             self.stats.throttled += 1
+            self.stats.causes[cause] = self.stats.causes.get(cause, 0) + 1
             bound = min(self.policy.max_pause_ms, self.policy.base_pause_ms * 2 ** (attempt - 1))
             pause = self.rng.uniform(bound / 2, bound)
+            self._tell(state="paused", cause=cause, reason=reason, attempt=attempt,
+                       waited_s=round(waited, 3), pause_ms=round(pause, 1))  # fmt: skip
             self.stats.slept_ms += pause
             self.sleep(pause / 1000.0)
+        if attempt:
+            self._tell(state="resumed", pauses=attempt, waited_s=round(self.clock() - started, 3))
 
     def after_batch(self) -> None:
         if self.policy.pause_ms > 0:
             self.stats.slept_ms += self.policy.pause_ms
             self.sleep(self.policy.pause_ms / 1000.0)
+
+
+def throttle_status(events: list[dict[str, Any]]) -> dict[str, Any] | None:
+    """What the run log says about throttling: the latest decision, and whether the backfill is
+    paused right now (its latest event is a pause: nothing else is logged while it waits).
+    None when the log holds no throttle event."""
+    decisions = [e for e in events if e.get("event") == "throttle"]
+    if not decisions:
+        return None
+    last = decisions[-1]
+    paused = events[-1] is last and last.get("state") == "paused"
+    out = {k: last.get(k) for k in ("step", "operation", "state", "cause", "reason", "waited_s")}
+    pauses = sum(1 for e in decisions if e.get("state") == "paused")
+    return out | {"paused": paused, "at": last.get("ts"), "pauses": pauses}

@@ -51,6 +51,7 @@ class RunStatusOutput(TypedDict):
     runs: list[dict[str, Any]]
     database_error: str | None
     interrupted: bool
+    throttle: dict[str, Any] | None
     truncated: bool
 
 
@@ -107,6 +108,9 @@ def register(server: MCPServer, runtime: Any) -> None:
             done["n"] += 1
             if event == "batch":
                 message = f"{data['step']}: batch {data['batch']}, {data['rows']} rows"
+            elif event == "throttle":  # "s03: paused: replication lag 12 s > 5 s"
+                why = f": {data['reason']}" if data.get("reason") else ""
+                message = f"{data['step']}: {data['state']}{why}"
             else:
                 message = f"{data.get('step')}: {event.replace('_', ' ')}"
             try:
@@ -291,5 +295,6 @@ def register(server: MCPServer, runtime: Any) -> None:
             runs=out.get("runs", []),
             database_error=out.get("database_error"),
             interrupted=bool(out.get("interrupted")),
+            throttle=out.get("throttle"),
             truncated=bool(out.get("events_truncated")),
         )
