@@ -156,6 +156,7 @@ def test_mongodb_target_rules_and_a_foreign_key_checked_across_databases(pg_url,
     db = client.get_default_database()
     db.orders.insert_many([{"_id": i, "user_id": 1 + i % 200, "total": 2.5} for i in range(1, 50)])
     db.orders.insert_one({"_id": 1000, "user_id": 4242, "total": None})
+    db.orders.insert_one({"_id": 1001, "user_id": 1})  # no total at all: missing counts too
     client.close()
     doc = {
         "source": pg_url,
@@ -168,7 +169,7 @@ def test_mongodb_target_rules_and_a_foreign_key_checked_across_databases(pg_url,
         ],
     }  # fmt: skip
     r = results_by_id(run_rules(doc))
-    assert r["total-required"].offending == [1000]
+    assert r["total-required"].offending == [1000, 1001]
     assert r["fk-across"].measured == 1 and r["fk-across"].offending == [4242]
 
 

@@ -186,8 +186,10 @@ def orphans_sql(
 
 
 def mongo_null(columns: Sequence[str]) -> dict[str, Any]:
-    """`{field: null}` matches both null and a missing field: what required_fields means."""
-    conds = [{c: None} for c in columns]
+    """Null or missing: what required_fields means. `{field: {$in: [null]}}` matches both in
+    MongoDB (as `{field: null}` does), and it is also what servers that only speak MongoDB's
+    protocol count right (nx-27017 miscounts `{field: null}` and the `$exists` spelling)."""
+    conds = [{c: {"$in": [None]}} for c in columns]
     return conds[0] if len(conds) == 1 else {"$or": conds}
 
 
