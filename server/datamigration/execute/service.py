@@ -175,7 +175,8 @@ def run_status(
                 out["run"] = store.run()
                 out["checkpoints"] = [c.to_dict() for c in store.checkpoints()]
                 if any(st.status in ("running", "rolling_back") for st in states.values()):
-                    out["interrupted"] = _nobody_runs(backend, plan.id)
+                    out["interrupted"] = (not store.locked_by_other() if plan.dialect == "mongodb"
+                                          else _nobody_runs(backend, plan.id))  # fmt: skip
             else:
                 states, out["run"], out["checkpoints"] = {}, None, []
             out["source"] = "target database"
