@@ -137,6 +137,28 @@ class Naive(Change):
         return {"statement": self.statement, "alter_seconds": round(alter_s, 3)}
 
 
+class BusyCore(Change):
+    """No database work at all: one process spinning on one core for `seconds`.
+
+    The machine's own floor: on a small machine any sustained work, even work that never touches
+    the database, delays the application's queries (the scheduler has one core fewer for the
+    application, its backends and the WAL writer). A change cannot be gentler than this, so
+    its p99 is read next to this one.
+    """
+
+    def __init__(self, seconds: float) -> None:
+        self.seconds = seconds
+
+    def run(self, gen: LoadGenerator, url: str, workdir: Path) -> dict[str, Any]:
+        spin = subprocess.Popen([sys.executable, "-c", "while True: pass"])
+        try:
+            time.sleep(self.seconds)
+        finally:
+            spin.kill()
+            spin.wait()
+        return {"busy_seconds": self.seconds}
+
+
 #: The executor process: imports once (before the change window, so interpreter start-up never
 #: lands in it), then runs the steps it is sent through the same engine call `datamigration
 #: execute` makes, one JSON line of outcome per step.
@@ -276,7 +298,8 @@ def scenario(
                         longest_app_lock_wait_ms=round(w.longest_app_lock_wait_ms, 1))  # fmt: skip
             kinds = ", ".join(f"{k} {v:.1f}" for k, v in w.p99_by_kind_ms)
             print(f"    {step['step']} {step['title']}: {step['seconds']:.1f} s, "
-                  f"p99 {w.p99_ms:.2f} ms ({kinds}; service {w.service_p99_ms:.1f}), failed {w.failed}")  # fmt: skip
+                  f"p99 {w.p99_ms:.2f} ms ({kinds}; service {w.service_p99_ms:.1f}), failed {w.failed}"
+                  + (f"; app waited on {dict(w.app_waits)}" if w.app_waits else ""))  # fmt: skip
         print(
             f"    p99 by kind, baseline {dict(base.p99_by_kind_ms)} service {base.service_p99_ms:.2f}; "
             f"during {dict(during.p99_by_kind_ms)} service {during.service_p99_ms:.2f}"
@@ -366,10 +389,25 @@ def main() -> int:
         p.add_argument("--batch-pause-ms", type=float, default=None, help="pause after a batch")
         p.add_argument("--only", choices=["rename", "type"], default=None)
         p.add_argument(
+            "--cpu-floor",
+            type=float,
+            default=8.0,
+            metavar="SECONDS",
+            help="first measure the machine's floor: p99 while one process spins on one core "
+            "for SECONDS with no database work (0 skips it)",
+        )
+        p.add_argument(
             "--own-cluster",
             action="store_true",
             help="run on a private throwaway PostgreSQL (initdb) so other work on the shared "
             "server (its checkpoints, WAL, cache) cannot show up in the latencies",
+        )
+        p.add_argument(
+            "--pg-setting",
+            action="append",
+            default=[],
+            metavar="NAME=VALUE",
+            help="a server setting for --own-cluster (repeatable), e.g. autovacuum=off",
         )
         p.add_argument(
             "--no-prepare",
@@ -380,7 +418,8 @@ def main() -> int:
     args = bench_args("schema changes under live load: expand-contract vs naive ALTER", extra=extra)
     if args.own_cluster:
         global ADMIN_URL
-        with own_cluster() as url:
+        settings = dict(item.split("=", 1) for item in args.pg_setting)
+        with own_cluster(settings) as url:
             ADMIN_URL = url
             return run(args)
     return run(args)
@@ -407,6 +446,14 @@ def run(args: Any) -> int:
     }
     figures: list[Figure] = []
     started = time.perf_counter()
+    if args.cpu_floor:
+        floor = runs["cpu-floor"] = scenario(
+            "one busy core, no database work", BusyCore(args.cpu_floor), RENAME_LOAD, args
+        )
+        base, busy = floor["baseline"]["p99_ms"], floor["during"]["p99_ms"]
+        figures.append(Figure("machine floor: p99 with one busy core / baseline",
+                              busy / base if base else 0.0, None, "x",
+                              note="no database work: what any sustained work costs here"))  # fmt: skip
     for label, (spec, load, statement, deploy) in changes.items():
         if args.only and args.only != label:
             continue
@@ -422,6 +469,11 @@ def run(args: Any) -> int:
         "baseline_s": args.baseline, "deploy_s": args.deploy_seconds,
         "batch_size": args.batch_size, "batch_pause_ms": args.batch_pause_ms, "prepared_statements": not args.no_prepare}})  # fmt: skip
     for key, s in runs.items():
+        if key == "cpu-floor":
+            b, d = s["baseline"]["p99_ms"], s["during"]["p99_ms"]
+            print(f"machine floor: one busy core, no database work: p99 {b:.2f} -> {d:.2f} ms "
+                  f"({d / b if b else 0:.1f}x baseline)")  # fmt: skip
+            continue
         print(f"goals, {key}:")
         for line in goals(s):
             print(f"  {line}")

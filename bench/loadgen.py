@@ -26,6 +26,7 @@ import math
 import random
 import threading
 import time
+from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from urllib.parse import urlsplit
@@ -87,6 +88,8 @@ class LoadResult:
     threads: int
     monitor_samples: int = 0
     marks: dict[str, float] = field(default_factory=dict)
+    #: (seconds since start, "type:event") of application queries seen waiting
+    app_wait_samples: list[tuple[float, str]] = field(default_factory=list)
 
 
 def _check_loopback(url: str) -> None:
@@ -134,6 +137,7 @@ class LoadGenerator:
         self._ops: list[list[Op]] = [[] for _ in range(threads)]
         self._waits: dict[tuple[int, float], LockWait] = {}
         self._monitor_samples = 0
+        self._app_wait_samples: list[tuple[float, str]] = []
         self._workers: list[threading.Thread] = []
         self._monitor: threading.Thread | None = None
         self.t0 = 0.0
@@ -182,6 +186,7 @@ class LoadGenerator:
             threads=self.threads,
             monitor_samples=self._monitor_samples,
             marks=dict(self.marks),
+            app_wait_samples=list(self._app_wait_samples),
         )
 
     # --- workers ---------------------------------------------------------------------------
@@ -237,22 +242,30 @@ class LoadGenerator:
 
     def _monitor_loop(self) -> None:
         conn = self._connect(MONITOR_NAME)
+        # Lock waits of anyone (the app's and the migration's), plus what the application's
+        # running queries wait on right now (LWLock, IO, Lock, ...): where its time goes.
         sql = (
             "SELECT pid, extract(epoch FROM query_start), "
             "extract(epoch FROM clock_timestamp() - query_start) * 1000, "
-            "application_name = %s, left(query, 120) "
-            "FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND pid <> pg_backend_pid()"
+            "application_name = %s, left(query, 120), wait_event_type, wait_event "
+            "FROM pg_stat_activity WHERE pid <> pg_backend_pid() AND (wait_event_type = 'Lock' "
+            "OR (application_name = %s AND state = 'active' AND wait_event IS NOT NULL))"
         )
         try:
             while not self._stop.wait(self.monitor_interval):
-                rows = conn.execute(sql, (APP_NAME,)).fetchall()
+                rows = conn.execute(sql, (APP_NAME, APP_NAME)).fetchall()
                 self._monitor_samples += 1
-                for pid, qstart, waited_ms, is_app, query in rows:
+                now = self.now()
+                for pid, qstart, waited_ms, is_app, query, wtype, wevent in rows:
+                    if is_app and wtype != "Client":
+                        self._app_wait_samples.append((now, f"{wtype}:{wevent}"))
+                    if wtype != "Lock":
+                        continue
                     key = (pid, float(qstart))
                     found = self._waits.get(key)
                     if found is None:
                         self._waits[key] = LockWait(
-                            pid, float(qstart), float(waited_ms), query, bool(is_app), self.now()
+                            pid, float(qstart), float(waited_ms), query, bool(is_app), now
                         )
                     else:
                         found.longest_ms = max(found.longest_ms, float(waited_ms))
@@ -291,6 +304,8 @@ class Window:
     p99_by_kind_ms: tuple[tuple[str, float], ...] = ()
     #: p99 of the time from sending to completion: latency minus this is the client's own delay
     service_p99_ms: float = 0.0
+    #: what the application's queries were seen waiting on, most frequent first (samples)
+    app_waits: tuple[tuple[str, int], ...] = ()
 
     def to_dict(self) -> dict[str, object]:
         return {
@@ -309,6 +324,7 @@ class Window:
             "longest_other_lock_wait_ms": round(self.longest_other_lock_wait_ms, 1),
             "p99_by_kind_ms": {k: round(v, 3) for k, v in self.p99_by_kind_ms},
             "service_p99_ms": round(self.service_p99_ms, 3),
+            "app_waits": [list(w) for w in self.app_waits],
         }
 
 
@@ -340,6 +356,9 @@ def window(result: LoadResult, name: str, start: float, end: float) -> Window:
         longest_other_lock_wait_ms=max((w.longest_ms for w in waits if not w.app), default=0.0),
         p99_by_kind_ms=tuple((k, percentile(sorted(v), 99)) for k, v in sorted(by_kind.items())),
         service_p99_ms=percentile(sorted(o.service_ms for o in ops), 99),
+        app_waits=tuple(
+            Counter(e for t, e in result.app_wait_samples if start <= t < end).most_common(4)
+        ),
     )
 
 
