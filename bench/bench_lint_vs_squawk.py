@@ -64,7 +64,9 @@ TIMEOUT_RULES = {"require-lock-timeout", "require-statement-timeout", "require-t
 
 def main() -> int:
     squawk = squawk_binary()
-    version = subprocess.run([squawk, "--version"], capture_output=True, text=True, check=True).stdout.strip()
+    version = subprocess.run(
+        [squawk, "--version"], capture_output=True, text=True, check=True
+    ).stdout.strip()
     mapping = squawk_to_ours()
     files = corpus()
     pg = [f for f in files if f.dialect == "postgres"]

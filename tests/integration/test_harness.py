@@ -1,10 +1,11 @@
 """The harness itself: every backend fixture hands out a working, isolated database."""
 
+import sqlite3
+
 import psycopg
 import pymongo
 import pymysql
 import pytest
-import sqlite3
 
 pytestmark = pytest.mark.integration
 
@@ -29,8 +30,14 @@ def test_mariadb_fixture_gives_a_writable_database(mysql_url):
     from urllib.parse import urlsplit
 
     parts = urlsplit(mysql_url)
-    conn = pymysql.connect(host=parts.hostname, port=parts.port, user=parts.username,
-                           password="", database=parts.path.lstrip("/"), autocommit=True)
+    conn = pymysql.connect(
+        host=parts.hostname,
+        port=parts.port,
+        user=parts.username,
+        password="",
+        database=parts.path.lstrip("/"),
+        autocommit=True,
+    )
     with conn, conn.cursor() as cur:
         cur.execute("CREATE TABLE t (id int primary key)")
         cur.execute("INSERT INTO t VALUES (7)")

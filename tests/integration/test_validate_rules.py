@@ -20,12 +20,19 @@ from datamigration.workspace.root import Workspace
 pytestmark = pytest.mark.integration
 
 SOURCE_DDL = [
-    "CREATE TABLE users (id int PRIMARY KEY, email text NOT NULL UNIQUE, "
-    "score double precision, created_at timestamptz NOT NULL)",
-    "CREATE TABLE orders (id int PRIMARY KEY, user_id int NOT NULL REFERENCES users(id), "
-    "total numeric(10,2))",
-    "INSERT INTO users SELECT g, 'u' || g || '@x.org', 4999.99, "
-    "'2024-03-01 10:00:00+00'::timestamptz + g * interval '1 hour' FROM generate_series(1, 200) g",
+    (
+        "CREATE TABLE users (id int PRIMARY KEY, email text NOT NULL UNIQUE, "
+        "score double precision, created_at timestamptz NOT NULL)"
+    ),
+    (
+        "CREATE TABLE orders (id int PRIMARY KEY, user_id int NOT NULL REFERENCES users(id), "
+        "total numeric(10,2))"
+    ),
+    (
+        "INSERT INTO users SELECT g, 'u' || g || '@x.org', 4999.99, "
+        "'2024-03-01 10:00:00+00'::timestamptz + g * interval '1 hour' "
+        "FROM generate_series(1, 200) g"
+    ),
     "INSERT INTO orders SELECT g, 1 + g % 200, g * 1.5 FROM generate_series(1, 400) g",
 ]
 # What a lossy copy tool leaves behind: NOT NULL dropped, an 8-byte float narrowed to 4 bytes,
@@ -33,8 +40,11 @@ SOURCE_DDL = [
 TARGET_DDL = [
     "CREATE TABLE users (id int PRIMARY KEY, email text, score real, created_at timestamptz)",
     "CREATE TABLE orders (id int PRIMARY KEY, user_id int, total numeric(10,2))",
-    "INSERT INTO users SELECT g, 'u' || g || '@x.org', 4999.99, "
-    "'2024-03-01 10:00:00+00'::timestamptz + g * interval '1 hour' FROM generate_series(1, 200) g",
+    (
+        "INSERT INTO users SELECT g, 'u' || g || '@x.org', 4999.99, "
+        "'2024-03-01 10:00:00+00'::timestamptz + g * interval '1 hour' "
+        "FROM generate_series(1, 200) g"
+    ),
     "INSERT INTO orders SELECT g, 1 + g % 200, g * 1.5 FROM generate_series(1, 400) g",
 ]
 CLEAN_TARGET_DDL = [s for s in SOURCE_DDL]

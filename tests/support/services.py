@@ -240,8 +240,9 @@ def streaming_standby_pair(status_interval_s: int = 1) -> Iterator[StandbyPair]:
 
 
 def _mysql_connect(url: str, database: str | None = None):
-    import pymysql
     from urllib.parse import urlsplit
+
+    import pymysql
 
     parts = urlsplit(url)
     return pymysql.connect(
@@ -264,9 +265,8 @@ def mysql_database(admin_url: str = MYSQL_ADMIN_URL) -> Iterator[str]:
         conn = _mysql_connect(admin_url)
     except pymysql.MySQLError as exc:
         unavailable("MariaDB/MySQL", exc)
-    with conn:
-        with conn.cursor() as cur:
-            cur.execute(f"CREATE DATABASE `{name}` CHARACTER SET utf8mb4")
+    with conn, conn.cursor() as cur:
+        cur.execute(f"CREATE DATABASE `{name}` CHARACTER SET utf8mb4")
     try:
         yield replace_database(admin_url, name)
     finally:
