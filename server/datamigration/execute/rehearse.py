@@ -8,7 +8,10 @@ Operation objects as production. The timings are recorded in the plan (`Plan.reh
 gives the plan a new hash: the reviewed plan now carries its rehearsal.
 
 Without a staging URL, a throwaway copy is made from the source: the schema, plus up to
-`sample_rows` rows of each table the plan touches, and dropped afterwards.
+`sample_rows` rows of each table the plan touches, and dropped afterwards (also on failure).
+A MongoDB plan runs with its own executor (`executor_class`) and its copy is a sibling database
+on the same server (db/mongo_copy.py): each collection the plan touches with its options,
+indexes and up to `sample_rows` documents.
 """
 
 from __future__ import annotations
@@ -21,9 +24,10 @@ from typing import Any
 
 from datamigration.confirmation import Action
 from datamigration.db import executor_support as xs
-from datamigration.db.base import connect
-from datamigration.execute.runner import Executor, RunOptions
+from datamigration.db.base import Backend, connect
+from datamigration.execute.runner import RunOptions
 from datamigration.execute.selection import select_rollback, select_steps
+from datamigration.execute.service import executor_class
 from datamigration.plan.model import Plan
 from datamigration.redact import redact_url
 from datamigration.workspace.root import Workspace
@@ -32,6 +36,34 @@ from datamigration.workspace.root import Workspace
 def _tables(plan: Plan) -> list[str]:
     names = list(plan.estimates.table_rows) or ([plan.spec.table] if plan.spec.table else [])
     return [n for n in dict.fromkeys(names) if n]
+
+
+def _collections(plan: Plan) -> list[str]:
+    """The collections a MongoDB plan touches: its estimates, its spec, its document operations
+    (forward and rollback), never the run-state collection."""
+    ops = [o for s in plan.steps for o in (*s.operations, *s.rollback) if o.kind == "document"]
+    names = _tables(plan) + [str(o.params.get("collection") or "") for o in ops]
+    return [n for n in dict.fromkeys(names) if n and not n.startswith("_datamigration")]
+
+
+def _make_throwaway(plan: Plan, source: str, backend: Backend, workspace: Workspace, name: str,
+                    sample_rows: int) -> tuple[str, dict[str, int]]:  # fmt: skip
+    """Create the throwaway copy `name` next to the source: its URL and the rows copied."""
+    if plan.dialect == "mongodb":
+        from datamigration.db import mongo_copy
+
+        return mongo_copy.throwaway_copy(backend, name, _collections(plan), sample_rows)  # type: ignore[arg-type]
+    staging = xs.throwaway_database(backend, name)
+    return staging, _sample(source, staging, workspace, _tables(plan), sample_rows)
+
+
+def _drop_throwaway(plan: Plan, backend: Backend, name: str) -> None:
+    if plan.dialect == "mongodb":
+        from datamigration.db import mongo_copy
+
+        mongo_copy.drop_throwaway(backend, name)  # type: ignore[arg-type]
+    else:
+        xs.drop_throwaway(backend, name)
 
 
 def _sample(source_url: str, staging_url: str, workspace: Workspace, tables: list[str],
@@ -88,28 +120,30 @@ def rehearse(
     copied: dict[str, int] = {}
     started = time.perf_counter()
     source_backend = None
-    if staging is None:
-        if not source:
-            from datamigration.errors import UserInputError
+    if staging is None and not source:
+        from datamigration.errors import UserInputError
 
-            raise UserInputError(
-                "a rehearsal needs a staging database or the source to copy from",
-                hint="Pass --staging URL, or --db URL to rehearse on a throwaway copy of it.",
-            )
-        source_backend = connect(source, workspace)
-        throwaway = f"dm_rehearsal_{secrets.token_hex(4)}"
-        staging = xs.throwaway_database(source_backend, throwaway)
-        copied = _sample(source, staging, workspace, _tables(plan), sample_rows)
+        raise UserInputError(
+            "a rehearsal needs a staging database or the source to copy from",
+            hint="Pass --staging URL, or --db URL to rehearse on a throwaway copy of it.",
+        )
     options = RunOptions(batch_size=batch_size, progress=progress, finish_story=False,
                          announce=False, log_name=f"{plan.id}.rehearsal")  # fmt: skip
-    record: dict[str, Any] = {
-        "database": redact_url(staging),
-        "throwaway_copy": throwaway is not None,
-        "sampled_rows": copied,
-        "at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-    }
+    record: dict[str, Any] = {}
     try:
-        with Executor(workspace, plan, staging, options) as ex:
+        if staging is None:
+            assert source is not None
+            source_backend = connect(source, workspace)
+            throwaway = f"dm_rehearsal_{secrets.token_hex(4)}"
+            staging, copied = _make_throwaway(plan, source, source_backend, workspace, throwaway,
+                                              sample_rows)  # fmt: skip
+        record.update(
+            database=redact_url(staging),
+            throwaway_copy=throwaway is not None,
+            sampled_rows=copied,
+            at=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        )
+        with executor_class(plan)(workspace, plan, staging, options) as ex:
             reversible = [s for s in plan.steps if s.reversible]
             forward = []
             for s in reversible:
@@ -131,9 +165,12 @@ def rehearse(
             ]
             record["passed"] = not again.get("remaining")
     finally:
-        if throwaway is not None and source_backend is not None:
-            xs.drop_throwaway(source_backend, throwaway)
-            source_backend.close()
+        if source_backend is not None:
+            try:
+                if throwaway is not None:
+                    _drop_throwaway(plan, source_backend, throwaway)
+            finally:
+                source_backend.close()
     record["seconds"] = round(time.perf_counter() - started, 3)
     return record
 
