@@ -224,7 +224,11 @@ def register(server: MCPServer, runtime: Any) -> None:
             str | None, Field(description="Source to copy when no staging is given")
         ] = None,
         sample_rows: Annotated[
-            int, Field(description="Rows per table in a throwaway copy", ge=1)
+            int,
+            Field(
+                description="Rows per table (documents per collection on MongoDB) in a throwaway copy",
+                ge=1,
+            ),
         ] = 10_000,
         record: Annotated[
             bool, Field(description="Write the timings into the plan (it gets a new hash)")
