@@ -449,3 +449,16 @@ def test_ddl_lock_timeouts_climb_a_ladder_so_queued_app_queries_wait_briefly(ws,
     # three short waits failed while the transaction held its lock; the fourth got the lock
     assert op["lock_timeout_ms_per_attempt"] == [50, 100, 200, 400]
     assert op["attempts"] == 4 and op["lock_timeouts"] == 3
+
+
+def test_the_executors_own_session_never_starts_parallel_workers(ws, pg_url):
+    from datamigration.execute.runner import Executor
+
+    seed(pg_url, rows=10)
+    plan = make_plan(ws, pg_url, rename_steps()[:1])
+    show = "SELECT current_setting('max_parallel_maintenance_workers'), " \
+        "current_setting('max_parallel_workers_per_gather')"  # fmt: skip
+    with Executor(ws, plan, pg_url) as ex:
+        assert xs.fetch(ex.backend, show) == [("0", "0")]
+    with Executor(ws, plan, pg_url, RunOptions(one_core=False)) as ex:
+        assert xs.fetch(ex.backend, show) != [("0", "0")]

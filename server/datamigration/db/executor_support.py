@@ -483,3 +483,17 @@ def skip_foreign_keys(backend: Backend) -> None:
             pass
     elif backend.dialect == "sqlite":
         backend.conn.execute("PRAGMA foreign_keys = OFF")
+
+
+def keep_to_one_core(backend: Backend) -> None:
+    """For the executor's own session on a database that serves an application: its index
+    builds and scans never start parallel workers. A parallel CREATE INDEX takes every core of a
+    small server while it sorts, which the application pays for in latency; one core for the
+    migration is slower and leaves the rest to the application. Plain settings, allowed to any
+    role; other databases have no parallel DDL to stop."""
+    if backend.dialect == "postgresql":
+        fetch(
+            backend,
+            "SELECT set_config('max_parallel_maintenance_workers', '0', false), "
+            "set_config('max_parallel_workers_per_gather', '0', false)",
+        )

@@ -63,6 +63,8 @@ class RunOptions:
     max_lag_s: float | None = None
     throttle: ThrottlePolicy | None = None
     backoff: Backoff = field(default_factory=Backoff)
+    #: the executor's own statements never start parallel workers (xs.keep_to_one_core)
+    one_core: bool = True
     #: lock timeouts of DDL start short and climb to the operation's limit (execute/retry.py)
     lock_ladder: LockLadder = field(default_factory=LockLadder)
     sleep: Callable[[float], None] = time.sleep
@@ -97,6 +99,8 @@ class Executor:
         self.url = url
         self.options = options or RunOptions()
         self.backend = backend or connect(url, workspace)
+        if self.options.one_core:
+            xs.keep_to_one_core(self.backend)
         self.store = RunStore(self.backend, plan.id, plan.hash)
         self.log = RunLog(workspace.state_dir, self.options.log_name or plan.id)
         self._lock_name = f"datamigration:{plan.id}"
