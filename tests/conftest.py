@@ -53,6 +53,13 @@ def pg_logical_url(pg_logical_admin_url: str) -> Iterator[str]:
 
 
 @pytest.fixture
+def pg_autovacuum_url() -> Iterator[str]:
+    """A database on a throwaway cluster where autovacuum runs at once and slowly."""
+    with services.busy_autovacuum_cluster() as admin, services.postgres_database(admin) as url:
+        yield url
+
+
+@pytest.fixture
 def pg_standby() -> Iterator[services.StandbyPair]:
     """A throwaway primary (wal_level=replica) with a streaming standby made by pg_basebackup:
     `primary_url`, `standby_url`, `pause_replay()`, `resume_replay()`, `wait_caught_up()`."""

@@ -462,3 +462,35 @@ def test_the_executors_own_session_never_starts_parallel_workers(ws, pg_url):
         assert xs.fetch(ex.backend, show) == [("0", "0")]
     with Executor(ws, plan, pg_url, RunOptions(one_core=False)) as ex:
         assert xs.fetch(ex.backend, show) != [("0", "0")]
+
+
+def test_ddl_blocked_by_an_autovacuum_cancels_it_instead_of_queueing_the_app_for_a_second(
+    ws, pg_autovacuum_url
+):
+    import time
+
+    url = pg_autovacuum_url
+    seed(url, rows=20_000)
+    with psycopg.connect(url, autocommit=True) as conn:
+        conn.execute("UPDATE users SET n = n + 1")  # dead rows: autovacuum picks the table up
+        deadline = time.monotonic() + 60
+        worker = None
+        while worker is None and time.monotonic() < deadline:
+            worker = conn.execute(
+                "SELECT a.pid FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid "
+                "WHERE a.backend_type = 'autovacuum worker' "
+                "AND l.relation = 'users'::regclass LIMIT 1"
+            ).fetchone()
+        assert worker is not None, "no autovacuum worker took the table within 60 s"
+    plan = make_plan(ws, url, rename_steps()[:1])
+    started = time.monotonic()
+    out = run(ws, plan, url, step="s01")
+    elapsed = time.monotonic() - started
+    op = out["steps"][0]["operations"][0]
+    assert out["steps"][0]["status"] == "done"
+    # one short rung timed out behind the autovacuum, which was then cancelled: PostgreSQL
+    # itself would have cancelled it only after deadlock_timeout (1 s) of queueing
+    assert op["lock_timeouts"] >= 1 and op["attempts"] <= 3
+    events = [e for e in ws.state_dir.glob("**/*.jsonl") for e in e.read_text().splitlines()]
+    assert any('"autovacuum_cancelled"' in e and str(worker[0]) in e for e in events)
+    assert elapsed < 5

@@ -152,6 +152,19 @@ def logical_postgres_cluster() -> Iterator[str]:
         yield f"postgresql://postgres@127.0.0.1:{port}/postgres"
 
 
+@contextlib.contextmanager
+def busy_autovacuum_cluster() -> Iterator[str]:
+    """A throwaway cluster whose autovacuum starts at once on any dead row and crawls (cost
+    limit 1, 100 ms delay), so a test can find an autovacuum worker holding a table's lock."""
+    settings = (
+        "-c autovacuum_naptime=1 -c autovacuum_vacuum_threshold=0 "
+        "-c autovacuum_vacuum_scale_factor=0 -c autovacuum_analyze_threshold=1000000000 "
+        "-c autovacuum_vacuum_cost_delay=100 -c autovacuum_vacuum_cost_limit=1 -c fsync=off"
+    )
+    with _throwaway_cluster("throwaway PostgreSQL cluster", settings) as (_, port):
+        yield f"postgresql://postgres@127.0.0.1:{port}/postgres"
+
+
 @dataclass(frozen=True)
 class StandbyPair:
     """A primary and its streaming standby; replay on the standby can be paused and resumed."""

@@ -497,3 +497,36 @@ def keep_to_one_core(backend: Backend) -> None:
             "SELECT set_config('max_parallel_maintenance_workers', '0', false), "
             "set_config('max_parallel_workers_per_gather', '0', false)",
         )
+
+
+def cancel_autovacuum(backend: Backend, tables: Sequence[str]) -> list[int]:
+    """Cancel the autovacuum workers that hold a lock on one of `tables`; returns their pids.
+
+    Why: a DDL statement that needs the table's ACCESS EXCLUSIVE lock queues behind a running
+    autovacuum, and every application query on the table queues behind the DDL. PostgreSQL
+    cancels the autovacuum itself only after `deadlock_timeout` (1 s by default) of waiting, so
+    the application stalls that long. Cancelling it at once is harmless: autovacuum starts
+    again later. Vacuums that prevent transaction-id wraparound are never cancelled (and never
+    yield anyway); a role that may not signal them (not superuser) simply gets an empty list.
+    """
+    if backend.dialect != "postgresql" or not tables:
+        return []
+    found = fetch(
+        backend,
+        "SELECT DISTINCT a.pid FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid "
+        "WHERE a.backend_type = 'autovacuum worker' AND l.relation = ANY(%s::regclass[]) "
+        "AND a.query NOT LIKE '%%to prevent wraparound%%'",
+        ([t for t in tables if _regclass_exists(backend, t)],),
+    )
+    cancelled = []
+    for (pid,) in found:
+        try:
+            if fetch(backend, "SELECT pg_cancel_backend(%s)", (pid,))[0][0]:
+                cancelled.append(int(pid))
+        except DatabaseError:  # not allowed to signal it: PostgreSQL cancels it after 1 s
+            break
+    return cancelled
+
+
+def _regclass_exists(backend: Backend, table: str) -> bool:
+    return fetch(backend, "SELECT to_regclass(%s) IS NOT NULL", (table,))[0][0]

@@ -33,16 +33,11 @@ from datamigration.redact import redact_url
 from datamigration.workspace.root import Workspace
 
 
-def _tables(plan: Plan) -> list[str]:
-    names = list(plan.estimates.table_rows) or ([plan.spec.table] if plan.spec.table else [])
-    return [n for n in dict.fromkeys(names) if n]
-
-
 def _collections(plan: Plan) -> list[str]:
     """The collections a MongoDB plan touches: its estimates, its spec, its document operations
     (forward and rollback), never the run-state collection."""
     ops = [o for s in plan.steps for o in (*s.operations, *s.rollback) if o.kind == "document"]
-    names = _tables(plan) + [str(o.params.get("collection") or "") for o in ops]
+    names = plan.tables + [str(o.params.get("collection") or "") for o in ops]
     return [n for n in dict.fromkeys(names) if n and not n.startswith("_datamigration")]
 
 
@@ -54,7 +49,7 @@ def _make_throwaway(plan: Plan, source: str, backend: Backend, workspace: Worksp
 
         return mongo_copy.throwaway_copy(backend, name, _collections(plan), sample_rows)  # type: ignore[arg-type]
     staging = xs.throwaway_database(backend, name)
-    return staging, _sample(source, staging, workspace, _tables(plan), sample_rows)
+    return staging, _sample(source, staging, workspace, plan.tables, sample_rows)
 
 
 def _drop_throwaway(plan: Plan, backend: Backend, name: str) -> None:

@@ -472,6 +472,16 @@ class Executor:
             log.timeouts_ms.append(ladder.timeout_ms(log.attempts, limit))
             return log.timeouts_ms[-1]
 
+        def yield_autovacuum(attempt: int, pause_ms: float) -> None:
+            """After a lock timeout: an autovacuum on the plan's tables would hold the lock up
+            to deadlock_timeout (1 s) with the application queued behind us; cancel it."""
+            cancelled = xs.cancel_autovacuum(self.backend, self.plan.tables)
+            if cancelled:
+                self.log.write("autovacuum_cancelled", step=step.id, operation=op.id,
+                               pids=cancelled, attempt=attempt)  # fmt: skip
+
+        ddl_retry = {**retry, "on_retry": yield_autovacuum}
+
         indexes = []
         if not op.transactional:
             for stmt in op.statements:
@@ -485,7 +495,7 @@ class Executor:
                             [stmt], autocommit=True, lock_timeout_ms=lock_timeout()
                         ),
                         what=f"{op.id}",
-                        **retry,
+                        **ddl_retry,
                     )
             if mark:
                 xs.transaction(self.backend, self._mark_done(step, op))
@@ -497,13 +507,13 @@ class Executor:
             with_lock_retry(
                 lambda: xs.transaction(self.backend, batch, lock_timeout_ms=lock_timeout()),
                 what=op.id,
-                **retry,
+                **ddl_retry,
             )
         else:
             with_lock_retry(
                 lambda: self.backend.execute(list(op.statements), lock_timeout_ms=lock_timeout()),
                 what=op.id,
-                **retry,
+                **ddl_retry,
             )
             if mark:
                 xs.transaction(self.backend, self._mark_done(step, op))

@@ -407,6 +407,12 @@ class Plan:
     def step(self, step_id: str) -> Step | None:
         return next((s for s in self.steps if s.id == step_id), None)
 
+    @property
+    def tables(self) -> list[str]:
+        """The tables the plan touches (measured when it was made), or the spec's table."""
+        names = list(self.estimates.table_rows) or [self.spec.table]
+        return [n for n in dict.fromkeys(names) if n]
+
     def phase(self, name: str) -> Phase | None:
         return next((p for p in self.phases if p.name == name), None)
 
