@@ -23,7 +23,13 @@ import os
 import socket
 from typing import Any
 
-from datamigration.execute.state import Checkpoint, StepState, now_iso, owner_id
+from datamigration.execute.state import (
+    Checkpoint,
+    StepState,
+    now_iso,
+    owner_id,
+    refuse_other_hash,
+)
 from datamigration.redact import redact_text
 
 COLLECTION = "_datamigration_runs"
@@ -63,16 +69,7 @@ class MongoRunStore:
 
     def begin(self) -> dict[str, Any] | None:
         before = self.run()
-        if before is not None and before["plan_hash"] != self.plan_hash:
-            from datamigration.errors import ConflictError
-
-            raise ConflictError(
-                f"plan {self.plan_id} already ran on this database with hash "
-                f"{before['plan_hash'][:12]}..., not {self.plan_hash[:12]}...",
-                hint="A plan that changed is a new plan: plan again (new id) or roll back the "
-                "earlier run first with `datamigration rollback`.",
-                plan=self.plan_id,
-            )
+        refuse_other_hash(before, self.plan_id, self.plan_hash)
         self._set(self._ids("run"), {
             "kind": "run", "plan_id": self.plan_id, "plan_hash": self.plan_hash,
             "status": before["status"] if before else "running", "owner": owner_id(),

@@ -175,16 +175,7 @@ class RunStore:
     def begin(self) -> dict[str, Any] | None:
         """Record (or resume) the run; returns the row that was there before, if any."""
         before = self.run()
-        if before is not None and before["plan_hash"] != self.plan_hash:
-            from datamigration.errors import ConflictError
-
-            raise ConflictError(
-                f"plan {self.plan_id} already ran on this database with hash "
-                f"{before['plan_hash'][:12]}..., not {self.plan_hash[:12]}...",
-                hint="A plan that changed is a new plan: plan again (new id) or roll back the "
-                "earlier run first with `datamigration rollback`.",
-                plan=self.plan_id,
-            )
+        refuse_other_hash(before, self.plan_id, self.plan_hash)
         values = {
             "plan_hash": self.plan_hash,
             "status": before["status"] if before else "running",
@@ -395,3 +386,18 @@ def local_runs(state_dir: Path) -> list[str]:
         return []
     files = sorted(folder.glob("*.jsonl"), key=lambda f: f.stat().st_mtime, reverse=True)
     return [f.stem for f in files]
+
+
+def refuse_other_hash(before: dict[str, Any] | None, plan_id: str, plan_hash: str) -> None:
+    """The run recorded on the database belongs to this plan id but another hash: refuse, so a
+    plan edited after it started never resumes someone else's half-done run."""
+    if before is not None and before["plan_hash"] != plan_hash:
+        from datamigration.errors import ConflictError
+
+        raise ConflictError(
+            f"plan {plan_id} already ran on this database with hash "
+            f"{before['plan_hash'][:12]}..., not {plan_hash[:12]}...",
+            hint="A plan that changed is a new plan: plan again (new id) or roll back the "
+            "earlier run first with `datamigration rollback`.",
+            plan=plan_id,
+        )
