@@ -155,11 +155,13 @@ async def test_rename_users_email_with_zero_downtime_from_spec_to_in_review(
         last: dict[str, Any] = {}
         for phase in phases:
             progress: list[str] = []
-            last, question = await confirmed(
-                client, answers, "execute", {**ids, "phase": phase}, progress
-            )
+            args = {**ids, "phase": phase}
+            if phase == "migrate":  # the assistant asks for gentler batches than the plan's
+                args["batch_size"] = 1000
+            last, question = await confirmed(client, answers, "execute", args, progress)
             if phase == "migrate":  # progress notifications per backfill batch
                 assert any("batch 1," in m for m in progress), progress
+                assert any("batch 5," in m for m in progress), progress  # 5000 rows / 1000
             assert {s["phase"] for s in last["steps"]} == {phase}
             if phase == "contract":
                 assert "DESTRUCTIVE" in question

@@ -98,6 +98,8 @@ def register(server: MCPServer, runtime: Any) -> None:
         all_steps: bool,
         dry_run: bool,
         confirm_token: str | None,
+        batch_size: int | None = None,
+        max_lag_s: float | None = None,
     ) -> ExecuteOutput:
         from datamigration.execute.runner import RunOptions
         from datamigration.execute.service import prepare
@@ -129,7 +131,7 @@ def register(server: MCPServer, runtime: Any) -> None:
                 phase=phase,
                 all_steps=all_steps,
                 dry_run=dry_run,
-                options=RunOptions(progress=progress),
+                options=RunOptions(progress=progress, batch_size=batch_size, max_lag_s=max_lag_s),
             )
         )
         try:
@@ -162,6 +164,23 @@ def register(server: MCPServer, runtime: Any) -> None:
         confirm_token: Annotated[
             str | None, Field(description="Token from a previous confirmation request")
         ] = None,
+        batch_size: Annotated[
+            int | None,
+            Field(
+                description="Rows per backfill batch instead of the plan's (smaller batches "
+                "hold fewer row locks at a time and are gentler on a busy database)",
+                ge=1,
+                le=1_000_000,
+            ),
+        ] = None,
+        max_lag_seconds: Annotated[
+            float | None,
+            Field(
+                description="Pause a backfill while a standby's replication lag is above this "
+                "many seconds (default: the plan's limit)",
+                gt=0,
+            ),
+        ] = None,
     ) -> ExecuteOutput:
         """Run the next step, one step, a phase or the rest of a reviewed migration plan.
 
@@ -174,8 +193,9 @@ def register(server: MCPServer, runtime: Any) -> None:
         the user the exact statements.
         """
         return await _run(
-            ctx, "execute", plan_id, plan_hash, db, step, phase, all_steps, dry_run, confirm_token
-        )
+            ctx, "execute", plan_id, plan_hash, db, step, phase, all_steps, dry_run, confirm_token,
+            batch_size=batch_size, max_lag_s=max_lag_seconds,
+        )  # fmt: skip
 
     @tool(server, read_only=False, destructive=True, title="Roll back plan steps", large=True)
     async def rollback(
