@@ -55,6 +55,14 @@ def to_json_document(doc: Any) -> Any:
     return json.loads(json_util.dumps(doc, json_options=_EJSON))
 
 
+def new_document_id() -> Any:
+    """A fresh ObjectId, the `_id` a MongoDB driver gives a new document (callers outside db/
+    never import bson)."""
+    from bson import ObjectId
+
+    return ObjectId()
+
+
 def index_from_spec(spec: dict[str, Any], sizes: dict[str, int] | None = None) -> m.Index:
     """A listIndexes entry as a model Index: ``field:direction`` keys, kind in `method`."""
     key = spec.get("key") or {}

@@ -25,9 +25,8 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
-from bson import ObjectId
-
 from datamigration import db
+from datamigration.db.mongodb import new_document_id
 from datamigration.db.urls import ConnectionURL
 from datamigration.demo.runner import DemoContext, Done, Step, StepSkipped
 from datamigration.demo.targets import DemoDatabase, DemoTarget
@@ -42,7 +41,7 @@ RENAME = {"kind": "rename_column", "table": "users", "column": "full_name",
 
 def sample_users(n: int = DOCUMENTS, seed: int = 7) -> list[dict[str, Any]]:
     rng = random.Random(seed)
-    return [{"_id": ObjectId(), "email": f"user{i}@example.com",
+    return [{"_id": new_document_id(), "email": f"user{i}@example.com",
              "full_name": f"{rng.choice(('Ada', 'Alan', 'Grace', 'Edsger'))} {i}",
              "country": rng.choice(COUNTRIES), "orders": rng.randint(0, 20)}
             for i in range(1, n + 1)]  # fmt: skip
@@ -111,7 +110,7 @@ class App(threading.Thread):
             {"full_name": name} if self.mode == "old" else {"full_name": name, "display_name": name}
         )
         if self._rng.random() < 0.1:
-            doc = {"_id": ObjectId(), "email": f"new{len(self.ids)}@example.com",
+            doc = {"_id": new_document_id(), "email": f"new{len(self.ids)}@example.com",
                    "country": "GB", "orders": 0, **names}  # fmt: skip
             backend.apply_document_operation({"collection": "users", "op": "insert_one",
                                               "document": doc})  # fmt: skip

@@ -1,0 +1,57 @@
+"""The house rules of DESIGN.md that a reader can check: drivers only under db/, engines never
+import the MCP SDK or the CLI. Read from the source with `ast`, so strings that merely contain
+an import (generated Alembic files, docs) do not count."""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+import pytest
+
+PACKAGE = Path(__file__).resolve().parents[2] / "server" / "datamigration"
+DRIVERS = {"psycopg", "psycopg2", "pymongo", "bson", "pymysql", "sqlite3", "sqlalchemy"}
+FACES = {"mcp", "mcp_types", "datamigration.mcp", "datamigration.cli"}
+
+
+def imported(path: Path) -> set[str]:
+    names: set[str] = set()
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+        if isinstance(node, ast.Import):
+            names.update(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            names.add(node.module)
+    return names
+
+
+def modules(*, outside: tuple[str, ...]) -> list[Path]:
+    return [
+        p for p in sorted(PACKAGE.rglob("*.py")) if p.relative_to(PACKAGE).parts[0] not in outside
+    ]
+
+
+def roots(names: set[str], wanted: set[str]) -> set[str]:
+    return {n for n in names if n in wanted or n.split(".")[0] in wanted or
+            any(n == w or n.startswith(w + ".") for w in wanted)}  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    "path", modules(outside=("db",)), ids=lambda p: str(p.relative_to(PACKAGE))
+)
+def test_no_database_driver_is_imported_outside_db(path):
+    assert not roots(imported(path), DRIVERS), "drivers belong in server/datamigration/db/"
+
+
+@pytest.mark.parametrize(
+    "path",
+    modules(outside=("mcp", "cli", "__main__.py")),
+    ids=lambda p: str(p.relative_to(PACKAGE)),
+)
+def test_engines_never_import_the_mcp_sdk_or_the_cli(path):
+    assert not roots(imported(path), FACES), "engines stay free of the MCP and CLI faces"
+
+
+def test_the_checks_see_a_driver_import_when_there_is_one(tmp_path):
+    sample = tmp_path / "m.py"
+    sample.write_text("import os\nfrom bson import ObjectId\nx = 'import psycopg'\n")
+    assert roots(imported(sample), DRIVERS) == {"bson"}
