@@ -332,3 +332,4 @@ def test_a_gentle_diff_of_one_mariadb_database_with_itself_reads_one_snapshot(my
     same = DiffOptions(key=("id",), columns=("a",), field_map={"a": "b"}, gentle=True)
     report = diff_tables(mysql_url, "t", mysql_url, "t", same)
     assert report["consistent_snapshot"] is True and report["changed_count"] == 1
+    assert report["queries"] > 0  # the shared connection's queries are counted too

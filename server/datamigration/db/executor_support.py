@@ -514,9 +514,10 @@ def cancel_autovacuum(backend: Backend, tables: Sequence[str]) -> list[int]:
     found = fetch(
         backend,
         "SELECT DISTINCT a.pid FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid "
-        "WHERE a.backend_type = 'autovacuum worker' AND l.relation = ANY(%s::regclass[]) "
+        "WHERE a.backend_type = 'autovacuum worker' "
+        "AND l.relation IN (SELECT to_regclass(t) FROM unnest(%s::text[]) AS t) "
         "AND a.query NOT LIKE '%%to prevent wraparound%%'",
-        ([t for t in tables if _regclass_exists(backend, t)],),
+        (list(tables),),
     )
     cancelled = []
     for (pid,) in found:
@@ -526,7 +527,3 @@ def cancel_autovacuum(backend: Backend, tables: Sequence[str]) -> list[int]:
         except DatabaseError:  # not allowed to signal it: PostgreSQL cancels it after 1 s
             break
     return cancelled
-
-
-def _regclass_exists(backend: Backend, table: str) -> bool:
-    return fetch(backend, "SELECT to_regclass(%s) IS NOT NULL", (table,))[0][0]

@@ -640,7 +640,7 @@ def diff_tables(
         "rows_compared": max(counts),
         "rows_fetched": t.rows_fetched,
         "segments_checked": t.segments,
-        "queries": src.queries + dst.queries,
+        "queries": src.queries + dst.queries + (snapshot.queries if snapshot else 0),
         "truncated": max(t.missing_count, t.extra_count, t.changed_count) > o.max_keys,
         "identical": not (t.missing_count or t.extra_count or t.changed_count),
         # both sides read one snapshot of one database: no difference is a write in between

@@ -59,6 +59,8 @@ class SharedSnapshot:
         self.id: str | None = None
         self.single_connection = single_connection
         self._reader: Reader | None = None
+        #: queries run on the borrowed connection (no side owns it, so the diff adds them)
+        self.queries = 0
 
     def join(self, reader: Reader) -> None:
         with self._lock:
@@ -80,6 +82,7 @@ class SharedSnapshot:
     def close(self) -> None:
         with self._lock:
             if self._reader is not None:
+                self.queries = self._reader.queries
                 with contextlib.suppress(Exception):
                     self._reader.close()
                 self._reader = None
