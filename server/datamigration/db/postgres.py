@@ -24,7 +24,8 @@ from typing import Any
 
 import psycopg
 from psycopg import sql as pgsql
-from psycopg.pq import TransactionStatus
+from psycopg.adapt import Loader
+from psycopg.pq import Format, TransactionStatus
 
 from datamigration.db import model as m
 from datamigration.db.base import (
@@ -38,18 +39,20 @@ from datamigration.db.base import (
 from datamigration.db.errors import (
     AuthenticationFailedError,
     ConnectionFailedError,
+    QueryRefusedError,
     QueryTimeoutError,
     TableNotFoundError,
     UnknownDatabaseError,
     translate,
 )
+from datamigration.db.pg_guard import CATALOG_CHECK, ReadShape, Refused, check_read
 from datamigration.db.readonly import (
+    MAX_VALUE_BYTES,
     clamp_rows,
-    count_postgres_statements,
     fetch_capped,
     now,
-    postgres_calls,
     refused,
+    truncated_text,
 )
 from datamigration.errors import DatabaseError
 
@@ -63,7 +66,13 @@ _FK_ACTIONS = {
     "d": "SET DEFAULT",
 }
 _REPLICA_IDENTITY = {"d": "default", "f": "full", "n": "nothing", "i": "index"}
-_REFUSED_SQLSTATES = {"25006", "42501", "25001", "0A000", "2F003", "38002", "38003", "38004"}
+_INVALID_OID = 0  # psycopg's key for the fallback (text) loader
+_READONLY_LOGIN_HINT = (
+    "For full protection create a read-only login role once (as an administrator): "
+    "CREATE ROLE dm_reader LOGIN PASSWORD '...' IN ROLE pg_read_all_data; then give its URL "
+    "(postgresql://dm_reader:${DM_READER_PASSWORD}@host/db, e.g. as a connection in "
+    "datamigration.toml) as the database argument."
+)
 
 Q_TABLES = f"""
 SELECT c.oid, n.nspname, c.relname, c.relkind, c.reltuples::bigint,
@@ -660,26 +669,21 @@ class PostgresBackend(Backend):
     ) -> QueryResult:
         max_rows = clamp_rows(max_rows)
         timeout = int(timeout_ms or self.statement_timeout_ms)
-        statements = count_postgres_statements(sql)
-        if statements is not None and statements != 1:
-            raise refused(
-                self.label,
-                f"{statements} statements given; send exactly one",
-                statements=statements,
-            )
-        if "set_config" in postgres_calls(sql):
-            raise refused(
-                self.label,
-                "set_config() could change the role or the transaction "
-                "mode; it is not allowed on the query path",
-            )
+        try:
+            shape = check_read(sql)  # refusals happen here, before anything is sent
+        except Refused as why:
+            raise refused(self.label, why.why, hint=why.hint, sent=False) from None
         started = now()
         conn = self.conn
         error: DatabaseError | None = None
         result: QueryResult | None = None
+        sent = False
         try:
             with conn.cursor() as cur:
+                superuser = conn.info.parameter_status("is_superuser") == "on"
                 role = self._ensure_readonly_role(cur)
+                if superuser and not role:
+                    raise self._superuser_without_role()
                 self._run(cur, "BEGIN TRANSACTION ISOLATION LEVEL REPEATABLE READ READ ONLY")
                 try:
                     self._run(
@@ -689,24 +693,13 @@ class PostgresBackend(Backend):
                         "set_config('idle_in_transaction_session_timeout', %s, true)",
                         (f"{timeout}ms", f"{min(timeout, 5000)}ms", f"{timeout * 2}ms"),
                     )
-                    if role:
-                        self._run(
-                            cur, pgsql.SQL("SET LOCAL ROLE {}").format(pgsql.Identifier(role))
-                        )
-                    self._run(cur, sql, prepare=True)
-                    if conn.info.transaction_status != TransactionStatus.INTRANS:
-                        error = refused(
-                            self.label,
-                            "the statement ended the read-only transaction (COMMIT/ROLLBACK/END)",
-                        )
-                    elif cur.description is None:
-                        error = refused(
-                            self.label,
-                            "the statement returned no result set; only queries are allowed",
-                        )
-                    else:
-                        columns = [d.name for d in cur.description]
-                        result = fetch_capped(cur, columns, max_rows, started)
+                    if superuser:
+                        self._downgrade_superuser(cur, role, shape)  # type: ignore[arg-type]
+                    elif role:
+                        ident = pgsql.Identifier(role)
+                        self._run(cur, pgsql.SQL("SET LOCAL ROLE {}").format(ident))
+                    sent = True
+                    result = self._run_read(conn, cur, sql, shape.kind, max_rows, started)
                 finally:
                     if conn.info.transaction_status != TransactionStatus.IDLE:
                         conn.execute("ROLLBACK")
@@ -714,18 +707,85 @@ class PostgresBackend(Backend):
                     if conn.info.transaction_status == TransactionStatus.IDLE:
                         conn.execute("SELECT pg_advisory_unlock_all()")
         except psycopg.Error as exc:
-            error = self._query_error(exc)
+            error = self._fail(exc, "read-only query")
+            error.data["sent"] = sent
+        except QueryRefusedError as exc:
+            error = exc
         if error is not None:
             self._discard_session()
             raise error
         assert result is not None
         return result
 
-    def _query_error(self, exc: psycopg.Error) -> DatabaseError:
-        state = getattr(exc, "sqlstate", None)
-        if state in _REFUSED_SQLSTATES or (state == "42601" and "multiple commands" in str(exc)):
-            return self._refused_by_database(exc, sqlstate=state)
-        return self._fail(exc, "query")
+    def _superuser_without_role(self) -> QueryRefusedError:
+        user = self.conn.info.user
+        return refused(
+            self.label,
+            f"the URL's user {user!r} is a superuser and no read-only role is available to "
+            "run the statement as (PostgreSQL 14+ with pg_read_all_data is needed)",
+            hint=_READONLY_LOGIN_HINT,
+            sent=False,
+        )
+
+    def _downgrade_superuser(self, cur: psycopg.Cursor, role: str, shape: ReadShape) -> None:
+        """Run as `role` (session and current user), after refusing statements that could
+        reach user code: only code written in SQL or a procedural language could switch back,
+        and the parser already refused every SET/RESET/DO in the text itself."""
+        self._run(
+            cur,
+            CATALOG_CHECK,
+            {
+                "functions": sorted(shape.functions),
+                "operators": sorted(shape.operators),
+                "types": sorted(shape.types),
+                "relations": sorted(shape.relations),
+            },
+        )
+        reached = cur.fetchall()
+        if reached:
+            way, function = reached[0]
+            raise refused(
+                self.label,
+                f"{way} could run the user function {function}() as a superuser (a user "
+                "function may switch the role back); the URL's user is a superuser",
+                hint="Qualify built-ins as pg_catalog.name, or connect with a read-only login "
+                "role, which the database itself holds to reading. " + _READONLY_LOGIN_HINT,
+                sent=False,
+            )
+        ident = pgsql.Identifier(role)
+        self._run(cur, pgsql.SQL("SET LOCAL SESSION AUTHORIZATION {}").format(ident))
+
+    def _run_read(
+        self,
+        conn: psycopg.Connection,
+        cur: psycopg.Cursor,
+        sql: str,
+        kind: str,
+        max_rows: int,
+        started: float,
+    ) -> QueryResult:
+        """Send the checked statement and read at most the caps. A SELECT streams through a
+        server-side cursor (DECLARE ... FETCH), so the server never sends more than the caps
+        let through; EXPLAIN and SHOW output is small and comes in one answer."""
+        if kind == "select":
+            with conn.cursor(name="datamigration_query") as scur:
+                self.counter.add(sql)
+                scur.execute(sql)
+                columns = [d.name for d in scur.description or ()]
+                _cap_loaders(scur)
+                result = fetch_capped(scur, columns, max_rows, started)
+        else:
+            self._run(cur, sql, prepare=True)
+            columns = [d.name for d in cur.description or ()]
+            result = fetch_capped(cur, columns, max_rows, started)
+        if conn.info.transaction_status != TransactionStatus.INTRANS:
+            raise DatabaseError(
+                f"read-only query on {self.label}: the statement was sent and ended the "
+                "transaction; the session is discarded",
+                hint="Send one SELECT; report this statement as a bug of the query guard.",
+                sent=True,
+            )
+        return result
 
     # --- generic execution and row reading (executor, mover, validator) ------------------
 
@@ -785,6 +845,30 @@ class PostgresBackend(Backend):
         with self.conn.cursor() as cur:
             self._run(cur, query, params)
             return [d.name for d in cur.description][len(keys) :], cur.fetchall()
+
+
+def _cap_loaders(cur: psycopg.ServerCursor) -> None:
+    """Cut over-long values before they become Python objects: a 50 MB text or a huge array
+    stays in libpq's buffer and only its first MAX_VALUE_BYTES are decoded."""
+    for column in cur.description or ():
+        inner = cur.adapters.get_loader(column.type_code, Format.TEXT) or cur.adapters.get_loader(
+            _INVALID_OID, Format.TEXT
+        )
+        cur.adapters.register_loader(column.type_code, _capped_loader(inner))
+
+
+def _capped_loader(inner: Any) -> type[Loader]:
+    class CappedLoader(Loader):
+        def __init__(self, oid: int, context: Any = None) -> None:
+            super().__init__(oid, context)
+            self._inner = inner(oid, context)
+
+        def load(self, data: Any) -> Any:
+            if len(data) > MAX_VALUE_BYTES:
+                return truncated_text(bytes(data[:MAX_VALUE_BYTES]), len(data))
+            return self._inner.load(data)
+
+    return CappedLoader
 
 
 def _check_expression(definition: str) -> str:
