@@ -209,6 +209,8 @@ READS = [
     "EXPLAIN SELECT * FROM t WHERE id = 1",
     "EXPLAIN (VERBOSE, COSTS OFF, FORMAT JSON) SELECT count(*) FROM t",
     "SELECT 'pg_terminate_backend(1); DROP TABLE t' AS text_only",
+    "SELECT v FROM t ORDER BY id; -- a trailing comment",
+    "SELECT v, jsonb_build_object('v', v) FROM t -- a comment without a newline",
 ]
 
 
@@ -423,6 +425,17 @@ def test_a_huge_array_is_cut_before_python_builds_it(db):
         result = backend.query("SELECT array_agg(g) FROM generate_series(1, 3000000) g")
     value = result.rows[0][0]
     assert isinstance(value, str) and "…[truncated:" in value and result.truncated
+
+
+def test_cutting_long_values_keeps_the_order_the_types_and_the_short_values(db):
+    with connect(db) as backend:
+        result = backend.query(
+            "SELECT id, v, to_jsonb(t), repeat(v, 10000) AS long FROM t ORDER BY id DESC LIMIT 3"
+        )
+    assert [r[0] for r in result.rows] == [50, 49, 48]
+    assert result.rows[0][1:3] == ("value 50", {"id": 50, "v": "value 50"})
+    assert result.rows[0][3].endswith("…[truncated: 80000 bytes in all]")
+    assert result.columns == ("id", "v", "to_jsonb", "long") and result.truncated
 
 
 def test_small_results_are_not_marked_truncated(db):

@@ -22,10 +22,10 @@ import difflib
 from collections.abc import Sequence
 from typing import Any
 
+import pglast
 import psycopg
 from psycopg import sql as pgsql
-from psycopg.adapt import Loader
-from psycopg.pq import Format, TransactionStatus
+from psycopg.pq import TransactionStatus
 
 from datamigration.db import model as m
 from datamigration.db.base import (
@@ -66,7 +66,6 @@ _FK_ACTIONS = {
     "d": "SET DEFAULT",
 }
 _REPLICA_IDENTITY = {"d": "default", "f": "full", "n": "nothing", "i": "index"}
-_INVALID_OID = 0  # psycopg's key for the fallback (text) loader
 _READONLY_LOGIN_HINT = (
     "For full protection create a read-only login role once (as an administrator): "
     "CREATE ROLE dm_reader LOGIN PASSWORD '...' IN ROLE pg_read_all_data; then give its URL "
@@ -764,16 +763,10 @@ class PostgresBackend(Backend):
         max_rows: int,
         started: float,
     ) -> QueryResult:
-        """Send the checked statement and read at most the caps. A SELECT streams through a
-        server-side cursor (DECLARE ... FETCH), so the server never sends more than the caps
-        let through; EXPLAIN and SHOW output is small and comes in one answer."""
+        """Send the checked statement and read at most the caps; EXPLAIN and SHOW output is
+        small and comes in one answer."""
         if kind == "select":
-            with conn.cursor(name="datamigration_query") as scur:
-                self.counter.add(sql)
-                scur.execute(sql)
-                columns = [d.name for d in scur.description or ()]
-                _cap_loaders(scur)
-                result = fetch_capped(scur, columns, max_rows, started)
+            result = self._read_select(conn, cur, sql, max_rows, started)
         else:
             self._run(cur, sql, prepare=True)
             columns = [d.name for d in cur.description or ()]
@@ -786,6 +779,31 @@ class PostgresBackend(Backend):
                 sent=True,
             )
         return result
+
+    def _read_select(
+        self, conn: psycopg.Connection, cur: psycopg.Cursor, sql: str, max_rows: int, started: float
+    ) -> QueryResult:
+        """A SELECT through a server-side cursor (DECLARE ... FETCH in batches): the server
+        computes and sends only the rows the caps let through. Declaring runs nothing but
+        describes the columns; when one can be long (a variable-length type), the statement is
+        declared again inside a wrapper that cuts such values on the server, so a 50 MB text
+        or a huge array never crosses the wire whole."""
+        body = pglast.split(sql, with_parser=True)[0]
+        self.counter.add(sql)
+        with conn.cursor(name="datamigration_describe") as probe:
+            probe.execute(body)
+            described = [(d.name, d.type_code) for d in probe.description or ()]
+        self._run(
+            cur,
+            "SELECT oid FROM pg_type WHERE oid = ANY(%s) AND typlen < 0",
+            ([oid for _, oid in described],),
+        )
+        long_types = {r[0] for r in cur.fetchall()}
+        wrapped, layout = _cut_long_values(body, [oid in long_types for _, oid in described])
+        with conn.cursor(name="datamigration_query") as scur:
+            scur.execute(wrapped)
+            rows = _Reassembled(scur, layout)
+            return fetch_capped(rows, [name for name, _ in described], max_rows, started)
 
     # --- generic execution and row reading (executor, mover, validator) ------------------
 
@@ -847,28 +865,63 @@ class PostgresBackend(Backend):
             return [d.name for d in cur.description][len(keys) :], cur.fetchall()
 
 
-def _cap_loaders(cur: psycopg.ServerCursor) -> None:
-    """Cut over-long values before they become Python objects: a 50 MB text or a huge array
-    stays in libpq's buffer and only its first MAX_VALUE_BYTES are decoded."""
-    for column in cur.description or ():
-        inner = cur.adapters.get_loader(column.type_code, Format.TEXT) or cur.adapters.get_loader(
-            _INVALID_OID, Format.TEXT
+def _cut_long_values(body: str, long: list[bool]) -> tuple[str, list[bool]]:
+    """The statement wrapped so that each value of a variable-length column longer than
+    MAX_VALUE_BYTES comes back as NULL plus "<size>:<first MAX_VALUE_BYTES characters>".
+
+    concat() renders a value with its type's output function (never a cast, which a user
+    could define); OFFSET 0 keeps the planner from inlining the statement, so each value is
+    computed once. Without long columns the statement is sent as it is.
+    """
+    if not any(long):
+        return body, long
+    cap = MAX_VALUE_BYTES
+    names = [f"c{i}" for i in range(len(long))]
+    exprs: list[str] = []
+    for name, is_long in zip(names, long, strict=True):
+        if not is_long:
+            exprs.append(f"q.{name}")
+            continue
+        text = f"pg_catalog.concat(q.{name})"
+        size = f"pg_catalog.octet_length({text})"
+        exprs.append(f"CASE WHEN {size} <= {cap} THEN q.{name} END")
+        exprs.append(
+            f"CASE WHEN {size} > {cap} THEN {size}::text || ':' || "
+            f"pg_catalog.left({text}, {cap}) END"
         )
-        cur.adapters.register_loader(column.type_code, _capped_loader(inner))
+    wrapped = (
+        f"SELECT {', '.join(exprs)} FROM (SELECT * FROM (\n{body}\n) AS q0 OFFSET 0) "
+        f"AS q({', '.join(names)})"
+    )
+    return wrapped, long
 
 
-def _capped_loader(inner: Any) -> type[Loader]:
-    class CappedLoader(Loader):
-        def __init__(self, oid: int, context: Any = None) -> None:
-            super().__init__(oid, context)
-            self._inner = inner(oid, context)
+class _Reassembled:
+    """A cursor whose rows put a cut value (NULL + "<size>:<prefix>") back in its column."""
 
-        def load(self, data: Any) -> Any:
-            if len(data) > MAX_VALUE_BYTES:
-                return truncated_text(bytes(data[:MAX_VALUE_BYTES]), len(data))
-            return self._inner.load(data)
+    def __init__(self, cursor: psycopg.ServerCursor, long: list[bool]) -> None:
+        self._cursor, self._long = cursor, long
 
-    return CappedLoader
+    def fetchmany(self, size: int) -> list[tuple[Any, ...]]:
+        rows = self._cursor.fetchmany(size)
+        if not any(self._long):
+            return rows
+        out = []
+        for raw in rows:
+            values, i = [], 0
+            for is_long in self._long:
+                if not is_long:
+                    values.append(raw[i])
+                    i += 1
+                    continue
+                value, cut = raw[i], raw[i + 1]
+                i += 2
+                if cut is not None:
+                    total, _, prefix = cut.partition(":")
+                    value = truncated_text(prefix.encode()[:MAX_VALUE_BYTES], int(total))
+                values.append(value)
+            out.append(tuple(values))
+        return out
 
 
 def _check_expression(definition: str) -> str:
