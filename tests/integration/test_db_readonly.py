@@ -18,6 +18,7 @@ from datamigration.db import postgres as pg_backend
 from datamigration.db.errors import QueryTimeoutError
 from datamigration.db.pg_guard import ReadShape
 from datamigration.errors import DatabaseError, ReadOnlyViolationError
+from support.pgcheck import pg_fingerprint
 
 pytestmark = pytest.mark.integration
 
@@ -53,17 +54,6 @@ PG_ATTACKS = [
     "DROP TABLE t",
     "DEALLOCATE ALL",
 ]
-
-
-def pg_fingerprint(url: str) -> tuple:
-    with psycopg.connect(url, autocommit=True) as conn:
-        return conn.execute(
-            "SELECT (SELECT md5(string_agg(t::text, ',' ORDER BY id)) FROM t),"
-            " (SELECT count(*) FROM audit), (SELECT last_value || ':' || is_called FROM s),"
-            " (SELECT string_agg(tablename, ',' ORDER BY tablename) FROM pg_tables"
-            "   WHERE schemaname = 'public'),"
-            " (SELECT count(*) FROM pg_largeobject_metadata)"
-        ).fetchone()
 
 
 @pytest.fixture

@@ -23,6 +23,7 @@ from datamigration.db import connect
 from datamigration.errors import DatabaseError, ReadOnlyViolationError
 from datamigration.mcp.app import build_server
 from datamigration.workspace.root import Workspace
+from support.pgcheck import pg_fingerprint as fingerprint
 
 pytestmark = pytest.mark.integration
 
@@ -212,17 +213,6 @@ READS = [
     "SELECT v FROM t ORDER BY id; -- a trailing comment",
     "SELECT v, jsonb_build_object('v', v) FROM t -- a comment without a newline",
 ]
-
-
-def fingerprint(url: str) -> tuple:
-    with psycopg.connect(url, autocommit=True) as conn:
-        return conn.execute(
-            "SELECT (SELECT md5(string_agg(t::text, ',' ORDER BY id)) FROM t),"
-            " (SELECT count(*) FROM audit), (SELECT last_value || ':' || is_called FROM s),"
-            " (SELECT string_agg(tablename, ',' ORDER BY tablename) FROM pg_tables"
-            "   WHERE schemaname = 'public'),"
-            " (SELECT count(*) FROM pg_largeobject_metadata)"
-        ).fetchone()
 
 
 def _with_user(url: str, user: str) -> str:

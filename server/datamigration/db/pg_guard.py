@@ -416,17 +416,14 @@ reached AS (
   JOIN pg_type t ON t.oid = to_regtype(tn)
   JOIN pg_cast ca ON ca.casttarget = t.oid
   UNION ALL
-  SELECT COALESCE(o.oprcode, d.refobjid), 'the view ' || rels.oid::regclass::text
+  SELECT COALESCE(o.oprcode, d.refobjid),
+         CASE WHEN d.classid = 'pg_rewrite'::regclass THEN 'the view '
+              ELSE 'a row policy of ' END || rels.oid::regclass::text
   FROM rels
-  JOIN pg_rewrite rw ON rw.ev_class = rels.oid
-  JOIN pg_depend d ON d.classid = 'pg_rewrite'::regclass AND d.objid = rw.oid
-  LEFT JOIN pg_operator o ON d.refclassid = 'pg_operator'::regclass AND o.oid = d.refobjid
-  WHERE d.refclassid IN ('pg_proc'::regclass, 'pg_operator'::regclass)
-  UNION ALL
-  SELECT COALESCE(o.oprcode, d.refobjid), 'a row policy of ' || rels.oid::regclass::text
-  FROM rels
-  JOIN pg_policy po ON po.polrelid = rels.oid
-  JOIN pg_depend d ON d.classid = 'pg_policy'::regclass AND d.objid = po.oid
+  JOIN (SELECT 'pg_rewrite'::regclass AS classid, oid, ev_class AS rel FROM pg_rewrite
+        UNION ALL
+        SELECT 'pg_policy'::regclass, oid, polrelid FROM pg_policy) src ON src.rel = rels.oid
+  JOIN pg_depend d ON d.classid = src.classid AND d.objid = src.oid
   LEFT JOIN pg_operator o ON d.refclassid = 'pg_operator'::regclass AND o.oid = d.refobjid
   WHERE d.refclassid IN ('pg_proc'::regclass, 'pg_operator'::regclass)
 )
