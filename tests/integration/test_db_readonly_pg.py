@@ -296,12 +296,25 @@ def test_refuses_the_attack_before_sending_it_and_nothing_changes(
     _assert_nothing_happened(db, before, victim, marker)
 
 
+@pytest.fixture
+def privileged(db: str) -> Iterator[str]:
+    """A login role that is no superuser but may signal other sessions."""
+    name = f"dm_signaller_{uuid.uuid4().hex[:8]}"
+    with psycopg.connect(db, autocommit=True) as conn:
+        conn.execute(f'CREATE ROLE "{name}" LOGIN IN ROLE pg_read_all_data, pg_signal_backend')
+    yield _with_user(db, name)
+    with psycopg.connect(db, autocommit=True) as conn:
+        conn.execute(f'DROP ROLE "{name}"')
+
+
+@pytest.mark.parametrize("who", ["superuser", "privileged role"])
 @pytest.mark.parametrize("sql", INDIRECT)
-def test_refuses_a_superuser_statement_that_reaches_user_code_before_sending_it(
-    sql, escalation, victim, marker
+def test_refuses_a_privileged_statement_that_reaches_user_code_before_sending_it(
+    request, who, sql, escalation, victim, marker
 ):
+    url = escalation if who == "superuser" else request.getfixturevalue("privileged")
     before = fingerprint(escalation)
-    with connect(escalation) as backend:
+    with connect(url) as backend:
         with pytest.raises(ReadOnlyViolationError, match="could run the user function") as info:
             backend.query(sql)
         assert sql not in backend.counter.statements
@@ -323,6 +336,21 @@ def test_a_plain_role_reaching_user_code_fails_in_the_database_and_says_it_was_s
         else:  # the policy hides the row (the function ran as the plain role and failed)
             assert result.rows == ()
     _assert_nothing_happened(escalation, before, victim, marker)
+
+
+def test_a_user_implicit_cast_anywhere_refuses_a_superuser_statement(db, victim, marker):
+    with psycopg.connect(db, autocommit=True) as conn:
+        conn.execute(
+            "CREATE TYPE mood AS ENUM ('ok');"
+            "CREATE FUNCTION to_mood(text) RETURNS mood LANGUAGE plpgsql AS"
+            "  $f$ BEGIN INSERT INTO audit DEFAULT VALUES; RETURN 'ok'; END $f$;"
+            "CREATE CAST (text AS mood) WITH FUNCTION to_mood(text) AS IMPLICIT"
+        )
+    before = fingerprint(db)
+    with connect(db) as backend, pytest.raises(ReadOnlyViolationError) as info:
+        backend.query("SELECT count(*) FROM t")
+    assert "a cast into the type mood" in str(info.value) and info.value.data["sent"] is False
+    _assert_nothing_happened(db, before, victim, marker)
 
 
 def test_the_downgrade_alone_is_undone_by_user_code_which_is_why_the_catalog_check_exists(

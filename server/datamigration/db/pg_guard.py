@@ -364,7 +364,8 @@ def _quote(name: str) -> str:
 #: pg_catalog written in a language anyone may use (SQL, PL/pgSQL, ...: not C or internal),
 #: because only such code can run SET ROLE / SET SESSION AUTHORIZATION and undo the downgrade.
 #: Reached through: a same-named function or an operator in the search path, a cast into a
-#: type (domain checks, cast functions), a view (recursively) or a row-level security policy.
+#: type named in the statement or its views (domain checks, cast functions), any implicit cast,
+#: a view (recursively) or a row-level security policy.
 CATALOG_CHECK = """
 WITH RECURSIVE
 usercode AS (
@@ -391,6 +392,14 @@ rels AS (
   JOIN pg_depend d ON d.classid = 'pg_rewrite'::regclass AND d.objid = rw.oid
     AND d.refclassid = 'pg_class'::regclass
 ),
+types AS (
+  SELECT to_regtype(tn)::oid AS oid FROM unnest(%(types)s::text[]) tn
+  UNION
+  SELECT d.refobjid FROM rels
+  JOIN pg_rewrite rw ON rw.ev_class = rels.oid
+  JOIN pg_depend d ON d.classid = 'pg_rewrite'::regclass AND d.objid = rw.oid
+    AND d.refclassid = 'pg_type'::regclass
+),
 reached AS (
   SELECT p.oid, 'an unqualified call to ' || p.proname || '()' AS way
   FROM pg_proc p
@@ -405,16 +414,14 @@ reached AS (
                              WHERE nspname = ANY(current_schemas(false)))
   UNION ALL
   SELECT d.refobjid, 'a check of the type ' || format_type(t.oid, NULL)
-  FROM unnest(%(types)s::text[]) tn
-  JOIN pg_type t ON t.oid = to_regtype(tn)
+  FROM types JOIN pg_type t ON t.oid = types.oid
   JOIN pg_constraint con ON con.contypid = t.oid
   JOIN pg_depend d ON d.classid = 'pg_constraint'::regclass AND d.objid = con.oid
     AND d.refclassid = 'pg_proc'::regclass
   UNION ALL
-  SELECT ca.castfunc, 'a cast into the type ' || format_type(t.oid, NULL)
-  FROM unnest(%(types)s::text[]) tn
-  JOIN pg_type t ON t.oid = to_regtype(tn)
-  JOIN pg_cast ca ON ca.casttarget = t.oid
+  SELECT ca.castfunc, 'a cast into the type ' || format_type(ca.casttarget, NULL)
+  FROM pg_cast ca
+  WHERE ca.casttarget IN (SELECT oid FROM types) OR ca.castcontext = 'i' -- implicit: anywhere
   UNION ALL
   SELECT COALESCE(o.oprcode, d.refobjid),
          CASE WHEN d.classid = 'pg_rewrite'::regclass THEN 'the view '

@@ -88,6 +88,18 @@ WHERE c.relkind IN ('r', 'p') AND n.nspname NOT IN {_SYSTEM_SCHEMAS}
 ORDER BY n.nspname, c.relname
 """
 
+#: The login user's own attributes, and whether it can act beyond reading through a role it
+#: belongs to (a superuser role, or a predefined role that runs programs, touches server files
+#: or signals sessions): such a user gets the catalog check of pg_guard on every query.
+Q_ROLE_RIGHTS = """
+SELECT r.rolsuper, r.rolcreaterole,
+       EXISTS (SELECT 1 FROM pg_roles p
+               WHERE (p.rolsuper OR p.rolname IN ('pg_execute_server_program',
+                      'pg_write_server_files', 'pg_read_server_files', 'pg_signal_backend'))
+                 AND pg_has_role(r.oid, p.oid, 'MEMBER'))
+FROM pg_roles r WHERE r.rolname = current_user
+"""
+
 Q_SIZES = f"""
 SELECT NULL, n.nspname, c.relname, NULL, c.reltuples::bigint,
        pg_relation_size(c.oid), pg_indexes_size(c.oid), pg_total_relation_size(c.oid)
@@ -242,6 +254,7 @@ class PostgresBackend(Backend):
         super().__init__(url, **kwargs)
         self._conn: psycopg.Connection | None = None
         self._readonly_role: str | None | bool = False  # False: not decided yet
+        self._privileged = True  # may the login user act beyond reading? (decided with the role)
 
     # --- connection ----------------------------------------------------------------------
 
@@ -630,8 +643,8 @@ class PostgresBackend(Backend):
         if self._readonly_role is not False:
             return self._readonly_role  # type: ignore[return-value]
         role = str(self.url.options.get("readonly_role", READONLY_ROLE))
-        self._run(cur, "SELECT rolsuper, rolcreaterole FROM pg_roles WHERE rolname = current_user")
-        superuser, createrole = cur.fetchone() or (False, False)
+        self._run(cur, Q_ROLE_RIGHTS)
+        superuser, createrole, self._privileged = cur.fetchone() or (False, False, True)
         self._run(
             cur,
             "SELECT pg_has_role(current_user, oid, 'MEMBER') FROM pg_roles WHERE rolname = %s",
@@ -692,11 +705,18 @@ class PostgresBackend(Backend):
                         "set_config('idle_in_transaction_session_timeout', %s, true)",
                         (f"{timeout}ms", f"{min(timeout, 5000)}ms", f"{timeout * 2}ms"),
                     )
-                    if superuser:
-                        self._downgrade_superuser(cur, role, shape)  # type: ignore[arg-type]
-                    elif role:
-                        ident = pgsql.Identifier(role)
-                        self._run(cur, pgsql.SQL("SET LOCAL ROLE {}").format(ident))
+                    if self._privileged:
+                        self._refuse_reachable_user_code(cur, shape, superuser)
+                    if role:
+                        # A superuser's session and current user both become the role, so a
+                        # RESET ROLE inside the statement changes nothing.
+                        how = "SESSION AUTHORIZATION" if superuser else "ROLE"
+                        self._run(
+                            cur,
+                            pgsql.SQL("SET LOCAL {} {}").format(
+                                pgsql.SQL(how), pgsql.Identifier(role)
+                            ),
+                        )
                     sent = True
                     result = self._run_read(conn, cur, sql, shape.kind, max_rows, started)
                 finally:
@@ -726,10 +746,13 @@ class PostgresBackend(Backend):
             sent=False,
         )
 
-    def _downgrade_superuser(self, cur: psycopg.Cursor, role: str, shape: ReadShape) -> None:
-        """Run as `role` (session and current user), after refusing statements that could
-        reach user code: only code written in SQL or a procedural language could switch back,
-        and the parser already refused every SET/RESET/DO in the text itself."""
+    def _refuse_reachable_user_code(
+        self, cur: psycopg.Cursor, shape: ReadShape, superuser: bool
+    ) -> None:
+        """Refuse, before sending, a statement that could reach user code when the login user
+        could undo the downgrade or act beyond reading (a superuser, a member of one, or of
+        pg_execute_server_program and the like): only code written in SQL or a procedural
+        language could switch back, and the parser already refused SET/RESET/DO in the text."""
         self._run(
             cur,
             CATALOG_CHECK,
@@ -743,16 +766,20 @@ class PostgresBackend(Backend):
         reached = cur.fetchall()
         if reached:
             way, function = reached[0]
+            who = (
+                "is a superuser"
+                if superuser
+                else "can act as a superuser, run server programs, read server files or "
+                "signal other sessions"
+            )
             raise refused(
                 self.label,
-                f"{way} could run the user function {function}() as a superuser (a user "
-                "function may switch the role back); the URL's user is a superuser",
+                f"{way} could run the user function {function}() with the rights of the "
+                f"URL's user, which {who} (user code may switch the role back)",
                 hint="Qualify built-ins as pg_catalog.name, or connect with a read-only login "
                 "role, which the database itself holds to reading. " + _READONLY_LOGIN_HINT,
                 sent=False,
             )
-        ident = pgsql.Identifier(role)
-        self._run(cur, pgsql.SQL("SET LOCAL SESSION AUTHORIZATION {}").format(ident))
 
     def _run_read(
         self,
