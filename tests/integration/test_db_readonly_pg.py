@@ -353,6 +353,23 @@ def test_a_user_implicit_cast_anywhere_refuses_a_superuser_statement(db, victim,
     _assert_nothing_happened(db, before, victim, marker)
 
 
+def test_the_issue_example_and_dblink_do_act_when_sent_without_the_guard(db, victim, marker):
+    """Control: the marker file and the dblink connection string of the attacks above work,
+    so their "nothing happened" checks could fail."""
+    with psycopg.connect(db, autocommit=True) as conn:
+        conn.execute(_attack(ATTACKS[0], db, victim, marker))
+        conn.execute(
+            _attack(
+                "SELECT dblink_exec('{conninfo}', 'CREATE TABLE made_by_dblink ()')",
+                db,
+                victim,
+                marker,
+            )
+        )
+    assert marker.read_text().strip() == "postgres"
+    assert "made_by_dblink" in fingerprint(db)[3]
+
+
 def test_the_downgrade_alone_is_undone_by_user_code_which_is_why_the_catalog_check_exists(
     escalation, victim, marker
 ):
