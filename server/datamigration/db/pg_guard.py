@@ -349,7 +349,7 @@ def _check_function(parts: list[str], shape: ReadShape) -> None:
             f"the function {'.'.join(parts)}() is not on the query path's allow-list of "
             f"built-in functions{reason}",
             "Use built-in functions for reading (aggregates, string, date, math, json, "
-            "array, catalog and size functions); docs/databases.md lists what is allowed.",
+            "array, catalog and size functions).",
         )
     if schema is None:
         shape.functions.add(name)
