@@ -9,6 +9,11 @@ Glob semantics: patterns are relative to the search directory, `*` and `?` stay 
 segment, `**` spans any number of directories, `[abc]`/`[!abc]` are classes and `{a,b}`
 alternatives. grep's `glob` filter follows ripgrep: a filter without `/` matches the file name at
 any depth (`*.sql`), one with `/` matches the path from the search directory.
+
+Both match with RE2 (google-re2), whose matching time is linear in the text: Python's `re`
+backtracks, and `(a+)+$` against `aaaa...a!` (or a glob like `*a*a*a*a*a*b` against a long
+name) never finished, holding a server thread forever. RE2 has no backreferences or lookaround;
+grep refuses those patterns with a hint instead of falling back to a backtracking engine.
 """
 
 from __future__ import annotations
@@ -18,9 +23,12 @@ import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
+from typing import Any
+
+import re2
 
 from datamigration.errors import PathOutsideWorkspaceError, UserInputError
-from datamigration.workspace.root import Workspace
+from datamigration.workspace.root import Workspace, check_name_lengths
 from datamigration.workspace.walk import BINARY_SNIFF_BYTES, looks_binary, walk_files
 
 DEFAULT_GLOB_LIMIT = 500
@@ -108,13 +116,7 @@ def grep_files(
     MAX_GREP_FILE_BYTES are skipped and counted in `skipped`.
     """
     limit = _check_limit(limit)
-    try:
-        compiled = re.compile(regex, re.IGNORECASE if ignore_case else 0)
-    except re.error as exc:
-        raise UserInputError(
-            f"invalid regular expression {regex!r}: {exc}",
-            hint="Use Python regex syntax; escape literal characters like ( [ . * with a backslash.",
-        ) from exc
+    compiled = compile_regex(regex, ignore_case=ignore_case)
     prefilter = _whole_file_prefilter(regex, ignore_case)
     target = workspace.resolve(path)
     if not target.exists():
@@ -182,19 +184,56 @@ def grep_files(
     )
 
 
-def _whole_file_prefilter(regex: str, ignore_case: bool) -> re.Pattern[str] | None:
+def compile_regex(regex: str, *, ignore_case: bool = False, flags: str = "") -> Any:
+    """`regex` compiled by RE2 (linear-time matching), or a UserInputError saying what to change.
+
+    A pattern Python accepts but RE2 does not uses a backtracking-only feature; the error says
+    so instead of calling the pattern invalid.
+    """
+    inline = flags + ("i" if ignore_case else "")
+    try:
+        return re2.compile(f"(?{inline}){regex}" if inline else regex, _RE2_OPTIONS)
+    except re2.error as exc:
+        reason = exc.args[0].decode() if exc.args and isinstance(exc.args[0], bytes) else exc
+        try:
+            re.compile(regex)
+        except re.error as py_exc:
+            raise UserInputError(
+                f"invalid regular expression {regex!r}: {py_exc}",
+                hint="Check the syntax; escape literal characters like ( [ . * with a backslash.",
+            ) from exc
+        except RecursionError:  # pragma: no cover - absurdly nested patterns
+            pass
+        raise UserInputError(
+            f"regular expression {regex!r} is not supported by grep's RE2 engine: {reason}",
+            hint="grep matches in linear time, so it has no backreferences (\\1), lookahead or "
+            "lookbehind ((?=...), (?!...), (?<=...)); write \\z instead of \\Z. Search for a "
+            "simpler pattern and narrow the matches with a second grep (`path`, `glob`).",
+            unsupported=str(reason),
+        ) from exc
+
+
+def _re2_options() -> Any:
+    options = re2.Options()
+    options.log_errors = False  # a refused pattern is reported to the caller, not to stderr
+    return options
+
+
+_RE2_OPTIONS = _re2_options()
+
+
+def _whole_file_prefilter(regex: str, ignore_case: bool) -> Any | None:
     """The regex in MULTILINE mode, safe to run over a whole file to rule it out.
 
     A line that matches the regex also matches it inside the file when `^`/`$` match at line
-    boundaries. Lookarounds, inline flags and absolute anchors can see across line ends, so for
-    those the prefilter is skipped (None) rather than risk missing a line.
+    boundaries. Inline flags and absolute anchors can see across line ends, so for those the
+    prefilter is skipped (None) rather than risk missing a line.
     """
-    if "(?" in regex or "\\A" in regex or "\\Z" in regex:
+    if "(?" in regex or "\\A" in regex or "\\z" in regex:
         return None
-    flags = re.MULTILINE | (re.IGNORECASE if ignore_case else 0)
     try:
-        return re.compile(regex, flags)
-    except re.error:
+        return compile_regex(regex, ignore_case=ignore_case, flags="m")
+    except UserInputError:
         return None
 
 
@@ -238,10 +277,10 @@ def _split_top_level(text: str) -> list[str]:
     return parts
 
 
-def compile_glob(pattern: str) -> re.Pattern[str]:
-    """Regex matching whole relative posix paths for a glob pattern."""
+def compile_glob(pattern: str) -> Any:
+    """Regex (RE2, so no pattern can make matching slow) for whole relative posix paths."""
     alternatives = [_segments_to_regex(p.split("/")) for p in expand_braces(pattern)]
-    return re.compile("|".join(f"(?:{a})" for a in alternatives), re.DOTALL)
+    return compile_regex("|".join(f"(?:{a})" for a in alternatives), flags="s")
 
 
 def _segments_to_regex(segments: list[str]) -> str:
@@ -293,6 +332,8 @@ def _relative_pattern(workspace: Workspace, start: Path, pattern: str) -> str:
                 hint="Use a pattern relative to the workspace root, like 'src/**/*.py'.",
             ) from exc
     segments = [s for s in pattern.split("/") if s not in ("", ".")]
+    for variant in expand_braces(pattern):
+        check_name_lengths(variant)
     if any(".." in variant.split("/") for variant in expand_braces(pattern)):
         raise PathOutsideWorkspaceError(
             f"glob pattern {pattern!r} contains '..'",
