@@ -3,7 +3,9 @@
 Thin by design: each tool parses its arguments, calls one function of
 `datamigration.workspace`, and shapes the dataclass result into a TypedDict (the output schema).
 Confirmation for `run` outside the allow-list and for changes to the workspace policy file goes
-through `confirm`, which asks the user (or hands back a token) before anything happens.
+through `confirm`, which asks the user (or hands back a token) before anything happens. A
+listed command that runs workspace code (pytest, alembic) asks too, until the user confirmed
+that command line and the workspace is unchanged since (`codetrust`, held per server).
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ from datamigration.confirmation import Action
 from datamigration.mcp.confirm import confirm
 from datamigration.mcp.tooling import tool
 from datamigration.workspace import files, frameworks, runner, search
+from datamigration.workspace.codetrust import CodeTrust
 
 #: find_migrations lists at most this many files per folder (with `truncated`).
 MAX_FILES_PER_SET = 1000
@@ -100,6 +103,8 @@ def _plain(obj: Any) -> Any:
 def register(server: MCPServer, runtime: Any) -> None:
     def ws() -> Any:
         return runtime.workspace
+
+    trust = CodeTrust()  # what the user confirmed `run` to execute, for this server's lifetime
 
     @tool(server, read_only=True, title="Read a file", name="read", large=True)
     def read_tool(
@@ -229,24 +234,36 @@ def register(server: MCPServer, runtime: Any) -> None:
         ] = None,
     ) -> RunOutput:
         """Run a command in the workspace root with a timeout, an output cap and an environment
-        stripped of secrets. Commands in the [run] allow-list of datamigration.toml (and
-        read-only built-ins like ls, cat, git status/diff/log, pytest, alembic history) run
-        directly; anything else needs the user's confirmation. A non-zero exit is reported
-        in exit_code, not as an error."""
+        without secrets. Read-only commands of the [run] allow-list (ls, cat, git status/diff/
+        log...) run directly. Listed commands that execute workspace code (pytest, alembic)
+        ask the user until that exact command was confirmed and no file changed since; anything
+        else always asks. A non-zero exit is reported in exit_code, not as an error."""
         workspace = ws()
         policy = runner.RunPolicy.from_workspace(workspace)
         argv = ["bash", "-c", command] if shell else runner.parse_command(command)
-        decision = runner.check_policy(workspace, argv, shell=shell, policy=policy)
+        decision = await anyio.to_thread.run_sync(
+            lambda: runner.check_policy(workspace, argv, shell=shell, policy=policy, trust=trust)
+        )
         if not decision.allowed:
+            payload: dict[str, Any] = {"argv": argv, "shell": shell, "cwd": str(workspace.root)}
+            if decision.state:
+                # Bound to the files as they are now: a token or an answer given for this state
+                # cannot be spent after the model changed a file.
+                payload["workspace_state"] = decision.state
             action = Action(
-                "run",
-                f"run `{command}` in {workspace.root} ({decision.reason})",
-                {"argv": argv, "shell": shell, "cwd": str(workspace.root)},
+                "run", f"run `{command}` in {workspace.root} ({decision.reason})", payload
             )
             await confirm(ctx, runtime, action, confirm_token)
         result = await anyio.to_thread.run_sync(
             lambda: runner.run_command(
-                workspace, command, shell=shell, timeout=timeout, confirmed=True, policy=policy
+                workspace,
+                command,
+                shell=shell,
+                timeout=timeout,
+                confirmed=True,
+                policy=policy,
+                trust=trust,
+                confirmed_state=decision.state,
             )
         )
         out = _plain(result)
