@@ -184,7 +184,9 @@ def register(server: MCPServer, runtime: Any) -> None:
 
     @tool(server, read_only=True, title="Search file contents", name="grep", large=True)
     def grep_tool(
-        regex: Annotated[str, Field(description="Python regular expression")],
+        regex: Annotated[
+            str, Field(description="Regular expression (RE2: no backreferences or lookaround)")
+        ],
         path: Annotated[str, Field(description="File or directory to search")] = ".",
         glob: Annotated[
             str | None, Field(description="Only files matching this glob, e.g. '*.sql'")
