@@ -6,9 +6,13 @@ Each guard test proves nothing happened: the workspace's files are compared befo
 
 from __future__ import annotations
 
+import re
+import tempfile
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from datamigration.errors import (
     ConfirmationRequiredError,
@@ -176,3 +180,27 @@ def test_every_spelling_of_the_policy_file_needs_confirmation(
     assert snapshot(workspace_dir) == {}
     assert files.change_needs_confirmation(ws, path) is not None
     assert files.change_needs_confirmation(ws, "sub/" + path) is None
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    text=st.text(alphabet="ab \r\n", max_size=40),
+    regex=st.sampled_from(
+        ["a+b", "^a", "b$", "a.b", "[^b]+b", r"\bab\b", "^$", "a|^b", "x*", r"\s+a", "(ab)+$"]
+    ),
+)
+def test_the_one_scan_grep_finds_exactly_the_lines_a_line_by_line_search_finds(
+    text: str, regex: str
+) -> None:
+    with tempfile.TemporaryDirectory() as tmp:
+        (Path(tmp) / "f.txt").write_bytes(text.encode())
+        found = search.grep_files(Workspace.open(tmp), regex, limit=5000).matches
+    lines = text.split("\n")
+    if lines and lines[-1] == "":
+        lines.pop()
+    expected = [
+        (i, line.removesuffix("\r"))
+        for i, line in enumerate(lines, start=1)
+        if re.search(regex, line.removesuffix("\r"))
+    ]
+    assert [(m.line, m.text) for m in found] == expected

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import os
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 from typing import Any
@@ -117,7 +117,7 @@ def grep_files(
     """
     limit = _check_limit(limit)
     compiled = compile_regex(regex, ignore_case=ignore_case)
-    prefilter = _whole_file_prefilter(regex, ignore_case)
+    whole_file = _whole_file_regex(regex, ignore_case)
     target = workspace.resolve(path)
     if not target.exists():
         raise UserInputError(f"{path} does not exist", hint="Check the path with glob.")
@@ -147,19 +147,12 @@ def grep_files(
             skipped += 1
             continue
         searched += 1
-        text = data.decode("utf-8", errors="replace")
-        # One search over the whole file first: most files do not match, and a single C-level
-        # scan is several times faster than a Python loop over their lines.
-        if prefilter is not None and not prefilter.search(text):
-            continue
+        if whole_file is not None:
+            hits = _matching_lines(whole_file, data)
+        else:
+            hits = _matching_lines_one_by_one(compiled, data)
         hit_in_file = False
-        lines = text.split("\n")
-        if lines and lines[-1] == "":
-            lines.pop()  # the newline ending the last line does not start another one
-        for number, raw_line in enumerate(lines, start=1):
-            line = raw_line.removesuffix("\r")
-            if not compiled.search(line):
-                continue
+        for number, line in hits:
             hit_in_file = True
             if files_only:
                 break
@@ -213,28 +206,68 @@ def compile_regex(regex: str, *, ignore_case: bool = False, flags: str = "") -> 
         ) from exc
 
 
-def _re2_options() -> Any:
+def _re2_options(*, never_nl: bool = False) -> Any:
     options = re2.Options()
     options.log_errors = False  # a refused pattern is reported to the caller, not to stderr
+    options.never_nl = never_nl
     return options
 
 
 _RE2_OPTIONS = _re2_options()
+_WHOLE_FILE_OPTIONS = _re2_options(never_nl=True)
 
 
-def _whole_file_prefilter(regex: str, ignore_case: bool) -> Any | None:
-    """The regex in MULTILINE mode, safe to run over a whole file to rule it out.
+def _whole_file_regex(regex: str, ignore_case: bool) -> Any | None:
+    """The regex for one scan of a whole file (bytes) that finds exactly the matching lines.
 
-    A line that matches the regex also matches it inside the file when `^`/`$` match at line
-    boundaries. Inline flags and absolute anchors can see across line ends, so for those the
-    prefilter is skipped (None) rather than risk missing a line.
+    With RE2's `never_nl` no match crosses a line end, and in MULTILINE mode `^`, `$` and `\\b`
+    see line ends as a line-by-line search does; one C-level scan per file is several times
+    faster than a call per line. `\\A` and `\\z` (start and end of the text) and a pattern that
+    turns MULTILINE off mean something else over a whole file: those get None, and the
+    line-by-line path.
     """
-    if "(?" in regex or "\\A" in regex or "\\z" in regex:
+    if "\\A" in regex or "\\z" in regex or "(?-" in regex:
         return None
+    inline = "m" + ("i" if ignore_case else "")
     try:
-        return compile_regex(regex, ignore_case=ignore_case, flags="m")
-    except UserInputError:
+        return re2.compile(f"(?{inline}){regex}".encode(), _WHOLE_FILE_OPTIONS)
+    except re2.error:
         return None
+
+
+def _matching_lines(whole_file: Any, data: bytes) -> Iterator[tuple[int, str]]:
+    """(line number, line) for each line of `data` that matches; after a hit the search jumps
+    to the next line, so a line is reported once however many matches it holds."""
+    body = data.replace(b"\r\n", b"\n")  # a CRLF line matches as its text without the \r
+    unterminated = bool(body) and not body.endswith(b"\n")  # a last line without a newline
+    if body.endswith(b"\r"):
+        body = body[:-1]  # ... matches without its \r too
+    pos = counted_to = 0
+    number = 1
+    while pos <= len(body):
+        match = whole_file.search(body, pos)
+        if match is None:
+            return
+        start = match.start()
+        if start == len(body) and not unterminated:
+            return  # the empty "line" after the final newline is not a line
+        number += body.count(b"\n", counted_to, start)
+        counted_to = start
+        begin = body.rfind(b"\n", 0, start) + 1
+        end = body.find(b"\n", start)
+        end = len(body) if end < 0 else end
+        yield number, body[begin:end].decode("utf-8", errors="replace")
+        pos = end + 1
+
+
+def _matching_lines_one_by_one(compiled: Any, data: bytes) -> Iterator[tuple[int, str]]:
+    lines = data.decode("utf-8", errors="replace").split("\n")
+    if lines and lines[-1] == "":
+        lines.pop()  # the newline ending the last line does not start another one
+    for number, raw_line in enumerate(lines, start=1):
+        line = raw_line.removesuffix("\r")
+        if compiled.search(line):
+            yield number, line
 
 
 # --- glob translation -----------------------------------------------------------------------
