@@ -371,7 +371,10 @@ def run_command(
     if argv[0] == "git":
         _add_git_safety(child_env)
     if "/" in argv[0]:
-        found = (workspace.root / argv[0]).is_file()
+        try:
+            found = (workspace.root / argv[0]).is_file()
+        except OSError:  # a directory on the way we may not enter: report it as not found
+            found = False
     else:
         found = shutil.which(argv[0], path=child_env.get("PATH")) is not None
     if not found:
