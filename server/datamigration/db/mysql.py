@@ -575,9 +575,8 @@ class MySQLBackend(Backend):
         if pending is not None:
             pending.unbuffered_active = False
         cur.connection = None
-        conn = self._raw
-        if conn is not None and conn.open:
-            conn.close()
+        if self._sa_conn is not None:
+            self._sa_conn.invalidate()  # closes the socket; no reset (ROLLBACK) on its way out
         self.close()
 
     def _query_error(self, exc: pymysql.MySQLError, sql: str) -> DatabaseError:
