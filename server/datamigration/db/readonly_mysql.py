@@ -10,7 +10,7 @@ allowed kind and every part of it is on an allow-list: statement kinds, called f
 no INTO, no locking clause, no executable comment or optimizer hint anywhere in the text.
 
 This is the parser's half. The database's half (a user with only SELECT and SHOW VIEW, no FILE,
-SUPER or PROCESS) is what docs/safety.md asks for; `file_privileges` below lets the backend
+SUPER or PROCESS) is what docs/databases.md asks for; `file_privilege_warning` lets the backend
 say when it is missing.
 """
 
@@ -180,5 +180,5 @@ def file_privilege_warning(privileges: list[str]) -> str | None:
     return (
         f"the connecting account holds {' and '.join(privileges)}: only this tool's parser "
         "keeps a query from the server's files. Connect as a read-only user for the database "
-        "to enforce it too (GRANT SELECT, SHOW VIEW ON db.* TO ro; see docs/safety.md)."
+        "to enforce it too (GRANT SELECT, SHOW VIEW ON db.* TO ro; see docs/databases.md)."
     )
