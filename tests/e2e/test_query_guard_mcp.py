@@ -6,16 +6,15 @@ from __future__ import annotations
 import json
 import uuid
 from pathlib import Path
-from urllib.parse import urlsplit
 
 import pymongo
-import pymysql
 import pytest
 from mcp.client import Client
 from mcp.server import MCPServer
 
 from datamigration.mcp.app import build_server
 from datamigration.workspace.root import Workspace
+from support.querycheck import mysql_connect
 
 pytestmark = [pytest.mark.e2e, pytest.mark.anyio]
 
@@ -32,15 +31,7 @@ def server(workspace_dir: Path) -> MCPServer:
 
 @pytest.fixture
 def my_db(mysql_url: str) -> str:
-    parts = urlsplit(mysql_url)
-    conn = pymysql.connect(
-        host=parts.hostname,
-        port=parts.port or 3306,
-        user=parts.username,
-        password=parts.password or "",
-        database=parts.path.lstrip("/"),
-        autocommit=True,
-    )
+    conn = mysql_connect(mysql_url)
     with conn, conn.cursor() as cur:
         cur.execute("CREATE TABLE t (id int PRIMARY KEY)")
         cur.execute("INSERT INTO t VALUES (1), (2)")

@@ -8,9 +8,6 @@ can write the path, then each attack proves it did not.
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -22,24 +19,13 @@ import pytest
 from datamigration.db import connect
 from datamigration.db.readonly import MAX_RESULT_BYTES, MAX_VALUE_BYTES
 from datamigration.errors import ReadOnlyViolationError
+from support.querycheck import mysql_connect, peak_rss_kb
 
 pytestmark = pytest.mark.integration
 
 
-def _mysql(url: str, user: str | None = None, password: str = "") -> pymysql.Connection:
-    parts = urlsplit(url)
-    return pymysql.connect(
-        host=parts.hostname,
-        port=parts.port or 3306,
-        user=user or parts.username,
-        password=password or parts.password or "",
-        database=parts.path.lstrip("/"),
-        autocommit=True,
-    )
-
-
 def _fingerprint(url: str) -> tuple:
-    with _mysql(url) as conn, conn.cursor() as cur:
+    with mysql_connect(url) as conn, conn.cursor() as cur:
         cur.execute("CHECKSUM TABLE t")
         checksum = cur.fetchone()[1]
         cur.execute("SHOW TABLES")
@@ -48,7 +34,7 @@ def _fingerprint(url: str) -> tuple:
 
 @pytest.fixture
 def my_db(mysql_url: str) -> str:
-    with _mysql(mysql_url) as conn, conn.cursor() as cur:
+    with mysql_connect(mysql_url) as conn, conn.cursor() as cur:
         cur.execute("CREATE TABLE t (id int PRIMARY KEY, v varchar(50) NOT NULL)")
         cur.execute("INSERT INTO t SELECT seq, concat('value ', seq) FROM seq_1_to_50")
     return mysql_url
@@ -59,7 +45,7 @@ def outfile(my_db: str) -> Iterator[Path]:
     """A /tmp path the MariaDB server can write (proved by writing a sibling), not yet there."""
     probe = Path(f"/tmp/dm-probe-{uuid.uuid4().hex}.txt")
     path = Path(f"/tmp/dm-pwned-{uuid.uuid4().hex}.txt")
-    with _mysql(my_db) as conn, conn.cursor() as cur:
+    with mysql_connect(my_db) as conn, conn.cursor() as cur:
         cur.execute(f"SELECT 1 INTO OUTFILE '{probe}'")
     try:
         assert probe.exists(), "the server cannot write /tmp: the tests below would prove nothing"
@@ -158,14 +144,14 @@ def readonly_user(my_db: str) -> Iterator[str]:
     """The account docs/safety.md asks for: SELECT and SHOW VIEW on the database, nothing else."""
     name, password = f"dmro{uuid.uuid4().hex[:8]}", "ro-pw-1"
     database = urlsplit(my_db).path.lstrip("/")
-    with _mysql(my_db) as conn, conn.cursor() as cur:
+    with mysql_connect(my_db) as conn, conn.cursor() as cur:
         cur.execute(f"CREATE USER '{name}'@'%' IDENTIFIED BY '{password}'")
         cur.execute(f"GRANT SELECT, SHOW VIEW ON `{database}`.* TO '{name}'@'%'")
     parts = urlsplit(my_db)
     try:
         yield f"mysql://{name}:{password}@{parts.hostname}:{parts.port or 3306}/{database}"
     finally:
-        with _mysql(my_db) as conn, conn.cursor() as cur:
+        with mysql_connect(my_db) as conn, conn.cursor() as cur:
             cur.execute(f"DROP USER IF EXISTS '{name}'@'%'")
 
 
@@ -174,7 +160,11 @@ def test_a_read_only_account_gets_no_warning_and_the_server_refuses_files_too(
 ):
     with connect(readonly_user) as db:
         assert "warnings" not in db.query("SELECT id FROM t").to_dict()
-    with _mysql(readonly_user) as conn, conn.cursor() as cur, pytest.raises(pymysql.MySQLError):
+    with (
+        mysql_connect(readonly_user) as conn,
+        conn.cursor() as cur,
+        pytest.raises(pymysql.MySQLError),
+    ):
         cur.execute(f"SELECT 1 INTO OUTFILE '{outfile}'")  # the database's own half
 
 
@@ -205,33 +195,9 @@ def test_many_medium_rows_stop_at_the_byte_cap(my_db):
     assert len(str(result.to_dict()["rows"])) < MAX_RESULT_BYTES * 1.2
 
 
-_PEAK_SCRIPT = """
-import resource, sys
-from datamigration.db import connect
-with connect(sys.argv[1]) as db:
-    db.query("SELECT 1")
-    before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    result = db.query(sys.argv[2], max_rows=100)
-    after = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-print(before, after, result.row_count, result.truncated)
-"""
-
-
-def peak_rss_kb(url: str, sql: str) -> tuple[int, int]:
-    """Peak RSS (KiB) of a fresh process before and after one capped query."""
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)}
-    out = subprocess.run(
-        [sys.executable, "-c", _PEAK_SCRIPT, url, sql],
-        capture_output=True,
-        text=True,
-        check=True,
-        env=env,
-        timeout=120,
-    ).stdout.split()
-    assert out[2:] == ["100", "True"]
-    return int(out[0]), int(out[1])
-
-
 def test_peak_memory_stays_flat_for_ten_million_rows_with_a_hundred_row_cap(my_db):
-    before, after = peak_rss_kb(my_db, "SELECT seq, REPEAT('z', 100) FROM seq_1_to_10000000")
+    before, after, outcome = peak_rss_kb(
+        my_db, "SELECT seq, REPEAT('z', 100) FROM seq_1_to_10000000"
+    )
+    assert outcome == "rows=100,truncated=True"
     assert after - before < 30_000, (before, after)  # KiB; buffering all would be ~1.5 GB

@@ -7,8 +7,6 @@ from __future__ import annotations
 import hashlib
 import os
 import sqlite3
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -17,6 +15,7 @@ from datamigration.db import connect
 from datamigration.db.errors import QueryTimeoutError, ResultTooLargeError
 from datamigration.db.readonly import MAX_VALUE_BYTES
 from datamigration.errors import ReadOnlyViolationError
+from support.querycheck import peak_rss_kb
 
 pytestmark = pytest.mark.integration
 
@@ -117,32 +116,7 @@ def test_a_long_value_under_the_limit_is_cut_in_the_answer(lite_db):
     assert result.rows[0][1] == "small" and result.truncated and result.warnings
 
 
-_PEAK_SCRIPT = """
-import resource, sys
-from datamigration.db import connect
-with connect(sys.argv[1]) as db:
-    db.query("SELECT 1")
-    before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    try:
-        db.query(sys.argv[2], max_rows=100, timeout_ms=10000)
-        outcome = "answered"
-    except Exception as exc:
-        outcome = type(exc).__name__
-    after = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-print(before, after, outcome)
-"""
-
-
 def test_peak_memory_stays_flat_for_the_issues_randomblob(lite_db):
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)}
-    out = subprocess.run(
-        [sys.executable, "-c", _PEAK_SCRIPT, lite_db, "SELECT hex(randomblob(900000000))"],
-        capture_output=True,
-        text=True,
-        check=True,
-        env=env,
-        timeout=120,
-    ).stdout.split()
-    before, after = int(out[0]), int(out[1])
-    assert out[2] == "ResultTooLargeError"
+    before, after, outcome = peak_rss_kb(lite_db, "SELECT hex(randomblob(900000000))")
+    assert outcome == "ResultTooLargeError"
     assert after - before < 50_000, (before, after)  # KiB; unbounded it took 1.79 GB
