@@ -68,6 +68,9 @@ ATTACKS = [
     "SELECT * INTO OUTFILE '{out}' FROM t",
     "SELECT v FROM t LIMIT 1 INTO DUMPFILE '{out}'",
     "SELECT * FROM t UNION SELECT * FROM t INTO OUTFILE '{out}'",
+    "SELECT 1 /* /* */ INTO OUTFILE '{out}' -- */",
+    "SELECT 1 # a comment\n INTO OUTFILE '{out}'",
+    "SELECT 1 --x INTO OUTFILE '{out}'",
     "SELECT /*+ SET_VAR(sql_mode='') */ * FROM t",
     "SELECT LOAD_FILE('/etc/passwd') IS NOT NULL",
     "SELECT load_file /* c */ ('/etc/passwd')",
@@ -201,3 +204,17 @@ def test_peak_memory_stays_flat_for_ten_million_rows_with_a_hundred_row_cap(my_d
     )
     assert outcome == "rows=100,truncated=True"
     assert after - before < 30_000, (before, after)  # KiB; buffering all would be ~1.5 GB
+
+
+def test_the_cli_refuses_the_issues_example_and_warns_about_file_on_a_plain_query(
+    my_db, outfile, capsys, workspace_dir
+):
+    from datamigration.cli import main
+
+    ws = ["--workspace", str(workspace_dir)]
+    code = main([*ws, "query", my_db, f"SELECT * FROM t /*!INTO OUTFILE '{outfile}' */"])
+    err = capsys.readouterr().err
+    assert code == 5 and "executable comments" in err and "hint" in err
+    assert main([*ws, "query", my_db, "SELECT count(*) FROM t"]) == 0
+    out = capsys.readouterr()
+    assert "50" in out.out and "warning:" in out.err and "FILE" in out.err
