@@ -153,6 +153,8 @@ class MySQLBackend(Backend):
         self._sa_conn: sa.Connection | None = None
         self._raw: pymysql.connections.Connection | None = None
         self.version: str = ""
+        #: the query answers' warning about FILE/SUPER ("" when none), read once per backend
+        self._file_warning: str | None = None
 
     @property
     def is_mariadb(self) -> bool:
@@ -520,7 +522,10 @@ class MySQLBackend(Backend):
         error: DatabaseError | None = None
         result: QueryResult | None = None
         try:
-            warning = file_privilege_warning([r[0] for r in self._rows(FILE_PRIVILEGE_SQL)])
+            if self._file_warning is None:
+                privileges = [r[0] for r in self._rows(FILE_PRIVILEGE_SQL)]
+                self._file_warning = file_privilege_warning(privileges) or ""
+            warning = self._file_warning
             with conn.cursor() as cur:
                 if self.is_mariadb:
                     limit = f"max_statement_time = {timeout / 1000.0:.3f}"
