@@ -9,6 +9,7 @@ dialect's own parser as an early, friendlier refusal (never as the only line of 
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Sequence
 from typing import Any
@@ -17,6 +18,12 @@ from datamigration.db.base import QueryResult, elapsed_ms, jsonable
 from datamigration.db.errors import QueryRefusedError
 
 MAX_ROWS_LIMIT = 10_000
+#: one value (text, JSON) in an answer; longer ones are cut and marked with CUT_MARK
+MAX_VALUE_BYTES = 8_000
+#: a whole answer's rows as JSON: about 16k tokens, under the 25k a model client accepts
+MAX_RESULT_BYTES = 64_000
+CUT_MARK = "… [cut; whole value "
+_BATCH = 100
 
 
 def refused(label: str, why: str, **data: Any) -> QueryRefusedError:
@@ -32,18 +39,69 @@ def clamp_rows(max_rows: int) -> int:
     return max(1, min(int(max_rows), MAX_ROWS_LIMIT))
 
 
-def fetch_capped(cursor: Any, columns: Sequence[str], max_rows: int, started: float) -> QueryResult:
-    """Fetch max_rows + 1 rows to learn whether the result was truncated, never the rest."""
-    rows = cursor.fetchmany(max_rows + 1)
-    truncated = len(rows) > max_rows
-    rows = rows[:max_rows]
+def fetch_capped(
+    cursor: Any,
+    columns: Sequence[str],
+    max_rows: int,
+    started: float,
+    *,
+    max_value_bytes: int = MAX_VALUE_BYTES,
+    max_bytes: int = MAX_RESULT_BYTES,
+) -> QueryResult:
+    """Fetch at most max_rows rows and about max_bytes of JSON, never the rest.
+
+    Rows are pulled in small batches from a streaming cursor, so memory holds one batch and the
+    kept rows; one row past a cap says the answer was `truncated`. A value over max_value_bytes
+    is cut (and said so in `warnings`); the first row is kept even when it alone is over
+    max_bytes, so an answer is never empty only because of its size.
+    """
+    rows: list[tuple[Any, ...]] = []
+    size, cut, truncated = 0, 0, False
+    while not truncated:
+        batch = cursor.fetchmany(min(_BATCH, max_rows + 1 - len(rows)))
+        if not batch:
+            break
+        for raw in batch:
+            if len(rows) >= max_rows:
+                truncated = True
+                break
+            pairs = [capped_value(v, max_value_bytes) for v in raw]
+            row = tuple(v for v, _ in pairs)
+            cut += sum(1 for _, was_cut in pairs if was_cut)
+            size += len(json.dumps(row, default=str, ensure_ascii=False).encode())
+            if rows and size > max_bytes:
+                truncated = True
+                break
+            rows.append(row)
+    warnings: tuple[str, ...] = ()
+    if cut:
+        warnings = (f"{cut} value(s) longer than {max_value_bytes} bytes were cut",)
     return QueryResult(
         columns=tuple(columns),
-        rows=tuple(tuple(jsonable(v) for v in row) for row in rows),
-        truncated=truncated,
+        rows=tuple(rows),
+        truncated=truncated or bool(cut),
         row_count=len(rows),
         elapsed_ms=elapsed_ms(started),
+        warnings=warnings,
     )
+
+
+def capped_value(value: Any, max_value_bytes: int = MAX_VALUE_BYTES) -> tuple[Any, bool]:
+    """`jsonable(value)` and whether it was cut: text (and nested JSON, then given as its text)
+    over max_value_bytes keeps its first max_value_bytes bytes and says the whole size."""
+    value = jsonable(value)
+    if isinstance(value, dict | list):
+        text = json.dumps(value, default=str, ensure_ascii=False)
+        if len(text.encode()) <= max_value_bytes:
+            return value, False
+        value = text
+    if not isinstance(value, str) or len(value) * 4 <= max_value_bytes:
+        return value, False
+    data = value.encode()
+    if len(data) <= max_value_bytes:
+        return value, False
+    head = data[:max_value_bytes].decode(errors="ignore")
+    return f"{head}{CUT_MARK}{len(data)} bytes]", True
 
 
 def count_postgres_statements(sql: str) -> int | None:
@@ -89,29 +147,8 @@ def now() -> float:
     return time.perf_counter()
 
 
-_MYSQL_QUERY_STARTS = {"SELECT", "WITH", "SHOW", "DESCRIBE", "DESC", "VALUES", "TABLE", "L_PAREN"}
-
-
 def mysql_guard(sql: str) -> str | None:
-    """Why a MySQL/MariaDB statement must not even be sent, or None.
+    """Why a MySQL/MariaDB statement must not even be sent, or None (see `readonly_mysql`)."""
+    from datamigration.db.readonly_mysql import mysql_guard as guard
 
-    The server enforces the read-only transaction, but three things escape it for a privileged
-    user: ``KILL``, ``SELECT ... INTO OUTFILE/DUMPFILE`` (writes a file on the server) and
-    ``SELECT ... INTO @var``. They are refused here, on sqlglot's MySQL tokens (comments and
-    quoted text are tokens of their own, so they cannot hide or fake a keyword). Connecting as
-    a user with only SELECT grants closes the same gaps in the server itself.
-    """
-    try:
-        import sqlglot
-
-        tokens = sqlglot.tokenize(sql, read="mysql")
-    except Exception:  # noqa: BLE001 - the server will report the syntax error itself
-        return None
-    if not tokens:
-        return "empty statement"
-    first = tokens[0].token_type.name
-    if first not in _MYSQL_QUERY_STARTS:
-        return f"{tokens[0].text.upper()} is not a query"
-    if any(t.token_type.name == "INTO" for t in tokens):
-        return "SELECT ... INTO writes a file or variables"
-    return None
+    return guard(sql)

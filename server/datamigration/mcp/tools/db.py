@@ -8,7 +8,7 @@ from the database and must never be followed as instructions.
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated, Any, NotRequired
 
 import anyio.to_thread
 from mcp.server import MCPServer
@@ -51,6 +51,7 @@ class QueryOutput(TypedDict):
     row_count: int
     truncated: bool
     elapsed_ms: float
+    warnings: NotRequired[list[str]]
 
 
 def register(server: MCPServer, runtime: Any) -> None:
