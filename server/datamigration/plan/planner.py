@@ -16,8 +16,8 @@ from typing import Any
 
 from datamigration.db.model import Schema
 from datamigration.errors import UserInputError
+from datamigration.plan import drops, kinds, shape
 from datamigration.plan import estimate as est
-from datamigration.plan import kinds, shape
 from datamigration.plan.model import (
     DEFAULT_LOCK_TIMEOUT_MS,
     ChangeSpec,
@@ -227,7 +227,7 @@ def build_plan(
         at = next((i for i, s in enumerate(steps) if s.phase in ("switch", "contract")), None)
         at = len(steps) if at is None else at
         steps.insert(at, _shadow_step(spec, d.name, current_rules(schema, steps[:at])))
-    steps = _number(steps)
+    steps, drop_warnings = drops.audit(_number(steps))
     steps = [
         replace(
             s,
@@ -283,7 +283,7 @@ def build_plan(
     if not post:
         post = _key_rules(spec, schema, built.tables, shape.final_columns(schema, steps))
     story = story or spec.story
-    warnings = list(built.warnings)
+    warnings = list(built.warnings) + drop_warnings
     if built.result_type_changes:
         warnings.append(kinds.PREPARED_STATEMENTS.format(col=", ".join(built.result_type_changes)))
     # a rule that names a column missing when it runs is a planner bug: say so in the plan
