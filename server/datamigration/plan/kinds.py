@@ -553,7 +553,8 @@ def build_set_not_null(c: Ctx) -> None:
             step(
                 "migrate",
                 f"Fill NULLs in {col.name}",
-                f"Write {c.spec.get('fill')} into existing NULLs in batches.",
+                f"Write {c.spec.get('fill')} into existing NULLs in batches. Which rows were "
+                "NULL is not kept, so no rollback can restore them: a point of no return.",
                 [
                     c.backfill(
                         t,
@@ -563,6 +564,7 @@ def build_set_not_null(c: Ctx) -> None:
                     )
                 ],
                 validation=[rule],
+                reversible=False,
             )
         )
     if c.d.rebuilds_tables:
@@ -1019,7 +1021,8 @@ BUILDERS: dict[str, Callable[[Ctx], None]] = {
 def check_names(spec: ChangeSpec, schema: Schema) -> None:
     """Column and table names the spec gives, looked up in the inspected schema before any
     statement is built, so a name the database does not have is refused with its list."""
-    if spec.kind in ("raw_sql", "drop_index", "move_table", "add_column") or not spec.table:
+    skip = ("raw_sql", "drop_index", "move_table", "add_column")
+    if spec.kind in skip or not spec.table or schema.dialect == "mongodb":
         return
     t = table_of(schema, spec.table)
     names = [c for c in spec.get("columns") or () if "(" not in c or spec.kind == "split_table"]

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -190,6 +190,45 @@ class Measured:
     sizes: Mapping[str, int]
     rate: float
     rate_source: str
+    #: "table.column" -> NULL rows counted on the live database (set_not_null's pre-check)
+    nulls: Mapping[str, int] = field(default_factory=dict)
+
+
+def refuse_nulls_without_fill(spec: ChangeSpec, measured: Measured) -> None:
+    """set_not_null without `fill` on a column that holds NULLs cannot succeed: the VALIDATE
+    step would fail after the NOT VALID CHECK already rejects new NULL writes. Refused at
+    planning, with the count, instead."""
+    if spec.kind != "set_not_null" or spec.get("fill") is not None:
+        return
+    n = measured.nulls.get(f"{spec.table}.{spec.get('column')}", 0)
+    if n > 0:
+        raise UserInputError(
+            f"{spec.table}.{spec.get('column')} has {n:,} NULL row(s): making it NOT NULL "
+            "would fail when the check is validated; nothing was planned",
+            hint='Add "fill" to the spec with the value for those rows (an expression, e.g. '
+            '"fill": "\'unknown\'"), then call plan_migration again: the plan fills them '
+            "in batches before the NOT NULL step.",
+            null_rows=n,
+        )
+
+
+def count_nulls(backend: Any, schema: Schema, spec: ChangeSpec) -> dict[str, int]:
+    """set_not_null's pre-check on the live database: how many rows hold NULL in the column
+    (table and column are looked up in the schema and quoted, never pasted)."""
+    if spec.kind != "set_not_null" or schema.dialect not in ("postgresql", "mysql", "sqlite"):
+        return {}
+    t = schema.table(spec.table or "")
+    col = t.column(spec.get("column")) if t is not None else None
+    if t is None or col is None:
+        return {}  # the builder refuses with the names it knows
+    from datamigration.plan.sqltext import quote
+
+    sql = (
+        f"SELECT count(*) FROM {quote(t.qualified_name, schema.dialect)} "
+        f"WHERE {quote(col.name, schema.dialect)} IS NULL"
+    )
+    result = backend.query(sql, max_rows=1, timeout_ms=60_000)
+    return {f"{t.name}.{col.name}": int(result.rows[0][0])}
 
 
 def build_plan(
@@ -209,6 +248,7 @@ def build_plan(
     """The plan for `spec` on a database described by `schema` (no I/O)."""
     lock_ms = int(spec.get("lock_timeout_ms") or DEFAULT_LOCK_TIMEOUT_MS)
     d = dialect_for(schema.dialect, lock_ms)
+    refuse_nulls_without_fill(spec, measured)
     title = describe(spec)
     choice = choose(spec, pattern, title)
     if d.name == "mongodb":  # no triggers: the application keeps both fields in step
@@ -520,6 +560,7 @@ def plan_migration(
     """Inspect, measure, build, lint, write and store. Returns the plan and the files written."""
     from datamigration.db import connect
     from datamigration.plan import documents, frameworks_out, store
+    from datamigration.plan.expressions import check_spec
     from datamigration.redact import redact_url
 
     if spec.kind == "move_table":
@@ -527,6 +568,11 @@ def plan_migration(
     choose(spec, pattern)  # refuse a bad override before connecting
     with connect(db, workspace) as backend:
         schema = backend.inspect()
+        # refusals that need only the dialect and the schema come before any measurement
+        check_spec(spec, schema.dialect)
+        kinds.check_names(spec, schema)
+        nulls = count_nulls(backend, schema, spec)
+        refuse_nulls_without_fill(spec, Measured({}, {}, 0.0, "", nulls))
         rows: dict[str, int] = {}
         sizes: dict[str, int] = {}
         for t in schema.tables:
@@ -559,7 +605,7 @@ def plan_migration(
     plan = build_plan(
         spec,
         schema,
-        measured=Measured(rows, sizes, r.rows_per_second, r.source),
+        measured=Measured(rows, sizes, r.rows_per_second, r.source, nulls),
         database=label,
         pattern=pattern,
         story=story,
