@@ -512,7 +512,8 @@ class Executor:
     def _run_sql(self, step: Step, op: Operation, *, mark: bool = True) -> dict[str, Any]:
         log = RetryLog()
         ladder, limit = self.options.lock_ladder, op.lock_timeout_ms
-        retries = ladder.retries(op.retries, limit) if limit else 0
+        # exactly the retries the plan states (the planner counted the ladder's rungs in)
+        retries = op.retries if limit else 0
         retry = {"retries": retries, "backoff": self.options.backoff,
                  "sleep": self.options.sleep, "log": log}  # fmt: skip
 

@@ -20,6 +20,7 @@ from datamigration.plan import drops, kinds, shape
 from datamigration.plan import estimate as est
 from datamigration.plan.model import (
     DEFAULT_LOCK_TIMEOUT_MS,
+    DEFAULT_RETRIES,
     ChangeSpec,
     ChecklistItem,
     CommunicationItem,
@@ -97,9 +98,26 @@ def current_rules(schema: Schema, steps: list[Step]) -> list[dict[str, Any]]:
     return list(out.values())
 
 
+def _with_lock_retries(op: Operation) -> Operation:
+    """`retries` as the executor makes them: the operation's retries at the lock timeout plus
+    the shorter rungs of the lock-timeout ladder (execute/retry.py), so the plan states the
+    number of attempts a blocked statement really makes."""
+    from datamigration.execute.retry import schedule
+
+    if op.kind != "sql" or not op.lock_timeout_ms:
+        return op
+    retries = int(schedule(op.retries, op.lock_timeout_ms)["retries"])  # type: ignore[call-overload]
+    return replace(op, retries=retries)
+
+
 def _monitoring(step: Step, lock_ms: int) -> dict[str, Any]:
     """The plan-wide thresholds, plus what the step itself asks to watch (its `notes`)."""
+    from datamigration.execute.retry import schedule
+
     out: dict[str, Any] = {**MONITORING, "lock_timeout_ms": lock_ms}
+    if any(o.kind == "sql" and o.lock_timeout_ms for o in step.operations):
+        # what a statement blocked by a held lock does before it gives up
+        out["lock_retries"] = schedule(DEFAULT_RETRIES, lock_ms)
     own = dict(step.monitoring)
     if own.get("notes"):
         out["notes"] = list(own.pop("notes"))
@@ -112,7 +130,7 @@ def _number(steps: list[Step]) -> list[Step]:
 
     def ids(op: Operation, oid: str) -> Operation:
         rev = tuple(ids(r, f"{oid}.r{j + 1}") for j, r in enumerate(op.reverse))
-        return replace(op, id=oid, reverse=rev)
+        return _with_lock_retries(replace(op, id=oid, reverse=rev))
 
     out = []
     for i, s in enumerate(steps, 1):
