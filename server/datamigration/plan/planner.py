@@ -110,6 +110,41 @@ def _with_lock_retries(op: Operation) -> Operation:
     return replace(op, retries=retries)
 
 
+def _fit_reason(reason: str, what: str, steps: Sequence[Step], mongodb: bool) -> str:
+    """The expand-contract reason, saying only what the steps do: an additive change (an index,
+    a column) has no sync, no backfill, no switch and removes nothing, and its plan must not
+    claim otherwise."""
+    stmts = " ".join(x.upper() for s in steps for o in s.operations for x in o.statements)
+    synced = "CREATE TRIGGER" in stmts or "CREATE OR REPLACE TRIGGER" in stmts
+    synced = synced or (mongodb and any(s.phase == "expand" and s.operations and
+                                         s.operations[0].kind == "manual" for s in steps))  # fmt: skip
+    phases = {s.phase for s in steps}
+    filled = any(o.kind == "backfill" or o.params.get("batch_size")
+                 for s in steps for o in s.operations)  # fmt: skip
+    if synced and filled and "switch" in phases and "contract" in phases:
+        return reason  # the full recipe: the generic text is true
+    parts = []
+    if "expand" in phases:
+        parts.append("the new shape is added" + (" beside the old one" if synced else ""))
+    if synced:
+        how = "by the application (MongoDB has no triggers)" if mongodb else "by triggers"
+        parts.append(f"kept in sync {how} while both application versions run")
+    if filled:
+        parts.append("existing rows are filled in batches")
+    if "switch" in phases:
+        parts.append("the application is switched")
+    if "contract" in phases:
+        parts.append("then the old shape is removed")
+    else:
+        parts.append("nothing is removed")
+    prefix = reason.split("an in-place change", 1)[0]
+    return (
+        f"{prefix}an in-place change to {what} in one database: "
+        + ", ".join(parts)
+        + " — no step holds a lock longer than the lock timeout"
+    )
+
+
 def _monitoring(step: Step, lock_ms: int) -> dict[str, Any]:
     """The plan-wide thresholds, plus what the step itself asks to watch (its `notes`)."""
     from datamigration.execute.retry import schedule
@@ -286,6 +321,10 @@ def build_plan(
         at = len(steps) if at is None else at
         steps.insert(at, _shadow_step(spec, d.name, current_rules(schema, steps[:at])))
     steps, drop_warnings = drops.audit(_number(steps))
+    if choice.pattern == "expand_contract":
+        choice = replace(
+            choice, reason=_fit_reason(choice.reason, title, steps, d.name == "mongodb")
+        )
     steps = [
         replace(
             s,
@@ -360,7 +399,7 @@ def build_plan(
         estimates=estimates,
         checklist=_checklist(post, built.result_type_changes),
         post_validation=tuple(post),
-        communication=_communication(title, estimates, story, built.result_type_changes),
+        communication=_communication(title, estimates, story, built.result_type_changes, steps),
         lint=(),
         created_at=created,
         title=title,
@@ -511,9 +550,34 @@ def _checklist(
 
 
 def _communication(
-    title: str, e: Estimates, story: str | None, result_type_changes: Sequence[str] = ()
+    title: str,
+    e: Estimates,
+    story: str | None,
+    result_type_changes: Sequence[str] = (),
+    steps: Sequence[Step] = (),
 ) -> tuple[CommunicationItem, ...]:
+    """What to tell whom, saying only what the steps do (no deploy to announce when the plan
+    has no switch step, no "old shape removed" without a contract step)."""
     ref = f" ({story})" if story else ""
+    phases = {s.phase for s in steps}
+    final = [s.id for s in steps if not s.reversible]
+    rollback = (
+        "Rollback is prepared per step."
+        if not final
+        else (f"Rollback is prepared per step except {', '.join(final)} (point of no return).")
+    )
+    deploy: tuple[CommunicationItem, ...] = ()
+    if "switch" in phases:
+        keeps = "until the contract step" if "contract" in phases else "throughout"
+        deploy = (
+            CommunicationItem(
+                "switch",
+                "application owners",
+                "Deploy the application version of the switch step when asked; the old "
+                f"version keeps working {keeps}.",
+            ),
+        )
+    done = "old shape removed" if "contract" in phases else "nothing was removed"
     mins = max(1, round(e.total_seconds / 60))
     swap: tuple[CommunicationItem, ...] = ()
     if result_type_changes:
@@ -533,19 +597,14 @@ def _communication(
             "before",
             "engineering team, on-call",
             f"Zero-downtime migration{ref}: {title}. About {mins} min of database "
-            "work; no downtime expected. Rollback is prepared per step.",
+            f"work; no downtime expected. {rollback}",
         ),
-        CommunicationItem(
-            "switch",
-            "application owners",
-            "Deploy the application version of the switch step when asked; the old "
-            "version keeps working until the contract step.",
-        ),
+        *deploy,
         *swap,
         CommunicationItem(
             "after",
             "engineering team, stakeholders",
-            f"{title}: done, validation report attached; old shape removed.",
+            f"{title}: done, validation report attached; {done}.",
         ),
         CommunicationItem(
             "on rollback",
