@@ -424,10 +424,11 @@ def test_a_failed_validation_with_a_rollback_trigger_rolls_the_step_back(ws, pg_
 def test_ddl_lock_timeouts_climb_a_ladder_so_queued_app_queries_wait_briefly(ws, pg_url):
     seed(pg_url, rows=10)
     steps = rename_steps()
+    # retries as the planner states them: 1 at the 2 s limit plus the 6 shorter rungs
     slow_limit = dataclasses.replace(
         steps[0],
         operations=tuple(
-            dataclasses.replace(o, lock_timeout_ms=2000, retries=1) for o in steps[0].operations
+            dataclasses.replace(o, lock_timeout_ms=2000, retries=7) for o in steps[0].operations
         ),
     )
     plan = make_plan(ws, pg_url, [slow_limit])

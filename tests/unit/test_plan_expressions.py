@@ -40,7 +40,7 @@ def spec_with(field: str, text: str) -> dict:
                            "where": text},
         "expression": {"kind": "add_check", "table": "users", "expression": text},
         "set": {"kind": "backfill", "table": "users", "set": {"n": text}},
-        "columns": {"kind": "add_index", "table": "users", "columns": [f"lower({text})"]},
+        "columns": {"kind": "add_index", "table": "users", "columns": [text if "(" in text else f"lower({text})"]},
     }[field]  # fmt: skip
 
 
@@ -64,6 +64,8 @@ def test_refuses_the_issues_fill_with_a_hidden_drop_table_in_every_dialect(diale
         "1; DROP TABLE audit",
         "1) FROM teams WHERE (true",  # closes the wrapping parenthesis to add a clause
         "1) UNION SELECT (2",
+        "true) OR (1 = 1",  # one expression once wrapped, another one where it is pasted
+        "'(' || 1)",
         "1 /* a comment */",
         "1 -- a comment",
     ],

@@ -94,6 +94,36 @@ def _no_comment_or_separator(field: str, text: str, dialect: str) -> None:
         raise refuse(field, text, f"it contains {found[0]!r}")
 
 
+def _balanced(field: str, text: str, dialect: str) -> None:
+    """The text's own parentheses balance, read by the dialect's tokenizer (string literals
+    and quoted names skipped). Why: the planner pastes an expression inside parentheses or
+    after AND, so `true) OR (1 = 1` is one expression once wrapped, yet another one in place."""
+    if dialect == "postgresql":
+        from pglast.parser import ParseError, scan
+
+        try:
+            marks = [{"ASCII_40": 1, "ASCII_41": -1}.get(t.name, 0) for t in scan(text)]
+        except ParseError as exc:
+            raise refuse(field, text, f"PostgreSQL cannot read it ({exc})") from None
+    else:
+        import sqlglot
+        from sqlglot.tokens import TokenType
+
+        try:
+            tokens = sqlglot.Dialect.get_or_raise(dialect).tokenize(text)
+        except sqlglot.errors.SqlglotError as exc:
+            raise refuse(field, text, f"{dialect} cannot read it ({str(exc)[:80]})") from None
+        opens = {TokenType.L_PAREN: 1, TokenType.R_PAREN: -1}
+        marks = [opens.get(t.token_type, 0) for t in tokens]
+    depth = 0
+    for m in marks:
+        depth += m
+        if depth < 0:
+            raise refuse(field, text, "it closes a parenthesis it did not open")
+    if depth:
+        raise refuse(field, text, "it leaves a parenthesis open")
+
+
 def _placeholders(field: str, text: str) -> str:
     """`using` holds ``{}`` for the old value (str.format): the text with it substituted, as it
     will be sent. Any other replacement field is refused."""
@@ -114,6 +144,7 @@ def check_sql_expression(field: str, text: str, dialect: str) -> None:
     if field == "using":
         text = _placeholders(field, text)
     _no_comment_or_separator(field, text, dialect)
+    _balanced(field, text, dialect)
     if dialect == "postgresql":
         _check_pg(field, text)
     else:
@@ -126,6 +157,7 @@ def check_sql_type(field: str, text: str, dialect: str) -> None:
     if not isinstance(text, str) or not text.strip():
         raise refuse(field, text, "it is empty")
     _no_comment_or_separator(field, text, dialect)
+    _balanced(field, text, dialect)
     if dialect == "postgresql":
         tree = _pg_tree(field, text, f"SELECT CAST(NULL AS {text})")
         target = _one_target(field, text, tree)
