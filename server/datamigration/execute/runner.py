@@ -333,8 +333,8 @@ class Executor:
             return type(exc)(
                 f"{exc.message}; undoing the step's earlier operations failed after "
                 f"{len(undone)} ({'; '.join(undone) or 'none'}): {undo_exc.message}",
-                hint=f"Roll the step back: call execute with plan_id, plan_hash, step "
-                f"{step.id!r} and rollback true, then fix the data. {undo_exc.hint or ''}".strip(),
+                hint=f"Roll the step back: call the rollback tool with plan_id, plan_hash and "
+                f"step {step.id!r}, then fix the data. {undo_exc.hint or ''}".strip(),
                 step=step.id,
             )
         self.log.write("step_undone", step=step.id, undone=undone, error=exc.message)
