@@ -14,6 +14,7 @@ import pytest
 from datamigration.errors import FileFormatError, NotFoundError, UserInputError
 from datamigration.execute.retry import schedule
 from datamigration.plan import store
+from datamigration.plan.documents import plan_markdown
 from datamigration.plan.expressions import UnsafeExpressionError
 from datamigration.plan.linting import lint_operation
 from datamigration.plan.model import BackfillSpec, Operation
@@ -275,6 +276,7 @@ def test_the_plan_states_the_retries_and_the_longest_wait_the_executor_uses():
     assert stated == schedule(5, 2000)
     assert stated["attempts"] == 12 and stated["max_wait_seconds"] == 77.8
     assert all(o.retries == stated["retries"] for o in p.steps[0].operations if o.kind == "sql")
+    assert "makes 12 attempts" in plan_markdown(p) and "at most 77.8 s" in plan_markdown(p)
 
 
 def test_a_mistyped_hash_is_not_reported_as_a_changed_plan(tmp_path):
