@@ -80,7 +80,9 @@ def register(server: MCPServer, runtime: Any) -> None:
         with their statements, rollback, validation rules, monitoring thresholds and
         estimates from measured sizes, the checklist and communication plan. Writes plan.json,
         plan.md (Mermaid diagram) and migration files, and stores the plan by id + hash.
-        Show the user plan_md, then execute with plan_id and plan_hash."""
+        Measures the backfill rate on the target: one sample UPDATE of up to 1,000 rows
+        (SET key = key) in a transaction that is always rolled back. Show the user plan_md,
+        then execute with plan_id and plan_hash."""
         from datamigration.plan.linting import open_findings
         from datamigration.plan.planner import plan_migration as run
         from datamigration.plan.spec import parse_spec
