@@ -2,8 +2,8 @@
 
 Copies the plugin (the files git tracks) into a fresh directory, so nothing is installed yet,
 starts `bin/datamigration-mcp serve` the way `.mcp.json` does, sends the MCP `initialize`
-request on stdin and times its answer; then sends `tools/list` and times the answer that lists
-the real tools (reached only once the environment is built). A second start of the same copy
+request on stdin and times its answer, then `tools/list`, then a first `tools/call` (`glob`),
+which only the installed server can answer. A second start of the same copy
 shows the installed path. Claude Code reports "Failed to connect" when `initialize` is not
 answered within its connection timeout (30 s by default, MCP_TIMEOUT).
 
@@ -106,6 +106,10 @@ def one_start(plugin: Path, workspace: Path, env: dict[str, str], timeout: float
         send(proc, {"jsonrpc": "2.0", "id": 2, "method": "tools/list"})
         tools = read_answer(proc, 2, started + timeout)
         t_tools = time.monotonic() - started
+        glob = {"name": "glob", "arguments": {"pattern": "*"}}
+        send(proc, {"jsonrpc": "2.0", "id": 3, "method": "tools/call", "params": glob})
+        call = read_answer(proc, 3, started + timeout)
+        t_call = time.monotonic() - started
     finally:
         proc.kill()
         proc.wait()
@@ -113,6 +117,7 @@ def one_start(plugin: Path, workspace: Path, env: dict[str, str], timeout: float
         "initialize_s": round(t_init, 2) if init and "result" in init else None,
         "tools_list_s": round(t_tools, 2) if tools and "result" in tools else None,
         "tools": len(tools["result"]["tools"]) if tools and "result" in tools else 0,
+        "first_call_s": round(t_call, 2) if call and "result" in call else None,
     }
 
 
@@ -139,10 +144,11 @@ def main(argv: list[str] | None = None) -> int:
         print(json.dumps(result))
     else:
         print(f"installer: {installer}")
-        print("start  | initialize answered (s) | tools/list with tools (s) | tools")
+        print("start  | initialize (s) | tools/list (s) | tools | first tools/call (s)")
         for name, row in (("first", first), ("second", second)):
             print(
-                f"{name:6} | {row['initialize_s']!s:>23} | {row['tools_list_s']!s:>25} | {row['tools']}"
+                f"{name:6} | {row['initialize_s']!s:>14} | {row['tools_list_s']!s:>14} | "
+                f"{row['tools']:>5} | {row['first_call_s']!s:>20}"
             )
     return 0 if first["initialize_s"] is not None else 1
 
