@@ -25,6 +25,9 @@ import time
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO / "tests"))
+from support.plugin import plugin_copy  # tests/ holds support/, not a package
+
 INITIALIZE = {
     "jsonrpc": "2.0",
     "id": 1,
@@ -35,23 +38,6 @@ INITIALIZE = {
         "clientInfo": {"name": "bench-first-start", "version": "1"},
     },
 }
-
-
-def copy_plugin(dest: Path) -> Path:
-    """The tracked files only: what a user gets from a clone, without any .venv."""
-    files = subprocess.run(
-        ["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard"],
-        cwd=REPO,
-        capture_output=True,
-        check=True,
-    ).stdout.split(b"\0")
-    for name in filter(None, files):
-        source = REPO / os.fsdecode(name)
-        if source.is_file():
-            target = dest / os.fsdecode(name)
-            target.parent.mkdir(parents=True, exist_ok=True)
-            shutil.copy2(source, target)
-    return dest
 
 
 def path_without_uv() -> str:
@@ -127,13 +113,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--timeout", type=float, default=300.0)
     parser.add_argument("--json", action="store_true")
     parser.add_argument("--quick", action="store_true", help="accepted for run_all; no effect")
+    parser.add_argument("--repeats", type=int, help="accepted for run_all; a first start is once")
     args = parser.parse_args(argv)
 
     env = {k: v for k, v in os.environ.items() if not k.startswith("DATAMIGRATION_")}
     if args.no_uv:
         env["PATH"] = path_without_uv()
     with tempfile.TemporaryDirectory(prefix="dm-first-start-") as tmp:
-        plugin = copy_plugin(Path(tmp) / "plugin")
+        plugin = plugin_copy(Path(tmp) / "plugin")
         workspace = Path(tmp) / "ws"
         workspace.mkdir()
         first = one_start(plugin, workspace, env, args.timeout)

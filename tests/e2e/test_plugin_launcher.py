@@ -158,22 +158,34 @@ INITIALIZE = {
 }
 
 
+def standin_env(python: Path) -> dict[str, str]:
+    """This environment, with the stand-in interpreter and no uv: the install the test controls."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("DATAMIGRATION_")}
+    return env | {"DATAMIGRATION_PYTHON": str(python), "DATAMIGRATION_UV": ""}
+
+
+def launch(
+    plugin: Path, workspace: Path, env: dict[str, str], stderr: int = subprocess.DEVNULL
+) -> subprocess.Popen[bytes]:
+    """`bin/datamigration-mcp serve` of a plugin copy, as `.mcp.json` starts it."""
+    return subprocess.Popen(
+        [str(plugin / "bin" / "datamigration-mcp"), "serve", "--workspace", str(workspace)],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=stderr,
+        env=env,
+    )
+
+
 @pytest.fixture
 def first_start(tmp_path: Path, workspace_dir: Path) -> Iterator[tuple[Session, Path, Any]]:
     """A fresh plugin copy started with `serve`, its install held by the test's lock."""
     plugin = plugin_copy(tmp_path / "plugin")
     gate = tmp_path / "install.gate"
-    env = {k: v for k, v in os.environ.items() if not k.startswith("DATAMIGRATION_")}
-    env |= {"DATAMIGRATION_PYTHON": str(gated_python(tmp_path, gate)), "DATAMIGRATION_UV": ""}
+    env = standin_env(gated_python(tmp_path, gate))
     held = gate.open()
     fcntl.flock(held, fcntl.LOCK_EX)
-    proc = subprocess.Popen(
-        [str(plugin / "bin" / "datamigration-mcp"), "serve", "--workspace", str(workspace_dir)],
-        stdin=subprocess.PIPE,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.DEVNULL,
-        env=env,
-    )
+    proc = launch(plugin, workspace_dir, env)
     try:
         yield Session(proc), plugin, held
     finally:
@@ -218,9 +230,7 @@ async def test_a_client_gets_a_whole_session_through_the_first_start(
     tmp_path: Path, workspace_dir: Path, mode: str
 ) -> None:
     plugin = plugin_copy(tmp_path / "plugin")
-    env = {k: v for k, v in os.environ.items() if not k.startswith("DATAMIGRATION_")}
-    python = gated_python(tmp_path, tmp_path / "install.gate")  # nobody holds it
-    env |= {"DATAMIGRATION_PYTHON": str(python), "DATAMIGRATION_UV": ""}
+    env = standin_env(gated_python(tmp_path, tmp_path / "install.gate"))  # nobody holds it
     (workspace_dir / "a.sql").write_text("select 1;\n")
     params = StdioServerParameters(
         command=str(plugin / "bin" / "datamigration-mcp"),
@@ -238,16 +248,8 @@ async def test_a_client_gets_a_whole_session_through_the_first_start(
 
 def test_a_failed_first_install_answers_held_requests_with_what_to_do(tmp_path, workspace_dir):
     plugin = plugin_copy(tmp_path / "plugin")
-    env = {k: v for k, v in os.environ.items() if not k.startswith("DATAMIGRATION_")}
-    python = gated_python(tmp_path, tmp_path / "install.gate", fail=True)
-    env |= {"DATAMIGRATION_PYTHON": str(python), "DATAMIGRATION_UV": ""}
-    proc = subprocess.Popen(
-        [str(plugin / "bin" / "datamigration-mcp"), "serve", "--workspace", str(workspace_dir)],
-        stdin=subprocess.PIPE,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        env=env,
-    )
+    env = standin_env(gated_python(tmp_path, tmp_path / "install.gate", fail=True))
+    proc = launch(plugin, workspace_dir, env, stderr=subprocess.PIPE)
     lines = [
         {"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": INITIALIZE},
         {"jsonrpc": "2.0", "method": "notifications/initialized"},
