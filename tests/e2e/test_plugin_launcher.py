@@ -283,3 +283,42 @@ def test_the_shim_negotiates_the_protocol_revisions_the_server_does() -> None:
         answer = module.initialize_result(recorded, version)
         assert answer["protocolVersion"] == version
     assert module.initialize_result(recorded, "1999-01-01")["protocolVersion"] == "2025-11-25"
+
+
+def standin_uv(directory: Path, works: bool) -> Path:
+    """A `uv` that builds the venv like uv would (`venv DIR`, `pip install --python PY`), or
+    fails at once, as uv does without its package index."""
+    cli = Path(sys.executable).with_name("datamigration")
+    script = directory / "uv-standin"
+    body = (
+        f"""case "$1" in
+  venv) for a; do venv="$a"; done; mkdir -p "$venv/bin"; echo uv-made > "$venv/uv-made" ;;
+  pip) py="$5"; ln -sf "{cli}" "$(dirname "$py")/datamigration" ;;
+esac"""
+        if works
+        else 'echo "uv: network unreachable (stand-in)" >&2; exit 2'
+    )
+    script.write_text(f"#!/bin/bash\n{body}\n")
+    script.chmod(0o755)
+    return script
+
+
+@pytest.mark.parametrize("uv_works", [True, False], ids=["uv", "uv-fails-then-pip"])
+def test_the_first_install_uses_uv_when_present_and_pip_when_uv_fails(tmp_path, uv_works):
+    plugin = plugin_copy(tmp_path / "plugin")
+    env = standin_env(gated_python(tmp_path, tmp_path / "install.gate"))
+    env["DATAMIGRATION_UV"] = str(standin_uv(tmp_path, uv_works))
+    proc = subprocess.run(
+        [str(plugin / "bin" / "datamigration-mcp"), "--version"],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=120,
+        check=False,
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.startswith("datamigration ")
+    venv = plugin / ".venv"
+    assert (venv / ".installed-runtime").is_file()
+    assert (venv / "uv-made").exists() == uv_works
+    assert ("with pip" in proc.stderr) != uv_works
