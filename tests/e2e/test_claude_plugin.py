@@ -102,8 +102,8 @@ def test_the_first_start_connects_and_lists_tools_while_the_environment_is_built
 ):
     """Claude Code's own health check (`claude mcp list`) on a plugin nothing was installed for:
     the install is held for the whole check, and the server is still connected with its tools."""
-    plugin = install_target = plugin_copy(tmp_path / "plugin")
-    install(claude, claude_env, install_target)
+    plugin = plugin_copy(tmp_path / "plugin")
+    install(claude, claude_env, plugin)
     gate = tmp_path / "install.gate"
     claude_env["DATAMIGRATION_PYTHON"] = str(gated_python(tmp_path, gate))
     with gate.open() as held:
