@@ -2,13 +2,16 @@
 
 `status://stories` (a compact board: id, title, status, owner, test_status per story — AgileFlow
 boards outgrow a model's read limit, so the full fields stay behind the `status_get` tool),
-`bus://log` (the newest bus lines as JSONL, untrusted data) and `expertise://datamigration` (the
-expertise file's YAML text). Reading a resource never writes anything.
+`bus://log` (the newest bus lines as JSONL, untrusted data), `expertise://datamigration` (the
+expertise file's YAML text) and `schema://change-spec` (the JSON Schema of `plan_migration`'s
+`spec`: hints name it, and a client cannot open a file inside the installed package). Reading a
+resource never writes anything.
 """
 
 from __future__ import annotations
 
 import json
+from importlib import resources
 from typing import Any
 
 import anyio.to_thread
@@ -56,6 +59,12 @@ def expertise_text(workspace: Any) -> str:
     return redact_text(path.read_text(encoding="utf-8", errors="replace"))
 
 
+def change_spec_schema() -> str:
+    """The change-spec JSON Schema the planner checks specs against, as shipped."""
+    path = resources.files("datamigration").joinpath("schemas", "change-spec.schema.json")
+    return path.read_text(encoding="utf-8")
+
+
 def _guarded(fn: Any, workspace: Any) -> str:
     """A malformed file is shown as its error (with the hint), not as a server failure."""
     try:
@@ -94,3 +103,13 @@ def register(server: MCPServer, runtime: Any) -> None:
     )
     async def expertise_file() -> str:
         return await anyio.to_thread.run_sync(_guarded, expertise_text, runtime.workspace)
+
+    @server.resource(
+        "schema://change-spec",
+        name="change-spec-schema",
+        title="Change spec JSON Schema",
+        description="Every kind of change plan_migration takes and the fields of each.",
+        mime_type="application/schema+json",
+    )
+    def change_spec() -> str:
+        return change_spec_schema()

@@ -93,7 +93,7 @@ def table_of(schema: Schema, name: str) -> Table:
     if t is None:
         raise NotFoundError(
             f"table {name!r} not found in the database",
-            hint="Check the name (datamigration inspect --db URL lists the tables).",
+            hint="Check the name: inspecting the database lists its tables.",
         )
     return t
 
