@@ -169,9 +169,7 @@ def register(server: MCPServer, runtime: Any) -> None:
         story: StoryArg,
         status: Annotated[
             str | None,
-            Field(
-                description="ready, in-progress, blocked, in-review, done (either spelling)"
-            ),
+            Field(description="ready, in-progress, blocked, in-review, done (either spelling)"),
         ] = None,
         fields: Annotated[
             dict[str, Any] | None,

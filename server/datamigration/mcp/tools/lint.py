@@ -65,9 +65,7 @@ def register(server: MCPServer, runtime: Any) -> None:
         ] = None,
         trace: Annotated[
             bool,
-            Field(
-                description="with db: measure locks on a scratch copy (rolled back)"
-            ),
+            Field(description="with db: measure locks on a scratch copy (rolled back)"),
         ] = False,
         sarif: bool = False,
         offset: Annotated[int, Field(description="Findings to skip (paging)", ge=0)] = 0,
