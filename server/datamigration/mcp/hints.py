@@ -56,6 +56,7 @@ _CLI_ASIDE = re.compile(r"\s*\((?:CLI:?|on the CLI)[^)]*\)")
 _CLI_ALTERNATIVE = re.compile(r"--[a-z][\w-]*(?: [^,;()]*?)? on the CLI(?: \([^)]*\))?, ")
 _CLI_LABELLED = re.compile(r"CLI --[a-z][\w-]*(?: [^,;()]*)?, tool ")
 _CLI_OR_TOOL = re.compile(r"--[a-z][\w-]* / ")
+_FLAG_THEN_ARGUMENT = re.compile(r"--[a-z][\w-]* \((`\w+`)\)")
 _OR_PASS_ON_CLI = re.compile(r",? or pass --[a-z][\w-]* on the CLI")
 _VALUE = r"(?: (?!--)[^\s`,;()]+)"
 _COMMAND = re.compile(rf"`?datamigration ([a-z-]+)({_VALUE}?(?: --[a-z][\w-]*{_VALUE}?)*)`?")
@@ -71,6 +72,7 @@ def for_mcp(text: str) -> str:
     text = _OR_PASS_ON_CLI.sub("", text)
     text = _CLI_ALTERNATIVE.sub("", text)
     text = _CLI_OR_TOOL.sub("", text)
+    text = _FLAG_THEN_ARGUMENT.sub(r"\1", text)
     text = _COMMAND.sub(_command, text)
     return _FLAG.sub(lambda m: f"`{_argument(m.group(1))}`", text)
 
