@@ -49,6 +49,10 @@ COMMAND_TO_TOOL = {
 
 #: Paths inside the package that a client cannot open, and what it can read instead.
 PATH_TO_RESOURCE = {
+    "server/datamigration/schemas/validation-rules.schema.json": (
+        "the MCP resource schema://validation-rules"
+    ),
+    "schemas/validation-rules.schema.json": "the MCP resource schema://validation-rules",
     "schemas/change-spec.schema.json": "the MCP resource schema://change-spec",
 }
 

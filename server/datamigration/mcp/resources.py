@@ -3,13 +3,15 @@
 `status://stories` (a compact board: id, title, status, owner, test_status per story — AgileFlow
 boards outgrow a model's read limit, so the full fields stay behind the `status_get` tool),
 `bus://log` (the newest bus lines as JSONL, untrusted data), `expertise://datamigration` (the
-expertise file's YAML text) and `schema://change-spec` (the JSON Schema of `plan_migration`'s
-`spec`: hints name it, and a client cannot open a file inside the installed package). Reading a
-resource never writes anything.
+expertise file's YAML text), `schema://change-spec` and `schema://validation-rules` (the JSON
+Schemas of `plan_migration`'s `spec` and of a rules file for `validate`: hints name them, and a
+client cannot open a file inside the installed package). Reading a resource never writes
+anything.
 """
 
 from __future__ import annotations
 
+import functools
 import json
 from importlib import resources
 from typing import Any
@@ -59,9 +61,16 @@ def expertise_text(workspace: Any) -> str:
     return redact_text(path.read_text(encoding="utf-8", errors="replace"))
 
 
-def change_spec_schema() -> str:
-    """The change-spec JSON Schema the planner checks specs against, as shipped."""
-    path = resources.files("datamigration").joinpath("schemas", "change-spec.schema.json")
+#: Schemas a client writes documents against: resource name -> what it describes.
+CLIENT_SCHEMAS = {
+    "change-spec": "Every kind of change plan_migration takes and the fields of each.",
+    "validation-rules": "Every rule type a validation rules file may use and its fields.",
+}
+
+
+def packaged_schema(name: str) -> str:
+    """A JSON Schema the engine checks documents against, as shipped in the package."""
+    path = resources.files("datamigration").joinpath("schemas", f"{name}.schema.json")
     return path.read_text(encoding="utf-8")
 
 
@@ -104,12 +113,11 @@ def register(server: MCPServer, runtime: Any) -> None:
     async def expertise_file() -> str:
         return await anyio.to_thread.run_sync(_guarded, expertise_text, runtime.workspace)
 
-    @server.resource(
-        "schema://change-spec",
-        name="change-spec-schema",
-        title="Change spec JSON Schema",
-        description="Every kind of change plan_migration takes and the fields of each.",
-        mime_type="application/schema+json",
-    )
-    def change_spec() -> str:
-        return change_spec_schema()
+    for schema, description in CLIENT_SCHEMAS.items():
+        server.resource(
+            f"schema://{schema}",
+            name=f"{schema}-schema",
+            title=f"{schema} JSON Schema",
+            description=description,
+            mime_type="application/schema+json",
+        )(functools.partial(packaged_schema, schema))
