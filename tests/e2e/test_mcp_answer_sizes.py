@@ -251,6 +251,25 @@ async def test_the_pages_of_query_put_together_are_every_row(
     assert rows == expected
 
 
+async def test_query_pages_reach_the_first_10000_rows_then_point_to_keyset_paging(
+    server: MCPServer, pg_url: str
+) -> None:
+    big_table(pg_url)
+    sql = "SELECT id FROM users ORDER BY id"
+    rows: list[Any] = []
+    async with Client(server) as client:
+        out = {"next": "offset=0"}
+        while "offset=" in out["next"]:
+            offset = int(re.search(r"offset=(\d+)", out["next"]).group(1))
+            args = {"db": pg_url, "sql": sql, "max_rows": 4000, "offset": offset}
+            out = (await client.call_tool("query", args)).structured_content
+            rows.extend(out["rows"])
+        assert out["truncated"] and "keyset" in out["next"]
+        past = await client.call_tool("query", {"db": pg_url, "sql": sql, "offset": 10_000})
+    assert rows == [[i] for i in range(1, 10_001)]
+    assert past.is_error and "keyset" in past.content[0].text
+
+
 async def test_the_pages_of_grep_glob_lint_status_and_bus_put_together_are_the_whole_result(
     server: MCPServer, workspace_dir: Path
 ) -> None:

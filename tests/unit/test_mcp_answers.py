@@ -55,7 +55,9 @@ def test_an_answer_within_the_budget_is_returned_untouched() -> None:
     assert fit_answer(payload, "query", "offset") is payload
 
 
-def test_an_answer_over_the_budget_is_cut_biggest_field_first_and_says_how_to_get_the_rest() -> None:
+def test_an_answer_over_the_budget_is_cut_biggest_field_first_and_says_how_to_get_the_rest() -> (
+    None
+):
     payload = {
         "title": "small",
         "rows": [[i, "x" * 50] for i in range(5000)],
@@ -117,7 +119,7 @@ async def test_no_tool_names_a_database_argument_other_than_db_source_target(
     for listed in tools:
         for name, prop in listed.input_schema["properties"].items():
             about_a_database = re.search(
-                r"database url|connection name", str(prop.get("description", "")), re.I
+                r"database url|connection name", str(prop.get("description", "")), re.IGNORECASE
             )
             if NON_CANONICAL.search(name) or (
                 about_a_database and name not in CANONICAL_DATABASE_ARGS
@@ -148,11 +150,14 @@ def hint_literals() -> list[tuple[str, str]]:
             continue  # the CLI prints its own errors for a terminal
         for node in ast.walk(ast.parse(path.read_text())):
             values: list[ast.AST] = []
-            if isinstance(node, ast.keyword) and node.arg == "hint":
-                values.append(node.value)
-            elif isinstance(node, ast.Assign) and any(
-                isinstance(t, ast.Name) and ("HINT" in t.id or t.id == "default_hint")
-                for t in node.targets
+            if (
+                isinstance(node, ast.keyword)
+                and node.arg == "hint"
+                or isinstance(node, ast.Assign)
+                and any(
+                    isinstance(t, ast.Name) and ("HINT" in t.id or t.id == "default_hint")
+                    for t in node.targets
+                )
             ):
                 values.append(node.value)
             for value in values:
@@ -182,11 +187,16 @@ def test_no_hint_reaches_the_model_with_a_cli_flag_a_cli_command_or_a_package_pa
         ("Pass --staging URL, or --db URL to copy.", "Pass `staging`, or `db` to copy."),
         (
             "Run them first (datamigration execute p1 --hash abc --step s01), or run --all.",
-            "Run them first (the `execute` tool with plan_id=p1, plan_hash=abc, step=s01), "
-            "or run `all_steps`.",
+            (
+                "Run them first (the `execute` tool with plan_id=p1, plan_hash=abc, step=s01), "
+                "or run `all_steps`."
+            ),
         ),
         ("Confirm to run it (CLI: --yes), or add it.", "Confirm to run it, or add it."),
-        ("Give it: --lag 30 on the CLI, lag_seconds=30 in the tool.", "Give it: lag_seconds=30 in the tool."),
+        (
+            "Give it: --lag 30 on the CLI, lag_seconds=30 in the tool.",
+            "Give it: lag_seconds=30 in the tool.",
+        ),
         (
             "Fix the spec (schemas/change-spec.schema.json lists every kind)",
             "Fix the spec (the MCP resource schema://change-spec lists every kind)",

@@ -30,8 +30,10 @@ DbArg = Annotated[
         description="Database URL (postgresql, mysql, mariadb, sqlite, mongodb) or connection name"
     ),
 ]
-#: How far `offset` may reach: the skipped rows are still read, so the reach is bounded.
-MAX_QUERY_OFFSET = 100_000
+#: How far paging reaches: the skipped rows are read again on every page, so `offset` pages
+#: through the first QUERY_REACH rows of a result (max_rows' own limit).
+QUERY_REACH = 10_000
+KEYSET_HINT = "page further with a WHERE on the ORDER BY key (keyset paging)"
 
 
 class InspectOutput(TypedDict):
@@ -135,15 +137,16 @@ def register(server: MCPServer, runtime: Any) -> None:
         Paged: at most max_rows rows that fit one answer; when `truncated`, call again with the
         `offset` in `next`.
         """
-        if offset > MAX_QUERY_OFFSET:
+        if offset >= QUERY_REACH:
             raise UserInputError(
-                f"offset {offset} is past the paging reach ({MAX_QUERY_OFFSET} rows)",
-                hint="Page with a WHERE on the ordering key (keyset paging) instead of offset.",
+                f"offset {offset} is past the paging reach (the first {QUERY_REACH} rows)",
+                hint=f"Instead of offset, {KEYSET_HINT}.",
             )
 
         def work() -> QueryOutput:
             with connect(db, runtime.workspace) as conn:
-                result = conn.query(sql, max_rows=offset + max_rows, timeout_ms=timeout_ms)
+                fetch = min(offset + max_rows, QUERY_REACH)
+                result = conn.query(sql, max_rows=fetch, timeout_ms=timeout_ms)
             out: dict[str, Any] = result.to_dict()
             out["rows"] = out["rows"][offset:]
             wanted = len(out["rows"])
@@ -152,7 +155,11 @@ def register(server: MCPServer, runtime: Any) -> None:
             out["row_count"] = kept
             if kept < wanted or result.truncated:
                 out["truncated"] = True
-                out["next"] = f"call query again with offset={offset + kept}"
+                out["next"] = (
+                    f"call query again with offset={offset + kept}"
+                    if offset + kept < QUERY_REACH
+                    else f"the first {QUERY_REACH} rows are paged; {KEYSET_HINT}"
+                )
             return out  # type: ignore[return-value]
 
         return await anyio.to_thread.run_sync(work)
