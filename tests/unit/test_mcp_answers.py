@@ -22,7 +22,7 @@ from typing_extensions import TypedDict
 from datamigration.errors import UserInputError
 from datamigration.mcp.answers import ANSWER_BUDGET_CHARS, dumps, fit_answer
 from datamigration.mcp.app import build_server
-from datamigration.mcp.hints import for_mcp
+from datamigration.mcp.hints import for_mcp, message_for_mcp
 from datamigration.mcp.tooling import tool
 from datamigration.workspace.root import Workspace
 
@@ -245,3 +245,23 @@ async def test_errors_raised_with_cli_wording_reach_the_model_without_it(
         assert "hint:" in text and not CLI_FLAG.search(text), text
     assert "`step` or `all_steps`, not `phase`" in cli.content[0].text
     assert "`db`" in cli.content[0].text and "the `inspect` tool" in cli.content[0].text
+
+
+def test_a_message_keeps_what_the_caller_sent_exactly() -> None:
+    message = "cannot read --since '--yesterday' in `datamigration lint --db x`"
+    assert (
+        message_for_mcp(message)
+        == "cannot read `since` '--yesterday' in `datamigration lint --db x`"
+    )
+
+
+async def test_a_confirmation_shows_the_exact_command_the_user_is_asked_about(
+    server: MCPServer,
+) -> None:
+    command = "datamigration lint --db sqlite:///x.db migrations"
+    async with Client(server) as client:
+        result = await client.call_tool("run", {"command": command, "shell": True})
+    assert result.is_error
+    message, hint = result.content[0].text.split("\nhint: ", 1)
+    assert command in message  # not rewritten into tool wording
+    assert "confirm_token=" in hint and not CLI_FLAG.search(hint)

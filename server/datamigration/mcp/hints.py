@@ -7,6 +7,11 @@ schemas/change-spec.schema.json is not a file the client can open. Rather than p
 twice in the engine, the MCP layer rewrites them on the way out, from one table of CLI flags to
 tool arguments; a test runs every hint literal of the package through it and checks that no
 `--flag` and no `datamigration <command>` survives.
+
+A hint is ours, so it is rewritten whole. A message may quote what the caller sent (a command
+line to confirm, a statement, a value), and that must reach the model exactly as sent: only the
+message's own words, outside quotes and backticks, are rewritten, and a confirmation request's
+message (the exact action the user is asked to agree to) is never touched.
 """
 
 from __future__ import annotations
@@ -79,6 +84,15 @@ def for_mcp(text: str) -> str:
     text = _FLAG_THEN_ARGUMENT.sub(r"\1", text)
     text = _COMMAND.sub(_command, text)
     return _FLAG.sub(lambda m: f"`{_argument(m.group(1))}`", text)
+
+
+_QUOTED = re.compile(r"(`[^`]*`|'[^'\n]*'|\"[^\"\n]*\")")
+
+
+def message_for_mcp(text: str) -> str:
+    """`for_mcp` on the message's own words; quoted text (the caller's input) is kept as is."""
+    parts = _QUOTED.split(text)
+    return "".join(part if i % 2 else for_mcp(part) for i, part in enumerate(parts))
 
 
 def _argument(flag: str) -> str:

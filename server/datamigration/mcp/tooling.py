@@ -21,18 +21,26 @@ from mcp.server.mcpserver.exceptions import ToolError
 from mcp_types import CallToolResult, TextContent, ToolAnnotations
 from pydantic import TypeAdapter
 
-from datamigration.errors import DataMigrationError
+from datamigration.errors import ConfirmationRequiredError, DataMigrationError
 from datamigration.mcp.answers import dumps, fit_answer
 from datamigration.mcp.confirm import InputRequired
-from datamigration.mcp.hints import for_mcp
+from datamigration.mcp.hints import for_mcp, message_for_mcp
 from datamigration.redact import redact_text
 
 F = TypeVar("F", bound=Callable[..., Any])
 
 
 def as_tool_error(exc: DataMigrationError) -> ToolError:
-    """The model reads this text: the message, the hint, and the error class for branching."""
-    return ToolError(redact_text(for_mcp(f"{type(exc).__name__}: {exc.render()}")))
+    """The model reads this text: the message, the hint, and the error class for branching.
+
+    CLI wording becomes tool wording (`hints`); a confirmation's message is the exact action the
+    user is asked about, so it goes out as written.
+    """
+    message = exc.message
+    if not isinstance(exc, ConfirmationRequiredError):
+        message = message_for_mcp(message)
+    text = f"{message}\nhint: {for_mcp(exc.hint)}" if exc.hint else message
+    return ToolError(redact_text(f"{type(exc).__name__}: {text}"))
 
 
 class _Answer:
