@@ -345,9 +345,8 @@ def register(server: MCPServer, runtime: Any) -> None:
         ] = "Proposed",
         story: Annotated[str | None, Field(description="Story id this decision serves")] = None,
     ) -> AdrNewOutput:
-        """Write the next docs/03-decisions/adr-NNNN-<slug>.md with the standard sections
-        (Context, Decision, Consequences, Alternatives Considered, References). Never overwrites:
-        a title whose slug already has an ADR is refused. Posts `adr-created` on the bus."""
+        """Write the next docs/03-decisions/adr-NNNN-<slug>.md (Context, Decision,
+        Consequences, Alternatives, References); never overwrites. Posts `adr-created`."""
 
         def work() -> AdrNewOutput:
             made = adr.new_adr(

@@ -159,10 +159,10 @@ def register(server: MCPServer, runtime: Any) -> None:
         ] = False,
         db: Annotated[
             str | None,
-            Field(description="Target database URL or connection name (default: the plan's)"),
+            Field(description="Target database (default: the plan's)"),
         ] = None,
         confirm_token: Annotated[
-            str | None, Field(description="Token from a previous confirmation request")
+            str | None, Field(description="From a confirmation request")
         ] = None,
         batch_size: Annotated[
             int | None,
@@ -180,11 +180,10 @@ def register(server: MCPServer, runtime: Any) -> None:
             ),
         ] = None,
     ) -> ExecuteOutput:
-        """Run the next step, one `step`, a `phase` or `all_steps` of a reviewed plan, loaded
-        by id AND hash. Needs the user's confirmation (drops are named destructive); a contract
-        step waits for the validation before it. State lives on the target: after a crash the
-        same call resumes. After the last step the validation runs and the story moves to
-        in-review only if it passed. Use dry_run first to show the exact statements.
+        """Run the next step, one `step`, a `phase` or `all_steps` of a reviewed plan (by id
+        AND hash), confirmed by the user. After a crash the same call resumes. After the last
+        step the validation runs; the story moves to in-review only if it passed. Use dry_run
+        first to show the exact statements.
         """
         return await _run(
             ctx, "execute", plan_id, plan_hash, db, step, phase, all_steps, dry_run, confirm_token,
@@ -207,10 +206,10 @@ def register(server: MCPServer, runtime: Any) -> None:
         ] = False,
         db: Annotated[
             str | None,
-            Field(description="Target database URL or connection name (default: the plan's)"),
+            Field(description="Target database (default: the plan's)"),
         ] = None,
         confirm_token: Annotated[
-            str | None, Field(description="Token from a previous confirmation request")
+            str | None, Field(description="From a confirmation request")
         ] = None,
     ) -> ExecuteOutput:
         """Undo the latest applied step, a named step, or all of them in reverse, with each
@@ -243,12 +242,12 @@ def register(server: MCPServer, runtime: Any) -> None:
             bool, Field(description="Write the timings into the plan (it gets a new hash)")
         ] = True,
         confirm_token: Annotated[
-            str | None, Field(description="Token from a previous confirmation request")
+            str | None, Field(description="From a confirmation request")
         ] = None,
     ) -> RehearsalOutput:
-        """Time a reviewed plan on staging or a throwaway copy (schema + sampled rows): run the
-        reversible steps, roll them back, run the whole plan. Timings go into the plan, which
-        gets a new hash: show it to the user and execute with that hash. Needs confirmation."""
+        """Time a reviewed plan on staging or a throwaway copy: reversible steps, their
+        rollback, the whole plan. Timings go into the plan, which gets a new hash: show it and
+        execute with that hash. Needs confirmation."""
         from datamigration.execute.service import jsonable_result, rehearsal_action, rehearse_plan
 
         plan, action = await anyio.to_thread.run_sync(
@@ -282,7 +281,7 @@ def register(server: MCPServer, runtime: Any) -> None:
         ] = None,
         db: Annotated[
             str | None,
-            Field(description="Target database URL or connection name (default: the plan's)"),
+            Field(description="Target database (default: the plan's)"),
         ] = None,
     ) -> RunStatusOutput:
         """Where a run stands on the target: each step's status, each backfill's checkpoint and

@@ -111,7 +111,7 @@ def register(server: MCPServer, runtime: Any) -> None:
         skip_steps: Annotated[bool, Field(description="allow jumping past 1->10->100")] = False,
         ungated: Annotated[bool, Field(description="go up without a gate, on purpose")] = False,
         confirm_token: Annotated[
-            str | None, Field(description="Token from a previous confirmation request")
+            str | None, Field(description="From a confirmation request")
         ] = None,
     ) -> RolloutOutput:
         """Serve the flag's new variant to `percent`% of keys (flagd `fractional`, sticky).

@@ -70,9 +70,8 @@ def register(server: MCPServer, runtime: Any) -> None:
         sarif: bool = False,
         offset: Annotated[int, Field(description="Findings to skip (paging)", ge=0)] = 0,
     ) -> LintOutput:
-        """Check migration SQL for long locks and breaking changes; each finding carries the rule
-        id, severity, file/line/column, the lock, and the exact safe rewrite (`fix`). Findings
-        are paged: when `truncated`, call again with `offset` from `next`."""
+        """Check migration SQL for long locks and breaking changes; each finding has the rule,
+        severity, position, lock and the safe rewrite (`fix`). Paged (`offset`, `next`)."""
         if sql is None and not paths:
             raise UserInputError("nothing to lint", hint="Pass `sql` text or `paths`.")
         if trace and not db:

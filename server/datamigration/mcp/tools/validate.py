@@ -227,10 +227,9 @@ def _register_rules_tools(server: MCPServer, runtime: Any) -> None:
             bool, Field(description="replace an existing, different file at `path`")
         ] = False,
     ) -> GenerateRulesOutput:
-        """Validation rules for a table migration from its schema: counts, NOT NULL, unique and
-        foreign keys, no future dates, and with `target` schema fidelity and a checksum diff
-        (MongoDB: counts, required fields, unique indexes). With `path`, writes YAML (JSON for
-        .json); a different existing file is kept unless `overwrite`."""
+        """Validation rules for a table migration from its schema (counts, NOT NULL, keys, dates;
+        with `target` fidelity and a checksum diff). With `path`, writes them (YAML, or JSON
+        for .json); a different existing file is kept unless `overwrite`."""
         from datamigration.validate.generate import rules_from_schema, write_rules_file
 
         ws = runtime.workspace

@@ -144,12 +144,8 @@ def register(server: MCPServer, runtime: Any) -> None:
         offset: Annotated[int, Field(description="First line to return (1-based)")] = 1,
         limit: Annotated[int | None, Field(description="Most lines to return")] = None,
     ) -> ReadOutput:
-        """Read a text file in the workspace, paged by line.
-
-        Returns at most `limit` lines (2000 by default) and what fits one answer; when
-        `truncated` is true, call again with the offset in `next` (end_line + 1). Binary and
-        huge files are refused.
-        """
+        """Read a text file in the workspace: at most `limit` lines (2000) that fit one answer;
+        paged (`offset`, `next`). Binary and huge files are refused."""
         return _read_page(files.read_file(ws(), path, offset=offset, limit=limit))
 
     @tool(
