@@ -40,7 +40,7 @@ def coll_of(schema: Schema, name: str) -> Collection:
     if c is None:
         raise NotFoundError(
             f"collection {name!r} not found in the database",
-            hint="Check the name (datamigration inspect --db URL lists the collections).",
+            hint="Check the name: inspecting the database lists its collections.",
         )
     return c
 

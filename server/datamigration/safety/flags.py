@@ -502,7 +502,7 @@ def rollout(
         raise UserInputError(
             f"flag {key!r} is live at {plan.current}%: going to {plan.target}% needs a gate",
             hint="Give a gate: a validation rules file that must pass (CLI --gate RULES.yaml, "
-            "tool `rules`) and/or a health probe (--probe-url / `probe_url`); --ungated "
+            "tool `rules`) and/or a health probe (--probe-url / `probe_db`); --ungated "
             "(`ungated`) skips the check on purpose.",
             flag=key,
         )
