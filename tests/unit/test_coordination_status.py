@@ -214,8 +214,9 @@ def test_review_is_allowed_once_the_recorded_validation_passes(workspace_dir: Pa
     assert story["test_results"]["exit_code"] == 0
     change = status.update_story(ws, "US-0042", status="in-review")
     assert change.status == "in-review" and change.override_reason is None
-    findings = bus.read(ws, type="finding").messages
-    assert findings[-1].story == "US-0042" and "passed" in (findings[-1].text or "")
+    posted = [m for m in bus.read(ws, type="status").messages if "validation" in (m.text or "")]
+    assert posted[-1].story == "US-0042"
+    assert posted[-1].text == "Data validation complete for US-0042: passed. 100% record match"
 
 
 def test_an_override_needs_a_reason_and_is_posted_as_a_warning(workspace_dir: Path) -> None:

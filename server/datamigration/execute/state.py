@@ -388,6 +388,34 @@ def local_runs(state_dir: Path) -> list[str]:
     return [f.stem for f in files]
 
 
+#: Run-log events that settle a step's status, and the status each one leaves it in.
+_LOG_STATUS = {
+    "step_started": "running",
+    "step_done": "done",
+    "step_failed": "failed",
+    "rollback_failed": "failed",
+    "rolled_back": "rolled_back",
+}
+
+
+def steps_from_log(events: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    """Each step's last known status from the local run log (oldest event first).
+
+    The database's run tables are the truth; this is what `run-status` shows when the database
+    cannot be reached, so a user is not told that finished steps are pending.
+    """
+    out: dict[str, dict[str, Any]] = {}
+    for ev in events:
+        status = _LOG_STATUS.get(str(ev.get("event")))
+        step = ev.get("step")
+        if status is None or not isinstance(step, str):
+            continue
+        out[step] = {"status": status, "at": ev.get("ts")}
+        if ev.get("error"):
+            out[step]["detail"] = ev["error"]
+    return out
+
+
 def refuse_other_hash(before: dict[str, Any] | None, plan_id: str, plan_hash: str) -> None:
     """The run recorded on the database belongs to this plan id but another hash: refuse, so a
     plan edited after it started never resumes someone else's half-done run."""
