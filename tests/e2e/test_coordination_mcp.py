@@ -175,6 +175,19 @@ async def test_an_agileflow_style_question_is_found_and_answered_by_the_id_in_it
 
 
 @pytest.mark.parametrize("mode", MODES)
+async def test_expertise_get_on_a_new_workspace_answers_with_the_packaged_default(
+    server: MCPServer, workspace_dir: Path, mode: str
+) -> None:
+    async with Client(server, mode=mode) as client:
+        got = await call(client, "expertise_get", {})
+        assert got["exists"] is False and got["expertise"]["domain"] == "datamigration"
+        assert "no expertise file yet" in got["warnings"][0]
+        one = await call(client, "expertise_get", {"section": "migration_checklist"})
+        assert list(one["expertise"]) == ["migration_checklist"]
+    assert not (workspace_dir / "expertise").exists()
+
+
+@pytest.mark.parametrize("mode", MODES)
 async def test_adr_and_expertise_tools(server: MCPServer, workspace_dir: Path, mode: str) -> None:
     async with Client(server, mode=mode) as client:
         made = await call(

@@ -90,3 +90,12 @@ def test_every_tool_a_prompt_names_is_a_documented_tool(name: str) -> None:
     named = set(re.findall(r"`([a-z][a-z_]*)`", load_prompt(name).body))
     assert named, name
     assert named <= documented, f"{name} names undocumented tools: {sorted(named - documented)}"
+
+
+def test_no_prompt_asks_the_model_to_post_again_what_a_tool_already_posted() -> None:
+    # adr_new posts `adr-created` and plan_migration posts the plan announcement themselves;
+    # a prompt that also asks for a bus_post announces everything twice.
+    adr = (REPO / "commands" / "adr-new.md").read_text()
+    assert "bus_post" not in adr and "already posted the `adr-created`" in adr
+    plan = (REPO / "commands" / "plan-migration.md").read_text()
+    assert "plan announcement" not in plan and "`plan_migration` already posted it" in plan

@@ -31,8 +31,9 @@ from datamigration import AGENT_NAME
 from datamigration.coordination.locking import FileLock, atomic_write_bytes
 from datamigration.coordination.paths import CoordinationPaths, coordination_paths
 from datamigration.coordination.schema_check import validate_or_raise
-from datamigration.errors import ConflictError, NotFoundError, UserInputError
+from datamigration.errors import ConflictError, FileFormatError, NotFoundError, UserInputError
 from datamigration.redact import redact_text
+from datamigration.safeload import check_depth
 from datamigration.workspace.root import Workspace
 
 KNOWN_TYPES = (
@@ -138,9 +139,9 @@ def parse_line(line: str, number: int) -> BusMessage | None:
         return None
     try:
         raw = json.loads(stripped)
-    except ValueError:
+    except (ValueError, RecursionError):
         return None
-    if not isinstance(raw, dict):
+    if not isinstance(raw, dict) or not _shallow(raw):
         return None
 
     def pick(*keys: str) -> Any:
@@ -162,6 +163,15 @@ def parse_line(line: str, number: int) -> BusMessage | None:
         line=number,
         raw=raw,
     )
+
+
+def _shallow(raw: dict[str, Any]) -> bool:
+    """A line nested past MAX_DEPTH counts as malformed: readers and answers recurse into it."""
+    try:
+        check_depth(raw, source="bus line", hint="")
+    except FileFormatError:
+        return False
+    return True
 
 
 def _as_text(value: Any) -> str | None:

@@ -29,6 +29,7 @@ from datamigration.coordination.locking import FileLock, atomic_write_text
 from datamigration.coordination.paths import coordination_paths
 from datamigration.coordination.schema_check import first_error
 from datamigration.errors import ConflictError, FileFormatError, NotFoundError, UserInputError
+from datamigration.safeload import check_depth
 from datamigration.workspace.root import Workspace
 
 CANONICAL = ("ready", "in_progress", "in_review", "blocked", "completed", "archived")
@@ -77,7 +78,9 @@ VALID_STATUSES_TEXT = (
 def requested_status(value: str) -> str:
     found = canonical_status(value)
     if found is None:
-        raise UserInputError(f"unknown status {value!r}", hint=f"Use one of: {VALID_STATUSES_TEXT}.")
+        raise UserInputError(
+            f"unknown status {value!r}", hint=f"Use one of: {VALID_STATUSES_TEXT}."
+        )
     return found
 
 
@@ -159,6 +162,14 @@ def parse_status_text(path: Path, text: str) -> dict[str, Any]:
     """Parse and schema-check; any problem is a FileFormatError with file, line and problem."""
     try:
         data = json.loads(text)
+    except RecursionError:
+        raise FileFormatError(
+            f"{path}: status.json nests deeper than Python can parse",
+            hint="Restore the file from version control; the file was not modified.",
+            path=str(path),
+            line=None,
+            problem="nested too deeply",
+        ) from None
     except json.JSONDecodeError as exc:
         raise FileFormatError(
             f"{path}:{exc.lineno}: not valid JSON: {exc.msg} (column {exc.colno})",
@@ -176,6 +187,7 @@ def parse_status_text(path: Path, text: str) -> dict[str, Any]:
             problem="top level is not an object",
         )
 
+    check_depth(data, source=str(path), hint="Restore the file; it was not modified.")
     _check_schema(path, text, data)
     return data
 
@@ -419,6 +431,7 @@ def _check_story_id(story_id: str) -> None:
 
 
 def _check_fields(fields: Mapping[str, Any]) -> dict[str, Any]:
+    check_depth(fields, source="fields", hint="Story fields are short JSON values.")
     out: dict[str, Any] = {}
     for key, value in fields.items():
         if not isinstance(key, str) or not key.strip():

@@ -20,7 +20,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from datamigration.db.errors import QueryRefusedError
-from datamigration.errors import UserInputError
+from datamigration.errors import FileFormatError, UserInputError
+from datamigration.safeload import MAX_DEPTH, check_depth
 
 FORBIDDEN = {
     "$out": "writes the pipeline's result into a collection",
@@ -125,9 +126,15 @@ def _load(text: str) -> Any:
     from bson import json_util
 
     try:
-        return json_util.loads(text)
+        value = json_util.loads(text)
     except (ValueError, TypeError) as exc:
         raise _bad(f"the query is not valid (Extended) JSON: {exc}") from None
+    except RecursionError:
+        raise _bad(f"the query nests deeper than {MAX_DEPTH} levels") from None
+    try:
+        return check_depth(value, source="query", hint="")
+    except FileFormatError:
+        raise _bad(f"the query nests deeper than {MAX_DEPTH} levels") from None
 
 
 def _sort(value: Any) -> tuple[tuple[str, int], ...]:

@@ -373,9 +373,11 @@ class RunLog:
         events = []
         for line in self.path.read_text(encoding="utf-8").splitlines():
             try:
-                events.append(json.loads(line))
-            except ValueError:
+                event = json.loads(line)
+            except (ValueError, RecursionError):
                 continue
+            if isinstance(event, dict):  # a hand-edited line may hold anything
+                events.append(event)
         return events[-limit:], len(events) > limit
 
 

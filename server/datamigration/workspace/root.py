@@ -91,7 +91,7 @@ class Workspace:
 
             try:
                 data = yaml.safe_load(manifest.read_text(encoding="utf-8")) or {}
-            except yaml.YAMLError:
+            except (yaml.YAMLError, RecursionError):  # AgileFlow's file: unreadable = absent
                 data = {}
             folder = data.get("docs_folder") if isinstance(data, dict) else None
             if isinstance(folder, str) and folder.strip():
@@ -118,6 +118,14 @@ def load_config(path: Path) -> dict[str, Any]:
         return {}
     try:
         return tomllib.loads(path.read_text(encoding="utf-8"))
+    except RecursionError:
+        raise FileFormatError(
+            f"{path}: nested too deeply to parse",
+            hint="Fix datamigration.toml; the file was not modified.",
+            path=str(path),
+            line=None,
+            problem="nested too deeply",
+        ) from None
     except tomllib.TOMLDecodeError as exc:
         raise FileFormatError(
             f"{path}: {exc}",

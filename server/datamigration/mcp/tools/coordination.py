@@ -89,6 +89,7 @@ class AdrNewOutput(TypedDict):
 
 class ExpertiseGetOutput(TypedDict):
     path: str
+    exists: bool
     lines: int
     warnings: list[str]
     expertise: dict[str, Any]
@@ -368,10 +369,11 @@ def register(server: MCPServer, runtime: Any) -> None:
     ) -> ExpertiseGetOutput:
         """AG-DATAMIGRATION's expertise file (AgileFlow format), validated against its schema:
         domain knowledge, conventions, the migration checklist and dated learnings. Load it
-        before planning. Warnings report a stale or oversized file."""
+        before planning. Warnings report a stale or oversized file. A workspace without one
+        gets the packaged default (`exists` false)."""
 
         def work() -> ExpertiseGetOutput:
-            loaded = expertise.load(ws())
+            loaded = expertise.load(ws(), default_when_missing=True)
             data = loaded.data
             if section:
                 if section not in data:
@@ -382,6 +384,7 @@ def register(server: MCPServer, runtime: Any) -> None:
                 data = {section: data[section]}
             return {
                 "path": ws().relative(loaded.path),
+                "exists": loaded.exists,
                 "lines": loaded.line_count,
                 "warnings": list(loaded.warnings),
                 "expertise": data,
