@@ -148,7 +148,9 @@ def test_a_posted_question_is_answered_by_the_id_written_in_its_line(workspace_d
     # Another agent knows only the line: the id it reads there is the one to answer by.
     reply = bus.answer(ws, line["id"], "Yes, lag is 0 s.", sender="AG-DEVOPS")
     assert reply.reply_to == asked.id and reply.to == "AG-QA"
-    ids = [json.loads(x)["id"] for x in (workspace_dir / "bus" / "log.jsonl").read_text().splitlines()]
+    ids = [
+        json.loads(x)["id"] for x in (workspace_dir / "bus" / "log.jsonl").read_text().splitlines()
+    ]
     assert len(set(ids)) == 2
 
 
