@@ -279,7 +279,9 @@ def test_a_story_with_an_unknown_recorded_status_is_not_moved(
     assert f"unknown status {recorded!r}" in caught.value.message
     # Both AgileFlow vocabularies are offered, and the way out.
     assert "in-progress" in caught.value.hint and "in_progress" in caught.value.hint
-    assert "completed" in caught.value.hint and "move it to ready first" in caught.value.hint.lower()
+    assert (
+        "completed" in caught.value.hint and "move it to ready first" in caught.value.hint.lower()
+    )
     assert (workspace_dir / "status.json").read_bytes() == before
     assert bus.read(ws).messages == ()
 
