@@ -24,6 +24,8 @@ def _post(workspace: Workspace, text: str, story: str | None, **extra: Any) -> s
         bus.post(workspace, "status", text, story=story, extra=extra)
     except DataMigrationError as exc:
         return f"bus: {exc.message}"
+    except OSError as exc:  # a read-only or full disk: the plan or report already stands
+        return f"bus: {exc.strerror or exc}"
     return None
 
 
