@@ -26,7 +26,8 @@ MAX_NODES = 1_000_000
 _YAML_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 
-def _too_deep(source: str, hint: str, what: str) -> FileFormatError:
+def too_deep(source: str, hint: str, what: str = "the file") -> FileFormatError:
+    """The error for input nested past MAX_DEPTH (or past what a parser can recurse into)."""
     return FileFormatError(
         f"{source}: {what} nests deeper than {MAX_DEPTH} levels",
         hint=hint + f" (nothing we read needs more than {MAX_DEPTH} levels of nesting)",
@@ -58,7 +59,7 @@ def check_depth(value: Any, *, source: str, hint: str) -> Any:
         else:
             continue
         if depth >= MAX_DEPTH:
-            raise _too_deep(source, hint, "the value")
+            raise too_deep(source, hint, "the value")
         stack.extend((child, depth + 1) for child in children)
     return value
 
@@ -68,7 +69,7 @@ def load_json(text: str, *, source: str, hint: str) -> Any:
     try:
         value = json.loads(text)
     except RecursionError:
-        raise _too_deep(source, hint, "the JSON") from None
+        raise too_deep(source, hint, "the JSON") from None
     except ValueError as exc:
         line = getattr(exc, "lineno", None)
         raise FileFormatError(
@@ -86,13 +87,13 @@ def load_yaml(text: str, *, source: str, hint: str) -> Any:
     try:
         value = yaml.load(text, Loader=_YAML_LOADER)  # CSafeLoader or SafeLoader: safe
     except RecursionError:
-        raise _too_deep(source, hint, "the YAML") from None
+        raise too_deep(source, hint, "the YAML") from None
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         line = mark.line + 1 if mark is not None else None
         problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
         if "nesting depth" in str(problem):
-            raise _too_deep(source, hint, "the YAML") from None
+            raise too_deep(source, hint, "the YAML") from None
         raise FileFormatError(
             f"{source}:{line}: not valid YAML: {problem}" if line else f"{source}: {problem}",
             hint=hint,

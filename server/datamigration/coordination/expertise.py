@@ -24,7 +24,7 @@ from datamigration.coordination.paths import coordination_paths
 from datamigration.coordination.schema_check import first_error
 from datamigration.errors import FileFormatError, NotFoundError, UserInputError
 from datamigration.redact import redact_text
-from datamigration.safeload import check_depth
+from datamigration.safeload import check_depth, too_deep
 from datamigration.workspace.root import Workspace
 
 MAX_LINES = 200
@@ -97,9 +97,7 @@ def parse_expertise(path: Path, text: str) -> dict[str, Any]:
     try:
         raw = check_depth(yaml.load(text, Loader=_LOADER), source=str(path), hint=_DEPTH_HINT)
     except RecursionError:
-        raise FileFormatError(
-            f"{path}: nested too deeply to parse", hint=_DEPTH_HINT, path=str(path), line=None
-        ) from None
+        raise too_deep(str(path), _DEPTH_HINT) from None
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         line = mark.line + 1 if mark is not None else None

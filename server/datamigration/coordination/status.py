@@ -29,7 +29,7 @@ from datamigration.coordination.locking import FileLock, atomic_write_text
 from datamigration.coordination.paths import coordination_paths
 from datamigration.coordination.schema_check import first_error
 from datamigration.errors import ConflictError, FileFormatError, NotFoundError, UserInputError
-from datamigration.safeload import check_depth
+from datamigration.safeload import check_depth, too_deep
 from datamigration.workspace.root import Workspace
 
 CANONICAL = ("ready", "in_progress", "in_review", "blocked", "completed", "archived")
@@ -163,13 +163,7 @@ def parse_status_text(path: Path, text: str) -> dict[str, Any]:
     try:
         data = json.loads(text)
     except RecursionError:
-        raise FileFormatError(
-            f"{path}: status.json nests deeper than Python can parse",
-            hint="Restore the file from version control; the file was not modified.",
-            path=str(path),
-            line=None,
-            problem="nested too deeply",
-        ) from None
+        raise too_deep(str(path), "Restore the file; it was not modified.") from None
     except json.JSONDecodeError as exc:
         raise FileFormatError(
             f"{path}:{exc.lineno}: not valid JSON: {exc.msg} (column {exc.colno})",

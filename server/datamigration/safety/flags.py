@@ -38,7 +38,7 @@ from datamigration.errors import (
     UserInputError,
     ValidationFailedError,
 )
-from datamigration.safeload import check_depth
+from datamigration.safeload import check_depth, too_deep
 from datamigration.safety.flag_eval import resolve_flag, share_of_variant
 
 DEFAULT_PATH = "flags/flags.flagd.json"
@@ -76,12 +76,7 @@ def load_document(path: Path) -> dict[str, Any]:
         data = json.loads(text)
         check_depth(data, source=str(path), hint="Fix the flag file; nothing was written.")
     except RecursionError:
-        raise FileFormatError(
-            f"{path}: nested too deeply to parse",
-            hint="Fix the flag file; nothing was written.",
-            path=str(path),
-            line=None,
-        ) from None
+        raise too_deep(str(path), "Fix the flag file; nothing was written.") from None
     except json.JSONDecodeError as exc:
         raise FileFormatError(
             f"{path}:{exc.lineno}: not valid JSON ({exc.msg})",

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from datamigration.errors import FileFormatError, PathOutsideWorkspaceError, UserInputError
+from datamigration.safeload import too_deep
 
 ENV_WORKSPACE = "DATAMIGRATION_WORKSPACE"
 CONFIG_NAME = "datamigration.toml"
@@ -119,13 +120,7 @@ def load_config(path: Path) -> dict[str, Any]:
     try:
         return tomllib.loads(path.read_text(encoding="utf-8"))
     except RecursionError:
-        raise FileFormatError(
-            f"{path}: nested too deeply to parse",
-            hint="Fix datamigration.toml; the file was not modified.",
-            path=str(path),
-            line=None,
-            problem="nested too deeply",
-        ) from None
+        raise too_deep(str(path), "Fix datamigration.toml; the file was not modified.") from None
     except tomllib.TOMLDecodeError as exc:
         raise FileFormatError(
             f"{path}: {exc}",
