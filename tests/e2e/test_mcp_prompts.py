@@ -104,3 +104,12 @@ def test_no_command_takes_the_name_of_a_claude_code_builtin() -> None:
     builtins |= {"mcp", "memory", "model", "plugin", "review", "agents", "compact", "resume"}
     names = {p.stem for p in (REPO / "commands").glob("*.md")} | set(PROMPT_NAMES)
     assert not names & builtins, sorted(names & builtins)
+
+
+def test_no_prompt_asks_the_model_to_post_again_what_a_tool_already_posted() -> None:
+    # adr_new posts `adr-created` and plan_migration posts the plan announcement themselves;
+    # a prompt that also asks for a bus_post announces everything twice.
+    adr = (REPO / "commands" / "adr-new.md").read_text()
+    assert "bus_post" not in adr and "already posted the `adr-created`" in adr
+    plan = (REPO / "commands" / "plan-migration.md").read_text()
+    assert "plan announcement" not in plan and "`plan_migration` already posted it" in plan

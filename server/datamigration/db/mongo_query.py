@@ -24,7 +24,8 @@ from typing import Any
 
 from datamigration.db.errors import QueryRefusedError
 from datamigration.db.mongo_operators import ALLOWED, why_refused
-from datamigration.errors import UserInputError
+from datamigration.errors import FileFormatError, UserInputError
+from datamigration.safeload import MAX_DEPTH, check_depth
 
 ALLOWED_KEYS = {
     "find": {"find", "filter", "projection", "sort", "limit", "skip", "maxTimeMS"},
@@ -138,6 +139,10 @@ def _load(text: str) -> Any:
         raise _bad(f"the query is not valid JSON: {exc}") from None
     except RecursionError:
         raise _bad("the query is nested too deeply") from None
+    try:
+        check_depth(raw, source="query", hint="")
+    except FileFormatError:
+        raise _bad(f"the query nests deeper than {MAX_DEPTH} levels") from None
     refuse_forbidden(raw)
     try:
         return json_util.loads(text)

@@ -232,7 +232,8 @@ def resolve(url_or_name: str, workspace: Any | None = None, environ=None) -> Con
         raise UserInputError("no database given", hint="Pass a database URL or a connection name.")
     text = url_or_name.strip()
     if "://" in text:
-        return parse_url(expand_env(text, environ, where="the database URL"))
+        parsed = parse_url(expand_env(text, environ, where="the database URL"))
+        return _anchor_sqlite_path(parsed, workspace)
     conns = configured_connections(workspace)
     if text not in conns:
         close = difflib.get_close_matches(text, list(conns), n=1)

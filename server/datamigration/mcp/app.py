@@ -14,6 +14,7 @@ from mcp.server import MCPServer
 
 from datamigration import __version__
 from datamigration.confirmation import ConfirmationBroker
+from datamigration.mcp.argument_errors import DataMigrationServer
 from datamigration.workspace.root import Workspace
 
 INSTRUCTIONS = (
@@ -37,7 +38,7 @@ class Runtime:
 
 def build_server(workspace: Workspace | None = None) -> MCPServer:
     runtime = Runtime(workspace=workspace or Workspace.open())
-    server = MCPServer(
+    server = DataMigrationServer(  # argument errors with a hint naming the tool's arguments
         "datamigration",
         title="AG-DATAMIGRATION",
         instructions=INSTRUCTIONS,

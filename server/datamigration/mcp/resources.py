@@ -19,7 +19,7 @@ from typing import Any
 import anyio.to_thread
 from mcp.server import MCPServer
 
-from datamigration.coordination import bus
+from datamigration.coordination import bus, expertise
 from datamigration.coordination import status as board_engine
 from datamigration.coordination.paths import coordination_paths
 from datamigration.errors import DataMigrationError
@@ -57,7 +57,10 @@ def recent_bus(workspace: Any) -> str:
 def expertise_text(workspace: Any) -> str:
     path = coordination_paths(workspace).expertise
     if not path.is_file():
-        return f"# no expertise file yet at {workspace.relative(path)}\n"
+        return (
+            f"# no expertise file yet at {workspace.relative(path)}; the packaged default "
+            "follows (the first learning writes it there)\n" + expertise.packaged_default()
+        )
     return redact_text(path.read_text(encoding="utf-8", errors="replace"))
 
 

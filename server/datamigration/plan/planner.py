@@ -707,6 +707,9 @@ def plan_migration(
         store.save_plan(workspace, plan)
         files.insert(0, workspace.relative(store.plans_dir(workspace) / f"{plan.id}.json"))
         (Path(docs[0])).write_text(store.plan_json_text(plan), encoding="utf-8")
+        from datamigration.coordination.announce import plan_created
+
+        plan_created(workspace, plan)  # the bus `status` other agents follow; never fails a plan
     return PlanResult(plan, tuple(files), md)
 
 

@@ -102,7 +102,7 @@ def read_plan_file(path: Path) -> dict[str, Any]:
         raise NotFoundError(
             f"no plan file at {path}", hint="Create the plan first: datamigration plan SPEC.json"
         ) from None
-    except ValueError as exc:
+    except (ValueError, RecursionError) as exc:  # RecursionError: absurdly deep nesting
         raise FileFormatError(
             f"{path.name}: not valid JSON: {exc}",
             hint="The plan file was edited by hand; re-create it with datamigration plan.",
@@ -176,7 +176,9 @@ def list_plans(workspace: Workspace) -> list[dict[str, Any]]:
     for path in sorted(d.glob("*.json")):
         try:
             data = json.loads(path.read_text(encoding="utf-8"))
-        except (OSError, ValueError):
+        except (OSError, ValueError, RecursionError):
+            continue
+        if not isinstance(data, dict):  # not a plan (an array, a string): not listed
             continue
         out.append(
             {

@@ -18,10 +18,9 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from datamigration.db.segments import MongoReader, Reader, open_reader
 from datamigration.errors import FileFormatError, UserInputError
+from datamigration.safeload import check_depth, load_json, load_yaml
 from datamigration.validate import compile as qc
 
 SCHEMA_NAME = "validation-rules"
@@ -95,16 +94,8 @@ def load_rules(path: Path) -> dict[str, Any]:
         raise FileFormatError(
             f"rules file not found: {path}", hint="Generate one: datamigration rules-from-schema"
         ) from None
-    try:
-        data = json.loads(text) if path.suffix == ".json" else yaml.safe_load(text)
-    except (ValueError, yaml.YAMLError) as exc:
-        line = getattr(getattr(exc, "problem_mark", None), "line", None)
-        raise FileFormatError(
-            f"{path.name}: not valid {'JSON' if path.suffix == '.json' else 'YAML'}: {exc}",
-            hint="Fix the syntax at the line shown.",
-            path=str(path),
-            line=(line + 1) if line is not None else getattr(exc, "lineno", None),
-        ) from None
+    load = load_json if path.suffix == ".json" else load_yaml
+    data = load(text, source=path.name, hint="Fix the syntax at the line shown.")
     check_rules(data, str(path))
     return data
 
@@ -112,6 +103,7 @@ def load_rules(path: Path) -> dict[str, Any]:
 def check_rules(data: Any, where: str = "rules") -> None:
     from datamigration.coordination.schema_check import first_error
 
+    check_depth(data, source=where, hint="See docs/validation.md for the shape of a rules file.")
     problem = first_error(data, SCHEMA_NAME)
     if problem is not None:
         path, message = problem

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from datamigration.errors import FileFormatError, PathOutsideWorkspaceError, UserInputError
+from datamigration.safeload import too_deep
 
 ENV_WORKSPACE = "DATAMIGRATION_WORKSPACE"
 CONFIG_NAME = "datamigration.toml"
@@ -97,7 +98,7 @@ class Workspace:
 
             try:
                 data = yaml.safe_load(manifest.read_text(encoding="utf-8")) or {}
-            except yaml.YAMLError:
+            except (yaml.YAMLError, RecursionError):  # AgileFlow's file: unreadable = absent
                 data = {}
             folder = data.get("docs_folder") if isinstance(data, dict) else None
             if isinstance(folder, str) and folder.strip():
@@ -148,6 +149,8 @@ def load_config(path: Path) -> dict[str, Any]:
         return {}
     try:
         return tomllib.loads(path.read_text(encoding="utf-8"))
+    except RecursionError:
+        raise too_deep(str(path), "Fix datamigration.toml; the file was not modified.") from None
     except tomllib.TOMLDecodeError as exc:
         raise FileFormatError(
             f"{path}: {exc}",
