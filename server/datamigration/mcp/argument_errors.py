@@ -28,6 +28,8 @@ def _type_of(schema: dict[str, Any]) -> str:
     names = []
     for option in options:
         kind = option.get("type", "any")
+        if isinstance(kind, list):  # trimmed schemas say ["string", "null"]
+            kind = " or ".join(str(k) for k in kind if k != "null") or "any"
         if kind == "array" and isinstance(option.get("items"), dict):
             kind = f"array of {_type_of(option['items'])}"
         low = option.get("minimum", option.get("exclusiveMinimum"))
