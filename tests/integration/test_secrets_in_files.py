@@ -192,17 +192,28 @@ def anyio_backend() -> str:
 
 @pytest.mark.anyio
 @pytest.mark.parametrize("form", list(PASSWORDS))
-async def test_generate_rules_over_mcp_neither_returns_nor_writes_the_password(
-    form, pg_with, workspace_dir
-):
+async def test_mcp_tools_neither_return_nor_write_the_password(form, pg_with, workspace_dir):
+    """generate_rules (the example), then the tools that take a URL and write a file."""
     url = pg_with(PASSWORDS[form])
     server = build_server(Workspace.open(workspace_dir))
+    both = {"source_url": url, "table": "small", "target_url": url}
+    calls = [
+        ("generate_rules", both),
+        ("generate_rules", both | {"path": "rules.yaml"}),
+        ("validate", {"rules_file": "rules.yaml", "source": url, "target": url}),
+        ("diff_data", {"source_url": url, "source_table": "small", "target_url": url,
+                       "target_table": "copy"}),
+        ("inspect", {"database": url}),
+        ("plan_migration", {"spec": SPEC, "db": url}),
+    ]  # fmt: skip
+    answers = {}
     async with Client(server) as client:
-        for path in (None, "rules.yaml"):
-            arguments = {"source_url": url, "table": "small", "target_url": url}
-            result = await client.call_tool("generate_rules", arguments | {"path": path})
-            assert not result.is_error, result.content
-            answer = {"answer": repr(result.content) + repr(result.structured_content)}
-            assert leaks(workspace_dir, answer, forms(PASSWORDS[form])) == []
-            assert "DATAMIGRATION_TARGET_PASSWORD" in result.structured_content["note"]
+        for name, arguments in calls:
+            result = await client.call_tool(name, arguments)
+            assert not result.is_error, (name, result.content)
+            answers[name] = repr(result.content) + repr(result.structured_content)
+            if name == "generate_rules":
+                assert "DATAMIGRATION_TARGET_PASSWORD" in result.structured_content["note"]
+    assert leaks(workspace_dir, answers, forms(PASSWORDS[form])) == []
     assert (workspace_dir / "rules.yaml").exists()
+    assert list((workspace_dir / ".datamigration" / "plans").glob("*.json"))
