@@ -29,16 +29,13 @@ PASSWORD_VARS = {
 }
 
 
-def without_passwords(
-    doc: dict[str, Any], workspace: Any | None
-) -> tuple[dict[str, Any], list[str]]:
-    """`doc` with `source`/`target` named as a file may hold them, and the variables to set."""
-    out, needed = dict(doc), []
+def without_passwords(doc: dict[str, Any], workspace: Any | None) -> dict[str, Any]:
+    """`doc` with `source` and `target` named as a file may hold them (`file_reference`)."""
+    out = dict(doc)
     for side, var in PASSWORD_VARS.items():
         if isinstance(out.get(side), str):
-            out[side], used = file_reference(out[side], workspace, password_var=var)
-            needed += [used] if used else []
-    return out, needed
+            out[side] = file_reference(out[side], workspace, password_var=var)[0]
+    return out
 
 
 def password_note(doc: dict[str, Any]) -> str | None:
@@ -183,7 +180,7 @@ def _head(
     doc: dict[str, Any] = {"version": 1, "name": f"migrate {table}", "source": source_url}
     if target_url:
         doc["target"] = target_url
-    return without_passwords(doc, workspace)[0]
+    return without_passwords(doc, workspace)
 
 
 def _dialect_of(url: str, workspace: Any | None) -> str:
@@ -211,7 +208,7 @@ def write_rules_file(
     allowed, which keeps a repeated generation idempotent. Whatever `doc` says, the file
     names its databases without passwords (`without_passwords`)."""
     target = workspace.resolve(path)
-    text = render_rules(without_passwords(doc, workspace)[0], target.suffix)
+    text = render_rules(without_passwords(doc, workspace), target.suffix)
     shown = workspace.relative(target)
     if target.is_dir():
         raise ConflictError(
