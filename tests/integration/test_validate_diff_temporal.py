@@ -103,3 +103,12 @@ def test_a_coarser_timestamp_precision_ignores_microseconds_and_still_sees_milli
     report = diff_tables(pg_url, "ev", mysql_url, "ev", options)
     assert hashed_in_both_databases(report)
     assert report["changed_fields"] == [{"key": 30, "fields": ["ts"]}]
+
+
+def test_mariadb_to_postgres_and_mariadb_to_itself_diff_clean_with_temporal_columns(
+    pg_url, mysql_url
+):
+    both(pg_url, mysql_url, 3000).close()
+    for target in (pg_url, mysql_url):
+        report = diff_tables(mysql_url, "ev", target, "ev")
+        assert report["identical"] and hashed_in_both_databases(report), report
