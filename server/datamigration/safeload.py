@@ -82,10 +82,11 @@ def load_json(text: str, *, source: str, hint: str) -> Any:
     return check_depth(value, source=source, hint=hint)
 
 
-def load_yaml(text: str, *, source: str, hint: str) -> Any:
-    """Parse YAML text (safe loader); failures and too deep nesting are FileFormatErrors."""
+def load_yaml(text: str, *, source: str, hint: str, loader: Any = None) -> Any:
+    """Parse YAML text (safe loader, or a subclass of it given as `loader`); failures and too
+    deep nesting are FileFormatErrors."""
     try:
-        value = yaml.load(text, Loader=_YAML_LOADER)  # CSafeLoader or SafeLoader: safe
+        value = yaml.load(text, Loader=loader or _YAML_LOADER)  # a SafeLoader: safe
     except RecursionError:
         raise too_deep(source, hint, "the YAML") from None
     except yaml.YAMLError as exc:

@@ -29,6 +29,7 @@ from datamigration.coordination.locking import FileLock, atomic_write_text
 from datamigration.coordination.paths import coordination_paths
 from datamigration.coordination.schema_check import first_error
 from datamigration.errors import ConflictError, FileFormatError, NotFoundError, UserInputError
+from datamigration.redact import redact_text
 from datamigration.safeload import check_depth, too_deep
 from datamigration.workspace.root import Workspace
 
@@ -442,8 +443,19 @@ def _check_fields(fields: Mapping[str, Any]) -> dict[str, Any]:
             raise UserInputError(
                 f"field {key!r} is not JSON data", hint="Use JSON values."
             ) from None
-        out[key] = value
+        out[key] = _redacted(value)
     return out
+
+
+def _redacted(value: Any) -> Any:
+    """`value` with a password in any of its strings masked: status.json is shared and kept."""
+    if isinstance(value, str):
+        return redact_text(value)
+    if isinstance(value, list):
+        return [_redacted(v) for v in value]
+    if isinstance(value, dict):
+        return {k: _redacted(v) for k, v in value.items()}
+    return value
 
 
 def update_story(
@@ -531,7 +543,7 @@ def new_story(
                 hint="Pick the next free id, or update the existing story.",
                 story=story_id,
             )
-        story: dict[str, Any] = {"title": title.strip()}
+        story: dict[str, Any] = {"title": redact_text(title.strip())}
         story["status"] = spell(target, board.vocabulary)
         story.update({k: v for k, v in extra.items() if k not in story})
         if target == "in_progress":

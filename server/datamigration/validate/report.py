@@ -35,6 +35,7 @@ def render_markdown(run: ValidationRun, story: str | None = None) -> str:
         lines.append(f"- Source: `{run.source}`")
     if run.target:
         lines.append(f"- Target: `{run.target}`")
+    lines += [f"- Note: {note}" for note in run.notes]
     lines += [
         "",
         "| rule | type | result | measured | threshold | message |",

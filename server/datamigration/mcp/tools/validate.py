@@ -98,12 +98,14 @@ class ValidateOutput(TypedDict):
     report_markdown: str
     story: str | None
     test_status: str | None
+    notes: list[str]  # what the rules file should change (a deprecated spelling)
 
 
 class GenerateRulesOutput(TypedDict):
     path: str | None
     rules: int
     content: dict[str, Any]
+    note: str | None  # the ${VAR} to set for a password the rules file does not hold
 
 
 def register(server: MCPServer, runtime: Any) -> None:
@@ -206,6 +208,7 @@ def _register_rules_tools(server: MCPServer, runtime: Any) -> None:
             report_markdown=out["report_markdown"],
             story=out["story"],
             test_status=out["test_status"],
+            notes=out["notes"],
         )
 
     @tool(
@@ -229,8 +232,13 @@ def _register_rules_tools(server: MCPServer, runtime: Any) -> None:
     ) -> GenerateRulesOutput:
         """Validation rules for a table migration from its schema (counts, NOT NULL, keys, dates;
         with `target` fidelity and a checksum diff). With `path`, writes them (YAML, or JSON
-        for .json); a different existing file is kept unless `overwrite`."""
-        from datamigration.validate.generate import rules_from_schema, write_rules_file
+        for .json); a different existing file is kept unless `overwrite`. Databases are named
+        by connection name, or by URL with the password as ${VAR} (`note` says which to set)."""
+        from datamigration.validate.generate import (
+            password_note,
+            rules_from_schema,
+            write_rules_file,
+        )
 
         ws = runtime.workspace
 
@@ -241,7 +249,9 @@ def _register_rules_tools(server: MCPServer, runtime: Any) -> None:
             return doc, write_rules_file(ws, path, doc, overwrite=overwrite) if path else None
 
         doc, written = await anyio.to_thread.run_sync(work)
-        return GenerateRulesOutput(path=written, rules=len(doc["rules"]), content=doc)
+        return GenerateRulesOutput(
+            path=written, rules=len(doc["rules"]), content=doc, note=password_note(doc)
+        )
 
 
 def _check_story_first(workspace: Any, rules_file: str, story: str | None) -> None:
