@@ -138,7 +138,7 @@ def _load(text: str) -> Any:
     except json.JSONDecodeError as exc:
         raise _bad(f"the query is not valid JSON: {exc}") from None
     except RecursionError:
-        raise _bad("the query is nested too deeply") from None
+        raise _bad(f"the query nests deeper than {MAX_DEPTH} levels") from None
     try:
         check_depth(raw, source="query", hint="")
     except FileFormatError:
