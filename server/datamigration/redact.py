@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Mapping
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import unquote, urlsplit, urlunsplit
 
 MASK = "***"
 _SECRET_NAME = re.compile(
@@ -19,6 +19,9 @@ _URL_PASSWORD = re.compile(
     r"(?P<scheme>[a-zA-Z][a-zA-Z0-9+.\-]*://)(?P<user>[^:/@\s]*):(?P<pw>[^@\s/]*)@"
 )
 
+#: query parameters of a connection URL that carry a secret (libpq's ?password=, sslpassword)
+_SECRET_PARAM = re.compile(r"pass(word|wd)?|pwd|secret|token", re.IGNORECASE)
+
 _known_secrets: set[str] = set()
 
 
@@ -28,15 +31,37 @@ def register_secret(value: str | None) -> None:
         _known_secrets.add(value)
 
 
+def is_secret_param(name: str) -> bool:
+    """True for URL query parameters that hold a credential (``password``, ``sslpassword``)."""
+    return bool(_SECRET_PARAM.search(name))
+
+
+def _redact_query(query: str) -> str:
+    """The query string with the values of secret parameters replaced by ***."""
+    pieces = []
+    for piece in query.split("&") if query else []:
+        key, eq, value = piece.partition("=")
+        if eq and value and is_secret_param(unquote(key)):
+            register_secret(unquote(value))
+            register_secret(value)
+            piece = f"{key}={MASK}"
+        pieces.append(piece)
+    return "&".join(pieces)
+
+
 def redact_url(url: str) -> str:
     """Return the URL with any password replaced by ***; other parts are kept for diagnosis."""
     try:
         parts = urlsplit(url)
     except ValueError:
         return redact_text(url)
+    if parts.query and _redact_query(parts.query) != parts.query:
+        parts = parts._replace(query=_redact_query(parts.query))
+        url = urlunsplit(parts)
     if parts.password is None:
         return redact_text(url)
     register_secret(parts.password)
+    register_secret(unquote(parts.password))
     hosts = parts.netloc.rpartition("@")[2]
     port: int | None = None
     as_written = "," in hosts  # several hosts: mongodb://u:pw@h1:27017,h2:27017/db

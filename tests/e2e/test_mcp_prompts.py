@@ -36,13 +36,13 @@ async def test_the_three_prompts_are_listed_with_their_arguments(
 ) -> None:
     async with Client(server, mode=mode) as client:
         listed = {p.name: p for p in (await client.list_prompts()).prompts}
-    assert set(listed) == {"plan-migration", "status", "adr-new"}
+    assert set(listed) == {"plan-migration", "migration-status", "adr-new"}
     for prompt in listed.values():
         assert prompt.description
     required = {
         name: sorted(a.name for a in p.arguments or [] if a.required) for name, p in listed.items()
     }
-    assert required == {"plan-migration": ["request"], "status": [], "adr-new": ["title"]}
+    assert required == {"plan-migration": ["request"], "migration-status": [], "adr-new": ["title"]}
 
 
 @pytest.mark.parametrize("mode", ["auto", "legacy"])
@@ -53,7 +53,10 @@ async def test_a_prompt_renders_its_arguments_into_the_command_text(
         plan = await client.get_prompt(
             "plan-migration", {"request": "rename users.email to email_address", "story": "US-7"}
         )
-        status = await client.get_prompt("status", {})
+        status = await client.get_prompt("migration-status", {})
+        update = await client.get_prompt(
+            "migration-status", {"story": "US-7", "status": "in-review", "summary": "rows match"}
+        )
         adr = await client.get_prompt("adr-new", {"title": "Use dual-write for orders"})
     plan_text = plan.messages[0].content.text
     assert "rename users.email to email_address --story US-7" in plan_text
@@ -61,6 +64,9 @@ async def test_a_prompt_renders_its_arguments_into_the_command_text(
     for tool in ("inspect", "lint_migration", "plan_migration", "status_update", "adr_new"):
         assert f"`{tool}`" in plan_text
     assert "`status_get`" in status.messages[0].content.text
+    update_text = update.messages[0].content.text
+    assert 'STORY=US-7 STATUS=in-review SUMMARY="rows match"' in update_text
+    assert "`status_update`" in update_text
     assert "Use dual-write for orders" in adr.messages[0].content.text
 
 
@@ -90,3 +96,20 @@ def test_every_tool_a_prompt_names_is_a_documented_tool(name: str) -> None:
     named = set(re.findall(r"`([a-z][a-z_]*)`", load_prompt(name).body))
     assert named, name
     assert named <= documented, f"{name} names undocumented tools: {sorted(named - documented)}"
+
+
+def test_no_command_takes_the_name_of_a_claude_code_builtin() -> None:
+    """Claude Code's built-in commands win: a plugin `/status` would never run (issue 10, 13)."""
+    builtins = {"status", "help", "clear", "config", "cost", "doctor", "init", "login", "logout"}
+    builtins |= {"mcp", "memory", "model", "plugin", "review", "agents", "compact", "resume"}
+    names = {p.stem for p in (REPO / "commands").glob("*.md")} | set(PROMPT_NAMES)
+    assert not names & builtins, sorted(names & builtins)
+
+
+def test_no_prompt_asks_the_model_to_post_again_what_a_tool_already_posted() -> None:
+    # adr_new posts `adr-created` and plan_migration posts the plan announcement themselves;
+    # a prompt that also asks for a bus_post announces everything twice.
+    adr = (REPO / "commands" / "adr-new.md").read_text()
+    assert "bus_post" not in adr and "already posted the `adr-created`" in adr
+    plan = (REPO / "commands" / "plan-migration.md").read_text()
+    assert "plan announcement" not in plan and "`plan_migration` already posted it" in plan

@@ -102,9 +102,9 @@ async def test_diff_data_returns_exactly_the_planted_missing_extra_and_changed_k
             client,
             "diff_data",
             {
-                "source_url": src,
+                "source": src,
                 "source_table": "users",
-                "target_url": dst,
+                "target": dst,
                 "target_table": "users",
             },
         )
@@ -126,9 +126,9 @@ async def test_diff_data_of_identical_tables_is_identical(
             client,
             "diff_data",
             {
-                "source_url": src,
+                "source": src,
                 "source_table": "users",
-                "target_url": dst,
+                "target": dst,
                 "target_table": "users",
                 "columns": ["email", "balance"],
                 "normalisation": {"timestamp_precision": 3},
@@ -150,9 +150,9 @@ async def test_diff_data_caps_the_listed_keys_and_says_truncated(
             client,
             "diff_data",
             {
-                "source_url": src,
+                "source": src,
                 "source_table": "users",
-                "target_url": dst,
+                "target": dst,
                 "target_table": "users",
                 "max_keys": 5,
             },
@@ -171,16 +171,16 @@ async def test_diff_data_errors_come_back_with_a_hint_and_no_password(
         text = await refused(
             client,
             "diff_data",
-            {"source_url": src, "source_table": "nope", "target_url": dst, "target_table": "users"},
+            {"source": src, "source_table": "nope", "target": dst, "target_table": "users"},
         )
         assert "nope" in text and "hint:" in text
         bad = await refused(
             client,
             "diff_data",
             {
-                "source_url": src,
+                "source": src,
                 "source_table": "users",
-                "target_url": dst,
+                "target": dst,
                 "target_table": "users",
                 "normalisation": {"no_such_option": True},
             },
@@ -190,9 +190,9 @@ async def test_diff_data_errors_come_back_with_a_hint_and_no_password(
             client,
             "diff_data",
             {
-                "source_url": src,
+                "source": src,
                 "source_table": "users",
-                "target_url": dst,
+                "target": dst,
                 "target_table": "users",
                 "normalisation": {"timestamp_precision": "x"},
             },
@@ -202,9 +202,9 @@ async def test_diff_data_errors_come_back_with_a_hint_and_no_password(
             client,
             "diff_data",
             {
-                "source_url": "postgresql://app:Sekr1t-pw@127.0.0.1:1/app",
+                "source": "postgresql://app:Sekr1t-pw@127.0.0.1:1/app",
                 "source_table": "users",
-                "target_url": dst,
+                "target": dst,
                 "target_table": "users",
             },
         )
@@ -311,7 +311,7 @@ async def test_generate_rules_writes_a_rules_file_that_validate_then_runs(
         out = await call(
             client,
             "generate_rules",
-            {"source_url": src, "table": "users", "target_url": dst, "path": "rules/users.yaml"},
+            {"source": src, "table": "users", "target": dst, "path": "rules/users.yaml"},
         )
         assert out["path"] == "rules/users.yaml" and out["rules"] == len(out["content"]["rules"])
         on_disk = yaml.safe_load((workspace_dir / "rules/users.yaml").read_text())
@@ -324,13 +324,13 @@ async def test_generate_rules_writes_a_rules_file_that_validate_then_runs(
         again = await call(
             client,
             "generate_rules",
-            {"source_url": src, "table": "users", "target_url": dst, "path": "rules/users.yaml"},
+            {"source": src, "table": "users", "target": dst, "path": "rules/users.yaml"},
         )
         assert again["path"] == "rules/users.yaml"  # same content: rewriting is harmless
 
         edited = (workspace_dir / "rules/users.yaml").read_text() + "# tolerance agreed\n"
         (workspace_dir / "rules/users.yaml").write_text(edited)
-        args = {"source_url": src, "table": "users", "path": "rules/users.yaml"}
+        args = {"source": src, "table": "users", "path": "rules/users.yaml"}
         text = await refused(client, "generate_rules", args)
         assert "ConflictError" in text and "overwrite" in text
         assert (workspace_dir / "rules/users.yaml").read_text() == edited

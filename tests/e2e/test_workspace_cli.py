@@ -102,8 +102,20 @@ def test_run_passes_the_exit_code_and_the_timeout_exit_code(workspace_dir: Path)
 def test_run_allowed_by_the_workspace_config(
     workspace_dir: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    (workspace_dir / "datamigration.toml").write_text('[run]\nallow = ["touch"]\n')
+    (workspace_dir / "datamigration.toml").write_text('[run]\nallow_always = ["touch"]\n')
     assert cli(workspace_dir, "run", "--", "touch", "marker") == 0
+    assert (workspace_dir / "marker").exists()
+
+
+def test_run_of_a_listed_command_that_runs_workspace_code_needs_yes_on_the_cli(
+    workspace_dir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    (workspace_dir / "datamigration.toml").write_text('[run]\nallow = ["touch"]\n')
+    assert cli(workspace_dir, "run", "--", "touch", "marker") == 3
+    assert not (workspace_dir / "marker").exists()
+    err = capsys.readouterr().err
+    assert "may execute workspace code" in err and "Traceback" not in err
+    assert cli(workspace_dir, "run", "--yes", "--", "touch", "marker") == 0
     assert (workspace_dir / "marker").exists()
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import re
+import sys
 from pathlib import Path
 
 import mcp_types as types
@@ -190,3 +191,113 @@ async def test_changing_the_policy_file_needs_confirmation(ws: Workspace, mode: 
             },
         )
         assert swapped.is_error and not (ws.root / "datamigration.toml").exists()
+
+
+# --- issue 10: the conftest exploit, over-long names, .GIT spellings, grep that cannot hang ---
+
+
+@pytest.fixture
+def venv_on_path(monkeypatch: pytest.MonkeyPatch) -> None:
+    """`pytest` on PATH is the one of the interpreter running these tests."""
+    monkeypatch.setenv("PATH", f"{Path(sys.executable).parent}:{os.environ['PATH']}")
+
+
+def planted_conftest(marker: Path) -> str:
+    return f"import pathlib\npathlib.Path({str(marker)!r}).write_text('ran')\n"
+
+
+@pytest.mark.parametrize("mode", MODES)
+async def test_the_conftest_exploit_over_mcp_runs_nothing_until_confirmed(
+    ws: Workspace, mode: str, tmp_path: Path, venv_on_path: None
+) -> None:
+    marker = tmp_path / "pwned"
+    async with Client(build_server(ws), mode=mode) as client:
+        written = await client.call_tool(
+            "write", {"path": "conftest.py", "content": planted_conftest(marker)}
+        )
+        assert not written.is_error, written
+        first = await client.call_tool("run", {"command": "pytest -q -s --co"})
+        text = error_text(first)
+        assert "ConfirmationRequiredError" in text and "workspace code" in text
+        assert not marker.exists()
+        ok = await client.call_tool(
+            "run", {"command": "pytest -q -s --co", "confirm_token": token_in(text)}
+        )
+    assert not ok.is_error, ok
+    assert ok.structured_content["confirmed"] is True
+    assert marker.read_text() == "ran"
+
+
+@pytest.mark.parametrize("mode", MODES)
+async def test_a_run_token_is_void_once_the_model_changes_a_file(
+    ws: Workspace, mode: str, tmp_path: Path, venv_on_path: None
+) -> None:
+    marker = tmp_path / "pwned"
+    async with Client(build_server(ws), mode=mode) as client:
+        await client.call_tool("write", {"path": "conftest.py", "content": "# harmless\n"})
+        asked = await client.call_tool("run", {"command": "pytest -q --co"})
+        token = token_in(error_text(asked))  # the user is shown the harmless conftest
+        await client.call_tool(
+            "write", {"path": "conftest.py", "content": planted_conftest(marker)}
+        )
+        spent = await client.call_tool("run", {"command": "pytest -q --co", "confirm_token": token})
+    # The token was bound to the files the user was asked about; it buys nothing else.
+    assert "not valid for this exact action" in error_text(spent)
+    assert not marker.exists()
+
+
+@pytest.mark.parametrize("mode", MODES)
+async def test_an_over_long_name_is_a_readable_tool_error(ws: Workspace, mode: str) -> None:
+    async with Client(build_server(ws), mode=mode) as client:
+        for tool, args in (
+            ("read", {"path": "a" * 300}),
+            ("write", {"path": "a" * 300, "content": "x"}),
+            ("grep", {"regex": "x", "path": "a" * 300}),
+            ("glob", {"pattern": "a" * 300 + "/*"}),
+        ):
+            text = error_text(await client.call_tool(tool, args))
+            assert "255 bytes" in text and "Shorten" in text, (tool, text)
+    assert not any(len(p.name) > 255 for p in ws.root.iterdir())
+
+
+@pytest.mark.parametrize("mode", MODES)
+async def test_vcs_internals_are_refused_in_every_spelling_over_mcp(
+    ws: Workspace, mode: str
+) -> None:
+    async with Client(build_server(ws), mode=mode) as client:
+        for path in (".GIT/hooks/pre-commit", ".git./hooks/pre-commit", ".git /config"):
+            result = await client.call_tool("write", {"path": path, "content": "#!/bin/sh\n"})
+            assert "version-control" in error_text(result), path
+    assert sorted(p.name for p in ws.root.iterdir()) == ["escape", "migrations"]
+
+
+@pytest.mark.timeout(60)
+@pytest.mark.parametrize("mode", MODES)
+async def test_grep_with_a_backtracking_pattern_answers_over_mcp(ws: Workspace, mode: str) -> None:
+    (ws.root / "evil.txt").write_text("a" * 50_000 + "!\n")
+    async with Client(build_server(ws), mode=mode) as client:
+        result = await client.call_tool("grep", {"regex": "(a+)+$"})
+        refused = await client.call_tool("grep", {"regex": r"(a)\1"})
+    assert result.structured_content["matches"] == []
+    assert "RE2" in error_text(refused)
+
+
+@pytest.mark.parametrize("mode", MODES)
+async def test_a_confirmed_pytest_runs_again_unasked_until_a_file_changes(
+    ws: Workspace, mode: str, venv_on_path: None
+) -> None:
+    asked: list[str] = []
+
+    async def accept(context, params) -> types.ElicitResult:
+        asked.append(params.message)
+        return types.ElicitResult(action="accept", content={"confirm": True})
+
+    (ws.root / "test_ok.py").write_text("def test_ok():\n    assert True\n")
+    async with Client(build_server(ws), mode=mode, elicitation_callback=accept) as client:
+        first = await client.call_tool("run", {"command": "pytest -q -p no:cacheprovider"})
+        again = await client.call_tool("run", {"command": "pytest -q -p no:cacheprovider"})
+        assert len(asked) == 1 and "workspace code" in asked[0]
+        await client.call_tool("edit", {"path": "test_ok.py", "old": "True", "new": "1"})
+        third = await client.call_tool("run", {"command": "pytest -q -p no:cacheprovider"})
+    assert [r.structured_content["confirmed"] for r in (first, again, third)] == [True, False, True]
+    assert len(asked) == 2 and "test_ok.py" in asked[1]

@@ -20,6 +20,7 @@ import pytest
 from mcp.client import Client
 
 from datamigration.db import connect
+from datamigration.db.readonly import CUT_MARK, MAX_RESULT_BYTES, MAX_VALUE_BYTES
 from datamigration.errors import DatabaseError, ReadOnlyViolationError
 from datamigration.mcp.app import build_server
 from datamigration.workspace.root import Workspace
@@ -399,12 +400,18 @@ def test_a_superuser_statement_runs_as_the_read_only_role(db):
     assert result.rows == (("datamigration_readonly", "datamigration_readonly", "off"),)
 
 
-def test_a_plain_role_runs_as_itself_in_a_read_only_transaction(reader):
+def test_a_plain_role_runs_as_itself_in_a_read_only_transaction_without_a_warning(reader):
     with connect(reader) as backend:
         result = backend.query(
             "SELECT current_user = session_user, current_setting('transaction_read_only')"
         )
-    assert result.rows == ((True, "on"),)
+    assert result.rows == ((True, "on"),) and result.warnings == ()
+
+
+def test_a_superuser_answer_warns_that_it_ran_downgraded(db):
+    with connect(db) as backend:
+        result = backend.query("SELECT 1")
+    assert any("read-only login role" in w for w in result.warnings)
 
 
 def test_an_error_after_sending_is_reported_as_a_failure_not_a_refusal(url):
@@ -443,33 +450,34 @@ def test_a_huge_value_comes_back_cut_and_marked(db):
         result = backend.query("SELECT repeat('x', 50000000) AS big, 1 AS small")
     big, small = result.rows[0]
     assert result.truncated is True and small == 1
-    assert big.startswith("x" * 1000) and big.endswith("…[truncated: 50000000 bytes in all]")
-    assert len(big.encode()) < 70 * 1024
+    assert any("were cut" in w for w in result.warnings)
+    assert big.startswith("x" * 1000) and big.endswith(f"{CUT_MARK}50000000 bytes]")
+    assert len(big.encode()) < MAX_VALUE_BYTES + 100
 
 
 def test_many_large_rows_stop_at_the_total_byte_cap(db):
     with connect(db) as backend:
-        result = backend.query("SELECT repeat('y', 60000) FROM generate_series(1, 1000)")
+        result = backend.query("SELECT repeat('y', 6000) FROM generate_series(1, 1000)")
     assert result.truncated is True
     assert 0 < result.row_count < 1000
-    assert sum(len(r[0]) for r in result.rows) <= 2 * 1024 * 1024
+    assert sum(len(r[0]) for r in result.rows) <= MAX_RESULT_BYTES
 
 
-def test_a_huge_array_is_cut_before_python_builds_it(db):
+def test_a_huge_array_is_cut_on_the_server(db):
     with connect(db) as backend:
         result = backend.query("SELECT array_agg(g) FROM generate_series(1, 3000000) g")
     value = result.rows[0][0]
-    assert isinstance(value, str) and "…[truncated:" in value and result.truncated
+    assert isinstance(value, str) and CUT_MARK in value and result.truncated
 
 
 def test_cutting_long_values_keeps_the_order_the_types_and_the_short_values(db):
     with connect(db) as backend:
         result = backend.query(
-            "SELECT id, v, to_jsonb(t), repeat(v, 10000) AS long FROM t ORDER BY id DESC LIMIT 3"
+            "SELECT id, v, to_jsonb(t), repeat(v, 2000) AS long FROM t ORDER BY id DESC LIMIT 3"
         )
     assert [r[0] for r in result.rows] == [50, 49, 48]
     assert result.rows[0][1:3] == ("value 50", {"id": 50, "v": "value 50"})
-    assert result.rows[0][3].endswith("…[truncated: 80000 bytes in all]")
+    assert result.rows[0][3].endswith(f"{CUT_MARK}16000 bytes]")
     assert result.columns == ("id", "v", "to_jsonb", "long") and result.truncated
 
 
@@ -494,14 +502,14 @@ async def test_the_mcp_query_tool_refuses_the_issue_example_and_nothing_happens(
     before = fingerprint(db)
     attack = _attack(ATTACKS[0], db, victim, marker)
     async with Client(build_server(Workspace.open(workspace_dir))) as client:
-        result = await client.call_tool("query", {"database": db, "sql": attack})
+        result = await client.call_tool("query", {"db": db, "sql": attack})
         assert result.is_error and "DO is not a plain read" in result.content[0].text
         result = await client.call_tool(
-            "query", {"database": db, "sql": _attack(TERMINATE, db, victim, marker)}
+            "query", {"db": db, "sql": _attack(TERMINATE, db, victim, marker)}
         )
         assert result.is_error and "pg_terminate_backend" in result.content[0].text
         result = await client.call_tool(
-            "query", {"database": db, "sql": "SELECT repeat('x', 50000000)", "max_rows": 5}
+            "query", {"db": db, "sql": "SELECT repeat('x', 50000000)", "max_rows": 5}
         )
         assert result.structured_content["truncated"] is True
     _assert_nothing_happened(db, before, victim, marker)

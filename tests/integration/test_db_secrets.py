@@ -198,12 +198,12 @@ async def test_the_password_never_appears_in_mcp_results_or_errors(which, reques
         async with Client(server) as client:
             for database in (url, "app"):
                 for name, arguments, ok in [
-                    ("inspect", {"database": database}, True),
-                    ("inspect", {"database": database, "table": ["items"]}, True),
-                    ("query", {"database": database, "sql": "SELECT * FROM items"}, True),
-                    ("query", {"database": database, "sql": "DELETE FROM items"}, False),
-                    ("query", {"database": database, "sql": "SELECT 1; SELECT 2"}, False),
-                    ("query", {"database": _replace_db(url, "nosuchdb"), "sql": "SELECT 1"}, False),
+                    ("inspect", {"db": database}, True),
+                    ("inspect", {"db": database, "table": ["items"]}, True),
+                    ("query", {"db": database, "sql": "SELECT * FROM items"}, True),
+                    ("query", {"db": database, "sql": "DELETE FROM items"}, False),
+                    ("query", {"db": database, "sql": "SELECT 1; SELECT 2"}, False),
+                    ("query", {"db": _replace_db(url, "nosuchdb"), "sql": "SELECT 1"}, False),
                 ]:
                     result = await client.call_tool(name, arguments)
                     text = repr(result.content) + repr(result.structured_content)

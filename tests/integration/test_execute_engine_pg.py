@@ -413,7 +413,7 @@ def test_a_failed_validation_with_a_rollback_trigger_rolls_the_step_back(ws, pg_
     plan = make_plan(ws, pg_url, [expand])
     with pytest.raises(ValidationFailedError) as err:
         run(ws, plan, pg_url, step="s01")
-    assert err.value.data["rolled_back"] and "rollback trigger" in err.value.message
+    assert err.value.data["rolled_back"] and "rollback trigger undid" in err.value.message
     with connect(pg_url) as b:
         cols = [c.name for c in b.inspect(tables=["users"]).tables[0].columns]
     assert cols == ["id", "email", "n"]
@@ -421,13 +421,42 @@ def test_a_failed_validation_with_a_rollback_trigger_rolls_the_step_back(ws, pg_
     assert status["steps"][0]["status"] == "rolled_back"
 
 
+def test_a_rollback_trigger_on_a_step_without_rollback_operations_reports_nothing_undone(
+    ws, pg_url
+):
+    from datamigration.errors import ValidationFailedError
+    from datamigration.plan.model import RollbackTrigger
+
+    seed(pg_url, rows=10)
+    with psycopg.connect(pg_url, autocommit=True) as c:
+        c.execute("CREATE TABLE audit (id int PRIMARY KEY)")
+        c.execute("INSERT INTO audit VALUES (1)")
+    # what the fill did: a statement nothing can undo, then a failing rule
+    gone = Step(
+        "s01", "Fill NULLs", "migrate", "",
+        operations=(sql("s01.1", "DROP TABLE audit"),),
+        validation=({"id": "x", "type": "not_null", "table": "users", "columns": ["n"]},),
+        rollback_triggers=(RollbackTrigger("validation", "failed", None, "a rule failed"),),
+    )  # fmt: skip
+    with psycopg.connect(pg_url, autocommit=True) as c:
+        c.execute("UPDATE users SET n = NULL WHERE id = 1")
+    plan = make_plan(ws, pg_url, [gone])
+    with pytest.raises(ValidationFailedError) as err:
+        run(ws, plan, pg_url, step="s01")
+    assert not err.value.data["rolled_back"]
+    assert "nothing was rolled back" in err.value.message
+    assert "rollback trigger undid" not in err.value.message
+    assert service.run_status(ws, plan.id, db=pg_url)["steps"][0]["status"] == "failed"
+
+
 def test_ddl_lock_timeouts_climb_a_ladder_so_queued_app_queries_wait_briefly(ws, pg_url):
     seed(pg_url, rows=10)
     steps = rename_steps()
+    # retries as the planner states them: 1 at the 2 s limit plus the 6 shorter rungs
     slow_limit = dataclasses.replace(
         steps[0],
         operations=tuple(
-            dataclasses.replace(o, lock_timeout_ms=2000, retries=1) for o in steps[0].operations
+            dataclasses.replace(o, lock_timeout_ms=2000, retries=7) for o in steps[0].operations
         ),
     )
     plan = make_plan(ws, pg_url, [slow_limit])

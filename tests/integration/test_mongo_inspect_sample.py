@@ -105,12 +105,12 @@ async def test_the_inspect_tool_takes_a_sample_size(events, sqlite_url, workspac
         tools = {t.name: t for t in (await client.list_tools()).tools}
         schema = tools["inspect"].input_schema["properties"]["sample_size"]
         assert "MongoDB" in schema["description"]
-        result = await client.call_tool("inspect", {"database": events, "sample_size": 7})
+        result = await client.call_tool("inspect", {"db": events, "sample_size": 7})
         assert not result.is_error, result.content[0].text
         assert collection(result.structured_content, "events")["sampled"] == 7
-        default = await client.call_tool("inspect", {"database": events})
+        default = await client.call_tool("inspect", {"db": events})
         assert collection(default.structured_content, "events")["sampled"] == 40
-        negative = await client.call_tool("inspect", {"database": events, "sample_size": -1})
+        negative = await client.call_tool("inspect", {"db": events, "sample_size": -1})
         assert negative.is_error
-        sql = await client.call_tool("inspect", {"database": sqlite_url, "sample_size": 10})
+        sql = await client.call_tool("inspect", {"db": sqlite_url, "sample_size": 10})
         assert sql.is_error and "MongoDB" in sql.content[0].text

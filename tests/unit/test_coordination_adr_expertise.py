@@ -198,3 +198,26 @@ def test_learn_after_a_block_literal_learning_keeps_the_next_key(workspace_dir: 
     data = expertise.load(ws).data
     assert [e["insight"] for e in data["learnings"]] == ["two\nlines\n", "third"]
     assert data["after"] == "kept" and path.read_text().endswith("after: kept\n")
+
+
+def test_a_new_workspace_gets_the_packaged_default_expertise_and_learn_starts_from_it(
+    workspace_dir: Path,
+) -> None:
+    ws = Workspace.open(workspace_dir)
+    loaded = expertise.load(ws, default_when_missing=True)
+    assert loaded.exists is False and loaded.data["domain"] == "datamigration"
+    assert [p["name"] for p in loaded.data["patterns"]][:2] == ["expand-contract", "dual-write"]
+    assert "no expertise file yet" in loaded.warnings[0]
+    assert not (workspace_dir / "expertise").exists()  # reading never writes
+    expertise.learn(ws, "setup", "The project uses Alembic.")
+    written = expertise.load(ws)
+    assert written.exists and written.data["patterns"] == loaded.data["patterns"]
+    assert [x["insight"] for x in written.data["learnings"]] == ["The project uses Alembic."]
+
+
+def test_the_packaged_default_expertise_is_the_plugins_file() -> None:
+    repo = Path(__file__).resolve().parents[2]
+    shipped = (repo / "expertise" / "datamigration.yaml").read_text(encoding="utf-8")
+    assert expertise.packaged_default() == shipped, (
+        "copy expertise/datamigration.yaml to server/datamigration/data/expertise.yaml"
+    )

@@ -71,7 +71,8 @@ def test_posted_messages_are_canonical_single_lines_with_secrets_redacted(
     raw = (workspace_dir / "bus" / "log.jsonl").read_text()
     assert raw.count("\n") == 1 and "hunter22" not in raw
     line = json.loads(raw)
-    assert list(line) == ["ts", "from", "to", "type", "story", "text"]
+    assert list(line) == ["ts", "id", "from", "to", "type", "story", "text"]
+    assert line["id"] == msg.id  # the id the poster gets back is the one in the line
     assert line["from"] == AGENT_NAME and msg.to == "ALL"
     for bad in ({"type": "Bad Type"}, {"text": " "}, {"to": "two words"}, {"story": "x y"}):
         args = {"type": "finding", "text": "t", **bad}
@@ -137,3 +138,53 @@ def test_open_questions_are_listed_until_answered(workspace_dir: Path) -> None:
     assert [q.sender for q in bus.questions(ws)] == ["AG-UI"]
     bus.answer(ws, bus.questions(ws)[0].id, "Yes, 02:00 UTC.")
     assert bus.questions(ws) == []
+
+
+def test_a_posted_question_is_answered_by_the_id_written_in_its_line(workspace_dir: Path) -> None:
+    ws = Workspace.open(workspace_dir)
+    asked = bus.post(ws, "question", "Is the replica caught up?", to="AG-DEVOPS", sender="AG-QA")
+    line = json.loads((workspace_dir / "bus" / "log.jsonl").read_text().splitlines()[0])
+    assert line["id"] == asked.id and asked.id.startswith("m-")
+    # Another agent knows only the line: the id it reads there is the one to answer by.
+    reply = bus.answer(ws, line["id"], "Yes, lag is 0 s.", sender="AG-DEVOPS")
+    assert reply.reply_to == asked.id and reply.to == "AG-QA"
+    ids = [
+        json.loads(x)["id"] for x in (workspace_dir / "bus" / "log.jsonl").read_text().splitlines()
+    ]
+    assert len(set(ids)) == 2
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "AG-DATAMIGRATION: can orders move tonight?",
+        "ag-datamigration: can orders move tonight?",
+        "  @AG-DATAMIGRATION, can orders move tonight?",
+    ],
+)
+@pytest.mark.parametrize("to", [None, "ALL"])
+def test_a_question_addressed_by_a_text_prefix_is_an_open_question(
+    workspace_dir: Path, text: str, to: str | None
+) -> None:
+    ws = Workspace.open(workspace_dir)
+    asked = bus.post(ws, "question", text, to=to, sender="AG-API")
+    assert [q.id for q in bus.questions(ws)] == [asked.id]
+    reply = bus.answer(ws, asked.id, "Yes, after 22:00.")
+    assert reply.to == "AG-API" and bus.questions(ws) == []
+
+
+@pytest.mark.parametrize(
+    "line",
+    [
+        # Addressed to someone else, by prefix or by `to`; not a question; our name mid-text.
+        '{"ts":"2025-06-02T10:00:00Z","from":"AG-API","type":"question","text":"AG-DATABASE: index?"}',
+        '{"ts":"2025-06-02T10:00:00Z","from":"AG-API","to":"AG-UI","type":"question","text":"ok?"}',
+        '{"ts":"2025-06-02T10:00:00Z","from":"AG-API","type":"status","text":"AG-DATAMIGRATION: hi"}',
+        '{"ts":"2025-06-02T10:00:00Z","from":"AG-API","type":"question","text":"ask AG-DATAMIGRATION: x"}',
+        '{"ts":"2025-06-02T10:00:00Z","from":"AG-API","type":"question","text":"AG-DATAMIGRATIONX: y"}',
+    ],
+)
+def test_questions_to_other_agents_are_not_ours(workspace_dir: Path, line: str) -> None:
+    (workspace_dir / "bus").mkdir()
+    (workspace_dir / "bus" / "log.jsonl").write_text(line + "\n")
+    assert bus.questions(Workspace.open(workspace_dir)) == []

@@ -214,8 +214,9 @@ def test_review_is_allowed_once_the_recorded_validation_passes(workspace_dir: Pa
     assert story["test_results"]["exit_code"] == 0
     change = status.update_story(ws, "US-0042", status="in-review")
     assert change.status == "in-review" and change.override_reason is None
-    findings = bus.read(ws, type="finding").messages
-    assert findings[-1].story == "US-0042" and "passed" in (findings[-1].text or "")
+    posted = [m for m in bus.read(ws, type="status").messages if "validation" in (m.text or "")]
+    assert posted[-1].story == "US-0042"
+    assert posted[-1].text == "Data validation complete for US-0042: passed. 100% record match"
 
 
 def test_an_override_needs_a_reason_and_is_posted_as_a_warning(workspace_dir: Path) -> None:
@@ -262,3 +263,53 @@ def test_a_schema_violation_names_the_line_of_the_bad_story(workspace_dir: Path)
     assert caught.value.data["line"] == 5
     assert "US-2" in caught.value.data["problem"]
     assert path.read_text() == bad
+
+
+@pytest.mark.parametrize("recorded", ["wip", "WIP-ish", "reviewing", "Done!"])
+@pytest.mark.parametrize("target", ["done", "completed", "in-review", "in_progress", "blocked"])
+def test_a_story_with_an_unknown_recorded_status_is_not_moved(
+    workspace_dir: Path, recorded: str, target: str
+) -> None:
+    board = {"stories": {"US-0009": {"title": "t", "status": recorded}}}
+    (workspace_dir / "status.json").write_text(json.dumps(board))
+    before = (workspace_dir / "status.json").read_bytes()
+    ws = Workspace.open(workspace_dir)
+    with pytest.raises(ConflictError) as caught:
+        status.update_story(ws, "US-0009", status=target)
+    assert f"unknown status {recorded!r}" in caught.value.message
+    # Both AgileFlow vocabularies are offered, and the way out.
+    assert "in-progress" in caught.value.hint and "in_progress" in caught.value.hint
+    assert (
+        "completed" in caught.value.hint and "move it to ready first" in caught.value.hint.lower()
+    )
+    assert (workspace_dir / "status.json").read_bytes() == before
+    assert bus.read(ws).messages == ()
+
+
+def test_a_story_with_an_unknown_status_may_go_back_to_ready_and_then_on_as_usual(
+    workspace_dir: Path,
+) -> None:
+    board = {"stories": {"US-0009": {"title": "t", "status": "wip"}}}
+    (workspace_dir / "status.json").write_text(json.dumps(board))
+    ws = Workspace.open(workspace_dir)
+    assert status.update_story(ws, "US-0009", status="ready").status == "ready"
+    assert status.update_story(ws, "US-0009", status="in-progress").status == "in-progress"
+
+
+def test_a_story_without_a_status_counts_as_ready(workspace_dir: Path) -> None:
+    (workspace_dir / "status.json").write_text('{"stories": {"US-0009": {"title": "t"}}}')
+    ws = Workspace.open(workspace_dir)
+    with pytest.raises(ConflictError):
+        status.update_story(ws, "US-0009", status="done")
+    assert status.update_story(ws, "US-0009", status="in-progress").status == "in-progress"
+
+
+@pytest.mark.parametrize("asked", ["wip", "finished", "in-reveiw", "DONE?"])
+def test_an_unknown_requested_status_lists_both_vocabularies(
+    workspace_dir: Path, asked: str
+) -> None:
+    ws = started(workspace_dir)
+    with pytest.raises(UserInputError) as caught:
+        status.update_story(ws, "US-0042", status=asked)
+    assert "in-review" in caught.value.hint and "in_review" in caught.value.hint
+    assert "archived" in caught.value.hint

@@ -270,5 +270,9 @@ def test_a_relative_sqlite_path_in_the_config_is_anchored_at_the_workspace_root(
     (tmp_path / "datamigration.toml").write_text('[connections]\napp = "sqlite:///data/app.db"\n')
     ws = Workspace.open(tmp_path)
     assert resolve("app", ws).database == str(tmp_path.resolve() / "data" / "app.db")
-    # a URL typed on the command line keeps its usual meaning (relative to the current directory)
-    assert resolve("sqlite:///data/app.db", ws).database == "data/app.db"
+    # a URL typed on the command line or passed to a tool means the same file (issue 10 #11:
+    # `--workspace` was ignored); absolute paths, file: URIs and :memory: are left alone
+    assert resolve("sqlite:///data/app.db", ws).database == str(tmp_path.resolve() / "data/app.db")
+    assert resolve("sqlite:////abs/app.db", ws).database == "/abs/app.db"
+    assert resolve("sqlite://", ws).database == ":memory:"
+    assert resolve("sqlite:///data/app.db").database == "data/app.db"  # no workspace: as typed

@@ -30,13 +30,16 @@ SCHEMAS = REPO / "server" / "datamigration" / "schemas"
 SERVER_KEY = "datamigration"
 EXPECTED_COMMANDS = {
     "plan-migration",
-    "status",
+    "migration-status",
     "adr-new",
     "validate",
     "migrate",
     "rollback",
     "lint-migration",
 }
+#: Front-matter keys Claude Code reads; its validator does not reject others, so we do.
+COMMAND_KEYS = {"description", "argument-hint", "allowed-tools", "model"}
+AGENT_KEYS = {"name", "description", "tools", "model"}
 #: The model API rejects tool names longer than this; plugin tools carry a long prefix.
 MAX_TOOL_NAME = 64
 
@@ -76,7 +79,7 @@ def registered_tools(tmp_path_factory: pytest.TempPathFactory) -> list[str]:
 
 @pytest.fixture(scope="module")
 def agent() -> tuple[dict, str]:
-    return front_matter(REPO / "agent" / "datamigration.md")
+    return front_matter(REPO / "agents" / "datamigration.md")
 
 
 # --- README ----------------------------------------------------------------------------------
@@ -193,6 +196,9 @@ def test_the_expected_slash_commands_exist():
 def test_each_command_has_valid_front_matter_and_uses_its_arguments(path, agent):
     data, body = front_matter(path)
     assert set(data) >= {"description", "argument-hint", "allowed-tools"}, path.name
+    assert set(data) <= COMMAND_KEYS, (
+        f"{path.name}: unknown front matter {set(data) - COMMAND_KEYS}"
+    )
     assert isinstance(data["description"], str) and 10 <= len(data["description"]) <= 200
     assert isinstance(data["argument-hint"], str) and data["argument-hint"].strip()
     assert "$ARGUMENTS" in body
@@ -213,6 +219,7 @@ def test_each_command_has_valid_front_matter_and_uses_its_arguments(path, agent)
 
 def test_agent_front_matter_has_name_description_tools_model(agent):
     data, body = agent
+    assert set(data) <= AGENT_KEYS, f"unknown front matter {set(data) - AGENT_KEYS}"
     assert data["name"] == "agileflow-datamigration"
     assert isinstance(data["description"], str) and len(data["description"]) > 40
     assert data["model"] in {"haiku", "sonnet", "opus", "inherit"}
@@ -224,7 +231,7 @@ def test_agent_front_matter_has_name_description_tools_model(agent):
 def test_agent_may_use_every_tool_the_server_registers(agent, registered_tools):
     tools = set(comma_list(agent[0]["tools"]))
     missing = [t for t in registered_tools if not set(tool_forms(t)) <= tools]
-    assert not missing, f"agent/datamigration.md tools lack: {missing}"
+    assert not missing, f"agents/datamigration.md tools lack: {missing}"
 
 
 def test_agent_names_only_tools_the_server_registers(agent, registered_tools):
@@ -237,7 +244,7 @@ def test_agent_workflow_names_every_tool(agent, registered_tools):
     """Granting a tool is not enough: the prompt has to say when to call it."""
     body = agent[1]
     missing = [t for t in registered_tools if f"`{t}`" not in body]
-    assert not missing, f"agent/datamigration.md never says when to use: {missing}"
+    assert not missing, f"agents/datamigration.md never says when to use: {missing}"
 
 
 def test_no_tool_name_exceeds_the_model_limit_in_either_form(agent, registered_tools):
@@ -255,10 +262,15 @@ def test_plugin_manifest_parses_and_its_paths_exist():
     assert re.fullmatch(r"[a-z0-9]+(-[a-z0-9]+)*", manifest["name"])
     for key in ("version", "description", "author", "license", "keywords"):
         assert manifest.get(key), key
-    for key in ("commands", "agents", "mcpServers"):
+    for key in ("commands", "mcpServers"):
         value = manifest[key]
         assert value.startswith("./"), f"{key} must start with ./"
         assert (REPO / value).exists(), f"{key}: {value} does not exist"
+    # Claude Code finds agents in agents/ by convention; an `agents` field naming a folder is
+    # rejected by `claude plugin validate` ("agents: Invalid input").
+    assert "agents" not in manifest
+    assert (REPO / "agents" / "datamigration.md").is_file()
+    assert not (REPO / "agent").exists()
 
 
 def test_marketplace_lists_this_plugin_from_this_directory():

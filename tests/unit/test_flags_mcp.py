@@ -100,5 +100,6 @@ async def test_an_ungated_step_up_from_a_live_step_is_refused_with_a_hint(ws):
     async with Client(build_server(ws), elicitation_callback=Accept()) as client:
         result = await client.call_tool("flags_rollout", {"flag": FLAG, "percent": 10})
     assert result.is_error
-    assert "needs a gate" in result.content[0].text and "--gate" in result.content[0].text
+    text = result.content[0].text
+    assert "needs a gate" in text and "`rules`" in text and "--gate" not in text  # MCP wording
     assert flags.get_flag(ws, FLAG)["percent"] == 1

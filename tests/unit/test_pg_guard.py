@@ -1,12 +1,13 @@
-"""The PostgreSQL statement guard on the parse tree alone, and the shared result caps, without a
-database: what is refused, with which reason, and what the catalog check is given to look up."""
+"""The PostgreSQL statement guard on the parse tree alone, without a database: what is refused,
+with which reason, and what the catalog check is given to look up; and values PostgreSQL
+already cut on the server passing the shared caps once."""
 
 from __future__ import annotations
 
 import pytest
 
 from datamigration.db.pg_guard import ALLOWED_FUNCTIONS, Refused, check_read
-from datamigration.db.readonly import MAX_VALUE_BYTES, Truncated, cap_value, fetch_capped
+from datamigration.db.readonly import CUT_MARK, MAX_VALUE_BYTES, cut_text, fetch_capped
 
 
 @pytest.mark.parametrize(
@@ -101,39 +102,19 @@ def test_the_allow_list_has_no_function_that_acts_outside_the_statement():
 
 
 class FakeCursor:
-    """Hands out rows like a DB-API cursor and records how many were asked for."""
+    """Hands out rows like a DB-API cursor."""
 
     def __init__(self, rows: list[tuple]) -> None:
-        self.rows, self.asked = rows, 0
+        self.rows = rows
 
     def fetchmany(self, size: int) -> list[tuple]:
         out, self.rows = self.rows[:size], self.rows[size:]
-        self.asked += size
         return out
 
 
-def test_fetch_capped_asks_for_one_row_more_than_the_cap_and_no_more():
-    cursor = FakeCursor([(i,) for i in range(10_000)])
-    result = fetch_capped(cursor, ["n"], 100, 0.0)
-    assert result.row_count == 100 and result.truncated and cursor.asked == 101
-
-
-def test_fetch_capped_cuts_long_values_and_marks_the_result():
-    result = fetch_capped(FakeCursor([("x" * 100_000, {"k": "y" * 100_000})]), ["a", "b"], 5, 0.0)
-    text, document = result.rows[0]
-    assert result.truncated
-    assert isinstance(text, Truncated) and text.endswith("…[truncated: 100000 bytes in all]")
-    assert isinstance(document, Truncated) and document.startswith('{"k": "yyy')
-
-
-def test_fetch_capped_stops_at_the_total_byte_cap():
-    rows = [("z" * 1000,) for _ in range(100)]
-    result = fetch_capped(FakeCursor(rows), ["a"], 100, 0.0, max_result_bytes=10_000)
-    assert result.truncated and 5 <= result.row_count < 10
-
-
-def test_cap_value_cuts_on_a_character_boundary():
-    value, _ = cap_value("é" * MAX_VALUE_BYTES)
-    assert isinstance(value, Truncated)
-    assert len(value.split("…")[0].encode()) <= MAX_VALUE_BYTES
-    assert cap_value("short") == ("short", 7)
+def test_a_value_the_server_already_cut_is_counted_as_cut_and_not_cut_again():
+    already = cut_text(b"x" * MAX_VALUE_BYTES, 50_000_000)
+    result = fetch_capped(FakeCursor([(already, 1)]), ["big", "small"], 5, 0.0)
+    assert result.rows == ((str(already), 1),) and result.truncated and result.warnings
+    assert result.rows[0][0].endswith(f"{CUT_MARK}50000000 bytes]")
+    assert result.rows[0][0].count(CUT_MARK) == 1

@@ -242,7 +242,7 @@ def test_load_plan_refuses_a_hash_that_does_not_match(tmp_path):
     store.save_plan(ws, p)
     assert store.load_plan(ws, p.id, p.hash) == p
     assert store.load_plan(ws, p.id, p.hash[:12]).id == p.id
-    with pytest.raises(store.PlanHashMismatchError):
+    with pytest.raises(store.UnknownPlanHashError):
         store.load_plan(ws, p.id, "0" * 64)
     path = store.plans_dir(ws) / f"{p.id}.json"
     data = json.loads(path.read_text())

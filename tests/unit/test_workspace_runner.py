@@ -28,8 +28,16 @@ def make_ws(root: Path, toml: str = "") -> Workspace:
 
 def test_builtin_read_only_commands_are_allowed(workspace_dir: Path) -> None:
     ws = make_ws(workspace_dir)
-    for command in ("ls -la", "git status --short", "git log -n 3", "pytest -q", "alembic history"):
-        assert check_policy(ws, parse_command(command)).allowed, command
+    for command in ("ls -la", "git status --short", "git log -n 3", "psql --version"):
+        decision = check_policy(ws, parse_command(command))
+        assert decision.allowed and not decision.runs_code, command
+
+
+def test_builtin_commands_that_run_workspace_code_are_listed_but_ask(workspace_dir: Path) -> None:
+    ws = make_ws(workspace_dir)
+    for command in ("pytest -q", "python -m pytest", "alembic history", "npx prisma --version"):
+        decision = check_policy(ws, parse_command(command))
+        assert decision.matched and decision.runs_code and not decision.allowed, command
 
 
 def test_an_entry_is_a_token_prefix_not_a_string_prefix(workspace_dir: Path) -> None:
@@ -47,9 +55,10 @@ def test_an_exact_entry_allows_only_that_command(workspace_dir: Path) -> None:
 
 def test_config_adds_entries_to_the_allow_list(workspace_dir: Path) -> None:
     ws = make_ws(workspace_dir, '[run]\nallow = ["make test", "alembic upgrade head"]\n')
-    assert check_policy(ws, ["make", "test"]).allowed
-    assert check_policy(ws, ["alembic", "upgrade", "head"]).allowed
-    assert not check_policy(ws, ["alembic", "downgrade", "base"]).allowed
+    # Covered by an entry, but they run workspace code: allowed once confirmed (codetrust).
+    assert check_policy(ws, ["make", "test"]).matched == "make test"
+    assert check_policy(ws, ["alembic", "upgrade", "head"]).matched == "alembic upgrade head"
+    assert check_policy(ws, ["alembic", "downgrade", "base"]).matched is None
     assert check_policy(ws, ["ls"]).allowed  # defaults kept
 
 

@@ -88,6 +88,11 @@ def _fields(pairs: list[str]) -> dict[str, Any]:
             out[key.strip()] = json.loads(raw)
         except ValueError:
             out[key.strip()] = raw
+        except RecursionError:
+            raise UserInputError(
+                f"--field {key.strip()}: the value nests too deeply",
+                hint="Story fields are short JSON values or plain text.",
+            ) from None
     return out
 
 
@@ -374,11 +379,12 @@ def _register_expertise(subparsers: argparse._SubParsersAction) -> None:
 
 def run_expertise_show(args: argparse.Namespace) -> int:
     ws = workspace_of(args)
-    loaded = expertise.load(ws)
+    loaded = expertise.load(ws, default_when_missing=True)
     if args.json:
         print_json(
             {
                 "path": ws.relative(loaded.path),
+                "exists": loaded.exists,
                 "lines": loaded.line_count,
                 "warnings": list(loaded.warnings),
                 "expertise": loaded.data,

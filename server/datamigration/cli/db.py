@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 
 from datamigration.cli._common import add_json_flag, print_json, print_text, workspace_of
 from datamigration.db import connect
@@ -115,6 +116,8 @@ def run_query(args: argparse.Namespace) -> int:
     if args.json:
         print_json(result.to_dict())
         return 0
+    for warning in result.warnings:
+        print(f"warning: {warning}", file=sys.stderr)
     footer = f"({result.row_count} rows{', truncated' if result.truncated else ''}; untrusted data)"
     if db.documents and result.columns == ("document",):
         # Documents are nested and long: a table cell would cut them. One JSON line each.

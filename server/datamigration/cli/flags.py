@@ -15,6 +15,7 @@ from typing import Any
 from datamigration.cli._common import add_json_flag, print_json, print_text, workspace_of
 from datamigration.confirmation import Action, require_yes
 from datamigration.errors import UserInputError
+from datamigration.safeload import load_json
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -95,10 +96,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 def _json_arg(text: str | None, what: str) -> Any:
     if text is None:
         return None
-    try:
-        return json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise UserInputError(f"{what} is not valid JSON: {exc.msg}") from exc
+    return load_json(text, source=what, hint=f"Pass {what} as a small JSON object.")
 
 
 def _line(f: dict[str, Any]) -> str:

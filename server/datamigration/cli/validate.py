@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 from typing import Any
 
 from datamigration.cli._common import add_json_flag, print_json, print_text, workspace_of
@@ -141,6 +142,8 @@ def cmd_validate(args: argparse.Namespace) -> int:
                 "       e.g. " + ", ".join(json.dumps(k, default=str) for k in r["offending"][:5])
             )
     print_text(out["summary"])
+    for note in out.get("notes") or []:
+        print_text(f"note: {note}")
     print_text(f"report: {out['report_markdown']}")
     if out["story"]:
         print_text(f"{out['story']}: test_status = {out['test_status']}")
@@ -148,22 +151,25 @@ def cmd_validate(args: argparse.Namespace) -> int:
 
 
 def cmd_rules_from_schema(args: argparse.Namespace) -> int:
-    from datamigration.validate.generate import render_rules, rules_from_schema, write_rules_file
+    from datamigration.validate import generate
 
     ws = workspace_of(args)
-    doc = rules_from_schema(
+    doc = generate.rules_from_schema(
         args.url, args.table, target_url=args.target, target_table=args.target_table, workspace=ws
     )
+    note = generate.password_note(doc)
     if not args.output:
-        print_text(render_rules(doc, ".json" if args.json else ".yaml").rstrip("\n"))
+        print_text(generate.render_rules(doc, ".json" if args.json else ".yaml").rstrip("\n"))
+        if note:
+            sys.stderr.write(f"note: {note}\n")
         return 0
-    written = write_rules_file(ws, args.output, doc, overwrite=args.overwrite)
+    written = generate.write_rules_file(ws, args.output, doc, overwrite=args.overwrite)
     if args.json:
-        print_json({"path": written, "rules": len(doc["rules"]), "content": doc})
+        print_json({"path": written, "rules": len(doc["rules"]), "content": doc, "note": note})
     else:
         print_text(
             f"wrote {len(doc['rules'])} rules to {written}; edit, then run "
-            f"datamigration validate {written}"
+            f"datamigration validate {written}" + (f"\n{note}" if note else "")
         )
     return 0
 

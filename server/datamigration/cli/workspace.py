@@ -65,9 +65,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[ty
         "run",
         help="run a command in the workspace (allow-list policy, timeout, output cap)",
         description="Run CMD without a shell in the workspace root. Commands outside the [run] "
-        "allow-list of datamigration.toml need --yes.",
+        "allow-list of datamigration.toml, and listed ones that can execute workspace code "
+        "(pytest, alembic, your own entries), need --yes.",
     )
-    p.add_argument("--yes", action="store_true", help="confirm a command outside the allow-list")
+    p.add_argument(
+        "--yes", action="store_true", help="confirm a command that is not read-only and listed"
+    )
     p.add_argument("--timeout", type=float, default=None, help="seconds before it is killed")
     p.add_argument("--shell", action="store_true", help="run CMD through bash -c (needs --yes)")
     add_json_flag(p)

@@ -7,8 +7,11 @@ are lenient the way the files in the wild require: `at`/`timestamp` for `ts`, `s
 Past a size bound the log rotates: all but the newest lines move to the month's archive, which is
 written (and synced) before the log shrinks, so a crash can duplicate a line but never lose one.
 
-Questions addressed to us are questions without an answer: an answer is a message of type
-`answer` whose `re` names the question's id (its own `id` field, else a hash of its line).
+Every message we write carries its own `id`, so another agent reading the line can answer it by
+that id. Questions addressed to us are `question` messages with `to` naming us, or (as
+AgileFlow's agents write them) whose text starts with our name, `"AG-DATAMIGRATION: ..."`; open
+ones are those without an answer: a message of type `answer` whose `re` names the question's id
+(its own `id` field, else a hash of its line, for lines written by tools that set none).
 """
 
 from __future__ import annotations
@@ -17,6 +20,7 @@ import hashlib
 import json
 import os
 import re
+import secrets
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
@@ -27,8 +31,9 @@ from datamigration import AGENT_NAME
 from datamigration.coordination.locking import FileLock, atomic_write_bytes
 from datamigration.coordination.paths import CoordinationPaths, coordination_paths
 from datamigration.coordination.schema_check import validate_or_raise
-from datamigration.errors import ConflictError, NotFoundError, UserInputError
+from datamigration.errors import ConflictError, FileFormatError, NotFoundError, UserInputError
 from datamigration.redact import redact_text
+from datamigration.safeload import check_depth
 from datamigration.workspace.root import Workspace
 
 KNOWN_TYPES = (
@@ -48,6 +53,13 @@ DEFAULT_LIMIT = 50
 _TYPE_RE = re.compile(r"^[a-z][a-z0-9_-]{0,39}$")
 _NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.:@/-]{0,63}$")
 _REPLY_KEYS = ("re", "in_reply_to", "reply_to")
+#: `AG-DATAMIGRATION: ...` or `@AG-DATAMIGRATION, ...`: how AgileFlow's agents address a question.
+_ADDRESS_RE = re.compile(r"^\s*@?([A-Za-z0-9][A-Za-z0-9_.-]{0,63})\s*[:,]")
+
+
+def new_id() -> str:
+    """A fresh message id (`m-` + 12 hex digits, the shape of the ids derived from a line's hash)."""
+    return "m-" + secrets.token_hex(6)
 
 
 def now_iso() -> str:
@@ -77,6 +89,13 @@ class BusMessage:
             if isinstance(value, str):
                 return value
         return None
+
+    def addressed_to(self, agent: str) -> bool:
+        """`to` names the agent, or the text opens with its name (`AG-DATAMIGRATION: ...`)."""
+        if (self.to or "").lower() == agent.lower():
+            return True
+        found = _ADDRESS_RE.match(self.text or "")
+        return found is not None and found.group(1).lower() == agent.lower()
 
     def to_dict(self) -> dict[str, Any]:
         known = {"ts", "at", "timestamp", "from", "to", "type", "story", "story_id", "text",
@@ -120,9 +139,9 @@ def parse_line(line: str, number: int) -> BusMessage | None:
         return None
     try:
         raw = json.loads(stripped)
-    except ValueError:
+    except (ValueError, RecursionError):
         return None
-    if not isinstance(raw, dict):
+    if not isinstance(raw, dict) or not _shallow(raw):
         return None
 
     def pick(*keys: str) -> Any:
@@ -144,6 +163,15 @@ def parse_line(line: str, number: int) -> BusMessage | None:
         line=number,
         raw=raw,
     )
+
+
+def _shallow(raw: dict[str, Any]) -> bool:
+    """A line nested past MAX_DEPTH counts as malformed: readers and answers recurse into it."""
+    try:
+        check_depth(raw, source="bus line", hint="")
+    except FileFormatError:
+        return False
+    return True
 
 
 def _as_text(value: Any) -> str | None:
@@ -268,7 +296,11 @@ def build_message(
     extra: Mapping[str, Any] | None = None,
     sender: str = AGENT_NAME,
 ) -> dict[str, Any]:
-    """A canonical message (`ts, from, to, type, story, text` + extras), checked and redacted."""
+    """A canonical message (`ts, id, from, to, type, story, text` + extras), checked and redacted.
+
+    The `id` is written into the line itself: the id a poster gets back is the one every other
+    reader sees, so an answer's `re` can name it.
+    """
     if not _TYPE_RE.match(type or ""):
         raise UserInputError(
             f"bad message type {type!r}",
@@ -287,7 +319,7 @@ def build_message(
                                  hint="Use an agent id such as AG-DATABASE or ALL.")  # fmt: skip
     if story is not None and not _NAME_RE.match(story):
         raise UserInputError(f"bad story id {story!r}", hint="Use an id such as US-0042.")
-    msg: dict[str, Any] = {"ts": now_iso(), "from": sender}
+    msg: dict[str, Any] = {"ts": now_iso(), "id": new_id(), "from": sender}
     if to:
         msg["to"] = to
     msg["type"] = type
@@ -392,20 +424,23 @@ def _conversation(paths: CoordinationPaths) -> list[BusMessage]:
     return messages
 
 
+def _answered(messages: Iterable[BusMessage]) -> set[str]:
+    return {m.reply_to for m in messages if (m.type or "").lower() == "answer" and m.reply_to}
+
+
 def _open_questions(messages: Iterable[BusMessage], agent: str) -> list[BusMessage]:
     messages = list(messages)
-    answered = {m.reply_to for m in messages if (m.type or "").lower() == "answer"}
+    answered = _answered(messages)
     return [
         m
         for m in messages
-        if (m.type or "").lower() == "question"
-        and (m.to or "").lower() == agent.lower()
-        and m.id not in answered
+        if (m.type or "").lower() == "question" and m.addressed_to(agent) and m.id not in answered
     ]
 
 
 def questions(workspace: Workspace, agent: str = AGENT_NAME) -> list[BusMessage]:
-    """Questions addressed to `agent` that have no answer yet, oldest first."""
+    """Questions addressed to `agent` (by `to` or by a text prefix) with no answer yet, oldest
+    first."""
     return _open_questions(_conversation(coordination_paths(workspace)), agent)
 
 
@@ -424,7 +459,7 @@ def answer(
                 f"no question with id {question_id!r} on the bus",
                 hint="List open questions with `datamigration bus questions` (tool bus_questions).",
             )
-        if question not in _open_questions(messages, question.to or sender):
+        if question.id in _answered(messages):
             raise ConflictError(
                 f"question {question_id} was already answered",
                 hint="Read the thread with `datamigration bus --story ...`; post a new message "

@@ -13,6 +13,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
+from importlib import resources
 from pathlib import Path
 from typing import Any
 
@@ -23,10 +24,12 @@ from datamigration.coordination.paths import coordination_paths
 from datamigration.coordination.schema_check import first_error
 from datamigration.errors import FileFormatError, NotFoundError, UserInputError
 from datamigration.redact import redact_text
+from datamigration.safeload import check_depth, too_deep
 from datamigration.workspace.root import Workspace
 
 MAX_LINES = 200
 STALE_DAYS = 30
+_DEPTH_HINT = "The expertise file is a few levels deep (see expertise.schema.json); fix it."
 #: libyaml when present (10x faster); marks and results are the same as the pure loader.
 _LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
@@ -37,6 +40,8 @@ class Expertise:
     data: dict[str, Any]
     line_count: int
     warnings: tuple[str, ...]
+    #: False when `data` is the packaged default because the workspace has no file yet.
+    exists: bool = True
 
 
 @dataclass(frozen=True)
@@ -90,7 +95,9 @@ def _node_line(text: str, json_path: Sequence[str | int]) -> int | None:
 def parse_expertise(path: Path, text: str) -> dict[str, Any]:
     """YAML → checked data; problems are FileFormatErrors naming file, line and problem."""
     try:
-        raw = yaml.load(text, Loader=_LOADER)
+        raw = check_depth(yaml.load(text, Loader=_LOADER), source=str(path), hint=_DEPTH_HINT)
+    except RecursionError:
+        raise too_deep(str(path), _DEPTH_HINT) from None
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         line = mark.line + 1 if mark is not None else None
@@ -154,8 +161,27 @@ def _read(path: Path) -> str:
         ) from None
 
 
-def load(workspace: Workspace) -> Expertise:
+def packaged_default() -> str:
+    """The expertise the plugin ships (`expertise/datamigration.yaml`, packaged verbatim)."""
+    return resources.files("datamigration").joinpath("data", "expertise.yaml").read_text("utf-8")
+
+
+def load(workspace: Workspace, *, default_when_missing: bool = False) -> Expertise:
+    """The workspace's expertise file, checked.
+
+    A new workspace has none, yet the agent is told to load expertise before anything else:
+    with `default_when_missing` it gets the packaged default (`exists` False, a warning saying
+    so) instead of an error; the first `learn` writes that default to the workspace.
+    """
     path = coordination_paths(workspace).expertise
+    if not path.is_file() and default_when_missing:
+        text = packaged_default()
+        note = (
+            f"no expertise file yet at {workspace.relative(path)}: this is the packaged default; "
+            "the first learning (expertise_learn) creates the file from it"
+        )
+        data = parse_expertise(Path("datamigration/data/expertise.yaml"), text)
+        return Expertise(path, data, text.count("\n"), (note,), exists=False)
     if not path.is_file():
         raise NotFoundError(
             f"no expertise file at {workspace.relative(path)}",
@@ -170,13 +196,6 @@ def load(workspace: Workspace) -> Expertise:
 
 
 # -- learning ----------------------------------------------------------------------------------
-
-
-def _starter(today: str) -> str:
-    return (
-        "# AG-DATAMIGRATION expertise (AgileFlow format). Learnings are appended by the server.\n"
-        f"domain: datamigration\nlast_updated: {today}\nversion: '1.0'\nlearnings: []\n"
-    )
 
 
 def _dump_items(items: list[dict[str, Any]], indent: str) -> str:
@@ -289,7 +308,7 @@ def learn(workspace: Workspace, context: str, insight: str, files: Sequence[str]
     path = paths.expertise
     archive = archive_path_for(path)
     with FileLock(path, paths.lock_timeout):
-        text = _read(path) if path.is_file() else _starter(today)
+        text = _read(path) if path.is_file() else packaged_default()
         before = parse_expertise(path, text)
         new_text = _splice_learning(text, entry, today)
         new_text, removed = _trim(new_text)

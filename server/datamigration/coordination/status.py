@@ -22,12 +22,15 @@ from pathlib import Path
 from typing import Any
 
 from datamigration.coordination import bus, jsontext
+from datamigration.coordination.announce import validation_text
 from datamigration.coordination.bus import now_iso
 from datamigration.coordination.harness import VALIDATION_FIELDS, check_review_gate
 from datamigration.coordination.locking import FileLock, atomic_write_text
 from datamigration.coordination.paths import coordination_paths
 from datamigration.coordination.schema_check import first_error
 from datamigration.errors import ConflictError, FileFormatError, NotFoundError, UserInputError
+from datamigration.redact import redact_text
+from datamigration.safeload import check_depth, too_deep
 from datamigration.workspace.root import Workspace
 
 CANONICAL = ("ready", "in_progress", "in_review", "blocked", "completed", "archived")
@@ -66,15 +69,34 @@ def canonical_status(value: Any) -> str | None:
     return ALIASES.get(value.strip().lower().replace(" ", "_"))
 
 
+#: Every spelling we accept, in both AgileFlow vocabularies, for hints.
+VALID_STATUSES_TEXT = (
+    "ready, in-progress, blocked, in-review, done (commands' spelling) or ready, in_progress, "
+    "in_review, blocked, completed, archived (newer spelling; pending is read as ready)"
+)
+
+
 def requested_status(value: str) -> str:
     found = canonical_status(value)
     if found is None:
         raise UserInputError(
-            f"unknown status {value!r}",
-            hint="Use one of: ready, in-progress, blocked, in-review, done "
-            "(or in_progress, in_review, completed, archived).",
+            f"unknown status {value!r}", hint=f"Use one of: {VALID_STATUSES_TEXT}."
         )
     return found
+
+
+def allowed_from(recorded: Any) -> tuple[str, ...]:
+    """The statuses a story may move to from the status recorded in the file.
+
+    A story without a status counts as ready. A recorded status we do not know (`wip`, a typo)
+    allows only the move back to ready: guessing what it meant could skip the review gate.
+    """
+    if recorded is None:
+        return TRANSITIONS["ready"]
+    current = canonical_status(recorded)
+    if current is None:
+        return ("ready",)
+    return TRANSITIONS[current]
 
 
 def spell(status: str, vocabulary: str) -> str:
@@ -141,6 +163,8 @@ def parse_status_text(path: Path, text: str) -> dict[str, Any]:
     """Parse and schema-check; any problem is a FileFormatError with file, line and problem."""
     try:
         data = json.loads(text)
+    except RecursionError:
+        raise too_deep(str(path), "Restore the file; it was not modified.") from None
     except json.JSONDecodeError as exc:
         raise FileFormatError(
             f"{path}:{exc.lineno}: not valid JSON: {exc.msg} (column {exc.colno})",
@@ -158,6 +182,7 @@ def parse_status_text(path: Path, text: str) -> dict[str, Any]:
             problem="top level is not an object",
         )
 
+    check_depth(data, source=str(path), hint="Restore the file; it was not modified.")
     _check_schema(path, text, data)
     return data
 
@@ -401,6 +426,7 @@ def _check_story_id(story_id: str) -> None:
 
 
 def _check_fields(fields: Mapping[str, Any]) -> dict[str, Any]:
+    check_depth(fields, source="fields", hint="Story fields are short JSON values.")
     out: dict[str, Any] = {}
     for key, value in fields.items():
         if not isinstance(key, str) or not key.strip():
@@ -417,8 +443,19 @@ def _check_fields(fields: Mapping[str, Any]) -> dict[str, Any]:
             raise UserInputError(
                 f"field {key!r} is not JSON data", hint="Use JSON values."
             ) from None
-        out[key] = value
+        out[key] = _redacted(value)
     return out
+
+
+def _redacted(value: Any) -> Any:
+    """`value` with a password in any of its strings masked: status.json is shared and kept."""
+    if isinstance(value, str):
+        return redact_text(value)
+    if isinstance(value, list):
+        return [_redacted(v) for v in value]
+    if isinstance(value, dict):
+        return {k: _redacted(v) for k, v in value.items()}
+    return value
 
 
 def update_story(
@@ -443,12 +480,21 @@ def update_story(
                 story=story_id,
             )
         changes = {k: v for k, v in extra.items() if before.get(k) != v}
-        current = canonical_status(before.get("status"))
+        recorded = before.get("status")
+        current = canonical_status(recorded)
         if target is not None and target != current:
-            allowed = TRANSITIONS.get(current, CANONICAL) if current else CANONICAL
+            allowed = allowed_from(recorded)
+            if recorded is not None and current is None and target not in allowed:
+                raise ConflictError(
+                    f"{story_id} has the unknown status {recorded!r} in {board.path.name}; "
+                    f"it cannot move to {status}",
+                    hint=f"Valid statuses: {VALID_STATUSES_TEXT}. Move it to ready first "
+                    "(status_update with status ready), or correct the file.",
+                    story=story_id,
+                )
             if target not in allowed:
                 raise ConflictError(
-                    f"{story_id} cannot go from {before.get('status')} to {status}",
+                    f"{story_id} cannot go from {recorded} to {status}",
                     hint="Allowed from here: "
                     + (", ".join(spell(a, vocabulary_of(board.raw_stories(), before)) for a in allowed)
                        or "nothing (archived stories stay archived)"),
@@ -497,7 +543,7 @@ def new_story(
                 hint="Pick the next free id, or update the existing story.",
                 story=story_id,
             )
-        story: dict[str, Any] = {"title": title.strip()}
+        story: dict[str, Any] = {"title": redact_text(title.strip())}
         story["status"] = spell(target, board.vocabulary)
         story.update({k: v for k, v in extra.items() if k not in story})
         if target == "in_progress":
@@ -520,7 +566,7 @@ def new_story(
 def write_validation(
     workspace: Workspace, story_id: str, test_status: str, results: dict[str, Any]
 ) -> StoryChange:
-    """Used by harness.record_validation: sets test_status/test_results, posts a finding."""
+    """Used by harness.record_validation: sets test_status/test_results, posts a `status`."""
 
     def planner(before: dict[str, Any] | None, board: StatusFile) -> dict[str, Any]:
         if before is None:
@@ -533,11 +579,11 @@ def write_validation(
 
     before, after, written, path = _mutate(workspace, story_id, planner, create=False)
     change = _change(path, story_id, before, after, written, None)
-    verdict = "passed" if test_status == "passing" else "FAILED"
+    # A `status` message, as AgileFlow's agents announce a completed validation.
     bus.post(
         workspace,
-        "finding",
-        f"Validation {verdict} for {story_id}: {results.get('output_summary', '')}",
+        "status",
+        validation_text(story_id, test_status == "passing", results.get("output_summary", "")),
         story=story_id,
         extra={"test_status": test_status, "report": results.get("report")},
     )

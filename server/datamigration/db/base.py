@@ -65,9 +65,12 @@ class QueryResult:
     row_count: int
     elapsed_ms: float
     untrusted_data: bool = True
+    #: what the caller should know about how the answer was made (values cut, a privileged
+    #: account); listed in the answer only when there is something to say
+    warnings: tuple[str, ...] = ()
 
     def to_dict(self) -> dict[str, Any]:
-        return {
+        out: dict[str, Any] = {
             "untrusted_data": True,
             "columns": list(self.columns),
             "rows": [list(r) for r in self.rows],
@@ -75,6 +78,9 @@ class QueryResult:
             "truncated": self.truncated,
             "elapsed_ms": round(self.elapsed_ms, 2),
         }
+        if self.warnings:
+            out["warnings"] = list(self.warnings)
+        return out
 
 
 @dataclass(frozen=True)

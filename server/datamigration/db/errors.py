@@ -53,6 +53,12 @@ class QueryTimeoutError(DatabaseError):
     default_hint = "Narrow the query (WHERE, LIMIT) or raise the timeout."
 
 
+class ResultTooLargeError(DatabaseError):
+    """The statement built a value larger than the read-only connection allows."""
+
+    default_hint = "Select a part of the value (substr, length) instead of all of it."
+
+
 #: The read-only query path refused the statement (write, escape, several statements). An
 #: alias, so tools and the CLI report the shared category name the model already knows.
 QueryRefusedError = ReadOnlyViolationError

@@ -460,6 +460,8 @@ def drop_throwaway(backend: Backend, name: str) -> None:
         target = Path(backend.url.database or "").with_name(name + ".db")
         target.unlink(missing_ok=True)
         return
+    if backend.dialect != "postgresql":
+        return  # `throwaway_database` refused this dialect: there is nothing to drop
     import psycopg
 
     error: DatabaseError | None = None

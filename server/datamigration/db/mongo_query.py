@@ -9,26 +9,24 @@ MongoDB has no read-only session to lean on, so read-only is enforced structural
   other command (insert, update, drop, eval, ...) can be expressed;
 * find, count and aggregate only read, except for aggregation stages that write (``$out``,
   ``$merge``) and server-side JavaScript (``$where``, ``$function``, ``$accumulator``), which
-  runs arbitrary code in the server. Those operators are refused wherever they appear, at any
-  depth: inside ``$lookup`` / ``$unionWith`` / ``$facet`` sub-pipelines, inside ``$expr``.
+  runs arbitrary code in the server. So every ``$`` key, at any depth (inside ``$lookup`` /
+  ``$unionWith`` / ``$facet`` sub-pipelines, inside ``$expr``, inside a DBRef-shaped object),
+  must be on the allow-list of `mongo_operators`; the check runs on the raw JSON before
+  Extended JSON is decoded, and a key written twice in one object is refused.
 """
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 from datamigration.db.errors import QueryRefusedError
-from datamigration.errors import UserInputError
+from datamigration.db.mongo_operators import ALLOWED, why_refused
+from datamigration.errors import FileFormatError, UserInputError
+from datamigration.safeload import MAX_DEPTH, check_depth
 
-FORBIDDEN = {
-    "$out": "writes the pipeline's result into a collection",
-    "$merge": "writes the pipeline's result into a collection",
-    "$where": "runs server-side JavaScript",
-    "$function": "runs server-side JavaScript",
-    "$accumulator": "runs server-side JavaScript",
-}
 ALLOWED_KEYS = {
     "find": {"find", "filter", "projection", "sort", "limit", "skip", "maxTimeMS"},
     "aggregate": {"aggregate", "pipeline", "maxTimeMS"},
@@ -42,7 +40,7 @@ EXAMPLES = (
 
 
 class ForbiddenOperatorError(QueryRefusedError):
-    """The query uses an operator the read-only path never sends (see FORBIDDEN)."""
+    """The query uses a ``$`` key off the read-only allow-list (see `mongo_operators`)."""
 
 
 @dataclass(frozen=True)
@@ -60,7 +58,11 @@ class MongoQuery:
 
 def parse_query(text: str | Mapping[str, Any]) -> MongoQuery:
     """Parse and check one query; raises UserInputError (or ForbiddenOperatorError)."""
-    doc = _load(text) if isinstance(text, str) else dict(text)
+    if not isinstance(text, str):
+        from bson import json_util
+
+        text = json_util.dumps(text)  # checked like text: a DBRef becomes {"$ref": ...} again
+    doc = _load(text)
     if not isinstance(doc, Mapping):
         raise _bad("the query must be a JSON object")
     kinds = [k for k in ALLOWED_KEYS if k in doc]
@@ -103,15 +105,20 @@ def parse_query(text: str | Mapping[str, Any]) -> MongoQuery:
 
 
 def refuse_forbidden(value: Any, where: str = "query") -> None:
-    """Raise if any key anywhere in `value` is a forbidden operator."""
+    """Raise unless every ``$`` key anywhere in `value` is on the allow-list (`mongo_operators`).
+
+    Walked on plain JSON (dicts, lists, scalars), before Extended JSON becomes BSON types, so
+    a DBRef or ``$code`` wrapper is seen as the object it is written as.
+    """
     if isinstance(value, Mapping):
         for key, inner in value.items():
-            if isinstance(key, str) and key in FORBIDDEN:
+            if isinstance(key, str) and key.startswith("$") and key not in ALLOWED:
                 raise ForbiddenOperatorError(
-                    f"{key} is refused on the read-only query path: it {FORBIDDEN[key]} "
+                    f"{key} is refused on the read-only query path: it {why_refused(key)} "
                     f"(found in {where})",
-                    hint="Queries may only read. Use a migration plan and the executor to "
-                    "write, and plain aggregation operators instead of JavaScript.",
+                    hint="Queries may only read, with the standard query and aggregation "
+                    "operators. Use a migration plan and the executor to write, and plain "
+                    "aggregation operators instead of JavaScript.",
                     operator=key,
                     path=where,
                 )
@@ -122,12 +129,42 @@ def refuse_forbidden(value: Any, where: str = "query") -> None:
 
 
 def _load(text: str) -> Any:
+    """Check the raw JSON (no duplicate keys, only allowed ``$`` keys), then decode it as
+    Extended JSON (``$oid``, ``$date``, ...)."""
     from bson import json_util
 
     try:
+        raw = json.loads(text, object_pairs_hook=_unique_keys)
+    except json.JSONDecodeError as exc:
+        raise _bad(f"the query is not valid JSON: {exc}") from None
+    except RecursionError:
+        raise _bad(f"the query nests deeper than {MAX_DEPTH} levels") from None
+    try:
+        check_depth(raw, source="query", hint="")
+    except FileFormatError:
+        raise _bad(f"the query nests deeper than {MAX_DEPTH} levels") from None
+    refuse_forbidden(raw)
+    try:
         return json_util.loads(text)
     except (ValueError, TypeError) as exc:
-        raise _bad(f"the query is not valid (Extended) JSON: {exc}") from None
+        raise _bad(f"the query is not valid Extended JSON: {exc}") from None
+
+
+class _DuplicateKeyError(UserInputError):
+    """A JSON object names a key twice: parsers disagree on which one counts."""
+
+
+def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for key, value in pairs:
+        if key in out:
+            raise _DuplicateKeyError(
+                f"the key {key!r} appears twice in one object of the query",
+                hint="Write each key once; combine conditions with $and.",
+                key=key,
+            )
+        out[key] = value
+    return out
 
 
 def _sort(value: Any) -> tuple[tuple[str, int], ...]:

@@ -16,6 +16,7 @@ Introspection reads information_schema with one query per kind of object.
 
 from __future__ import annotations
 
+import dataclasses
 import difflib
 import re
 from collections.abc import Sequence
@@ -44,6 +45,11 @@ from datamigration.db.errors import (
     translate,
 )
 from datamigration.db.readonly import clamp_rows, fetch_capped, mysql_guard, now, refused
+from datamigration.db.readonly_mysql import (
+    FILE_PRIVILEGE_SQL,
+    NORMAL_SQL_MODE,
+    file_privilege_warning,
+)
 from datamigration.errors import DatabaseError, UserInputError
 
 # Capabilities we announce: PyMySQL's defaults minus MULTI_STATEMENTS (which it does not set
@@ -147,6 +153,8 @@ class MySQLBackend(Backend):
         self._sa_conn: sa.Connection | None = None
         self._raw: pymysql.connections.Connection | None = None
         self.version: str = ""
+        #: the query answers' warning about FILE/SUPER ("" when none), read once per backend
+        self._file_warning: str | None = None
 
     @property
     def is_mariadb(self) -> bool:
@@ -514,36 +522,48 @@ class MySQLBackend(Backend):
         error: DatabaseError | None = None
         result: QueryResult | None = None
         try:
+            if self._file_warning is None:
+                privileges = [r[0] for r in self._rows(FILE_PRIVILEGE_SQL)]
+                self._file_warning = file_privilege_warning(privileges) or ""
+            warning = self._file_warning
             with conn.cursor() as cur:
                 if self.is_mariadb:
-                    self._q(cur, f"SET SESSION max_statement_time = {timeout / 1000.0:.3f}")
+                    limit = f"max_statement_time = {timeout / 1000.0:.3f}"
                 else:
-                    self._q(cur, f"SET SESSION max_execution_time = {timeout}")
+                    limit = f"max_execution_time = {timeout}"
+                self._q(cur, f"SET SESSION {limit}, {NORMAL_SQL_MODE}")
                 self._q(cur, "START TRANSACTION READ ONLY")
+            # Unbuffered: rows stay on the server until fetched, so a cap stops the transfer.
+            cur = conn.cursor(pymysql.cursors.SSCursor)
             try:
-                with conn.cursor(pymysql.cursors.SSCursor) as cur:
-                    self.counter.add(sql)
-                    cur.execute(sql)
-                    if not conn.server_status & SERVER_STATUS.SERVER_STATUS_IN_TRANS:
-                        error = refused(
-                            self.label,
-                            "the statement ended the read-only transaction (COMMIT/ROLLBACK)",
-                        )
-                    elif cur.description is None:
-                        error = refused(
-                            self.label,
-                            "the statement returned no result set; only queries are allowed",
-                        )
-                    else:
-                        result = fetch_capped(
-                            cur, [d[0] for d in cur.description], max_rows, started
-                        )
+                self.counter.add(sql)
+                cur.execute(sql)
+                if not conn.server_status & SERVER_STATUS.SERVER_STATUS_IN_TRANS:
+                    error = refused(
+                        self.label,
+                        "the statement ended the read-only transaction (COMMIT/ROLLBACK)",
+                    )
+                elif cur.description is None:
+                    error = refused(
+                        self.label,
+                        "the statement returned no result set; only queries are allowed",
+                    )
+                else:
+                    result = fetch_capped(cur, [d[0] for d in cur.description], max_rows, started)
+                    if warning:
+                        result = dataclasses.replace(result, warnings=(*result.warnings, warning))
             finally:
-                if conn.open:
-                    conn.rollback()
-                    # GET_LOCK() locks belong to the session and survive a rollback.
-                    with conn.cursor() as cur:
-                        cur.execute("SELECT RELEASE_ALL_LOCKS()")
+                if result is not None and result.truncated:
+                    # Closing the cursor would read every remaining row to finish the result;
+                    # hanging up instead makes the server stop and roll back.
+                    self._abandon(cur)
+                else:
+                    cur.close()
+                    if conn.open:
+                        conn.rollback()
+                        # GET_LOCK() locks belong to the session and survive a rollback.
+                        with conn.cursor() as lock_cur:
+                            lock_cur.execute("SELECT RELEASE_ALL_LOCKS()")
         except pymysql.MySQLError as exc:
             error = self._query_error(exc, sql)
         if error is not None:
@@ -551,6 +571,18 @@ class MySQLBackend(Backend):
             raise error
         assert result is not None
         return result
+
+    def _abandon(self, cur: Any) -> None:
+        """Hang up with rows unread: the server stops sending and rolls the transaction back."""
+        # PyMySQL's SSCursor.close() and the result's __del__ would read every remaining row
+        # to finish the unbuffered result; tell both that it is finished.
+        pending = getattr(cur, "_result", None)
+        if pending is not None:
+            pending.unbuffered_active = False
+        cur.connection = None
+        if self._sa_conn is not None:
+            self._sa_conn.invalidate()  # closes the socket; no reset (ROLLBACK) on its way out
+        self.close()
 
     def _query_error(self, exc: pymysql.MySQLError, sql: str) -> DatabaseError:
         code = exc.args[0] if exc.args else None

@@ -18,6 +18,7 @@ refuses `set_config`, the one function that could switch the role back inside on
 
 from __future__ import annotations
 
+import dataclasses
 import difflib
 from collections.abc import Sequence
 from typing import Any
@@ -49,10 +50,10 @@ from datamigration.db.pg_guard import CATALOG_CHECK, ReadShape, Refused, check_r
 from datamigration.db.readonly import (
     MAX_VALUE_BYTES,
     clamp_rows,
+    cut_text,
     fetch_capped,
     now,
     refused,
-    truncated_text,
 )
 from datamigration.errors import DatabaseError
 
@@ -66,11 +67,17 @@ _FK_ACTIONS = {
     "d": "SET DEFAULT",
 }
 _REPLICA_IDENTITY = {"d": "default", "f": "full", "n": "nothing", "i": "index"}
+_PRIVILEGED_WARNING = (
+    "the URL's user can act beyond reading (a superuser or a member of a privileged role): "
+    "the statement was checked by the parser and the catalog and ran downgraded; for full "
+    "protection connect as a read-only login role (CREATE ROLE ... LOGIN IN ROLE "
+    "pg_read_all_data)"
+)
 _READONLY_LOGIN_HINT = (
     "For full protection create a read-only login role once (as an administrator): "
     "CREATE ROLE dm_reader LOGIN PASSWORD '...' IN ROLE pg_read_all_data; then give its URL "
     "(postgresql://dm_reader:${DM_READER_PASSWORD}@host/db, e.g. as a connection in "
-    "datamigration.toml) as the database argument."
+    "datamigration.toml) as the db argument."
 )
 
 Q_TABLES = f"""
@@ -719,6 +726,10 @@ class PostgresBackend(Backend):
                         )
                     sent = True
                     result = self._run_read(conn, cur, sql, shape.kind, max_rows, started)
+                    if self._privileged:
+                        result = dataclasses.replace(
+                            result, warnings=(*result.warnings, _PRIVILEGED_WARNING)
+                        )
                 finally:
                     if conn.info.transaction_status != TransactionStatus.IDLE:
                         conn.execute("ROLLBACK")
@@ -945,7 +956,7 @@ class _Reassembled:
                 i += 2
                 if cut is not None:
                     total, _, prefix = cut.partition(":")
-                    value = truncated_text(prefix.encode()[:MAX_VALUE_BYTES], int(total))
+                    value = cut_text(prefix.encode(), int(total))
                 values.append(value)
             out.append(tuple(values))
         return out

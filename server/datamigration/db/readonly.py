@@ -18,10 +18,16 @@ from datamigration.db.base import QueryResult, elapsed_ms, jsonable
 from datamigration.db.errors import QueryRefusedError
 
 MAX_ROWS_LIMIT = 10_000
+#: one value (text, JSON) in an answer; longer ones are cut and marked with CUT_MARK
+MAX_VALUE_BYTES = 8_000
+#: a whole answer's rows as JSON: about 16k tokens, under the 25k a model client accepts
+MAX_RESULT_BYTES = 64_000
+CUT_MARK = "… [cut; whole value "
+_BATCH = 100
 
 
 def refused(label: str, why: str, *, hint: str | None = None, **data: Any) -> QueryRefusedError:
-    """The refusal of a statement that was not sent (say so: nothing ran)."""
+    """The refusal of a statement that was not sent (nothing ran)."""
     return QueryRefusedError(
         f"query refused on {label}: {why}",
         hint=hint
@@ -35,51 +41,6 @@ def clamp_rows(max_rows: int) -> int:
     return max(1, min(int(max_rows), MAX_ROWS_LIMIT))
 
 
-#: Most bytes one value may carry in a result; a longer text is cut and marked (see `Truncated`).
-MAX_VALUE_BYTES = 64 * 1024
-#: Most bytes (as JSON text) all rows of one result may carry; rows past it are not fetched.
-MAX_RESULT_BYTES = 2 * 1024 * 1024
-#: Rows fetched per round trip: memory stays bounded by this batch, never by the result size.
-FETCH_BATCH = 500
-
-
-class Truncated(str):
-    """A value cut to the per-value cap; the text ends with a marker naming the full size."""
-
-    __slots__ = ()
-
-
-def truncated_text(prefix: bytes | str, size: int) -> Truncated:
-    """`prefix` (already at most MAX_VALUE_BYTES) marked as cut from a value of `size` bytes."""
-    if isinstance(prefix, bytes):
-        prefix = prefix.decode("utf-8", errors="ignore")
-    return Truncated(f"{prefix}…[truncated: {size} bytes in all]")
-
-
-def cap_value(value: Any, max_value_bytes: int = MAX_VALUE_BYTES) -> tuple[Any, int]:
-    """A JSON-able value cut to `max_value_bytes`, and its approximate size as JSON text.
-
-    Texts are cut on a character boundary; nested values (arrays, documents) that are too
-    long become their JSON text, cut and marked, so one value never carries megabytes.
-    """
-    value = jsonable(value)
-    if isinstance(value, Truncated):
-        return value, len(value) + 2
-    if isinstance(value, str):
-        size = len(value.encode("utf-8")) if len(value) * 4 > max_value_bytes else len(value)
-        if size > max_value_bytes:
-            data = value.encode("utf-8")
-            return truncated_text(data[:max_value_bytes], len(data)), max_value_bytes + 40
-        return value, size + 2
-    if isinstance(value, dict | list):
-        text = json.dumps(value, ensure_ascii=False, default=str)
-        if len(text) > max_value_bytes:
-            data = text.encode("utf-8")
-            return truncated_text(data[:max_value_bytes], len(data)), max_value_bytes + 40
-        return value, len(text)
-    return value, 8
-
-
 def fetch_capped(
     cursor: Any,
     columns: Sequence[str],
@@ -87,46 +48,76 @@ def fetch_capped(
     started: float,
     *,
     max_value_bytes: int = MAX_VALUE_BYTES,
-    max_result_bytes: int = MAX_RESULT_BYTES,
+    max_bytes: int = MAX_RESULT_BYTES,
 ) -> QueryResult:
-    """Fetch at most max_rows rows (one more to learn whether more existed) in batches, cut
-    each value to `max_value_bytes` and stop before the rows pass `max_result_bytes`.
+    """Fetch at most max_rows rows and about max_bytes of JSON, never the rest.
 
-    Memory stays bounded by one batch and the caps, whatever the statement produces; with a
-    server-side cursor (PostgreSQL) the database never sends the rest at all. `truncated` is
-    True when rows were left out or a value was cut.
+    Rows are pulled in small batches from a streaming cursor, so memory holds one batch and the
+    kept rows; one row past a cap says the answer was `truncated`. A value over max_value_bytes
+    is cut (and said so in `warnings`); the first row is kept even when it alone is over
+    max_bytes, so an answer is never empty only because of its size.
     """
     rows: list[tuple[Any, ...]] = []
-    total = 2
-    truncated = False
-    cut_values = 0
+    size, cut, truncated = 0, 0, False
     while not truncated:
-        want = min(FETCH_BATCH, max_rows + 1 - len(rows))
-        batch = cursor.fetchmany(want)
-        for raw in batch:
-            if len(rows) == max_rows:
-                truncated = True
-                break
-            row, size = [], 2
-            for value in raw:
-                capped, length = cap_value(value, max_value_bytes)
-                cut_values += isinstance(capped, Truncated)
-                row.append(capped)
-                size += length + 1
-            if rows and total + size > max_result_bytes:
-                truncated = True
-                break
-            rows.append(tuple(row))
-            total += size
-        if len(batch) < want:
+        batch = cursor.fetchmany(min(_BATCH, max_rows + 1 - len(rows)))
+        if not batch:
             break
+        for raw in batch:
+            if len(rows) >= max_rows:
+                truncated = True
+                break
+            pairs = [capped_value(v, max_value_bytes) for v in raw]
+            row = tuple(v for v, _ in pairs)
+            cut += sum(1 for _, was_cut in pairs if was_cut)
+            size += len(json.dumps(row, default=str, ensure_ascii=False).encode())
+            if rows and size > max_bytes:
+                truncated = True
+                break
+            rows.append(row)
+    warnings: tuple[str, ...] = ()
+    if cut:
+        warnings = (f"{cut} value(s) longer than {max_value_bytes} bytes were cut",)
     return QueryResult(
         columns=tuple(columns),
         rows=tuple(rows),
-        truncated=truncated or cut_values > 0,
+        truncated=truncated or bool(cut),
         row_count=len(rows),
         elapsed_ms=elapsed_ms(started),
+        warnings=warnings,
     )
+
+
+class CutText(str):
+    """A value a backend already cut before it reached Python (PostgreSQL cuts on the server),
+    ending with CUT_MARK and its whole size like the values `capped_value` cuts."""
+
+    __slots__ = ()
+
+
+def cut_text(head: bytes, size: int) -> CutText:
+    """`head` (at most MAX_VALUE_BYTES bytes of a value of `size` bytes), marked as cut."""
+    return CutText(f"{head[:MAX_VALUE_BYTES].decode(errors='ignore')}{CUT_MARK}{size} bytes]")
+
+
+def capped_value(value: Any, max_value_bytes: int = MAX_VALUE_BYTES) -> tuple[Any, bool]:
+    """`jsonable(value)` and whether it was cut: text (and nested JSON, then given as its text)
+    over max_value_bytes keeps its first max_value_bytes bytes and says the whole size."""
+    if isinstance(value, CutText):
+        return str(value), True
+    value = jsonable(value)
+    if isinstance(value, dict | list):
+        text = json.dumps(value, default=str, ensure_ascii=False)
+        if len(text.encode()) <= max_value_bytes:
+            return value, False
+        value = text
+    if not isinstance(value, str) or len(value) * 4 <= max_value_bytes:
+        return value, False
+    data = value.encode()
+    if len(data) <= max_value_bytes:
+        return value, False
+    head = data[:max_value_bytes].decode(errors="ignore")
+    return f"{head}{CUT_MARK}{len(data)} bytes]", True
 
 
 def count_postgres_statements(sql: str) -> int | None:
@@ -172,29 +163,8 @@ def now() -> float:
     return time.perf_counter()
 
 
-_MYSQL_QUERY_STARTS = {"SELECT", "WITH", "SHOW", "DESCRIBE", "DESC", "VALUES", "TABLE", "L_PAREN"}
-
-
 def mysql_guard(sql: str) -> str | None:
-    """Why a MySQL/MariaDB statement must not even be sent, or None.
+    """Why a MySQL/MariaDB statement must not even be sent, or None (see `readonly_mysql`)."""
+    from datamigration.db.readonly_mysql import mysql_guard as guard
 
-    The server enforces the read-only transaction, but three things escape it for a privileged
-    user: ``KILL``, ``SELECT ... INTO OUTFILE/DUMPFILE`` (writes a file on the server) and
-    ``SELECT ... INTO @var``. They are refused here, on sqlglot's MySQL tokens (comments and
-    quoted text are tokens of their own, so they cannot hide or fake a keyword). Connecting as
-    a user with only SELECT grants closes the same gaps in the server itself.
-    """
-    try:
-        import sqlglot
-
-        tokens = sqlglot.tokenize(sql, read="mysql")
-    except Exception:  # noqa: BLE001 - the server will report the syntax error itself
-        return None
-    if not tokens:
-        return "empty statement"
-    first = tokens[0].token_type.name
-    if first not in _MYSQL_QUERY_STARTS:
-        return f"{tokens[0].text.upper()} is not a query"
-    if any(t.token_type.name == "INTO" for t in tokens):
-        return "SELECT ... INTO writes a file or variables"
-    return None
+    return guard(sql)

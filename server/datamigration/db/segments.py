@@ -42,6 +42,14 @@ def _driver(module: str, package: str, pip: str | None = None) -> Any:
         ) from None
 
 
+def _execute(cur: Any, sql: str, params: Sequence[Any] | None) -> None:
+    """`cur.execute` with parameters exactly when the caller gave a sequence (see `rows`)."""
+    if params is None:
+        cur.execute(sql)
+    else:
+        cur.execute(sql, tuple(params))
+
+
 class Reader:
     """Base of the per-dialect readers. Use as a context manager; one per thread."""
 
@@ -98,15 +106,18 @@ class SQLReader(Reader):
     #: the primary key's column names of the table given as the one parameter, in key order
     primary_key_sql = ""
 
-    def rows(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
+    def rows(self, sql: str, params: Sequence[Any] | None = None) -> list[tuple[Any, ...]]:
+        """Run `sql` and return all its rows.
+
+        `params` None: `sql` is sent as written (no placeholder parsing, a literal % is a %).
+        A sequence, even an empty one: `sql` is in the driver's paramstyle, where a literal %
+        is written %% (see `datamigration.validate.sqlrender`). Deciding by emptiness instead
+        would send %% to the server whenever a query happens to have no parameters."""
+
         def go() -> list[tuple[Any, ...]]:
             cur = self.conn.cursor()
             try:
-                # No parameters: no placeholder parsing, so a literal % in SQL text is safe.
-                if params:
-                    cur.execute(sql, tuple(params))
-                else:
-                    cur.execute(sql)
+                _execute(cur, sql, params)
                 return [tuple(r) for r in cur.fetchall()]
             finally:
                 cur.close()
@@ -114,7 +125,7 @@ class SQLReader(Reader):
         self.queries += 1
         return self._run("query", go)
 
-    def scalar(self, sql: str, params: Sequence[Any] = ()) -> Any:
+    def scalar(self, sql: str, params: Sequence[Any] | None = None) -> Any:
         rows = self.rows(sql, params)
         return rows[0][0] if rows else None
 
@@ -124,14 +135,14 @@ class SQLReader(Reader):
             conn.close()
             self.conn = None
 
-    def stream(self, sql: str, params: Sequence[Any] = ()) -> Iterator[tuple[Any, ...]]:
+    def stream(self, sql: str, params: Sequence[Any] | None = None) -> Iterator[tuple[Any, ...]]:
         self.queries += 1
         yield from self._drain(self.conn.cursor(), sql, params)
 
-    def _drain(self, cur: Any, sql: str, params: Sequence[Any]) -> Iterator[tuple[Any, ...]]:
+    def _drain(self, cur: Any, sql: str, params: Sequence[Any] | None) -> Iterator[tuple[Any, ...]]:
         """Run `sql` on `cur` and yield its rows a batch at a time (memory: one batch)."""
         try:
-            self._run("stream", lambda: cur.execute(sql, tuple(params)))
+            self._run("stream", lambda: _execute(cur, sql, params))
             while True:
                 batch = self._run("stream", lambda: cur.fetchmany(STREAM_BATCH))
                 if not batch:
@@ -229,7 +240,7 @@ class PostgresReader(SQLReader):
 
         return self._run("snapshot", go)
 
-    def stream(self, sql: str, params: Sequence[Any] = ()) -> Iterator[tuple[Any, ...]]:
+    def stream(self, sql: str, params: Sequence[Any] | None = None) -> Iterator[tuple[Any, ...]]:
         # A server-side cursor keeps memory at one batch whatever the table size.
         self.queries += 1
         with self.conn.transaction():
@@ -294,7 +305,7 @@ class MySQLReader(SQLReader):
 
         return self._run("snapshot", go)
 
-    def stream(self, sql: str, params: Sequence[Any] = ()) -> Iterator[tuple[Any, ...]]:
+    def stream(self, sql: str, params: Sequence[Any] | None = None) -> Iterator[tuple[Any, ...]]:
         # An unbuffered cursor streams from the server instead of loading the whole result.
         self.queries += 1
         yield from self._drain(self.conn.cursor(self._sscursor), sql, params)

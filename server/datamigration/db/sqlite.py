@@ -2,10 +2,12 @@
 
 Read-only enforcement for `query`: a separate connection opened with ``mode=ro`` (the file
 cannot be written through it), ``PRAGMA query_only``, an authorizer callback the SQLite engine
-consults while compiling every statement (only reads and plain functions are allowed, so
-``PRAGMA writable_schema=1``, ATTACH, COMMIT and any write are denied by the engine), one
-statement per call (sqlite3 refuses the rest), a progress-handler deadline as the statement
-timeout, and a rollback at the end.
+consults while compiling every statement (only reads, allow-listed built-in functions are
+allowed, so ``PRAGMA writable_schema=1``, ATTACH,
+``load_extension``, COMMIT and any write are denied by the engine), one statement per call
+(sqlite3 refuses the rest), a progress-handler deadline as the statement timeout, a length
+limit on every string and blob (``randomblob(900000000)`` fails instead of taking gigabytes),
+and a rollback at the end.
 
 Introspection reads every table through the table-valued pragma functions joined to
 ``sqlite_master``: one query per kind of object, whatever the number of tables. What only the
@@ -36,6 +38,7 @@ from datamigration.db.base import (
 )
 from datamigration.db.errors import (
     QueryTimeoutError,
+    ResultTooLargeError,
     TableNotFoundError,
     UnknownDatabaseError,
     translate,
@@ -46,7 +49,33 @@ from datamigration.errors import DatabaseError
 # Authorizer action codes (sqlite3.SQLITE_* constants) allowed on the query path.
 _ALLOWED_ACTIONS = {sqlite3.SQLITE_SELECT, sqlite3.SQLITE_READ, sqlite3.SQLITE_FUNCTION}
 _ALLOWED_ACTIONS.add(getattr(sqlite3, "SQLITE_RECURSIVE", 33))
-_DENIED_FUNCTIONS = {"load_extension", "readfile", "writefile", "edit", "fts3_tokenizer"}
+# Built-in functions that only compute on their arguments (core, date, math, JSON, aggregate,
+# window). Anything else is denied by the authorizer: load_extension, readfile/writefile/edit
+# (the CLI's file functions), fts3_tokenizer (takes a pointer), sqlite_log, and every function
+# an application or extension registered.
+_SAFE_FUNCTIONS = frozenset(
+    re.findall(
+        r"\S+",
+        """
+    -> ->> abs acos acosh asin asinh atan atan2 atanh avg ceil ceiling changes char coalesce
+    concat concat_ws cos cosh count cume_dist current_date current_time current_timestamp date
+    datetime degrees dense_rank exp first_value floor format glob group_concat hex ifnull iif
+    instr json json_array json_array_length json_error_position json_extract json_group_array
+    json_group_object json_insert json_object json_patch json_pretty json_quote json_remove
+    json_replace json_set json_type json_valid jsonb jsonb_array jsonb_extract
+    jsonb_group_array jsonb_group_object jsonb_insert jsonb_object jsonb_patch jsonb_remove
+    jsonb_replace jsonb_set julianday lag last_insert_rowid last_value lead length like
+    likelihood likely ln log log10 log2 lower ltrim max min mod nth_value ntile nullif
+    octet_length percent_rank pi pow power printf quote radians random randomblob rank replace
+    round row_number rtrim sign sin sinh soundex sqlite_source_id sqlite_version sqrt strftime
+    string_agg substr substring sum tan tanh time timediff total total_changes trim trunc
+    typeof unhex unicode unixepoch unlikely upper zeroblob
+    """,
+    )
+)
+#: longest string or blob the read-only connection may build or return (SQLITE_LIMIT_LENGTH):
+#: randomblob(900000000) then fails at once instead of allocating gigabytes
+MAX_VALUE_LENGTH = 16 * 1024 * 1024
 
 
 def _quote(name: str) -> str:
@@ -108,9 +137,10 @@ class _Authorizer:
     def __call__(
         self, action: int, arg1: str | None, arg2: str | None, db: str | None, src: Any
     ) -> int:
-        deny = action not in _ALLOWED_ACTIONS or (
-            action == sqlite3.SQLITE_FUNCTION and (arg2 or "").lower() in _DENIED_FUNCTIONS
-        )
+        if action == sqlite3.SQLITE_FUNCTION:
+            deny = (arg2 or "").lower() not in _SAFE_FUNCTIONS
+        else:
+            deny = action not in _ALLOWED_ACTIONS
         if deny:
             if self.denied is None:
                 what = _ACTION_NAMES.get(action, f"action {action}")
@@ -200,6 +230,8 @@ class SQLiteBackend(Backend):
                     check_same_thread=False,
                 )
                 self._ro.execute("PRAGMA query_only = 1")
+                self._ro.setlimit(sqlite3.SQLITE_LIMIT_LENGTH, MAX_VALUE_LENGTH)
+                self._ro.setlimit(sqlite3.SQLITE_LIMIT_ATTACHED, 0)
             except sqlite3.Error as exc:
                 error = self._fail(exc, "open read-only")
             if error is not None:
@@ -392,6 +424,12 @@ class SQLiteBackend(Backend):
                 )
             elif "not authorized" in str(exc) or "readonly" in str(exc).replace("-", ""):
                 error = self._refused_by_database(exc)
+            elif "too big" in str(exc):
+                error = ResultTooLargeError(
+                    f"query on {self.label} read or built a value over {MAX_VALUE_LENGTH} bytes, "
+                    "the limit of the read-only connection, and was stopped",
+                    hint="Return a part of the value (substr(x, 1, 1000), length(x)) instead.",
+                )
             elif "interrupted" in str(exc):
                 error = QueryTimeoutError(
                     f"query on {self.label} exceeded its timeout of "

@@ -27,10 +27,10 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
-from urllib.parse import parse_qsl, unquote, urlsplit
+from urllib.parse import parse_qsl, unquote, urlsplit, urlunsplit
 
 from datamigration.errors import NotFoundError, UserInputError
-from datamigration.redact import is_secret_name, redact_url, register_secret
+from datamigration.redact import is_secret_name, is_secret_param, redact_url, register_secret
 
 #: URL scheme -> dialect name used across the product.
 SCHEMES: dict[str, str] = {
@@ -145,6 +145,9 @@ def parse_url(url: str, *, name: str | None = None, options: Mapping[str, Any] |
     password = unquote(parts.password) if parts.password is not None else None
     register_secret(password)
     register_secret(parts.password)
+    for key, value in parse_qsl(parts.query):
+        if is_secret_param(key):
+            register_secret(value)
     hosts = _hosts(text, parts.netloc.rpartition("@")[2], dialect, scheme)
     database = unquote(parts.path.lstrip("/")) or None
     return ConnectionURL(
@@ -201,6 +204,68 @@ def _hosts(
     return tuple(out)
 
 
+def file_reference(
+    url_or_name: str, workspace: Any | None = None, *, password_var: str, environ=None
+) -> tuple[str, str | None]:
+    """How a file we write names a database: never with its password.
+
+    A connection name stays a name (datamigration.toml holds the URL). A URL that is the URL of
+    a configured connection becomes that connection's name. Any other URL keeps everything but
+    its password, which becomes a ``${password_var}`` reference, expanded from the environment
+    when the file is used, as datamigration.toml keeps passwords (and the demo writes
+    ``${DATAMIGRATION_DEMO_PASSWORD}``). Secret query parameters (``?password=``) are treated
+    the same. Returns the text and `password_var` when the reader must set it, else None.
+    """
+    text = url_or_name.strip()
+    if "://" not in text:
+        return text, None
+    name = _configured_name_of(text, workspace, environ)
+    if name is not None:
+        return name, None
+    return _password_as_reference(text, password_var)
+
+
+def _configured_name_of(text: str, workspace: Any | None, environ=None) -> str | None:
+    """The name under [connections] whose URL is `text` (after ${VAR} expansion), if any."""
+    try:
+        wanted = expand_env(text, environ)
+        entries = configured_connections(workspace)
+    except UserInputError:
+        return None
+    for name, entry in sorted(entries.items()):
+        try:
+            raw, _ = _entry_url(name, entry)
+            if expand_env(raw, environ) == wanted:
+                return name
+        except UserInputError:
+            continue
+    return None
+
+
+def _password_as_reference(text: str, var: str) -> tuple[str, str | None]:
+    """`text` with its password and secret query values replaced by ``${var}``."""
+    if SCHEMES.get(text.split("://", 1)[0].lower()) == "sqlite":
+        return text, None
+    parts = urlsplit(text)
+    ref = f"${{{var}}}"
+    used = False
+    userinfo, at, hosts = parts.netloc.rpartition("@")
+    netloc = parts.netloc
+    if at and ":" in userinfo:
+        user, _, password = userinfo.partition(":")
+        if not _ENV_REF.fullmatch(password):
+            netloc, used = f"{user}:{ref}@{hosts}", True
+    pieces = []
+    for piece in parts.query.split("&") if parts.query else []:
+        key, eq, value = piece.partition("=")
+        if eq and is_secret_param(unquote(key)) and not _ENV_REF.fullmatch(value):
+            piece, used = f"{key}={ref}", True
+        pieces.append(piece)
+    if not used:
+        return text, None
+    return urlunsplit((parts.scheme, netloc, parts.path, "&".join(pieces), parts.fragment)), var
+
+
 def configured_connections(workspace: Any | None) -> dict[str, Any]:
     """The raw `[connections]` table of the workspace config (values unexpanded)."""
     if workspace is None:
@@ -232,7 +297,8 @@ def resolve(url_or_name: str, workspace: Any | None = None, environ=None) -> Con
         raise UserInputError("no database given", hint="Pass a database URL or a connection name.")
     text = url_or_name.strip()
     if "://" in text:
-        return parse_url(expand_env(text, environ, where="the database URL"))
+        parsed = parse_url(expand_env(text, environ, where="the database URL"))
+        return _anchor_sqlite_path(parsed, workspace)
     conns = configured_connections(workspace)
     if text not in conns:
         close = difflib.get_close_matches(text, list(conns), n=1)

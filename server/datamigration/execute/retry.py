@@ -65,6 +65,27 @@ class LockLadder:
         return retries_at_limit + rungs
 
 
+def schedule(
+    retries_at_limit: int,
+    limit_ms: int | None,
+    ladder: LockLadder | None = None,
+    backoff: Backoff | None = None,
+) -> dict[str, object]:
+    """What a blocked statement does, as the plan states it and the executor does it: the
+    retries (ladder rungs included), the lock timeout of each attempt, and the longest total
+    wait (every lock timeout plus every pause at its upper bound) before it gives up."""
+    ladder, backoff = ladder or LockLadder(), backoff or Backoff()
+    retries = ladder.retries(retries_at_limit, limit_ms) if limit_ms else 0
+    timeouts = [ladder.timeout_ms(n, limit_ms) for n in range(1, retries + 2)] if limit_ms else []
+    pauses = [min(backoff.cap_ms, backoff.base_ms * 2 ** (n - 1)) for n in range(1, retries + 1)]
+    return {
+        "retries": retries,
+        "attempts": retries + 1,
+        "lock_timeout_ms_per_attempt": timeouts,
+        "max_wait_seconds": round((sum(timeouts) + sum(pauses)) / 1000.0, 1),
+    }
+
+
 @dataclass
 class RetryLog:
     """What the retries cost: the attempts and each pause (reported in the step result)."""

@@ -226,18 +226,32 @@ class Executor:
         self.log.write("step_started", step=step.id, title=step.title)
         self._progress("step_started", step=step.id, title=step.title)
         ops_out = []
+        ran: list[Operation] = []
         try:
             for op in step.operations:
-                ops_out.append(self._run_operation(step, op))
+                try:
+                    ops_out.append(self._run_operation(step, op))
+                except DataMigrationError as exc:
+                    if _violates_data(exc) and ran:
+                        raise self._undo_partial(step, ran, exc) from exc
+                    raise
+                ran.append(op)
             validation = None
             if step.validation:
                 validation = self._validate(step.validation, f"{self.plan.id}-{step.id}")
                 validation.pop("run")
             if validation is not None and not validation["passed"]:
-                rolled = self._trigger_rollback(step, validation)
+                undone = self._trigger_rollback(step, validation)
+                rolled = undone is not None
                 raise ValidationFailedError(
                     f"step {step.id} ran but its validation failed: {validation['summary']}"
-                    + ("; its rollback trigger rolled the step back" if rolled else ""),
+                    + (f"; its rollback trigger undid: {'; '.join(undone)}" if undone else "")
+                    + (
+                        ""
+                        if rolled
+                        else "; nothing was rolled back (the step has no rollback operations "
+                        "or is a point of no return)"
+                    ),
                     hint="Look at the failed rules, fix the cause, and run the step again."
                     if rolled
                     else f"Look at the failed rules; roll the step back with `datamigration "
@@ -281,9 +295,12 @@ class Executor:
         self.log.write("step_failed", step=step.id, error=detail)
         self._story.step_failed(self.workspace, self.plan, step, detail)
 
-    def _trigger_rollback(self, step: Step, validation: dict[str, Any]) -> bool:
+    def _trigger_rollback(self, step: Step, validation: dict[str, Any]) -> list[str] | None:
         """The plan's rollback triggers on validation / checksum failures roll the step back
-        at once (`action: rollback_step`), so a bad step does not stay applied."""
+        at once (`action: rollback_step`), so a bad step does not stay applied.
+
+        Returns what the rollback undid (its operations' descriptions), or None when nothing
+        ran: a step without rollback operations is never reported as rolled back."""
         checksum_failed = any(r.get("type") == "checksum_diff" for r in validation["failed"])
         fired = [
             t
@@ -291,11 +308,45 @@ class Executor:
             if t.action == "rollback_step"
             and (t.metric == "validation" or (t.metric == "checksum" and checksum_failed))
         ]
-        if not fired or not step.reversible:
-            return False
+        if not fired or not step.reversible or not step.rollback:
+            return None
         self.log.write("rollback_trigger", step=step.id, trigger=fired[0].description)
         self._rollback_step(step)
-        return True
+        return [op.description for op in step.rollback]
+
+    def _undo_partial(
+        self, step: Step, ran: list[Operation], exc: DataMigrationError
+    ) -> DataMigrationError:
+        """An operation found rows that break what the step adds (VALIDATE of a NOT VALID
+        CHECK or foreign key): the operations of the step that already ran are undone, last
+        first, so no half-added constraint keeps rejecting the application's writes. Returns
+        the error to raise, saying exactly what was undone."""
+        undone: list[str] = []
+        try:
+            for op in reversed(ran):
+                for r in op.reverse:
+                    if r.kind == "sql":
+                        self._run_sql(step, r, mark=False)
+                        undone.append(r.description)
+            self.store.clear_checkpoints(step.id)
+        except DataMigrationError as undo_exc:
+            return type(exc)(
+                f"{exc.message}; undoing the step's earlier operations failed after "
+                f"{len(undone)} ({'; '.join(undone) or 'none'}): {undo_exc.message}",
+                hint=f"Roll the step back: call the rollback tool with plan_id, plan_hash and "
+                f"step {step.id!r}, then fix the data. {undo_exc.hint or ''}".strip(),
+                step=step.id,
+            )
+        self.log.write("step_undone", step=step.id, undone=undone, error=exc.message)
+        return type(exc)(
+            f"{exc.message}; the existing rows break what step {step.id} adds, so its operations "
+            f"that had run were undone ({'; '.join(undone) or 'nothing to undo'}): the table is "
+            "as before the step",
+            hint="Fix the rows first (for NULLs: re-plan with a `fill` value), then run the step "
+            "again.",
+            step=step.id,
+            undone=undone,
+        )
 
     # --- gates ---------------------------------------------------------------------------------
 
@@ -461,7 +512,8 @@ class Executor:
     def _run_sql(self, step: Step, op: Operation, *, mark: bool = True) -> dict[str, Any]:
         log = RetryLog()
         ladder, limit = self.options.lock_ladder, op.lock_timeout_ms
-        retries = ladder.retries(op.retries, limit) if limit else 0
+        # exactly the retries the plan states (the planner counted the ladder's rungs in)
+        retries = op.retries if limit else 0
         retry = {"retries": retries, "backoff": self.options.backoff,
                  "sleep": self.options.sleep, "log": log}  # fmt: skip
 
@@ -651,6 +703,17 @@ class Executor:
             self.store.set_run(status="rolled_back", validation=None)
             self._story.phase_changed(self.workspace, self.plan, "rollback", "completed")
         return {"dry_run": False, "mode": "rollback", "scope": selection.scope, "steps": results}
+
+
+#: MySQL/MariaDB errors for rows that break a constraint (3819 CHECK, 4025 MariaDB CONSTRAINT,
+#: 1452 / 1451 foreign key, 1062 duplicate key, 1138 / 1263 NULL)
+_MYSQL_VIOLATIONS = {3819, 4025, 1452, 1451, 1062, 1138, 1263}
+
+
+def _violates_data(exc: DataMigrationError) -> bool:
+    """The database refused because existing rows break a constraint (SQLSTATE class 23)."""
+    state = str(exc.data.get("sqlstate") or "")
+    return state.startswith("23") or exc.data.get("code") in _MYSQL_VIOLATIONS
 
 
 def _now() -> str:

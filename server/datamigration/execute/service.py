@@ -17,7 +17,7 @@ from datamigration.db.base import connect
 from datamigration.errors import DataMigrationError, UserInputError
 from datamigration.execute.runner import Executor, RunOptions
 from datamigration.execute.selection import Selection, select_rollback, select_steps
-from datamigration.execute.state import RunLog, RunStore, local_runs
+from datamigration.execute.state import RunLog, RunStore, local_runs, steps_from_log
 from datamigration.execute.throttle import throttle_status
 from datamigration.plan.model import Plan
 from datamigration.redact import redact_url
@@ -181,8 +181,12 @@ def run_status(
                 states, out["run"], out["checkpoints"] = {}, None, []
             out["source"] = "target database"
             out["database"] = redact_url(url)
+        logged: dict[str, dict[str, Any]] = {
+            k: {n: v for n, v in st.to_dict().items() if n != "step"} for k, st in states.items()
+        }
     except DataMigrationError as exc:
-        states = {}
+        # Unreachable: the local log still knows which steps ran here; never say "pending".
+        logged = steps_from_log(run_log.read(1_000_000)[0])
         out["database_error"] = exc.message
     out["steps"] = [
         {
@@ -190,16 +194,17 @@ def run_status(
             "title": s.title,
             "phase": s.phase,
             "destructive": s.destructive,
-            **(
-                {k: v for k, v in states[s.id].to_dict().items() if k != "step"}
-                if s.id in states
-                else {"status": "pending"}
-            ),
+            **logged.get(s.id, {"status": "pending"}),
         }
         for s in plan.steps
     ]
     done = sum(1 for s in out["steps"] if s["status"] == "done")
     out["summary"] = f"{done}/{len(out['steps'])} steps done"
+    if "database_error" in out:
+        out["summary"] += (
+            " according to the local log (.datamigration/runs/): the target database could not "
+            "be reached, so runs recorded from other machines are not shown"
+        )
     if out.get("interrupted"):
         out["summary"] += (
             "; a run was interrupted (no executor holds the plan): run the same command "

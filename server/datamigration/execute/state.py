@@ -373,9 +373,11 @@ class RunLog:
         events = []
         for line in self.path.read_text(encoding="utf-8").splitlines():
             try:
-                events.append(json.loads(line))
-            except ValueError:
+                event = json.loads(line)
+            except (ValueError, RecursionError):
                 continue
+            if isinstance(event, dict):  # a hand-edited line may hold anything
+                events.append(event)
         return events[-limit:], len(events) > limit
 
 
@@ -386,6 +388,34 @@ def local_runs(state_dir: Path) -> list[str]:
         return []
     files = sorted(folder.glob("*.jsonl"), key=lambda f: f.stat().st_mtime, reverse=True)
     return [f.stem for f in files]
+
+
+#: Run-log events that settle a step's status, and the status each one leaves it in.
+_LOG_STATUS = {
+    "step_started": "running",
+    "step_done": "done",
+    "step_failed": "failed",
+    "rollback_failed": "failed",
+    "rolled_back": "rolled_back",
+}
+
+
+def steps_from_log(events: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    """Each step's last known status from the local run log (oldest event first).
+
+    The database's run tables are the truth; this is what `run-status` shows when the database
+    cannot be reached, so a user is not told that finished steps are pending.
+    """
+    out: dict[str, dict[str, Any]] = {}
+    for ev in events:
+        status = _LOG_STATUS.get(str(ev.get("event")))
+        step = ev.get("step")
+        if status is None or not isinstance(step, str):
+            continue
+        out[step] = {"status": status, "at": ev.get("ts")}
+        if ev.get("error"):
+            out[step]["detail"] = ev["error"]
+    return out
 
 
 def refuse_other_hash(before: dict[str, Any] | None, plan_id: str, plan_hash: str) -> None:

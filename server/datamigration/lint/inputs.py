@@ -162,5 +162,13 @@ def collect_inputs(workspace: Workspace, paths: list[str]) -> list[LintInput]:
             (f for f in walk_files(workspace, path) if f.rel.lower().endswith(".sql")),
             key=lambda f: natural_key(f.rel),
         )
-        inputs += [read_input(workspace, f.path) for f in sql_files]
+        if not sql_files:
+            raise UserInputError(
+                f"{rel} is not a recognized migrations folder and holds no .sql files",
+                hint="Pass a migrations folder (Alembic, Flyway, Django, Rails, Prisma, Knex or "
+                "plain .sql files), SQL files themselves, or pipe SQL on stdin; "
+                "`datamigration migrations` (tool find_migrations) lists the folders found.",
+            )
+        # WalkedFile.path is a plain string; resolve it again so a symlink stays confined.
+        inputs += [read_input(workspace, workspace.resolve(f.rel)) for f in sql_files]
     return inputs

@@ -1,4 +1,4 @@
-"""The MCP prompts `plan-migration`, `status` and `adr-new` (clients show them as slash commands).
+"""The MCP prompts `plan-migration`, `migration-status` and `adr-new` (slash commands in clients).
 
 The model cannot call prompts itself, so the plugin ships the same commands as markdown in
 `commands/`. One text serves both: the package holds the command files verbatim
@@ -19,7 +19,7 @@ from pydantic import Field
 
 from datamigration.errors import FileFormatError
 
-PROMPT_NAMES = ("plan-migration", "status", "adr-new")
+PROMPT_NAMES = ("plan-migration", "migration-status", "adr-new")
 
 
 @dataclass(frozen=True)
@@ -65,7 +65,7 @@ def _join(*parts: str | None) -> str:
 
 def register(server: MCPServer, runtime: Any) -> None:
     plan = load_prompt("plan-migration")
-    status = load_prompt("status")
+    board = load_prompt("migration-status")
     adr = load_prompt("adr-new")
 
     @server.prompt(name="plan-migration", title="Plan a migration", description=plan.description)
@@ -80,14 +80,25 @@ def register(server: MCPServer, runtime: Any) -> None:
     ) -> str:
         return plan.render(_join(request, f"--story {story}" if story else None))
 
-    @server.prompt(name="status", title="Migration status", description=status.description)
+    @server.prompt(name="migration-status", title="Migration status", description=board.description)
     def status_prompt(
         story: Annotated[
             str | None, Field(description="one story id; omit for all open migration stories")
         ] = None,
         all: Annotated[bool, Field(description="include stories that are done")] = False,
+        status: Annotated[
+            str | None,
+            Field(description="move `story` to this status (e.g. in-progress); omit to show"),
+        ] = None,
+        summary: Annotated[
+            str | None, Field(description="with `status`: one or two lines on the story")
+        ] = None,
     ) -> str:
-        return status.render(_join(story, "--all" if all else None))
+        if status:
+            # AgileFlow's KEY=value form, as a user types it after the slash command.
+            quoted = f'SUMMARY="{summary.strip()}"' if summary and summary.strip() else None
+            return board.render(_join(f"STORY={story or ''}", f"STATUS={status}", quoted))
+        return board.render(_join(story, "--all" if all else None))
 
     @server.prompt(name="adr-new", title="New ADR", description=adr.description)
     def adr_new(

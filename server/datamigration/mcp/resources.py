@@ -2,19 +2,24 @@
 
 `status://stories` (a compact board: id, title, status, owner, test_status per story — AgileFlow
 boards outgrow a model's read limit, so the full fields stay behind the `status_get` tool),
-`bus://log` (the newest bus lines as JSONL, untrusted data) and `expertise://datamigration` (the
-expertise file's YAML text). Reading a resource never writes anything.
+`bus://log` (the newest bus lines as JSONL, untrusted data), `expertise://datamigration` (the
+expertise file's YAML text), `schema://change-spec` and `schema://validation-rules` (the JSON
+Schemas of `plan_migration`'s `spec` and of a rules file for `validate`: hints name them, and a
+client cannot open a file inside the installed package). Reading a resource never writes
+anything.
 """
 
 from __future__ import annotations
 
+import functools
 import json
+from importlib import resources
 from typing import Any
 
 import anyio.to_thread
 from mcp.server import MCPServer
 
-from datamigration.coordination import bus
+from datamigration.coordination import bus, expertise
 from datamigration.coordination import status as board_engine
 from datamigration.coordination.paths import coordination_paths
 from datamigration.errors import DataMigrationError
@@ -52,8 +57,24 @@ def recent_bus(workspace: Any) -> str:
 def expertise_text(workspace: Any) -> str:
     path = coordination_paths(workspace).expertise
     if not path.is_file():
-        return f"# no expertise file yet at {workspace.relative(path)}\n"
+        return (
+            f"# no expertise file yet at {workspace.relative(path)}; the packaged default "
+            "follows (the first learning writes it there)\n" + expertise.packaged_default()
+        )
     return redact_text(path.read_text(encoding="utf-8", errors="replace"))
+
+
+#: Schemas a client writes documents against: resource name -> what it describes.
+CLIENT_SCHEMAS = {
+    "change-spec": "Every kind of change plan_migration takes and the fields of each.",
+    "validation-rules": "Every rule type a validation rules file may use and its fields.",
+}
+
+
+def packaged_schema(name: str) -> str:
+    """A JSON Schema the engine checks documents against, as shipped in the package."""
+    path = resources.files("datamigration").joinpath("schemas", f"{name}.schema.json")
+    return path.read_text(encoding="utf-8")
 
 
 def _guarded(fn: Any, workspace: Any) -> str:
@@ -94,3 +115,12 @@ def register(server: MCPServer, runtime: Any) -> None:
     )
     async def expertise_file() -> str:
         return await anyio.to_thread.run_sync(_guarded, expertise_text, runtime.workspace)
+
+    for schema, description in CLIENT_SCHEMAS.items():
+        server.resource(
+            f"schema://{schema}",
+            name=f"{schema}-schema",
+            title=f"{schema} JSON Schema",
+            description=description,
+            mime_type="application/schema+json",
+        )(functools.partial(packaged_schema, schema))

@@ -75,6 +75,15 @@ def _monitoring_lines(plan: Plan) -> list[str]:
                 f"{throttle.get('replication_lag_seconds')} s or p99 latency "
                 f"{throttle.get('latency_p99_ratio')}x the baseline."
             )
+    retries = next((s.monitoring["lock_retries"] for s in plan.steps
+                    if s.monitoring.get("lock_retries")), None)  # fmt: skip
+    if retries:
+        waits = retries["lock_timeout_ms_per_attempt"]
+        out.append(
+            f"- A statement blocked by a held lock makes {retries['attempts']} attempts (lock "
+            f"timeouts {', '.join(str(w) for w in waits)} ms, pauses with jitter between them) "
+            f"and gives up after at most {retries['max_wait_seconds']} s, changing nothing."
+        )
     for s in plan.steps:
         for note in s.monitoring.get("notes") or ():
             out.append(f"- {s.id} {s.title}: {note}")

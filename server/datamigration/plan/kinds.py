@@ -93,7 +93,7 @@ def table_of(schema: Schema, name: str) -> Table:
     if t is None:
         raise NotFoundError(
             f"table {name!r} not found in the database",
-            hint="Check the name (datamigration inspect --db URL lists the tables).",
+            hint="Tables: " + (", ".join(x.name for x in schema.tables[:30]) or "(none)"),
         )
     return t
 
@@ -553,7 +553,8 @@ def build_set_not_null(c: Ctx) -> None:
             step(
                 "migrate",
                 f"Fill NULLs in {col.name}",
-                f"Write {c.spec.get('fill')} into existing NULLs in batches.",
+                f"Write {c.spec.get('fill')} into existing NULLs in batches. Which rows were "
+                "NULL is not kept, so no rollback can restore them: a point of no return.",
                 [
                     c.backfill(
                         t,
@@ -563,6 +564,7 @@ def build_set_not_null(c: Ctx) -> None:
                     )
                 ],
                 validation=[rule],
+                reversible=False,
             )
         )
     if c.d.rebuilds_tables:
@@ -1016,11 +1018,36 @@ BUILDERS: dict[str, Callable[[Ctx], None]] = {
 }
 
 
+def check_names(spec: ChangeSpec, schema: Schema) -> None:
+    """Column and table names the spec gives, looked up in the inspected schema before any
+    statement is built, so a name the database does not have is refused with its list."""
+    skip = ("raw_sql", "drop_index", "move_table", "add_column")
+    if spec.kind in skip or not spec.table or schema.dialect == "mongodb":
+        return
+    t = table_of(schema, spec.table)
+    names = [c for c in spec.get("columns") or () if "(" not in c or spec.kind == "split_table"]
+    if spec.kind == "merge_tables":
+        names = list(dict(spec.get("join") or {}).values())
+        src = table_of(schema, spec.get("from_table"))
+        for c in [*dict(spec.get("join") or {}), *(spec.get("columns") or ())]:
+            column_of(src, c)
+    for c in [*names, *(spec.get("key") or ())]:
+        column_of(t, c)
+    if spec.kind == "add_foreign_key":
+        ref = table_of(schema, spec.get("ref_table"))
+        for c in spec.get("ref_columns") or ():
+            column_of(ref, c)
+
+
 def build(spec: ChangeSpec, schema: Schema, d: Dialect) -> Built:
+    from datamigration.plan.expressions import check_spec
+
+    check_spec(spec, d.name)  # every expression is one expression, before any step exists
     if d.name == "mongodb":  # document operations, not SQL: plan/mongo_kinds.py
         from datamigration.plan import mongo_kinds
 
         return mongo_kinds.build(spec, schema, d)
+    check_names(spec, schema)
     c = Ctx(spec, schema, d.for_schema(schema))
     BUILDERS[spec.kind](c)
     return c.built

@@ -68,11 +68,18 @@ LINT_DIALECT = {"postgresql": "postgres", "mysql": "mysql", "sqlite": "sqlite"}
 def lint_operation(
     op: Operation, rows: Mapping[str, int] | None = None, *, raw: bool = False
 ) -> list[dict[str, Any]]:
-    if op.kind != "sql" or op.dialect not in LINT_DIALECT or not op.statements:
+    # a backfill's statements are its rendered sample batch: linted like any other statement
+    if op.kind not in ("sql", "backfill") or op.dialect not in LINT_DIALECT or not op.statements:
         return []
     ms = op.lock_timeout_ms or 2000
     prelude = PRELUDE[op.dialect].format(ms=ms, s=max(1, ms // 1000))
-    text = prelude + ";\n".join(op.statements) + ";\n"
+    statements = op.statements
+    if op.kind == "backfill" and op.backfill is not None:
+        # the batch as the executor sends it: bound by a literal key, not the :upto marker
+        from datamigration.plan.backfill import batch_sql
+
+        statements = (batch_sql(op.backfill, None, [0] * len(op.backfill.key_columns)),)
+    text = prelude + ";\n".join(statements) + ";\n"
     options = LintOptions(
         dialect=LINT_DIALECT[op.dialect],
         assume_in_transaction=op.transactional,

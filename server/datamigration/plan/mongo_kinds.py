@@ -19,10 +19,11 @@ from typing import Any
 
 from datamigration.db.model import Collection, FieldStat, Schema
 from datamigration.db.mongo_transform import TARGETS, check_expression, input_fields
-from datamigration.errors import NotFoundError, UserInputError
+from datamigration.errors import FileFormatError, NotFoundError, UserInputError
 from datamigration.plan import ops_mongodb as mo
 from datamigration.plan.kinds import Built, Ctx, NotYetSupportedError, build_move_table, step
 from datamigration.plan.ops_base import manual_op, name_of
+from datamigration.safeload import load_json
 
 #: back-conversions that give the original value exactly (the contract can then be undone)
 LOSSLESS_BACK = {("int", "long"), ("int", "double"), ("int", "string"), ("long", "string"),
@@ -40,7 +41,7 @@ def coll_of(schema: Schema, name: str) -> Collection:
     if c is None:
         raise NotFoundError(
             f"collection {name!r} not found in the database",
-            hint="Check the name (datamigration inspect --db URL lists the collections).",
+            hint="Check the name: inspecting the database lists its collections.",
         )
     return c
 
@@ -65,14 +66,14 @@ def main_type(f: FieldStat) -> str | None:
     return max(types, key=lambda t: f.types[t]) if types else None
 
 
+_EXPR_HINT = 'Write the expression as one JSON value, e.g. {"$concat": ["$first", " ", "$last"]}.'
+
+
 def parse_expr(text: Any) -> Any:
     """A transform given as text in the spec: JSON when it looks like JSON, else as written
     ("$field" is a field path, anything else a literal string)."""
     if isinstance(text, str) and text.strip()[:1] in ("{", "["):
-        try:
-            value = json.loads(text)
-        except ValueError as exc:
-            raise UserInputError(f"not valid JSON: {text}", hint=str(exc)) from None
+        value = load_json(text, source="expression", hint=_EXPR_HINT)  # bounded depth
     else:
         value = text
     check_expression(value)
@@ -83,8 +84,8 @@ def parse_value(text: Any) -> Any:
     """A value given as text (set_not_null's fill): JSON when it parses ('"n/a"', '0',
     '{"$date": ...}'), else the text itself."""
     try:
-        return json.loads(text) if isinstance(text, str) else text
-    except ValueError:
+        return load_json(text, source="value", hint="") if isinstance(text, str) else text
+    except FileFormatError:
         return text
 
 
@@ -94,8 +95,8 @@ def parse_filter(text: Any) -> dict[str, Any]:
     if isinstance(text, dict):
         return text
     try:
-        value = json.loads(text)
-    except ValueError:
+        value = load_json(text, source="filter", hint="")
+    except FileFormatError:
         value = None
     if not isinstance(value, dict):
         raise UserInputError(

@@ -10,16 +10,17 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 from datamigration.db.model import Schema
 from datamigration.errors import UserInputError
+from datamigration.plan import drops, kinds, shape
 from datamigration.plan import estimate as est
-from datamigration.plan import kinds, shape
 from datamigration.plan.model import (
     DEFAULT_LOCK_TIMEOUT_MS,
+    DEFAULT_RETRIES,
     ChangeSpec,
     ChecklistItem,
     CommunicationItem,
@@ -97,9 +98,61 @@ def current_rules(schema: Schema, steps: list[Step]) -> list[dict[str, Any]]:
     return list(out.values())
 
 
+def _with_lock_retries(op: Operation) -> Operation:
+    """`retries` as the executor makes them: the operation's retries at the lock timeout plus
+    the shorter rungs of the lock-timeout ladder (execute/retry.py), so the plan states the
+    number of attempts a blocked statement really makes."""
+    from datamigration.execute.retry import schedule
+
+    if op.kind != "sql" or not op.lock_timeout_ms:
+        return op
+    retries = int(schedule(op.retries, op.lock_timeout_ms)["retries"])  # type: ignore[call-overload]
+    return replace(op, retries=retries)
+
+
+def _fit_reason(reason: str, what: str, steps: Sequence[Step], mongodb: bool) -> str:
+    """The expand-contract reason, saying only what the steps do: an additive change (an index,
+    a column) has no sync, no backfill, no switch and removes nothing, and its plan must not
+    claim otherwise."""
+    stmts = " ".join(x.upper() for s in steps for o in s.operations for x in o.statements)
+    synced = "CREATE TRIGGER" in stmts or "CREATE OR REPLACE TRIGGER" in stmts
+    synced = synced or (mongodb and any(s.phase == "expand" and s.operations and
+                                         s.operations[0].kind == "manual" for s in steps))  # fmt: skip
+    phases = {s.phase for s in steps}
+    filled = any(o.kind == "backfill" or o.params.get("batch_size")
+                 for s in steps for o in s.operations)  # fmt: skip
+    if synced and filled and "switch" in phases and "contract" in phases:
+        return reason  # the full recipe: the generic text is true
+    parts = []
+    if "expand" in phases:
+        parts.append("the new shape is added" + (" beside the old one" if synced else ""))
+    if synced:
+        how = "by the application (MongoDB has no triggers)" if mongodb else "by triggers"
+        parts.append(f"kept in sync {how} while both application versions run")
+    if filled:
+        parts.append("existing rows are filled in batches")
+    if "switch" in phases:
+        parts.append("the application is switched")
+    if "contract" in phases:
+        parts.append("then the old shape is removed")
+    else:
+        parts.append("nothing is removed")
+    prefix = reason.split("an in-place change", 1)[0]
+    return (
+        f"{prefix}an in-place change to {what} in one database: "
+        + ", ".join(parts)
+        + " — no step holds a lock longer than the lock timeout"
+    )
+
+
 def _monitoring(step: Step, lock_ms: int) -> dict[str, Any]:
     """The plan-wide thresholds, plus what the step itself asks to watch (its `notes`)."""
+    from datamigration.execute.retry import schedule
+
     out: dict[str, Any] = {**MONITORING, "lock_timeout_ms": lock_ms}
+    if any(o.kind == "sql" and o.lock_timeout_ms for o in step.operations):
+        # what a statement blocked by a held lock does before it gives up
+        out["lock_retries"] = schedule(DEFAULT_RETRIES, lock_ms)
     own = dict(step.monitoring)
     if own.get("notes"):
         out["notes"] = list(own.pop("notes"))
@@ -112,7 +165,7 @@ def _number(steps: list[Step]) -> list[Step]:
 
     def ids(op: Operation, oid: str) -> Operation:
         rev = tuple(ids(r, f"{oid}.r{j + 1}") for j, r in enumerate(op.reverse))
-        return replace(op, id=oid, reverse=rev)
+        return _with_lock_retries(replace(op, id=oid, reverse=rev))
 
     out = []
     for i, s in enumerate(steps, 1):
@@ -190,6 +243,45 @@ class Measured:
     sizes: Mapping[str, int]
     rate: float
     rate_source: str
+    #: "table.column" -> NULL rows counted on the live database (set_not_null's pre-check)
+    nulls: Mapping[str, int] = field(default_factory=dict)
+
+
+def refuse_nulls_without_fill(spec: ChangeSpec, measured: Measured) -> None:
+    """set_not_null without `fill` on a column that holds NULLs cannot succeed: the VALIDATE
+    step would fail after the NOT VALID CHECK already rejects new NULL writes. Refused at
+    planning, with the count, instead."""
+    if spec.kind != "set_not_null" or spec.get("fill") is not None:
+        return
+    n = measured.nulls.get(f"{spec.table}.{spec.get('column')}", 0)
+    if n > 0:
+        raise UserInputError(
+            f"{spec.table}.{spec.get('column')} has {n:,} NULL row(s): making it NOT NULL "
+            "would fail when the check is validated; nothing was planned",
+            hint='Add "fill" to the spec with the value for those rows (an expression, e.g. '
+            '"fill": "\'unknown\'"), then call plan_migration again: the plan fills them '
+            "in batches before the NOT NULL step.",
+            null_rows=n,
+        )
+
+
+def count_nulls(backend: Any, schema: Schema, spec: ChangeSpec) -> dict[str, int]:
+    """set_not_null's pre-check on the live database: how many rows hold NULL in the column
+    (table and column are looked up in the schema and quoted, never pasted)."""
+    if spec.kind != "set_not_null" or schema.dialect not in ("postgresql", "mysql", "sqlite"):
+        return {}
+    t = schema.table(spec.table or "")
+    col = t.column(spec.get("column")) if t is not None else None
+    if t is None or col is None:
+        return {}  # the builder refuses with the names it knows
+    from datamigration.plan.sqltext import quote
+
+    sql = (
+        f"SELECT count(*) FROM {quote(t.qualified_name, schema.dialect)} "
+        f"WHERE {quote(col.name, schema.dialect)} IS NULL"
+    )
+    result = backend.query(sql, max_rows=1, timeout_ms=60_000)
+    return {f"{t.name}.{col.name}": int(result.rows[0][0])}
 
 
 def build_plan(
@@ -209,6 +301,7 @@ def build_plan(
     """The plan for `spec` on a database described by `schema` (no I/O)."""
     lock_ms = int(spec.get("lock_timeout_ms") or DEFAULT_LOCK_TIMEOUT_MS)
     d = dialect_for(schema.dialect, lock_ms)
+    refuse_nulls_without_fill(spec, measured)
     title = describe(spec)
     choice = choose(spec, pattern, title)
     if d.name == "mongodb":  # no triggers: the application keeps both fields in step
@@ -227,7 +320,11 @@ def build_plan(
         at = next((i for i, s in enumerate(steps) if s.phase in ("switch", "contract")), None)
         at = len(steps) if at is None else at
         steps.insert(at, _shadow_step(spec, d.name, current_rules(schema, steps[:at])))
-    steps = _number(steps)
+    steps, drop_warnings = drops.audit(_number(steps))
+    if choice.pattern == "expand_contract":
+        choice = replace(
+            choice, reason=_fit_reason(choice.reason, title, steps, d.name == "mongodb")
+        )
     steps = [
         replace(
             s,
@@ -283,7 +380,7 @@ def build_plan(
     if not post:
         post = _key_rules(spec, schema, built.tables, shape.final_columns(schema, steps))
     story = story or spec.story
-    warnings = list(built.warnings)
+    warnings = list(built.warnings) + drop_warnings
     if built.result_type_changes:
         warnings.append(kinds.PREPARED_STATEMENTS.format(col=", ".join(built.result_type_changes)))
     # a rule that names a column missing when it runs is a planner bug: say so in the plan
@@ -302,7 +399,7 @@ def build_plan(
         estimates=estimates,
         checklist=_checklist(post, built.result_type_changes),
         post_validation=tuple(post),
-        communication=_communication(title, estimates, story, built.result_type_changes),
+        communication=_communication(title, estimates, story, built.result_type_changes, steps),
         lint=(),
         created_at=created,
         title=title,
@@ -453,9 +550,34 @@ def _checklist(
 
 
 def _communication(
-    title: str, e: Estimates, story: str | None, result_type_changes: Sequence[str] = ()
+    title: str,
+    e: Estimates,
+    story: str | None,
+    result_type_changes: Sequence[str] = (),
+    steps: Sequence[Step] = (),
 ) -> tuple[CommunicationItem, ...]:
+    """What to tell whom, saying only what the steps do (no deploy to announce when the plan
+    has no switch step, no "old shape removed" without a contract step)."""
     ref = f" ({story})" if story else ""
+    phases = {s.phase for s in steps}
+    final = [s.id for s in steps if not s.reversible]
+    rollback = (
+        "Rollback is prepared per step."
+        if not final
+        else (f"Rollback is prepared per step except {', '.join(final)} (point of no return).")
+    )
+    deploy: tuple[CommunicationItem, ...] = ()
+    if "switch" in phases:
+        keeps = "until the contract step" if "contract" in phases else "throughout"
+        deploy = (
+            CommunicationItem(
+                "switch",
+                "application owners",
+                "Deploy the application version of the switch step when asked; the old "
+                f"version keeps working {keeps}.",
+            ),
+        )
+    done = "old shape removed" if "contract" in phases else "nothing was removed"
     mins = max(1, round(e.total_seconds / 60))
     swap: tuple[CommunicationItem, ...] = ()
     if result_type_changes:
@@ -475,19 +597,14 @@ def _communication(
             "before",
             "engineering team, on-call",
             f"Zero-downtime migration{ref}: {title}. About {mins} min of database "
-            "work; no downtime expected. Rollback is prepared per step.",
+            f"work; no downtime expected. {rollback}",
         ),
-        CommunicationItem(
-            "switch",
-            "application owners",
-            "Deploy the application version of the switch step when asked; the old "
-            "version keeps working until the contract step.",
-        ),
+        *deploy,
         *swap,
         CommunicationItem(
             "after",
             "engineering team, stakeholders",
-            f"{title}: done, validation report attached; old shape removed.",
+            f"{title}: done, validation report attached; {done}.",
         ),
         CommunicationItem(
             "on rollback",
@@ -520,6 +637,7 @@ def plan_migration(
     """Inspect, measure, build, lint, write and store. Returns the plan and the files written."""
     from datamigration.db import connect
     from datamigration.plan import documents, frameworks_out, store
+    from datamigration.plan.expressions import check_spec
     from datamigration.redact import redact_url
 
     if spec.kind == "move_table":
@@ -527,6 +645,11 @@ def plan_migration(
     choose(spec, pattern)  # refuse a bad override before connecting
     with connect(db, workspace) as backend:
         schema = backend.inspect()
+        # refusals that need only the dialect and the schema come before any measurement
+        check_spec(spec, schema.dialect)
+        kinds.check_names(spec, schema)
+        nulls = count_nulls(backend, schema, spec)
+        refuse_nulls_without_fill(spec, Measured({}, {}, 0.0, "", nulls))
         rows: dict[str, int] = {}
         sizes: dict[str, int] = {}
         for t in schema.tables:
@@ -559,7 +682,7 @@ def plan_migration(
     plan = build_plan(
         spec,
         schema,
-        measured=Measured(rows, sizes, r.rows_per_second, r.source),
+        measured=Measured(rows, sizes, r.rows_per_second, r.source, nulls),
         database=label,
         pattern=pattern,
         story=story,
@@ -584,6 +707,9 @@ def plan_migration(
         store.save_plan(workspace, plan)
         files.insert(0, workspace.relative(store.plans_dir(workspace) / f"{plan.id}.json"))
         (Path(docs[0])).write_text(store.plan_json_text(plan), encoding="utf-8")
+        from datamigration.coordination.announce import plan_created
+
+        plan_created(workspace, plan)  # the bus `status` other agents follow; never fails a plan
     return PlanResult(plan, tuple(files), md)
 
 

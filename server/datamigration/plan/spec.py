@@ -8,14 +8,14 @@ the field at fault and nothing else runs.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from datamigration.errors import FileFormatError, NotFoundError
+from datamigration.errors import NotFoundError
 from datamigration.plan.model import ChangeSpec
 from datamigration.plan.schemas import check
+from datamigration.safeload import check_depth, load_json, require_object
 
 SPEC_HINT = (
     "Fix the spec (schemas/change-spec.schema.json lists every kind and field), e.g. "
@@ -24,6 +24,9 @@ SPEC_HINT = (
 
 
 def parse_spec(data: Mapping[str, Any], source: str = "spec") -> ChangeSpec:
+    # A file or a tool argument may hold anything: an array, a string, 10,000 nested objects.
+    require_object(data, source=source, hint=SPEC_HINT, what="a change spec (a JSON object)")
+    check_depth(data, source=source, hint=SPEC_HINT)
     check(dict(data), "change-spec", source=source, hint=SPEC_HINT)
     return ChangeSpec.from_dict(data)
 
@@ -33,15 +36,7 @@ def load_spec(path: Path) -> ChangeSpec:
         text = path.read_text(encoding="utf-8")
     except FileNotFoundError:
         raise NotFoundError(f"spec file not found: {path}", hint=SPEC_HINT) from None
-    try:
-        data = json.loads(text)
-    except ValueError as exc:
-        raise FileFormatError(
-            f"{path.name}: not valid JSON: {exc}",
-            hint="Fix the JSON syntax at the line shown.",
-            path=str(path),
-            line=getattr(exc, "lineno", None),
-        ) from None
+    data = load_json(text, source=path.name, hint="Fix the JSON at the line shown. " + SPEC_HINT)
     return parse_spec(data, path.name)
 
 

@@ -25,6 +25,27 @@ class PlanHashMismatchError(ConflictError):
     """The stored plan does not hash to the value the caller reviewed."""
 
 
+class UnknownPlanHashError(UserInputError):
+    """No version of the plan ever had the hash given: a typo, not a changed plan."""
+
+
+_HEX = re.compile(r"^[0-9a-f]+$")
+
+
+def _history_path(workspace: Workspace, plan_id: str) -> Path:
+    return plans_dir(workspace) / f"{plan_id}.hashes"
+
+
+def hash_history(workspace: Workspace, plan_id: str) -> list[str]:
+    """Every hash the stored plan `plan_id` has had (oldest first), so a hash of an earlier
+    version (a real change) can be told from a hash no version had (a typo)."""
+    try:
+        lines = _history_path(workspace, plan_id).read_text(encoding="utf-8").split()
+    except OSError:
+        return []
+    return [h for h in lines if _HEX.match(h)]
+
+
 def plans_dir(workspace: Workspace) -> Path:
     return workspace.state_dir / "plans"
 
@@ -64,7 +85,13 @@ def save_plan(workspace: Workspace, plan: Plan) -> Path:
             hint="Set the hash with dataclasses.replace(plan, hash=plan.compute_hash()).",
         )
     path = plans_dir(workspace) / f"{plan.id}.json"
+    history = hash_history(workspace, plan.id)
+    if path.is_file() and not history:  # a plan stored before the history existed
+        previous = read_plan_file(path).get("hash")
+        history = [str(previous)] if previous else []
     _write_atomic(path, plan_json_text(plan))
+    if plan.hash not in history:
+        _write_atomic(_history_path(workspace, plan.id), "\n".join([*history, plan.hash]) + "\n")
     return path
 
 
@@ -75,7 +102,7 @@ def read_plan_file(path: Path) -> dict[str, Any]:
         raise NotFoundError(
             f"no plan file at {path}", hint="Create the plan first: datamigration plan SPEC.json"
         ) from None
-    except ValueError as exc:
+    except (ValueError, RecursionError) as exc:  # RecursionError: absurdly deep nesting
         raise FileFormatError(
             f"{path.name}: not valid JSON: {exc}",
             hint="The plan file was edited by hand; re-create it with datamigration plan.",
@@ -102,7 +129,25 @@ def load_plan(workspace: Workspace, plan_id: str, expected_hash: str | None) -> 
             hint=f"Pass the hash shown with the plan (currently {actual[:12]}).",
         )
     want = expected_hash.strip().lower()
-    if len(want) < 12 or not actual.startswith(want):
+    if len(want) < 12 or len(want) > 64 or not _HEX.match(want):
+        raise UserInputError(
+            f"plan {plan_id}: {expected_hash.strip()[:70]!r} is not a plan hash (12 to 64 "
+            "hexadecimal characters)",
+            hint=f"Pass the plan_hash shown with the plan (currently {actual[:12]}).",
+            plan_id=plan_id,
+        )
+    known = [*hash_history(workspace, plan_id), str(data.get("hash") or ""), actual]
+    if not any(h.startswith(want) for h in known if h):
+        raise UnknownPlanHashError(
+            f"plan {plan_id} never had the hash {want[:12]}: it is not the hash of this plan or "
+            f"of an earlier version of it (its current hash is {actual[:12]})",
+            hint="Check the hash for a typo: copy plan_hash from the plan_migration answer or "
+            f"from docs/migrations/{plan_id}/plan.md.",
+            plan_id=plan_id,
+            expected=want,
+            actual=actual,
+        )
+    if not actual.startswith(want):
         raise PlanHashMismatchError(
             f"plan {plan_id} does not match the reviewed hash {want[:12]} "
             f"(its content hashes to {actual[:12]})",
@@ -131,7 +176,9 @@ def list_plans(workspace: Workspace) -> list[dict[str, Any]]:
     for path in sorted(d.glob("*.json")):
         try:
             data = json.loads(path.read_text(encoding="utf-8"))
-        except (OSError, ValueError):
+        except (OSError, ValueError, RecursionError):
+            continue
+        if not isinstance(data, dict):  # not a plan (an array, a string): not listed
             continue
         out.append(
             {

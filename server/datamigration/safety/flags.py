@@ -38,6 +38,7 @@ from datamigration.errors import (
     UserInputError,
     ValidationFailedError,
 )
+from datamigration.safeload import check_depth, too_deep
 from datamigration.safety.flag_eval import resolve_flag, share_of_variant
 
 DEFAULT_PATH = "flags/flags.flagd.json"
@@ -73,6 +74,9 @@ def load_document(path: Path) -> dict[str, Any]:
         return empty_document()
     try:
         data = json.loads(text)
+        check_depth(data, source=str(path), hint="Fix the flag file; nothing was written.")
+    except RecursionError:
+        raise too_deep(str(path), "Fix the flag file; nothing was written.") from None
     except json.JSONDecodeError as exc:
         raise FileFormatError(
             f"{path}:{exc.lineno}: not valid JSON ({exc.msg})",
@@ -502,7 +506,7 @@ def rollout(
         raise UserInputError(
             f"flag {key!r} is live at {plan.current}%: going to {plan.target}% needs a gate",
             hint="Give a gate: a validation rules file that must pass (CLI --gate RULES.yaml, "
-            "tool `rules`) and/or a health probe (--probe-url / `probe_url`); --ungated "
+            "tool `rules`) and/or a health probe (--probe-url / `probe_db`); --ungated "
             "(`ungated`) skips the check on purpose.",
             flag=key,
         )

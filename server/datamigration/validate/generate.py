@@ -6,6 +6,10 @@ unique, timestamps are not in the future, the target schema keeps types and cons
 checksum diff proves the data equal. The file is a starting point the user edits afterwards,
 which is why `write_rules_file` keeps an existing file with other content unless told to
 replace it: both the CLI (`--overwrite`) and the MCP tool (`overwrite`) go through it.
+
+A rules file names its databases without their passwords: by connection name, or by URL with
+the password as ``${DATAMIGRATION_SOURCE_PASSWORD}`` / ``${DATAMIGRATION_TARGET_PASSWORD}``,
+set in the environment when the rules run (see `db.urls.file_reference`).
 """
 
 from __future__ import annotations
@@ -14,8 +18,37 @@ import json
 from typing import Any
 
 from datamigration.db import connect
+from datamigration.db.urls import file_reference
 from datamigration.errors import ConflictError, NotFoundError
 from datamigration.validate.canonical import kind_of
+
+#: Environment variables a generated rules file names for passwords it must not hold.
+PASSWORD_VARS = {
+    "source": "DATAMIGRATION_SOURCE_PASSWORD",
+    "target": "DATAMIGRATION_TARGET_PASSWORD",
+}
+
+
+def without_passwords(doc: dict[str, Any], workspace: Any | None) -> dict[str, Any]:
+    """`doc` with `source` and `target` named as a file may hold them (`file_reference`)."""
+    out = dict(doc)
+    for side, var in PASSWORD_VARS.items():
+        if isinstance(out.get(side), str):
+            out[side] = file_reference(out[side], workspace, password_var=var)[0]
+    return out
+
+
+def password_note(doc: dict[str, Any]) -> str | None:
+    """What to do before running a rules file whose URLs name ${VAR} passwords, if anything."""
+    needed = [
+        var for side, var in PASSWORD_VARS.items() if f"${{{var}}}" in str(doc.get(side) or "")
+    ]
+    if not needed:
+        return None
+    return (
+        f"the password is not written to the file: set {' and '.join(needed)} (the password as "
+        "written in the URL) before the rules run, or name a connection from datamigration.toml"
+    )
 
 
 def rules_from_schema(
@@ -39,9 +72,8 @@ def rules_from_schema(
         raise NotFoundError(f"table {table!r} not found", hint="Check the table name.")
     dst_table = target_table or table
     rules: list[dict[str, Any]] = []
-    doc: dict[str, Any] = {"version": 1, "name": f"migrate {table}", "source": source_url}
+    doc = _head(table, source_url, target_url, workspace)
     if target_url:
-        doc["target"] = target_url
         rules.append({"id": f"{table}-count", "type": "count_match", "table": table,
                       "target_table": dst_table, "tolerance": 0})  # fmt: skip
     on = "target" if target_url else "source"
@@ -104,10 +136,9 @@ def _collection_rules(
     """
     table = c.name
     dst_table = target_table or table
-    doc: dict[str, Any] = {"version": 1, "name": f"migrate {table}", "source": source_url}
+    doc = _head(table, source_url, target_url, workspace)
     rules: list[dict[str, Any]] = []
     if target_url:
-        doc["target"] = target_url
         rules.append({"id": f"{table}-count", "type": "count_match", "table": table,
                       "target_table": dst_table, "tolerance": 0})  # fmt: skip
     on = "target" if target_url else "source"
@@ -142,6 +173,16 @@ def _collection_rules(
     return doc
 
 
+def _head(
+    table: str, source_url: str, target_url: str | None, workspace: Any | None
+) -> dict[str, Any]:
+    """The document's header; its databases named without passwords."""
+    doc: dict[str, Any] = {"version": 1, "name": f"migrate {table}", "source": source_url}
+    if target_url:
+        doc["target"] = target_url
+    return without_passwords(doc, workspace)
+
+
 def _dialect_of(url: str, workspace: Any | None) -> str:
     from datamigration.db.urls import resolve
 
@@ -164,9 +205,10 @@ def write_rules_file(
 
     A file that already exists with other content may hold hand-made edits, so it is refused
     (ConflictError) unless `overwrite`; writing the very same content again is harmless and
-    allowed, which keeps a repeated generation idempotent."""
+    allowed, which keeps a repeated generation idempotent. Whatever `doc` says, the file
+    names its databases without passwords (`without_passwords`)."""
     target = workspace.resolve(path)
-    text = render_rules(doc, target.suffix)
+    text = render_rules(without_passwords(doc, workspace), target.suffix)
     shown = workspace.relative(target)
     if target.is_dir():
         raise ConflictError(

@@ -35,6 +35,7 @@ def render_markdown(run: ValidationRun, story: str | None = None) -> str:
         lines.append(f"- Source: `{run.source}`")
     if run.target:
         lines.append(f"- Target: `{run.target}`")
+    lines += [f"- Note: {note}" for note in run.notes]
     lines += [
         "",
         "| rule | type | result | measured | threshold | message |",
@@ -96,7 +97,9 @@ def validate_file(
 ) -> dict[str, Any]:
     """Load a rules file from the workspace, run it, write the reports, record on the story.
 
-    This is the one function both the CLI and the MCP tool call."""
+    This is the one function both the CLI and the MCP tool call; the verdict is posted on the bus
+    as a `status` message either way (through the story's record when a story is named)."""
+    from datamigration.coordination.announce import validation_done
     from datamigration.validate.rules import load_rules, run_rules
 
     path = workspace.resolve(rules_path)
@@ -106,7 +109,14 @@ def validate_file(
         data, workspace, source=source, target=target, name=data.get("name") or path.stem
     )
     json_path, md_path = write_report(workspace, run, story)
-    test_status = record_on_story(workspace, story, run, json_path) if story else None
+    if story:
+        test_status: str | None = record_on_story(workspace, story, run, json_path)
+        bus_note = None  # recording the verdict on the story posted it
+    else:
+        test_status = None
+        bus_note = validation_done(
+            workspace, run.name, run.passed, run.summary, workspace.relative(json_path)
+        )
     out = run.to_dict()
     out.update(
         report_json=workspace.relative(json_path),
@@ -114,4 +124,6 @@ def validate_file(
         story=story,
         test_status=test_status,
     )
+    if bus_note:
+        out["notes"] = [bus_note]
     return out

@@ -5,6 +5,11 @@ source and a target database and lists rules. Each rule runs on one side (`on`, 
 default when there is one) or across both (count_match, cross-database fk_orphans,
 schema_fidelity, checksum_diff, sample_compare) and yields a `RuleResult`: passed or failed, the
 measured value, the threshold, a message a person can act on, and a few offending keys.
+
+Rules files are read as YAML 1.2 reads booleans (only true/false), so a hand-written
+``on: target`` names the side instead of becoming the key `True` as YAML 1.1 would have it.
+Every rule names its columns with `columns` (a list); the older ``column: name`` of `range`,
+`allowed_values` and `regex` is still read, turned into ``columns: [name]`` with a note.
 """
 
 from __future__ import annotations
@@ -22,9 +27,23 @@ import yaml
 
 from datamigration.db.segments import MongoReader, Reader, open_reader
 from datamigration.errors import FileFormatError, UserInputError
+from datamigration.safeload import check_depth, load_json, load_yaml
 from datamigration.validate import compile as qc
 
 SCHEMA_NAME = "validation-rules"
+
+
+class RulesLoader(yaml.SafeLoader):
+    """Safe YAML with YAML 1.2 booleans: `on`, `off`, `yes` and `no` stay strings."""
+
+
+RulesLoader.yaml_implicit_resolvers = {
+    first: [(tag, rx) for tag, rx in resolvers if tag != "tag:yaml.org,2002:bool"]
+    for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
+}
+RulesLoader.add_implicit_resolver(
+    "tag:yaml.org,2002:bool", re.compile(r"^(?:true|True|TRUE|false|False|FALSE)$"), list("tTfF")
+)
 
 
 @dataclass(frozen=True)
@@ -52,6 +71,8 @@ class ValidationRun:
     source: str | None
     target: str | None
     started_at: str
+    #: what the rules file should change (deprecated spellings), shown with the report
+    notes: tuple[str, ...] = ()
 
     @property
     def passed(self) -> bool:
@@ -81,6 +102,7 @@ class ValidationRun:
             "started_at": self.started_at,
             "seconds": round(self.seconds, 3),
             "results": [r.to_dict() for r in self.results],
+            "notes": list(self.notes),
         }
 
 
@@ -95,16 +117,12 @@ def load_rules(path: Path) -> dict[str, Any]:
         raise FileFormatError(
             f"rules file not found: {path}", hint="Generate one: datamigration rules-from-schema"
         ) from None
-    try:
-        data = json.loads(text) if path.suffix == ".json" else yaml.safe_load(text)
-    except (ValueError, yaml.YAMLError) as exc:
-        line = getattr(getattr(exc, "problem_mark", None), "line", None)
-        raise FileFormatError(
-            f"{path.name}: not valid {'JSON' if path.suffix == '.json' else 'YAML'}: {exc}",
-            hint="Fix the syntax at the line shown.",
-            path=str(path),
-            line=(line + 1) if line is not None else getattr(exc, "lineno", None),
-        ) from None
+    if path.suffix == ".json":
+        data = load_json(text, source=path.name, hint="Fix the syntax at the line shown.")
+    else:
+        data = load_yaml(
+            text, source=path.name, hint="Fix the syntax at the line shown.", loader=RulesLoader
+        )
     check_rules(data, str(path))
     return data
 
@@ -112,6 +130,7 @@ def load_rules(path: Path) -> dict[str, Any]:
 def check_rules(data: Any, where: str = "rules") -> None:
     from datamigration.coordination.schema_check import first_error
 
+    check_depth(data, source=where, hint="See docs/validation.md for the shape of a rules file.")
     problem = first_error(data, SCHEMA_NAME)
     if problem is not None:
         path, message = problem
@@ -123,6 +142,22 @@ def check_rules(data: Any, where: str = "rules") -> None:
             path=where,
             problem=message,
         )
+
+
+def normalise_rules(data: Mapping[str, Any]) -> tuple[dict[str, Any], list[str]]:
+    """`data` with every rule's deprecated ``column: x`` spelled ``columns: [x]``, and a note
+    for each such rule telling the user to update the file. The schema already refused a
+    rule that gives both."""
+    rules, notes = [], []
+    for i, rule in enumerate(data.get("rules") or []):
+        if isinstance(rule, Mapping) and "column" in rule:
+            rule = {k: v for k, v in rule.items() if k != "column"} | {"columns": [rule["column"]]}
+            notes.append(
+                f"rule {rule.get('id') or i + 1}: `column` is deprecated, write "
+                f"`columns: [{rule['columns'][0]}]`"
+            )
+        rules.append(rule)
+    return {**data, "rules": rules}, notes
 
 
 # --- running --------------------------------------------------------------------------------
@@ -209,6 +244,7 @@ def run_rules(
     import time
 
     check_rules(dict(data))
+    data, notes = normalise_rules(data)
     started = time.perf_counter()
     at = dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
     urls = {"source": source or data.get("source"), "target": target or data.get("target")}
@@ -232,6 +268,7 @@ def run_rules(
         source=redact_url(urls["source"]) if urls["source"] else None,
         target=redact_url(urls["target"]) if urls["target"] else None,
         started_at=at,
+        notes=tuple(notes),
     )
 
 
@@ -278,7 +315,7 @@ def _sql_rule(
 ) -> RuleResult:  # fmt: skip
     kind, d = rule["type"], reader.dialect
     where = qc.condition(rule.get("filter") if isinstance(rule.get("filter"), str) else None)
-    cols = list(rule.get("columns") or [rule.get("column")])
+    cols = list(rule.get("columns") or [])
     threshold: Any = rule.get("tolerance", 0)
     try:
         if kind in ("not_null", "required_fields"):
@@ -337,7 +374,7 @@ def _client_rule(
     """Rules a dialect cannot express (regex on SQLite), evaluated while streaming."""
     from datamigration.validate.sqlrender import quote_ident, quote_table
 
-    col = rule["column"]
+    col = rule["columns"][0]
     pattern = re.compile(rule["pattern"])
     q = ", ".join(quote_ident(c, reader.dialect) for c in [*key, col])
     n, keys = 0, []
@@ -361,7 +398,7 @@ def _mongo_rule(
 ) -> RuleResult:  # fmt: skip
     kind = rule["type"]
     base = rule.get("filter") if isinstance(rule.get("filter"), dict) else None
-    cols = list(rule.get("columns") or [rule.get("column")])
+    cols = list(rule.get("columns") or [])
     threshold = rule.get("tolerance", 0)
     if kind in ("unique", "duplicates", "regex", "fk_orphans"):
         counter: collections.Counter[tuple] = collections.Counter()

@@ -9,6 +9,13 @@ in the report.
 
 Key order must also agree across databases, so text keys are compared bytewise (PostgreSQL
 ``COLLATE "C"``, MySQL ``BINARY``), which is also Python's and MongoDB's order.
+
+Every expression here is SQL text for the drivers' ``format`` paramstyle, because the diff
+sends it with ``%s`` parameters: a literal ``%`` (MySQL's ``DATE_FORMAT`` directives, the
+PostgreSQL modulo operator) is written ``%%``, and the readers always execute it with a
+parameter list, even an empty one, so the driver turns ``%%`` back into ``%``. A single ``%``
+would be read as a placeholder ("unsupported format character 'Y'"), and MySQL's ``%s``
+(seconds) as a parameter.
 """
 
 from __future__ import annotations
@@ -19,7 +26,6 @@ from dataclasses import dataclass
 from datamigration.validate.canonical import Normalisation
 
 TS_PG = "YYYY-MM-DD HH24:MI:SS.US"
-TS_MY = "%Y-%m-%d %H:%i:%s.%f"
 
 
 def quote_ident(name: str, dialect: str) -> str:
@@ -44,7 +50,7 @@ def _pg_trunc(col: str, precision: int) -> str:
     keep = 10 ** (6 - precision)
     return (
         f"({col} - make_interval(secs => (floor(extract(microseconds from {col}))::bigint "
-        f"% {keep}) / 1000000.0))"
+        f"%% {keep}) / 1000000.0))"
     )
 
 
@@ -106,15 +112,15 @@ def mysql_expr(col: str, kind: str, type_kind: str | None, norm: Normalisation) 
         if type_kind == "timestamp" and norm.naive_timezone != "UTC":
             return None
         p = norm.timestamp_precision
-        head = f"DATE_FORMAT({col}, '%Y-%m-%d %H:%i:%s.')"
-        frac = f"DATE_FORMAT({col}, '%f')"
+        head = f"DATE_FORMAT({col}, '%%Y-%%m-%%d %%H:%%i:%%s.')"
+        frac = f"DATE_FORMAT({col}, '%%f')"
         if p < 6:
             frac = f"RPAD(LEFT({frac}, {p}), 6, '0')" if p else "'000000'"
         return f"CONCAT({head}, {frac})"
     if kind == "date":
-        return f"DATE_FORMAT({col}, '%Y-%m-%d')" if type_kind in ("date", "timestamp") else None
+        return f"DATE_FORMAT({col}, '%%Y-%%m-%%d')" if type_kind in ("date", "timestamp") else None
     if kind == "time":
-        return f"TIME_FORMAT({col}, '%H:%i:%s.%f')" if type_kind == "time" else None
+        return f"TIME_FORMAT({col}, '%%H:%%i:%%s.%%f')" if type_kind == "time" else None
     if kind == "uuid":
         return f"LOWER(CONVERT({col} USING utf8mb4))"
     if kind == "bytes":

@@ -36,11 +36,22 @@ DEFAULT_READ_LINES = 2000
 MAX_LINE_CHARS = 2000
 
 #: Directories inside the workspace that the write tools never touch (VCS internals: a write
-#: there could change hooks or config that later commands execute).
-PROTECTED_DIRS = frozenset({".git", ".hg", ".svn"})
+#: there could change hooks or config that later commands execute). `git~1` is the 8.3 short
+#: name Windows gives `.git`. Compared with `comparable_name`, never as typed.
+PROTECTED_DIRS = frozenset({".git", ".hg", ".svn", "git~1"})
 #: Files (relative to the root) whose change needs the user's confirmation: the workspace config
 #: holds the `run` allow-list, and a model that could edit it freely could allow itself anything.
 CONFIRM_FILES = frozenset({CONFIG_NAME})
+
+#: Code points that macOS (HFS+) ignores in names, so `.g\u200cit` is `.git` there (git's own
+#: `is_hfs_dotgit` skips the same ones).
+_IGNORABLE = dict.fromkeys(
+    map(
+        ord,
+        "\u200b\u200c\u200d\u200e\u200f\u202a\u202b\u202c\u202d\u202e\u206a\u206b"
+        "\u206c\u206d\u206e\u206f\ufeff",
+    )
+)
 
 
 class BinaryFileError(FileFormatError):
@@ -131,10 +142,21 @@ def read_file(
 def change_needs_confirmation(workspace: Workspace, path: str) -> str | None:
     """Why writing `path` needs the user's confirmation, or None when it does not."""
     target = workspace.resolve(path)
-    rel = target.relative_to(workspace.root).as_posix()
-    if rel in CONFIRM_FILES:
-        return f"{rel} holds the workspace policy (the run allow-list)"
+    parts = target.relative_to(workspace.root).parts
+    if len(parts) == 1 and comparable_name(parts[0]) in {comparable_name(n) for n in CONFIRM_FILES}:
+        return f"{parts[0]} holds the workspace policy (the run allow-list)"
     return None
+
+
+def comparable_name(name: str) -> str:
+    """A path component as the file systems the workspace may live on see it.
+
+    macOS and Windows compare names case-insensitively, Windows drops trailing dots and spaces
+    and reads `name:stream` as a stream of `name`, and HFS+ ignores some invisible code points:
+    `.GIT`, `.git.`, `.git ` and `.git::$INDEX_ALLOCATION` all open `.git` somewhere. Guards
+    compare this form so every spelling of a protected name is caught, on any file system.
+    """
+    return name.translate(_IGNORABLE).split(":", 1)[0].rstrip(" .").casefold()
 
 
 def write_file(
@@ -222,7 +244,10 @@ def atomic_write_bytes(workspace: Workspace, target: Path, data: bytes) -> None:
         mode = stat.S_IMODE(target.stat().st_mode)
     except FileNotFoundError:
         pass
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=parent)
+    # The temporary name must fit in NAME_MAX too: a 255-byte target name plus the random part
+    # would not, so only the first 200 bytes of the name go into it.
+    short = os.fsencode(target.name)[:200].decode("utf-8", errors="ignore")
+    fd, tmp_name = tempfile.mkstemp(prefix=f".{short}.", suffix=".tmp", dir=parent)
     tmp = Path(tmp_name)
     try:
         with os.fdopen(fd, "wb") as fh:
@@ -279,7 +304,7 @@ def _writable_target(workspace: Workspace, path: str) -> Path:
 
 def _check_protected(workspace: Workspace, target: Path, path: str) -> None:
     parts = target.relative_to(workspace.root).parts
-    if any(part in PROTECTED_DIRS for part in parts):
+    if any(comparable_name(part) in PROTECTED_DIRS for part in parts):
         raise PathOutsideWorkspaceError(
             f"{path} is inside version-control internals; the workspace tools do not write there",
             hint="Use git itself (through run, with confirmation) to change repository internals.",

@@ -15,10 +15,15 @@ from pathlib import Path
 from typing import Any
 
 from datamigration.errors import FileFormatError, PathOutsideWorkspaceError, UserInputError
+from datamigration.safeload import too_deep
 
 ENV_WORKSPACE = "DATAMIGRATION_WORKSPACE"
 CONFIG_NAME = "datamigration.toml"
 STATE_DIR = ".datamigration"
+#: File-system limits (Linux, macOS and Windows agree on 255 for one name); checked before any
+#: system call so an over-long name is a clear error instead of an OSError traceback.
+NAME_MAX_BYTES = 255
+PATH_MAX_BYTES = 4095
 
 
 @dataclass(frozen=True)
@@ -49,6 +54,7 @@ class Workspace:
         raw = os.fspath(path)
         if "\x00" in raw:
             raise PathOutsideWorkspaceError(f"path {raw!r} contains a NUL byte")
+        check_name_lengths(raw)
         try:
             candidate = Path(raw).expanduser()
             if not candidate.is_absolute():
@@ -60,6 +66,7 @@ class Workspace:
                 hint="Fix or remove the looping symlink, or give another path.",
                 path=raw,
             ) from exc
+        check_name_lengths(str(resolved))
         if not is_within(resolved, self.root):
             raise PathOutsideWorkspaceError(
                 f"path {raw!r} resolves to {resolved}, outside the workspace {self.root}",
@@ -91,7 +98,7 @@ class Workspace:
 
             try:
                 data = yaml.safe_load(manifest.read_text(encoding="utf-8")) or {}
-            except yaml.YAMLError:
+            except (yaml.YAMLError, RecursionError):  # AgileFlow's file: unreadable = absent
                 data = {}
             folder = data.get("docs_folder") if isinstance(data, dict) else None
             if isinstance(folder, str) and folder.strip():
@@ -101,6 +108,30 @@ class Workspace:
     def is_agileflow_project(self) -> bool:
         """An AgileFlow project has `<docs>/09-agents/` or an `.agileflow/` folder."""
         return (self.docs_dir / "09-agents").is_dir() or (self.root / ".agileflow").is_dir()
+
+
+def check_name_lengths(path: str) -> None:
+    """Refuse a path no file system can hold: a component over 255 bytes or 4095 bytes in all.
+
+    Without this the first `stat` fails with ENAMETOOLONG deep inside a tool, which surfaced as
+    a traceback in the CLI and a bare "Error executing tool" over MCP.
+    """
+    encoded = os.fsencode(path)
+    longest = max((len(part) for part in encoded.split(b"/")), default=0)
+    if longest > NAME_MAX_BYTES:
+        shown = path if len(path) <= 80 else path[:60] + "..." + path[-15:]
+        raise UserInputError(
+            f"path {shown!r} has a component of {longest} bytes; file systems allow at most "
+            f"{NAME_MAX_BYTES} bytes per file or directory name",
+            hint="Shorten that file or directory name (find existing names with the glob tool).",
+            longest_component_bytes=longest,
+        )
+    if len(encoded) > PATH_MAX_BYTES:
+        raise UserInputError(
+            f"path of {len(encoded)} bytes is longer than the {PATH_MAX_BYTES}-byte limit",
+            hint="Use a shorter path (fewer or shorter directory names).",
+            path_bytes=len(encoded),
+        )
 
 
 def is_within(path: Path, root: Path) -> bool:
@@ -118,6 +149,8 @@ def load_config(path: Path) -> dict[str, Any]:
         return {}
     try:
         return tomllib.loads(path.read_text(encoding="utf-8"))
+    except RecursionError:
+        raise too_deep(str(path), "Fix datamigration.toml; the file was not modified.") from None
     except tomllib.TOMLDecodeError as exc:
         raise FileFormatError(
             f"{path}: {exc}",

@@ -1,9 +1,18 @@
 """`run`: a bash-like command runner with an allow-list, a timeout, an output cap and no secrets.
 
-The model may run what the workspace allows without asking (read-only inspection, the test
-suite, alembic's read commands); anything else needs the user's confirmation, which the MCP face
-asks for and the CLI takes as `--yes`. This module only decides and executes: `check_policy` says
-whether a command is allowed, `run_command` refuses an unconfirmed command outside the list.
+The model may run what the workspace allows without asking; anything else needs the user's
+confirmation, which the MCP face asks for and the CLI takes as `--yes`. This module only decides
+and executes: `check_policy` says whether a command may run unasked, `run_command` refuses an
+unconfirmed command that may not.
+
+Two kinds of allowed command:
+
+- read-only ones (`ls`, `cat`, `git status`, `psql --version`...) run unasked, as long as no
+  argument leaves the workspace and the program is not a file inside the workspace;
+- everything else an allow entry covers may execute workspace code (`pytest` runs conftest.py,
+  `alembic history` imports revision scripts, `npx` runs node_modules/.bin). It runs unasked only
+  when the user confirmed this exact command line in this server session and no file changed
+  since (`codetrust`). Otherwise the model could write conftest.py and run it, unconfirmed.
 
 Why no shell by default: with `shell=False` the command is one argv, so `ls; rm -rf ~` is a call
 to a program named `ls;` (not allowed), not two commands. `shell=True` runs `bash -c` and always
@@ -13,9 +22,11 @@ Policy (datamigration.toml):
 
     [run]
     allow = ["pytest", "alembic upgrade head", "make test"]  # added to the built-in list
+    allow_always = ["touch"]  # never execute workspace files: run unasked like `ls`
     defaults = true          # false drops the built-in list
     timeout = 120            # seconds, default per call
     max_output = 30000       # characters kept per stream (head and tail)
+    pass_env = ["DJANGO_SETTINGS_MODULE"]  # variables the child may see (`childenv`)
 
 An entry is a token prefix: "git status" allows `git status --short` but not `git stash`. An
 entry ending in the token `$` must match exactly ("psql --version $"). Besides the list, any
@@ -33,21 +44,27 @@ import subprocess
 import threading
 import time
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
 
-from datamigration.errors import ConfirmationRequiredError, NotFoundError, UserInputError
-from datamigration.redact import redact_text, scrub_environment
+from datamigration.errors import (
+    ConfirmationRequiredError,
+    ConflictError,
+    NotFoundError,
+    UserInputError,
+)
+from datamigration.redact import redact_text
+from datamigration.workspace.childenv import child_environment, hide_own_environment
+from datamigration.workspace.codetrust import CodeTrust, Snapshot, take_snapshot
 from datamigration.workspace.root import Workspace, is_within
 
 DEFAULT_TIMEOUT = 120.0
 MAX_TIMEOUT = 3600.0
 DEFAULT_MAX_OUTPUT = 30_000
 
-#: Built-in allow-list: commands that only read, plus the project's own test and migration
-#: inspection commands (those execute project code, which is the point of running tests).
-DEFAULT_ALLOW: tuple[str, ...] = (
+#: Built-in entries that only read: they run unasked (arguments permitting).
+READ_ONLY_ALLOW: tuple[str, ...] = (
     "ls",
     "pwd",
     "cat",
@@ -69,14 +86,6 @@ DEFAULT_ALLOW: tuple[str, ...] = (
     "git rev-parse",
     "git blame",
     "git branch --show-current",
-    "pytest",
-    "python -m pytest",
-    "python3 -m pytest",
-    "alembic history",
-    "alembic heads",
-    "alembic current",
-    "alembic show",
-    "alembic branches",
     "python --version $",
     "python3 --version $",
     "psql --version $",
@@ -87,13 +96,38 @@ DEFAULT_ALLOW: tuple[str, ...] = (
     "mongosh --version $",
     "sqlite3 --version $",
     "node --version $",
+)
+
+#: Built-in entries that execute workspace code (tests, env.py and revision scripts, the
+#: prisma in node_modules, flyway's config and jars): allowed, but each command line asks
+#: again whenever the workspace changed since it was confirmed (`codetrust`).
+CODE_RUNNING_ALLOW: tuple[str, ...] = (
+    "pytest",
+    "python -m pytest",
+    "python3 -m pytest",
+    "alembic history",
+    "alembic heads",
+    "alembic current",
+    "alembic show",
+    "alembic branches",
     "npx prisma --version $",
     "flyway --version $",
 )
 
+#: Built-in allow-list.
+DEFAULT_ALLOW: tuple[str, ...] = READ_ONLY_ALLOW + CODE_RUNNING_ALLOW
+
+#: Every git a child runs gets these settings (from the environment, which outranks the
+#: repository's config): no fsmonitor hook program, and no bare repository planted as plain
+#: files in the workspace (its `config` could name any program).
+GIT_SAFETY = (("core.fsmonitor", "false"), ("safe.bareRepository", "explicit"))
+
 #: Options that write files or run other programs (git diff/log --output, --ext-diff); they
 #: make any command need confirmation.
 _DANGEROUS_ARGS = ("--output", "--ext-diff", "--exec")
+#: Short options of read-only programs that write files: `tree -o FILE` (and -R with -H
+#: writes 00Tree.html files), `file -C` compiles a magic file. Checked inside option clusters.
+_WRITING_SHORT_OPTIONS = {"tree": "oR", "file": "C"}
 
 
 #: Characters shlex treats as shell punctuation; a token made only of them is an operator.
@@ -107,6 +141,10 @@ class RunPolicy:
     allow: tuple[tuple[str, ...], ...]
     timeout: float = DEFAULT_TIMEOUT
     max_output: int = DEFAULT_MAX_OUTPUT
+    pass_env: tuple[str, ...] = ()
+    #: Entries that run unasked even after the workspace changed: the built-in read-only ones
+    #: and the user's `allow_always` (programs they know never execute workspace files).
+    unasked: frozenset[str] = frozenset(READ_ONLY_ALLOW)
 
     @classmethod
     def from_workspace(cls, workspace: Workspace) -> RunPolicy:
@@ -120,12 +158,14 @@ class RunPolicy:
                 hint='Write it as:\n[run]\nallow = ["pytest", "git status"]',
             )
         extra = section.get("allow", [])
-        if not isinstance(extra, list) or not all(isinstance(e, str) for e in extra):
-            raise UserInputError(
-                "[run] allow in datamigration.toml must be a list of strings",
-                hint='For example: allow = ["pytest", "alembic upgrade head"]',
-            )
-        entries = ([*DEFAULT_ALLOW] if section.get("defaults", True) else []) + extra
+        always = section.get("allow_always", [])
+        for key, value in (("allow", extra), ("allow_always", always)):
+            if not isinstance(value, list) or not all(isinstance(e, str) for e in value):
+                raise UserInputError(
+                    f"[run] {key} in datamigration.toml must be a list of strings",
+                    hint='For example: allow = ["pytest", "alembic upgrade head"]',
+                )
+        entries = ([*DEFAULT_ALLOW] if section.get("defaults", True) else []) + extra + always
         parsed = []
         for entry in entries:
             try:
@@ -138,7 +178,19 @@ class RunPolicy:
         max_output = int(section.get("max_output", DEFAULT_MAX_OUTPUT))
         if timeout <= 0 or max_output < 100:
             raise UserInputError("[run] timeout must be > 0 and max_output at least 100")
-        return cls(allow=tuple(parsed), timeout=min(timeout, MAX_TIMEOUT), max_output=max_output)
+        pass_env = section.get("pass_env", [])
+        if not isinstance(pass_env, list) or not all(isinstance(e, str) for e in pass_env):
+            raise UserInputError(
+                "[run] pass_env in datamigration.toml must be a list of variable names",
+                hint='For example: pass_env = ["DJANGO_SETTINGS_MODULE"]',
+            )
+        return cls(
+            allow=tuple(parsed),
+            timeout=min(timeout, MAX_TIMEOUT),
+            max_output=max_output,
+            pass_env=tuple(pass_env),
+            unasked=frozenset(READ_ONLY_ALLOW) | {" ".join(shlex.split(e)) for e in always},
+        )
 
     def matching_entry(self, argv: Sequence[str]) -> str | None:
         """The allow-list entry that covers `argv`, or None."""
@@ -154,9 +206,19 @@ class RunPolicy:
 
 @dataclass(frozen=True)
 class PolicyDecision:
+    """Whether a command may run unasked. For a command that runs workspace code, `snapshot`
+    is the workspace state the decision (and a confirmation of it) is about."""
+
     allowed: bool
     reason: str
     matched: str | None = None
+    runs_code: bool = False
+    snapshot: Snapshot | None = field(default=None, compare=False)
+
+    @property
+    def state(self) -> str | None:
+        """The snapshot digest a confirmation binds to (None for read-only commands)."""
+        return self.snapshot.digest if self.snapshot else None
 
 
 @dataclass(frozen=True)
@@ -204,8 +266,13 @@ def check_policy(
     *,
     shell: bool = False,
     policy: RunPolicy | None = None,
+    trust: CodeTrust | None = None,
 ) -> PolicyDecision:
-    """Whether `argv` may run without confirmation, and why (the reason is shown to the user)."""
+    """Whether `argv` may run without confirmation, and why (the reason is shown to the user).
+
+    `trust` holds what the user confirmed earlier in this session; without it (the CLI) a
+    command that runs workspace code always needs confirmation.
+    """
     policy = policy or RunPolicy.from_workspace(workspace)
     if shell:
         return PolicyDecision(False, "shell commands always need confirmation")
@@ -218,7 +285,30 @@ def check_policy(
         outside = _outside_path(workspace, arg)
         if outside:
             return PolicyDecision(False, f"argument {arg!r} names {outside}, outside the workspace")
-    return PolicyDecision(True, f"allowed by [run] entry {entry!r}", matched=entry)
+    writing = _writing_option(argv)
+    if writing:
+        return PolicyDecision(False, f"option {writing!r} of {argv[0]} writes files")
+    program = _program_in_workspace(workspace, argv[0], policy)
+    if entry in policy.unasked and program is None:
+        return PolicyDecision(True, f"allowed by [run] entry {entry!r}", matched=entry)
+    snapshot = take_snapshot(workspace)
+    why = trust.why_not(argv, snapshot) if trust else "the CLI confirms every such run (--yes)"
+    what = (
+        f"{argv[0]} is a program inside the workspace"
+        if program
+        else f"[run] entry {entry!r} may execute workspace code"
+    )
+    if why is None:
+        return PolicyDecision(
+            True,
+            f"{what}; allowed: unchanged since this command was confirmed",
+            matched=entry,
+            runs_code=True,
+            snapshot=snapshot,
+        )
+    return PolicyDecision(
+        False, f"{what} and {why}", matched=entry, runs_code=True, snapshot=snapshot
+    )
 
 
 def run_command(
@@ -230,8 +320,14 @@ def run_command(
     confirmed: bool = False,
     policy: RunPolicy | None = None,
     env: Mapping[str, str] | None = None,
+    trust: CodeTrust | None = None,
+    confirmed_state: str | None = None,
 ) -> RunResult:
     """Run in the workspace root with a scrubbed environment; refuse unconfirmed unlisted commands.
+
+    `confirmed_state` is the workspace snapshot the user saw when confirming a command that
+    runs workspace code: if a file changed since, nothing runs (ConflictError). After a run of
+    such a command, `trust` remembers the confirmation for the next identical call.
 
     A non-zero exit is a result, not an error (the caller reads `exit_code`); a program that does
     not exist is a NotFoundError.
@@ -247,22 +343,38 @@ def run_command(
     else:
         argv = parse_command(command)
         shown = shlex.join(argv)
-    decision = check_policy(workspace, argv if not shell else [], shell=shell, policy=policy)
+    decision = check_policy(
+        workspace, argv if not shell else [], shell=shell, policy=policy, trust=trust
+    )
     if not decision.allowed and not confirmed:
         raise ConfirmationRequiredError(
             f"`{redact_text(shown)}` needs confirmation: {decision.reason}",
-            hint="Confirm to run it (CLI: --yes), or add it to [run] allow in datamigration.toml.",
+            hint="Nothing was run. Confirm to run it (MCP: the run tool asks the user or returns "
+            "a confirm_token; CLI: --yes), or add it to [run] allow in datamigration.toml.",
             command=redact_text(shown),
             reason=decision.reason,
+        )
+    if confirmed_state is not None and decision.state != confirmed_state:
+        raise ConflictError(
+            f"the workspace changed after `{redact_text(shown)}` was confirmed; nothing was run",
+            hint="Call run again with the same command: the user is asked about the files as "
+            "they are now.",
         )
     limit = policy.timeout if timeout is None else float(timeout)
     if limit <= 0:
         raise UserInputError(f"timeout must be positive, got {timeout}")
     limit = min(limit, MAX_TIMEOUT)
-    child_env = scrub_environment(os.environ if env is None else env)
+    child_env = child_environment(
+        workspace, os.environ if env is None else env, pass_env=policy.pass_env
+    )
     child_env["PWD"] = str(workspace.root)
+    if argv[0] == "git":
+        _add_git_safety(child_env)
     if "/" in argv[0]:
-        found = (workspace.root / argv[0]).is_file()
+        try:
+            found = (workspace.root / argv[0]).is_file()
+        except OSError:  # a directory on the way we may not enter: report it as not found
+            found = False
     else:
         found = shutil.which(argv[0], path=child_env.get("PATH")) is not None
     if not found:
@@ -270,6 +382,7 @@ def run_command(
             f"program {argv[0]!r} was not found on PATH",
             hint="Install it or give its path relative to the workspace root.",
         )
+    hide_own_environment()
     started = time.monotonic()
     try:
         proc = subprocess.Popen(
@@ -296,6 +409,8 @@ def run_command(
         raise
     out.join()
     err.join()
+    if decision.snapshot is not None and trust is not None:
+        trust.record(argv, decision.snapshot, take_snapshot(workspace))
     return RunResult(
         command=redact_text(shown),
         exit_code=None if timed_out else proc.returncode,
@@ -306,6 +421,45 @@ def run_command(
         truncated=out.dropped > 0 or err.dropped > 0,
         confirmed=not decision.allowed,
     )
+
+
+def _add_git_safety(env: dict[str, str]) -> None:
+    env["GIT_CONFIG_COUNT"] = str(len(GIT_SAFETY))
+    for i, (key, value) in enumerate(GIT_SAFETY):
+        env[f"GIT_CONFIG_KEY_{i}"] = key
+        env[f"GIT_CONFIG_VALUE_{i}"] = value
+
+
+def _writing_option(argv: Sequence[str]) -> str | None:
+    letters = _WRITING_SHORT_OPTIONS.get(argv[0], "")
+    for arg in argv[1:]:
+        short = arg.startswith("-") and not arg.startswith("--")
+        if letters and short and any(ch in letters for ch in arg[1:]):
+            return arg
+    return None
+
+
+def _program_in_workspace(workspace: Workspace, program: str, policy: RunPolicy) -> Path | None:
+    """The program's file when it lies inside the workspace (a path, or found on PATH there).
+
+    Such a program is workspace code whatever its name: a `cat` in .venv/bin written by the
+    model must not run as the read-only `cat`.
+    """
+    if "/" in program:
+        found: str | None = str(workspace.root / program)
+    else:
+        path = child_environment(workspace, os.environ, policy.pass_env).get("PATH")
+        found = shutil.which(program, path=path)
+    if found is None:
+        return None
+    try:
+        resolved = Path(found).resolve()
+    except (OSError, RuntimeError):
+        return Path(found)
+    unresolved = Path(os.path.abspath(found))
+    if is_within(resolved, workspace.root) or is_within(unresolved, workspace.root):
+        return resolved
+    return None
 
 
 def _kill_group(proc: subprocess.Popen[bytes]) -> None:

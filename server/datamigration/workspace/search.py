@@ -9,18 +9,26 @@ Glob semantics: patterns are relative to the search directory, `*` and `?` stay 
 segment, `**` spans any number of directories, `[abc]`/`[!abc]` are classes and `{a,b}`
 alternatives. grep's `glob` filter follows ripgrep: a filter without `/` matches the file name at
 any depth (`*.sql`), one with `/` matches the path from the search directory.
+
+Both match with RE2 (google-re2), whose matching time is linear in the text: Python's `re`
+backtracks, and `(a+)+$` against `aaaa...a!` (or a glob like `*a*a*a*a*a*b` against a long
+name) never finished, holding a server thread forever. RE2 has no backreferences or lookaround;
+grep refuses those patterns with a hint instead of falling back to a backtracking engine.
 """
 
 from __future__ import annotations
 
 import os
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
+from typing import Any
+
+import re2
 
 from datamigration.errors import PathOutsideWorkspaceError, UserInputError
-from datamigration.workspace.root import Workspace
+from datamigration.workspace.root import Workspace, check_name_lengths
 from datamigration.workspace.walk import BINARY_SNIFF_BYTES, looks_binary, walk_files
 
 DEFAULT_GLOB_LIMIT = 500
@@ -108,14 +116,8 @@ def grep_files(
     MAX_GREP_FILE_BYTES are skipped and counted in `skipped`.
     """
     limit = _check_limit(limit)
-    try:
-        compiled = re.compile(regex, re.IGNORECASE if ignore_case else 0)
-    except re.error as exc:
-        raise UserInputError(
-            f"invalid regular expression {regex!r}: {exc}",
-            hint="Use Python regex syntax; escape literal characters like ( [ . * with a backslash.",
-        ) from exc
-    prefilter = _whole_file_prefilter(regex, ignore_case)
+    compiled = compile_regex(regex, ignore_case=ignore_case)
+    whole_file = _whole_file_regex(regex, ignore_case)
     target = workspace.resolve(path)
     if not target.exists():
         raise UserInputError(f"{path} does not exist", hint="Check the path with glob.")
@@ -145,19 +147,12 @@ def grep_files(
             skipped += 1
             continue
         searched += 1
-        text = data.decode("utf-8", errors="replace")
-        # One search over the whole file first: most files do not match, and a single C-level
-        # scan is several times faster than a Python loop over their lines.
-        if prefilter is not None and not prefilter.search(text):
-            continue
+        if whole_file is not None:
+            hits = _matching_lines(whole_file, data)
+        else:
+            hits = _matching_lines_one_by_one(compiled, data)
         hit_in_file = False
-        lines = text.split("\n")
-        if lines and lines[-1] == "":
-            lines.pop()  # the newline ending the last line does not start another one
-        for number, raw_line in enumerate(lines, start=1):
-            line = raw_line.removesuffix("\r")
-            if not compiled.search(line):
-                continue
+        for number, line in hits:
             hit_in_file = True
             if files_only:
                 break
@@ -182,20 +177,97 @@ def grep_files(
     )
 
 
-def _whole_file_prefilter(regex: str, ignore_case: bool) -> re.Pattern[str] | None:
-    """The regex in MULTILINE mode, safe to run over a whole file to rule it out.
+def compile_regex(regex: str, *, ignore_case: bool = False, flags: str = "") -> Any:
+    """`regex` compiled by RE2 (linear-time matching), or a UserInputError saying what to change.
 
-    A line that matches the regex also matches it inside the file when `^`/`$` match at line
-    boundaries. Lookarounds, inline flags and absolute anchors can see across line ends, so for
-    those the prefilter is skipped (None) rather than risk missing a line.
+    A pattern Python accepts but RE2 does not uses a backtracking-only feature; the error says
+    so instead of calling the pattern invalid.
     """
-    if "(?" in regex or "\\A" in regex or "\\Z" in regex:
-        return None
-    flags = re.MULTILINE | (re.IGNORECASE if ignore_case else 0)
+    inline = flags + ("i" if ignore_case else "")
     try:
-        return re.compile(regex, flags)
-    except re.error:
+        return re2.compile(f"(?{inline}){regex}" if inline else regex, _RE2_OPTIONS)
+    except re2.error as exc:
+        reason = exc.args[0].decode() if exc.args and isinstance(exc.args[0], bytes) else exc
+        try:
+            re.compile(regex)
+        except re.error as py_exc:
+            raise UserInputError(
+                f"invalid regular expression {regex!r}: {py_exc}",
+                hint="Check the syntax; escape literal characters like ( [ . * with a backslash.",
+            ) from exc
+        except RecursionError:  # pragma: no cover - absurdly nested patterns
+            pass
+        raise UserInputError(
+            f"regular expression {regex!r} is not supported by grep's RE2 engine: {reason}",
+            hint="grep matches in linear time, so it has no backreferences (\\1), lookahead or "
+            "lookbehind ((?=...), (?!...), (?<=...)); write \\z instead of \\Z. Search for a "
+            "simpler pattern and narrow the matches with a second grep (`path`, `glob`).",
+            unsupported=str(reason),
+        ) from exc
+
+
+def _re2_options(*, never_nl: bool = False) -> Any:
+    options = re2.Options()
+    options.log_errors = False  # a refused pattern is reported to the caller, not to stderr
+    options.never_nl = never_nl
+    return options
+
+
+_RE2_OPTIONS = _re2_options()
+_WHOLE_FILE_OPTIONS = _re2_options(never_nl=True)
+
+
+def _whole_file_regex(regex: str, ignore_case: bool) -> Any | None:
+    """The regex for one scan of a whole file (bytes) that finds exactly the matching lines.
+
+    With RE2's `never_nl` no match crosses a line end, and in MULTILINE mode `^`, `$` and `\\b`
+    see line ends as a line-by-line search does; one C-level scan per file is several times
+    faster than a call per line. `\\A` and `\\z` (start and end of the text) and a pattern that
+    turns MULTILINE off mean something else over a whole file: those get None, and the
+    line-by-line path.
+    """
+    if "\\A" in regex or "\\z" in regex or "(?-" in regex:
         return None
+    inline = "m" + ("i" if ignore_case else "")
+    try:
+        return re2.compile(f"(?{inline}){regex}".encode(), _WHOLE_FILE_OPTIONS)
+    except re2.error:
+        return None
+
+
+def _matching_lines(whole_file: Any, data: bytes) -> Iterator[tuple[int, str]]:
+    """(line number, line) for each line of `data` that matches; after a hit the search jumps
+    to the next line, so a line is reported once however many matches it holds."""
+    body = data.replace(b"\r\n", b"\n")  # a CRLF line matches as its text without the \r
+    unterminated = bool(body) and not body.endswith(b"\n")  # a last line without a newline
+    if body.endswith(b"\r"):
+        body = body[:-1]  # ... matches without its \r too
+    pos = counted_to = 0
+    number = 1
+    while pos <= len(body):
+        match = whole_file.search(body, pos)
+        if match is None:
+            return
+        start = match.start()
+        if start == len(body) and not unterminated:
+            return  # the empty "line" after the final newline is not a line
+        number += body.count(b"\n", counted_to, start)
+        counted_to = start
+        begin = body.rfind(b"\n", 0, start) + 1
+        end = body.find(b"\n", start)
+        end = len(body) if end < 0 else end
+        yield number, body[begin:end].decode("utf-8", errors="replace")
+        pos = end + 1
+
+
+def _matching_lines_one_by_one(compiled: Any, data: bytes) -> Iterator[tuple[int, str]]:
+    lines = data.decode("utf-8", errors="replace").split("\n")
+    if lines and lines[-1] == "":
+        lines.pop()  # the newline ending the last line does not start another one
+    for number, raw_line in enumerate(lines, start=1):
+        line = raw_line.removesuffix("\r")
+        if compiled.search(line):
+            yield number, line
 
 
 # --- glob translation -----------------------------------------------------------------------
@@ -238,10 +310,10 @@ def _split_top_level(text: str) -> list[str]:
     return parts
 
 
-def compile_glob(pattern: str) -> re.Pattern[str]:
-    """Regex matching whole relative posix paths for a glob pattern."""
+def compile_glob(pattern: str) -> Any:
+    """Regex (RE2, so no pattern can make matching slow) for whole relative posix paths."""
     alternatives = [_segments_to_regex(p.split("/")) for p in expand_braces(pattern)]
-    return re.compile("|".join(f"(?:{a})" for a in alternatives), re.DOTALL)
+    return compile_regex("|".join(f"(?:{a})" for a in alternatives), flags="s")
 
 
 def _segments_to_regex(segments: list[str]) -> str:
@@ -293,6 +365,8 @@ def _relative_pattern(workspace: Workspace, start: Path, pattern: str) -> str:
                 hint="Use a pattern relative to the workspace root, like 'src/**/*.py'.",
             ) from exc
     segments = [s for s in pattern.split("/") if s not in ("", ".")]
+    for variant in expand_braces(pattern):
+        check_name_lengths(variant)
     if any(".." in variant.split("/") for variant in expand_braces(pattern)):
         raise PathOutsideWorkspaceError(
             f"glob pattern {pattern!r} contains '..'",

@@ -142,7 +142,7 @@ def register(server: MCPServer, runtime: Any) -> None:
             raise
         return _shape(await anyio.to_thread.run_sync(prepared.run))
 
-    @tool(server, read_only=False, destructive=True, title="Execute plan steps", large=True)
+    @tool(server, read_only=False, destructive=True, title="Execute plan steps")
     async def execute(
         plan_id: Annotated[str, Field(description="Id of a stored plan (from plan_migration)")],
         plan_hash: Annotated[
@@ -159,16 +159,15 @@ def register(server: MCPServer, runtime: Any) -> None:
         ] = False,
         db: Annotated[
             str | None,
-            Field(description="Target database URL or connection name (default: the plan's)"),
+            Field(description="Target database (default: the plan's)"),
         ] = None,
         confirm_token: Annotated[
-            str | None, Field(description="Token from a previous confirmation request")
+            str | None, Field(description="From a confirmation request")
         ] = None,
         batch_size: Annotated[
             int | None,
             Field(
-                description="Rows per backfill batch instead of the plan's (smaller batches "
-                "hold fewer row locks at a time and are gentler on a busy database)",
+                description="Rows per backfill batch instead of the plan's (smaller is gentler)",
                 ge=1,
                 le=1_000_000,
             ),
@@ -176,28 +175,22 @@ def register(server: MCPServer, runtime: Any) -> None:
         max_lag_seconds: Annotated[
             float | None,
             Field(
-                description="Pause a backfill while a standby's replication lag is above this "
-                "many seconds (default: the plan's limit)",
+                description="Pause a backfill while standby lag exceeds this (default: plan's)",
                 gt=0,
             ),
         ] = None,
     ) -> ExecuteOutput:
-        """Run the next step, one step, a phase or the rest of a reviewed migration plan.
-
-        The plan is loaded by id AND hash, so only the reviewed version runs. Every run needs
-        the user's confirmation (a contract step that drops the old column is named as
-        destructive); a contract step also waits for the validation before it to pass. State
-        is kept on the target database: after a crash the same call resumes where it stopped.
-        When the last step is done the post-migration validation runs, is recorded on the
-        story, and the story moves to in-review only if it passed. Use dry_run first to show
-        the user the exact statements.
+        """Run the next step, one `step`, a `phase` or `all_steps` of a reviewed plan (by id
+        AND hash), confirmed by the user. After a crash the same call resumes. After the last
+        step the validation runs; the story moves to in-review only if it passed. Use dry_run
+        first to show the exact statements.
         """
         return await _run(
             ctx, "execute", plan_id, plan_hash, db, step, phase, all_steps, dry_run, confirm_token,
             batch_size=batch_size, max_lag_s=max_lag_seconds,
         )  # fmt: skip
 
-    @tool(server, read_only=False, destructive=True, title="Roll back plan steps", large=True)
+    @tool(server, read_only=False, destructive=True, title="Roll back plan steps")
     async def rollback(
         plan_id: Annotated[str, Field(description="Id of a stored plan")],
         plan_hash: Annotated[str, Field(description="The reviewed plan's hash")],
@@ -213,17 +206,15 @@ def register(server: MCPServer, runtime: Any) -> None:
         ] = False,
         db: Annotated[
             str | None,
-            Field(description="Target database URL or connection name (default: the plan's)"),
+            Field(description="Target database (default: the plan's)"),
         ] = None,
         confirm_token: Annotated[
-            str | None, Field(description="Token from a previous confirmation request")
+            str | None, Field(description="From a confirmation request")
         ] = None,
     ) -> ExecuteOutput:
-        """Undo the current (latest applied) step, a named step, or the whole plan in reverse.
-
-        Runs each step's reverse operations from the plan. A contract step that dropped data
-        cannot be rolled back (restore from the backup instead). Needs confirmation.
-        """
+        """Undo the latest applied step, a named step, or all of them in reverse, with each
+        step's reverse operations. A step that dropped data cannot be rolled back (restore the
+        backup). Needs confirmation."""
         return await _run(
             ctx, "rollback", plan_id, plan_hash, db, step, None, all_steps, dry_run, confirm_token
         )
@@ -235,10 +226,7 @@ def register(server: MCPServer, runtime: Any) -> None:
         ctx: Context,
         staging: Annotated[
             str | None,
-            Field(
-                description="Staging database URL or connection name (it is changed); "
-                "omit to rehearse on a throwaway copy of the plan's database"
-            ),
+            Field(description="Staging database (changed); omit for a throwaway copy of `db`"),
         ] = None,
         db: Annotated[
             str | None, Field(description="Source to copy when no staging is given")
@@ -246,7 +234,7 @@ def register(server: MCPServer, runtime: Any) -> None:
         sample_rows: Annotated[
             int,
             Field(
-                description="Rows per table (documents per collection on MongoDB) in a throwaway copy",
+                description="Rows (documents) per table in a throwaway copy",
                 ge=1,
             ),
         ] = 10_000,
@@ -254,13 +242,12 @@ def register(server: MCPServer, runtime: Any) -> None:
             bool, Field(description="Write the timings into the plan (it gets a new hash)")
         ] = True,
         confirm_token: Annotated[
-            str | None, Field(description="Token from a previous confirmation request")
+            str | None, Field(description="From a confirmation request")
         ] = None,
     ) -> RehearsalOutput:
-        """Rehearse a reviewed plan: run every reversible step, roll them all back, then run the
-        whole plan, timing each, on a staging database or on a throwaway copy (schema + sampled
-        rows, dropped afterwards). The timings are recorded in the plan, which gets a new hash:
-        show the user the new plan and execute with that hash. Needs confirmation."""
+        """Time a reviewed plan on staging or a throwaway copy: reversible steps, their
+        rollback, the whole plan. Timings go into the plan, which gets a new hash: show it and
+        execute with that hash. Needs confirmation."""
         from datamigration.execute.service import jsonable_result, rehearsal_action, rehearse_plan
 
         plan, action = await anyio.to_thread.run_sync(
@@ -287,20 +274,19 @@ def register(server: MCPServer, runtime: Any) -> None:
             rehearsal=out["rehearsal"],
         )
 
-    @tool(server, read_only=True, idempotent=True, title="Migration run status", large=True)
+    @tool(server, read_only=True, idempotent=True, title="Migration run status")
     async def run_status(
         plan_id: Annotated[
             str | None, Field(description="A plan id; omit to list the runs with a local log")
         ] = None,
         db: Annotated[
             str | None,
-            Field(description="Target database URL or connection name (default: the plan's)"),
+            Field(description="Target database (default: the plan's)"),
         ] = None,
     ) -> RunStatusOutput:
-        """Where a migration run stands: each step's status, each backfill's checkpoint (last
-        key, rows, batches) read from the target database, and the latest run events.
-        `interrupted` means a step is marked running but no executor holds the plan: call
-        execute again with the same arguments to resume from the checkpoint."""
+        """Where a run stands on the target: each step's status, each backfill's checkpoint and
+        the latest events. `interrupted`: a step is marked running but no executor holds the
+        plan; call execute again with the same arguments to resume."""
         from datamigration.execute.service import jsonable_result
         from datamigration.execute.service import run_status as status_of
 

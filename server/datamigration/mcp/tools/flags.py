@@ -77,9 +77,8 @@ def register(server: MCPServer, runtime: Any) -> None:
     def flags_get(
         flag: Annotated[str | None, Field(description="one flag key; omit for all")] = None,
     ) -> FlagsGetOutput:
-        """Feature flags of the workspace (flagd JSON format, flags/flags.flagd.json by
-        default): state, variants, default variant and the rollout percent of the new variant
-        (null when the flag has targeting rules this server did not write)."""
+        """Feature flags of the workspace (flagd JSON): state, variants, default variant and
+        the new variant's rollout percent (null for targeting rules not written here)."""
         from datamigration.safety import flags as engine
 
         listed = engine.list_flags(runtime.workspace)
@@ -103,8 +102,8 @@ def register(server: MCPServer, runtime: Any) -> None:
         ] = None,
         source: Annotated[str | None, Field(description="source database for the rules")] = None,
         target: Annotated[str | None, Field(description="target database for the rules")] = None,
-        probe_url: Annotated[
-            str | None, Field(description="gate: database URL or name to health-probe")
+        probe_db: Annotated[
+            str | None, Field(description="gate: database URL or connection name to health-probe")
         ] = None,
         probe_sql: Annotated[str, Field(description="probe query")] = "SELECT 1",
         max_p95_ms: Annotated[float, Field(gt=0, description="probe p95 latency limit")] = 250.0,
@@ -112,13 +111,12 @@ def register(server: MCPServer, runtime: Any) -> None:
         skip_steps: Annotated[bool, Field(description="allow jumping past 1->10->100")] = False,
         ungated: Annotated[bool, Field(description="go up without a gate, on purpose")] = False,
         confirm_token: Annotated[
-            str | None, Field(description="Token from a previous confirmation request")
+            str | None, Field(description="From a confirmation request")
         ] = None,
     ) -> RolloutOutput:
-        """Serve the flag's new variant to `percent`% of targeting keys (flagd `fractional`,
-        sticky per key). Steps go 1 -> 10 -> 100; going up from a live step needs a gate
-        (`rules` and/or `probe_url`), and a failed gate writes nothing. Needs the user's
-        confirmation. Returns the gate results and the share measured with flagd's hashing."""
+        """Serve the flag's new variant to `percent`% of keys (flagd `fractional`, sticky).
+        Steps go 1 -> 10 -> 100; going up from a live step needs a gate (`rules` and/or
+        `probe_db`); a failed gate writes nothing. Needs confirmation."""
         from datamigration.safety import flags as engine
 
         ws = runtime.workspace
@@ -130,7 +128,7 @@ def register(server: MCPServer, runtime: Any) -> None:
             rules=rules,
             source=source,
             target=target,
-            probe_url=probe_url,
+            probe_url=probe_db,
             probe_sql=probe_sql,
             max_p95_ms=max_p95_ms,
             max_error_rate=max_error_rate,
@@ -146,9 +144,8 @@ def register(server: MCPServer, runtime: Any) -> None:
     def flags_rollback(
         flag: Annotated[str, Field(description="flag key")],
     ) -> RollbackOutput:
-        """Kill switch: serve the flag's old variant to everyone at once (targeting removed,
-        defaultVariant set to the old variant, one atomic file replace). No confirmation: it
-        only ever restores the old behaviour."""
+        """Kill switch: serve the flag's old variant to everyone at once (one atomic write).
+        No confirmation: it only ever restores the old behaviour."""
         from datamigration.safety import flags as engine
 
         out = engine.rollback(runtime.workspace, flag)

@@ -2,7 +2,8 @@
 
 Takes SQL text and/or workspace paths, returns the findings with the safe rewrite of each
 statement. With a database it uses live table sizes for severity and can trace the locks each
-statement takes on a scratch schema (always rolled back). Large results are capped.
+statement takes on a scratch schema (always rolled back). Findings are paged (`offset`; a page
+holds at most MAX_FINDINGS and fits the answer budget, `next` says where the rest starts).
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from datamigration.errors import UserInputError
 from datamigration.lint import lint_paths
 from datamigration.lint.model import LintOptions
 from datamigration.lint.report import to_json, to_sarif
+from datamigration.mcp.answers import fit_list
 from datamigration.mcp.tooling import tool
 
 #: Findings returned per call; the rest are counted and `truncated` is set.
@@ -33,10 +35,12 @@ class LintOutput(TypedDict):
     traces: list[dict[str, Any]]
     sarif: dict[str, Any] | None
     truncated: bool
+    offset: int
+    next: str | None
 
 
 def register(server: MCPServer, runtime: Any) -> None:
-    @tool(server, read_only=True, title="Lint migration SQL", large=True)
+    @tool(server, read_only=True, title="Lint migration SQL", pages="offset=<next finding>")
     async def lint_migration(
         sql: Annotated[
             str | None,
@@ -55,26 +59,23 @@ def register(server: MCPServer, runtime: Any) -> None:
             bool, Field(description="the framework wraps each migration in a transaction")
         ] = False,
         pg_version: int = 15,
-        database: Annotated[
+        db: Annotated[
             str | None,
             Field(description="database URL or connection name: live table sizes decide severity"),
         ] = None,
         trace: Annotated[
             bool,
-            Field(
-                description="with database: run each statement on a "
-                "scratch copy in a rolled-back transaction and report "
-                "locks and rewrites"
-            ),
+            Field(description="with db: measure locks on a scratch copy (rolled back)"),
         ] = False,
         sarif: bool = False,
+        offset: Annotated[int, Field(description="Findings to skip (paging)", ge=0)] = 0,
     ) -> LintOutput:
-        """Check migration SQL for long locks and breaking changes; each finding carries the rule
-        id, severity, file/line/column, the lock, and the exact safe rewrite (`fix`)."""
+        """Check migration SQL for long locks and breaking changes; each finding has the rule,
+        severity, position, lock and the safe rewrite (`fix`). Paged (`offset`, `next`)."""
         if sql is None and not paths:
             raise UserInputError("nothing to lint", hint="Pass `sql` text or `paths`.")
-        if trace and not database:
-            raise UserInputError("trace needs a database", hint="Pass `database` too.")
+        if trace and not db:
+            raise UserInputError("trace needs a database", hint="Pass `db` too.")
         options = LintOptions(
             dialect=dialect or "postgres",
             assume_in_transaction=assume_in_transaction,
@@ -82,14 +83,14 @@ def register(server: MCPServer, runtime: Any) -> None:
         )
 
         def work():
-            if database:
+            if db:
                 from datamigration.lint.live import lint_live
 
                 return lint_live(
                     runtime.workspace,
                     paths or [],
                     options,
-                    database,
+                    db,
                     trace=trace,
                     stdin_text=sql,
                     assume_given=assume_in_transaction,
@@ -105,8 +106,9 @@ def register(server: MCPServer, runtime: Any) -> None:
 
         report = await anyio.to_thread.run_sync(work)
         findings = to_json(report)
-        return LintOutput(
-            findings=findings[:MAX_FINDINGS],
+        page = findings[offset : offset + MAX_FINDINGS]
+        out = LintOutput(
+            findings=page,
             errors=report.count("error"),
             warnings=report.count("warning"),
             infos=report.count("info"),
@@ -122,5 +124,12 @@ def register(server: MCPServer, runtime: Any) -> None:
             ],
             traces=report.traces[:MAX_FINDINGS],
             sarif=to_sarif(report) if sarif else None,
-            truncated=len(findings) > MAX_FINDINGS,
+            truncated=False,
+            offset=offset,
+            next=None,
         )
+        kept = fit_list(out, "findings")  # type: ignore[arg-type]
+        if offset + kept < len(findings):
+            out["truncated"] = True
+            out["next"] = f"call lint_migration again with offset={offset + kept}"
+        return out

@@ -3,7 +3,9 @@
 Thin: checks the spec, runs the planner in a worker thread (it inspects and measures the
 database) and returns the plan summary with its id and hash — the two values `execute` needs.
 Writes plan files under the docs tree and `.datamigration/plans/`, never the database (the rate
-sample runs in a transaction that is rolled back), so it is not destructive.
+sample runs in a transaction that is rolled back), so it is not destructive. The change-spec
+schema is the MCP resource schema://change-spec (a client cannot open the package's files). A
+plan.md too long for one answer is cut at a line and `next` says how to `read` the rest.
 """
 
 from __future__ import annotations
@@ -15,9 +17,15 @@ from mcp.server import MCPServer
 from pydantic import Field
 from typing_extensions import TypedDict
 
+from datamigration.mcp.answers import fit_list
 from datamigration.mcp.tooling import tool
 
 MAX_STEPS = 100
+SPEC_KINDS = (
+    "add_column, drop_column, rename_column, change_type, set_not_null, add_unique, "
+    "add_foreign_key, add_check, add_index, drop_index, rename_table, split_table, "
+    "merge_tables, backfill, raw_sql, move_table"
+)
 
 
 class StepSummary(TypedDict):
@@ -44,6 +52,7 @@ class PlanOutput(TypedDict):
     files: list[str]
     plan_md: str
     truncated: bool
+    next: str | None
 
 
 def register(server: MCPServer, runtime: Any) -> None:
@@ -58,9 +67,9 @@ def register(server: MCPServer, runtime: Any) -> None:
         spec: Annotated[
             dict[str, Any],
             Field(
-                description='change spec (schemas/change-spec.schema.json), e.g. {"kind": '
-                '"rename_column", "table": "users", "column": "email", "new_name": '
-                '"email_address"}'
+                description=f"change spec; kind: {SPEC_KINDS}; fields per kind: resource "
+                'schema://change-spec. E.g. {"kind": "rename_column", "table": "users", '
+                '"column": "email", "new_name": "email_address"}'
             ),
         ],
         db: Annotated[str, Field(description="database URL or connection name")],
@@ -76,11 +85,11 @@ def register(server: MCPServer, runtime: Any) -> None:
             str | None, Field(description="flyway, alembic or raw (default: detected)")
         ] = None,
     ) -> PlanOutput:
-        """Turn a change spec into a zero-downtime plan: the pattern and why, phases and steps
-        with their statements, rollback, validation rules, monitoring thresholds and
-        estimates from measured sizes, the checklist and communication plan. Writes plan.json,
-        plan.md (Mermaid diagram) and migration files, and stores the plan by id + hash.
-        Show the user plan_md, then execute with plan_id and plan_hash."""
+        """Turn a change spec into a zero-downtime plan (pattern, phases, steps, rollback,
+        validation, estimates from measured sizes); writes plan.json, plan.md and migration
+        files and stores the plan by id + hash. Measures the backfill rate with one sample
+        UPDATE on the target that is always rolled back. Show the user plan_md, then execute
+        with plan_id and plan_hash."""
         from datamigration.plan.linting import open_findings
         from datamigration.plan.planner import plan_migration as run
         from datamigration.plan.spec import parse_spec
@@ -103,9 +112,7 @@ def register(server: MCPServer, runtime: Any) -> None:
             )
             for s in p.steps
         ]
-        md = result.plan_md
-        truncated = len(steps) > MAX_STEPS or len(md) > 60_000
-        return PlanOutput(
+        out = PlanOutput(
             plan_id=p.id,
             plan_hash=p.hash,
             title=p.title,
@@ -118,6 +125,21 @@ def register(server: MCPServer, runtime: Any) -> None:
             warnings=list(p.warnings),
             lint_open=[dict(f) for f in open_findings(p)],
             files=list(result.files),
-            plan_md=md[:60_000],
-            truncated=truncated,
+            plan_md=result.plan_md,
+            truncated=len(steps) > MAX_STEPS,
+            next=None,
         )
+        return _fit_plan_md(out)
+
+
+def _fit_plan_md(out: PlanOutput) -> PlanOutput:
+    """Keep the head of plan_md that fits the answer; `next` names the file and line to read."""
+    lines = out["plan_md"].split("\n")
+    out["plan_md"] = lines  # type: ignore[typeddict-item]  # fitted as lines, joined below
+    kept = fit_list(out, "plan_md")  # type: ignore[arg-type]
+    out["plan_md"] = "\n".join(lines[:kept])
+    if kept < len(lines):
+        md_path = next((f for f in out["files"] if f.endswith("plan.md")), "plan.md")
+        out["truncated"] = True
+        out["next"] = f"call read with path={md_path!r} offset={kept + 1}"
+    return out

@@ -98,20 +98,27 @@ class ValidateOutput(TypedDict):
     report_markdown: str
     story: str | None
     test_status: str | None
+    notes: list[str]  # what the rules file should change (a deprecated spelling)
 
 
 class GenerateRulesOutput(TypedDict):
     path: str | None
     rules: int
     content: dict[str, Any]
+    note: str | None  # the ${VAR} to set for a password the rules file does not hold
 
 
 def register(server: MCPServer, runtime: Any) -> None:
-    @tool(server, read_only=True, title="Checksum diff of a table across databases", large=True)
+    @tool(
+        server,
+        read_only=True,
+        title="Checksum diff of a table across databases",
+        pages="a smaller max_keys",
+    )
     async def diff_data(
-        source_url: Annotated[str, Field(description="source database URL or connection name")],
+        source: Annotated[str, Field(description="source database URL or connection name")],
         source_table: Annotated[str, Field(description="source table (or collection)")],
-        target_url: Annotated[str, Field(description="target database URL or connection name")],
+        target: Annotated[str, Field(description="target database URL or connection name")],
         target_table: Annotated[str, Field(description="target table or MongoDB collection")],
         key: Annotated[
             list[str] | None,
@@ -132,10 +139,9 @@ def register(server: MCPServer, runtime: Any) -> None:
         ] = 0.0,
         max_keys: Annotated[int, Field(ge=1, le=10000, description="cap on listed keys")] = 200,
     ) -> DiffOutput:
-        """Compare a table on two databases (PostgreSQL, MySQL/MariaDB, SQLite, MongoDB) by
-        hashing key segments inside each database in parallel and bisecting only where they
-        differ. Returns missing / extra / changed keys (capped, `truncated`), which fields
-        changed, and how values were normalised. Read-only on both sides."""
+        """Compare a table across two databases by hashing key segments in each and bisecting
+        where they differ: missing / extra / changed keys (capped at max_keys, `truncated`),
+        which fields changed, the normalisation used. Read-only."""
         from datamigration.validate.canonical import Normalisation
         from datamigration.validate.diff import DiffOptions, diff_tables
 
@@ -152,7 +158,7 @@ def register(server: MCPServer, runtime: Any) -> None:
         )
         report = await anyio.to_thread.run_sync(
             lambda: diff_tables(
-                source_url, source_table, target_url, target_table, options, runtime.workspace
+                source, source_table, target, target_table, options, runtime.workspace
             )
         )
         return DiffOutput(**{k: report[k] for k in DiffOutput.__annotations__})  # type: ignore
@@ -167,7 +173,6 @@ def _register_rules_tools(server: MCPServer, runtime: Any) -> None:
         destructive=False,
         idempotent=True,
         title="Run a validation rules file",
-        large=True,
     )
     async def validate(
         rules_file: Annotated[str, Field(description="rules file (YAML/JSON) in the workspace")],
@@ -177,12 +182,9 @@ def _register_rules_tools(server: MCPServer, runtime: Any) -> None:
         source: Annotated[str | None, Field(description="override the source database")] = None,
         target: Annotated[str | None, Field(description="override the target database")] = None,
     ) -> ValidateOutput:
-        """Run every rule of a validation rules file (counts, NOT NULL, foreign-key orphans,
-        future dates, ranges, duplicates, schema fidelity, checksum diff, sampled rows) against
-        the databases it names. Writes JSON + markdown reports under docs/validation/ and, with
-        `story`, records test_status passing/failing on that story in status.json (the harness
-        rule lets a story reach in-review only after a passing validation). Databases are only
-        read."""
+        """Run every rule of a validation rules file against its databases (only read). Writes
+        JSON + markdown reports under docs/validation/; with `story`, records test_status on
+        it (in-review needs a passing validation)."""
         from datamigration.validate.report import validate_file
 
         def work() -> dict[str, Any]:
@@ -206,6 +208,7 @@ def _register_rules_tools(server: MCPServer, runtime: Any) -> None:
             report_markdown=out["report_markdown"],
             story=out["story"],
             test_status=out["test_status"],
+            notes=out["notes"],
         )
 
     @tool(
@@ -216,9 +219,9 @@ def _register_rules_tools(server: MCPServer, runtime: Any) -> None:
         title="Generate validation rules from a table's schema",
     )
     async def generate_rules(
-        source_url: Annotated[str, Field(description="source database URL or connection name")],
+        source: Annotated[str, Field(description="source database URL or connection name")],
         table: Annotated[str, Field(description="the table being migrated")],
-        target_url: Annotated[str | None, Field(description="target database")] = None,
+        target: Annotated[str | None, Field(description="target database")] = None,
         target_table: Annotated[str | None, Field(description="target table if renamed")] = None,
         path: Annotated[
             str | None, Field(description="write the rules file here (workspace path)")
@@ -227,25 +230,28 @@ def _register_rules_tools(server: MCPServer, runtime: Any) -> None:
             bool, Field(description="replace an existing, different file at `path`")
         ] = False,
     ) -> GenerateRulesOutput:
-        """Design the validation of a table migration from its schema: count match, NOT NULL
-        columns, unique keys, foreign keys, timestamp columns (no future dates) and, with a
-        target, schema fidelity and a checksum diff. Returns the rules document and, with
-        `path`, writes it as YAML (or JSON for .json) for the user to edit. An existing file
-        with other content (perhaps edited by hand) is kept unless `overwrite` is true. A
-        MongoDB source yields count, required-field (from sampled documents) and unique-index
-        rules, plus an `_id` checksum diff with a MongoDB target."""
-        from datamigration.validate.generate import rules_from_schema, write_rules_file
+        """Validation rules for a table migration from its schema (counts, NOT NULL, keys, dates;
+        with `target` fidelity and a checksum diff). With `path`, writes them (YAML, or JSON
+        for .json); a different existing file is kept unless `overwrite`. Databases are named
+        by connection name, or by URL with the password as ${VAR} (`note` says which to set)."""
+        from datamigration.validate.generate import (
+            password_note,
+            rules_from_schema,
+            write_rules_file,
+        )
 
         ws = runtime.workspace
 
         def work() -> tuple[dict[str, Any], str | None]:
             doc = rules_from_schema(
-                source_url, table, target_url=target_url, target_table=target_table, workspace=ws
+                source, table, target_url=target, target_table=target_table, workspace=ws
             )
             return doc, write_rules_file(ws, path, doc, overwrite=overwrite) if path else None
 
         doc, written = await anyio.to_thread.run_sync(work)
-        return GenerateRulesOutput(path=written, rules=len(doc["rules"]), content=doc)
+        return GenerateRulesOutput(
+            path=written, rules=len(doc["rules"]), content=doc, note=password_note(doc)
+        )
 
 
 def _check_story_first(workspace: Any, rules_file: str, story: str | None) -> None:

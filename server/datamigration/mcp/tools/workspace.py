@@ -3,7 +3,9 @@
 Thin by design: each tool parses its arguments, calls one function of
 `datamigration.workspace`, and shapes the dataclass result into a TypedDict (the output schema).
 Confirmation for `run` outside the allow-list and for changes to the workspace policy file goes
-through `confirm`, which asks the user (or hands back a token) before anything happens.
+through `confirm`, which asks the user (or hands back a token) before anything happens. A
+listed command that runs workspace code (pytest, alembic) asks too, until the user confirmed
+that command line and the workspace is unchanged since (`codetrust`, held per server).
 """
 
 from __future__ import annotations
@@ -19,9 +21,11 @@ from pydantic import Field
 from typing_extensions import TypedDict
 
 from datamigration.confirmation import Action
+from datamigration.mcp.answers import ANSWER_BUDGET_CHARS, fit_list, size
 from datamigration.mcp.confirm import confirm
 from datamigration.mcp.tooling import tool
 from datamigration.workspace import files, frameworks, runner, search
+from datamigration.workspace.codetrust import CodeTrust
 
 #: find_migrations lists at most this many files per folder (with `truncated`).
 MAX_FILES_PER_SET = 1000
@@ -34,6 +38,7 @@ class ReadOutput(TypedDict):
     end_line: int
     total_lines: int
     truncated: bool
+    next: str | None
 
 
 class WriteOutput(TypedDict):
@@ -53,6 +58,7 @@ class GlobOutput(TypedDict):
     base: str
     files: list[str]
     truncated: bool
+    next: str | None
 
 
 class GrepMatchOutput(TypedDict):
@@ -68,6 +74,7 @@ class GrepOutput(TypedDict):
     files_searched: int
     skipped: int
     truncated: bool
+    next: str | None
 
 
 class RunOutput(TypedDict):
@@ -93,26 +100,58 @@ class FindMigrationsOutput(TypedDict):
     truncated: bool
 
 
+OffsetArg = Annotated[int, Field(description="Results to skip (paging)", ge=0)]
+
+
 def _plain(obj: Any) -> Any:
     return dataclasses.asdict(obj)
+
+
+def _page(found: dict[str, Any], key: str, tool_name: str, offset: int) -> Any:
+    """Results `offset`.. of `found[key]`, as many as fit one answer; `next` names the rest."""
+    items = found[key]
+    found[key] = items[offset:]
+    wanted = len(found[key])
+    found["next"] = None
+    kept = fit_list(found, key)
+    if kept < wanted or found["truncated"]:
+        found["truncated"] = True
+        found["next"] = f"call {tool_name} again with offset={offset + kept}"
+    return found
+
+
+def _read_page(page: files.ReadResult) -> Any:
+    """The lines of `page` that fit one answer, cut at a line end; `next` names the rest."""
+    out = _plain(page)
+    out["next"] = None
+    if size(out) > ANSWER_BUDGET_CHARS - 400:
+        parts = out["content"].split("\n")  # file lines: only "\n" ends one (not "\r", "\f")
+        lines = [p + "\n" for p in parts[:-1]] + ([parts[-1]] if parts[-1] else [])
+        out["content"] = lines  # fit the lines as a list, then join what was kept
+        kept = max(fit_list(out, "content"), 1)
+        out["content"] = "".join(lines[:kept])
+        out["end_line"] = page.start_line + kept - 1
+        out["truncated"] = out["end_line"] < page.total_lines
+    if out["truncated"]:
+        out["next"] = f"call read again with offset={out['end_line'] + 1}"
+    return out
 
 
 def register(server: MCPServer, runtime: Any) -> None:
     def ws() -> Any:
         return runtime.workspace
 
-    @tool(server, read_only=True, title="Read a file", name="read", large=True)
+    trust = CodeTrust()  # what the user confirmed `run` to execute, for this server's lifetime
+
+    @tool(server, read_only=True, title="Read a file", name="read", pages="offset=end_line + 1")
     def read_tool(
         path: Annotated[str, Field(description="File path, relative to the workspace root")],
         offset: Annotated[int, Field(description="First line to return (1-based)")] = 1,
         limit: Annotated[int | None, Field(description="Most lines to return")] = None,
     ) -> ReadOutput:
-        """Read a text file in the workspace, paged by line.
-
-        Returns at most `limit` lines (2000 by default) and 100k characters; when `truncated`
-        is true, call again with offset = end_line + 1. Binary and huge files are refused.
-        """
-        return _plain(files.read_file(ws(), path, offset=offset, limit=limit))
+        """Read a text file in the workspace: at most `limit` lines (2000) that fit one answer;
+        paged (`offset`, `next`). Binary and huge files are refused."""
+        return _read_page(files.read_file(ws(), path, offset=offset, limit=limit))
 
     @tool(
         server,
@@ -163,7 +202,7 @@ def register(server: MCPServer, runtime: Any) -> None:
             files.edit_file(ws(), path, old, new, replace_all=replace_all, confirmed=confirmed)
         )
 
-    @tool(server, read_only=True, title="Find files by pattern", name="glob")
+    @tool(server, read_only=True, title="Find files by pattern", name="glob", pages="offset")
     def glob_tool(
         pattern: Annotated[
             str, Field(description="Glob like 'migrations/*.sql' or '**/*.py' ({a,b} allowed)")
@@ -172,14 +211,18 @@ def register(server: MCPServer, runtime: Any) -> None:
         limit: Annotated[
             int, Field(description="Most paths to return")
         ] = search.DEFAULT_GLOB_LIMIT,
+        offset: OffsetArg = 0,
     ) -> GlobOutput:
-        """List files matching a glob, relative to the workspace root. Symlinked directories,
-        .git and virtualenvs are not searched."""
-        return _plain(search.glob_files(ws(), pattern, base=base, limit=limit))
+        """List files matching a glob, relative to the workspace root (paged: `offset`, `next`).
+        Symlinked directories, .git and virtualenvs are not searched."""
+        found = _plain(search.glob_files(ws(), pattern, base=base, limit=offset + limit))
+        return _page(found, "files", "glob", offset)
 
-    @tool(server, read_only=True, title="Search file contents", name="grep", large=True)
+    @tool(server, read_only=True, title="Search file contents", name="grep", pages="offset")
     def grep_tool(
-        regex: Annotated[str, Field(description="Python regular expression")],
+        regex: Annotated[
+            str, Field(description="Regular expression (RE2: no backreferences or lookaround)")
+        ],
         path: Annotated[str, Field(description="File or directory to search")] = ".",
         glob: Annotated[
             str | None, Field(description="Only files matching this glob, e.g. '*.sql'")
@@ -191,20 +234,22 @@ def register(server: MCPServer, runtime: Any) -> None:
         limit: Annotated[
             int, Field(description="Most matching lines (or files) to return")
         ] = search.DEFAULT_GREP_LIMIT,
+        offset: OffsetArg = 0,
     ) -> GrepOutput:
         """Search text files for a regex, line by line. Skips binary and very large files,
-        .git, virtualenvs and node_modules; the result is capped (`truncated`)."""
-        return _plain(
+        .git, virtualenvs and node_modules; paged (`offset`, `next` when `truncated`)."""
+        found = _plain(
             search.grep_files(
                 ws(),
                 regex,
                 path=path,
                 glob=glob,
                 ignore_case=ignore_case,
-                limit=limit,
+                limit=offset + limit,
                 files_only=files_only,
             )
         )
+        return _page(found, "files_matched" if files_only else "matches", "grep", offset)
 
     @tool(
         server,
@@ -213,7 +258,6 @@ def register(server: MCPServer, runtime: Any) -> None:
         open_world=False,
         title="Run a command",
         name="run",
-        large=True,
     )
     async def run_tool(
         command: Annotated[
@@ -229,24 +273,36 @@ def register(server: MCPServer, runtime: Any) -> None:
         ] = None,
     ) -> RunOutput:
         """Run a command in the workspace root with a timeout, an output cap and an environment
-        stripped of secrets. Commands in the [run] allow-list of datamigration.toml (and
-        read-only built-ins like ls, cat, git status/diff/log, pytest, alembic history) run
-        directly; anything else needs the user's confirmation. A non-zero exit is reported
-        in exit_code, not as an error."""
+        without secrets. Read-only commands of the [run] allow-list (ls, cat, git status/diff/
+        log...) run directly. Listed commands that execute workspace code (pytest, alembic)
+        ask the user until that exact command was confirmed and no file changed since; anything
+        else always asks. A non-zero exit is reported in exit_code, not as an error."""
         workspace = ws()
         policy = runner.RunPolicy.from_workspace(workspace)
         argv = ["bash", "-c", command] if shell else runner.parse_command(command)
-        decision = runner.check_policy(workspace, argv, shell=shell, policy=policy)
+        decision = await anyio.to_thread.run_sync(
+            lambda: runner.check_policy(workspace, argv, shell=shell, policy=policy, trust=trust)
+        )
         if not decision.allowed:
+            payload: dict[str, Any] = {"argv": argv, "shell": shell, "cwd": str(workspace.root)}
+            if decision.state:
+                # Bound to the files as they are now: a token or an answer given for this state
+                # cannot be spent after the model changed a file.
+                payload["workspace_state"] = decision.state
             action = Action(
-                "run",
-                f"run `{command}` in {workspace.root} ({decision.reason})",
-                {"argv": argv, "shell": shell, "cwd": str(workspace.root)},
+                "run", f"run `{command}` in {workspace.root} ({decision.reason})", payload
             )
             await confirm(ctx, runtime, action, confirm_token)
         result = await anyio.to_thread.run_sync(
             lambda: runner.run_command(
-                workspace, command, shell=shell, timeout=timeout, confirmed=True, policy=policy
+                workspace,
+                command,
+                shell=shell,
+                timeout=timeout,
+                confirmed=True,
+                policy=policy,
+                trust=trust,
+                confirmed_state=decision.state,
             )
         )
         out = _plain(result)
