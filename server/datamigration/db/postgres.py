@@ -1,19 +1,22 @@
 """PostgreSQL backend (psycopg 3): introspection in a fixed number of catalog queries, a
-read-only query path the server enforces, and the generic execution path for the executor.
+read-only query path, and the generic execution path for the executor.
 
-Read-only enforcement, in the order it bites:
-1. the statement is sent with the extended protocol (`prepare=True`), so the server itself
-   refuses several statements in one call (``COMMIT; DROP TABLE t`` never runs);
-2. it runs inside ``BEGIN READ ONLY`` with a LOCAL statement timeout, so writes, ``nextval``,
-   ``lo_import``, ``SELECT INTO`` and side-effecting functions fail in the server;
-3. it runs as the NOLOGIN role ``datamigration_readonly`` (member of ``pg_read_all_data``) via
-   ``SET LOCAL ROLE`` when the connected user may switch to it, so privileged functions
-   (``pg_terminate_backend``, ``COPY ... TO PROGRAM``) are refused by permission checks;
-4. after the statement the server must still report an open transaction (a lone ``COMMIT``
-   would have ended it) and the statement must have produced a result set (``SET ...``);
-5. the transaction is always rolled back, and the session is discarded after any refusal.
-pglast (PostgreSQL's parser) counts statements first only to give a friendlier message, and
-refuses `set_config`, the one function that could switch the role back inside one SELECT.
+The read-only query path, in the order it bites (docs/databases.md says which protection comes
+from the database and which from us):
+1. `pg_guard.check_read` parses the text with PostgreSQL's own parser (pglast) and refuses,
+   before anything is sent, whatever is not exactly one plain read calling allow-listed
+   built-ins (DO, CALL, SET/RESET, COPY, writable CTEs, SELECT INTO, FOR UPDATE, ...);
+2. it runs inside ``BEGIN READ ONLY`` with LOCAL statement, lock and idle timeouts;
+3. a login user that could act beyond reading (a superuser, or a member of a superuser or
+   server-file/program/signal role) first gets `pg_guard.CATALOG_CHECK`: the statement is
+   refused, still unsent, when it could reach user code (a view, operator, cast, policy or
+   shadowing function written in SQL or a procedural language) that could switch back;
+4. it runs as the NOLOGIN role ``datamigration_readonly`` (member of ``pg_read_all_data``):
+   ``SET LOCAL SESSION AUTHORIZATION`` for a superuser, ``SET LOCAL ROLE`` for a member;
+5. a SELECT is read through a server-side cursor, long values cut on the server, so memory is
+   bounded by the caps; the transaction is always rolled back, session advisory locks are
+   released, and the session is discarded after any error. Refused means not sent
+   (``sent: false``); an error after sending is a failure of the statement (``sent: true``).
 """
 
 from __future__ import annotations
