@@ -742,8 +742,8 @@ class PostgresBackend(Backend):
         except psycopg.Error as exc:
             error = self._fail(exc, "read-only query")
             error.data["sent"] = sent
-        except QueryRefusedError as exc:
-            error = exc
+        except DatabaseError as exc:  # a refusal before sending, or a statement that ended
+            error = exc  # the transaction: the session is not reused either way
         if error is not None:
             self._discard_session()
             raise error
