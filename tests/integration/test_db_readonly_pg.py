@@ -10,6 +10,7 @@ anything is sent (the statement never appears among the queries the backend sent
 
 from __future__ import annotations
 
+import contextlib
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -229,15 +230,24 @@ def db(pg_url: str) -> str:
     return pg_url
 
 
+@contextlib.contextmanager
+def _login_role(db: str, prefix: str, roles: str) -> Iterator[str]:
+    """The URL of a new login role in `roles` (the cluster's roles are shared: dropped after)."""
+    name = f"{prefix}_{uuid.uuid4().hex[:8]}"
+    with psycopg.connect(db, autocommit=True) as conn:
+        conn.execute(f'CREATE ROLE "{name}" LOGIN IN ROLE {roles}')
+    try:
+        yield _with_user(db, name)
+    finally:
+        with psycopg.connect(db, autocommit=True) as conn:
+            conn.execute(f'DROP ROLE "{name}"')
+
+
 @pytest.fixture
 def reader(db: str) -> Iterator[str]:
     """A plain login role that may read everything and nothing else (the documented setup)."""
-    name = f"dm_reader_{uuid.uuid4().hex[:8]}"
-    with psycopg.connect(db, autocommit=True) as conn:
-        conn.execute(f'CREATE ROLE "{name}" LOGIN IN ROLE pg_read_all_data')
-    yield _with_user(db, name)
-    with psycopg.connect(db, autocommit=True) as conn:
-        conn.execute(f'DROP ROLE "{name}"')
+    with _login_role(db, "dm_reader", "pg_read_all_data") as url:
+        yield url
 
 
 @pytest.fixture(params=["superuser", "plain role"])
@@ -300,12 +310,8 @@ def test_refuses_the_attack_before_sending_it_and_nothing_changes(
 @pytest.fixture
 def privileged(db: str) -> Iterator[str]:
     """A login role that is no superuser but may signal other sessions."""
-    name = f"dm_signaller_{uuid.uuid4().hex[:8]}"
-    with psycopg.connect(db, autocommit=True) as conn:
-        conn.execute(f'CREATE ROLE "{name}" LOGIN IN ROLE pg_read_all_data, pg_signal_backend')
-    yield _with_user(db, name)
-    with psycopg.connect(db, autocommit=True) as conn:
-        conn.execute(f'DROP ROLE "{name}"')
+    with _login_role(db, "dm_signaller", "pg_read_all_data, pg_signal_backend") as url:
+        yield url
 
 
 @pytest.mark.parametrize("who", ["superuser", "privileged role"])
