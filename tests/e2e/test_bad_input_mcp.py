@@ -60,7 +60,7 @@ async def tool_error(client: Client, name: str, args: dict[str, Any]) -> str:
         ("bus_read", {"limit": 100_000}, "limit: Input should be less than or equal to 500",
          "limit (integer 1-500)"),
         ("bus_post", {"type": 3}, "text: Field required", "type* (string), text* (string)"),
-        ("query", {"database": f"mysql://u:{SECRET}@h/d", "sql": "SELECT 1", "max_rows": "all"},
+        ("query", {"db": f"mysql://u:{SECRET}@h/d", "sql": "SELECT 1", "max_rows": "all"},
          "max_rows:", "max_rows (integer 1-10000)"),
     ],
 )  # fmt: skip

@@ -43,11 +43,11 @@ async def test_the_query_tool_refuses_an_executable_comment_and_writes_no_file(s
     async with Client(server) as client:
         for into in ("OUTFILE", "DUMPFILE"):
             sql = f"SELECT * FROM t LIMIT 1 /*!INTO {into} '{target}' */"
-            result = await client.call_tool("query", {"database": my_db, "sql": sql})
+            result = await client.call_tool("query", {"db": my_db, "sql": sql})
             assert result.is_error and "hint:" in result.content[0].text
             assert "executable comments" in result.content[0].text
         assert not target.exists()
-        ok = await client.call_tool("query", {"database": my_db, "sql": "SELECT id FROM t"})
+        ok = await client.call_tool("query", {"db": my_db, "sql": "SELECT id FROM t"})
         assert not ok.is_error and ok.structured_content["rows"] == [[1], [2]]
         assert any("FILE" in w for w in ok.structured_content["warnings"])  # root holds FILE
 
@@ -64,7 +64,7 @@ async def test_the_query_tool_refuses_the_mongodb_operator_tricks(server, mongo_
         async with Client(server) as client:
             for attack in attacks:
                 result = await client.call_tool(
-                    "query", {"database": mongo_url, "sql": json.dumps(attack)}
+                    "query", {"db": mongo_url, "sql": json.dumps(attack)}
                 )
                 assert result.is_error and "hint:" in result.content[0].text
                 assert "read-only query path" in result.content[0].text

@@ -239,6 +239,7 @@ class Backend:
         *,
         max_rows: int = DEFAULT_MAX_ROWS,
         timeout_ms: int | None = None,
+        offset: int = 0,
     ) -> QueryResult:
         """Run one statement read-only, enforced by the database; always rolled back."""
         raise self._unsupported("query")

@@ -289,7 +289,12 @@ class MongoBackend(Backend):
     # --- the read-only query path --------------------------------------------------------
 
     def query(
-        self, sql: str, *, max_rows: int = DEFAULT_MAX_ROWS, timeout_ms: int | None = None
+        self,
+        sql: str,
+        *,
+        max_rows: int = DEFAULT_MAX_ROWS,
+        timeout_ms: int | None = None,
+        offset: int = 0,
     ) -> QueryResult:
         """Run one find / aggregate / count given as JSON (see `mongo_query`)."""
         q = parse_query(sql)
@@ -307,12 +312,16 @@ class MongoBackend(Backend):
                 kwargs["skip"] = q.skip
             n = self._call("count", coll.count_documents, dict(q.filter), **kwargs)
             return QueryResult(("count",), ((int(n),),), False, 1, elapsed_ms(started))
-        docs, truncated = self._call(f"{q.kind}", self._fetch, coll, q, max_rows, timeout)
+        docs, truncated = self._call(f"{q.kind}", self._fetch, coll, q, max_rows, timeout, offset)
         rows = tuple((to_json_document(d),) for d in docs)
         return QueryResult(("document",), rows, truncated, len(rows), elapsed_ms(started))
 
-    def _fetch(self, coll: Any, q: MongoQuery, max_rows: int, timeout: int) -> tuple[list, bool]:
-        want = max_rows + 1
+    def _fetch(
+        self, coll: Any, q: MongoQuery, max_rows: int, timeout: int, offset: int = 0
+    ) -> tuple[list, bool]:
+        """At most max_rows documents after the first `offset` (a page), and whether more
+        exist; the passed documents are streamed past, never kept."""
+        want = max_rows + 1 + offset
         if q.kind == "find":
             limit = want if q.limit in (None, 0) else min(q.limit, want)
             cursor = coll.find(
@@ -328,10 +337,14 @@ class MongoBackend(Backend):
                 [dict(s) for s in q.pipeline], maxTimeMS=timeout, batchSize=min(want, 1000)
             )
         docs: list[Any] = []
+        seen = 0
         with cursor:
             for doc in cursor:
+                seen += 1
+                if seen <= offset:
+                    continue
                 docs.append(doc)
-                if len(docs) >= want:
+                if len(docs) > max_rows:
                     break
         return docs[:max_rows], len(docs) > max_rows
 

@@ -510,7 +510,12 @@ class MySQLBackend(Backend):
     # --- read-only query -----------------------------------------------------------------
 
     def query(
-        self, sql: str, *, max_rows: int = DEFAULT_MAX_ROWS, timeout_ms: int | None = None
+        self,
+        sql: str,
+        *,
+        max_rows: int = DEFAULT_MAX_ROWS,
+        timeout_ms: int | None = None,
+        offset: int = 0,
     ) -> QueryResult:
         max_rows = clamp_rows(max_rows)
         timeout = int(timeout_ms or self.statement_timeout_ms)
@@ -549,7 +554,9 @@ class MySQLBackend(Backend):
                         "the statement returned no result set; only queries are allowed",
                     )
                 else:
-                    result = fetch_capped(cur, [d[0] for d in cur.description], max_rows, started)
+                    result = fetch_capped(
+                        cur, [d[0] for d in cur.description], max_rows, started, skip=offset
+                    )
                     if warning:
                         result = dataclasses.replace(result, warnings=(*result.warnings, warning))
             finally:

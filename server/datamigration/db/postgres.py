@@ -687,7 +687,12 @@ class PostgresBackend(Backend):
         return self._readonly_role  # type: ignore[return-value]
 
     def query(
-        self, sql: str, *, max_rows: int = DEFAULT_MAX_ROWS, timeout_ms: int | None = None
+        self,
+        sql: str,
+        *,
+        max_rows: int = DEFAULT_MAX_ROWS,
+        timeout_ms: int | None = None,
+        offset: int = 0,
     ) -> QueryResult:
         max_rows = clamp_rows(max_rows)
         timeout = int(timeout_ms or self.statement_timeout_ms)
@@ -728,7 +733,7 @@ class PostgresBackend(Backend):
                             ),
                         )
                     sent = True
-                    result = self._run_read(conn, cur, sql, shape.kind, max_rows, started)
+                    result = self._run_read(conn, cur, sql, shape.kind, max_rows, started, offset)
                     if self._privileged:
                         result = dataclasses.replace(
                             result, warnings=(*result.warnings, _PRIVILEGED_WARNING)
@@ -803,15 +808,16 @@ class PostgresBackend(Backend):
         kind: str,
         max_rows: int,
         started: float,
+        offset: int = 0,
     ) -> QueryResult:
         """Send the checked statement and read at most the caps; EXPLAIN and SHOW output is
         small and comes in one answer."""
         if kind == "select":
-            result = self._read_select(conn, cur, sql, max_rows, started)
+            result = self._read_select(conn, cur, sql, max_rows, started, offset)
         else:
             self._run(cur, sql, prepare=True)
             columns = [d.name for d in cur.description or ()]
-            result = fetch_capped(cur, columns, max_rows, started)
+            result = fetch_capped(cur, columns, max_rows, started, skip=offset)
         if conn.info.transaction_status != TransactionStatus.INTRANS:
             raise DatabaseError(
                 f"read-only query on {self.label}: the statement was sent and ended the "
@@ -822,7 +828,13 @@ class PostgresBackend(Backend):
         return result
 
     def _read_select(
-        self, conn: psycopg.Connection, cur: psycopg.Cursor, sql: str, max_rows: int, started: float
+        self,
+        conn: psycopg.Connection,
+        cur: psycopg.Cursor,
+        sql: str,
+        max_rows: int,
+        started: float,
+        offset: int = 0,
     ) -> QueryResult:
         """A SELECT through a server-side cursor (DECLARE ... FETCH in batches): the server
         computes and sends only the rows the caps let through. Declaring runs nothing but
@@ -844,7 +856,8 @@ class PostgresBackend(Backend):
         with conn.cursor(name="datamigration_query") as scur:
             scur.execute(wrapped)
             rows = _Reassembled(scur, layout)
-            return fetch_capped(rows, [name for name, _ in described], max_rows, started)
+            names = [name for name, _ in described]
+            return fetch_capped(rows, names, max_rows, started, skip=offset)
 
     # --- generic execution and row reading (executor, mover, validator) ------------------
 

@@ -49,14 +49,22 @@ def fetch_capped(
     *,
     max_value_bytes: int = MAX_VALUE_BYTES,
     max_bytes: int = MAX_RESULT_BYTES,
+    skip: int = 0,
 ) -> QueryResult:
-    """Fetch at most max_rows rows and about max_bytes of JSON, never the rest.
+    """Fetch at most max_rows rows and about max_bytes of JSON, never the rest, after passing
+    over the first `skip` rows (a page's offset: passed rows are read and dropped, so they
+    count against no cap and the next page starts where this one stopped).
 
     Rows are pulled in small batches from a streaming cursor, so memory holds one batch and the
     kept rows; one row past a cap says the answer was `truncated`. A value over max_value_bytes
     is cut (and said so in `warnings`); the first row is kept even when it alone is over
     max_bytes, so an answer is never empty only because of its size.
     """
+    while skip > 0:
+        passed = cursor.fetchmany(min(_BATCH * 10, skip))
+        if not passed:
+            break
+        skip -= len(passed)
     rows: list[tuple[Any, ...]] = []
     size, cut, truncated = 0, 0, False
     while not truncated:

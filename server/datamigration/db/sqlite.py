@@ -383,7 +383,12 @@ class SQLiteBackend(Backend):
     # --- read-only query -----------------------------------------------------------------
 
     def query(
-        self, sql: str, *, max_rows: int = DEFAULT_MAX_ROWS, timeout_ms: int | None = None
+        self,
+        sql: str,
+        *,
+        max_rows: int = DEFAULT_MAX_ROWS,
+        timeout_ms: int | None = None,
+        offset: int = 0,
     ) -> QueryResult:
         max_rows = clamp_rows(max_rows)
         deadline = time.monotonic() + (timeout_ms or self.statement_timeout_ms) / 1000.0
@@ -407,7 +412,9 @@ class SQLiteBackend(Backend):
                         self.label, "the statement returned no result set; only queries are allowed"
                     )
                 else:
-                    result = fetch_capped(cur, [d[0] for d in cur.description], max_rows, started)
+                    result = fetch_capped(
+                        cur, [d[0] for d in cur.description], max_rows, started, skip=offset
+                    )
             finally:
                 conn.set_authorizer(None)
                 if conn.in_transaction:

@@ -143,10 +143,9 @@ def register(server: MCPServer, runtime: Any) -> None:
 
         def work() -> QueryOutput:
             with connect(db, runtime.workspace) as conn:
-                fetch = min(offset + max_rows, QUERY_REACH)
-                result = conn.query(sql, max_rows=fetch, timeout_ms=timeout_ms)
+                fetch = min(max_rows, QUERY_REACH - offset)
+                result = conn.query(sql, max_rows=fetch, timeout_ms=timeout_ms, offset=offset)
             out: dict[str, Any] = result.to_dict()
-            out["rows"] = out["rows"][offset:]
             wanted = len(out["rows"])
             out.update(offset=offset, next=None)
             kept = fit_list(out, "rows")
