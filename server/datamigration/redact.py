@@ -15,8 +15,10 @@ _SECRET_NAME = re.compile(
     r"(PASS(WORD|WD)?|SECRET|TOKEN|API_?KEY|PRIVATE_?KEY|CREDENTIAL|AUTH|_DSN|DATABASE_URL|_URL$)",
     re.IGNORECASE,
 )
+# Bounded repeats keep the scan linear: with an unbounded scheme, every letter of a long value
+# (a 64 KB text cell) restarted a scan to its end, and redacting took seconds.
 _URL_PASSWORD = re.compile(
-    r"(?P<scheme>[a-zA-Z][a-zA-Z0-9+.\-]*://)(?P<user>[^:/@\s]*):(?P<pw>[^@\s/]*)@"
+    r"(?P<scheme>[a-zA-Z][a-zA-Z0-9+.\-]{0,31}://)(?P<user>[^:/@\s]{0,256}):(?P<pw>[^@\s/]{0,1024})@"
 )
 
 #: query parameters of a connection URL that carry a secret (libpq's ?password=, sslpassword)

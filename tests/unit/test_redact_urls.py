@@ -42,3 +42,16 @@ def test_free_text_with_a_multi_host_url_loses_the_password() -> None:
     text = "cannot reach mongodb://app:Hidden-Pw-8@h1:27017,h2:27017/db (timeout)"
     out = redact_text(text)
     assert "Hidden-Pw-8" not in out and "h1:27017,h2:27017/db" in out
+
+
+@pytest.mark.timeout(20)
+def test_redacting_a_megabyte_of_text_without_a_url_finishes_and_changes_nothing() -> None:
+    # An unbounded scheme pattern rescanned the rest of the text from every letter: 65 KB of
+    # one letter took 4 s and a megabyte would take many minutes (a query cell can be that big).
+    text = "x" * 1_000_000
+    assert redact_text(text) == text
+    crafted = "a://b:" * 50_000
+    assert redact_text(crafted) == crafted
+    assert redact_text("y" * 500 + "postgresql://u:S3cr3t@h/db") == "y" * 500 + (
+        f"postgresql://u:{MASK}@h/db"
+    )
