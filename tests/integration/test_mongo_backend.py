@@ -155,6 +155,34 @@ def test_find_aggregate_and_count_read_with_a_row_cap(seeded):
     assert count.rows == ((1,),) and count.columns == ("count",)
 
 
+def test_large_documents_are_capped_by_bytes_and_the_pages_put_together_are_every_document(
+    seeded,
+):
+    url, db = seeded
+    # zero-padded text keys: nx-27017 sorts integer _ids as text
+    db.blobs.insert_many([{"_id": f"{i:03d}", "body": "b" * 5_000} for i in range(60)])
+    db.blobs.insert_one({"_id": "060", "body": "h" * 200_000})  # one document over a whole answer
+    sql = '{"find": "blobs", "sort": {"_id": 1}}'
+    seen: list[str] = []
+    with connect(url) as backend:
+        offset = 0
+        while True:
+            page = backend.query(sql, max_rows=1_000, offset=offset)
+            seen += [row[0]["_id"] if isinstance(row[0], dict) else "cut" for row in page.rows]
+            if not page.rows or (not page.truncated and offset + page.row_count >= 61):
+                break
+            offset += page.row_count
+        first = backend.query(sql, max_rows=1_000)
+        huge = backend.query('{"find": "blobs", "filter": {"_id": "060"}}')
+    assert first.truncated and first.row_count < 60  # 64 KB of answer, not 300 KB
+    assert seen == [
+        *(f"{i:03d}" for i in range(60)),
+        "cut",
+    ]  # every document once, in order; the huge one cut to text
+    assert isinstance(huge.rows[0][0], str) and "cut; whole value" in huge.rows[0][0]
+    assert huge.truncated and huge.warnings
+
+
 def test_a_find_result_keeps_bson_types_visible(seeded):
     url, _ = seeded
     with connect(url) as backend:

@@ -12,6 +12,7 @@ and server-side JavaScript before anything is sent; every call carries ``maxTime
 
 from __future__ import annotations
 
+import itertools
 import json
 from collections.abc import Iterator, Sequence
 from typing import Any
@@ -40,7 +41,7 @@ from datamigration.db.errors import (
 )
 from datamigration.db.mongo_query import MongoQuery, parse_query
 from datamigration.db.mongo_sample import SchemaSampler
-from datamigration.db.readonly import clamp_rows, now
+from datamigration.db.readonly import MAX_RESULT_BYTES, clamp_rows, fetch_capped, now
 from datamigration.errors import DatabaseError, NotFoundError, UserInputError
 
 DEFAULT_SAMPLE_SIZE = 1000
@@ -312,15 +313,20 @@ class MongoBackend(Backend):
                 kwargs["skip"] = q.skip
             n = self._call("count", coll.count_documents, dict(q.filter), **kwargs)
             return QueryResult(("count",), ((int(n),),), False, 1, elapsed_ms(started))
-        docs, truncated = self._call(f"{q.kind}", self._fetch, coll, q, max_rows, timeout, offset)
-        rows = tuple((to_json_document(d),) for d in docs)
-        return QueryResult(("document",), rows, truncated, len(rows), elapsed_ms(started))
+        return self._call(f"{q.kind}", self._fetch, coll, q, max_rows, timeout, offset, started)
 
     def _fetch(
-        self, coll: Any, q: MongoQuery, max_rows: int, timeout: int, offset: int = 0
-    ) -> tuple[list, bool]:
-        """At most max_rows documents after the first `offset` (a page), and whether more
-        exist; the passed documents are streamed past, never kept."""
+        self,
+        coll: Any,
+        q: MongoQuery,
+        max_rows: int,
+        timeout: int,
+        offset: int,
+        started: float,
+    ) -> QueryResult:
+        """At most max_rows documents after the first `offset` (a page), under the same byte
+        caps as the SQL backends (one document is one value: up to a whole answer's size it is
+        kept as a document, past that cut to text); documents are streamed, never all kept."""
         want = max_rows + 1 + offset
         if q.kind == "find":
             limit = want if q.limit in (None, 0) else min(q.limit, want)
@@ -336,17 +342,15 @@ class MongoBackend(Backend):
             cursor = coll.aggregate(
                 [dict(s) for s in q.pipeline], maxTimeMS=timeout, batchSize=min(want, 1000)
             )
-        docs: list[Any] = []
-        seen = 0
         with cursor:
-            for doc in cursor:
-                seen += 1
-                if seen <= offset:
-                    continue
-                docs.append(doc)
-                if len(docs) > max_rows:
-                    break
-        return docs[:max_rows], len(docs) > max_rows
+            return fetch_capped(
+                _DocumentRows(cursor),
+                ("document",),
+                max_rows,
+                started,
+                skip=offset,
+                max_value_bytes=MAX_RESULT_BYTES,
+            )
 
     # --- document operations (executor) ---------------------------------------------------
 
@@ -443,3 +447,13 @@ def _int_or_none(value: Any) -> int | None:
         return int(value) if value is not None else None
     except (TypeError, ValueError):
         return None
+
+
+class _DocumentRows:
+    """A pymongo cursor seen as a DB-API cursor of one-column rows (`fetch_capped` reads it)."""
+
+    def __init__(self, cursor: Any) -> None:
+        self._docs = iter(cursor)
+
+    def fetchmany(self, size: int) -> list[tuple[Any]]:
+        return [(to_json_document(doc),) for doc in itertools.islice(self._docs, size)]
