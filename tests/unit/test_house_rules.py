@@ -55,3 +55,13 @@ def test_the_checks_see_a_driver_import_when_there_is_one(tmp_path):
     sample = tmp_path / "m.py"
     sample.write_text("import os\nfrom bson import ObjectId\nx = 'import psycopg'\n")
     assert roots(imported(sample), DRIVERS) == {"bson"}
+
+
+@pytest.mark.parametrize(
+    "path",
+    sorted((PACKAGE / "typemap").rglob("*.py")),
+    ids=lambda p: str(p.relative_to(PACKAGE)),
+)
+def test_the_type_map_uses_no_part_of_the_database_layer_but_the_schema_model(path):
+    layer = {n for n in imported(path) if n.startswith("datamigration.db")}
+    assert layer <= {"datamigration.db.model"}, "the type map is knowledge, not a connection"

@@ -7,9 +7,9 @@ from pathlib import Path
 import pytest
 
 from datamigration.db.model import Column, FieldStat
-from datamigration.db.typemap import ColumnType, common_bson_type, equivalent, map_type
-from datamigration.db.typemap_docs import REFERENCE_TYPES, reference_rows, render_markdown
 from datamigration.errors import UserInputError
+from datamigration.typemap import ColumnType, common_bson_type, equivalent, map_type
+from datamigration.typemap.docs import REFERENCE_TYPES, reference_rows, render_markdown
 
 C = ColumnType
 DOC = Path(__file__).resolve().parents[2] / "docs" / "type-mapping.md"
@@ -306,6 +306,6 @@ def test_every_lossy_mapping_says_why():
 
 def test_the_type_mapping_page_documents_every_mapping_entry():
     text = DOC.read_text(encoding="utf-8")
-    assert text == render_markdown(), "regenerate: python -m datamigration.db.typemap_docs"
+    assert text == render_markdown(), "regenerate: python -m datamigration.typemap.docs"
     for dialect, spelling, _ in REFERENCE_TYPES:
         assert f"`{spelling}" in text or spelling == "", (dialect, spelling)

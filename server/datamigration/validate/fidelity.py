@@ -54,7 +54,7 @@ def schema_fidelity(
     workspace: Any | None = None,
 ) -> list[str]:
     """Every way the target table falls short of the source (empty: faithful)."""
-    from datamigration.db.typemap import equivalent
+    from datamigration.typemap import equivalent
 
     wanted = set(checks or ALL_CHECKS)
     sd, src = _table(source_url, source_table, workspace)

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from datamigration.db.typemap_logical import (
+from datamigration.typemap.logical import (
     Logical,
     Spelling,
     _int_mod,

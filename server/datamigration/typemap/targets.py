@@ -2,14 +2,14 @@
 
 Each function picks the narrowest target that still holds every source value (the lossless
 choice) and, where a dialect has no such type, the closest one. It does not judge the result:
-`typemap.map_type` parses the chosen spelling back and asks `holds()`, so a wrong choice here
+`mapping.map_type` parses the chosen spelling back and asks `holds()`, so a wrong choice here
 shows up as a lossy mapping with its reason rather than a silent loss. Notes carry what the
 target dialect will not enforce or what a writer must do (create the enum, write offsets).
 """
 
 from __future__ import annotations
 
-from datamigration.db.typemap_logical import Logical, int_digits
+from datamigration.typemap.logical import Logical, int_digits
 
 MYSQL_TEXTS = ("tinytext", "text", "mediumtext", "longtext")
 MYSQL_BLOBS = ("tinyblob", "blob", "mediumblob", "longblob")

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from datamigration.db.typemap_logical import Logical, int_digits, int_range
+from datamigration.typemap.logical import Logical, int_digits, int_range
 
 JSON_NATIVE = {"int", "bool", "string", "float", "decimal", "json", "null", "document"}
 

@@ -12,7 +12,7 @@ Two questions, one answer source:
 
 A mapping is lossless exactly when `holds(target, source)`, so the table and the check agree.
 The reference page docs/type-mapping.md is generated from `reference_rows()` by
-`python -m datamigration.db.typemap_docs`.
+`python -m datamigration.typemap.docs`.
 """
 
 from __future__ import annotations
@@ -21,20 +21,11 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple
 
-from datamigration.db.typemap_holds import holds
-from datamigration.db.typemap_logical import Logical, normalize_dialect
-from datamigration.db.typemap_parse import to_logical
-from datamigration.db.typemap_targets import CHOOSERS
 from datamigration.errors import UserInputError
-
-__all__ = [
-    "ColumnType",
-    "TypeMapping",
-    "Verdict",
-    "common_bson_type",
-    "equivalent",
-    "map_type",
-]
+from datamigration.typemap.holds import holds
+from datamigration.typemap.logical import Logical, normalize_dialect
+from datamigration.typemap.parse import to_logical
+from datamigration.typemap.targets import CHOOSERS
 
 
 @dataclass(frozen=True)
