@@ -6,9 +6,9 @@ import psycopg
 import pytest
 
 from datamigration.db import connect
-from datamigration.db.locktrace import trace_statements
 from datamigration.lint.live import lint_live
 from datamigration.lint.model import LintOptions
+from datamigration.lint.trace import trace_statements
 from datamigration.workspace.root import Workspace
 
 pytestmark = pytest.mark.integration

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from datamigration.db.tracesql import deparse, plan_statement
+from datamigration.lint.trace.sql import deparse, plan_statement
 
 
 def _names(text: str) -> list[tuple[str | None, str]]:

@@ -1,7 +1,7 @@
 """Live context from a database: table sizes decide severity, and `--trace` measures locks.
 
 Sizes come from the database layer's `table_sizes()` (row estimates). Tracing uses
-`db.locktrace`: the tables each file touches are copied into scratch schemas, the file's
+`lint.trace`: the tables each file touches are copied into scratch schemas, the file's
 statements run against the copies in a transaction that is always rolled back, and the copies
 are dropped, so the real tables see nothing stronger than ACCESS SHARE. Each file is traced on
 its own copy.
@@ -72,7 +72,7 @@ def lint_live(
                     "--trace measures PostgreSQL locks and needs a PostgreSQL database",
                     hint="Pass a postgresql:// URL with --db, or drop --trace.",
                 )
-            from datamigration.db.locktrace import trace_statements
+            from datamigration.lint.trace import trace_statements
 
             for item in inputs:
                 statements, _ = split_statements(item.text, "postgres")

@@ -12,15 +12,15 @@ from __future__ import annotations
 
 import re
 import secrets
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
-import psycopg
 from pglast import ast
 
-from datamigration.db.tracesql import SYSTEM, Plan, deparse, plan_statement, quote_ident
 from datamigration.errors import DatabaseError
+from datamigration.lint.trace.sql import SYSTEM, Plan, deparse, plan_statement, quote_ident
 
 #: Tables copied at most (the file's own tables always are; foreign-key neighbours up to this).
 MAX_TABLES = 64
@@ -29,6 +29,26 @@ _RELKIND = """
 SELECT c.oid, c.relkind, n.nspname, c.relname, c.relispartition
 FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace WHERE c.oid = to_regclass(%s)
 """
+
+
+#: The backend's driver errors (`Backend.driver_errors`): the trace catches what the database
+#: refused without importing a driver, which only db/ does.
+Errors = tuple[type[BaseException], ...]
+
+
+class Session(Protocol):
+    """What the trace uses of the backend's one PostgreSQL session (`PostgresBackend.conn`).
+
+    The trace must hold that session's locks across statements, in a committed transaction, a
+    rolled-back one and a savepoint per statement, so it drives the session itself; it gets
+    the session from the backend that `datamigration.db.connect` opened and never opens one.
+    """
+
+    closed: bool
+
+    def execute(self, query: str, params: Sequence[Any] | None = None, /) -> Any: ...
+
+    def transaction(self, *, force_rollback: bool = False) -> AbstractContextManager[Any]: ...
 
 
 class TraceSetupError(DatabaseError):
@@ -46,8 +66,9 @@ class _Rel:
 class Scratch:
     """Scratch schemas, the relations copied into them, and the name mapping both ways."""
 
-    def __init__(self, conn: psycopg.Connection, path: list[str], sample_rows: int) -> None:
+    def __init__(self, conn: Session, path: list[str], sample_rows: int, errors: Errors) -> None:
         self.conn = conn
+        self.errors = errors
         self.path = path
         self.sample_rows = sample_rows
         self.tag = secrets.token_hex(4)
@@ -324,7 +345,7 @@ class Scratch:
                     with self.conn.transaction():
                         self.conn.execute(self.redirect(add))
                     continue
-                except psycopg.Error:
+                except self.errors:
                     add += " NOT VALID"
             self.conn.execute(self.redirect(add))
 
@@ -385,7 +406,7 @@ def build_copy(scratch: Scratch, plans: list[Plan]) -> None:
                 f"COMMENT ON SCHEMA {quote_ident(name)} IS "
                 + _literal(f"{MARK} {_owner_tag(scratch.conn)} copy of {original}")
             )
-    except psycopg.Error as exc:
+    except scratch.errors as exc:
         first = str(exc).splitlines()[0][:300]
         hint = (
             "The trace copies the tables the file touches into scratch schemas (dropped "
@@ -397,21 +418,18 @@ def build_copy(scratch: Scratch, plans: list[Plan]) -> None:
         ) from None
 
 
-MARK = "datamigration lock trace"
-
-
 def _literal(text: str) -> str:
     return "'" + text.replace("'", "''") + "'"
 
 
-def _owner_tag(conn: psycopg.Connection) -> str:
+def _owner_tag(conn: Session) -> str:
     pid, started = conn.execute(
         "SELECT pid, backend_start FROM pg_stat_activity WHERE pid = pg_backend_pid()"
     ).fetchone()
     return f"pid={pid} started={started.isoformat()}"
 
 
-def drop_schemas(conn: psycopg.Connection, schemas: Iterable[str]) -> None:
+def drop_schemas(conn: Session, schemas: Iterable[str], errors: Errors) -> None:
     names = list(schemas)
     if not names or conn.closed:
         return
@@ -420,11 +438,11 @@ def drop_schemas(conn: psycopg.Connection, schemas: Iterable[str]) -> None:
             conn.execute("SET LOCAL lock_timeout = 5000")
             for name in names:
                 conn.execute(f"DROP SCHEMA IF EXISTS {quote_ident(name)} CASCADE")
-    except psycopg.Error:
+    except errors:
         pass  # the next trace drops it: its owning session is gone by then
 
 
-def drop_stale(conn: psycopg.Connection) -> None:
+def drop_stale(conn: Session, errors: Errors) -> None:
     """Drop scratch schemas of ours whose tracing session no longer exists (a crash)."""
     rows = conn.execute(
         "SELECT n.nspname, obj_description(n.oid, 'pg_namespace') FROM pg_namespace n "
@@ -442,4 +460,4 @@ def drop_stale(conn: psycopg.Connection) -> None:
         ).fetchone()
         if alive is None:
             stale.append(name)
-    drop_schemas(conn, stale)
+    drop_schemas(conn, stale, errors)

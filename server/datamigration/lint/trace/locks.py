@@ -3,7 +3,7 @@ it rewrites a table (its relfilenode changes), without taking strong locks on th
 
 Why a scratch copy: running the statements against the database given, even in a transaction
 that is rolled back, takes their real locks on the real tables; tracing a migration against
-production would queue an ACCESS EXCLUSIVE lock behind live traffic. So (see `tracecopy`):
+production would queue an ACCESS EXCLUSIVE lock behind live traffic. So (see `scratch`):
 
 1. the relations the file names are resolved with the session's own search_path; those tables,
    the tables their foreign keys point to and the tables pointing at them (one level, at most
@@ -17,7 +17,7 @@ production would queue an ACCESS EXCLUSIVE lock behind live traffic. So (see `tr
    on a copied table. Other sessions see only an empty-looking schema they cannot use;
 2. a second transaction, always rolled back: `SET LOCAL search_path = <scratch schemas>,
    <original path>` so unqualified names resolve to the copies, schema-qualified names are
-   rewritten in the parse tree (`tracesql`), each statement runs in a savepoint, and the locks it
+   rewritten in the parse tree (`sql`), each statement runs in a savepoint, and the locks it
    newly holds on copies plus the copies whose relfilenode changed are reported under the
    original names. Locks are cumulative within the transaction, as in a migration that runs in
    one transaction: a mode an earlier statement already took is not reported again (`held`
@@ -47,17 +47,16 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-import psycopg
-
-from datamigration.db.tracecopy import (
+from datamigration.lint.trace.scratch import (
     NotRun,
     Scratch,
+    Session,
     TraceSetupError,
     build_copy,
     drop_schemas,
     drop_stale,
 )
-from datamigration.db.tracesql import SYSTEM, Plan, plan_statement, quote_ident
+from datamigration.lint.trace.sql import SYSTEM, Plan, plan_statement, quote_ident
 
 __all__ = ["StatementTrace", "TraceSetupError", "trace_statements"]
 
@@ -111,7 +110,7 @@ class _State:
 
 
 def _snapshot(
-    conn: psycopg.Connection, scratch: Scratch, known: dict[int, str], real: dict[int, str]
+    conn: Session, scratch: Scratch, known: dict[int, str], real: dict[int, str]
 ) -> _State:
     """Locks and filenodes now. A lock on a relation no longer in pg_class was dropped in this
     transaction: a real one (by its oid from `real`) still counts as real, a scratch one keeps
@@ -158,14 +157,15 @@ def trace_statements(
     end of the copy, before it commits (index -1), and after each statement that ran.
     The statements are always rolled back and the scratch schemas dropped.
     """
-    conn: psycopg.Connection = backend.conn
+    conn: Session = backend.conn  # the session `datamigration.db.connect` opened
+    errors = backend.driver_errors
     plans = [plan_statement(i, text) for i, text in enumerate(statements)]
     timeouts = (
         f"SET LOCAL lock_timeout = {int(lock_timeout_ms)}",
         f"SET LOCAL statement_timeout = {int(statement_timeout_ms)}",
     )
-    drop_stale(conn)
-    scratch = Scratch(conn, [], sample_rows)
+    drop_stale(conn, errors)
+    scratch = Scratch(conn, [], sample_rows, errors)
     try:
         with conn.transaction():  # 1: the copy, committed so its own locks are released
             for sql in timeouts:
@@ -195,11 +195,11 @@ def trace_statements(
             )
             return _run(conn, scratch, plans, pid, observe)
     finally:
-        drop_schemas(conn, scratch.schemas.values())
+        drop_schemas(conn, scratch.schemas.values(), errors)
 
 
 def _run(
-    conn: psycopg.Connection,
+    conn: Session,
     scratch: Scratch,
     plans: list[Plan],
     pid: int,
@@ -236,7 +236,7 @@ def _run(
             error = f"took {exc} on a real relation: the trace stopped and rolled back"
             out.append(StatementTrace(plan.index, (), (), error=error))
             continue
-        except psycopg.Error as exc:
+        except scratch.errors as exc:
             out.append(StatementTrace(plan.index, (), (), error=str(exc).splitlines()[0][:200]))
             continue
         rewritten = sorted(
