@@ -56,7 +56,9 @@ def render() -> str:
             "locks it took and whether it rewrote the table (its relfilenode changed). The copy "
             "is dropped afterwards. The real tables get ACCESS SHARE only (checked in pg_locks "
             "after every statement; anything stronger stops the trace), so it is safe against "
-            "production; it needs CREATE on the database."
+            "production; it needs CREATE on the database. Code: "
+            "`server/datamigration/lint/trace/`, beside the linter; it runs on the session of "
+            "the backend `--db` opened."
         ),
         "",
         "## Mapping to other tools",
