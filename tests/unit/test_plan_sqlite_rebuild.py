@@ -1,5 +1,7 @@
-"""Golden tests of the SQLite table rebuild without a database: the edited CREATE TABLE text, the
-statements of each step, the shape checker's view of the swap, and the copy's batches."""
+"""Tests of the SQLite table rebuild without a database: the edited CREATE TABLE text, the shape
+checker's view of the swap, and the copy's batches. The statements of each step (the rebuild
+of set_not_null, add_check, add_foreign_key and change_type) are in the golden fixtures:
+tests/fixtures/plans/sqlite/."""
 
 from __future__ import annotations
 
@@ -120,33 +122,6 @@ def test_a_typeof_check_binds_only_types_whose_affinity_stores_one_class(type_, 
 # --- the plan -------------------------------------------------------------------------------------
 
 
-def test_set_not_null_on_sqlite_is_a_rebuild_in_four_short_steps():
-    p = plan_for(NOT_NULL)
-    assert [(s.phase, s.reversible) for s in p.steps] == [
-        ("expand", True), ("migrate", True), ("switch", True), ("contract", False)
-    ]  # fmt: skip
-    swap = p.phase("switch").steps[0]
-    assert swap.gates == ("validation_passed", "confirmation")
-    assert [r["type"] for r in p.phase("migrate").steps[0].validation] == [
-        "count_match", "checksum_diff"
-    ]  # fmt: skip
-    assert not [w for w in p.warnings if w.startswith("planner check")], p.warnings
-    create = statements(p, "expand")
-    assert create[0] == DDL.replace("TABLE users", "TABLE users__dm_new").replace(
-        "n integer,", "n integer NOT NULL,"
-    )
-    assert create[1] == "CREATE INDEX IF NOT EXISTS users_n_idx_dm_new ON users__dm_new (n DESC)"
-    assert create[2] == (
-        "CREATE TRIGGER dm_rebuild_users_fwd_ins AFTER INSERT ON users BEGIN\n"
-        "  INSERT INTO users__dm_new (id, email, n, code, team_id) VALUES (NEW.id, NEW.email, "
-        "NEW.n, NEW.code, NEW.team_id)\n    ON CONFLICT (id) DO UPDATE SET email = "
-        "excluded.email, n = excluded.n, code = excluded.code, team_id = excluded.team_id;\nEND"
-    )
-    assert "DELETE FROM users__dm_new WHERE id = OLD.id AND NOT (NEW.id IS OLD.id);" in create[3]
-    assert create[4].endswith("BEGIN\n  DELETE FROM users__dm_new WHERE id = OLD.id;\nEND")
-    assert p.steps[0].rollback[0].statements[-1] == "DROP TABLE IF EXISTS users__dm_new"
-
-
 def test_the_copy_inserts_what_is_not_copied_yet_and_never_ignores_a_refused_row():
     op = next(o for s in plan_for(NOT_NULL).steps for o in s.operations if o.kind == "backfill")
     b = op.backfill
@@ -161,45 +136,6 @@ def test_the_copy_inserts_what_is_not_copied_yet_and_never_ignores_a_refused_row
         "SELECT src.id FROM users AS src WHERE src.id > 5 AND src.id <= 10 AND (NOT EXISTS "
         "(SELECT 1 FROM users__dm_new AS n WHERE n.id = src.id)) ORDER BY src.id"
     )
-
-
-def test_the_swap_is_one_transaction_with_foreign_keys_off_and_its_reverse_swaps_back():
-    p = plan_for(NOT_NULL)
-    (op,) = p.phase("switch").steps[0].operations
-    assert not op.transactional and len(op.statements) == 1  # one script, see rebuild_sqlite
-    lines = op.statements[0].split(";\n")
-    assert lines[:3] == ["PRAGMA foreign_keys = OFF", "PRAGMA legacy_alter_table = ON",
-                         "BEGIN IMMEDIATE"]  # fmt: skip
-    assert lines[-3:] == ["COMMIT", "PRAGMA legacy_alter_table = OFF", "PRAGMA foreign_keys = ON;"]
-    renames = [x for x in lines if x.startswith("ALTER TABLE")]
-    assert renames == ["ALTER TABLE users RENAME TO users__dm_old",
-                       "ALTER TABLE users__dm_new RENAME TO users"]  # fmt: skip
-    # the table's own trigger moves to the new table; the old table gets the reverse mirror
-    assert lines.index("DROP TRIGGER IF EXISTS users_audit") < lines.index(renames[0])
-    assert lines.index(USERS.triggers[0].definition) > lines.index(renames[1])
-    assert any("AFTER INSERT ON users BEGIN\n  INSERT INTO users__dm_old" in x for x in lines)
-    checked = next(x for x in lines if "pragma_foreign_key_check" in x)
-    assert "pragma_foreign_key_check('users')" in checked
-    assert "pragma_foreign_key_check('orders')" in checked  # a table referencing users
-    back = op.reverse[0].statements[0].split(";\n")
-    assert [x for x in back if x.startswith("ALTER TABLE")] == [
-        "ALTER TABLE users RENAME TO users__dm_new", "ALTER TABLE users__dm_old RENAME TO users"
-    ]  # fmt: skip
-
-
-def test_the_contract_drops_the_old_table_then_gives_each_index_its_name_back():
-    p = plan_for(NOT_NULL)
-    contract = p.phase("contract").steps[0]
-    assert contract.destructive and not contract.reversible
-    assert contract.gates[0] == "validation_passed"
-    assert statements(p, "contract") == [
-        "DROP TRIGGER IF EXISTS dm_rebuild_users_back_ins",
-        "DROP TRIGGER IF EXISTS dm_rebuild_users_back_upd",
-        "DROP TRIGGER IF EXISTS dm_rebuild_users_back_del",
-        "DROP TABLE IF EXISTS users__dm_old",
-        "CREATE INDEX IF NOT EXISTS users_n_idx ON users (n DESC)",
-        "DROP INDEX IF EXISTS users_n_idx_dm_new",
-    ]
 
 
 def test_the_shape_checker_follows_the_rebuild_through_the_swap_script():
@@ -225,20 +161,6 @@ def test_every_rebuild_plan_conforms_round_trips_and_has_no_open_lint_error(spec
     assert errors(data, "plan") == [] and Plan.from_dict(data) == p and plan_hash(data) == p.hash
     assert [f for f in p.lint if not f["ignored"] and f["severity"] == "error"] == []
     assert not [w for w in p.warnings if w.startswith("planner check")], p.warnings
-    create = statements(p, "expand")[0]
-    if spec["kind"] == "add_check":
-        assert create.endswith("team_id INTEGER, CONSTRAINT users_check CHECK (n > 0)\n)")
-    if spec["kind"] == "add_foreign_key":
-        assert ("CONSTRAINT users_team_id_fkey FOREIGN KEY (team_id) REFERENCES teams (id) "
-                "ON DELETE SET NULL") in create  # fmt: skip
-        # no index leads with team_id: the new table gets one, under its final name
-        assert "CREATE INDEX IF NOT EXISTS users_team_id_idx ON users__dm_new (team_id)" in (
-            statements(p, "expand")
-        )
-    if spec["kind"] == "change_type":
-        assert (
-            "code INTEGER CONSTRAINT users_code_type CHECK (typeof(code) IN ('integer', " in create
-        )
 
 
 def test_a_schema_without_ddl_text_is_rebuilt_from_the_model_and_says_so():
