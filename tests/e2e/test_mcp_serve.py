@@ -55,7 +55,7 @@ async def test_serve_speaks_mcp_over_stdio(workspace_dir: Path, mode: str) -> No
         async with Client(params, mode=mode) as client:
             tools = (await client.list_tools()).tools
             prompts = (await client.list_prompts()).prompts
-    assert {p.name for p in prompts} == {"plan-migration", "status", "adr-new"}
+    assert {p.name for p in prompts} == {"plan-migration", "migration-status", "adr-new"}
     for listed in tools:
         assert listed.annotations is not None and listed.output_schema is not None
 
@@ -111,7 +111,7 @@ async def test_serve_http_binds_loopback_and_speaks_mcp(
     with anyio.fail_after(DEADLINE):
         async with Client(url, mode=mode) as client:
             prompts = (await client.list_prompts()).prompts
-    assert {p.name for p in prompts} == {"plan-migration", "status", "adr-new"}
+    assert {p.name for p in prompts} == {"plan-migration", "migration-status", "adr-new"}
 
 
 def listening_addresses(port: int) -> set[str]:
