@@ -10,7 +10,7 @@ resulting `Action`, and `Executor.run` carries it out:
   so a run resumes where it stopped; a local event log under `.datamigration/runs/`;
 * every DDL statement with `lock_timeout` and retries with backoff and jitter (execute/retry.py),
   concurrent index builds that drop an invalid index and retry (execute/indexes.py), keyset
-  backfills throttled on probe latency and replication lag (execute/backfill.py, throttle.py);
+  backfills throttled on probe latency and replication lag (execute/backfill.py, safety/throttle.py);
 * gates before a step: a destructive (contract) step runs only after the validation rules of the
   steps before it passed (run here, recorded in the run row);
 * each phase change posts on the bus and records the phase on the story in status.json; when
@@ -44,8 +44,8 @@ from datamigration.execute.selection import (
 )
 from datamigration.execute.selection import done as step_done
 from datamigration.execute.state import RunLog, RunStore, StepState
-from datamigration.execute.throttle import Throttle, ThrottlePolicy
 from datamigration.plan.model import Operation, Plan, Step
+from datamigration.safety.throttle import Throttle, ThrottlePolicy
 from datamigration.workspace.root import Workspace
 
 
