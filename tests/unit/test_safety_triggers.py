@@ -11,10 +11,18 @@ import hashlib
 import pytest
 
 from datamigration.db.model import Collection, Column, FieldStat, Index, PrimaryKey, Schema, Table
-from datamigration.plan.model import Plan
+from datamigration.plan.model import Plan, RollbackTrigger
 from datamigration.plan.planner import Measured, build_plan
 from datamigration.plan.spec import parse_spec
 from datamigration.plan.store import plan_json_text
+from datamigration.safety.triggers import (
+    CHECKSUM_FAILED,
+    MONITORING,
+    VALIDATION_FAILED,
+    WATCHED,
+    evaluate,
+    step_triggers,
+)
 
 USERS = Table(
     name="users",
@@ -93,3 +101,97 @@ def test_plans_keep_their_hash_and_their_json_text_byte_for_byte(key: tuple[str,
     p = plan(SPECS[key[0]], key[1])
     text = plan_json_text(p)
     assert (p.hash, hashlib.sha256(text.encode("utf-8")).hexdigest()) == PINNED[key]
+
+
+# --- what the planner writes ------------------------------------------------------------------
+
+NOT_NULL_RULE = {"id": "r1", "type": "not_null", "table": "users", "column": "n"}
+CHECKSUM_RULE = {"id": "r2", "type": "checksum_diff", "table": "users"}
+
+
+def test_every_step_is_watched_for_error_rate_latency_and_lag() -> None:
+    assert [t.metric for t in step_triggers(())] == [
+        "error_rate",
+        "latency_p99_ratio",
+        "replication_lag_seconds",
+    ]
+    assert [t.action for t in step_triggers(())] == ["rollback_step", "rollback_step", "pause"]
+
+
+def test_a_step_with_rules_rolls_back_on_failure_and_on_a_checksum_diff_when_it_has_one() -> None:
+    assert [t.metric for t in step_triggers((NOT_NULL_RULE,))][3:] == ["validation"]
+    assert [t.metric for t in step_triggers((NOT_NULL_RULE, CHECKSUM_RULE))][3:] == [
+        "validation",
+        "checksum",
+    ]
+
+
+def test_the_planner_writes_exactly_the_triggers_of_each_steps_rules() -> None:
+    p = plan(RENAME, "postgresql")
+    assert all(s.rollback_triggers == step_triggers(s.validation) for s in p.steps)
+    assert any(CHECKSUM_FAILED in s.rollback_triggers for s in p.steps)
+
+
+def test_the_trigger_thresholds_are_the_ones_the_plans_monitoring_block_states() -> None:
+    step = plan(RENAME, "postgresql").steps[0]
+    limits = {t.metric: t.threshold for t in step.rollback_triggers}
+    assert limits["error_rate"] == step.monitoring["error_rate_max"] == 0.01
+    assert limits["latency_p99_ratio"] == step.monitoring["latency_p99_max_ratio"] == 2.0
+    assert limits["replication_lag_seconds"] == step.monitoring["replication_lag_max_seconds"]
+    assert dict(step.monitoring["throttle"]) == MONITORING["throttle"]
+
+
+# --- what the executor decides ----------------------------------------------------------------
+
+ALL = step_triggers((NOT_NULL_RULE, CHECKSUM_RULE))
+
+
+def failed(*rules: dict) -> dict:
+    return {"passed": not rules, "failed": list(rules)}
+
+
+def test_a_failed_rule_fires_the_validation_trigger_only() -> None:
+    assert evaluate(ALL, validation=failed(NOT_NULL_RULE)) == [VALIDATION_FAILED]
+
+
+def test_a_failed_checksum_diff_fires_the_validation_and_the_checksum_trigger() -> None:
+    assert evaluate(ALL, validation=failed(CHECKSUM_RULE)) == [VALIDATION_FAILED, CHECKSUM_FAILED]
+
+
+def test_a_passed_validation_fires_nothing() -> None:
+    assert evaluate(ALL, validation=failed()) == []
+
+
+def test_a_failure_fires_whatever_comparison_the_trigger_names() -> None:
+    odd = RollbackTrigger("validation", ">", 3, "hand-edited comparison")
+    assert evaluate((odd,), validation=failed(NOT_NULL_RULE)) == [odd]
+
+
+def test_metric_triggers_never_fire_on_a_validation_result_alone() -> None:
+    assert evaluate(WATCHED, validation=failed(CHECKSUM_RULE)) == []
+    assert evaluate(WATCHED, validation=failed(CHECKSUM_RULE), action="pause") == []
+
+
+@pytest.mark.parametrize(
+    ("metrics", "action", "fired"),
+    [
+        ({"error_rate": 0.02}, "rollback_step", ["error_rate"]),
+        ({"error_rate": 0.01}, "rollback_step", []),
+        ({"latency_p99_ratio": 2.5, "error_rate": 0.0}, "rollback_step", ["latency_p99_ratio"]),
+        ({"replication_lag_seconds": 31}, "rollback_step", []),
+        ({"replication_lag_seconds": 31}, "pause", ["replication_lag_seconds"]),
+        ({"replication_lag_seconds": 30}, "pause", []),
+        ({"disk_free_ratio": 0.0}, "rollback_step", []),
+    ],
+)
+def test_measured_metrics_fire_the_triggers_whose_threshold_they_cross(
+    metrics: dict, action: str, fired: list[str]
+) -> None:
+    assert [t.metric for t in evaluate(ALL, metrics=metrics, action=action)] == fired
+
+
+@pytest.mark.parametrize("op", [">=", "==", "<", "failed"])
+def test_comparisons_other_than_greater_than_follow_their_operator_or_never_fire(op: str) -> None:
+    trigger = RollbackTrigger("error_rate", op, 0.5, "x")
+    fires = evaluate((trigger,), metrics={"error_rate": 0.5})
+    assert fires == ([trigger] if op in (">=", "==") else [])

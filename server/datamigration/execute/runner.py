@@ -46,6 +46,7 @@ from datamigration.execute.selection import done as step_done
 from datamigration.execute.state import RunLog, RunStore, StepState
 from datamigration.plan.model import Operation, Plan, Step
 from datamigration.safety.throttle import Throttle, ThrottlePolicy
+from datamigration.safety.triggers import evaluate
 from datamigration.workspace.root import Workspace
 
 
@@ -301,13 +302,7 @@ class Executor:
 
         Returns what the rollback undid (its operations' descriptions), or None when nothing
         ran: a step without rollback operations is never reported as rolled back."""
-        checksum_failed = any(r.get("type") == "checksum_diff" for r in validation["failed"])
-        fired = [
-            t
-            for t in step.rollback_triggers
-            if t.action == "rollback_step"
-            and (t.metric == "validation" or (t.metric == "checksum" and checksum_failed))
-        ]
+        fired = evaluate(step.rollback_triggers, validation=validation)
         if not fired or not step.reversible or not step.rollback:
             return None
         self.log.write("rollback_trigger", step=step.id, trigger=fired[0].description)
