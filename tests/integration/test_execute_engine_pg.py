@@ -365,7 +365,7 @@ def test_a_second_executor_on_the_same_plan_is_refused(ws, pg_url):
 
 
 def test_the_backfill_backs_off_while_the_table_is_locked_and_goes_on_when_it_is_free(ws, pg_url):
-    from datamigration.execute.throttle import ThrottlePolicy
+    from datamigration.safety.throttle import ThrottlePolicy
 
     seed(pg_url, rows=20_000)
     plan = make_plan(ws, pg_url, rename_steps(batch=5_000))

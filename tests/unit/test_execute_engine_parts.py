@@ -15,7 +15,6 @@ from datamigration.execute.indexes import concurrent_index_name
 from datamigration.execute.retry import Backoff, RetryLog, with_lock_retry
 from datamigration.execute.selection import select_rollback, select_steps
 from datamigration.execute.state import StepState, decode_key, encode_key
-from datamigration.execute.throttle import Throttle, ThrottledTooLongError, ThrottlePolicy
 from datamigration.plan.model import (
     ChangeSpec,
     Estimates,
@@ -24,6 +23,7 @@ from datamigration.plan.model import (
     Plan,
     Step,
 )
+from datamigration.safety.throttle import Throttle, ThrottledTooLongError, ThrottlePolicy
 
 
 def lock_error() -> DatabaseError:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import random
 from typing import Any
 
-from datamigration.execute.throttle import Throttle, ThrottlePolicy, throttle_status
+from datamigration.safety.throttle import Throttle, ThrottlePolicy, throttle_status
 
 
 def lag_throttle(lags: list[float], events: list[dict[str, Any]]) -> Throttle:

@@ -28,7 +28,8 @@ from pathlib import Path
 from typing import Any
 
 from datamigration import AGENT_NAME
-from datamigration.coordination.locking import FileLock, atomic_write_bytes
+from datamigration.atomic import atomic_write
+from datamigration.coordination.locking import FileLock
 from datamigration.coordination.paths import CoordinationPaths, coordination_paths
 from datamigration.coordination.schema_check import validate_or_raise
 from datamigration.errors import ConflictError, FileFormatError, NotFoundError, UserInputError
@@ -409,7 +410,7 @@ def _rotate_locked(paths: CoordinationPaths, *, force: bool, keep: int) -> Rotat
         os.fsync(fd)
     finally:
         os.close(fd)
-    atomic_write_bytes(paths.bus, b"".join(lines[cut:]))
+    atomic_write(paths.bus, b"".join(lines[cut:]))
     return RotateResult(True, cut, keep, archive)
 
 

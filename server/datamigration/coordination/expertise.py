@@ -19,7 +19,8 @@ from typing import Any
 
 import yaml
 
-from datamigration.coordination.locking import FileLock, atomic_write_text
+from datamigration.atomic import atomic_write
+from datamigration.coordination.locking import FileLock
 from datamigration.coordination.paths import coordination_paths
 from datamigration.coordination.schema_check import first_error
 from datamigration.errors import FileFormatError, NotFoundError, UserInputError
@@ -319,7 +320,7 @@ def learn(workspace: Workspace, context: str, insight: str, files: Sequence[str]
             raise RuntimeError("expertise edit did not round-trip; nothing was written")
         if removed:
             _append_archive(archive, path, removed)
-        atomic_write_text(path, new_text)
+        atomic_write(path, new_text)
     return Learned(
         path, _plain(entry), new_text.count("\n"), len(removed), archive if removed else None
     )
@@ -333,4 +334,4 @@ def _append_archive(archive: Path, source: Path, items: list[dict[str, Any]]) ->
     )
     if not existing.endswith("\n"):
         existing += "\n"
-    atomic_write_text(archive, existing + _dump_items(items, ""))
+    atomic_write(archive, existing + _dump_items(items, ""))

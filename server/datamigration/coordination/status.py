@@ -21,11 +21,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from datamigration.atomic import atomic_write
 from datamigration.coordination import bus, jsontext
 from datamigration.coordination.announce import validation_text
 from datamigration.coordination.bus import now_iso
 from datamigration.coordination.harness import VALIDATION_FIELDS, check_review_gate
-from datamigration.coordination.locking import FileLock, atomic_write_text
+from datamigration.coordination.locking import FileLock
 from datamigration.coordination.paths import coordination_paths
 from datamigration.coordination.schema_check import first_error
 from datamigration.errors import ConflictError, FileFormatError, NotFoundError, UserInputError
@@ -335,7 +336,7 @@ def _mutate(
         new_text, expected = _splice(text, board, story_id, changes)
         if json.loads(new_text) != expected:  # pragma: no cover - a bug guard
             raise RuntimeError(f"status.json edit for {story_id} did not round-trip; not written")
-        atomic_write_text(path, new_text)
+        atomic_write(path, new_text)
     after = StatusFile(path, True, expected).find(story_id) or {}
     return before, after, True, path
 

@@ -24,9 +24,9 @@ from datamigration.errors import DatabaseError
 from datamigration.execute.refused import refused_error
 from datamigration.execute.retry import Backoff, RetryLog, with_lock_retry
 from datamigration.execute.state import RunStore
-from datamigration.execute.throttle import Throttle
 from datamigration.plan.backfill import batch_sql, boundary_sql
 from datamigration.plan.model import Operation
+from datamigration.safety.throttle import Throttle
 
 
 @dataclass(frozen=True)

@@ -27,8 +27,8 @@ from datamigration.errors import (
 )
 from datamigration.execute.mongo_state import MongoRunStore
 from datamigration.execute.runner import Executor, StepGateError
-from datamigration.execute.throttle import Throttle, ThrottlePolicy
 from datamigration.plan.model import Operation, Step
+from datamigration.safety.throttle import Throttle, ThrottlePolicy
 
 
 class MongoExecutor(Executor):

@@ -10,7 +10,7 @@ resulting `Action`, and `Executor.run` carries it out:
   so a run resumes where it stopped; a local event log under `.datamigration/runs/`;
 * every DDL statement with `lock_timeout` and retries with backoff and jitter (execute/retry.py),
   concurrent index builds that drop an invalid index and retry (execute/indexes.py), keyset
-  backfills throttled on probe latency and replication lag (execute/backfill.py, throttle.py);
+  backfills throttled on probe latency and replication lag (execute/backfill.py, safety/throttle.py);
 * gates before a step: a destructive (contract) step runs only after the validation rules of the
   steps before it passed (run here, recorded in the run row);
 * each phase change posts on the bus and records the phase on the story in status.json; when
@@ -44,8 +44,9 @@ from datamigration.execute.selection import (
 )
 from datamigration.execute.selection import done as step_done
 from datamigration.execute.state import RunLog, RunStore, StepState
-from datamigration.execute.throttle import Throttle, ThrottlePolicy
 from datamigration.plan.model import Operation, Plan, Step
+from datamigration.safety.throttle import Throttle, ThrottlePolicy
+from datamigration.safety.triggers import evaluate
 from datamigration.workspace.root import Workspace
 
 
@@ -301,13 +302,7 @@ class Executor:
 
         Returns what the rollback undid (its operations' descriptions), or None when nothing
         ran: a step without rollback operations is never reported as rolled back."""
-        checksum_failed = any(r.get("type") == "checksum_diff" for r in validation["failed"])
-        fired = [
-            t
-            for t in step.rollback_triggers
-            if t.action == "rollback_step"
-            and (t.metric == "validation" or (t.metric == "checksum" and checksum_failed))
-        ]
+        fired = evaluate(step.rollback_triggers, validation=validation)
         if not fired or not step.reversible or not step.rollback:
             return None
         self.log.write("rollback_trigger", step=step.id, trigger=fired[0].description)

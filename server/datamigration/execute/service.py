@@ -18,9 +18,9 @@ from datamigration.errors import DataMigrationError, UserInputError
 from datamigration.execute.runner import Executor, RunOptions
 from datamigration.execute.selection import Selection, select_rollback, select_steps
 from datamigration.execute.state import RunLog, RunStore, local_runs, steps_from_log
-from datamigration.execute.throttle import throttle_status
 from datamigration.plan.model import Plan
 from datamigration.redact import redact_url
+from datamigration.safety.throttle import throttle_status
 from datamigration.workspace.root import Workspace
 
 

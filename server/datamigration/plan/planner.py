@@ -28,13 +28,13 @@ from datamigration.plan.model import (
     Operation,
     Phase,
     Plan,
-    RollbackTrigger,
     Step,
 )
 from datamigration.plan.ops_base import Dialect, UnsupportedChangeError
 from datamigration.plan.patterns import choose
 from datamigration.plan.spec import describe
 from datamigration.plan.sqltext import slug
+from datamigration.safety.triggers import MONITORING, step_triggers
 
 PHASE_TITLES = {
     "prepare": ("Prepare", "Checks before anything changes."),
@@ -46,13 +46,6 @@ PHASE_TITLES = {
     "cleanup": ("Clean up", "Remove leftovers."),
 }
 ORDER = ("prepare", "expand", "migrate", "switch", "rollout", "contract", "cleanup")
-
-MONITORING = {
-    "error_rate_max": 0.01,
-    "latency_p99_max_ratio": 2.0,
-    "replication_lag_max_seconds": 30,
-    "throttle": {"replication_lag_seconds": 10, "latency_p99_ratio": 1.5},
-}
 
 
 def dialect_for(name: str, lock_timeout_ms: int = DEFAULT_LOCK_TIMEOUT_MS) -> Dialect:
@@ -70,19 +63,6 @@ def dialect_for(name: str, lock_timeout_ms: int = DEFAULT_LOCK_TIMEOUT_MS) -> Di
             "databases (move_table) arrives with the copy/CDC engine.",
         )
     return classes[name](lock_timeout_ms)
-
-
-def triggers(step: Step) -> tuple[RollbackTrigger, ...]:
-    out = [
-        RollbackTrigger("error_rate", ">", 0.01, "application error rate above 1%"),
-        RollbackTrigger("latency_p99_ratio", ">", 2.0, "p99 latency above 2x the baseline"),
-        RollbackTrigger("replication_lag_seconds", ">", 30, "replication lag above 30 s", "pause"),
-    ]
-    if step.validation:
-        out.append(RollbackTrigger("validation", "failed", None, "a validation rule failed"))
-    if any(r.get("type") == "checksum_diff" for r in step.validation):
-        out.append(RollbackTrigger("checksum", "failed", None, "checksum diff found differences"))
-    return tuple(out)
 
 
 def current_rules(schema: Schema, steps: list[Step]) -> list[dict[str, Any]]:
@@ -330,7 +310,7 @@ def build_plan(
             s,
             estimate_seconds=est.step_seconds(s, measured.rows, measured.sizes, measured.rate),
             monitoring=_monitoring(s, lock_ms),
-            rollback_triggers=triggers(s),
+            rollback_triggers=step_triggers(s.validation),
         )
         for s in steps
     ]

@@ -9,11 +9,11 @@ re-planned one with different statements) is refused instead of silently execute
 from __future__ import annotations
 
 import json
-import os
 import re
 from pathlib import Path
 from typing import Any
 
+from datamigration.atomic import atomic_write
 from datamigration.errors import ConflictError, FileFormatError, NotFoundError, UserInputError
 from datamigration.plan.model import Plan, plan_hash
 from datamigration.workspace.root import Workspace
@@ -64,13 +64,6 @@ def check_id(plan_id: str) -> str:
     return plan_id
 
 
-def _write_atomic(path: Path, text: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    tmp.write_text(text, encoding="utf-8")
-    os.replace(tmp, path)
-
-
 def plan_json_text(plan: Plan) -> str:
     return json.dumps(plan.to_dict(), indent=2, ensure_ascii=False, sort_keys=False) + "\n"
 
@@ -89,9 +82,10 @@ def save_plan(workspace: Workspace, plan: Plan) -> Path:
     if path.is_file() and not history:  # a plan stored before the history existed
         previous = read_plan_file(path).get("hash")
         history = [str(previous)] if previous else []
-    _write_atomic(path, plan_json_text(plan))
+    atomic_write(path, plan_json_text(plan), new_mode=0o666)
     if plan.hash not in history:
-        _write_atomic(_history_path(workspace, plan.id), "\n".join([*history, plan.hash]) + "\n")
+        history_text = "\n".join([*history, plan.hash]) + "\n"
+        atomic_write(_history_path(workspace, plan.id), history_text, new_mode=0o666)
     return path
 
 

@@ -28,7 +28,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from datamigration.coordination.locking import FileLock, atomic_write_text
+from datamigration.atomic import atomic_write
+from datamigration.coordination.locking import FileLock
 from datamigration.coordination.schema_check import first_error
 from datamigration.errors import (
     ConflictError,
@@ -258,7 +259,7 @@ def _mutate(workspace: Any, change: Callable[[dict[str, Any], Path], Any]) -> An
         result = change(doc, path)
         doc.setdefault("$schema", SCHEMA_URL)
         check_document(doc, str(path))
-        atomic_write_text(path, json.dumps(doc, indent=2, ensure_ascii=False) + "\n")
+        atomic_write(path, json.dumps(doc, indent=2, ensure_ascii=False) + "\n")
     return result
 
 

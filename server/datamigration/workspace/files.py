@@ -10,11 +10,10 @@ binary or huge files with a hint instead of flooding the model's context.
 from __future__ import annotations
 
 import os
-import stat
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
+from datamigration.atomic import atomic_write
 from datamigration.errors import (
     ConfirmationRequiredError,
     ConflictError,
@@ -236,48 +235,19 @@ def atomic_write_bytes(workspace: Workspace, target: Path, data: bytes) -> None:
 
     The parent directory is checked again after the temporary file exists, so a directory
     swapped for a symlink between resolving and writing is caught before the rename. An
-    existing file keeps its permission bits.
+    existing file keeps its permission bits; a new one is private to its owner (0600), as the
+    temporary file it was always created from. Parents are made by `_make_parents`, which
+    checks each one, never by the write.
     """
     parent = target.parent
-    mode = None
-    try:
-        mode = stat.S_IMODE(target.stat().st_mode)
-    except FileNotFoundError:
-        pass
-    # The temporary name must fit in NAME_MAX too: a 255-byte target name plus the random part
-    # would not, so only the first 200 bytes of the name go into it.
-    short = os.fsencode(target.name)[:200].decode("utf-8", errors="ignore")
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{short}.", suffix=".tmp", dir=parent)
-    tmp = Path(tmp_name)
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-            fh.flush()
-            os.fsync(fh.fileno())
-        if mode is not None:
-            os.chmod(tmp, mode)
+
+    def still_inside() -> None:
         if not is_within(Path(os.path.realpath(parent)), workspace.root) or target.is_symlink():
             raise PathOutsideWorkspaceError(
                 f"{parent} changed while writing and now leaves the workspace; nothing written"
             )
-        os.replace(tmp, target)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
-    _fsync_dir(parent)
 
-
-def _fsync_dir(directory: Path) -> None:
-    try:
-        fd = os.open(directory, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
+    atomic_write(target, data, parents=False, new_mode=0o600, before_replace=still_inside)
 
 
 def _existing_file(workspace: Workspace, path: str) -> Path:
