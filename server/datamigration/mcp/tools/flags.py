@@ -19,32 +19,14 @@ from typing_extensions import TypedDict
 from datamigration.confirmation import Action
 from datamigration.mcp.confirm import confirm
 from datamigration.mcp.tooling import tool
-
-
-class FlagOutput(TypedDict):
-    key: str
-    state: str
-    default_variant: str | None
-    variants: dict[str, Any]
-    targeting: bool
-    percent: int | None
-    on_variant: str | None
-    off_variant: str | None
-    metadata: dict[str, Any]
+from datamigration.safety.flags import FlagView, GateCheck
 
 
 class FlagsGetOutput(TypedDict):
     path: str
     exists: bool
-    flags: list[FlagOutput]
+    flags: list[FlagView]  # at most MAX_FLAGS
     truncated: bool
-
-
-class GateCheckOutput(TypedDict):
-    name: str
-    passed: bool
-    detail: str
-    measured: dict[str, Any]
 
 
 class RolloutOutput(TypedDict):
@@ -53,7 +35,7 @@ class RolloutOutput(TypedDict):
     to_percent: int
     path: str
     gated: bool
-    gate: list[GateCheckOutput]
+    gate: list[GateCheck]
     measured_share: float
     share_sample: int
     definition: dict[str, Any]
@@ -88,7 +70,7 @@ def register(server: MCPServer, runtime: Any) -> None:
         return FlagsGetOutput(
             path=listed["path"],
             exists=listed["exists"],
-            flags=items[:MAX_FLAGS],  # type: ignore[typeddict-item]
+            flags=items[:MAX_FLAGS],  # the engine's FlagView.to_dict, validated as FlagView
             truncated=len(items) > MAX_FLAGS,
         )
 
@@ -133,12 +115,11 @@ def register(server: MCPServer, runtime: Any) -> None:
             max_p95_ms=max_p95_ms,
             max_error_rate=max_error_rate,
         )
-        out = await anyio.to_thread.run_sync(
+        return await anyio.to_thread.run_sync(
             lambda: engine.rollout(
                 ws, flag, percent, gate=gate, ungated=ungated, allow_skip=skip_steps
             )
-        )
-        return RolloutOutput(**{k: out[k] for k in RolloutOutput.__annotations__})  # type: ignore
+        )  # the engine's report: validated as RolloutOutput (extra keys would be dropped)
 
     @tool(server, read_only=False, destructive=False, idempotent=True, title="Roll back a flag")
     def flags_rollback(
@@ -148,5 +129,4 @@ def register(server: MCPServer, runtime: Any) -> None:
         No confirmation: it only ever restores the old behaviour."""
         from datamigration.safety import flags as engine
 
-        out = engine.rollback(runtime.workspace, flag)
-        return RollbackOutput(**{k: out[k] for k in RollbackOutput.__annotations__})  # type: ignore
+        return engine.rollback(runtime.workspace, flag)  # type: ignore[return-value]
