@@ -55,7 +55,8 @@ def answer_type(
     for key in omit:
         del fields[_known(key, fields, name)]
     for key in optional:
-        fields[_known(key, fields, name)] = NotRequired[fields[key]]
+        key = _known(key, fields, name)
+        fields[key] = NotRequired[fields[key]]
     return TypedDict(name, fields)  # type: ignore[operator]  # the functional form, on purpose
 
 
