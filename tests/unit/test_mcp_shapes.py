@@ -10,16 +10,18 @@ from __future__ import annotations
 
 import dataclasses
 from pathlib import Path
-from typing import Any
+from typing import Any, NotRequired
 
 import pytest
 from pydantic import TypeAdapter, ValidationError
+from typing_extensions import TypedDict
 
 from datamigration.coordination.bus import BusPage
 from datamigration.coordination.status import StoryChange
 from datamigration.db.base import QueryResult
 from datamigration.mcp.app import build_server
 from datamigration.mcp.shapes import answer_type, fields_of
+from datamigration.safety.flags import RollbackReport, RolloutReport
 from datamigration.workspace import files, runner, search
 from datamigration.workspace.root import Workspace
 
@@ -74,12 +76,24 @@ def test_refuses_to_leave_out_or_relax_a_field_the_answer_does_not_have(option: 
         answer_type("PageOutput", Page, **{option: ("nope",)})
 
 
+def test_an_engine_typeddict_is_a_part_too_and_keeps_its_optional_fields() -> None:
+    class Report(TypedDict):
+        done: bool
+        lag: NotRequired[float]
+
+    adapter = TypeAdapter(answer_type("ReportOutput", Report, {"next": str | None}))
+
+    assert adapter.validate_python({"done": True, "next": None}) == {"done": True, "next": None}
+    with pytest.raises(ValidationError):
+        adapter.validate_python({"lag": 1.0, "next": None})  # no `done`
+
+
 def test_refuses_a_part_that_is_neither_a_dataclass_nor_a_mapping() -> None:
     with pytest.raises(TypeError, match="not a dataclass"):
         answer_type("PageOutput", str)
 
 
-#: Tools answering with an engine's result: (engine dataclass, fields the face adds,
+#: Tools answering with an engine's result: (engine result type, fields the face adds,
 #: fields the face leaves out).
 DERIVED: dict[str, tuple[type, set[str], set[str]]] = {
     "read": (files.ReadResult, {"next"}, set()),
@@ -91,6 +105,8 @@ DERIVED: dict[str, tuple[type, set[str], set[str]]] = {
     "query": (QueryResult, {"offset", "next"}, set()),
     "status_update": (StoryChange, set(), {"fields"}),
     "bus_read": (BusPage, {"untrusted_data", "next"}, set()),
+    "flags_rollout": (RolloutReport, set(), set()),
+    "flags_rollback": (RollbackReport, set(), set()),
 }
 
 

@@ -21,16 +21,23 @@ import dataclasses
 from collections.abc import Iterable, Mapping
 from typing import Any, NotRequired, get_type_hints
 
-from typing_extensions import TypedDict
+from typing_extensions import TypedDict, is_typeddict
 
-#: One part of an answer: an engine dataclass (its fields) or the face's own {name: type}.
+#: One part of an answer: an engine result type (its fields) or the face's own {name: type}.
 Part = type | Mapping[str, Any]
 
 
 def fields_of(result: type) -> dict[str, Any]:
-    """A dataclass's fields and their resolved type hints, in declaration order."""
+    """An engine result's fields and their resolved type hints, in declaration order.
+
+    The result is a dataclass, or the TypedDict an engine declares for the dict it returns
+    (its `NotRequired` fields stay so)."""
+    if is_typeddict(result):
+        return get_type_hints(result, include_extras=True)
     if not (isinstance(result, type) and dataclasses.is_dataclass(result)):
-        raise TypeError(f"{result!r} is not a dataclass: an answer part is one, or a mapping")
+        raise TypeError(
+            f"{result!r} is not a dataclass or TypedDict: an answer part is one, or a mapping"
+        )
     hints = get_type_hints(result)
     return {f.name: hints[f.name] for f in dataclasses.fields(result)}
 
@@ -43,7 +50,7 @@ def answer_type(
 ) -> type:
     """A TypedDict named `name` with the fields of each part in turn.
 
-    A part is an engine dataclass or a mapping of the face's own fields; a later part that
+    A part is an engine result type (`fields_of`) or a mapping of the face's own fields; a later part that
     names a field an earlier one declared retypes it in place (the order of the answer's keys
     stays the first part's). `omit` leaves fields out of the answer; `optional` marks fields
     the engine leaves out when there is nothing to say (e.g. `warnings`). Unknown names in

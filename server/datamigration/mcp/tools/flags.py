@@ -18,8 +18,9 @@ from typing_extensions import TypedDict
 
 from datamigration.confirmation import Action
 from datamigration.mcp.confirm import confirm
+from datamigration.mcp.shapes import answer_type
 from datamigration.mcp.tooling import tool
-from datamigration.safety.flags import FlagView, GateCheck
+from datamigration.safety.flags import FlagView, GateCheck, RollbackReport, RolloutReport
 
 
 class FlagsGetOutput(TypedDict):
@@ -29,26 +30,8 @@ class FlagsGetOutput(TypedDict):
     truncated: bool
 
 
-class RolloutOutput(TypedDict):
-    flag: str
-    from_percent: int
-    to_percent: int
-    path: str
-    gated: bool
-    gate: list[GateCheck]
-    measured_share: float
-    share_sample: int
-    definition: dict[str, Any]
-
-
-class RollbackOutput(TypedDict):
-    flag: str
-    from_percent: int | None
-    to_percent: int
-    serving: str | None
-    seconds: float
-    path: str
-    definition: dict[str, Any]
+#: The engine's report, each gate check validated as the engine's GateCheck.
+RolloutOutput = answer_type("RolloutOutput", RolloutReport, {"gate": list[GateCheck]})
 
 
 MAX_FLAGS = 200
@@ -119,14 +102,14 @@ def register(server: MCPServer, runtime: Any) -> None:
             lambda: engine.rollout(
                 ws, flag, percent, gate=gate, ungated=ungated, allow_skip=skip_steps
             )
-        )  # the engine's report: validated as RolloutOutput (extra keys would be dropped)
+        )
 
     @tool(server, read_only=False, destructive=False, idempotent=True, title="Roll back a flag")
     def flags_rollback(
         flag: Annotated[str, Field(description="flag key")],
-    ) -> RollbackOutput:
+    ) -> RollbackReport:
         """Kill switch: serve the flag's old variant to everyone at once (one atomic write).
         No confirmation: it only ever restores the old behaviour."""
         from datamigration.safety import flags as engine
 
-        return engine.rollback(runtime.workspace, flag)  # type: ignore[return-value]
+        return engine.rollback(runtime.workspace, flag)
