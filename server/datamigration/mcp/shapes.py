@@ -7,8 +7,10 @@ schema from its type hints and validates the object by its attributes. Where the
 legitimately differs — the paging fields (`next`, `offset`), the `untrusted_data` marker first,
 a field the face leaves out or shows relative to the workspace — `answer_type` derives the
 TypedDict the SDK publishes and validates against from the dataclass's fields plus those few
-fields, once at import time. A second hand-written copy of the engine's fields would drift from
-it unnoticed; a derived one cannot.
+fields, once at import time. An engine that returns a plain dict declares its shape as a
+TypedDict beside the code that builds it (`flags.RolloutReport`, `bus.BusMessageDict`), which
+serves as a part the same way. A second hand-written copy of the engine's fields would drift
+from it unnoticed; a derived one cannot.
 
 Validation drops keys the answer type does not name (pydantic ignores extra TypedDict keys),
 so a tool may return the engine's whole `asdict`/`to_dict` and the answer still carries
@@ -50,11 +52,11 @@ def answer_type(
 ) -> type:
     """A TypedDict named `name` with the fields of each part in turn.
 
-    A part is an engine result type (`fields_of`) or a mapping of the face's own fields; a later part that
-    names a field an earlier one declared retypes it in place (the order of the answer's keys
-    stays the first part's). `omit` leaves fields out of the answer; `optional` marks fields
-    the engine leaves out when there is nothing to say (e.g. `warnings`). Unknown names in
-    either are a mistake in the face and fail at import time.
+    A part is an engine result type (`fields_of`) or a mapping of the face's own fields; a
+    later part that names a field an earlier one declared retypes it in place (the order of
+    the answer's keys stays the first part's). `omit` leaves fields out of the answer;
+    `optional` marks fields the engine leaves out when there is nothing to say (`warnings`).
+    Unknown names in either are a mistake in the face and fail at import time.
     """
     fields: dict[str, Any] = {}
     for part in parts:

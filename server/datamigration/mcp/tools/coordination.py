@@ -42,7 +42,7 @@ class StatusGetOutput(TypedDict):
     next: str | None
 
 
-#: The engine's StoryChange with its path relative to the workspace (the fields set, not).
+#: The engine's StoryChange, its path relative to the workspace, without the names it set.
 StatusUpdateOutput = answer_type("StatusUpdateOutput", StoryChange, {"path": str}, omit=("fields",))
 
 
