@@ -91,7 +91,7 @@ async def test_a_scripted_session_covers_the_foundation_acceptance(
 
         # Prompts and resources.
         prompts = {p.name for p in (await client.list_prompts()).prompts}
-        assert prompts == {"plan-migration", "status", "adr-new"}
+        assert prompts == {"plan-migration", "migration-status", "adr-new"}
         resources = {str(r.uri) for r in (await client.list_resources()).resources}
         assert {"status://stories", "bus://log", "expertise://datamigration"} <= resources
 

@@ -27,6 +27,8 @@ from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+from typing_extensions import TypedDict
+
 from datamigration import AGENT_NAME
 from datamigration.atomic import atomic_write
 from datamigration.coordination.locking import FileLock
@@ -69,6 +71,23 @@ def now_iso() -> str:
     return now.strftime("%Y-%m-%dT%H:%M:%S.") + f"{now.microsecond // 1000:03d}Z"
 
 
+#: A message as tools and the CLI show it: AgileFlow's own keys (`from`, a Python keyword, is
+#: why the functional form), anything else a line carried under `extra`.
+BusMessageDict = TypedDict(
+    "BusMessageDict",
+    {
+        "id": str,
+        "ts": str | None,
+        "from": str | None,
+        "to": str | None,
+        "type": str | None,
+        "story": str | None,
+        "text": str | None,
+        "extra": dict[str, Any],
+    },
+)
+
+
 @dataclass(frozen=True)
 class BusMessage:
     """One bus line, normalized; `raw` keeps the line's own keys for anything else."""
@@ -98,7 +117,7 @@ class BusMessage:
         found = _ADDRESS_RE.match(self.text or "")
         return found is not None and found.group(1).lower() == agent.lower()
 
-    def to_dict(self) -> dict[str, Any]:
+    def to_dict(self) -> BusMessageDict:
         known = {"ts", "at", "timestamp", "from", "to", "type", "story", "story_id", "text",
                  "message", "id"}  # fmt: skip
         return {

@@ -125,7 +125,9 @@ def shallow_output_schema(schema: dict[str, Any]) -> dict[str, Any]:
     """The published output schema: top-level field types, nested objects as `object`.
 
     `required` is left out: every field of an answer is always present (null when it does not
-    apply), which the docs say once instead of thirty schemas repeating every name.
+    apply), which the docs say once instead of thirty schemas repeating every name. So is the
+    type's own docstring (an engine's result type explains code; the tool's description and
+    the field names say what the answer is).
 
     The answer is still validated against the full return type before it is sent; the schema
     only has to describe it truthfully, and nested definitions (a bus message, a diff side, a
@@ -141,7 +143,8 @@ def shallow_output_schema(schema: dict[str, Any]) -> dict[str, Any]:
             return {"type": "object"}
         return {key: shallow(value) for key, value in node.items()}
 
-    out = {key: value for key, value in schema.items() if key not in {"$defs", "required"}}
+    dropped = {"$defs", "required", "description"}
+    out = {key: value for key, value in schema.items() if key not in dropped}
     out["properties"] = {key: shallow(value) for key, value in schema["properties"].items()}
     return out
 

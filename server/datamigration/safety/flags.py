@@ -28,6 +28,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from typing_extensions import TypedDict
+
 from datamigration.atomic import atomic_write
 from datamigration.coordination.locking import FileLock
 from datamigration.coordination.schema_check import first_error
@@ -487,6 +489,20 @@ def plan_rollout(
     )
 
 
+class RolloutReport(TypedDict):
+    """What `rollout` wrote and checked: the CLI prints it, the MCP tool answers with it."""
+
+    flag: str
+    from_percent: int
+    to_percent: int
+    path: str
+    gate: list[dict[str, Any]]  # GateCheck.to_dict() of each check that ran
+    gated: bool
+    measured_share: float
+    share_sample: int
+    definition: dict[str, Any]
+
+
 def rollout(
     workspace: Any,
     key: str,
@@ -498,7 +514,7 @@ def rollout(
     allow_skip: bool = False,
     on: str | None = None,
     off: str | None = None,
-) -> dict[str, Any]:
+) -> RolloutReport:
     """Move a flag to `percent`% after its gate passed; returns what was written and checked."""
     plan = plan_rollout(workspace, key, percent, steps=steps, allow_skip=allow_skip, on=on, off=off)
     gate = gate or Gate()
@@ -569,7 +585,19 @@ def _gate_note(checks: list[GateCheck], going_up: bool, ungated: bool) -> str:
     return "passed: " + "; ".join(c.detail for c in checks)[:500]
 
 
-def rollback(workspace: Any, key: str) -> dict[str, Any]:
+class RollbackReport(TypedDict):
+    """What `rollback` wrote, what every key is served now, and how long the switch took."""
+
+    flag: str
+    from_percent: int | None  # None: the flag had targeting this tool did not write
+    to_percent: int
+    serving: str | None
+    seconds: float
+    path: str
+    definition: dict[str, Any]
+
+
+def rollback(workspace: Any, key: str) -> RollbackReport:
     """Serve the old variant to everyone now: targeting removed, defaultVariant = old."""
 
     def change(doc: dict[str, Any], path: Path) -> dict[str, Any]:

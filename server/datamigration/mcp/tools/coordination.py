@@ -1,14 +1,17 @@
 """MCP face of the AgileFlow coordination files: status.json, the bus, ADRs, the expertise file.
 
 Thin: each tool calls one function of `datamigration.coordination` in a worker thread (writers
-may wait for a file lock) and shapes the result into a TypedDict. The harness rule is enforced
-by the engine, so `status_update` cannot move a story to in-review without a passing recorded
-validation unless the caller states an override reason (posted on the bus as a warning).
+may wait for a file lock) and returns its result: a bus message is the engine's
+`BusMessageDict`, a story change and a bus page are typed from the engine's dataclasses
+(`shapes`), the other answers are composed here. The harness rule is enforced by the engine,
+so `status_update` cannot move a story to in-review without a passing recorded validation
+unless the caller states an override reason (posted on the bus as a warning).
 Bus text written by other agents is returned as untrusted data, never as instructions.
 """
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Annotated, Any
 
 import anyio.to_thread
@@ -18,25 +21,14 @@ from typing_extensions import TypedDict
 
 from datamigration.coordination import adr, bus, expertise
 from datamigration.coordination import status as board_engine
-from datamigration.coordination.bus import BusMessage
+from datamigration.coordination.bus import BusMessageDict
+from datamigration.coordination.status import StoryChange
 from datamigration.errors import NotFoundError
 from datamigration.mcp.answers import fit_list
+from datamigration.mcp.shapes import answer_type
 from datamigration.mcp.tooling import tool
 
 StoryArg = Annotated[str, Field(description="Story id, e.g. US-0042 (AgileFlow's form)")]
-BusMessageOut = TypedDict(
-    "BusMessageOut",
-    {
-        "id": str,
-        "ts": str | None,
-        "from": str | None,
-        "to": str | None,
-        "type": str | None,
-        "story": str | None,
-        "text": str | None,
-        "extra": dict[str, Any],
-    },
-)
 
 
 class StatusGetOutput(TypedDict):
@@ -50,35 +42,27 @@ class StatusGetOutput(TypedDict):
     next: str | None
 
 
-class StatusUpdateOutput(TypedDict):
-    story_id: str
-    path: str
-    changed: bool
-    created: bool
-    previous_status: str | None
-    status: str | None
-    override_reason: str | None
-    story: dict[str, Any]
+#: The engine's StoryChange, its path relative to the workspace, without the names it set.
+StatusUpdateOutput = answer_type("StatusUpdateOutput", StoryChange, {"path": str}, omit=("fields",))
 
 
 class BusPostOutput(TypedDict):
     path: str
-    message: BusMessageOut
+    message: BusMessageDict
 
 
-class BusReadOutput(TypedDict):
-    untrusted_data: bool
-    path: str
-    messages: list[BusMessageOut]
-    matched: int
-    malformed_lines: int
-    truncated: bool
-    next: str | None
+#: The engine's page of the bus: untrusted data, messages as shown, and where the rest starts.
+BusReadOutput = answer_type(
+    "BusReadOutput",
+    {"untrusted_data": bool},
+    bus.BusPage,
+    {"path": str, "messages": list[BusMessageDict], "next": str | None},
+)
 
 
 class BusQuestionsOutput(TypedDict):
     untrusted_data: bool
-    questions: list[BusMessageOut]
+    questions: list[BusMessageDict]
     count: int
     truncated: bool
 
@@ -104,10 +88,6 @@ class ExpertiseLearnOutput(TypedDict):
     lines: int
     archived: int
     archive_path: str | None
-
-
-def _msg(m: BusMessage) -> BusMessageOut:
-    return m.to_dict()  # type: ignore[return-value]
 
 
 def register(server: MCPServer, runtime: Any) -> None:
@@ -210,16 +190,7 @@ def register(server: MCPServer, runtime: Any) -> None:
                     override_reason=override_reason,
                     note=note,
                 )
-            return {
-                "story_id": change.story_id,
-                "path": ws().relative(change.path),
-                "changed": change.changed,
-                "created": change.created,
-                "previous_status": change.previous_status,
-                "status": change.status,
-                "override_reason": change.override_reason,
-                "story": change.story,
-            }
+            return dataclasses.asdict(change) | {"path": ws().relative(change.path)}
 
         return await anyio.to_thread.run_sync(work)
 
@@ -243,7 +214,7 @@ def register(server: MCPServer, runtime: Any) -> None:
         def work() -> BusPostOutput:
             msg = bus.post(ws(), type, text, to=to, story=story)
             path = board_engine.coordination_paths(ws()).bus
-            return {"path": ws().relative(path), "message": _msg(msg)}
+            return {"path": ws().relative(path), "message": msg.to_dict()}
 
         return await anyio.to_thread.run_sync(work)
 
@@ -278,7 +249,7 @@ def register(server: MCPServer, runtime: Any) -> None:
                 limit=offset + limit,
                 archives=archives,
             )
-            newest_first = [_msg(m) for m in reversed(page.messages)][offset:]
+            newest_first = [m.to_dict() for m in reversed(page.messages)][offset:]
             out: dict[str, Any] = {
                 "untrusted_data": True,
                 "path": ws().relative(page.path),
@@ -309,7 +280,7 @@ def register(server: MCPServer, runtime: Any) -> None:
             found = bus.questions(ws())
             return {
                 "untrusted_data": True,
-                "questions": [_msg(q) for q in found[:limit]],
+                "questions": [q.to_dict() for q in found[:limit]],
                 "count": len(found),
                 "truncated": len(found) > limit,
             }
@@ -327,7 +298,7 @@ def register(server: MCPServer, runtime: Any) -> None:
         def work() -> BusPostOutput:
             msg = bus.answer(ws(), question_id, text)
             path = board_engine.coordination_paths(ws()).bus
-            return {"path": ws().relative(path), "message": _msg(msg)}
+            return {"path": ws().relative(path), "message": msg.to_dict()}
 
         return await anyio.to_thread.run_sync(work)
 

@@ -9,7 +9,7 @@ from the database and must never be followed as instructions.
 
 from __future__ import annotations
 
-from typing import Annotated, Any, NotRequired
+from typing import Annotated, Any
 
 import anyio.to_thread
 from mcp.server import MCPServer
@@ -17,10 +17,11 @@ from pydantic import Field
 from typing_extensions import TypedDict
 
 from datamigration.db import connect
-from datamigration.db.base import inspect_schema
+from datamigration.db.base import QueryResult, inspect_schema
 from datamigration.db.summary import DEFAULT_MAX_TABLES, summarize, table_detail
 from datamigration.errors import UserInputError
 from datamigration.mcp.answers import fit_list
+from datamigration.mcp.shapes import answer_type
 from datamigration.mcp.tooling import tool
 
 #: The one argument for "a database": its URL or a connection name (every tool spells it `db`).
@@ -51,16 +52,14 @@ class InspectOutput(TypedDict):
     truncated: bool
 
 
-class QueryOutput(TypedDict):
-    untrusted_data: bool
-    columns: list[str]
-    rows: list[list[Any]]
-    row_count: int
-    truncated: bool
-    elapsed_ms: float
-    warnings: NotRequired[list[str]]
-    offset: int
-    next: str | None
+#: The engine's rows, `untrusted_data` first (read before the rows), plus the page's place.
+QueryOutput = answer_type(
+    "QueryOutput",
+    {"untrusted_data": bool},
+    QueryResult,
+    {"offset": int, "next": str | None},
+    optional=("warnings",),  # listed only when there is something to say
+)
 
 
 def register(server: MCPServer, runtime: Any) -> None:

@@ -18,55 +18,20 @@ from typing_extensions import TypedDict
 
 from datamigration.confirmation import Action
 from datamigration.mcp.confirm import confirm
+from datamigration.mcp.shapes import answer_type
 from datamigration.mcp.tooling import tool
-
-
-class FlagOutput(TypedDict):
-    key: str
-    state: str
-    default_variant: str | None
-    variants: dict[str, Any]
-    targeting: bool
-    percent: int | None
-    on_variant: str | None
-    off_variant: str | None
-    metadata: dict[str, Any]
+from datamigration.safety.flags import FlagView, GateCheck, RollbackReport, RolloutReport
 
 
 class FlagsGetOutput(TypedDict):
     path: str
     exists: bool
-    flags: list[FlagOutput]
+    flags: list[FlagView]  # at most MAX_FLAGS
     truncated: bool
 
 
-class GateCheckOutput(TypedDict):
-    name: str
-    passed: bool
-    detail: str
-    measured: dict[str, Any]
-
-
-class RolloutOutput(TypedDict):
-    flag: str
-    from_percent: int
-    to_percent: int
-    path: str
-    gated: bool
-    gate: list[GateCheckOutput]
-    measured_share: float
-    share_sample: int
-    definition: dict[str, Any]
-
-
-class RollbackOutput(TypedDict):
-    flag: str
-    from_percent: int | None
-    to_percent: int
-    serving: str | None
-    seconds: float
-    path: str
-    definition: dict[str, Any]
+#: The engine's report, each gate check validated as the engine's GateCheck.
+RolloutOutput = answer_type("RolloutOutput", RolloutReport, {"gate": list[GateCheck]})
 
 
 MAX_FLAGS = 200
@@ -88,7 +53,7 @@ def register(server: MCPServer, runtime: Any) -> None:
         return FlagsGetOutput(
             path=listed["path"],
             exists=listed["exists"],
-            flags=items[:MAX_FLAGS],  # type: ignore[typeddict-item]
+            flags=items[:MAX_FLAGS],  # the engine's FlagView.to_dict, validated as FlagView
             truncated=len(items) > MAX_FLAGS,
         )
 
@@ -133,20 +98,18 @@ def register(server: MCPServer, runtime: Any) -> None:
             max_p95_ms=max_p95_ms,
             max_error_rate=max_error_rate,
         )
-        out = await anyio.to_thread.run_sync(
+        return await anyio.to_thread.run_sync(
             lambda: engine.rollout(
                 ws, flag, percent, gate=gate, ungated=ungated, allow_skip=skip_steps
             )
         )
-        return RolloutOutput(**{k: out[k] for k in RolloutOutput.__annotations__})  # type: ignore
 
     @tool(server, read_only=False, destructive=False, idempotent=True, title="Roll back a flag")
     def flags_rollback(
         flag: Annotated[str, Field(description="flag key")],
-    ) -> RollbackOutput:
+    ) -> RollbackReport:
         """Kill switch: serve the flag's old variant to everyone at once (one atomic write).
         No confirmation: it only ever restores the old behaviour."""
         from datamigration.safety import flags as engine
 
-        out = engine.rollback(runtime.workspace, flag)
-        return RollbackOutput(**{k: out[k] for k in RollbackOutput.__annotations__})  # type: ignore
+        return engine.rollback(runtime.workspace, flag)

@@ -1,7 +1,8 @@
 """MCP face of the workspace engine: read, write, edit, glob, grep, run, find_migrations.
 
 Thin by design: each tool parses its arguments, calls one function of
-`datamigration.workspace`, and shapes the dataclass result into a TypedDict (the output schema).
+`datamigration.workspace`, and returns its dataclass result: the output schema is derived from
+it (`shapes`), paged answers adding only `next`.
 Confirmation for `run` outside the allow-list and for changes to the workspace policy file goes
 through `confirm`, which asks the user (or hands back a token) before anything happens. A
 listed command that runs workspace code (pytest, alembic) asks too, until the user confirmed
@@ -23,6 +24,7 @@ from typing_extensions import TypedDict
 from datamigration.confirmation import Action
 from datamigration.mcp.answers import ANSWER_BUDGET_CHARS, fit_list, size
 from datamigration.mcp.confirm import confirm
+from datamigration.mcp.shapes import answer_type
 from datamigration.mcp.tooling import tool
 from datamigration.workspace import files, frameworks, runner, search
 from datamigration.workspace.codetrust import CodeTrust
@@ -31,72 +33,15 @@ from datamigration.workspace.codetrust import CodeTrust
 MAX_FILES_PER_SET = 1000
 
 
-class ReadOutput(TypedDict):
-    path: str
-    content: str
-    start_line: int
-    end_line: int
-    total_lines: int
-    truncated: bool
-    next: str | None
-
-
-class WriteOutput(TypedDict):
-    path: str
-    bytes_written: int
-    created: bool
-
-
-class EditOutput(TypedDict):
-    path: str
-    replacements: int
-    bytes_written: int
-
-
-class GlobOutput(TypedDict):
-    pattern: str
-    base: str
-    files: list[str]
-    truncated: bool
-    next: str | None
-
-
-class GrepMatchOutput(TypedDict):
-    path: str
-    line: int
-    text: str
-
-
-class GrepOutput(TypedDict):
-    pattern: str
-    matches: list[GrepMatchOutput]
-    files_matched: list[str]
-    files_searched: int
-    skipped: int
-    truncated: bool
-    next: str | None
-
-
-class RunOutput(TypedDict):
-    command: str
-    exit_code: int | None
-    stdout: str
-    stderr: str
-    duration_s: float
-    timed_out: bool
-    truncated: bool
-    confirmed: bool
-
-
-class MigrationSetOutput(TypedDict):
-    framework: str
-    directory: str
-    files: list[str]
-    config: str | None
+#: Answers that page add `next` (the call that gets the rest) to the engine's result.
+PAGE = {"next": str | None}
+ReadOutput = answer_type("ReadOutput", files.ReadResult, PAGE)
+GlobOutput = answer_type("GlobOutput", search.GlobResult, PAGE)
+GrepOutput = answer_type("GrepOutput", search.GrepResult, PAGE)
 
 
 class FindMigrationsOutput(TypedDict):
-    sets: list[MigrationSetOutput]
+    sets: list[frameworks.MigrationSet]  # each listing at most MAX_FILES_PER_SET files
     truncated: bool
 
 
@@ -168,7 +113,7 @@ def register(server: MCPServer, runtime: Any) -> None:
         confirm_token: Annotated[
             str | None, Field(description="Token from a previous confirmation request")
         ] = None,
-    ) -> WriteOutput:
+    ) -> files.WriteResult:
         """Create or overwrite a text file atomically (parents are created).
 
         Paths outside the workspace, through escaping symlinks or into .git are refused.
@@ -178,7 +123,7 @@ def register(server: MCPServer, runtime: Any) -> None:
         confirmed = await _confirm_policy_change(
             ctx, path, "write", confirm_token, {"sha256": digest}
         )
-        return _plain(files.write_file(ws(), path, content, confirmed=confirmed))
+        return files.write_file(ws(), path, content, confirmed=confirmed)
 
     @tool(server, read_only=False, destructive=False, title="Edit a file", name="edit")
     async def edit_tool(
@@ -192,15 +137,13 @@ def register(server: MCPServer, runtime: Any) -> None:
         confirm_token: Annotated[
             str | None, Field(description="Token from a previous confirmation request")
         ] = None,
-    ) -> EditOutput:
+    ) -> files.EditResult:
         """Replace exact text in a file. Refuses when `old` is missing or occurs more than once
         (unless replace_all); add surrounding text to make the match unique."""
         confirmed = await _confirm_policy_change(
             ctx, path, "edit", confirm_token, {"old": old, "new": new, "all": replace_all}
         )
-        return _plain(
-            files.edit_file(ws(), path, old, new, replace_all=replace_all, confirmed=confirmed)
-        )
+        return files.edit_file(ws(), path, old, new, replace_all=replace_all, confirmed=confirmed)
 
     @tool(server, read_only=True, title="Find files by pattern", name="glob", pages="offset")
     def glob_tool(
@@ -271,7 +214,7 @@ def register(server: MCPServer, runtime: Any) -> None:
         confirm_token: Annotated[
             str | None, Field(description="Token from a previous confirmation request")
         ] = None,
-    ) -> RunOutput:
+    ) -> runner.RunResult:
         """Run a command in the workspace root with a timeout, an output cap and an environment
         without secrets. Read-only commands of the [run] allow-list (ls, cat, git status/diff/
         log...) run directly. Listed commands that execute workspace code (pytest, alembic)
@@ -305,9 +248,7 @@ def register(server: MCPServer, runtime: Any) -> None:
                 confirmed_state=decision.state,
             )
         )
-        out = _plain(result)
-        out["confirmed"] = not decision.allowed
-        return out
+        return dataclasses.replace(result, confirmed=not decision.allowed)
 
     @tool(server, read_only=True, title="Find migration folders", name="find_migrations")
     def find_migrations_tool() -> FindMigrationsOutput:
@@ -316,14 +257,10 @@ def register(server: MCPServer, runtime: Any) -> None:
         sets = []
         truncated = False
         for ms in frameworks.detect_migrations(ws()):
-            listed = list(ms.files[:MAX_FILES_PER_SET])
+            listed = ms.files[:MAX_FILES_PER_SET]
             truncated = truncated or len(ms.files) > MAX_FILES_PER_SET
-            sets.append(
-                MigrationSetOutput(
-                    framework=ms.framework, directory=ms.directory, files=listed, config=ms.config
-                )
-            )
-        return {"sets": sets, "truncated": truncated}
+            sets.append(dataclasses.replace(ms, files=listed))
+        return FindMigrationsOutput(sets=sets, truncated=truncated)
 
     async def _confirm_policy_change(
         ctx: Context,
