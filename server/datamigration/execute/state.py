@@ -140,6 +140,28 @@ class RunStore:
         self.plan_hash = plan_hash
         self.p = xs.placeholder(backend)
 
+    # --- the executor lock ---------------------------------------------------------------------
+
+    #: what to tell a second executor that finds the lock taken
+    lock_hint = (
+        "Wait for it to finish (datamigration run-status shows progress); a crashed "
+        "executor releases its lock when its connection ends."
+    )
+
+    @property
+    def _lock_name(self) -> str:
+        return f"datamigration:{self.plan_id}"
+
+    def try_lock(self) -> bool:
+        """The plan's session lock on the target: a crash ends the session and frees it."""
+        return xs.try_session_lock(self.backend, self._lock_name)
+
+    def renew_lock(self) -> None:
+        """A session lock has no lease to renew."""
+
+    def release_lock(self) -> None:
+        xs.release_session_lock(self.backend, self._lock_name)
+
     # --- setup ---------------------------------------------------------------------------------
 
     def ensure(self) -> None:
@@ -336,6 +358,18 @@ class RunStore:
                 )
             ],
         )
+
+    def done_statements(self, step_id: str, op_id: str) -> list[xs.Statement]:
+        """The statements that mark an operation done, to commit with the operation itself."""
+        return self._upsert(
+            CHECKPOINTS,
+            {"plan_id": self.plan_id, "step_id": step_id, "op_id": op_id},
+            {"rows_done": 0, "batches": 0, "finished": 1, "updated_at": now_iso()},
+        )
+
+    def mark_done(self, step_id: str, op_id: str) -> None:
+        """An operation that is not batched is done (skipped when the step runs again)."""
+        xs.transaction(self.backend, self.done_statements(step_id, op_id))
 
     def clear_checkpoints(self, step_id: str) -> None:
         """A rolled-back step backfills from the start when it runs again."""
