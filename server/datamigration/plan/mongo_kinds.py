@@ -21,8 +21,8 @@ from datamigration.db.model import Collection, FieldStat, Schema
 from datamigration.db.mongo_transform import TARGETS, check_expression, input_fields
 from datamigration.errors import FileFormatError, NotFoundError, UserInputError
 from datamigration.plan import ops_mongodb as mo
-from datamigration.plan.kinds import Built, Ctx, NotYetSupportedError, build_move_table, step
 from datamigration.plan.ops_base import manual_op, name_of
+from datamigration.plan.toolkit import Built, Ctx, NotYetSupportedError, refuse_move_table, step
 from datamigration.safeload import load_json
 
 #: back-conversions that give the original value exactly (the contract can then be undone)
@@ -440,10 +440,10 @@ BUILDERS = {
 
 
 def build(spec: Any, schema: Schema, d: Any) -> Built:
-    """The steps of `spec` on a MongoDB database (kinds.build's MongoDB branch)."""
+    """The steps of `spec` on a MongoDB database (plan/kinds.build's document-database branch)."""
     c = MongoCtx(spec, schema, d)
     if spec.kind == "move_table":
-        build_move_table(c)
+        refuse_move_table(c)
     if spec.kind not in BUILDERS:
         raise NotYetSupportedError(REFUSAL.format(kind=spec.kind), hint="Plan one of: "
                                    + ", ".join(BUILDERS), kind=spec.kind)  # fmt: skip

@@ -160,6 +160,8 @@ class Dialect:
     #: True where constraints and types that ALTER cannot change in place are changed by a
     #: table rebuild (SQLite: plan/rebuild_sqlite.py) instead of being refused.
     rebuilds_tables: bool = False
+    #: True for a document database: its recipes are document operations (plan/mongo_kinds.py)
+    documents: bool = False
 
     def __init__(self, lock_timeout_ms: int = DEFAULT_LOCK_TIMEOUT_MS) -> None:
         self.lock_timeout_ms = lock_timeout_ms

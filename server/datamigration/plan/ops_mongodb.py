@@ -27,6 +27,7 @@ class MongoDocuments(Dialect):
 
     name = "mongodb"
     lint_dialect = ""
+    documents = True
 
     def q(self, name: str) -> str:
         return name

@@ -35,6 +35,7 @@ from datamigration.plan.ops_base import Dialect, UnsupportedChangeError
 from datamigration.plan.patterns import choose
 from datamigration.plan.spec import describe
 from datamigration.plan.sqltext import slug
+from datamigration.plan.toolkit import PREPARED_STATEMENTS, Ctx, refuse_move_table, step
 
 PHASE_TITLES = {
     "prepare": ("Prepare", "Checks before anything changes."),
@@ -204,7 +205,7 @@ def _rollout_steps(spec: ChangeSpec, dialect: str, rules: list[dict[str, Any]]) 
             lock_timeout_ms=None,
         )
         out.append(
-            kinds.step(
+            step(
                 "rollout",
                 f"Flag {flag} at {pct}%",
                 "Raise the flag; hold while health and validation stay green.",
@@ -225,7 +226,7 @@ def _shadow_step(spec: ChangeSpec, dialect: str, rules: list[dict[str, Any]]) ->
         "new one, serves the old result and logs every difference. Proceed only when the "
         "comparison shows none and the validation rules pass."
     )
-    return kinds.step(
+    return step(
         "switch",
         "Shadow reads: prove the new path equal",
         text,
@@ -382,7 +383,7 @@ def build_plan(
     story = story or spec.story
     warnings = list(built.warnings) + drop_warnings
     if built.result_type_changes:
-        warnings.append(kinds.PREPARED_STATEMENTS.format(col=", ".join(built.result_type_changes)))
+        warnings.append(PREPARED_STATEMENTS.format(col=", ".join(built.result_type_changes)))
     # a rule that names a column missing when it runs is a planner bug: say so in the plan
     if d.name != "mongodb":
         warnings += [f"planner check: {p}" for p in shape.problems(schema, steps, post)]
@@ -641,13 +642,14 @@ def plan_migration(
     from datamigration.redact import redact_url
 
     if spec.kind == "move_table":
-        kinds.build_move_table(kinds.Ctx(spec, Schema(dialect="", database=None), Dialect()))
+        refuse_move_table(Ctx(spec, Schema(dialect="", database=None), Dialect()))
     choose(spec, pattern)  # refuse a bad override before connecting
     with connect(db, workspace) as backend:
         schema = backend.inspect()
         # refusals that need only the dialect and the schema come before any measurement
         check_spec(spec, schema.dialect)
-        kinds.check_names(spec, schema)
+        if not backend.documents:
+            kinds.check_names(spec, schema)
         nulls = count_nulls(backend, schema, spec)
         refuse_nulls_without_fill(spec, Measured({}, {}, 0.0, "", nulls))
         rows: dict[str, int] = {}

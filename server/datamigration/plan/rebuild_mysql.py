@@ -29,14 +29,12 @@ and tables with triggers of their own (they would stay on the original).
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from datamigration.db.model import Table
 from datamigration.plan.model import BackfillSpec
 from datamigration.plan.ops_base import backfill_op, name_of
-
-if TYPE_CHECKING:
-    from datamigration.plan.kinds import Ctx
+from datamigration.plan.toolkit import Ctx, key_of, step
 
 RENAME_LOCK = "exclusive metadata lock on the three tables for the rename (milliseconds)"
 TRIGGER_LOCK = "metadata lock, brief (trigger DDL)"
@@ -125,8 +123,6 @@ def build_rebuild(
     """Steps that give `t` the definition `ALTER TABLE t <clauses>` without blocking writes.
 
     `what` says the change in words; `rules` hold once the change is made (on `t`)."""
-    from datamigration.plan.kinds import key_of, step
-
     why = refusal(c, t)
     if why:
         raise c.d.unsupported(

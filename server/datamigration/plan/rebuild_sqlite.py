@@ -39,6 +39,7 @@ from datamigration.plan.model import BackfillSpec, Operation
 from datamigration.plan.ops_base import backfill_op, name_of, sql_op
 from datamigration.plan.sqlite_ddl import TableChange, quoted, rebuilt_table, renamed_index
 from datamigration.plan.sqltext import quote
+from datamigration.plan.toolkit import key_of, step
 
 WRITE = "database write lock, brief"
 
@@ -370,9 +371,7 @@ def plan_rebuild(
     rules: Sequence[dict[str, Any]] = (),
     contract: bool = True,
 ) -> None:
-    """Append the rebuild's steps to `c.built` (`c` is the planner's `kinds.Ctx`)."""
-    from datamigration.plan.kinds import key_of, step
-
+    """Append the rebuild's steps to `c.built` (`c` is the toolkit's `Ctx`)."""
     n, o = new_name(t.name), old_name(t.name)
     for name in (n, o):
         if c.schema.table(name) is not None:
