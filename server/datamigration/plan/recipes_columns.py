@@ -8,9 +8,10 @@ its contract helpers.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
-from datamigration.db.model import Schema, Table
+from datamigration.db.model import Column, Schema, Table
 from datamigration.errors import UserInputError
 from datamigration.plan import rebuild_sqlite
 from datamigration.plan.model import Operation
@@ -114,44 +115,80 @@ def build_change_type(c: Ctx) -> None:
     _column_copy(c, t, name, shadow, type_, pair, rename=False)
 
 
+@dataclass(frozen=True)
+class _Copy:
+    """One expand-contract copy of a column: what its phases share."""
+
+    c: Ctx
+    t: Table
+    col: Column
+    old: str
+    new: str
+    type_: str
+    pair: SyncPair
+    sync: Operation
+    rename: bool
+    keep_old: bool
+
+    @property
+    def tag(self) -> str:
+        return self.old
+
+    @property
+    def rename_back(self) -> bool:
+        """SQLite: a rename keeps the original column (renamed) at the contract instead of
+        dropping it."""
+        return self.rename and not self.keep_old and not self.c.d.drop_column_drops_indexes
+
+
 def _column_copy(
     c: Ctx, t: Table, old: str, new: str, type_: str, pair: SyncPair, *, rename: bool
 ) -> None:
-    d, col = c.d, column_of(t, old)
-    tag = f"{old}"
-    add = d.add_column(t.name, new, type_)
-    sync = d.sync_triggers(t.name, [pair], tag)
-    b = c.built
-    b.tables.append(t.name)
-    keep_old = bool(c.spec.get("keep_old"))
+    """Expand (a new column beside the old, kept in sync by triggers), migrate (backfill, the
+    old column's constraints and indexes on the new one), then switch and contract: a rename
+    deploys the application on the new name, a change of type swaps the two columns."""
+    sync = c.d.sync_triggers(t.name, [pair], old)
+    x = _Copy(c, t, column_of(t, old), old, new, type_, pair, sync, rename,
+              bool(c.spec.get("keep_old")))  # fmt: skip
+    c.built.tables.append(t.name)
     key = list(key_of(t, c.spec))
     if old not in key:
         # holds in every shape: the final validation always has a rule that can run
-        b.final_rules.append(unique_rule(f"{t.name}-pk-unique", t.name, key))
-    # SQLite: a rename keeps the original column (renamed) at the contract instead of dropping it
-    rename_back = rename and not keep_old and not d.drop_column_drops_indexes
-    b.steps.append(
+        c.built.final_rules.append(unique_rule(f"{t.name}-pk-unique", t.name, key))
+    rules = _expand_and_backfill(x)
+    new_indexes = _shape_like_old(x, rules)
+    _column_warnings(x)
+    if rename:
+        _switch_to_new_name(x, rules, new_indexes)
+    else:
+        _swap_types(x)
+
+
+def _expand_and_backfill(x: _Copy) -> list[Rule]:
+    """The new column, its sync triggers and the backfill; returns the rules that hold after
+    the backfill (old and new side by side)."""
+    c, t, d, old, new = x.c, x.t, x.c.d, x.old, x.new
+    c.built.steps.append(
         step(
             "expand",
             f"Add {t.name}.{new}",
-            f"New nullable column {new} ({type_}) beside {old}; nothing reads it yet.",
-            [add],
+            f"New nullable column {new} ({x.type_}) beside {old}; nothing reads it yet.",
+            [d.add_column(t.name, new, x.type_)],
         )
     )
-    b.steps.append(
+    c.built.steps.append(
         step(
             "expand",
             "Keep old and new in sync",
             "Triggers copy every write of the old application version to the new "
             "column and every write of the new version back, so both versions can "
             "run at the same time.",
-            [sync],
+            [x.sync],
         )
     )
-    fwd = pair.forward.format(d.q(old))
-    # rules for the shape after the backfill: old and new side by side
-    rules: list[dict[str, Any]] = [filled_rule(t.name, new, old, "")]
-    if rename:
+    fwd = x.pair.forward.format(d.q(old))
+    rules: list[Rule] = [filled_rule(t.name, new, old, "")]
+    if x.rename:
         rules.append(
             checksum_rule(
                 f"{t.name}-{new}-equal",
@@ -163,7 +200,7 @@ def _column_copy(
                 description=f"{new} holds exactly the values of {old}",
             )
         )
-    b.steps.append(
+    c.built.steps.append(
         step(
             "migrate",
             f"Backfill {new}",
@@ -180,38 +217,41 @@ def _column_copy(
             validation=rules,
         )
     )
+    return rules
+
+
+def _shape_like_old(x: _Copy, rules: list[Rule]) -> list[str]:
+    """The old column's default, NOT NULL, indexes (and, for a rename, foreign keys) on the
+    new column, the non-blocking way. Returns the names of the new indexes."""
+    c, t, d, col, old, new = x.c, x.t, x.c.d, x.col, x.old, x.new
     shape: list[Operation] = []
     if col.default is not None and not col.identity:
         shape.append(d.set_default(t.name, new, col.default))
     if not col.nullable:
         try:
-            shape += d.set_not_null(t.name, new, type_)
+            shape += d.set_not_null(t.name, new, x.type_)
         except UnsupportedChangeError:
             c.built.warnings.append(
                 f"{old} is NOT NULL but {d.name} cannot add NOT NULL to {new} in place: "
                 + (
                     f"{new} is nullable until the contract step, which gives the original "
                     f"column (NOT NULL and its other constraints) the name {new}."
-                    if rename_back
+                    if x.rename_back
                     else f"{new} stays nullable (the validation rule checks it is filled)."
                 )
             )
     index_ops, new_indexes = _mirror_indexes(c, t, old, new)
     shape += index_ops
-    if rename:
+    if x.rename:
         for fk in t.foreign_keys:
             if old in fk.columns:
-                cols = [new if x == old else x for x in fk.columns]
+                cols = [new if n == old else n for n in fk.columns]
                 shape += d.add_foreign_key(
-                    t.name,
-                    name_of(fk.name or t.name, "new"),
-                    cols,
-                    fk.ref_table,
-                    fk.ref_columns,
-                    None,
-                )
+                    t.name, name_of(fk.name or t.name, "new"), cols, fk.ref_table,
+                    fk.ref_columns, None,
+                )  # fmt: skip
     if shape:
-        b.steps.append(
+        c.built.steps.append(
             step(
                 "migrate",
                 f"Give {new} the constraints and indexes of {old}",
@@ -220,84 +260,99 @@ def _column_copy(
                 validation=rules[:1],
             )
         )
-    pk = bool(t.primary_key and old in t.primary_key.columns)
-    if pk:
-        c.built.warnings.append(
+    return new_indexes
+
+
+def _column_warnings(x: _Copy) -> None:
+    """What the copy cannot carry over by itself: a primary key, an identity's sequence."""
+    t, old = x.t, x.old
+    if t.primary_key and old in t.primary_key.columns:
+        x.c.built.warnings.append(
             f"{old} is part of the primary key of {t.name}: swapping it needs the primary key "
             "rebuilt on the new column; review the swap step, and tables referencing it."
         )
-    if col.identity:
-        c.built.warnings.append(
+    if x.col.identity:
+        x.c.built.warnings.append(
             f"{t.name}.{old} is an identity/serial column: its sequence stays with the old "
             "column; attach it to the new column before the contract step."
         )
-    if rename:
-        b.steps.append(
-            c.deploy(
-                "switch",
-                "Deploy the application using the new name",
-                f"Deploy the application version that reads and writes {t.name}.{new}. The old "
-                "version keeps working meanwhile: the triggers copy its writes.",
-                rules,
-            )
+
+
+def _switch_to_new_name(x: _Copy, rules: list[Rule], new_indexes: list[str]) -> None:
+    """A rename: the application moves to the new name, then the old column goes (or, on
+    SQLite, the original column takes the new name)."""
+    c, t, d, col, old, new = x.c, x.t, x.c.d, x.col, x.old, x.new
+    c.built.steps.append(
+        c.deploy(
+            "switch",
+            "Deploy the application using the new name",
+            f"Deploy the application version that reads and writes {t.name}.{new}. The old "
+            "version keeps working meanwhile: the triggers copy its writes.",
+            rules,
         )
-        if rename_back:
-            c.built.steps.append(
-                step(
-                    "contract",
-                    f"Drop the copy; {t.name}.{old} becomes {new}",
-                    f"In one transaction: remove the sync triggers, drop the copy {new} and its "
-                    f"indexes, and rename the original column {old} to {new}: it keeps its "
-                    f"constraints (UNIQUE, NOT NULL), indexes and position, which {d.name} "
-                    "cannot add to a column in place nor drop with it. Only after validation "
-                    "passed (the copy equals the original) and every application instance "
-                    "runs the new version. Point of no return.",
-                    [d.keep_original_renamed(t.name, old, new, new_indexes, tag)],
-                    reversible=False,
-                )
-            )
-            b.final_rules += _not_null_rule(t.name, new, col.nullable)
-        elif not keep_old:
-            drops = _drop_indexes_first(c, t, old)
-            _contract_columns(
-                c, t, old, [sync], [*drops, d.drop_column(t.name, old, col.data_type)], col
-            )
-            b.final_rules += _not_null_rule(t.name, new, col.nullable)
-    else:
-        old_name = name_of(old, "old")
-        after = SyncPair(old, old_name, forward=pair.backward, backward=pair.forward)
-        swap = d.swap_columns(t.name, old, new, old_name, [after], tag)
-        # after the swap `new` is gone: `old` is the new-typed column, `old_name` the original
-        after_rules = [filled_rule(t.name, old, old_name, " (the new type)")]
-        warning = PREPARED_STATEMENTS.format(col=f"{t.name}.{old}")
-        b.steps.append(
+    )
+    if x.rename_back:
+        c.built.steps.append(
             step(
-                "switch",
-                f"Swap {old} to the new type",
-                f"In one short transaction {old} becomes {old_name} and {new} takes "
-                f"the name {old}; the triggers keep {old_name} in step for rollback. " + warning,
-                [swap],
-                validation=after_rules,
-                gates=("validation_passed", "confirmation"),
-                monitoring={
-                    "notes": [warning],
-                    "watch_errors": ["cached plan must not change result type"],
-                },
+                "contract",
+                f"Drop the copy; {t.name}.{old} becomes {new}",
+                f"In one transaction: remove the sync triggers, drop the copy {new} and its "
+                f"indexes, and rename the original column {old} to {new}: it keeps its "
+                f"constraints (UNIQUE, NOT NULL), indexes and position, which {d.name} "
+                "cannot add to a column in place nor drop with it. Only after validation "
+                "passed (the copy equals the original) and every application instance "
+                "runs the new version. Point of no return.",
+                [d.keep_original_renamed(t.name, old, new, new_indexes, x.tag)],
+                reversible=False,
             )
         )
-        b.result_type_changes.append(f"{t.name}.{old}")
-        if not keep_old:
-            after_sync = d.sync_triggers(t.name, [after], tag)
-            drops = _drop_indexes_first(c, t, old)
-            _contract_columns(
-                c,
-                t,
-                old_name,
-                [after_sync],
-                [*drops, d.drop_column(t.name, old_name, col.data_type)],
-                col,
-            )
-            b.final_rules += _not_null_rule(t.name, old, col.nullable)
+        c.built.final_rules += _not_null_rule(t.name, new, col.nullable)
+    elif not x.keep_old:
+        drops = _drop_indexes_first(c, t, old)
+        _contract_columns(
+            c, t, old, [x.sync], [*drops, d.drop_column(t.name, old, col.data_type)], col
+        )
+        c.built.final_rules += _not_null_rule(t.name, new, col.nullable)
+
+
+def _swap_types(x: _Copy) -> None:
+    """A change of type: the new-typed column takes the old name in one short transaction
+    (the original stays, in sync, for the rollback), then the original goes."""
+    c, t, d, col, old, new = x.c, x.t, x.c.d, x.col, x.old, x.new
+    old_name = name_of(old, "old")
+    after = SyncPair(old, old_name, forward=x.pair.backward, backward=x.pair.forward)
+    swap = d.swap_columns(t.name, old, new, old_name, [after], x.tag)
+    # after the swap `new` is gone: `old` is the new-typed column, `old_name` the original
+    after_rules = [filled_rule(t.name, old, old_name, " (the new type)")]
+    warning = PREPARED_STATEMENTS.format(col=f"{t.name}.{old}")
+    c.built.steps.append(
+        step(
+            "switch",
+            f"Swap {old} to the new type",
+            f"In one short transaction {old} becomes {old_name} and {new} takes "
+            f"the name {old}; the triggers keep {old_name} in step for rollback. " + warning,
+            [swap],
+            validation=after_rules,
+            gates=("validation_passed", "confirmation"),
+            monitoring={
+                "notes": [warning],
+                "watch_errors": ["cached plan must not change result type"],
+            },
+        )
+    )
+    c.built.result_type_changes.append(f"{t.name}.{old}")
+    if not x.keep_old:
+        after_sync = d.sync_triggers(t.name, [after], x.tag)
+        drops = _drop_indexes_first(c, t, old)
+        _contract_columns(
+            c,
+            t,
+            old_name,
+            [after_sync],
+            [*drops, d.drop_column(t.name, old_name, col.data_type)],
+            col,
+        )
+        c.built.final_rules += _not_null_rule(t.name, old, col.nullable)
 
 
 def _not_null_rule(table: str, column: str, nullable: bool) -> list[Rule]:

@@ -7,6 +7,7 @@ versions run, and validates the copy by counts and checksums before the contract
 
 from __future__ import annotations
 
+from datamigration.db.model import Table
 from datamigration.errors import UserInputError
 from datamigration.plan.model import BackfillSpec
 from datamigration.plan.ops_base import (
@@ -75,6 +76,26 @@ def build_rename_table(c: Ctx) -> None:
         )
 
 
+def _split_copy(c: Ctx, t: Table, new: str, key: tuple[str, ...], cols: list[str]) -> BackfillSpec:
+    """The batched copy of the key and the split-off columns into `new`, skipping rows
+    already there (so a re-run after a crash is harmless)."""
+    d = c.d
+    match = " AND ".join(f"n.{d.q(k)} = src.{d.q(k)}" for k in key)
+    return BackfillSpec(
+        table=t.name,
+        key_columns=key,
+        mode="insert",
+        target_table=new,
+        insert_columns=(*key, *cols),
+        select_expressions=tuple(f"src.{d.q(x)}" for x in (*key, *cols)),
+        where=f"NOT EXISTS (SELECT 1 FROM {d.q(new)} n WHERE {match})",
+        conflict_columns=key,
+        batch_size=c.batch,
+        dialect=d.name,
+        estimated_rows=c.rows(t),
+    )
+
+
 @recipe("split_table")
 def build_split_table(c: Ctx) -> None:
     t = table_of(c.schema, c.spec.table or "")
@@ -91,22 +112,7 @@ def build_split_table(c: Ctx) -> None:
     back = d.table_sync_triggers(
         new, t.name, kmap, cmap, f"to_{t.name}", upsert=False, delete=False
     )
-    qk = ", ".join(d.q(k) for k in key)
-    match = " AND ".join(f"n.{d.q(k)} = src.{d.q(k)}" for k in key)
-    spec = BackfillSpec(
-        table=t.name,
-        key_columns=key,
-        mode="insert",
-        target_table=new,
-        insert_columns=(*key, *cols),
-        select_expressions=tuple(f"src.{d.q(x)}" for x in (*key, *cols)),
-        where=f"NOT EXISTS (SELECT 1 FROM {d.q(new)} n WHERE {match})",
-        conflict_columns=key,
-        batch_size=c.batch,
-        dialect=d.name,
-        estimated_rows=c.rows(t),
-    )
-    del qk
+    spec = _split_copy(c, t, new, key, cols)
     rules = [
         count_rule(f"{new}-count", t.name, new),
         checksum_rule(f"{new}-equal", t.name, new, key, [*key, *cols]),
