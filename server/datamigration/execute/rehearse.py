@@ -44,7 +44,7 @@ def _collections(plan: Plan) -> list[str]:
 def _make_throwaway(plan: Plan, source: str, backend: Backend, workspace: Workspace, name: str,
                     sample_rows: int) -> tuple[str, dict[str, int]]:  # fmt: skip
     """Create the throwaway copy `name` next to the source: its URL and the rows copied."""
-    if plan.dialect == "mongodb":
+    if backend.documents:
         from datamigration.db import mongo_copy
 
         return mongo_copy.throwaway_copy(backend, name, _collections(plan), sample_rows)  # type: ignore[arg-type]
@@ -53,7 +53,7 @@ def _make_throwaway(plan: Plan, source: str, backend: Backend, workspace: Worksp
 
 
 def _drop_throwaway(plan: Plan, backend: Backend, name: str) -> None:
-    if plan.dialect == "mongodb":
+    if backend.documents:
         from datamigration.db import mongo_copy
 
         mongo_copy.drop_throwaway(backend, name)  # type: ignore[arg-type]

@@ -15,10 +15,12 @@ from typing import Any
 from datamigration.confirmation import Action
 from datamigration.db.base import connect
 from datamigration.errors import DataMigrationError, UserInputError
+from datamigration.execute.mongo_state import MongoRunStore
 from datamigration.execute.runner import Executor, RunOptions
 from datamigration.execute.selection import Selection, select_rollback, select_steps
 from datamigration.execute.state import RunLog, RunStore, local_runs, steps_from_log
 from datamigration.execute.throttle import throttle_status
+from datamigration.plan.dialects import dialect_class
 from datamigration.plan.model import Plan
 from datamigration.redact import redact_url
 from datamigration.workspace.root import Workspace
@@ -90,8 +92,8 @@ class Prepared:
 
 def executor_class(plan: Plan) -> type[Executor]:
     """The SQL executor, or its MongoDB subclass (document operations, state documents)."""
-    if plan.dialect == "mongodb":
-        from datamigration.execute.mongo_runner import MongoExecutor
+    if dialect_class(plan.dialect).documents:
+        from datamigration.execute.mongo_runner import MongoExecutor  # loads the MongoDB driver
 
         return MongoExecutor
     return Executor
@@ -165,17 +167,15 @@ def run_status(
     try:
         url = target_url(plan, db)
         with connect(url, workspace) as backend:
-            store: Any = RunStore(backend, plan.id, plan.hash)
-            if plan.dialect == "mongodb":
-                from datamigration.execute.mongo_state import MongoRunStore
-
-                store = MongoRunStore(backend, plan.id, plan.hash)
+            store: Any = (MongoRunStore if backend.documents else RunStore)(
+                backend, plan.id, plan.hash
+            )
             if store.exists():
                 states = store.steps()
                 out["run"] = store.run()
                 out["checkpoints"] = [c.to_dict() for c in store.checkpoints()]
                 if any(st.status in ("running", "rolling_back") for st in states.values()):
-                    out["interrupted"] = (not store.locked_by_other() if plan.dialect == "mongodb"
+                    out["interrupted"] = (not store.locked_by_other() if backend.documents
                                           else _nobody_runs(backend, plan.id))  # fmt: skip
             else:
                 states, out["run"], out["checkpoints"] = {}, None, []

@@ -25,6 +25,7 @@ from typing import Any
 
 from datamigration.db import executor_support as xs
 from datamigration.db.base import Backend
+from datamigration.plan.dialects import dialect_class
 from datamigration.redact import redact_text
 
 RUNS = "datamigration_runs"
@@ -184,12 +185,7 @@ class RunStore:
         cols = [*keys, *values]
         marks = ", ".join([self.p] * len(cols))
         head = f"INSERT INTO {table} ({', '.join(cols)}) VALUES ({marks})"
-        if self.backend.dialect == "mysql":
-            sets = ", ".join(f"{k} = VALUES({k})" for k in values)
-            tail = f" ON DUPLICATE KEY UPDATE {sets}"
-        else:
-            sets = ", ".join(f"{k} = excluded.{k}" for k in values)
-            tail = f" ON CONFLICT ({', '.join(keys)}) DO UPDATE SET {sets}"
+        tail = dialect_class(self.backend.dialect).upsert_tail(list(keys), list(values))
         return [(head + tail, [*keys.values(), *values.values()])]
 
     # --- run -----------------------------------------------------------------------------------

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from datamigration.plan.backfill import batch_sql, boundary_sql
+from datamigration.plan.dialects import dialect_class
 from datamigration.plan.model import Operation, Plan, Step
 from datamigration.plan.sqltext import slug
 
@@ -56,9 +57,9 @@ def _sql(op: Operation, plan: Plan, step: Step) -> str:
 
 def _file_body(step: Step, plan: Plan, ops: tuple[Operation, ...]) -> str:
     head = f"-- {plan.title}: {step.id} {step.title}\n-- plan {plan.id} hash {plan.hash[:12]}\n"
-    prelude = ""
-    if plan.dialect == "postgresql":
-        prelude = f"SET lock_timeout = '{step.monitoring.get('lock_timeout_ms', 2000)}ms';\n"
+    prelude = dialect_class(plan.dialect).lock_timeout_prelude.format(
+        ms=step.monitoring.get("lock_timeout_ms", 2000)
+    )
     return head + prelude + "\n".join(f"-- {o.description}\n{_sql(o, plan, step)}" for o in ops)
 
 

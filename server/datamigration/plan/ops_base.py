@@ -162,6 +162,26 @@ class Dialect:
     rebuilds_tables: bool = False
     #: True for a document database: its recipes are document operations (plan/mongo_kinds.py)
     documents: bool = False
+    #: The language of its operations in plan.md's code blocks.
+    code_fence: str = "sql"
+    #: False where statements take no lock timeout (SQLite: one writer, a busy timeout instead).
+    ddl_lock_timeout: bool = True
+    #: Sets the lock timeout (``{ms}``) at the top of a framework migration file, where the
+    #: database has a session setting for it.
+    lock_timeout_prelude: str = ""
+    #: Why the plan needs no downtime on this database, where that is not the lock timeout.
+    downtime_note: str = ""
+    #: True where ADD CHECK copies the table (InnoDB): the CHECK is added by a rebuild beside it.
+    check_by_rebuild: bool = False
+    #: True where a view cannot be written through (SQLite).
+    read_only_views: bool = False
+    #: True where UPDATE takes ORDER BY ... LIMIT (MySQL), which also cannot LIMIT a subquery.
+    update_order_limit: bool = False
+
+    def upsert_tail(self, keys: Sequence[str], values: Sequence[str]) -> str:
+        """The clause that turns an INSERT into an upsert on `keys`, updating `values`."""
+        sets = ", ".join(f"{k} = excluded.{k}" for k in values)
+        return f" ON CONFLICT ({', '.join(keys)}) DO UPDATE SET {sets}"
 
     def __init__(self, lock_timeout_ms: int = DEFAULT_LOCK_TIMEOUT_MS) -> None:
         self.lock_timeout_ms = lock_timeout_ms
@@ -340,8 +360,6 @@ class SQLDialect(Dialect):
     if_exists: bool = False
     #: Appended to ALTER statements that must not fall back to a blocking table copy.
     alter_suffix: str = ""
-    #: False where statements take no lock timeout (SQLite: one writer, a busy timeout instead).
-    ddl_lock_timeout: bool = True
     #: What the reverse of `sync_triggers` is called.
     sync_drop_description: str = "drop the sync triggers"
     #: What the compatibility view left by `rename_table_with_view` allows.

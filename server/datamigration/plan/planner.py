@@ -18,6 +18,7 @@ from datamigration.db.model import Schema
 from datamigration.errors import UserInputError
 from datamigration.plan import drops, kinds, shape
 from datamigration.plan import estimate as est
+from datamigration.plan.dialects import dialect_for
 from datamigration.plan.model import (
     DEFAULT_LOCK_TIMEOUT_MS,
     DEFAULT_RETRIES,
@@ -31,7 +32,7 @@ from datamigration.plan.model import (
     RollbackTrigger,
     Step,
 )
-from datamigration.plan.ops_base import Dialect, UnsupportedChangeError
+from datamigration.plan.ops_base import Dialect
 from datamigration.plan.patterns import choose
 from datamigration.plan.spec import describe
 from datamigration.plan.sqltext import slug
@@ -54,23 +55,6 @@ MONITORING = {
     "replication_lag_max_seconds": 30,
     "throttle": {"replication_lag_seconds": 10, "latency_p99_ratio": 1.5},
 }
-
-
-def dialect_for(name: str, lock_timeout_ms: int = DEFAULT_LOCK_TIMEOUT_MS) -> Dialect:
-    from datamigration.plan.ops_mongodb import MongoDocuments
-    from datamigration.plan.ops_mysql import MySQL
-    from datamigration.plan.ops_postgres import Postgres
-    from datamigration.plan.ops_sqlite import SQLite
-
-    classes = {"postgresql": Postgres, "mysql": MySQL, "sqlite": SQLite, "mongodb": MongoDocuments}
-    if name not in classes:
-        raise UnsupportedChangeError(
-            f"no zero-downtime planning for {name} databases",
-            hint="Plan against PostgreSQL, MySQL/MariaDB, SQLite or MongoDB. On MongoDB only "
-            "in-place collection changes are planned; moving a table or collection between "
-            "databases (move_table) arrives with the copy/CDC engine.",
-        )
-    return classes[name](lock_timeout_ms)
 
 
 def triggers(step: Step) -> tuple[RollbackTrigger, ...]:
@@ -305,7 +289,7 @@ def build_plan(
     refuse_nulls_without_fill(spec, measured)
     title = describe(spec)
     choice = choose(spec, pattern, title)
-    if d.name == "mongodb":  # no triggers: the application keeps both fields in step
+    if d.documents:  # no triggers: the application keeps both fields in step
         choice = replace(choice, reason=choice.reason.replace(
             "kept in sync by triggers", "kept in sync by the application (MongoDB has no triggers)"))  # fmt: skip
     built = kinds.build(spec, schema, d)
@@ -323,9 +307,7 @@ def build_plan(
         steps.insert(at, _shadow_step(spec, d.name, current_rules(schema, steps[:at])))
     steps, drop_warnings = drops.audit(_number(steps))
     if choice.pattern == "expand_contract":
-        choice = replace(
-            choice, reason=_fit_reason(choice.reason, title, steps, d.name == "mongodb")
-        )
+        choice = replace(choice, reason=_fit_reason(choice.reason, title, steps, d.documents))
     steps = [
         replace(
             s,
@@ -368,7 +350,7 @@ def build_plan(
         or f"{created[:10].replace('-', '')}-{created[11:19].replace(':', '')}-{slug(title, 40)}"
     )
     all_rules = [dict(r) for s in steps for r in s.validation]
-    if d.name == "mongodb":  # no columns to follow: the builder names the final rules
+    if d.documents:  # no columns to follow: the builder names the final rules
         post = [{**r, "id": "post-" + str(r.get("id"))} for r in built.final_rules]
     else:
         post = _post_validation(

@@ -78,7 +78,7 @@ def build_add_check(c: Ctx) -> None:
     name = c.spec.get("name") or name_of(t.name, "check")
     if c.d.rebuilds_tables:
         return rebuild_sqlite.check(c, t, name, c.spec.get("expression"))
-    if c.d.name == "mysql":  # InnoDB adds a CHECK only by copying: rebuild beside the table
+    if c.d.check_by_rebuild:  # InnoDB adds a CHECK only by copying: rebuild beside the table
         expr = c.spec.get("expression")
         build_rebuild(c, t, [f"ADD CONSTRAINT {c.d.q(name)} CHECK ({expr})"], f"CHECK ({expr})")
         return

@@ -52,7 +52,7 @@ def build_rename_table(c: Ctx) -> None:
             [rename],
         )
     )
-    if d.name == "sqlite":
+    if d.read_only_views:
         c.built.warnings.append(
             f"SQLite views are read-only: the old application can read {t.name} but not write it "
             "until it is redeployed."
