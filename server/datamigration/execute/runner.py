@@ -47,6 +47,7 @@ from datamigration.execute.selection import done as step_done
 from datamigration.execute.state import RunLog, RunStore, StepState
 from datamigration.execute.throttle import Throttle, ThrottlePolicy
 from datamigration.plan.model import Operation, Plan, Step
+from datamigration.validate.rules import run_rules
 from datamigration.workspace.root import Workspace
 
 
@@ -423,8 +424,6 @@ class Executor:
         `validation_rechecks` times, after a short pause) before the failure counts: on a live
         table a comparison can catch a row between two writes, a real divergence stays."""
         import dataclasses
-
-        from datamigration.validate.rules import run_rules
 
         named = [dict(r) | {"id": r.get("id") or f"{name}-{i + 1}"} for i, r in enumerate(rules)]
 

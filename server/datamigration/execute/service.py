@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from datamigration.confirmation import Action
+from datamigration.db import executor_support as xs
 from datamigration.db.base import connect
 from datamigration.errors import DataMigrationError, UserInputError
 from datamigration.execute.mongo_state import MongoRunStore
@@ -22,6 +23,7 @@ from datamigration.execute.state import RunLog, RunStore, local_runs, steps_from
 from datamigration.execute.throttle import throttle_status
 from datamigration.plan.dialects import dialect_class
 from datamigration.plan.model import Plan
+from datamigration.plan.store import list_plans, load_plan, plans_dir, read_plan_file
 from datamigration.redact import redact_url
 from datamigration.workspace.root import Workspace
 
@@ -41,7 +43,6 @@ def target_url(plan: Plan, db: str | None) -> str:
 
 
 def _load(workspace: Workspace, plan_id: str, plan_hash: str | None) -> Plan:
-    from datamigration.plan.store import load_plan
 
     return load_plan(workspace, plan_id, plan_hash)
 
@@ -133,7 +134,6 @@ def run_status(
 ) -> dict[str, Any]:
     """Where runs stand: per step status and backfill checkpoints (from the target database when
     it can be reached, else from the local log), plus the latest events."""
-    from datamigration.plan.store import list_plans, plans_dir, read_plan_file
 
     if plan_id is None:
         runs = local_runs(workspace.state_dir)
@@ -256,7 +256,6 @@ def rehearse_plan(
 
 def _nobody_runs(backend: Any, plan_id: str) -> bool:
     """True when no executor holds the plan's lock, so a `running` step was interrupted."""
-    from datamigration.db import executor_support as xs
 
     name = f"datamigration:{plan_id}"
     if not xs.try_session_lock(backend, name):

@@ -25,6 +25,7 @@ from typing import Any
 
 from datamigration.db import executor_support as xs
 from datamigration.db.base import Backend
+from datamigration.errors import ConflictError
 from datamigration.plan.dialects import dialect_class
 from datamigration.redact import redact_text
 
@@ -452,8 +453,6 @@ def refuse_other_hash(before: dict[str, Any] | None, plan_id: str, plan_hash: st
     """The run recorded on the database belongs to this plan id but another hash: refuse, so a
     plan edited after it started never resumes someone else's half-done run."""
     if before is not None and before["plan_hash"] != plan_hash:
-        from datamigration.errors import ConflictError
-
         raise ConflictError(
             f"plan {plan_id} already ran on this database with hash "
             f"{before['plan_hash'][:12]}..., not {plan_hash[:12]}...",

@@ -14,6 +14,7 @@ from datamigration.plan.backfill import batch_sql, boundary_sql
 from datamigration.plan.dialects import dialect_class
 from datamigration.plan.model import Operation, Plan
 from datamigration.plan.ops_mongodb import render
+from datamigration.plan.store import docs_plan_dir, plan_json_text
 
 
 def _dur(seconds: float) -> str:
@@ -254,7 +255,6 @@ def plan_markdown(plan: Plan) -> str:
 
 def write_documents(workspace: Any, plan: Plan, md: str) -> list[str]:
     """docs/migrations/<id>/plan.json and plan.md; returns their paths (plan.json first)."""
-    from datamigration.plan.store import docs_plan_dir, plan_json_text
 
     d = docs_plan_dir(workspace, plan.id)
     d.mkdir(parents=True, exist_ok=True)

@@ -19,10 +19,11 @@ from datamigration.plan.backfill import batch_sql, boundary_sql
 from datamigration.plan.dialects import dialect_class
 from datamigration.plan.model import Operation, Plan, Step
 from datamigration.plan.sqltext import slug
+from datamigration.plan.store import docs_plan_dir
+from datamigration.workspace.frameworks import detect_migrations
 
 
 def detect(workspace: Any) -> str:
-    from datamigration.workspace.frameworks import detect_migrations
 
     for ms in detect_migrations(workspace):
         if ms.framework in ("alembic", "flyway"):
@@ -31,7 +32,6 @@ def detect(workspace: Any) -> str:
 
 
 def _set(workspace: Any, framework: str) -> Any:
-    from datamigration.workspace.frameworks import detect_migrations
 
     return next((m for m in detect_migrations(workspace) if m.framework == framework), None)
 
@@ -72,7 +72,6 @@ def write_migrations(workspace: Any, plan: Plan) -> list[str]:
 
 
 def _raw(workspace: Any, plan: Plan) -> list[str]:
-    from datamigration.plan.store import docs_plan_dir
 
     d = docs_plan_dir(workspace, plan.id) / "sql"
     d.mkdir(parents=True, exist_ok=True)

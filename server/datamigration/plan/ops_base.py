@@ -14,6 +14,7 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from datamigration.errors import UserInputError
+from datamigration.plan.backfill import sample_statement
 from datamigration.plan.model import DEFAULT_LOCK_TIMEOUT_MS, BackfillSpec, Operation
 from datamigration.plan.sqltext import quote
 
@@ -113,7 +114,6 @@ def combine(description: str, ops: Sequence[Operation]) -> list[Operation]:
 
 
 def backfill_op(description: str, spec: BackfillSpec) -> Operation:
-    from datamigration.plan.backfill import sample_statement
 
     return Operation(
         id="",
@@ -178,7 +178,8 @@ class Dialect:
     #: True where UPDATE takes ORDER BY ... LIMIT (MySQL), which also cannot LIMIT a subquery.
     update_order_limit: bool = False
 
-    def upsert_tail(self, keys: Sequence[str], values: Sequence[str]) -> str:
+    @classmethod
+    def upsert_tail(cls, keys: Sequence[str], values: Sequence[str]) -> str:
         """The clause that turns an INSERT into an upsert on `keys`, updating `values`."""
         sets = ", ".join(f"{k} = excluded.{k}" for k in values)
         return f" ON CONFLICT ({', '.join(keys)}) DO UPDATE SET {sets}"

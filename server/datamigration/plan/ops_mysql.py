@@ -74,7 +74,8 @@ class MySQL(SQLDialect):
     check_by_rebuild = True
     update_order_limit = True
 
-    def upsert_tail(self, keys: Sequence[str], values: Sequence[str]) -> str:
+    @classmethod
+    def upsert_tail(cls, keys: Sequence[str], values: Sequence[str]) -> str:
         sets = ", ".join(f"{k} = VALUES({k})" for k in values)
         return f" ON DUPLICATE KEY UPDATE {sets}"
 

@@ -14,11 +14,15 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
+from datamigration.coordination.announce import plan_created
+from datamigration.db import connect
 from datamigration.db.model import Schema
 from datamigration.errors import UserInputError
-from datamigration.plan import drops, kinds, shape
+from datamigration.plan import documents, drops, frameworks_out, kinds, shape, store
 from datamigration.plan import estimate as est
 from datamigration.plan.dialects import dialect_for
+from datamigration.plan.expressions import check_spec
+from datamigration.plan.linting import lint_plan
 from datamigration.plan.model import (
     DEFAULT_LOCK_TIMEOUT_MS,
     DEFAULT_RETRIES,
@@ -32,11 +36,14 @@ from datamigration.plan.model import (
     RollbackTrigger,
     Step,
 )
-from datamigration.plan.ops_base import Dialect
+from datamigration.plan.ops_base import Dialect, manual_op, name_of
 from datamigration.plan.patterns import choose
+from datamigration.plan.schemas import check
 from datamigration.plan.spec import describe
-from datamigration.plan.sqltext import slug
+from datamigration.plan.sqltext import quote, slug
 from datamigration.plan.toolkit import PREPARED_STATEMENTS, Ctx, refuse_move_table, step
+from datamigration.redact import redact_url
+from datamigration.validate.generate import rules_from_schema
 
 PHASE_TITLES = {
     "prepare": ("Prepare", "Checks before anything changes."),
@@ -203,7 +210,6 @@ def _rollout_steps(spec: ChangeSpec, dialect: str, rules: list[dict[str, Any]]) 
 
 
 def _shadow_step(spec: ChangeSpec, dialect: str, rules: list[dict[str, Any]]) -> Step:
-    from datamigration.plan.ops_base import manual_op
 
     text = (
         "Deploy the application with shadow reads: it reads through the old path and the "
@@ -259,7 +265,6 @@ def count_nulls(backend: Any, schema: Schema, spec: ChangeSpec) -> dict[str, int
     col = t.column(spec.get("column")) if t is not None else None
     if t is None or col is None:
         return {}  # the builder refuses with the names it knows
-    from datamigration.plan.sqltext import quote
 
     sql = (
         f"SELECT count(*) FROM {quote(t.qualified_name, schema.dialect)} "
@@ -391,8 +396,6 @@ def build_plan(
         warnings=tuple(warnings),
     )
     if lint:
-        from datamigration.plan.linting import lint_plan
-
         plan = replace(plan, lint=tuple(lint_plan(plan, measured.rows)))
     return replace(plan, hash=plan.compute_hash())
 
@@ -404,8 +407,6 @@ def _gone_by_spec(spec: ChangeSpec) -> dict[str, set[str]]:
     if spec.kind == "rename_column" and not keep:
         return {table: {spec.get("column")}}
     if spec.kind == "change_type":
-        from datamigration.plan.ops_base import name_of
-
         col = spec.get("column")
         return {table: {name_of(col, "new")} | (set() if keep else {name_of(col, "old")})}
     if spec.kind == "drop_column":
@@ -618,10 +619,6 @@ def plan_migration(
     write: bool = True,
 ) -> PlanResult:
     """Inspect, measure, build, lint, write and store. Returns the plan and the files written."""
-    from datamigration.db import connect
-    from datamigration.plan import documents, frameworks_out, store
-    from datamigration.plan.expressions import check_spec
-    from datamigration.redact import redact_url
 
     if spec.kind == "move_table":
         refuse_move_table(Ctx(spec, Schema(dialect="", database=None), Dialect()))
@@ -657,8 +654,6 @@ def plan_migration(
     base: list[dict[str, Any]] = []
     if main is not None and spec.kind not in ("raw_sql",):
         try:
-            from datamigration.validate.generate import rules_from_schema
-
             base = rules_from_schema(db, main.name, workspace=workspace)["rules"]
         except Exception:  # noqa: BLE001 - rules of the steps still apply
             base = []
@@ -673,7 +668,6 @@ def plan_migration(
         framework=fw,
         base_rules=base,
     )
-    from datamigration.plan.schemas import check
 
     check(
         plan.to_dict(),
@@ -691,7 +685,6 @@ def plan_migration(
         store.save_plan(workspace, plan)
         files.insert(0, workspace.relative(store.plans_dir(workspace) / f"{plan.id}.json"))
         (Path(docs[0])).write_text(store.plan_json_text(plan), encoding="utf-8")
-        from datamigration.coordination.announce import plan_created
 
         plan_created(workspace, plan)  # the bus `status` other agents follow; never fails a plan
     return PlanResult(plan, tuple(files), md)

@@ -37,7 +37,13 @@ from datamigration.db.model import Index, Table
 from datamigration.errors import UserInputError
 from datamigration.plan.model import BackfillSpec, Operation
 from datamigration.plan.ops_base import backfill_op, name_of, sql_op
-from datamigration.plan.sqlite_ddl import TableChange, quoted, rebuilt_table, renamed_index
+from datamigration.plan.sqlite_ddl import (
+    TableChange,
+    affinity_check,
+    quoted,
+    rebuilt_table,
+    renamed_index,
+)
 from datamigration.plan.sqltext import quote
 from datamigration.plan.toolkit import key_of, step
 
@@ -502,7 +508,6 @@ def foreign_key(
 
 
 def column_type(c: Any, t: Table, column: str, type_: str) -> None:
-    from datamigration.plan.sqlite_ddl import affinity_check
 
     enforce = affinity_check(column, type_)
     checks = (
