@@ -15,18 +15,16 @@ the executor's); the two small runners that every database shares (manual, valid
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from typing import TYPE_CHECKING, Any, ClassVar, Protocol
+from typing import Any, ClassVar, Protocol
 
+from datamigration.db.base import Backend
 from datamigration.errors import UserInputError, ValidationFailedError
+from datamigration.execute.mongo_state import MongoRunStore
+from datamigration.execute.options import RunOptions
+from datamigration.execute.state import RunLog, RunStore
+from datamigration.execute.throttle import Throttle, ThrottlePolicy
 from datamigration.plan.model import Operation, Plan, Step
-
-if TYPE_CHECKING:
-    from datamigration.db.base import Backend
-    from datamigration.execute.mongo_state import MongoRunStore
-    from datamigration.execute.runner import RunOptions
-    from datamigration.execute.state import RunLog, RunStore
-    from datamigration.execute.throttle import Throttle, ThrottlePolicy
-    from datamigration.workspace.root import Workspace
+from datamigration.workspace.root import Workspace
 
 
 class RunContext(Protocol):

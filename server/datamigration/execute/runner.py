@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
 from typing import Any, Self
 
 from datamigration.db import executor_support as xs
@@ -38,7 +37,7 @@ from datamigration.execute import backfill, flag_operation, sql_operation  # noq
 from datamigration.execute import story as story_mod
 from datamigration.execute.mongo_state import MongoRunStore
 from datamigration.execute.operations import OperationRunner, runner_for
-from datamigration.execute.retry import Backoff, LockLadder
+from datamigration.execute.options import RunOptions
 from datamigration.execute.selection import (
     Selection,
     applied,
@@ -53,35 +52,6 @@ from datamigration.workspace.root import Workspace
 
 class StepGateError(ConflictError):
     """A step's gate does not hold (e.g. validation has not passed before a contract step)."""
-
-
-@dataclass
-class RunOptions:
-    """Knobs of one run. Tests and rehearsals shrink batches; the CLI exposes a few."""
-
-    batch_size: int | None = None
-    batch_pause_ms: float = 0.0
-    #: replication lag (s) above which a backfill pauses; overrides the step's monitoring
-    max_lag_s: float | None = None
-    throttle: ThrottlePolicy | None = None
-    backoff: Backoff = field(default_factory=Backoff)
-    #: the executor's own statements never start parallel workers (xs.keep_to_one_core)
-    one_core: bool = True
-    #: lock timeouts of DDL start short and climb to the operation's limit (execute/retry.py)
-    lock_ladder: LockLadder = field(default_factory=LockLadder)
-    sleep: Callable[[float], None] = time.sleep
-    #: called with (event, data) for progress (MCP progress notifications, CLI lines)
-    progress: Callable[[str, dict[str, Any]], None] | None = None
-    #: run the final validation and ask for in-review when the plan completes
-    finish_story: bool = True
-    #: how long to wait for another executor's session lock (a crashed one frees it quickly)
-    lock_wait_s: float = 10.0
-    #: how often a failed validation rule is run again before the failure counts
-    validation_rechecks: int = 2
-    #: post phase changes on the bus and the story (off for a staging rehearsal)
-    announce: bool = True
-    #: name of the local run log (default: the plan id)
-    log_name: str | None = None
 
 
 class Executor:

@@ -166,8 +166,7 @@ class Dialect:
     code_fence: str = "sql"
     #: False where statements take no lock timeout (SQLite: one writer, a busy timeout instead).
     ddl_lock_timeout: bool = True
-    #: Sets the lock timeout (``{ms}``) at the top of a framework migration file, where the
-    #: database has a session setting for it.
+    #: Sets the lock timeout (``{ms}``) atop a framework migration file (a session setting).
     lock_timeout_prelude: str = ""
     #: Why the plan needs no downtime on this database, where that is not the lock timeout.
     downtime_note: str = ""
