@@ -41,7 +41,13 @@ from datamigration.plan.patterns import choose
 from datamigration.plan.schemas import check
 from datamigration.plan.spec import describe
 from datamigration.plan.sqltext import quote, slug
-from datamigration.plan.toolkit import PREPARED_STATEMENTS, Ctx, refuse_move_table, step
+from datamigration.plan.toolkit import (
+    PREPARED_STATEMENTS,
+    Ctx,
+    refuse_move_table,
+    step,
+    unique_rule,
+)
 from datamigration.redact import redact_url
 from datamigration.validate.generate import rules_from_schema
 
@@ -431,8 +437,7 @@ def _key_rules(
         now = spec.get("new_name") if spec.kind == "rename_table" and name == spec.table else name
         cols = list(t.primary_key.columns)
         if now in final and set(cols) <= set(final[now]):
-            out.append({"id": f"post-{now}-pk-unique", "type": "unique", "table": now,
-                        "columns": cols})  # fmt: skip
+            out.append(unique_rule(f"post-{now}-pk-unique", now, cols))
     return out
 
 

@@ -45,7 +45,7 @@ from datamigration.plan.sqlite_ddl import (
     renamed_index,
 )
 from datamigration.plan.sqltext import quote
-from datamigration.plan.toolkit import key_of, step
+from datamigration.plan.toolkit import checksum_rule, count_rule, key_of, step
 
 WRITE = "database write lock, brief"
 
@@ -354,12 +354,10 @@ def equal_rules(r: Rebuild, source: str, target: str, tag: str) -> list[dict[str
     """Same rows, same values: what the swap (and the contract) waits for."""
     compared = [c for c in r.columns if c not in r.convert or c in r.key]
     return [
-        {"id": f"{r.name}-{tag}-count", "type": "count_match", "table": source,
-         "target_table": target, "tolerance": 0,
-         "description": f"{target} has as many rows as {source}"},
-        {"id": f"{r.name}-{tag}-equal", "type": "checksum_diff", "table": source,
-         "target_table": target, "key": list(r.key), "columns": compared,
-         "description": f"{target} holds the rows of {source}"},
+        count_rule(f"{r.name}-{tag}-count", source, target,
+                   description=f"{target} has as many rows as {source}"),
+        checksum_rule(f"{r.name}-{tag}-equal", source, target, r.key, compared,
+                      description=f"{target} holds the rows of {source}"),
     ]  # fmt: skip
 
 

@@ -175,9 +175,15 @@ def unique_rule(rule_id: str, table: str, columns: Sequence[str]) -> Rule:
 
 
 def not_null_rule(
-    rule_id: str, table: str, column: str, *, where: str | None = None, description: str = ""
+    rule_id: str,
+    table: str,
+    column: str,
+    *,
+    where: str | dict[str, Any] | None = None,
+    description: str = "",
 ) -> Rule:
-    """`column` is filled (in the rows `where` selects, when given)."""
+    """`column` is filled (in the rows `where` selects, when given: SQL, or a MongoDB
+    filter)."""
     rule: Rule = {"id": rule_id, "type": "not_null", "table": table, "columns": [column]}
     if where is not None:
         rule["filter"] = where
@@ -217,10 +223,15 @@ def checksum_rule(
     return rule
 
 
-def count_rule(rule_id: str, table: str, target_table: str, tolerance: int = 0) -> Rule:
+def count_rule(
+    rule_id: str, table: str, target_table: str, tolerance: int = 0, *, description: str = ""
+) -> Rule:
     """`table` and `target_table` have as many rows (within `tolerance`)."""
-    return {"id": rule_id, "type": "count_match", "table": table, "target_table": target_table,
-            "tolerance": tolerance}  # fmt: skip
+    rule: Rule = {"id": rule_id, "type": "count_match", "table": table,
+                  "target_table": target_table, "tolerance": tolerance}  # fmt: skip
+    if description:
+        rule["description"] = description
+    return rule
 
 
 def orphans_rule(
