@@ -16,11 +16,11 @@ from datamigration.errors import FileFormatError, UserInputError
 from datamigration.plan import store
 from datamigration.plan.documents import plan_markdown
 from datamigration.plan.frameworks_out import write_migrations
-from datamigration.plan.kinds import MOVE_REFUSAL, NotYetSupportedError
 from datamigration.plan.model import Plan, plan_hash
 from datamigration.plan.planner import Measured, build_plan
 from datamigration.plan.schemas import errors
 from datamigration.plan.spec import parse_spec
+from datamigration.plan.toolkit import MOVE_REFUSAL, NotYetSupportedError
 from datamigration.workspace.root import Workspace
 
 USERS = Table(

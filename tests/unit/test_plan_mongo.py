@@ -13,11 +13,11 @@ from bson import Decimal128, Int64
 from datamigration.db import mongo_transform as tf
 from datamigration.db.model import Collection, FieldStat, Index, Schema
 from datamigration.plan.documents import plan_markdown
-from datamigration.plan.kinds import MOVE_REFUSAL, NotYetSupportedError
 from datamigration.plan.model import Plan, plan_hash
 from datamigration.plan.planner import Measured, build_plan
 from datamigration.plan.schemas import errors
 from datamigration.plan.spec import parse_spec
+from datamigration.plan.toolkit import MOVE_REFUSAL, NotYetSupportedError
 
 USERS = Collection(
     name="users",

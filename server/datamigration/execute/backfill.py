@@ -21,11 +21,12 @@ from typing import Any
 from datamigration.db import executor_support as xs
 from datamigration.db.base import Backend
 from datamigration.errors import DatabaseError
+from datamigration.execute.operations import OperationRunner, RunContext, runs
 from datamigration.execute.refused import refused_error
 from datamigration.execute.retry import Backoff, RetryLog, with_lock_retry
 from datamigration.execute.state import RunStore
 from datamigration.plan.backfill import batch_sql, boundary_sql
-from datamigration.plan.model import Operation
+from datamigration.plan.model import Operation, Step
 from datamigration.safety.throttle import Throttle
 
 
@@ -145,3 +146,37 @@ def run_backfill(
         throttle=throttle.stats.to_dict(),
         retries=retries.to_dict(),
     )
+
+
+@runs("backfill")
+class BackfillRunner(OperationRunner):
+    """A keyset backfill: never skipped as done, it resumes at its own checkpoint."""
+
+    def resumes(self, op: Operation) -> bool:
+        return True
+
+    def run(self, ctx: RunContext, step: Step, op: Operation) -> dict[str, Any]:
+        spec = op.backfill
+        assert spec is not None and isinstance(ctx.store, RunStore)
+
+        def on_throttle(info: dict[str, Any]) -> None:
+            ctx.log.write("throttle", step=step.id, operation=op.id, **info)
+            ctx.progress("throttle", step=step.id, operation=op.id, **info)
+
+        def on_batch(info: dict[str, Any]) -> None:
+            ctx.log.write("batch", step=step.id, **info)
+            ctx.progress("batch", step=step.id, **info)
+
+        throttle = ctx.throttle(ctx.backfill_policy(step), spec.table, on_event=on_throttle)
+        result = run_backfill(
+            ctx.backend,
+            ctx.store,
+            step.id,
+            op,
+            throttle,
+            backoff=ctx.options.backoff,
+            sleep=ctx.options.sleep,
+            on_batch=on_batch,
+            batch_size=ctx.options.batch_size,
+        )
+        return result.to_dict()

@@ -159,6 +159,13 @@ class MongoRunStore:
 
     # --- the executor lock ---------------------------------------------------------------------
 
+    #: what to tell a second executor that finds the lock taken
+    lock_hint = (
+        "Wait for it to finish (datamigration run-status shows progress); a crashed "
+        "executor's lock is taken over once its lease (60 s) ran out, at once when it "
+        "ran on this machine."
+    )
+
     def try_lock(self) -> bool:
         """Take the plan's lock: free, ours, expired, or held by a dead process on this host."""
         _id = self._ids("lock")

@@ -25,9 +25,12 @@ from typing import Any
 from datamigration.confirmation import Action
 from datamigration.db import executor_support as xs
 from datamigration.db.base import Backend, connect
+from datamigration.errors import UserInputError
 from datamigration.execute.runner import RunOptions
 from datamigration.execute.selection import select_rollback, select_steps
 from datamigration.execute.service import executor_class
+from datamigration.plan import store
+from datamigration.plan.documents import plan_markdown
 from datamigration.plan.model import Plan
 from datamigration.redact import redact_url
 from datamigration.workspace.root import Workspace
@@ -44,7 +47,7 @@ def _collections(plan: Plan) -> list[str]:
 def _make_throwaway(plan: Plan, source: str, backend: Backend, workspace: Workspace, name: str,
                     sample_rows: int) -> tuple[str, dict[str, int]]:  # fmt: skip
     """Create the throwaway copy `name` next to the source: its URL and the rows copied."""
-    if plan.dialect == "mongodb":
+    if backend.documents:
         from datamigration.db import mongo_copy
 
         return mongo_copy.throwaway_copy(backend, name, _collections(plan), sample_rows)  # type: ignore[arg-type]
@@ -53,7 +56,7 @@ def _make_throwaway(plan: Plan, source: str, backend: Backend, workspace: Worksp
 
 
 def _drop_throwaway(plan: Plan, backend: Backend, name: str) -> None:
-    if plan.dialect == "mongodb":
+    if backend.documents:
         from datamigration.db import mongo_copy
 
         mongo_copy.drop_throwaway(backend, name)  # type: ignore[arg-type]
@@ -116,8 +119,6 @@ def rehearse(
     started = time.perf_counter()
     source_backend = None
     if staging is None and not source:
-        from datamigration.errors import UserInputError
-
         raise UserInputError(
             "a rehearsal needs a staging database or the source to copy from",
             hint="Pass --staging URL, or --db URL to rehearse on a throwaway copy of it.",
@@ -172,7 +173,6 @@ def rehearse(
 
 def record_in_plan(workspace: Workspace, plan: Plan, record: dict[str, Any]) -> Plan:
     """Store the rehearsal in the plan (new hash), and refresh the reviewed copy under docs/."""
-    from datamigration.plan import store
 
     updated = dataclasses.replace(plan, rehearsal=record)
     updated = dataclasses.replace(updated, hash=updated.compute_hash())
@@ -180,7 +180,6 @@ def record_in_plan(workspace: Workspace, plan: Plan, record: dict[str, Any]) -> 
     docs = store.docs_plan_dir(workspace, plan.id)
     if docs.is_dir():
         (docs / "plan.json").write_text(store.plan_json_text(updated), encoding="utf-8")
-        from datamigration.plan.documents import plan_markdown
 
         (docs / "plan.md").write_text(plan_markdown(updated), encoding="utf-8")
     return updated

@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
 from typing import Any, Self
 
 from datamigration.db import executor_support as xs
@@ -34,10 +33,11 @@ from datamigration.errors import (
     UserInputError,
     ValidationFailedError,
 )
+from datamigration.execute import backfill, flag_operation, sql_operation  # noqa: F401 - runners
 from datamigration.execute import story as story_mod
-from datamigration.execute.backfill import run_backfill
-from datamigration.execute.indexes import build_index, concurrent_index_name
-from datamigration.execute.retry import Backoff, LockLadder, RetryLog, with_lock_retry
+from datamigration.execute.mongo_state import MongoRunStore
+from datamigration.execute.operations import OperationRunner, runner_for
+from datamigration.execute.options import RunOptions
 from datamigration.execute.selection import (
     Selection,
     applied,
@@ -47,6 +47,7 @@ from datamigration.execute.state import RunLog, RunStore, StepState
 from datamigration.plan.model import Operation, Plan, Step
 from datamigration.safety.throttle import Throttle, ThrottlePolicy
 from datamigration.safety.triggers import evaluate
+from datamigration.validate.rules import run_rules
 from datamigration.workspace.root import Workspace
 
 
@@ -54,37 +55,23 @@ class StepGateError(ConflictError):
     """A step's gate does not hold (e.g. validation has not passed before a contract step)."""
 
 
-@dataclass
-class RunOptions:
-    """Knobs of one run. Tests and rehearsals shrink batches; the CLI exposes a few."""
-
-    batch_size: int | None = None
-    batch_pause_ms: float = 0.0
-    #: replication lag (s) above which a backfill pauses; overrides the step's monitoring
-    max_lag_s: float | None = None
-    throttle: ThrottlePolicy | None = None
-    backoff: Backoff = field(default_factory=Backoff)
-    #: the executor's own statements never start parallel workers (xs.keep_to_one_core)
-    one_core: bool = True
-    #: lock timeouts of DDL start short and climb to the operation's limit (execute/retry.py)
-    lock_ladder: LockLadder = field(default_factory=LockLadder)
-    sleep: Callable[[float], None] = time.sleep
-    #: called with (event, data) for progress (MCP progress notifications, CLI lines)
-    progress: Callable[[str, dict[str, Any]], None] | None = None
-    #: run the final validation and ask for in-review when the plan completes
-    finish_story: bool = True
-    #: how long to wait for another executor's session lock (a crashed one frees it quickly)
-    lock_wait_s: float = 10.0
-    #: how often a failed validation rule is run again before the failure counts
-    validation_rechecks: int = 2
-    #: post phase changes on the bus and the story (off for a staging rehearsal)
-    announce: bool = True
-    #: name of the local run log (default: the plan id)
-    log_name: str | None = None
-
-
 class Executor:
-    """Runs selections of one plan against one target database (see the module docstring)."""
+    """Runs selections of one plan against one target database (see the module docstring).
+
+    The loop, the lock, the gates and the state calls are this class's for every database;
+    an operation runs through the runner registered for its kind (execute/operations.py).
+    A subclass for another family of databases says which kinds it runs, which state store it
+    keeps, and how its throttle probes the database."""
+
+    #: the operation kinds this executor runs (each has a registered runner)
+    kinds: tuple[str, ...] = ("sql", "backfill", "manual", "validate", "flag")
+    #: how the refusal of another kind reads
+    refusal = "which this executor does not run yet"
+    refusal_hint = (
+        "Moves between databases (copy, change data capture) arrive with the move "
+        "engine; plan an in-place change instead."
+    )
+    store: RunStore | MongoRunStore
 
     def __init__(
         self,
@@ -102,18 +89,22 @@ class Executor:
         self.backend = backend or connect(url, workspace)
         if self.options.one_core:
             xs.keep_to_one_core(self.backend)
-        self.store = RunStore(self.backend, plan.id, plan.hash)
+        self.store = self._open_store()
         self.log = RunLog(workspace.state_dir, self.options.log_name or plan.id)
-        self._lock_name = f"datamigration:{plan.id}"
         self._story = story_mod if self.options.announce else _Silent()
         self._locked = False
+
+    def _open_store(self) -> RunStore | MongoRunStore:
+        """The run state on the target: the state tables of SQL databases."""
+        return RunStore(self.backend, self.plan.id, self.plan.hash)
 
     # --- lifecycle -----------------------------------------------------------------------------
 
     def close(self) -> None:
         try:
             if self._locked:
-                xs.release_session_lock(self.backend, self._lock_name)
+                self.store.release_lock()
+                self._locked = False
         finally:
             self.backend.close()
 
@@ -126,7 +117,7 @@ class Executor:
     def states(self) -> dict[str, StepState]:
         return self.store.steps() if self.store.exists() else {}
 
-    def _progress(self, event: str, **data: Any) -> None:
+    def progress(self, event: str, **data: Any) -> None:
         if self.options.progress is not None:
             self.options.progress(event, data)
 
@@ -134,14 +125,13 @@ class Executor:
         # A killed executor's session ends a moment after the kill (the server notices the
         # closed socket), so wait briefly for its lock before calling it a second executor.
         deadline = time.monotonic() + self.options.lock_wait_s
-        while not self._locked and not xs.try_session_lock(self.backend, self._lock_name):
+        while not self._locked and not self.store.try_lock():
             if time.monotonic() < deadline:
                 time.sleep(0.2)
                 continue
             raise ConflictError(
                 f"another executor is running plan {self.plan.id} on this database",
-                hint="Wait for it to finish (datamigration run-status shows progress); a crashed "
-                "executor releases its lock when its connection ends.",
+                hint=self.store.lock_hint,
                 plan=self.plan.id,
             )
         self._locked = True
@@ -225,7 +215,7 @@ class Executor:
         self._check_gates(step)
         self.store.set_step(step.id, "running", detail=None)
         self.log.write("step_started", step=step.id, title=step.title)
-        self._progress("step_started", step=step.id, title=step.title)
+        self.progress("step_started", step=step.id, title=step.title)
         ops_out = []
         ran: list[Operation] = []
         try:
@@ -239,7 +229,7 @@ class Executor:
                 ran.append(op)
             validation = None
             if step.validation:
-                validation = self._validate(step.validation, f"{self.plan.id}-{step.id}")
+                validation = self.validate(step.validation, f"{self.plan.id}-{step.id}")
                 validation.pop("run")
             if validation is not None and not validation["passed"]:
                 undone = self._trigger_rollback(step, validation)
@@ -276,7 +266,7 @@ class Executor:
 
         seconds = time.perf_counter() - started
         self.log.write("step_done", step=step.id, seconds=round(seconds, 3))
-        self._progress("step_done", step=step.id, seconds=round(seconds, 3))
+        self.progress("step_done", step=step.id, seconds=round(seconds, 3))
         return {
             "step": step.id,
             "title": step.title,
@@ -321,7 +311,7 @@ class Executor:
             for op in reversed(ran):
                 for r in op.reverse:
                     if r.kind == "sql":
-                        self._run_sql(step, r, mark=False)
+                        self._runner(r, rollback=True).reverse(self, step, r)
                         undone.append(r.description)
             self.store.clear_checkpoints(step.id)
         except DataMigrationError as undo_exc:
@@ -348,7 +338,7 @@ class Executor:
     def _check_gates(self, step: Step) -> None:
         needs_validation = "validation_passed" in step.gates or step.destructive
         if needs_validation:
-            rules = self._rules_before(step)
+            rules = self.rules_before(step)
             if not rules:
                 raise StepGateError(
                     f"step {step.id} ({step.title}) needs a passing validation first, but the plan "
@@ -357,7 +347,7 @@ class Executor:
                     "validate by hand and roll forward with care.",
                     step=step.id,
                 )
-            result = self._validate(rules, f"{self.plan.id}-before-{step.id}")
+            result = self.validate(rules, f"{self.plan.id}-before-{step.id}")
             result.pop("run")
             self.store.set_run(validation="passed" if result["passed"] else "failed")
             if not result["passed"]:
@@ -373,7 +363,7 @@ class Executor:
             policy = self.options.throttle or ThrottlePolicy.from_monitoring(
                 None, max_lag_s=self.options.max_lag_s
             )
-            throttle = Throttle(self.backend, policy=policy)
+            throttle = self.throttle(policy, self._gate_table(step))
             throttle.calibrate()
             reason = throttle.strained()
             if reason:
@@ -383,7 +373,7 @@ class Executor:
                     step=step.id,
                 )
 
-    def _rules_before(self, step: Step) -> list[dict[str, Any]]:
+    def rules_before(self, step: Step) -> list[dict[str, Any]]:
         """The rules of the nearest earlier step that has any: they describe the table as it is
         now (each step's rules are written for the shape right after it). Without any, the
         plan's post-migration rules."""
@@ -394,13 +384,11 @@ class Executor:
                 return [dict(r) for r in s.validation]
         return [dict(r) for r in self.plan.post_validation if isinstance(r, dict) and "type" in r]
 
-    def _validate(self, rules: Sequence[Any], name: str) -> dict[str, Any]:
+    def validate(self, rules: Sequence[Any], name: str) -> dict[str, Any]:
         """Run rules against the target. Rules that fail are run again (up to
         `validation_rechecks` times, after a short pause) before the failure counts: on a live
         table a comparison can catch a row between two writes, a real divergence stays."""
         import dataclasses
-
-        from datamigration.validate.rules import run_rules
 
         named = [dict(r) | {"id": r.get("id") or f"{name}-{i + 1}"} for i, r in enumerate(rules)]
 
@@ -433,12 +421,12 @@ class Executor:
     def _final_validation(self) -> dict[str, Any]:
         rules = [dict(r) for r in self.plan.post_validation if isinstance(r, dict) and "type" in r]
         if not rules:
-            rules = self._rules_before(Step("_end", "", "", "", ()))
+            rules = self.rules_before(Step("_end", "", "", "", ()))
         if not rules:
             return {"ran": False, "passed": None,
                     "reason": "the plan has no post-migration validation rules"}  # fmt: skip
         try:
-            result = self._validate(rules, f"{self.plan.id}-post")
+            result = self.validate(rules, f"{self.plan.id}-post")
         except DataMigrationError as exc:
             # the migration itself is done; a rule that cannot run is reported, not recorded
             self.log.write("validation_error", error=exc.message)
@@ -451,19 +439,25 @@ class Executor:
 
     # --- operations ----------------------------------------------------------------------------
 
+    def _runner(self, op: Operation, *, rollback: bool = False) -> OperationRunner:
+        runner = runner_for(op.kind) if op.kind in self.kinds else None
+        if runner is not None:
+            return runner
+        if rollback:
+            raise UserInputError(
+                f"rollback operation {op.id} has kind {op.kind!r}, which cannot run"
+            )
+        raise UserInputError(
+            f"operation {op.id} is a {op.kind!r} operation, {self.refusal}", hint=self.refusal_hint
+        )
+
     def _op_done(self, step: Step, op: Operation) -> bool:
         cp = self.store.checkpoint(step.id, op.id)
         return cp is not None and cp.finished
 
-    def _mark_done(self, step: Step, op: Operation) -> list[xs.Statement]:
-        return self.store._upsert(
-            "datamigration_checkpoints",
-            {"plan_id": self.plan.id, "step_id": step.id, "op_id": op.id},
-            {"rows_done": 0, "batches": 0, "finished": 1, "updated_at": _now()},
-        )
-
     def _run_operation(self, step: Step, op: Operation) -> dict[str, Any]:
-        if op.kind != "backfill" and self._op_done(step, op):
+        runner = self._runner(op)
+        if not runner.resumes(op) and self._op_done(step, op):
             return {
                 "operation": op.id,
                 "kind": op.kind,
@@ -471,187 +465,40 @@ class Executor:
             }
         started = time.perf_counter()
         self.log.write(
-            "operation", step=step.id, operation=op.id, kind=op.kind, statements=list(op.statements)
+            "operation", step=step.id, operation=op.id, kind=op.kind, **runner.log_fields(op)
         )
-        if op.kind == "sql":
-            out = self._run_sql(step, op)
-        elif op.kind == "backfill":
-            out = self._run_backfill(step, op)
-        elif op.kind == "manual":
-            xs.transaction(self.backend, self._mark_done(step, op))
-            out = {"confirmed": True, "instructions": op.params.get("instructions", op.description)}
-        elif op.kind == "validate":
-            result = self._validate(op.params.get("rules", ()), f"{self.plan.id}-{op.id}")
-            result.pop("run")
-            if not result["passed"]:
-                raise ValidationFailedError(
-                    f"operation {op.id} (validation) failed: {result['summary']}",
-                    hint="Fix the data or roll back the step.",
-                    step=step.id,
-                    validation=result,
-                )
-            xs.transaction(self.backend, self._mark_done(step, op))
-            out = {"validation": result}
-        elif op.kind == "flag":
-            out = self._run_flag(step, op)
-            xs.transaction(self.backend, self._mark_done(step, op))
-        else:
-            raise UserInputError(
-                f"operation {op.id} is a {op.kind!r} operation, which this executor does not run yet",
-                hint="Moves between databases (copy, change data capture) arrive with the move "
-                "engine; plan an in-place change instead.",
-            )
+        out = runner.run(self, step, op)
+        if runner.marks_done(op):
+            self.store.mark_done(step.id, op.id)
         out.update(operation=op.id, kind=op.kind, seconds=round(time.perf_counter() - started, 3))
         return out
 
-    def _run_sql(self, step: Step, op: Operation, *, mark: bool = True) -> dict[str, Any]:
-        log = RetryLog()
-        ladder, limit = self.options.lock_ladder, op.lock_timeout_ms
-        # exactly the retries the plan states (the planner counted the ladder's rungs in)
-        retries = op.retries if limit else 0
-        retry = {"retries": retries, "backoff": self.options.backoff,
-                 "sleep": self.options.sleep, "log": log}  # fmt: skip
-
-        def lock_timeout() -> int | None:
-            """This attempt's rung of the ladder (log.attempts is set before each call)."""
-            if not limit:
-                return None
-            log.timeouts_ms.append(ladder.timeout_ms(log.attempts, limit))
-            return log.timeouts_ms[-1]
-
-        def yield_autovacuum(attempt: int, pause_ms: float) -> None:
-            """After a lock timeout: an autovacuum on the plan's tables would hold the lock up
-            to deadlock_timeout (1 s) with the application queued behind us; cancel it."""
-            cancelled = xs.cancel_autovacuum(self.backend, self.plan.tables)
-            if cancelled:
-                self.log.write("autovacuum_cancelled", step=step.id, operation=op.id,
-                               pids=cancelled, attempt=attempt)  # fmt: skip
-
-        ddl_retry = {**retry, "on_retry": yield_autovacuum}
-
-        indexes = []
-        if not op.transactional:
-            for stmt in op.statements:
-                if self.backend.concurrent_index and concurrent_index_name(stmt):
-                    indexes.append(
-                        build_index(self.backend, stmt, lock_timeout_ms=op.lock_timeout_ms, **retry)
-                    )
-                else:
-                    with_lock_retry(
-                        lambda stmt=stmt: self.backend.execute(
-                            [stmt], autocommit=True, lock_timeout_ms=lock_timeout()
-                        ),
-                        what=f"{op.id}",
-                        **ddl_retry,
-                    )
-            if mark:
-                xs.transaction(self.backend, self._mark_done(step, op))
-        elif self.backend.transactional_ddl:
-            # the statements and the "done" mark commit together: a crash leaves neither
-            batch: list[Any] = [(s, ()) for s in op.statements]
-            if mark:
-                batch += self._mark_done(step, op)
-            with_lock_retry(
-                lambda: xs.transaction(self.backend, batch, lock_timeout_ms=lock_timeout()),
-                what=op.id,
-                **ddl_retry,
-            )
-        else:
-            with_lock_retry(
-                lambda: self.backend.execute(list(op.statements), lock_timeout_ms=lock_timeout()),
-                what=op.id,
-                **ddl_retry,
-            )
-            if mark:
-                xs.transaction(self.backend, self._mark_done(step, op))
-        out: dict[str, Any] = {"statements": len(op.statements), **log.to_dict()}
-        if indexes:
-            out["indexes"] = indexes
-        return out
-
-    def _run_backfill(self, step: Step, op: Operation) -> dict[str, Any]:
-        spec = op.backfill
-        assert spec is not None
-        policy = self.options.throttle or ThrottlePolicy.from_monitoring(
+    def backfill_policy(self, step: Step) -> ThrottlePolicy:
+        """The throttle of a batched operation: the run's own, or the step's monitoring."""
+        return self.options.throttle or ThrottlePolicy.from_monitoring(
             dict(step.monitoring),
             pause_ms=self.options.batch_pause_ms or None,
             max_lag_s=self.options.max_lag_s,
         )
 
-        def on_throttle(info: dict[str, Any]) -> None:
-            self.log.write("throttle", step=step.id, operation=op.id, **info)
-            self._progress("throttle", step=step.id, operation=op.id, **info)
+    def throttle(
+        self,
+        policy: ThrottlePolicy,
+        table: str | None = None,
+        on_event: Callable[[dict[str, Any]], None] | None = None,
+    ) -> Throttle:
+        """A throttle probing `table` (see `_probe`)."""
+        return Throttle(self.backend, policy=policy, sleep=self.options.sleep, on_event=on_event,
+                        **self._probe(table))  # fmt: skip
 
-        throttle = Throttle(
-            self.backend,
-            probe_sql=f"SELECT 1 FROM {xs.quote(self.backend, spec.table)} LIMIT 1",
-            policy=policy,
-            sleep=self.options.sleep,
-            on_event=on_throttle,
-        )
+    def _probe(self, table: str | None) -> dict[str, Any]:
+        """How the throttle measures latency: a one-row read of `table`, or a trivial query."""
+        return {"probe_sql": f"SELECT 1 FROM {xs.quote(self.backend, table)} LIMIT 1"
+                if table else "SELECT 1"}  # fmt: skip
 
-        def on_batch(info: dict[str, Any]) -> None:
-            self.log.write("batch", step=step.id, **info)
-            self._progress("batch", step=step.id, **info)
-
-        result = run_backfill(
-            self.backend,
-            self.store,
-            step.id,
-            op,
-            throttle,
-            backoff=self.options.backoff,
-            sleep=self.options.sleep,
-            on_batch=on_batch,
-            batch_size=self.options.batch_size,
-        )
-        return result.to_dict()
-
-    def _run_flag(self, step: Step, op: Operation) -> dict[str, Any]:
-        """A rollout step of the flags engine (flagd file). Going up, the flags engine checks
-        its own gate: the validation rules that describe the table now, written to a rules
-        file under .datamigration/runs/ so the flag's metadata names the check that passed."""
-        import json
-
-        from datamigration.safety import flags
-
-        key = op.params.get("flag") or op.params.get("key")
-        if not key:
-            raise UserInputError(f"flag operation {op.id} names no flag", hint="Re-plan the step.")
-        flags_file = op.params.get("flags_file")
-        ws = self._flags_workspace(flags_file)
-        pct = op.params.get("percentage", op.params.get("percent"))
-        exists = key in flags.load_document(flags.flags_path(ws))["flags"]
-        if op.params.get("action") == "rollback" or (pct is not None and float(pct) <= 0):
-            if not exists:
-                return {"flag": key, "note": "the flag does not exist: nothing to roll back"}
-            return {"flag": flags.apply_percent(self.workspace, key, 0, flags_file=flags_file)}
-        if pct is None:
-            return {"flag": flags.set_flag(ws, key, state=op.params.get("state"))}
-        if not exists:  # created here so it carries the step's description
-            flags.set_flag(ws, key, description=op.description)
-        gate = None
-        rules = [r for r in (step.validation or self._rules_before(step)) if "type" in r]
-        if rules:
-            path = self.workspace.state_dir / "runs" / f"{self.plan.id}.{step.id}.gate.json"
-            path.parent.mkdir(parents=True, exist_ok=True)
-            path.write_text(json.dumps({"name": f"{self.plan.id}-{step.id}-gate",
-                                        "rules": rules}), encoding="utf-8")  # fmt: skip
-            gate = flags.Gate(rules=self.workspace.relative(path), source=self.url, target=self.url)
-        out = flags.apply_percent(self.workspace, key, float(pct), flags_file=flags_file,
-                                  gate=gate, ungated=gate is None)  # fmt: skip
-        return {"flag": {k: v for k, v in out.items() if k != "definition"}}
-
-    def _flags_workspace(self, flags_file: str | None) -> Any:
-        """The workspace as the flags engine sees it with the plan's `flags_file` (the plan
-        names the application's flag file; without one, datamigration.toml's `[flags] path`)."""
-        if not flags_file:
-            return self.workspace
-        import dataclasses
-
-        config = dict(getattr(self.workspace, "config", None) or {})
-        config["flags"] = {**(config.get("flags") or {}), "path": flags_file}
-        return dataclasses.replace(self.workspace, config=config)
+    def _gate_table(self, step: Step) -> str | None:
+        """What the health gate probes (SQL: a trivial query)."""
+        return None
 
     # --- rollback ------------------------------------------------------------------------------
 
@@ -663,17 +510,8 @@ class Executor:
         ops = []
         try:
             for op in step.rollback:
-                if op.kind == "sql":
-                    ops.append(self._run_sql(step, op, mark=False) | {"operation": op.id})
-                elif op.kind == "flag":
-                    ops.append(self._run_flag(step, op) | {"operation": op.id})
-                elif op.kind == "manual":
-                    instructions = op.params.get("instructions", op.description)
-                    ops.append({"operation": op.id, "instructions": instructions})
-                else:
-                    raise UserInputError(
-                        f"rollback operation {op.id} has kind {op.kind!r}, which cannot run"
-                    )
+                ops.append(self._runner(op, rollback=True).reverse(self, step, op)
+                           | {"operation": op.id})  # fmt: skip
         except BaseException as exc:
             detail = str(exc) if isinstance(exc, DataMigrationError) else type(exc).__name__
             self.store.set_step(step.id, "failed", detail=f"rollback failed: {detail}")
@@ -683,7 +521,7 @@ class Executor:
         self.store.set_step(step.id, "rolled_back", detail=None)
         seconds = round(time.perf_counter() - started, 3)
         self.log.write("rolled_back", step=step.id, seconds=seconds)
-        self._progress("rolled_back", step=step.id, seconds=seconds)
+        self.progress("rolled_back", step=step.id, seconds=seconds)
         return {"step": step.id, "title": step.title, "status": "rolled_back",
                 "seconds": seconds, "operations": ops}  # fmt: skip
 
@@ -709,12 +547,6 @@ def _violates_data(exc: DataMigrationError) -> bool:
     """The database refused because existing rows break a constraint (SQLSTATE class 23)."""
     state = str(exc.data.get("sqlstate") or "")
     return state.startswith("23") or exc.data.get("code") in _MYSQL_VIOLATIONS
-
-
-def _now() -> str:
-    from datamigration.execute.state import now_iso
-
-    return now_iso()
 
 
 class _Silent:

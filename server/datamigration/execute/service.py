@@ -13,12 +13,16 @@ from dataclasses import dataclass
 from typing import Any
 
 from datamigration.confirmation import Action
+from datamigration.db import executor_support as xs
 from datamigration.db.base import connect
 from datamigration.errors import DataMigrationError, UserInputError
+from datamigration.execute.mongo_state import MongoRunStore
 from datamigration.execute.runner import Executor, RunOptions
 from datamigration.execute.selection import Selection, select_rollback, select_steps
 from datamigration.execute.state import RunLog, RunStore, local_runs, steps_from_log
+from datamigration.plan.dialects import dialect_class
 from datamigration.plan.model import Plan
+from datamigration.plan.store import list_plans, load_plan, plans_dir, read_plan_file
 from datamigration.redact import redact_url
 from datamigration.safety.throttle import throttle_status
 from datamigration.workspace.root import Workspace
@@ -39,7 +43,6 @@ def target_url(plan: Plan, db: str | None) -> str:
 
 
 def _load(workspace: Workspace, plan_id: str, plan_hash: str | None) -> Plan:
-    from datamigration.plan.store import load_plan
 
     return load_plan(workspace, plan_id, plan_hash)
 
@@ -90,8 +93,8 @@ class Prepared:
 
 def executor_class(plan: Plan) -> type[Executor]:
     """The SQL executor, or its MongoDB subclass (document operations, state documents)."""
-    if plan.dialect == "mongodb":
-        from datamigration.execute.mongo_runner import MongoExecutor
+    if dialect_class(plan.dialect).documents:
+        from datamigration.execute.mongo_runner import MongoExecutor  # loads the MongoDB driver
 
         return MongoExecutor
     return Executor
@@ -131,7 +134,6 @@ def run_status(
 ) -> dict[str, Any]:
     """Where runs stand: per step status and backfill checkpoints (from the target database when
     it can be reached, else from the local log), plus the latest events."""
-    from datamigration.plan.store import list_plans, plans_dir, read_plan_file
 
     if plan_id is None:
         runs = local_runs(workspace.state_dir)
@@ -165,17 +167,15 @@ def run_status(
     try:
         url = target_url(plan, db)
         with connect(url, workspace) as backend:
-            store: Any = RunStore(backend, plan.id, plan.hash)
-            if plan.dialect == "mongodb":
-                from datamigration.execute.mongo_state import MongoRunStore
-
-                store = MongoRunStore(backend, plan.id, plan.hash)
+            store: Any = (MongoRunStore if backend.documents else RunStore)(
+                backend, plan.id, plan.hash
+            )
             if store.exists():
                 states = store.steps()
                 out["run"] = store.run()
                 out["checkpoints"] = [c.to_dict() for c in store.checkpoints()]
                 if any(st.status in ("running", "rolling_back") for st in states.values()):
-                    out["interrupted"] = (not store.locked_by_other() if plan.dialect == "mongodb"
+                    out["interrupted"] = (not store.locked_by_other() if backend.documents
                                           else _nobody_runs(backend, plan.id))  # fmt: skip
             else:
                 states, out["run"], out["checkpoints"] = {}, None, []
@@ -256,7 +256,6 @@ def rehearse_plan(
 
 def _nobody_runs(backend: Any, plan_id: str) -> bool:
     """True when no executor holds the plan's lock, so a `running` step was interrupted."""
-    from datamigration.db import executor_support as xs
 
     name = f"datamigration:{plan_id}"
     if not xs.try_session_lock(backend, name):

@@ -25,6 +25,8 @@ from typing import Any
 
 from datamigration.db import executor_support as xs
 from datamigration.db.base import Backend
+from datamigration.errors import ConflictError
+from datamigration.plan.dialects import dialect_class
 from datamigration.redact import redact_text
 
 RUNS = "datamigration_runs"
@@ -140,6 +142,28 @@ class RunStore:
         self.plan_hash = plan_hash
         self.p = xs.placeholder(backend)
 
+    # --- the executor lock ---------------------------------------------------------------------
+
+    #: what to tell a second executor that finds the lock taken
+    lock_hint = (
+        "Wait for it to finish (datamigration run-status shows progress); a crashed "
+        "executor releases its lock when its connection ends."
+    )
+
+    @property
+    def _lock_name(self) -> str:
+        return f"datamigration:{self.plan_id}"
+
+    def try_lock(self) -> bool:
+        """The plan's session lock on the target: a crash ends the session and frees it."""
+        return xs.try_session_lock(self.backend, self._lock_name)
+
+    def renew_lock(self) -> None:
+        """A session lock has no lease to renew."""
+
+    def release_lock(self) -> None:
+        xs.release_session_lock(self.backend, self._lock_name)
+
     # --- setup ---------------------------------------------------------------------------------
 
     def ensure(self) -> None:
@@ -162,12 +186,7 @@ class RunStore:
         cols = [*keys, *values]
         marks = ", ".join([self.p] * len(cols))
         head = f"INSERT INTO {table} ({', '.join(cols)}) VALUES ({marks})"
-        if self.backend.dialect == "mysql":
-            sets = ", ".join(f"{k} = VALUES({k})" for k in values)
-            tail = f" ON DUPLICATE KEY UPDATE {sets}"
-        else:
-            sets = ", ".join(f"{k} = excluded.{k}" for k in values)
-            tail = f" ON CONFLICT ({', '.join(keys)}) DO UPDATE SET {sets}"
+        tail = dialect_class(self.backend.dialect).upsert_tail(list(keys), list(values))
         return [(head + tail, [*keys.values(), *values.values()])]
 
     # --- run -----------------------------------------------------------------------------------
@@ -337,6 +356,18 @@ class RunStore:
             ],
         )
 
+    def done_statements(self, step_id: str, op_id: str) -> list[xs.Statement]:
+        """The statements that mark an operation done, to commit with the operation itself."""
+        return self._upsert(
+            CHECKPOINTS,
+            {"plan_id": self.plan_id, "step_id": step_id, "op_id": op_id},
+            {"rows_done": 0, "batches": 0, "finished": 1, "updated_at": now_iso()},
+        )
+
+    def mark_done(self, step_id: str, op_id: str) -> None:
+        """An operation that is not batched is done (skipped when the step runs again)."""
+        xs.transaction(self.backend, self.done_statements(step_id, op_id))
+
     def clear_checkpoints(self, step_id: str) -> None:
         """A rolled-back step backfills from the start when it runs again."""
         p = self.p
@@ -422,8 +453,6 @@ def refuse_other_hash(before: dict[str, Any] | None, plan_id: str, plan_hash: st
     """The run recorded on the database belongs to this plan id but another hash: refuse, so a
     plan edited after it started never resumes someone else's half-done run."""
     if before is not None and before["plan_hash"] != plan_hash:
-        from datamigration.errors import ConflictError
-
         raise ConflictError(
             f"plan {plan_id} already ran on this database with hash "
             f"{before['plan_hash'][:12]}..., not {plan_hash[:12]}...",

@@ -14,13 +14,14 @@ from __future__ import annotations
 
 from typing import Any
 
+from datamigration.coordination import bus, status
 from datamigration.errors import DataMigrationError
 from datamigration.plan.model import Plan, Step
+from datamigration.validate.report import record_on_story, write_report
 from datamigration.workspace.root import Workspace
 
 
 def _post(workspace: Workspace, plan: Plan, type_: str, text: str, **extra: Any) -> list[str]:
-    from datamigration.coordination import bus
 
     try:
         bus.post(workspace, type_, text, story=plan.story, extra=extra or None)
@@ -33,7 +34,6 @@ def _story_fields(workspace: Workspace, plan: Plan, fields: dict[str, Any], *,
                   start: bool = False) -> list[str]:  # fmt: skip
     if not plan.story:
         return []
-    from datamigration.coordination import status
 
     try:
         story = status.get_story(workspace, plan.story)
@@ -82,7 +82,6 @@ def rollback_started(workspace: Workspace, plan: Plan, step: Step) -> list[str]:
 
 def record_and_review(workspace: Workspace, plan: Plan, run: Any) -> dict[str, Any]:
     """Write the validation report, record it on the story, and ask for in-review."""
-    from datamigration.validate.report import record_on_story, write_report
 
     json_path, md_path = write_report(workspace, run, plan.story)
     out: dict[str, Any] = {
@@ -98,7 +97,6 @@ def record_and_review(workspace: Workspace, plan: Plan, run: Any) -> dict[str, A
     }
     if not plan.story:
         return out
-    from datamigration.coordination import status
 
     try:
         out["test_status"] = record_on_story(workspace, plan.story, run, json_path)

@@ -11,7 +11,10 @@ from pathlib import Path
 from typing import Any
 
 from datamigration.plan.backfill import batch_sql, boundary_sql
+from datamigration.plan.dialects import dialect_class
 from datamigration.plan.model import Operation, Plan
+from datamigration.plan.ops_mongodb import render
+from datamigration.plan.store import docs_plan_dir, plan_json_text
 
 
 def _dur(seconds: float) -> str:
@@ -52,8 +55,6 @@ def _op_sql(op: Operation) -> str:
     if op.kind == "sql":
         return ";\n".join(op.statements) + ";"
     if op.kind == "document":
-        from datamigration.plan.ops_mongodb import render
-
         return render(op)
     return f"-- {op.kind}: {json.dumps(dict(op.params), ensure_ascii=False)}"
 
@@ -142,6 +143,7 @@ def _rehearsal_lines(plan: Plan) -> list[str]:
 
 def plan_markdown(plan: Plan) -> str:
     e = plan.estimates
+    fence = dialect_class(plan.dialect).code_fence
     out: list[str] = [
         f"# Migration plan: {plan.title}",
         "",
@@ -206,7 +208,7 @@ def plan_markdown(plan: Plan) -> str:
                     "",
                     f"{op.id}: {op.description}{tx}{lock}",
                     "",
-                    "```js" if plan.dialect == "mongodb" else "```sql",
+                    f"```{fence}",
                     _op_sql(op),
                     "```",
                 ]
@@ -215,7 +217,7 @@ def plan_markdown(plan: Plan) -> str:
                     "",
                     "Rollback:",
                     "",
-                    "```js" if plan.dialect == "mongodb" else "```sql",
+                    f"```{fence}",
                     "\n".join(_op_sql(r) for r in s.rollback),
                     "```",
                 ]
@@ -253,7 +255,6 @@ def plan_markdown(plan: Plan) -> str:
 
 def write_documents(workspace: Any, plan: Plan, md: str) -> list[str]:
     """docs/migrations/<id>/plan.json and plan.md; returns their paths (plan.json first)."""
-    from datamigration.plan.store import docs_plan_dir, plan_json_text
 
     d = docs_plan_dir(workspace, plan.id)
     d.mkdir(parents=True, exist_ok=True)

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from datamigration.errors import DatabaseError, LockTimeoutError
+from datamigration.plan.dialects import dialect_class
 from datamigration.plan.model import Operation, Plan, Step
 from datamigration.plan.sqltext import quote
 
@@ -41,7 +42,7 @@ def measure_rate(backend: Any, table: str, key: tuple[str, ...], rows: int | Non
     k = quote(key[0], d)
     n = min(SAMPLE_ROWS, rows)
     t = quote(table, d)
-    if d == "mysql":
+    if dialect_class(d).update_order_limit:
         update = f"UPDATE {t} SET {k} = {k} ORDER BY {k} LIMIT {n}"
     else:
         update = (
@@ -102,27 +103,20 @@ def step_seconds(
 
 def downtime(plan_steps: list[Step], dialect: str, lock_timeout_ms: int) -> tuple[float, str]:
     """Expected downtime: none when every DDL waits at most the lock timeout."""
+    d = dialect_class(dialect)
     unbounded = [
         s.title
         for s in plan_steps
         for o in s.operations
-        if o.kind == "sql" and o.lock_timeout_ms is None and dialect != "sqlite"
+        if o.kind == "sql" and o.lock_timeout_ms is None and d.ddl_lock_timeout
     ]
     if unbounded:
         return 0.0, (
             "no planned downtime, but these steps run without a lock timeout: "
             + "; ".join(unbounded)
         )
-    if dialect == "mongodb":
-        return 0.0, (
-            "none planned: document writes run in keyset batches and lock single documents; "
-            "index builds hold an exclusive collection lock only at their start and end"
-        )
-    if dialect == "sqlite":
-        return 0.0, (
-            "none planned: SQLite serialises writers, so each DDL step makes other "
-            "writers wait for its short write transaction (busy timeout)"
-        )
+    if d.downtime_note:
+        return 0.0, d.downtime_note
     return 0.0, (
         f"none planned: every DDL statement waits at most {lock_timeout_ms} ms for its lock "
         "(then retries with backoff) and holds it only for a metadata change; backfills and "

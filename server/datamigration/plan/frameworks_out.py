@@ -16,12 +16,14 @@ from pathlib import Path
 from typing import Any
 
 from datamigration.plan.backfill import batch_sql, boundary_sql
+from datamigration.plan.dialects import dialect_class
 from datamigration.plan.model import Operation, Plan, Step
 from datamigration.plan.sqltext import slug
+from datamigration.plan.store import docs_plan_dir
+from datamigration.workspace.frameworks import detect_migrations
 
 
 def detect(workspace: Any) -> str:
-    from datamigration.workspace.frameworks import detect_migrations
 
     for ms in detect_migrations(workspace):
         if ms.framework in ("alembic", "flyway"):
@@ -30,7 +32,6 @@ def detect(workspace: Any) -> str:
 
 
 def _set(workspace: Any, framework: str) -> Any:
-    from datamigration.workspace.frameworks import detect_migrations
 
     return next((m for m in detect_migrations(workspace) if m.framework == framework), None)
 
@@ -56,9 +57,9 @@ def _sql(op: Operation, plan: Plan, step: Step) -> str:
 
 def _file_body(step: Step, plan: Plan, ops: tuple[Operation, ...]) -> str:
     head = f"-- {plan.title}: {step.id} {step.title}\n-- plan {plan.id} hash {plan.hash[:12]}\n"
-    prelude = ""
-    if plan.dialect == "postgresql":
-        prelude = f"SET lock_timeout = '{step.monitoring.get('lock_timeout_ms', 2000)}ms';\n"
+    prelude = dialect_class(plan.dialect).lock_timeout_prelude.format(
+        ms=step.monitoring.get("lock_timeout_ms", 2000)
+    )
     return head + prelude + "\n".join(f"-- {o.description}\n{_sql(o, plan, step)}" for o in ops)
 
 
@@ -71,7 +72,6 @@ def write_migrations(workspace: Any, plan: Plan) -> list[str]:
 
 
 def _raw(workspace: Any, plan: Plan) -> list[str]:
-    from datamigration.plan.store import docs_plan_dir
 
     d = docs_plan_dir(workspace, plan.id) / "sql"
     d.mkdir(parents=True, exist_ok=True)

@@ -13,6 +13,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from datamigration.lint import LintOptions, lint_text
+from datamigration.plan.backfill import batch_sql
 from datamigration.plan.model import Operation, Plan
 
 CONTRACT = (
@@ -76,7 +77,6 @@ def lint_operation(
     statements = op.statements
     if op.kind == "backfill" and op.backfill is not None:
         # the batch as the executor sends it: bound by a literal key, not the :upto marker
-        from datamigration.plan.backfill import batch_sql
 
         statements = (batch_sql(op.backfill, None, [0] * len(op.backfill.key_columns)),)
     text = prelude + ";\n".join(statements) + ";\n"

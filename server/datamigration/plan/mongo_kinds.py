@@ -21,8 +21,17 @@ from datamigration.db.model import Collection, FieldStat, Schema
 from datamigration.db.mongo_transform import TARGETS, check_expression, input_fields
 from datamigration.errors import FileFormatError, NotFoundError, UserInputError
 from datamigration.plan import ops_mongodb as mo
-from datamigration.plan.kinds import Built, Ctx, NotYetSupportedError, build_move_table, step
 from datamigration.plan.ops_base import manual_op, name_of
+from datamigration.plan.toolkit import (
+    Built,
+    Ctx,
+    NotYetSupportedError,
+    Rule,
+    not_null_rule,
+    refuse_move_table,
+    step,
+    unique_rule,
+)
 from datamigration.safeload import load_json
 
 #: back-conversions that give the original value exactly (the contract can then be undone)
@@ -106,15 +115,15 @@ def parse_filter(text: Any) -> dict[str, Any]:
     return value
 
 
-def filled_rule(coll: str, new: str, old: str) -> dict[str, Any]:
-    return {"id": f"{coll}-{new}-filled", "type": "not_null", "table": coll, "columns": [new],
-            "filter": {old: {"$exists": True, "$ne": None}},
-            "description": f"every document with {old} has {new}"}  # fmt: skip
+def filled_rule(coll: str, new: str, old: str) -> Rule:
+    return not_null_rule(f"{coll}-{new}-filled", coll, new,
+                         where={old: {"$exists": True, "$ne": None}},
+                         description=f"every document with {old} has {new}")  # fmt: skip
 
 
-def key_rule(coll: str) -> dict[str, Any]:
-    return {"id": f"{coll}-id-present", "type": "not_null", "table": coll, "columns": ["_id"],
-            "description": "every document still has its _id"}  # fmt: skip
+def key_rule(coll: str) -> Rule:
+    return not_null_rule(f"{coll}-id-present", coll, "_id",
+                         description="every document still has its _id")  # fmt: skip
 
 
 class MongoCtx(Ctx):
@@ -255,8 +264,7 @@ def _required_steps(c: MongoCtx, coll: Collection, field: str) -> None:
         validator = {"$jsonSchema": js}
     else:
         validator = {"$and": [current, {"$jsonSchema": need}]}
-    rule = {"id": f"{coll.name}-{field}-not-null", "type": "not_null", "table": coll.name,
-            "columns": [field]}  # fmt: skip
+    rule = not_null_rule(f"{coll.name}-{field}-not-null", coll.name, field)
     c.built.steps.append(step(
         "migrate", f"Validator requiring {field} (warn)",
         f"collMod: a $jsonSchema validator requiring {field}, validationAction \"warn\": writes "
@@ -324,8 +332,7 @@ def build_add_field(c: MongoCtx) -> None:
                             f"default {coll.name}.{field}", batch_size=c.batch, estimated=n,
                             reverse=(mo.unset_field(coll.name, field, batch_size=c.batch,
                                                     estimated=n),))],
-            validation=[{"id": f"{coll.name}-{field}-filled", "type": "not_null",
-                         "table": coll.name, "columns": [field]}],
+            validation=[not_null_rule(f"{coll.name}-{field}-filled", coll.name, field)],
         ))  # fmt: skip
     if c.spec.get("nullable") is False:
         _required_steps(c, coll, field)
@@ -369,8 +376,7 @@ def build_add_index(c: MongoCtx) -> None:
     if c.spec.get("where"):
         options["partialFilterExpression"] = parse_filter(c.spec.get("where"))
     fields = [k for k, _ in keys]
-    rules = ([{"id": f"{name}-unique", "type": "unique", "table": coll.name, "columns": fields}]
-             if unique else [])  # fmt: skip
+    rules = [unique_rule(f"{name}-unique", coll.name, fields)] if unique else []
     c.built.tables.append(coll.name)
     c.built.steps.append(step(
         "expand", f"Index {name}",
@@ -440,10 +446,10 @@ BUILDERS = {
 
 
 def build(spec: Any, schema: Schema, d: Any) -> Built:
-    """The steps of `spec` on a MongoDB database (kinds.build's MongoDB branch)."""
+    """The steps of `spec` on a MongoDB database (plan/kinds.build's document-database branch)."""
     c = MongoCtx(spec, schema, d)
     if spec.kind == "move_table":
-        build_move_table(c)
+        refuse_move_table(c)
     if spec.kind not in BUILDERS:
         raise NotYetSupportedError(REFUSAL.format(kind=spec.kind), hint="Plan one of: "
                                    + ", ".join(BUILDERS), kind=spec.kind)  # fmt: skip

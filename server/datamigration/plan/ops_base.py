@@ -14,6 +14,7 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from datamigration.errors import UserInputError
+from datamigration.plan.backfill import sample_statement
 from datamigration.plan.model import DEFAULT_LOCK_TIMEOUT_MS, BackfillSpec, Operation
 from datamigration.plan.sqltext import quote
 
@@ -113,7 +114,6 @@ def combine(description: str, ops: Sequence[Operation]) -> list[Operation]:
 
 
 def backfill_op(description: str, spec: BackfillSpec) -> Operation:
-    from datamigration.plan.backfill import sample_statement
 
     return Operation(
         id="",
@@ -160,6 +160,28 @@ class Dialect:
     #: True where constraints and types that ALTER cannot change in place are changed by a
     #: table rebuild (SQLite: plan/rebuild_sqlite.py) instead of being refused.
     rebuilds_tables: bool = False
+    #: True for a document database: its recipes are document operations (plan/mongo_kinds.py)
+    documents: bool = False
+    #: The language of its operations in plan.md's code blocks.
+    code_fence: str = "sql"
+    #: False where statements take no lock timeout (SQLite: one writer, a busy timeout instead).
+    ddl_lock_timeout: bool = True
+    #: Sets the lock timeout (``{ms}``) atop a framework migration file (a session setting).
+    lock_timeout_prelude: str = ""
+    #: Why the plan needs no downtime on this database, where that is not the lock timeout.
+    downtime_note: str = ""
+    #: True where ADD CHECK copies the table (InnoDB): the CHECK is added by a rebuild beside it.
+    check_by_rebuild: bool = False
+    #: True where a view cannot be written through (SQLite).
+    read_only_views: bool = False
+    #: True where UPDATE takes ORDER BY ... LIMIT (MySQL), which also cannot LIMIT a subquery.
+    update_order_limit: bool = False
+
+    @classmethod
+    def upsert_tail(cls, keys: Sequence[str], values: Sequence[str]) -> str:
+        """The clause that turns an INSERT into an upsert on `keys`, updating `values`."""
+        sets = ", ".join(f"{k} = excluded.{k}" for k in values)
+        return f" ON CONFLICT ({', '.join(keys)}) DO UPDATE SET {sets}"
 
     def __init__(self, lock_timeout_ms: int = DEFAULT_LOCK_TIMEOUT_MS) -> None:
         self.lock_timeout_ms = lock_timeout_ms
@@ -338,8 +360,6 @@ class SQLDialect(Dialect):
     if_exists: bool = False
     #: Appended to ALTER statements that must not fall back to a blocking table copy.
     alter_suffix: str = ""
-    #: False where statements take no lock timeout (SQLite: one writer, a busy timeout instead).
-    ddl_lock_timeout: bool = True
     #: What the reverse of `sync_triggers` is called.
     sync_drop_description: str = "drop the sync triggers"
     #: What the compatibility view left by `rename_table_with_view` allows.

@@ -27,6 +27,12 @@ class MongoDocuments(Dialect):
 
     name = "mongodb"
     lint_dialect = ""
+    documents = True
+    code_fence = "js"
+    downtime_note = (
+        "none planned: document writes run in keyset batches and lock single documents; "
+        "index builds hold an exclusive collection lock only at their start and end"
+    )
 
     def q(self, name: str) -> str:
         return name

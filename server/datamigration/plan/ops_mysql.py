@@ -71,6 +71,14 @@ class MySQL(SQLDialect):
     lint_dialect = "mysql"
     ddl_lock = sync_lock = MDL
     alter_suffix = f", {ONLINE}"
+    check_by_rebuild = True
+    update_order_limit = True
+
+    @classmethod
+    def upsert_tail(cls, keys: Sequence[str], values: Sequence[str]) -> str:
+        sets = ", ".join(f"{k} = VALUES({k})" for k in values)
+        return f" ON DUPLICATE KEY UPDATE {sets}"
+
     swap_description = (
         "swap {column} and {shadow} in one ALTER (the new column takes the name), "
         "the table write-locked from the trigger drop to the new triggers"

@@ -26,6 +26,7 @@ class Postgres(SQLDialect):
     ddl_lock = swap_lock = AX_BRIEF
     sync_lock = FN_LOCK
     if_exists = True
+    lock_timeout_prelude = "SET lock_timeout = '{ms}ms';\n"
     sync_drop_description = "drop the sync trigger"
     split_table_lock = "SHARE ROW EXCLUSIVE on {ref_table} (foreign key), brief"
     drop_table_lock = "ACCESS EXCLUSIVE on the dropped table"

@@ -24,6 +24,11 @@ class SQLite(SQLDialect):
     drop_column_drops_indexes = False
     ddl_lock = sync_lock = swap_lock = WRITE
     ddl_lock_timeout = False
+    read_only_views = True
+    downtime_note = (
+        "none planned: SQLite serialises writers, so each DDL step makes other "
+        "writers wait for its short write transaction (busy timeout)"
+    )
     view_note = "a (read-only) view"
     rebuilds_tables = True
 

@@ -15,8 +15,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from datamigration.errors import UserInputError
-from datamigration.plan.kinds import MOVE_REFUSAL, NotYetSupportedError
 from datamigration.plan.model import PATTERNS, ChangeSpec
+from datamigration.plan.toolkit import MOVE_REFUSAL, NotYetSupportedError
 
 REASONS = {
     "expand_contract": "an in-place change to {what} in one database: the new shape is added "

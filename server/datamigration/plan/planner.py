@@ -14,10 +14,15 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
+from datamigration.coordination.announce import plan_created
+from datamigration.db import connect
 from datamigration.db.model import Schema
 from datamigration.errors import UserInputError
-from datamigration.plan import drops, kinds, shape
+from datamigration.plan import documents, drops, frameworks_out, kinds, shape, store
 from datamigration.plan import estimate as est
+from datamigration.plan.dialects import dialect_for
+from datamigration.plan.expressions import check_spec
+from datamigration.plan.linting import lint_plan
 from datamigration.plan.model import (
     DEFAULT_LOCK_TIMEOUT_MS,
     DEFAULT_RETRIES,
@@ -30,11 +35,21 @@ from datamigration.plan.model import (
     Plan,
     Step,
 )
-from datamigration.plan.ops_base import Dialect, UnsupportedChangeError
+from datamigration.plan.ops_base import Dialect, manual_op, name_of
 from datamigration.plan.patterns import choose
+from datamigration.plan.schemas import check
 from datamigration.plan.spec import describe
-from datamigration.plan.sqltext import slug
+from datamigration.plan.sqltext import quote, slug
+from datamigration.plan.toolkit import (
+    PREPARED_STATEMENTS,
+    Ctx,
+    refuse_move_table,
+    step,
+    unique_rule,
+)
+from datamigration.redact import redact_url
 from datamigration.safety.triggers import MONITORING, step_triggers
+from datamigration.validate.generate import rules_from_schema
 
 PHASE_TITLES = {
     "prepare": ("Prepare", "Checks before anything changes."),
@@ -46,23 +61,6 @@ PHASE_TITLES = {
     "cleanup": ("Clean up", "Remove leftovers."),
 }
 ORDER = ("prepare", "expand", "migrate", "switch", "rollout", "contract", "cleanup")
-
-
-def dialect_for(name: str, lock_timeout_ms: int = DEFAULT_LOCK_TIMEOUT_MS) -> Dialect:
-    from datamigration.plan.ops_mongodb import MongoDocuments
-    from datamigration.plan.ops_mysql import MySQL
-    from datamigration.plan.ops_postgres import Postgres
-    from datamigration.plan.ops_sqlite import SQLite
-
-    classes = {"postgresql": Postgres, "mysql": MySQL, "sqlite": SQLite, "mongodb": MongoDocuments}
-    if name not in classes:
-        raise UnsupportedChangeError(
-            f"no zero-downtime planning for {name} databases",
-            hint="Plan against PostgreSQL, MySQL/MariaDB, SQLite or MongoDB. On MongoDB only "
-            "in-place collection changes are planned; moving a table or collection between "
-            "databases (move_table) arrives with the copy/CDC engine.",
-        )
-    return classes[name](lock_timeout_ms)
 
 
 def current_rules(schema: Schema, steps: list[Step]) -> list[dict[str, Any]]:
@@ -184,7 +182,7 @@ def _rollout_steps(spec: ChangeSpec, dialect: str, rules: list[dict[str, Any]]) 
             lock_timeout_ms=None,
         )
         out.append(
-            kinds.step(
+            step(
                 "rollout",
                 f"Flag {flag} at {pct}%",
                 "Raise the flag; hold while health and validation stay green.",
@@ -198,14 +196,13 @@ def _rollout_steps(spec: ChangeSpec, dialect: str, rules: list[dict[str, Any]]) 
 
 
 def _shadow_step(spec: ChangeSpec, dialect: str, rules: list[dict[str, Any]]) -> Step:
-    from datamigration.plan.ops_base import manual_op
 
     text = (
         "Deploy the application with shadow reads: it reads through the old path and the "
         "new one, serves the old result and logs every difference. Proceed only when the "
         "comparison shows none and the validation rules pass."
     )
-    return kinds.step(
+    return step(
         "switch",
         "Shadow reads: prove the new path equal",
         text,
@@ -254,7 +251,6 @@ def count_nulls(backend: Any, schema: Schema, spec: ChangeSpec) -> dict[str, int
     col = t.column(spec.get("column")) if t is not None else None
     if t is None or col is None:
         return {}  # the builder refuses with the names it knows
-    from datamigration.plan.sqltext import quote
 
     sql = (
         f"SELECT count(*) FROM {quote(t.qualified_name, schema.dialect)} "
@@ -284,7 +280,7 @@ def build_plan(
     refuse_nulls_without_fill(spec, measured)
     title = describe(spec)
     choice = choose(spec, pattern, title)
-    if d.name == "mongodb":  # no triggers: the application keeps both fields in step
+    if d.documents:  # no triggers: the application keeps both fields in step
         choice = replace(choice, reason=choice.reason.replace(
             "kept in sync by triggers", "kept in sync by the application (MongoDB has no triggers)"))  # fmt: skip
     built = kinds.build(spec, schema, d)
@@ -302,9 +298,7 @@ def build_plan(
         steps.insert(at, _shadow_step(spec, d.name, current_rules(schema, steps[:at])))
     steps, drop_warnings = drops.audit(_number(steps))
     if choice.pattern == "expand_contract":
-        choice = replace(
-            choice, reason=_fit_reason(choice.reason, title, steps, d.name == "mongodb")
-        )
+        choice = replace(choice, reason=_fit_reason(choice.reason, title, steps, d.documents))
     steps = [
         replace(
             s,
@@ -347,7 +341,7 @@ def build_plan(
         or f"{created[:10].replace('-', '')}-{created[11:19].replace(':', '')}-{slug(title, 40)}"
     )
     all_rules = [dict(r) for s in steps for r in s.validation]
-    if d.name == "mongodb":  # no columns to follow: the builder names the final rules
+    if d.documents:  # no columns to follow: the builder names the final rules
         post = [{**r, "id": "post-" + str(r.get("id"))} for r in built.final_rules]
     else:
         post = _post_validation(
@@ -362,7 +356,7 @@ def build_plan(
     story = story or spec.story
     warnings = list(built.warnings) + drop_warnings
     if built.result_type_changes:
-        warnings.append(kinds.PREPARED_STATEMENTS.format(col=", ".join(built.result_type_changes)))
+        warnings.append(PREPARED_STATEMENTS.format(col=", ".join(built.result_type_changes)))
     # a rule that names a column missing when it runs is a planner bug: say so in the plan
     if d.name != "mongodb":
         warnings += [f"planner check: {p}" for p in shape.problems(schema, steps, post)]
@@ -388,8 +382,6 @@ def build_plan(
         warnings=tuple(warnings),
     )
     if lint:
-        from datamigration.plan.linting import lint_plan
-
         plan = replace(plan, lint=tuple(lint_plan(plan, measured.rows)))
     return replace(plan, hash=plan.compute_hash())
 
@@ -401,8 +393,6 @@ def _gone_by_spec(spec: ChangeSpec) -> dict[str, set[str]]:
     if spec.kind == "rename_column" and not keep:
         return {table: {spec.get("column")}}
     if spec.kind == "change_type":
-        from datamigration.plan.ops_base import name_of
-
         col = spec.get("column")
         return {table: {name_of(col, "new")} | (set() if keep else {name_of(col, "old")})}
     if spec.kind == "drop_column":
@@ -427,8 +417,7 @@ def _key_rules(
         now = spec.get("new_name") if spec.kind == "rename_table" and name == spec.table else name
         cols = list(t.primary_key.columns)
         if now in final and set(cols) <= set(final[now]):
-            out.append({"id": f"post-{now}-pk-unique", "type": "unique", "table": now,
-                        "columns": cols})  # fmt: skip
+            out.append(unique_rule(f"post-{now}-pk-unique", now, cols))
     return out
 
 
@@ -615,19 +604,16 @@ def plan_migration(
     write: bool = True,
 ) -> PlanResult:
     """Inspect, measure, build, lint, write and store. Returns the plan and the files written."""
-    from datamigration.db import connect
-    from datamigration.plan import documents, frameworks_out, store
-    from datamigration.plan.expressions import check_spec
-    from datamigration.redact import redact_url
 
     if spec.kind == "move_table":
-        kinds.build_move_table(kinds.Ctx(spec, Schema(dialect="", database=None), Dialect()))
+        refuse_move_table(Ctx(spec, Schema(dialect="", database=None), Dialect()))
     choose(spec, pattern)  # refuse a bad override before connecting
     with connect(db, workspace) as backend:
         schema = backend.inspect()
         # refusals that need only the dialect and the schema come before any measurement
         check_spec(spec, schema.dialect)
-        kinds.check_names(spec, schema)
+        if not backend.documents:
+            kinds.check_names(spec, schema)
         nulls = count_nulls(backend, schema, spec)
         refuse_nulls_without_fill(spec, Measured({}, {}, 0.0, "", nulls))
         rows: dict[str, int] = {}
@@ -653,8 +639,6 @@ def plan_migration(
     base: list[dict[str, Any]] = []
     if main is not None and spec.kind not in ("raw_sql",):
         try:
-            from datamigration.validate.generate import rules_from_schema
-
             base = rules_from_schema(db, main.name, workspace=workspace)["rules"]
         except Exception:  # noqa: BLE001 - rules of the steps still apply
             base = []
@@ -669,7 +653,6 @@ def plan_migration(
         framework=fw,
         base_rules=base,
     )
-    from datamigration.plan.schemas import check
 
     check(
         plan.to_dict(),
@@ -687,7 +670,6 @@ def plan_migration(
         store.save_plan(workspace, plan)
         files.insert(0, workspace.relative(store.plans_dir(workspace) / f"{plan.id}.json"))
         (Path(docs[0])).write_text(store.plan_json_text(plan), encoding="utf-8")
-        from datamigration.coordination.announce import plan_created
 
         plan_created(workspace, plan)  # the bus `status` other agents follow; never fails a plan
     return PlanResult(plan, tuple(files), md)

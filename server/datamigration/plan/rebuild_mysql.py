@@ -29,14 +29,12 @@ and tables with triggers of their own (they would stay on the original).
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from datamigration.db.model import Table
 from datamigration.plan.model import BackfillSpec
 from datamigration.plan.ops_base import backfill_op, name_of
-
-if TYPE_CHECKING:
-    from datamigration.plan.kinds import Ctx
+from datamigration.plan.toolkit import Ctx, checksum_rule, count_rule, key_of, step
 
 RENAME_LOCK = "exclusive metadata lock on the three tables for the rename (milliseconds)"
 TRIGGER_LOCK = "metadata lock, brief (trigger DDL)"
@@ -99,24 +97,11 @@ def _mirror(
 
 def _equal_rules(table: str, other: str, key: list[str], columns: list[str], what: str) -> list:
     return [
-        {
-            "id": f"{other}-count",
-            "type": "count_match",
-            "table": table,
-            "target_table": other,
-            "tolerance": 0,
-            "description": f"{other} has as many rows as {table}{what}",
-        },
-        {
-            "id": f"{other}-equal",
-            "type": "checksum_diff",
-            "table": table,
-            "target_table": other,
-            "key": key,
-            "columns": columns,
-            "description": f"{other} holds exactly the rows of {table}{what}",
-        },
-    ]
+        count_rule(f"{other}-count", table, other,
+                   description=f"{other} has as many rows as {table}{what}"),
+        checksum_rule(f"{other}-equal", table, other, key, columns,
+                      description=f"{other} holds exactly the rows of {table}{what}"),
+    ]  # fmt: skip
 
 
 def build_rebuild(
@@ -125,8 +110,6 @@ def build_rebuild(
     """Steps that give `t` the definition `ALTER TABLE t <clauses>` without blocking writes.
 
     `what` says the change in words; `rules` hold once the change is made (on `t`)."""
-    from datamigration.plan.kinds import key_of, step
-
     why = refusal(c, t)
     if why:
         raise c.d.unsupported(

@@ -37,8 +37,15 @@ from datamigration.db.model import Index, Table
 from datamigration.errors import UserInputError
 from datamigration.plan.model import BackfillSpec, Operation
 from datamigration.plan.ops_base import backfill_op, name_of, sql_op
-from datamigration.plan.sqlite_ddl import TableChange, quoted, rebuilt_table, renamed_index
+from datamigration.plan.sqlite_ddl import (
+    TableChange,
+    affinity_check,
+    quoted,
+    rebuilt_table,
+    renamed_index,
+)
 from datamigration.plan.sqltext import quote
+from datamigration.plan.toolkit import checksum_rule, count_rule, key_of, step
 
 WRITE = "database write lock, brief"
 
@@ -347,12 +354,10 @@ def equal_rules(r: Rebuild, source: str, target: str, tag: str) -> list[dict[str
     """Same rows, same values: what the swap (and the contract) waits for."""
     compared = [c for c in r.columns if c not in r.convert or c in r.key]
     return [
-        {"id": f"{r.name}-{tag}-count", "type": "count_match", "table": source,
-         "target_table": target, "tolerance": 0,
-         "description": f"{target} has as many rows as {source}"},
-        {"id": f"{r.name}-{tag}-equal", "type": "checksum_diff", "table": source,
-         "target_table": target, "key": list(r.key), "columns": compared,
-         "description": f"{target} holds the rows of {source}"},
+        count_rule(f"{r.name}-{tag}-count", source, target,
+                   description=f"{target} has as many rows as {source}"),
+        checksum_rule(f"{r.name}-{tag}-equal", source, target, r.key, compared,
+                      description=f"{target} holds the rows of {source}"),
     ]  # fmt: skip
 
 
@@ -370,9 +375,7 @@ def plan_rebuild(
     rules: Sequence[dict[str, Any]] = (),
     contract: bool = True,
 ) -> None:
-    """Append the rebuild's steps to `c.built` (`c` is the planner's `kinds.Ctx`)."""
-    from datamigration.plan.kinds import key_of, step
-
+    """Append the rebuild's steps to `c.built` (`c` is the toolkit's `Ctx`)."""
     n, o = new_name(t.name), old_name(t.name)
     for name in (n, o):
         if c.schema.table(name) is not None:
@@ -503,7 +506,6 @@ def foreign_key(
 
 
 def column_type(c: Any, t: Table, column: str, type_: str) -> None:
-    from datamigration.plan.sqlite_ddl import affinity_check
 
     enforce = affinity_check(column, type_)
     checks = (

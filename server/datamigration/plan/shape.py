@@ -17,6 +17,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 from datamigration.db.model import Schema
+from datamigration.lint.split import split_statements
 from datamigration.plan.model import Step
 
 Columns = dict[str, list[str]]
@@ -128,7 +129,6 @@ def _parts(statement: str) -> list[str]:
     COMMIT, so foreign keys can be off for it), else the statement itself."""
     if statement.lstrip()[:6].upper() not in ("PRAGMA", "BEGIN "):
         return [statement]
-    from datamigration.lint.split import split_statements
 
     return [x.text.strip().rstrip(";") for x in split_statements(statement, "sqlite")[0]]
 
