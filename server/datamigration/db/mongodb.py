@@ -24,15 +24,8 @@ from bson.raw_bson import RawBSONDocument
 from pymongo import errors as pme
 
 from datamigration.db import model as m
-from datamigration.db.base import (
-    DEFAULT_MAX_ROWS,
-    Backend,
-    QueryResult,
-    RowBatch,
-    TableSize,
-    elapsed_ms,
-    register_backend,
-)
+from datamigration.db.base import DEFAULT_MAX_ROWS, Backend, register_backend
+from datamigration.db.contracts import QueryResult, RowBatch, TableSize, elapsed_ms
 from datamigration.db.errors import (
     AuthenticationFailedError,
     ConnectionFailedError,
@@ -375,11 +368,9 @@ class MongoBackend(Backend):
         """Drop the database the URL names (the demo's throwaway sample database)."""
         self._call("dropDatabase", self.client.drop_database, self.url.database or "")
 
-    def probe_latency_ms(self, collection: str) -> float:
-        """One small read of `collection`, timed (the backfill throttle's probe)."""
-        started = now()
-        self._call("probe", self.db[collection].find_one, {}, {"_id": 1})
-        return elapsed_ms(started)
+    def _probe_read(self, target: str | None, timeout_ms: int) -> None:
+        """One small read of the collection `target` (the backfill throttle's probe)."""
+        self._call("probe", self.db[target or ""].find_one, {}, {"_id": 1})
 
     # --- keyset reading (mover, validator) -----------------------------------------------
 

@@ -27,14 +27,13 @@ import sqlalchemy as sa
 from pymysql.constants import CLIENT, SERVER_STATUS
 
 from datamigration.db import model as m
-from datamigration.db.base import (
-    DEFAULT_MAX_ROWS,
-    Backend,
+from datamigration.db.base import DEFAULT_MAX_ROWS, Backend, register_backend
+from datamigration.db.contracts import (
     ExecuteOptions,
     QueryResult,
+    StatementLike,
     TableSize,
     keyset_sql,
-    register_backend,
 )
 from datamigration.db.errors import (
     AuthenticationFailedError,
@@ -146,6 +145,9 @@ class MySQLBackend(Backend):
     online_ddl = True
     lock_timeout = True  # lock_wait_timeout
     sequences = True  # MariaDB 10.3+
+    sqlglot_dialect = "mysql"
+    lint_dialect = "mysql"
+    identifier_quote = "`"
 
     def __init__(self, url, **kwargs: Any) -> None:
         super().__init__(url, **kwargs)
@@ -653,9 +655,57 @@ class MySQLBackend(Backend):
             rows = self._q(cur, sql, params or None)
             return [d[0] for d in cur.description][len(keys) :], rows
 
+    # --- the executor's door ---------------------------------------------------------------
+
+    def _transaction(
+        self,
+        statements: Sequence[StatementLike],
+        lock_timeout_ms: int | None,
+        timeout_ms: int | None,
+        fetch_last: bool,
+    ) -> tuple[list[int], list[tuple[Any, ...]]]:
+        conn = self.conn
+        counts: list[int] = []
+        with conn.cursor() as cur:
+            if lock_timeout_ms:
+                seconds = max(1, int(lock_timeout_ms) // 1000)
+                cur.execute(f"SET SESSION lock_wait_timeout = {seconds}")
+                cur.execute(f"SET SESSION innodb_lock_wait_timeout = {seconds}")
+            if self.is_mariadb:
+                cur.execute(f"SET SESSION max_statement_time = {(timeout_ms or 0) / 1000.0:.3f}")
+            cur.execute("START TRANSACTION")
+            try:
+                rows = self._run_each(
+                    statements, counts, fetch_last, lambda sql, p: _executed(cur, sql, p)
+                )
+                conn.commit()
+            except BaseException:
+                if conn.open:
+                    conn.rollback()
+                raise
+        return counts, rows
+
+    def try_session_lock(self, name: str) -> bool:
+        """GET_LOCK: held by this connection until released or disconnected."""
+        rows = self.fetch("SELECT GET_LOCK(%s, 0)", (name[:64],))
+        return bool(rows and rows[0][0] == 1)
+
+    def release_session_lock(self, name: str) -> None:
+        self.fetch("SELECT RELEASE_LOCK(%s)", (name[:64],))
+
+    def _insert_many(self, sql: str, rows: Sequence[Sequence[Any]]) -> None:
+        with self.conn.cursor() as cur:
+            cur.executemany(sql, [tuple(r) for r in rows])
+        self.conn.commit()
+
 
 #: ER_WARNING_NOT_COMPLETE_ROLLBACK: some non-transactional tables could not be rolled back
 _NON_TRANSACTIONAL_ROLLBACK = 1196
+
+
+def _executed(cur: Any, sql: str, params: tuple[Any, ...]) -> Any:
+    cur.execute(sql, params or None)
+    return cur
 
 
 def _literal(text: str) -> str:

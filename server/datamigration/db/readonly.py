@@ -14,7 +14,7 @@ import time
 from collections.abc import Sequence
 from typing import Any
 
-from datamigration.db.base import QueryResult, elapsed_ms, jsonable
+from datamigration.db.contracts import QueryResult, elapsed_ms, jsonable
 from datamigration.db.errors import QueryRefusedError
 
 MAX_ROWS_LIMIT = 10_000

@@ -18,6 +18,8 @@ from that text with a small quote-aware scanner.
 from __future__ import annotations
 
 import difflib
+import fcntl
+import hashlib
 import os
 import re
 import sqlite3
@@ -27,14 +29,13 @@ from pathlib import Path
 from typing import Any
 
 from datamigration.db import model as m
-from datamigration.db.base import (
-    DEFAULT_MAX_ROWS,
-    Backend,
+from datamigration.db.base import DEFAULT_MAX_ROWS, Backend, register_backend
+from datamigration.db.contracts import (
     ExecuteOptions,
     QueryResult,
+    StatementLike,
     TableSize,
     keyset_sql,
-    register_backend,
 )
 from datamigration.db.errors import (
     QueryTimeoutError,
@@ -150,6 +151,11 @@ class _Authorizer:
         return sqlite3.SQLITE_OK
 
 
+#: lock files held by `try_session_lock`, per (backend, name): held for the process's life
+#: unless released, like a session lock for the life of its connection
+_FILE_LOCKS: dict[tuple[int, str], Any] = {}
+
+
 @register_backend
 class SQLiteBackend(Backend):
     """A SQLite file. Writable connection for the executor, a separate read-only one for query."""
@@ -160,6 +166,9 @@ class SQLiteBackend(Backend):
     driver_errors = (sqlite3.Error,)
     transactional_ddl = True
     returning = True
+    sqlglot_dialect = "sqlite"
+    lint_dialect = "sqlite"
+    placeholder = "?"
 
     def __init__(self, url, **kwargs: Any) -> None:
         super().__init__(url, **kwargs)
@@ -490,6 +499,82 @@ class SQLiteBackend(Backend):
         self.counter.add(sql)
         cur = conn.execute(sql, params)
         return [d[0] for d in cur.description][len(keys) :], cur.fetchall()
+
+    # --- the executor's door ---------------------------------------------------------------
+
+    def _transaction(
+        self,
+        statements: Sequence[StatementLike],
+        lock_timeout_ms: int | None,
+        timeout_ms: int | None,
+        fetch_last: bool,
+    ) -> tuple[list[int], list[tuple[Any, ...]]]:
+        conn = self.conn
+        counts: list[int] = []
+        if lock_timeout_ms:
+            conn.execute(f"PRAGMA busy_timeout = {int(lock_timeout_ms)}")
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            rows = self._run_each(statements, counts, fetch_last, conn.execute)
+            conn.execute("COMMIT")
+        except BaseException:
+            if conn.in_transaction:
+                conn.execute("ROLLBACK")
+            raise
+        return counts, rows
+
+    def try_session_lock(self, name: str) -> bool:
+        """SQLite has no session lock: an advisory lock file beside the database, held by this
+        process (freed on exit); an in-memory database says yes (its writers are serialised
+        by the file lock anyway)."""
+        if self.url.database in (None, "", ":memory:"):
+            return True
+        if (id(self), name) in _FILE_LOCKS:
+            return True
+        digest = hashlib.sha256(name.encode()).hexdigest()[:12]
+        database = Path(self.url.database)
+        handle = database.with_name(f".{database.name}.{digest}.lock").open("a")
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            handle.close()
+            return False
+        _FILE_LOCKS[(id(self), name)] = handle
+        return True
+
+    def release_session_lock(self, name: str) -> None:
+        handle = _FILE_LOCKS.pop((id(self), name), None)
+        if handle is not None:
+            handle.close()
+
+    def skip_foreign_keys(self) -> None:
+        self.conn.execute("PRAGMA foreign_keys = OFF")
+
+    def _insert_many(self, sql: str, rows: Sequence[Sequence[Any]]) -> None:
+        conn = self.conn
+        conn.execute("BEGIN")
+        conn.executemany(sql, [tuple(r) for r in rows])
+        conn.execute("COMMIT")
+
+    def throwaway_database(self, name: str) -> str:
+        """A copy of the file (the online backup API), emptied of rows."""
+        target = str(Path(self.url.database or "").with_name(name + ".db"))
+        dst = sqlite3.connect(target)
+        try:
+            self.conn.backup(dst)
+            dst.execute("PRAGMA foreign_keys = OFF")
+            tables = [r[0] for r in dst.execute(
+                "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%'"
+            )]  # fmt: skip
+            for t in tables:
+                dst.execute(f"DELETE FROM {self.quote_identifier(t)}")
+            dst.commit()
+        finally:
+            dst.close()
+        return f"sqlite:///{target}"
+
+    def drop_throwaway(self, name: str) -> None:
+        Path(self.url.database or "").with_name(name + ".db").unlink(missing_ok=True)
 
 
 def _exec_many(conn: sqlite3.Connection, script: str) -> None:

@@ -24,7 +24,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from datamigration.db import executor_support as xs
+from datamigration.safety import probes as xs
 from datamigration.db.base import Backend
 from datamigration.errors import ConflictError
 

@@ -209,7 +209,7 @@ def _table_on(rule: Mapping[str, Any], side: str) -> str:
 
 
 def _key_json(row: Sequence[Any]) -> Any:
-    from datamigration.db.base import jsonable
+    from datamigration.db.contracts import jsonable
 
     return jsonable(row[0]) if len(row) == 1 else [jsonable(v) for v in row]
 
