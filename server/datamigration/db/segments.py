@@ -17,7 +17,6 @@ from collections.abc import Iterator, Mapping, Sequence
 from typing import Any, Self
 
 from datamigration.db.errors import (
-    ConnectionFailedError,
     DriverMissingError,
     UnsupportedOperationError,
     translate,
@@ -169,31 +168,6 @@ class SQLReader(Reader):
         )
 
 
-class SQLiteReader(SQLReader):
-    dialect = "sqlite"
-    paramstyle_marker = "?"
-    columns_sql = 'SELECT name, type, NOT "notnull" FROM pragma_table_info(?) ORDER BY cid'
-    primary_key_sql = "SELECT name FROM pragma_table_info(?) WHERE pk > 0 ORDER BY pk"
-
-    def __init__(
-        self, url: ConnectionURL, timeout_ms: int = DEFAULT_TIMEOUT_MS, *, gentle: bool = False
-    ) -> None:
-        super().__init__(url, timeout_ms, gentle=gentle)
-        import pathlib
-        import sqlite3
-
-        path = url.database or ":memory:"
-        if path != ":memory:" and not pathlib.Path(path).exists():
-            raise ConnectionFailedError(
-                f"SQLite file not found: {path}", hint="Check the path in the sqlite:/// URL."
-            )
-        uri = f"file:{path}?mode=ro" if path != ":memory:" else ":memory:"
-        self.conn = self._run(
-            "connect",
-            lambda: sqlite3.connect(uri, uri=path != ":memory:", check_same_thread=False),
-        )
-
-
 class MongoReader(Reader):
     """MongoDB: finds with a projection and a sort, aggregations, counts. Never writes."""
 
@@ -303,7 +277,6 @@ def _bson_type_name(value: Any) -> str | None:
 
 
 READERS: dict[str, type[Reader]] = {
-    "sqlite": SQLiteReader,
     "mongodb": MongoReader,
 }
 
