@@ -27,7 +27,8 @@ from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from datamigration.db.segments import MongoReader, open_reader
+from datamigration.db.mongodb.segments import MongoReader
+from datamigration.db.segments import open_reader
 from datamigration.db.urls import resolve
 from datamigration.errors import UserInputError
 from datamigration.validate import sqlrender

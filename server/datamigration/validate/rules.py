@@ -25,7 +25,8 @@ from typing import Any
 
 import yaml
 
-from datamigration.db.segments import MongoReader, Reader, open_reader
+from datamigration.db.mongodb.segments import MongoReader
+from datamigration.db.segments import Reader, open_reader
 from datamigration.errors import FileFormatError, UserInputError
 from datamigration.safeload import check_depth, load_json, load_yaml
 from datamigration.validate import compile as qc

@@ -1,12 +1,12 @@
 """MongoDB backend (pymongo): collections with counts, sizes, indexes, validators and a sampled
 schema; a read-only find/aggregate/count query path; keyset reading by ``_id``.
 
-Introspection samples documents as raw BSON (see `mongo_sample`) so int vs long and other
+Introspection samples documents as raw BSON (see `sample`) so int vs long and other
 types a migration depends on are exact. The sample is every document when the collection is no
 larger than the sample size (deterministic), else ``$sample`` of that size. The sample size
 comes from `inspect(sample_size=...)`, else the connection option ``sample_size``, else 1000.
 
-The query path accepts only the three read shapes of `mongo_query` and refuses write stages
+The query path accepts only the three read shapes of `guard` and refuses write stages
 and server-side JavaScript before anything is sent; every call carries ``maxTimeMS``.
 """
 
@@ -32,8 +32,8 @@ from datamigration.db.errors import (
     QueryTimeoutError,
     translate,
 )
-from datamigration.db.mongo_query import MongoQuery, parse_query
-from datamigration.db.mongo_sample import SchemaSampler
+from datamigration.db.mongodb.guard import MongoQuery, parse_query
+from datamigration.db.mongodb.sample import SchemaSampler
 from datamigration.db.readonly import MAX_RESULT_BYTES, clamp_rows, fetch_capped, now
 from datamigration.errors import DatabaseError, NotFoundError, UserInputError
 
@@ -96,6 +96,13 @@ class MongoBackend(Backend):
     sql = False
     server_side_cursors = True  # cursors stream in batches
     concurrent_index = True  # index builds since 4.2 hold an exclusive lock only briefly
+
+    @classmethod
+    def segment_reader(cls, url: Any, timeout_ms: int, *, gentle: bool = False) -> Any:
+        """The validator's read-only connection (see `segments`)."""
+        from datamigration.db.mongodb.segments import MongoReader
+
+        return MongoReader(url, timeout_ms, gentle=gentle)
 
     def __init__(self, url, **kwargs: Any) -> None:
         super().__init__(url, **kwargs)
@@ -290,7 +297,7 @@ class MongoBackend(Backend):
         timeout_ms: int | None = None,
         offset: int = 0,
     ) -> QueryResult:
-        """Run one find / aggregate / count given as JSON (see `mongo_query`)."""
+        """Run one find / aggregate / count given as JSON (see `guard`)."""
         q = parse_query(sql)
         max_rows = clamp_rows(max_rows)
         timeout = int(timeout_ms or self.statement_timeout_ms)
