@@ -27,6 +27,7 @@ from datamigration.db.contracts import (
     TableSize,
     elapsed_ms,
 )
+from datamigration.db.dialect import Dialect
 from datamigration.db.errors import (
     DriverMissingError,
     QueryRefusedError,
@@ -60,23 +61,14 @@ _TRANSACTION_CONTROL = frozenset(
 )
 
 
-class Backend:
-    """Base class of every database backend. Subclasses set the class attributes below."""
+class Backend(Dialect):
+    """Base class of every database backend. Subclasses set the class attributes below (the
+    language facts, `dialect` to `quote_identifier`, come from the package's `Dialect`)."""
 
     #: URL schemes this backend serves, e.g. ("postgresql", "postgres").
     schemes: ClassVar[tuple[str, ...]] = ()
-    #: dialect name used across the product (postgresql / mysql / sqlite / mongodb).
-    dialect: ClassVar[str] = ""
     #: Python package needed, for the "driver missing" hint.
     driver: ClassVar[str] = ""
-    #: this dialect's name in sqlglot (statements parsed, transpiled, rendered) and in the
-    #: lint rule catalogue (`Rule.dialect`); empty where the tool does not apply
-    sqlglot_dialect: ClassVar[str] = ""
-    lint_dialect: ClassVar[str] = ""
-    #: the driver's parameter marker in a statement with parameters (`%s`, or `?` in sqlite3)
-    placeholder: ClassVar[str] = "%s"
-    #: the character that quotes an identifier (doubled inside it)
-    identifier_quote: ClassVar[str] = '"'
 
     # Capabilities: what engines may rely on. Defaults are the conservative answer.
     transactional_ddl: ClassVar[bool] = False  # DDL can be rolled back with the transaction
@@ -91,8 +83,6 @@ class Backend:
     sequences: ClassVar[bool] = False
     enum_types: ClassVar[bool] = False  # named enum types (PostgreSQL) vs column enums (MySQL)
     replica_identity: ClassVar[bool] = False
-    documents: ClassVar[bool] = False  # a document store: collections instead of tables
-    sql: ClassVar[bool] = True  # accepts SQL statements
 
     #: the driver's exception classes: `_guard` turns them into our errors with `_fail`
     driver_errors: ClassVar[tuple[type[BaseException], ...]] = ()
@@ -385,12 +375,6 @@ class Backend:
                 rows = [tuple(r) for r in cur.fetchall()]
         return rows
 
-    @classmethod
-    def quote_identifier(cls, name: str) -> str:
-        """Quote an identifier the dialect's one way (dotted names are quoted part by part)."""
-        q = cls.identifier_quote
-        return ".".join(q + part.replace(q, q + q) + q for part in name.split("."))
-
     def probe_latency_ms(self, target: str | None = None, *, timeout_ms: int = 5_000) -> float:
         """Wall time of one small read (`target`: the probe statement on SQL, the collection
         on a document store): the executor's view of how busy the database is.
@@ -517,16 +501,16 @@ class Backend:
 
 #: scheme -> module that defines (and registers) its backend; imported on first use.
 BACKEND_MODULES: dict[str, str] = {
-    "postgresql": "datamigration.db.postgres",
-    "postgres": "datamigration.db.postgres",
-    "postgresql+psycopg": "datamigration.db.postgres",
-    "mysql": "datamigration.db.mysql",
-    "mariadb": "datamigration.db.mysql",
-    "mysql+pymysql": "datamigration.db.mysql",
-    "mariadb+pymysql": "datamigration.db.mysql",
-    "sqlite": "datamigration.db.sqlite",
-    "mongodb": "datamigration.db.mongodb",
-    "mongodb+srv": "datamigration.db.mongodb",
+    "postgresql": "datamigration.db.postgres.backend",
+    "postgres": "datamigration.db.postgres.backend",
+    "postgresql+psycopg": "datamigration.db.postgres.backend",
+    "mysql": "datamigration.db.mysql.backend",
+    "mariadb": "datamigration.db.mysql.backend",
+    "mysql+pymysql": "datamigration.db.mysql.backend",
+    "mariadb+pymysql": "datamigration.db.mysql.backend",
+    "sqlite": "datamigration.db.sqlite.backend",
+    "mongodb": "datamigration.db.mongodb.backend",
+    "mongodb+srv": "datamigration.db.mongodb.backend",
 }
 
 _REGISTRY: dict[str, type[Backend]] = {}

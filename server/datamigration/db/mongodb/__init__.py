@@ -3,9 +3,7 @@
 `backend.MongoBackend` (registered for mongodb:// URLs) introspects with `sample` (raw BSON
 field statistics) and answers read-only queries checked by `guard` against the allow-list of
 `operators`; `segments` holds the validator's reader and `throwaway` the rehearsal's copies.
-Importing the package registers the backend.
+
+The package itself imports nothing: `dialect` (the language facts) needs no driver, and the
+registry imports `backend` (and so the driver) only for a URL of this database.
 """
-
-from datamigration.db.mongodb.backend import MongoBackend
-
-__all__ = ["MongoBackend"]

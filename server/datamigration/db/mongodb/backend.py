@@ -32,6 +32,7 @@ from datamigration.db.errors import (
     QueryTimeoutError,
     translate,
 )
+from datamigration.db.mongodb.dialect import MongoDialect
 from datamigration.db.mongodb.guard import MongoQuery, parse_query
 from datamigration.db.mongodb.sample import SchemaSampler
 from datamigration.db.readonly import MAX_RESULT_BYTES, clamp_rows, fetch_capped, now
@@ -87,13 +88,10 @@ def collection_options(info: dict[str, Any]) -> tuple[dict[str, Any] | None, dic
 
 
 @register_backend
-class MongoBackend(Backend):
+class MongoBackend(MongoDialect, Backend):
     schemes = ("mongodb", "mongodb+srv")
-    dialect = "mongodb"
     driver = "pymongo"
 
-    documents = True
-    sql = False
     server_side_cursors = True  # cursors stream in batches
     concurrent_index = True  # index builds since 4.2 hold an exclusive lock only briefly
 

@@ -2,9 +2,8 @@
 
 `backend.MySQLBackend` (registered for mysql:// and mariadb:// URLs) is assembled from
 `connection`, `introspect`, `query` (+ `guard`, the sqlglot-based allow-list) and `executor`;
-`segments` holds the validator's reader. Importing the package registers the backend.
+`segments` holds the validator's reader.
+
+The package itself imports nothing: `dialect` (the language facts) needs no driver, and the
+registry imports `backend` (and so the driver) only for a URL of this database.
 """
-
-from datamigration.db.mysql.backend import MySQLBackend
-
-__all__ = ["MySQLBackend"]

@@ -16,9 +16,6 @@ class MySQLBackend(MySQLQuery, MySQLIntrospection, MySQLExecutor):
     """MariaDB and MySQL. `is_mariadb` decides the few statements that differ."""
 
     schemes = ("mysql", "mariadb", "mysql+pymysql", "mariadb+pymysql")
-    sqlglot_dialect = "mysql"
-    lint_dialect = "mysql"
-    identifier_quote = "`"
     online_ddl = True
     lock_timeout = True  # lock_wait_timeout
     sequences = True  # MariaDB 10.3+

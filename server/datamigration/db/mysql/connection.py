@@ -26,6 +26,7 @@ from datamigration.db.errors import (
     UnknownDatabaseError,
     translate,
 )
+from datamigration.db.mysql.dialect import MySQLDialect
 from datamigration.errors import DatabaseError
 
 # Capabilities we announce: PyMySQL's defaults minus MULTI_STATEMENTS (which it does not set
@@ -35,7 +36,7 @@ _TIMEOUT_CODES = {1969, 3024}  # MariaDB max_statement_time, MySQL max_execution
 
 
 def quote_name(name: str) -> str:
-    return "`" + name.replace("`", "``") + "`"
+    return MySQLDialect.quote_part(name)
 
 
 def qualified(table: str) -> str:
@@ -43,10 +44,9 @@ def qualified(table: str) -> str:
     return f"{quote_name(schema)}.{quote_name(name)}" if dot else quote_name(table)
 
 
-class MySQLConnection(Backend):
+class MySQLConnection(MySQLDialect, Backend):
     """The connection part of the MariaDB/MySQL backend (see `backend.MySQLBackend`)."""
 
-    dialect = "mysql"
     driver_errors = (pymysql.MySQLError,)
     driver = "pymysql"
 

@@ -2,9 +2,8 @@
 
 `backend.PostgresBackend` (registered for postgresql:// URLs) is assembled from `connection`,
 `introspect`, `query` (+ `guard`, the parser-based allow-list), `executor` and `probes`;
-`segments` holds the validator's readers. Importing the package registers the backend.
+`segments` holds the validator's readers.
+
+The package itself imports nothing: `dialect` (the language facts) needs no driver, and the
+registry imports `backend` (and so the driver) only for a URL of this database.
 """
-
-from datamigration.db.postgres.backend import PostgresBackend
-
-__all__ = ["PostgresBackend"]

@@ -17,8 +17,6 @@ class PostgresBackend(PostgresQuery, PostgresIntrospection, PostgresExecutor, Po
     """PostgreSQL through psycopg 3; one connection, autocommit, explicit transactions."""
 
     schemes = ("postgresql", "postgres", "postgresql+psycopg")
-    sqlglot_dialect = "postgres"
-    lint_dialect = "postgres"
     transactional_ddl = True
     concurrent_index = True
     logical_decoding = True

@@ -23,6 +23,7 @@ from datamigration.db.errors import (
     UnknownDatabaseError,
     translate,
 )
+from datamigration.db.postgres.dialect import PostgresDialect
 from datamigration.errors import DatabaseError
 
 #: SQLSTATEs that have a narrower error class than DatabaseError.
@@ -40,10 +41,9 @@ def split_name(table: str) -> pgsql.Composable:
     return pgsql.Identifier(name)
 
 
-class PostgresConnection(Backend):
+class PostgresConnection(PostgresDialect, Backend):
     """The connection part of the PostgreSQL backend (see `backend.PostgresBackend`)."""
 
-    dialect = "postgresql"
     driver = "psycopg"
     driver_errors = (psycopg.Error,)
 

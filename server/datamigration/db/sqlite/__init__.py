@@ -2,9 +2,8 @@
 
 `backend.SQLiteBackend` (registered for sqlite:// URLs) is assembled from `connection`,
 `introspect`, `query` (+ `guard`, the engine's authorizer) and `executor`; `segments` holds the
-validator's reader. Importing the package registers the backend.
+validator's reader.
+
+The package itself imports nothing: `dialect` (the language facts) needs no driver, and the
+registry imports `backend` (and so the driver) only for a URL of this database.
 """
-
-from datamigration.db.sqlite.backend import SQLiteBackend
-
-__all__ = ["SQLiteBackend"]

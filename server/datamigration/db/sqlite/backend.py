@@ -16,9 +16,6 @@ class SQLiteBackend(SQLiteQuery, SQLiteIntrospection, SQLiteExecutor):
     """A SQLite file. Writable connection for the executor, a separate read-only one for query."""
 
     schemes = ("sqlite",)
-    sqlglot_dialect = "sqlite"
-    lint_dialect = "sqlite"
-    placeholder = "?"
     transactional_ddl = True
     returning = True
 

@@ -21,12 +21,13 @@ from datamigration.db.errors import (
     UnknownDatabaseError,
     translate,
 )
+from datamigration.db.sqlite.dialect import SQLiteDialect
 from datamigration.db.sqlite.guard import MAX_VALUE_LENGTH
 from datamigration.errors import DatabaseError
 
 
 def quote_name(name: str) -> str:
-    return '"' + name.replace('"', '""') + '"'
+    return SQLiteDialect.quote_part(name)
 
 
 def qualified(table: str) -> str:
@@ -38,10 +39,9 @@ def qualified(table: str) -> str:
     )
 
 
-class SQLiteConnection(Backend):
+class SQLiteConnection(SQLiteDialect, Backend):
     """The connection part of the SQLite backend (see `backend.SQLiteBackend`)."""
 
-    dialect = "sqlite"
     driver = "sqlite3"
     driver_errors = (sqlite3.Error,)
 
