@@ -25,6 +25,7 @@ from datamigration.db.contracts import (
     RowBatch,
     StatementLike,
     TableSize,
+    _first_word,
     elapsed_ms,
 )
 from datamigration.db.dialect import Dialect
@@ -55,6 +56,12 @@ _IMPLICIT_COMMIT = frozenset(
         "ALTER", "CREATE", "DROP", "RENAME", "TRUNCATE", "GRANT", "REVOKE", "LOCK", "UNLOCK",
         "ANALYZE", "OPTIMIZE", "REPAIR", "INSTALL", "UNINSTALL", "FLUSH", "LOAD",
     }
+)  # fmt: skip
+#: the capability flags `Backend.capabilities()` reports, in the order it reports them
+CAPABILITIES = (
+    "transactional_ddl", "concurrent_index", "online_ddl", "logical_decoding",
+    "server_side_cursors", "copy", "returning", "not_valid_constraints", "lock_timeout",
+    "sequences", "enum_types", "replica_identity", "documents", "sql",
 )  # fmt: skip
 _TRANSACTION_CONTROL = frozenset(
     {"BEGIN", "START", "COMMIT", "ROLLBACK", "END", "ABORT", "PREPARE", "VACUUM"}
@@ -130,23 +137,7 @@ class Backend(Dialect):
 
     @classmethod
     def capabilities(cls) -> dict[str, bool]:
-        names = [
-            "transactional_ddl",
-            "concurrent_index",
-            "online_ddl",
-            "logical_decoding",
-            "server_side_cursors",
-            "copy",
-            "returning",
-            "not_valid_constraints",
-            "lock_timeout",
-            "sequences",
-            "enum_types",
-            "replica_identity",
-            "documents",
-            "sql",
-        ]
-        return {n: bool(getattr(cls, n)) for n in names}
+        return {n: bool(getattr(cls, n)) for n in CAPABILITIES}
 
     # --- reading -----------------------------------------------------------------------------
 
@@ -593,23 +584,3 @@ def inspect_schema(
     return backend.inspect(  # type: ignore[call-arg]
         tables=tables, exact_counts=exact_counts, sample_size=sample_size
     )
-
-
-def _first_word(sql: str) -> str:
-    """The statement's first keyword, upper-case, after leading comments and parentheses."""
-    text = sql.lstrip()
-    while True:
-        if text.startswith("--"):
-            text = text.partition("\n")[2].lstrip()
-        elif text.startswith("/*"):
-            text = text.partition("*/")[2].lstrip()
-        elif text.startswith("("):
-            text = text[1:].lstrip()
-        else:
-            break
-    word = ""
-    for ch in text:
-        if not (ch.isalpha() or ch == "_"):
-            break
-        word += ch
-    return word.upper()

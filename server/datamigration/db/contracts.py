@@ -161,3 +161,23 @@ def jsonable(value: Any) -> Any:
 
 def elapsed_ms(start: float) -> float:
     return (time.perf_counter() - start) * 1000.0
+
+
+def _first_word(sql: str) -> str:
+    """The statement's first keyword, upper-case, after leading comments and parentheses."""
+    text = sql.lstrip()
+    while True:
+        if text.startswith("--"):
+            text = text.partition("\n")[2].lstrip()
+        elif text.startswith("/*"):
+            text = text.partition("*/")[2].lstrip()
+        elif text.startswith("("):
+            text = text[1:].lstrip()
+        else:
+            break
+    word = ""
+    for ch in text:
+        if not (ch.isalpha() or ch == "_"):
+            break
+        word += ch
+    return word.upper()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Sequence
+from typing import Any
 
 import pymysql
 
@@ -147,29 +148,9 @@ class MySQLIntrospection(MySQLConnection):
                     iname, {"unique": not non_unique, "method": (itype or "").lower(), "cols": []}
                 )
                 entry["cols"].append(f"{col}({sub})" if sub else col)
-        for tbl, cname, ctype, col, rschema, rtable, rcol, upd, dele in self._q(cur, Q_KEYS):
-            if tbl not in info:
-                continue
-            t = info[tbl]
-            if ctype == "PRIMARY KEY":
-                cols = (t["pk"].columns if t["pk"] else ()) + (col,)
-                t["pk"] = m.PrimaryKey(name=cname, columns=cols)
-            elif ctype == "UNIQUE":
-                t["uniques"].setdefault(cname, []).append(col)
-            else:
-                fk = t["fks"].setdefault(
-                    cname,
-                    {
-                        "cols": [],
-                        "ref": [],
-                        "rtable": rtable,
-                        "rschema": rschema,
-                        "upd": upd,
-                        "del": dele,
-                    },
-                )
-                fk["cols"].append(col)
-                fk["ref"].append(rcol)
+        for row in self._q(cur, Q_KEYS):
+            if row[0] in info:
+                _add_key(info[row[0]], row)
         for tbl, cname, clause in self._q(
             cur, Q_CHECKS_MARIADB if self.is_mariadb else Q_CHECKS_MYSQL
         ):
@@ -188,53 +169,10 @@ class MySQLIntrospection(MySQLConnection):
                 f"SELECT {_literal(t)}, COUNT(*) FROM {quote_name(t)}" for t in info
             )
             counts = {r[0]: int(r[1]) for r in self._q(cur, union)}
-        out = []
-        for name, t in info.items():
-            r = t["row"]
-            out.append(
-                m.Table(
-                    name=name,
-                    schema=self.url.database,
-                    columns=tuple(t["cols"]),
-                    primary_key=t["pk"],
-                    uniques=tuple(
-                        m.UniqueConstraint(name=n, columns=tuple(c))
-                        for n, c in sorted(t["uniques"].items())
-                    ),
-                    foreign_keys=tuple(
-                        m.ForeignKey(
-                            name=n,
-                            columns=tuple(f["cols"]),
-                            ref_table=f["rtable"],
-                            ref_schema=f["rschema"],
-                            ref_columns=tuple(f["ref"]),
-                            on_update=f["upd"] or "NO ACTION",
-                            on_delete=f["del"] or "NO ACTION",
-                        )
-                        for n, f in sorted(t["fks"].items())
-                    ),
-                    indexes=tuple(
-                        m.Index(
-                            name=n,
-                            columns=tuple(e["cols"]),
-                            unique=e["unique"],
-                            method=e["method"],
-                            primary=n == "PRIMARY",
-                            constraint=n if n == "PRIMARY" or n in t["uniques"] else None,
-                        )
-                        for n, e in sorted(t["idx"].items())
-                    ),
-                    checks=tuple(t["checks"]),
-                    triggers=tuple(t["triggers"]),
-                    row_estimate=int(r[2]) if r[2] is not None else None,
-                    exact_count=counts.get(name),
-                    size_bytes=r[3],
-                    index_bytes=r[4],
-                    total_bytes=(r[3] or 0) + (r[4] or 0),
-                    comment=r[5] or None,
-                )
-            )
-        return tuple(out), sequences
+        out = tuple(
+            _table(name, t, self.url.database, counts.get(name)) for name, t in info.items()
+        )
+        return out, sequences
 
     def _column(self, r: tuple) -> m.Column:
         (
@@ -297,3 +235,64 @@ class MySQLIntrospection(MySQLConnection):
             for r in rows
             if r[1] == "BASE TABLE"
         }
+
+
+def _add_key(t: dict[str, Any], row: tuple) -> None:
+    """One row of Q_KEYS (one column of a key) into its table's primary key, unique or FK."""
+    _tbl, cname, ctype, col, rschema, rtable, rcol, upd, dele = row
+    if ctype == "PRIMARY KEY":
+        cols = (t["pk"].columns if t["pk"] else ()) + (col,)
+        t["pk"] = m.PrimaryKey(name=cname, columns=cols)
+    elif ctype == "UNIQUE":
+        t["uniques"].setdefault(cname, []).append(col)
+    else:
+        fk = t["fks"].setdefault(
+            cname,
+            {"cols": [], "ref": [], "rtable": rtable, "rschema": rschema, "upd": upd, "del": dele},
+        )
+        fk["cols"].append(col)
+        fk["ref"].append(rcol)
+
+
+def _table(name: str, t: dict[str, Any], database: str | None, exact: int | None) -> m.Table:
+    r = t["row"]
+    return m.Table(
+        name=name,
+        schema=database,
+        columns=tuple(t["cols"]),
+        primary_key=t["pk"],
+        uniques=tuple(
+            m.UniqueConstraint(name=n, columns=tuple(c)) for n, c in sorted(t["uniques"].items())
+        ),
+        foreign_keys=tuple(
+            m.ForeignKey(
+                name=n,
+                columns=tuple(f["cols"]),
+                ref_table=f["rtable"],
+                ref_schema=f["rschema"],
+                ref_columns=tuple(f["ref"]),
+                on_update=f["upd"] or "NO ACTION",
+                on_delete=f["del"] or "NO ACTION",
+            )
+            for n, f in sorted(t["fks"].items())
+        ),
+        indexes=tuple(
+            m.Index(
+                name=n,
+                columns=tuple(e["cols"]),
+                unique=e["unique"],
+                method=e["method"],
+                primary=n == "PRIMARY",
+                constraint=n if n == "PRIMARY" or n in t["uniques"] else None,
+            )
+            for n, e in sorted(t["idx"].items())
+        ),
+        checks=tuple(t["checks"]),
+        triggers=tuple(t["triggers"]),
+        row_estimate=int(r[2]) if r[2] is not None else None,
+        exact_count=exact,
+        size_bytes=r[3],
+        index_bytes=r[4],
+        total_bytes=(r[3] or 0) + (r[4] or 0),
+        comment=r[5] or None,
+    )

@@ -16,6 +16,25 @@ from datamigration.db.contracts import TableSize
 from datamigration.db.sqlite.connection import SQLiteConnection, qualified, quote_name
 from datamigration.errors import DatabaseError
 
+_USER_TABLES = "m.type = 'table' AND m.name NOT LIKE 'sqlite\\_%' ESCAPE '\\'"
+Q_COLUMNS = (
+    'SELECT m.name, p.cid, p.name, p.type, p."notnull", p.dflt_value, '
+    f"p.pk, p.hidden FROM sqlite_master m, pragma_table_xinfo(m.name) p "
+    f"WHERE {_USER_TABLES} ORDER BY m.name, p.cid"
+)
+Q_FOREIGN_KEYS = (
+    'SELECT m.name, p.id, p.seq, p."table", p."from", p."to", '
+    "p.on_update, p.on_delete FROM sqlite_master m, "
+    f"pragma_foreign_key_list(m.name) p WHERE {_USER_TABLES} "
+    "ORDER BY m.name, p.id, p.seq"
+)
+Q_INDEXES = (
+    'SELECT m.name, il.name, il."unique", il.origin, il.partial, '
+    "ii.seqno, ii.cid, ii.name FROM sqlite_master m, "
+    "pragma_index_list(m.name) il, pragma_index_xinfo(il.name) ii "
+    f"WHERE {_USER_TABLES} AND ii.key = 1 ORDER BY m.name, il.name, ii.seqno"
+)
+
 
 class SQLiteIntrospection(SQLiteConnection):
     """`inspect`, `exact_count` and `table_sizes` of the SQLite backend."""
@@ -42,6 +61,22 @@ class SQLiteIntrospection(SQLiteConnection):
             query_count=self.counter.count - start_count,
         )
 
+    def _row_stats(self, conn, master) -> tuple[dict[str, int], dict[str, int]]:
+        """Row estimates from sqlite_stat1 (after ANALYZE) and page bytes from dbstat, each
+        where the database has it."""
+        stats: dict[str, int] = {}
+        if any(r[1] == "sqlite_stat1" for r in master):
+            for tbl, stat in self._q(conn, "SELECT tbl, stat FROM sqlite_stat1"):
+                first = (stat or "").split(" ")[0]
+                if first.isdigit():
+                    stats[tbl] = max(stats.get(tbl, 0), int(first))
+        sizes: dict[str, int] = {}
+        try:
+            sizes = dict(self._q(conn, "SELECT name, SUM(pgsize) FROM dbstat GROUP BY name"))
+        except sqlite3.Error:
+            pass  # dbstat not compiled in: sizes stay unknown
+        return stats, sizes
+
     def _read_catalog(self, conn, names, exact_counts) -> tuple[m.Table, ...]:
         wanted = {n.removeprefix("main.") for n in names} if names else None
         master = self._q(conn, "SELECT type, name, tbl_name, sql FROM sqlite_master")
@@ -57,38 +92,10 @@ class SQLiteIntrospection(SQLiteConnection):
         for r in master:
             if r[0] == "trigger" and r[2] in table_sql:
                 triggers.setdefault(r[2], []).append(_trigger(r[1], r[3] or ""))
-        user = "m.type = 'table' AND m.name NOT LIKE 'sqlite\\_%' ESCAPE '\\'"
-        cols = self._q(
-            conn,
-            'SELECT m.name, p.cid, p.name, p.type, p."notnull", p.dflt_value, '
-            f"p.pk, p.hidden FROM sqlite_master m, pragma_table_xinfo(m.name) p "
-            f"WHERE {user} ORDER BY m.name, p.cid",
-        )
-        fks = self._q(
-            conn,
-            'SELECT m.name, p.id, p.seq, p."table", p."from", p."to", '
-            "p.on_update, p.on_delete FROM sqlite_master m, "
-            f"pragma_foreign_key_list(m.name) p WHERE {user} "
-            "ORDER BY m.name, p.id, p.seq",
-        )
-        idx = self._q(
-            conn,
-            'SELECT m.name, il.name, il."unique", il.origin, il.partial, '
-            "ii.seqno, ii.cid, ii.name FROM sqlite_master m, "
-            "pragma_index_list(m.name) il, pragma_index_xinfo(il.name) ii "
-            f"WHERE {user} AND ii.key = 1 ORDER BY m.name, il.name, ii.seqno",
-        )
-        stats: dict[str, int] = {}
-        if any(r[1] == "sqlite_stat1" for r in master):
-            for tbl, stat in self._q(conn, "SELECT tbl, stat FROM sqlite_stat1"):
-                first = (stat or "").split(" ")[0]
-                if first.isdigit():
-                    stats[tbl] = max(stats.get(tbl, 0), int(first))
-        sizes: dict[str, int] = {}
-        try:
-            sizes = dict(self._q(conn, "SELECT name, SUM(pgsize) FROM dbstat GROUP BY name"))
-        except sqlite3.Error:
-            pass  # dbstat not compiled in: sizes stay unknown
+        cols = self._q(conn, Q_COLUMNS)
+        fks = self._q(conn, Q_FOREIGN_KEYS)
+        idx = self._q(conn, Q_INDEXES)
+        stats, sizes = self._row_stats(conn, master)
         counts: dict[str, int] = {}
         if exact_counts and table_sql:
             union = " UNION ALL ".join(
