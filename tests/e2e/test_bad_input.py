@@ -17,7 +17,7 @@ import pytest
 
 from datamigration.cli import main as cli_main
 from datamigration.coordination import bus
-from datamigration.db.mongo_query import parse_query
+from datamigration.db.mongodb.guard import parse_query
 from datamigration.errors import FileFormatError, UserInputError
 from datamigration.safeload import MAX_DEPTH
 from datamigration.workspace.root import Workspace

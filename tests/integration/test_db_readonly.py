@@ -14,9 +14,9 @@ import pymysql
 import pytest
 
 from datamigration.db import connect
-from datamigration.db import postgres as pg_backend
 from datamigration.db.errors import QueryTimeoutError
-from datamigration.db.pg_guard import ReadShape
+from datamigration.db.postgres import query as pg_query
+from datamigration.db.postgres.guard import ReadShape
 from datamigration.errors import DatabaseError, ReadOnlyViolationError
 from support.pgcheck import pg_fingerprint
 
@@ -91,7 +91,7 @@ def test_without_the_parser_guard_the_server_still_stops_stacked_statements_and_
 ):
     """Defence in depth: a server-side cursor (SELECT) and the extended protocol (EXPLAIN,
     SHOW) each take one statement; the error says the statement was sent, not "refused"."""
-    monkeypatch.setattr(pg_backend, "check_read", lambda sql: ReadShape(kind=kind))
+    monkeypatch.setattr(pg_query, "check_read", lambda sql: ReadShape(kind=kind))
     before = pg_fingerprint(pg_db)
     with connect(pg_db) as db, pytest.raises(DatabaseError) as info:
         db.query("COMMIT; DROP TABLE t")

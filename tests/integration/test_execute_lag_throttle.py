@@ -20,13 +20,13 @@ from typing import Any
 import pytest
 
 from datamigration.db import connect
-from datamigration.db import executor_support as xs
 from datamigration.execute import service
 from datamigration.execute.runner import RunOptions
 from datamigration.execute.state import RunLog
 from datamigration.plan.planner import Measured, build_plan
 from datamigration.plan.spec import parse_spec
 from datamigration.plan.store import save_plan
+from datamigration.safety import probes
 from datamigration.workspace.root import Workspace
 from support import services
 
@@ -149,11 +149,11 @@ def test_a_standby_that_caught_up_reads_as_no_lag_while_postgres_still_shows_the
         pair.pause_replay()
         written = iter(range(0, 10**6, 1000))
 
-        def lag_over_half_a_second() -> xs.ReplicationLag | None:
+        def lag_over_half_a_second() -> probes.ReplicationLag | None:
             # WAL keeps arriving (as during a backfill), so the standby keeps replying
             n = next(written)
             b.execute([f"INSERT INTO t SELECT g FROM generate_series({n + 1}, {n + 1000}) g"])
-            lag = xs.replication_lag(b)
+            lag = probes.replication_lag(b)
             return lag if lag and (lag.seconds or 0) > 0.5 else None
 
         stalled = until("replay lag over 0.5 s", lag_over_half_a_second)
@@ -161,7 +161,7 @@ def test_a_standby_that_caught_up_reads_as_no_lag_while_postgres_still_shows_the
         time.sleep(1.0)  # no WAL for a while, as while a throttled backfill waits
         pair.resume_replay()
         pair.wait_caught_up()
-        (shown,) = xs.fetch(b, "SELECT EXTRACT(EPOCH FROM replay_lag) FROM pg_stat_replication")
+        (shown,) = b.fetch("SELECT EXTRACT(EPOCH FROM replay_lag) FROM pg_stat_replication")
         assert shown[0] and shown[0] > 0  # still the lag measured at the catch-up
-        lag = xs.replication_lag(b)
+        lag = probes.replication_lag(b)
         assert lag is not None and lag.seconds == 0 and lag.bytes == 0

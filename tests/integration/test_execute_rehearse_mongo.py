@@ -14,8 +14,8 @@ import pymongo
 import pytest
 from bson import ObjectId, json_util
 
-from datamigration.db import mongo_copy
 from datamigration.db.base import connect
+from datamigration.db.mongodb import throwaway as mongo_copy
 from datamigration.execute import service
 from datamigration.plan.planner import plan_migration
 from datamigration.plan.spec import parse_spec

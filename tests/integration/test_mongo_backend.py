@@ -16,8 +16,8 @@ from bson import ObjectId
 
 from datamigration.db import connect
 from datamigration.db.errors import QueryRefusedError
-from datamigration.db.mongo_sample import is_required
-from datamigration.db.mongodb import MongoBackend
+from datamigration.db.mongodb.backend import MongoBackend
+from datamigration.db.mongodb.sample import is_required
 from datamigration.errors import UserInputError
 
 pytestmark = pytest.mark.integration

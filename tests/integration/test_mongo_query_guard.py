@@ -13,7 +13,7 @@ import pymongo
 import pytest
 
 from datamigration.db import connect
-from datamigration.db.mongo_query import ForbiddenOperatorError
+from datamigration.db.mongodb.guard import ForbiddenOperatorError
 from datamigration.errors import UserInputError
 
 pytestmark = pytest.mark.integration

@@ -9,10 +9,10 @@ import uuid
 
 import pytest
 
-from datamigration.db.base import jsonable
-from datamigration.db.postgres import _check_expression, _modifiers, _trigger
+from datamigration.db.contracts import jsonable
+from datamigration.db.postgres.introspect import _check_expression, _modifiers, _trigger
 from datamigration.db.readonly import count_postgres_statements, mysql_guard, postgres_calls
-from datamigration.db.sqlite import _body, _paren_after, _split_top, _sqlite_type
+from datamigration.db.sqlite.introspect import _body, _paren_after, _split_top, _sqlite_type
 
 
 @pytest.mark.parametrize(

@@ -65,3 +65,65 @@ def test_the_checks_see_a_driver_import_when_there_is_one(tmp_path):
 def test_the_type_map_uses_no_part_of_the_database_layer_but_the_schema_model(path):
     layer = {n for n in imported(path) if n.startswith("datamigration.db")}
     assert layer <= {"datamigration.db.model"}, "the type map is knowledge, not a connection"
+
+
+#: Names of databases (the product's and the linter's spelling): comparing against one is a
+#: branch on a database that belongs in its package under db/ (a backend method or a
+#: `db.dialect.Dialect` attribute).
+DIALECT_NAMES = {"postgresql", "postgres", "mysql", "mariadb", "sqlite", "mongodb"}
+
+#: Comparisons still to move, per file (a ratchet: a count may fall, never rise, and a file
+#: not listed may have none): the validator's SQL rendering and type canonicalisation wait for
+#: their own per-dialect homes; the lint catalogue and its docs compare a rule's category, and
+#: the lint engine checks a dialect it was given against the ones it knows.
+KNOWN_DIALECT_COMPARISONS = {
+    "lint/catalogue.py": 1,
+    "lint/docs.py": 1,
+    "lint/engine.py": 1,
+    "validate/canonical.py": 3,
+    "validate/diff.py": 1,
+    "validate/sides.py": 2,
+    "validate/sqlrender.py": 6,
+}
+#: plan/ and execute/ are being reshaped (issue 11, items 3 and 4) and are checked after that.
+RESHAPED_ELSEWHERE = ("plan", "execute")
+
+
+def _names_a_dialect(node: ast.expr) -> bool:
+    if isinstance(node, ast.Constant):
+        return isinstance(node.value, str) and node.value in DIALECT_NAMES
+    if isinstance(node, ast.Tuple | ast.List | ast.Set):
+        return any(_names_a_dialect(e) for e in node.elts)
+    name = node.id if isinstance(node, ast.Name) else getattr(node, "attr", "")
+    return isinstance(name, str) and name.endswith("dialect")
+
+
+def dialect_comparisons(path: Path) -> int:
+    """Comparisons (==, !=, in, not in) where one side names a database or is a `dialect`."""
+    count = 0
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+        if isinstance(node, ast.Compare) and any(
+            isinstance(op, ast.Eq | ast.NotEq | ast.In | ast.NotIn) for op in node.ops
+        ):
+            count += any(_names_a_dialect(side) for side in (node.left, *node.comparators))
+    return count
+
+
+@pytest.mark.parametrize(
+    "path",
+    modules(outside=("db", *RESHAPED_ELSEWHERE)),
+    ids=lambda p: str(p.relative_to(PACKAGE)),
+)
+def test_no_engine_compares_a_dialect_name_outside_db(path):
+    known = KNOWN_DIALECT_COMPARISONS.get(str(path.relative_to(PACKAGE)), 0)
+    assert dialect_comparisons(path) <= known, (
+        "ask the backend or db.dialect.dialect_of(name) instead of comparing a dialect name"
+    )
+
+
+def test_the_dialect_check_sees_a_comparison_when_there_is_one(tmp_path):
+    sample = tmp_path / "m.py"
+    sample.write_text(
+        "a = b.dialect == 'x'\nc = d in ('mysql', 'sqlite')\ne = f == g\nh = 'postgres' != i\n"
+    )
+    assert dialect_comparisons(sample) == 3

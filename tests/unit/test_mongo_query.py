@@ -6,7 +6,7 @@ import pytest
 from bson import ObjectId
 
 from datamigration.db.errors import QueryRefusedError
-from datamigration.db.mongo_query import ForbiddenOperatorError, parse_query
+from datamigration.db.mongodb.guard import ForbiddenOperatorError, parse_query
 from datamigration.errors import UserInputError
 
 

@@ -11,14 +11,14 @@ from bson import Binary, Decimal128, Int64, ObjectId, Regex
 from bson.binary import UuidRepresentation
 from bson.codec_options import CodecOptions
 
-from datamigration.db.mongo_sample import (
+from datamigration.db.mongodb.backend import collection_options, index_from_spec
+from datamigration.db.mongodb.sample import (
     BsonFormatError,
     document_paths,
     infer_fields,
     is_required,
     summarize,
 )
-from datamigration.db.mongodb import collection_options, index_from_spec
 
 STANDARD = CodecOptions(uuid_representation=UuidRepresentation.STANDARD)
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import pytest
 
-from datamigration.db.pg_guard import ALLOWED_FUNCTIONS, Refused, check_read
+from datamigration.db.postgres.guard import ALLOWED_FUNCTIONS, Refused, check_read
 from datamigration.db.readonly import CUT_MARK, MAX_VALUE_BYTES, cut_text, fetch_capped
 
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import pytest
 
+from datamigration.db.mysql.guard import mysql_guard
 from datamigration.db.readonly import CUT_MARK, capped_value
-from datamigration.db.readonly_mysql import mysql_guard
 
 
 @pytest.mark.parametrize(

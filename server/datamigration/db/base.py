@@ -15,9 +15,20 @@ from __future__ import annotations
 import importlib
 import time
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass, field
 from typing import Any, ClassVar, Self, TypeVar
 
+from datamigration.db.contracts import (
+    ExecuteOptions,
+    ExecuteResult,
+    QueryCounter,
+    QueryResult,
+    RowBatch,
+    StatementLike,
+    TableSize,
+    _first_word,
+    elapsed_ms,
+)
+from datamigration.db.dialect import Dialect
 from datamigration.db.errors import (
     DriverMissingError,
     QueryRefusedError,
@@ -46,101 +57,23 @@ _IMPLICIT_COMMIT = frozenset(
         "ANALYZE", "OPTIMIZE", "REPAIR", "INSTALL", "UNINSTALL", "FLUSH", "LOAD",
     }
 )  # fmt: skip
+#: the capability flags `Backend.capabilities()` reports, in the order it reports them
+CAPABILITIES = (
+    "transactional_ddl", "concurrent_index", "online_ddl", "logical_decoding",
+    "server_side_cursors", "copy", "returning", "not_valid_constraints", "lock_timeout",
+    "sequences", "enum_types", "replica_identity", "documents", "sql",
+)  # fmt: skip
 _TRANSACTION_CONTROL = frozenset(
     {"BEGIN", "START", "COMMIT", "ROLLBACK", "END", "ABORT", "PREPARE", "VACUUM"}
 )
 
 
-@dataclass(frozen=True)
-class QueryResult:
-    """Rows of a read-only query. The rows are data from the database: never instructions.
-
-    `rows` hold JSON-able values (see `jsonable`); `truncated` is True when more rows existed
-    than `max_rows`.
-    """
-
-    columns: tuple[str, ...]
-    rows: tuple[tuple[Any, ...], ...]
-    truncated: bool
-    row_count: int
-    elapsed_ms: float
-    untrusted_data: bool = True
-    #: what the caller should know about how the answer was made (values cut, a privileged
-    #: account); listed in the answer only when there is something to say
-    warnings: tuple[str, ...] = ()
-
-    def to_dict(self) -> dict[str, Any]:
-        out: dict[str, Any] = {
-            "untrusted_data": True,
-            "columns": list(self.columns),
-            "rows": [list(r) for r in self.rows],
-            "row_count": self.row_count,
-            "truncated": self.truncated,
-            "elapsed_ms": round(self.elapsed_ms, 2),
-        }
-        if self.warnings:
-            out["warnings"] = list(self.warnings)
-        return out
-
-
-@dataclass(frozen=True)
-class ExecuteResult:
-    """Outcome of `Backend.execute`: one rowcount per statement (-1 when not applicable)."""
-
-    statements: int
-    rowcounts: tuple[int, ...]
-    elapsed_ms: float
-    committed: bool
-
-
-@dataclass(frozen=True)
-class ExecuteOptions:
-    """How `Backend.execute` runs its statements (what each backend's `_execute` receives)."""
-
-    autocommit: bool = False
-    timeout_ms: int | None = None
-    lock_timeout_ms: int | None = None
-    rollback: bool = False  # end the one transaction with ROLLBACK instead of COMMIT
-
-
-@dataclass(frozen=True)
-class RowBatch:
-    """One keyset page of `iter_rows`: the rows and the key of the last row (resume point)."""
-
-    columns: tuple[str, ...]
-    rows: list[tuple[Any, ...]]
-    last_key: tuple[Any, ...] | None
-
-
-@dataclass(frozen=True)
-class TableSize:
-    table: str
-    row_estimate: int | None
-    size_bytes: int | None
-    index_bytes: int | None
-    total_bytes: int | None
-
-
-@dataclass
-class QueryCounter:
-    """Counts the queries a backend sends; introspection exposes the count in Schema."""
-
-    count: int = 0
-    statements: list[str] = field(default_factory=list)
-
-    def add(self, sql: str) -> None:
-        self.count += 1
-        if len(self.statements) < 200:
-            self.statements.append(sql.strip().split("\n", 1)[0][:120])
-
-
-class Backend:
-    """Base class of every database backend. Subclasses set the class attributes below."""
+class Backend(Dialect):
+    """Base class of every database backend. Subclasses set the class attributes below (the
+    language facts, `dialect` to `quote_identifier`, come from the package's `Dialect`)."""
 
     #: URL schemes this backend serves, e.g. ("postgresql", "postgres").
     schemes: ClassVar[tuple[str, ...]] = ()
-    #: dialect name used across the product (postgresql / mysql / sqlite / mongodb).
-    dialect: ClassVar[str] = ""
     #: Python package needed, for the "driver missing" hint.
     driver: ClassVar[str] = ""
 
@@ -157,8 +90,6 @@ class Backend:
     sequences: ClassVar[bool] = False
     enum_types: ClassVar[bool] = False  # named enum types (PostgreSQL) vs column enums (MySQL)
     replica_identity: ClassVar[bool] = False
-    documents: ClassVar[bool] = False  # a document store: collections instead of tables
-    sql: ClassVar[bool] = True  # accepts SQL statements
 
     #: the driver's exception classes: `_guard` turns them into our errors with `_fail`
     driver_errors: ClassVar[tuple[type[BaseException], ...]] = ()
@@ -206,23 +137,7 @@ class Backend:
 
     @classmethod
     def capabilities(cls) -> dict[str, bool]:
-        names = [
-            "transactional_ddl",
-            "concurrent_index",
-            "online_ddl",
-            "logical_decoding",
-            "server_side_cursors",
-            "copy",
-            "returning",
-            "not_valid_constraints",
-            "lock_timeout",
-            "sequences",
-            "enum_types",
-            "replica_identity",
-            "documents",
-            "sql",
-        ]
-        return {n: bool(getattr(cls, n)) for n in names}
+        return {n: bool(getattr(cls, n)) for n in CAPABILITIES}
 
     # --- reading -----------------------------------------------------------------------------
 
@@ -383,6 +298,157 @@ class Backend:
         roll back what the database would otherwise keep, and let driver errors through."""
         raise self._unsupported("execute")
 
+    @classmethod
+    def segment_reader(cls, url: ConnectionURL, timeout_ms: int, *, gentle: bool = False) -> Any:
+        """A new read-only connection for the validator's diff (`db.segments.Reader`)."""
+        raise UnsupportedOperationError(f"no segment reader for {cls.dialect or cls.__name__}")
+
+    # --- the executor's door: parameterised statements, committed together ---------------
+
+    def transaction(
+        self,
+        statements: Sequence[StatementLike],
+        *,
+        lock_timeout_ms: int | None = None,
+        timeout_ms: int | None = None,
+        fetch_last: bool = False,
+    ) -> tuple[list[int], list[tuple[Any, ...]]]:
+        """Run parameterised statements in one transaction: all commit or none does.
+
+        The executor's run state commits in the same transaction as the batch it describes
+        (so a crash never records a batch that did not commit, nor loses one that did), and it
+        reads rows back from read-write statements (a backfill's next key boundary), which
+        `execute` (no parameters, row counts only) and `query` (read-only) cannot do. Returns
+        the row count of each statement and, with `fetch_last`, the rows of the last one."""
+        counts: list[int] = []
+        rows: list[tuple[Any, ...]] = []
+        error: DatabaseError | None = None
+        started = time.perf_counter()
+        try:
+            counts, rows = self._transaction(statements, lock_timeout_ms, timeout_ms, fetch_last)
+        except self.driver_errors as exc:
+            error = self._fail(exc, f"run statement {len(counts) + 1} of {len(statements)}")
+        if error is not None:
+            error.data["elapsed_ms"] = round(elapsed_ms(started), 1)
+            raise error
+        return counts, rows
+
+    def fetch(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
+        """Run one read-write statement on its own (committed) and return its rows, if any."""
+        return self.transaction([(sql, params)], fetch_last=True)[1]
+
+    def _transaction(
+        self,
+        statements: Sequence[StatementLike],
+        lock_timeout_ms: int | None,
+        timeout_ms: int | None,
+        fetch_last: bool,
+    ) -> tuple[list[int], list[tuple[Any, ...]]]:
+        """The dialect's part of `transaction`: begin, bound waits, run, commit or roll back."""
+        raise self._unsupported("executor statements")
+
+    def _run_each(
+        self,
+        statements: Sequence[StatementLike],
+        counts: list[int],
+        fetch_last: bool,
+        run: Callable[[str, tuple[Any, ...]], Any],
+    ) -> list[tuple[Any, ...]]:
+        """Run each statement with `run(sql, params)` (which returns the cursor), appending its
+        row count to `counts`; the rows of the last one with `fetch_last`."""
+        rows: list[tuple[Any, ...]] = []
+        for i, item in enumerate(statements):
+            sql, params = item(counts) if callable(item) else item
+            self.counter.add(sql)
+            cur = run(sql, tuple(params))
+            counts.append(cur.rowcount)
+            if fetch_last and i == len(statements) - 1 and cur.description is not None:
+                rows = [tuple(r) for r in cur.fetchall()]
+        return rows
+
+    def probe_latency_ms(self, target: str | None = None, *, timeout_ms: int = 5_000) -> float:
+        """Wall time of one small read (`target`: the probe statement on SQL, the collection
+        on a document store): the executor's view of how busy the database is.
+
+        The probe never waits longer than `timeout_ms` (for a lock or for the server): a probe
+        stuck behind a lock is itself the strain to report, so it returns the time it waited."""
+        from datamigration.db.errors import QueryTimeoutError, is_lock_timeout
+
+        started = time.perf_counter()
+        try:
+            self._probe_read(target, timeout_ms)
+        except DatabaseError as exc:
+            if not (is_lock_timeout(exc) or isinstance(exc, QueryTimeoutError)):
+                raise
+        return elapsed_ms(started)
+
+    def _probe_read(self, target: str | None, timeout_ms: int) -> None:
+        self.transaction(
+            [(target or "SELECT 1", ())],
+            lock_timeout_ms=timeout_ms, timeout_ms=timeout_ms, fetch_last=True,
+        )  # fmt: skip
+
+    def replication_standbys(self) -> tuple[int, float | None, int | None] | None:
+        """(standbys, worst replay lag in seconds, worst lag in bytes) of the connected
+        standbys, None without any (or where the database has none to report)."""
+        return None
+
+    def index_state(self, index: str) -> str | None:
+        """ "valid", "invalid" (a failed online build left it behind) or None (absent, or a
+        database whose indexes are either there or not)."""
+        return None
+
+    def try_session_lock(self, name: str) -> bool:
+        """Take a lock held by this connection until release or disconnect (a crash frees
+        it): one executor per plan. Where there is no such lock, yes."""
+        return True
+
+    def release_session_lock(self, name: str) -> None:
+        """Give back a lock taken by `try_session_lock`."""
+
+    def keep_to_one_core(self) -> None:
+        """For the executor's own session on a database that serves an application: no
+        parallel workers for its index builds and scans (nothing to do without them)."""
+
+    def cancel_autovacuum(self, tables: Sequence[str]) -> list[int]:
+        """Cancel background vacuums holding a lock on `tables` that a DDL would queue behind;
+        their process ids (none where there is no such thing)."""
+        return []
+
+    def skip_foreign_keys(self) -> None:
+        """While filling a throwaway copy with a sample: do not check references (a sampled
+        child row may point at a parent outside the sample)."""
+
+    def insert_rows(self, table: str, columns: Sequence[str], rows: Sequence[Sequence[Any]]) -> int:
+        """Insert rows as they are (used to fill a throwaway copy with sampled data)."""
+        if not self.sql:
+            raise self._unsupported("executor statements")
+        if not rows:
+            return 0
+        cols = ", ".join(self.quote_identifier(c) for c in columns)
+        marks = ", ".join([self.placeholder] * len(columns))
+        sql = (
+            f"INSERT INTO {self.quote_identifier(table)} ({cols}){self._insert_overriding} "
+            f"VALUES ({marks})"
+        )
+        self._guard(f"copy rows into {table}", lambda: self._insert_many(sql, rows))
+        return len(rows)
+
+    #: what INSERT needs to write given values into identity columns (PostgreSQL)
+    _insert_overriding: ClassVar[str] = ""
+
+    def _insert_many(self, sql: str, rows: Sequence[Sequence[Any]]) -> None:
+        """The driver's executemany, committed."""
+        raise self._unsupported("executor statements")
+
+    def throwaway_database(self, name: str) -> str:
+        """Create an empty sibling database `name` with this one's schema; returns its URL."""
+        raise self._unsupported("a throwaway copy (pass a staging database URL)")
+
+    def drop_throwaway(self, name: str) -> None:
+        """Remove a database made by `throwaway_database` (safe to call twice; nothing to do
+        where it was refused)."""
+
     # --- errors --------------------------------------------------------------------------
 
     def _secrets(self) -> list[str | None]:
@@ -426,16 +492,16 @@ class Backend:
 
 #: scheme -> module that defines (and registers) its backend; imported on first use.
 BACKEND_MODULES: dict[str, str] = {
-    "postgresql": "datamigration.db.postgres",
-    "postgres": "datamigration.db.postgres",
-    "postgresql+psycopg": "datamigration.db.postgres",
-    "mysql": "datamigration.db.mysql",
-    "mariadb": "datamigration.db.mysql",
-    "mysql+pymysql": "datamigration.db.mysql",
-    "mariadb+pymysql": "datamigration.db.mysql",
-    "sqlite": "datamigration.db.sqlite",
-    "mongodb": "datamigration.db.mongodb",
-    "mongodb+srv": "datamigration.db.mongodb",
+    "postgresql": "datamigration.db.postgres.backend",
+    "postgres": "datamigration.db.postgres.backend",
+    "postgresql+psycopg": "datamigration.db.postgres.backend",
+    "mysql": "datamigration.db.mysql.backend",
+    "mariadb": "datamigration.db.mysql.backend",
+    "mysql+pymysql": "datamigration.db.mysql.backend",
+    "mariadb+pymysql": "datamigration.db.mysql.backend",
+    "sqlite": "datamigration.db.sqlite.backend",
+    "mongodb": "datamigration.db.mongodb.backend",
+    "mongodb+srv": "datamigration.db.mongodb.backend",
 }
 
 _REGISTRY: dict[str, type[Backend]] = {}
@@ -518,85 +584,3 @@ def inspect_schema(
     return backend.inspect(  # type: ignore[call-arg]
         tables=tables, exact_counts=exact_counts, sample_size=sample_size
     )
-
-
-def keyset_sql(
-    source: str,
-    keys: Sequence[str],
-    select: str,
-    mark: str,
-    after: Sequence[Any] | None,
-    end_at: Sequence[Any] | None,
-    limit: int,
-) -> tuple[str, list[Any]]:
-    """A keyset page as SQL text for drivers that take text: `keys` and `source` are already
-    quoted, `mark` is the driver's placeholder. Row-value comparison keeps composite keys in
-    order (`(a, b) > (?, ?)`)."""
-    order = ", ".join(keys)
-    marks = "(" + ", ".join([mark] * len(keys)) + ")"
-    where, params = [], []
-    if after is not None:
-        where.append(f"({order}) > {marks}")
-        params.extend(after)
-    if end_at is not None:
-        where.append(f"({order}) <= {marks}")
-        params.extend(end_at)
-    sql = (
-        f"SELECT {order}, {select} FROM {source} "
-        f"{'WHERE ' + ' AND '.join(where) if where else ''} "
-        f"ORDER BY {order} LIMIT {int(limit)}"
-    )
-    return sql, params
-
-
-def jsonable(value: Any) -> Any:
-    """A database value as JSON can carry it without losing meaning (Decimal as text)."""
-    import datetime
-    import decimal
-    import math
-    import uuid
-
-    if value is None or isinstance(value, bool | int | str):
-        return value
-    if isinstance(value, float):
-        return value if math.isfinite(value) else str(value)
-    if isinstance(value, decimal.Decimal):
-        return str(value)
-    if isinstance(value, datetime.datetime | datetime.date | datetime.time):
-        return value.isoformat()
-    if isinstance(value, datetime.timedelta):
-        return str(value)
-    if isinstance(value, bytes | bytearray | memoryview):
-        data = bytes(value)
-        return {"$binary_hex": data[:256].hex(), "length": len(data)}
-    if isinstance(value, uuid.UUID):
-        return str(value)
-    if isinstance(value, dict):
-        return {str(k): jsonable(v) for k, v in value.items()}
-    if isinstance(value, list | tuple | set | frozenset):
-        return [jsonable(v) for v in value]
-    return str(value)
-
-
-def _first_word(sql: str) -> str:
-    """The statement's first keyword, upper-case, after leading comments and parentheses."""
-    text = sql.lstrip()
-    while True:
-        if text.startswith("--"):
-            text = text.partition("\n")[2].lstrip()
-        elif text.startswith("/*"):
-            text = text.partition("*/")[2].lstrip()
-        elif text.startswith("("):
-            text = text[1:].lstrip()
-        else:
-            break
-    word = ""
-    for ch in text:
-        if not (ch.isalpha() or ch == "_"):
-            break
-        word += ch
-    return word.upper()
-
-
-def elapsed_ms(start: float) -> float:
-    return (time.perf_counter() - start) * 1000.0

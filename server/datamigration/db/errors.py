@@ -116,3 +116,33 @@ def guard(fn: Callable[[], T], on_error: Callable[[BaseException], DataMigration
 
 
 DataMigrationErrorLike = Any
+
+
+#: PostgreSQL lock_not_available (lock_timeout, NOWAIT); MySQL/MariaDB lock wait timeout.
+PG_LOCK_TIMEOUT = "55P03"
+MYSQL_LOCK_TIMEOUT = 1205
+#: deadlock_detected / serialization_failure (PostgreSQL), deadlock (MySQL): the transaction
+#: was rolled back by the server and is safe to run again
+PG_TRANSIENT = {"40P01", "40001"}
+MYSQL_DEADLOCK = 1213
+
+
+def is_lock_timeout(error: BaseException) -> bool:
+    """True when a statement gave up waiting for a lock, or lost a deadlock: nothing was
+    changed, and running it again after a pause is the right thing to do.
+
+    Read from the codes our errors carry (`sqlstate`, `code`) and their text, so a caller
+    holding only the error (a retry loop) needs no backend to decide."""
+    data = getattr(error, "data", {}) or {}
+    if data.get("sqlstate") == PG_LOCK_TIMEOUT or data.get("code") == MYSQL_LOCK_TIMEOUT:
+        return True
+    if data.get("sqlstate") in PG_TRANSIENT or data.get("code") == MYSQL_DEADLOCK:
+        return True
+    text = str(error).lower()
+    return (
+        "lock timeout" in text
+        or "lock wait timeout" in text
+        or "database is locked" in text
+        or "database table is locked" in text
+        or "deadlock" in text
+    )

@@ -14,7 +14,7 @@ import time
 from collections.abc import Sequence
 from typing import Any
 
-from datamigration.db.base import QueryResult, elapsed_ms, jsonable
+from datamigration.db.contracts import QueryResult, elapsed_ms, jsonable
 from datamigration.db.errors import QueryRefusedError
 
 MAX_ROWS_LIMIT = 10_000
@@ -172,7 +172,7 @@ def now() -> float:
 
 
 def mysql_guard(sql: str) -> str | None:
-    """Why a MySQL/MariaDB statement must not even be sent, or None (see `readonly_mysql`)."""
-    from datamigration.db.readonly_mysql import mysql_guard as guard
+    """Why a MySQL/MariaDB statement must not even be sent, or None (see `db.mysql.guard`)."""
+    from datamigration.db.mysql.guard import mysql_guard as guard
 
     return guard(sql)

@@ -20,6 +20,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Any, Self
 
+from datamigration.db.dialect import dialect_of
 from datamigration.demo.runner import DemoContext, Done
 
 OLD, NEW = "full_name", "display_name"
@@ -139,7 +140,7 @@ def _operation_lines(ctx: DemoContext, step: Any, out: dict[str, Any]) -> list[s
     """On a database server, each operation the step ran with the lock it took (and the
     backfill's batches): the evidence that nothing blocked the application. The SQLite demo
     keeps its shorter report."""
-    if ctx.dialect == "sqlite":
+    if dialect_of(ctx.dialect).embedded:
         return []
     ran = {o.get("operation"): o for s in out.get("steps", []) for o in s.get("operations", [])}
     lines = []
@@ -162,7 +163,7 @@ def _copy_consistent(ctx: DemoContext) -> tuple[int, int]:
 
     with db.connect(ctx.database_url, ctx.workspace) as backend:
         rows = backend.query("SELECT count(*) FROM users").rows[0][0]
-        differs = "IS DISTINCT FROM" if ctx.dialect == "postgresql" else "IS NOT"
+        differs = dialect_of(ctx.dialect).null_safe_differs
         diff = backend.query(f"SELECT count(*) FROM users WHERE {NEW} {differs} {OLD}").rows[0][0]
     return int(rows), int(diff)
 

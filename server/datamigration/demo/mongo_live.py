@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from datamigration import db
-from datamigration.db.mongodb import new_document_id
+from datamigration.db.mongodb.backend import new_document_id
 from datamigration.db.urls import ConnectionURL
 from datamigration.demo.runner import DemoContext, Done, Step, StepSkipped
 from datamigration.demo.targets import DemoDatabase, DemoTarget

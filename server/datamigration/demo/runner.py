@@ -26,6 +26,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from datamigration.db.dialect import dialect_of
 from datamigration.demo.targets import DemoDatabase, target_for
 from datamigration.errors import ConflictError, DataMigrationError, UserInputError
 from datamigration.workspace.root import Workspace
@@ -191,7 +192,7 @@ def _run_on_server(
 
     started = time.perf_counter()
     server = resolve(db)  # before anything is created: a bad URL or scheme changes nothing
-    if server.dialect == "sqlite":
+    if dialect_of(server.dialect).embedded:
         raise UserInputError(
             "the SQLite demo makes its own database; --db is for a database server",
             hint="Run `datamigration demo` without --db, or pass --db postgresql://...",

@@ -10,7 +10,7 @@ gives the plan a new hash: the reviewed plan now carries its rehearsal.
 Without a staging URL, a throwaway copy is made from the source: the schema, plus up to
 `sample_rows` rows of each table the plan touches, and dropped afterwards (also on failure).
 A MongoDB plan runs with its own executor (`executor_class`) and its copy is a sibling database
-on the same server (db/mongo_copy.py): each collection the plan touches with its options,
+on the same server (db/mongodb/throwaway.py): each collection the plan touches with its options,
 indexes and up to `sample_rows` documents.
 """
 
@@ -48,7 +48,7 @@ def _make_throwaway(plan: Plan, source: str, backend: Backend, workspace: Worksp
                     sample_rows: int) -> tuple[str, dict[str, int]]:  # fmt: skip
     """Create the throwaway copy `name` next to the source: its URL and the rows copied."""
     if backend.documents:
-        from datamigration.db import mongo_copy
+        from datamigration.db.mongodb import throwaway as mongo_copy
 
         return mongo_copy.throwaway_copy(backend, name, _collections(plan), sample_rows)  # type: ignore[arg-type]
     staging = xs.throwaway_database(backend, name)
@@ -57,7 +57,7 @@ def _make_throwaway(plan: Plan, source: str, backend: Backend, workspace: Worksp
 
 def _drop_throwaway(plan: Plan, backend: Backend, name: str) -> None:
     if backend.documents:
-        from datamigration.db import mongo_copy
+        from datamigration.db.mongodb import throwaway as mongo_copy
 
         mongo_copy.drop_throwaway(backend, name)  # type: ignore[arg-type]
     else:

@@ -23,7 +23,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TypeVar
 
-from datamigration.db.executor_support import is_lock_timeout
+from datamigration.db.errors import is_lock_timeout
 from datamigration.errors import LockTimeoutError
 
 T = TypeVar("T")

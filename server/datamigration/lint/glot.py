@@ -15,6 +15,8 @@ import sqlglot
 from sqlglot import exp
 from sqlglot.errors import SqlglotError
 
+from datamigration.db.dialect import dialect_of
+
 # sqlglot warns on stderr for every statement it parses as a generic Command; not our user's
 # problem, and it would flood a 10,000-statement file.
 logging.getLogger("sqlglot").setLevel(logging.ERROR)
@@ -49,8 +51,8 @@ def table_name(tree: exp.Expression | None, norm: str, pattern: re.Pattern[str])
 
 
 def quote_mysql(name: str) -> str:
-    return "`" + name.replace("`", "``") + "`"
+    return dialect_of("mysql").quote_part(name)
 
 
 def quote_sqlite(name: str) -> str:
-    return '"' + name.replace('"', '""') + '"'
+    return dialect_of("sqlite").quote_part(name)

@@ -12,6 +12,7 @@ from __future__ import annotations
 from dataclasses import replace
 
 from datamigration.db import connect
+from datamigration.db.dialect import lint_dialect_of
 from datamigration.errors import UserInputError
 from datamigration.lint import lint_inputs
 from datamigration.lint.inputs import LintInput, collect_inputs
@@ -30,10 +31,6 @@ def table_rows(backend: object) -> dict[str, int]:
         rows[key] = estimate
         rows.setdefault(key.split(".")[-1], estimate)
     return rows
-
-
-#: Backend dialect names -> the linter's dialect names.
-LINT_DIALECT_OF_BACKEND = {"postgresql": "postgres", "mysql": "mysql", "sqlite": "sqlite"}
 
 
 def lint_live(
@@ -57,8 +54,8 @@ def lint_live(
         inputs.insert(0, LintInput("<stdin>", stdin_text, "sql"))
     with connect(db, workspace) as backend:
         if auto_dialect:
-            dialect = LINT_DIALECT_OF_BACKEND.get(getattr(backend, "dialect", ""))
-            if dialect is None:
+            dialect = backend.lint_dialect
+            if not dialect:
                 raise UserInputError(
                     f"cannot lint SQL against a {backend.dialect} database",
                     hint="Lint needs a PostgreSQL, MySQL/MariaDB or SQLite database for --db.",
@@ -66,8 +63,9 @@ def lint_live(
             options = replace(options, dialect=dialect)
         options = replace(options, table_rows=table_rows(backend))
         report = lint_inputs(inputs, options, assume_given)
-        if trace and options.dialect == "postgres":
-            if getattr(backend, "dialect", "") != "postgresql":
+        linted = lint_dialect_of(options.dialect)
+        if trace and linted is not None and linted.lock_trace:
+            if not backend.lock_trace:
                 raise UserInputError(
                     "--trace measures PostgreSQL locks and needs a PostgreSQL database",
                     hint="Pass a postgresql:// URL with --db, or drop --trace.",
@@ -75,7 +73,7 @@ def lint_live(
             from datamigration.lint.trace import trace_statements
 
             for item in inputs:
-                statements, _ = split_statements(item.text, "postgres")
+                statements, _ = split_statements(item.text, options.dialect)
                 for t in trace_statements(backend, [s.text for s in statements]):
                     s = statements[t.index]
                     report.traces.append(

@@ -11,6 +11,7 @@ from __future__ import annotations
 import bisect
 import re
 
+from datamigration.db.dialect import lint_dialect_of
 from datamigration.lint.model import Statement
 
 _TOKEN = {
@@ -65,6 +66,8 @@ def split_statements(
 ) -> tuple[list[Statement], list[tuple[int, str]]]:
     """Statements of `text`, plus comments that follow the last statement (line, text)."""
     token = _TOKEN.get(dialect, _TOKEN["postgres"])
+    found = lint_dialect_of(dialect)
+    nested = found is not None and found.nested_comments
     lines = _Lines(text)
     statements: list[Statement] = []
     pending_comments: list[tuple[int, str]] = []
@@ -113,7 +116,7 @@ def split_statements(
             depth, j = 1, m.end()
             while depth and j < n:
                 k = text.find("*/", j)
-                o = text.find("/*", j) if dialect == "postgres" else -1
+                o = text.find("/*", j) if nested else -1
                 if k < 0:
                     j = n
                     break

@@ -24,9 +24,9 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from datamigration.db import executor_support as xs
 from datamigration.db.base import Backend
 from datamigration.errors import ConflictError
+from datamigration.safety import probes as xs
 
 
 class ThrottledTooLongError(ConflictError):

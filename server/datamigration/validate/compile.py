@@ -18,9 +18,13 @@ from typing import Any
 import sqlglot
 from sqlglot import exp
 
+from datamigration.db.dialect import dialect_of
 from datamigration.errors import UserInputError
 
-SQLGLOT = {"postgresql": "postgres", "mysql": "mysql", "sqlite": "sqlite"}
+
+def _sqlglot(dialect: str) -> str:
+    """The dialect's name in sqlglot."""
+    return dialect_of(dialect).sqlglot_dialect
 
 
 def _col(name: str) -> exp.Column:
@@ -82,7 +86,7 @@ def count_sql(dialect: str, table: str, where: exp.Expression | None) -> str:
     q = exp.select(exp.Count(this=exp.Star())).from_(_table(table))
     if where is not None:
         q = q.where(where)
-    return q.sql(dialect=SQLGLOT[dialect])
+    return q.sql(dialect=_sqlglot(dialect))
 
 
 def keys_sql(
@@ -91,7 +95,7 @@ def keys_sql(
     q = exp.select(*[_col(k) for k in key]).from_(_table(table))
     if where is not None:
         q = q.where(where)
-    return q.order_by(*[_col(k) for k in key]).limit(limit).sql(dialect=SQLGLOT[dialect])
+    return q.order_by(*[_col(k) for k in key]).limit(limit).sql(dialect=_sqlglot(dialect))
 
 
 # --- per rule type: the "offending row" condition ----------------------------------------
@@ -129,8 +133,8 @@ def regex_condition(dialect: str, column: str, pattern: str) -> exp.Expression:
         raise UserInputError(
             f"bad regex {pattern!r}: {exc}", hint="Use POSIX-style syntax."
         ) from None
-    if dialect == "sqlite":
-        # SQLite has no REGEXP function unless an extension defines one: checked on the client.
+    if not dialect_of(dialect).regexp:
+        # No REGEXP function (SQLite, unless an extension defines one): checked on the client.
         raise _ClientSide()
     match = exp.RegexpLike(this=_col(column), expression=exp.Literal.string(pattern))
     return _and(_col(column).is_(exp.null()).not_(), exp.Not(this=match))  # type: ignore
@@ -151,8 +155,8 @@ def duplicates_sql(
     inner = inner.having(exp.GT(this=exp.Count(this=exp.Star()), expression=exp.Literal.number(1)))
     count = exp.select(exp.Count(this=exp.Star())).from_(inner.subquery("dups"))
     return (
-        count.sql(dialect=SQLGLOT[dialect]),
-        inner.order_by(*cols).limit(limit).sql(dialect=SQLGLOT[dialect]),
+        count.sql(dialect=_sqlglot(dialect)),
+        inner.order_by(*cols).limit(limit).sql(dialect=_sqlglot(dialect)),
     )
 
 
@@ -179,7 +183,7 @@ def orphans_sql(
     count = exp.select(exp.Count(this=exp.Star())).from_(_table(child, "c")).where(cond)
     cols = [exp.column(k, "c", quoted=True) for k in key]
     keys = exp.select(*cols).from_(_table(child, "c")).where(cond).order_by(*cols).limit(limit)
-    return count.sql(dialect=SQLGLOT[dialect]), keys.sql(dialect=SQLGLOT[dialect])
+    return count.sql(dialect=_sqlglot(dialect)), keys.sql(dialect=_sqlglot(dialect))
 
 
 # --- MongoDB -------------------------------------------------------------------------------

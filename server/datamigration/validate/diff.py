@@ -27,7 +27,9 @@ from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from datamigration.db.segments import MongoReader, open_reader
+from datamigration.db.dialect import dialect_of
+from datamigration.db.mongodb.segments import MongoReader
+from datamigration.db.segments import open_reader
 from datamigration.db.urls import resolve
 from datamigration.errors import UserInputError
 from datamigration.validate import sqlrender
@@ -128,7 +130,7 @@ def _typed_mongo_key(
     `>= "1000"`, an ObjectId never equals its hex text). Integer keys become `bigint` here (so
     they compare as integers); the stored types go to the side to convert range bounds back."""
     dialect, cols = meta
-    if dialect != "mongodb":
+    if not dialect_of(dialect).documents:
         return meta, {}
     with open_reader(url, workspace) as r:
         assert isinstance(r, MongoReader)
@@ -158,7 +160,7 @@ def _typed_keys(
     src_meta, src_stored = _typed_mongo_key(src_meta, source_url, source_table, key, workspace)
     dst_names = {n for n, _, _ in dst_meta[1]}
     dst_key = [o.field_map.get(k, k) for k in key]
-    if dst_meta[0] == "mongodb" and len(key) == 1 and dst_key[0] not in dst_names:
+    if dialect_of(dst_meta[0]).documents and len(key) == 1 and dst_key[0] not in dst_names:
         dst_key = ["_id"]
     dst_meta, dst_stored = _typed_mongo_key(dst_meta, target_url, target_table, dst_key, workspace)
     return src_meta, dst_meta, (src_stored, dst_stored)
@@ -175,10 +177,10 @@ def _default_key(
 ) -> list[str]:
     """The key when none was named: the source's primary key, else the target's; between two
     MongoDB collections, `_id` (the one key every document has)."""
-    if src_dialect == "mongodb" and dst_dialect == "mongodb":
+    if dialect_of(src_dialect).documents and dialect_of(dst_dialect).documents:
         return ["_id"]
     key = _primary_key(source_url, source_table, workspace)
-    if not key and dst_dialect != "mongodb":
+    if not key and not dialect_of(dst_dialect).documents:
         key = _primary_key(target_url, target_table, workspace)
     return key
 
@@ -213,7 +215,7 @@ def _check_field_map(
                 f"column names. {MAP_HINT}".strip(),
                 column=src,
             )
-        if dst_dialect != "mongodb" and dst not in dst_types:
+        if not dialect_of(dst_dialect).documents and dst not in dst_types:
             raise UserInputError(
                 f"field_map maps {src!r} to {dst!r}, which is not a column of the target table",
                 hint=f"{_nearest_hint(dst, dst_types)} The values of the map are target "
@@ -242,7 +244,8 @@ def plan_columns(
     dst_types = {n: t for n, t, _ in dst_cols}
     fmap = dict(options.field_map)
     _check_field_map(fmap, src_types, dst_types, dst_dialect)
-    if dst_dialect == "mongodb":
+    mongo_target = dialect_of(dst_dialect).documents
+    if mongo_target:
         for k in key:
             if fmap.get(k, k) not in dst_types and "_id" in dst_types and len(key) == 1:
                 fmap[k] = "_id"  # the row's key became the document's _id
@@ -260,7 +263,6 @@ def plan_columns(
             f"column(s) not in the source table: {', '.join(unknown)}",
             hint="Available: " + ", ".join(src_types),
         )
-    mongo_target = dst_dialect == "mongodb"
     only_source = tuple(c for c in ordered if fmap.get(c, c) not in dst_types and not mongo_target)
     if any(k in only_source for k in key):
         raise UserInputError(
@@ -271,7 +273,9 @@ def plan_columns(
     mapped_dst = {fmap.get(c, c) for c in paired}
     only_target = tuple(n for n, _, _ in dst_cols if n not in mapped_dst and n != "_id")
     norm = options.normalisation or Normalisation(
-        timestamp_precision=3 if "mongodb" in (src_dialect, dst_dialect) else 6
+        timestamp_precision=min(
+            dialect_of(src_dialect).timestamp_precision, dialect_of(dst_dialect).timestamp_precision
+        )
     )
     src_fields, dst_fields, described = [], [], []
     for c in paired:
@@ -317,17 +321,18 @@ def _make_side(
         "gentle": options.gentle,
         "snapshot": snapshot,
     }
-    if dialect == "mongodb":
+    d = dialect_of(dialect)
+    if d.documents:
         return MongoSide(
             url, table, fields, plan.key_count, plan.norm, key_types=stored or {}, **common
         )
     client_cols = []
-    if dialect in ("postgresql", "mysql"):
+    if d.hashes_in_database:
         for f in fields:
             expr = sqlrender.field_expr(dialect, "x", f.kind, f.type_kind, plan.norm)
             if expr is None:
                 client_cols.append(f"{f.name} ({f.kind})")
-    if dialect == "sqlite":
+    if not d.hashes_in_database:
         reason = "SQLite has no md5(): hashed on the client, streaming in key order"
     elif options.client_hash:
         reason = "client hashing was requested"
@@ -338,7 +343,7 @@ def _make_side(
         )
     else:
         reason = ""
-    in_db = dialect != "sqlite" and not client_cols and not options.client_hash
+    in_db = d.hashes_in_database and not client_cols and not options.client_hash
     return SQLSide(
         url,
         table,
@@ -362,9 +367,10 @@ def _one_snapshot(
     src, dst = resolve(source_url, workspace), resolve(target_url, workspace)
     if o.lag_column or src.url != dst.url:
         return None
-    if src.dialect == "postgresql":
+    how = dialect_of(src.dialect).shared_snapshot
+    if how == "export":
         return SharedSnapshot()
-    if src.dialect == "mysql" and o.gentle:
+    if how == "connection" and o.gentle:
         return SharedSnapshot(single_connection=True)
     return None
 
@@ -385,7 +391,11 @@ class _Differ:
         # Gentle: one side after the other. SQLite reads in-process and cannot share a
         # snapshot, so its sides keep reading side by side (a write between reads is likelier
         # the further apart they are).
-        self.together = not options.gentle or "sqlite" in (src.dialect, dst.dialect)
+        self.together = (
+            not options.gentle
+            or dialect_of(src.dialect).embedded
+            or dialect_of(dst.dialect).embedded
+        )
         self.tally = _Tally(cap=options.max_keys)
         self.names = [f["source"] for f in plan.columns]
         self.int_key = plan.key_count == 1 and plan.src_fields[0].kind == "int"

@@ -12,6 +12,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from datamigration.db import connect
+from datamigration.db.dialect import dialect_of
 from datamigration.db.model import Table
 from datamigration.errors import NotFoundError
 
@@ -31,7 +32,7 @@ def _table(url: str, name: str, workspace: Any) -> tuple[str, Any]:
     with connect(url, workspace) as backend:
         schema = backend.inspect(tables=[name])
         dialect = backend.dialect
-    found = schema.table(name) if dialect != "mongodb" else schema.collection(name)
+    found = schema.collection(name) if dialect_of(dialect).documents else schema.table(name)
     if found is None:
         raise NotFoundError(
             f"{name!r} not found on {backend.url.redacted}", hint="Check the table name."
@@ -60,7 +61,7 @@ def schema_fidelity(
     sd, src = _table(source_url, source_table, workspace)
     td, dst = _table(target_url, target_table, workspace)
     problems: list[str] = []
-    if td == "mongodb":
+    if dialect_of(td).documents:
         seen = {f.path for f in dst.fields}
         for c in src.columns:
             if "columns" in wanted and c.name not in seen and c.name not in ("id",):

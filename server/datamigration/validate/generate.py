@@ -18,6 +18,7 @@ import json
 from typing import Any
 
 from datamigration.db import connect
+from datamigration.db.dialect import dialect_of
 from datamigration.db.urls import file_reference
 from datamigration.errors import ConflictError, NotFoundError
 from datamigration.validate.canonical import kind_of
@@ -63,7 +64,7 @@ def rules_from_schema(
     with connect(source_url, workspace) as backend:
         schema = backend.inspect(tables=[table])
         dialect = backend.dialect
-    if dialect == "mongodb":
+    if dialect_of(dialect).documents:
         collection = schema.collection(table)
         assert collection is not None  # inspect(tables=[...]) raises NotFoundError otherwise
         return _collection_rules(collection, source_url, target_url, target_table, workspace)
@@ -166,7 +167,7 @@ def _collection_rules(
         cols = [col.rpartition(":")[0] or col for col in index.columns]
         if index.unique and not index.primary and not index.predicate and index.method == "btree":
             add({"id": f"{table}-unique-{'-'.join(cols)}", "type": "unique", "columns": cols})
-    if target_url and _dialect_of(target_url, workspace) == "mongodb":
+    if target_url and dialect_of(_dialect_of(target_url, workspace)).documents:
         rules.append({"id": f"{table}-checksum", "type": "checksum_diff", "table": table,
                       "target_table": dst_table, "key": ["_id"]})  # fmt: skip
     doc["rules"] = rules

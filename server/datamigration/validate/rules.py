@@ -25,7 +25,8 @@ from typing import Any
 
 import yaml
 
-from datamigration.db.segments import MongoReader, Reader, open_reader
+from datamigration.db.mongodb.segments import MongoReader
+from datamigration.db.segments import Reader, open_reader
 from datamigration.errors import FileFormatError, UserInputError
 from datamigration.safeload import check_depth, load_json, load_yaml
 from datamigration.validate import compile as qc
@@ -209,7 +210,7 @@ def _table_on(rule: Mapping[str, Any], side: str) -> str:
 
 
 def _key_json(row: Sequence[Any]) -> Any:
-    from datamigration.db.base import jsonable
+    from datamigration.db.contracts import jsonable
 
     return jsonable(row[0]) if len(row) == 1 else [jsonable(v) for v in row]
 

@@ -22,7 +22,8 @@ from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from datamigration.db.segments import MongoReader, Reader, open_reader
+from datamigration.db.mongodb.segments import MongoReader
+from datamigration.db.segments import Reader, open_reader
 from datamigration.validate import sqlrender
 from datamigration.validate.canonical import (
     NULL_MARK,

@@ -23,15 +23,14 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from datamigration.db.dialect import dialect_of
 from datamigration.validate.canonical import Normalisation
 
 TS_PG = "YYYY-MM-DD HH24:MI:SS.US"
 
 
 def quote_ident(name: str, dialect: str) -> str:
-    if dialect == "mysql":
-        return "`" + name.replace("`", "``") + "`"
-    return '"' + name.replace('"', '""') + '"'
+    return dialect_of(dialect).quote_part(name)
 
 
 def quote_table(name: str, dialect: str) -> str:
@@ -212,7 +211,7 @@ class KeySQL:
 
 def key_sql(dialect: str, quoted: Sequence[str], kinds: Sequence[tuple[str, str | None]]) -> KeySQL:
     """Key expressions for a side; `kinds` holds (compared kind, the side's own type kind)."""
-    marker = "?" if dialect == "sqlite" else "%s"
+    marker = dialect_of(dialect).placeholder
     exprs, markers = [], []
     for q, (kind, type_kind) in zip(quoted, kinds, strict=True):
         m = marker

@@ -11,7 +11,7 @@ MongoDB has no read-only session to lean on, so read-only is enforced structural
   ``$merge``) and server-side JavaScript (``$where``, ``$function``, ``$accumulator``), which
   runs arbitrary code in the server. So every ``$`` key, at any depth (inside ``$lookup`` /
   ``$unionWith`` / ``$facet`` sub-pipelines, inside ``$expr``, inside a DBRef-shaped object),
-  must be on the allow-list of `mongo_operators`; the check runs on the raw JSON before
+  must be on the allow-list of `operators`; the check runs on the raw JSON before
   Extended JSON is decoded, and a key written twice in one object is refused.
 """
 
@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from datamigration.db.errors import QueryRefusedError
-from datamigration.db.mongo_operators import ALLOWED, why_refused
+from datamigration.db.mongodb.operators import ALLOWED, why_refused
 from datamigration.errors import FileFormatError, UserInputError
 from datamigration.safeload import MAX_DEPTH, check_depth
 
@@ -40,7 +40,7 @@ EXAMPLES = (
 
 
 class ForbiddenOperatorError(QueryRefusedError):
-    """The query uses a ``$`` key off the read-only allow-list (see `mongo_operators`)."""
+    """The query uses a ``$`` key off the read-only allow-list (see `operators`)."""
 
 
 @dataclass(frozen=True)
@@ -105,7 +105,7 @@ def parse_query(text: str | Mapping[str, Any]) -> MongoQuery:
 
 
 def refuse_forbidden(value: Any, where: str = "query") -> None:
-    """Raise unless every ``$`` key anywhere in `value` is on the allow-list (`mongo_operators`).
+    """Raise unless every ``$`` key anywhere in `value` is on the allow-list (`operators`).
 
     Walked on plain JSON (dicts, lists, scalars), before Extended JSON becomes BSON types, so
     a DBRef or ``$code`` wrapper is seen as the object it is written as.

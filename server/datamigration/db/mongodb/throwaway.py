@@ -14,7 +14,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from datamigration.db.mongodb import MongoBackend
+from datamigration.db.mongodb.backend import MongoBackend
 
 _BATCH = 1000
 #: listIndexes fields that are not options of createIndex

@@ -1,12 +1,12 @@
 """MongoDB backend (pymongo): collections with counts, sizes, indexes, validators and a sampled
 schema; a read-only find/aggregate/count query path; keyset reading by ``_id``.
 
-Introspection samples documents as raw BSON (see `mongo_sample`) so int vs long and other
+Introspection samples documents as raw BSON (see `sample`) so int vs long and other
 types a migration depends on are exact. The sample is every document when the collection is no
 larger than the sample size (deterministic), else ``$sample`` of that size. The sample size
 comes from `inspect(sample_size=...)`, else the connection option ``sample_size``, else 1000.
 
-The query path accepts only the three read shapes of `mongo_query` and refuses write stages
+The query path accepts only the three read shapes of `guard` and refuses write stages
 and server-side JavaScript before anything is sent; every call carries ``maxTimeMS``.
 """
 
@@ -24,23 +24,17 @@ from bson.raw_bson import RawBSONDocument
 from pymongo import errors as pme
 
 from datamigration.db import model as m
-from datamigration.db.base import (
-    DEFAULT_MAX_ROWS,
-    Backend,
-    QueryResult,
-    RowBatch,
-    TableSize,
-    elapsed_ms,
-    register_backend,
-)
+from datamigration.db.base import DEFAULT_MAX_ROWS, Backend, register_backend
+from datamigration.db.contracts import QueryResult, RowBatch, TableSize, elapsed_ms
 from datamigration.db.errors import (
     AuthenticationFailedError,
     ConnectionFailedError,
     QueryTimeoutError,
     translate,
 )
-from datamigration.db.mongo_query import MongoQuery, parse_query
-from datamigration.db.mongo_sample import SchemaSampler
+from datamigration.db.mongodb.dialect import MongoDialect
+from datamigration.db.mongodb.guard import MongoQuery, parse_query
+from datamigration.db.mongodb.sample import SchemaSampler
 from datamigration.db.readonly import MAX_RESULT_BYTES, clamp_rows, fetch_capped, now
 from datamigration.errors import DatabaseError, NotFoundError, UserInputError
 
@@ -94,15 +88,19 @@ def collection_options(info: dict[str, Any]) -> tuple[dict[str, Any] | None, dic
 
 
 @register_backend
-class MongoBackend(Backend):
+class MongoBackend(MongoDialect, Backend):
     schemes = ("mongodb", "mongodb+srv")
-    dialect = "mongodb"
     driver = "pymongo"
 
-    documents = True
-    sql = False
     server_side_cursors = True  # cursors stream in batches
     concurrent_index = True  # index builds since 4.2 hold an exclusive lock only briefly
+
+    @classmethod
+    def segment_reader(cls, url: Any, timeout_ms: int, *, gentle: bool = False) -> Any:
+        """The validator's read-only connection (see `segments`)."""
+        from datamigration.db.mongodb.segments import MongoReader
+
+        return MongoReader(url, timeout_ms, gentle=gentle)
 
     def __init__(self, url, **kwargs: Any) -> None:
         super().__init__(url, **kwargs)
@@ -297,7 +295,7 @@ class MongoBackend(Backend):
         timeout_ms: int | None = None,
         offset: int = 0,
     ) -> QueryResult:
-        """Run one find / aggregate / count given as JSON (see `mongo_query`)."""
+        """Run one find / aggregate / count given as JSON (see `guard`)."""
         q = parse_query(sql)
         max_rows = clamp_rows(max_rows)
         timeout = int(timeout_ms or self.statement_timeout_ms)
@@ -375,11 +373,9 @@ class MongoBackend(Backend):
         """Drop the database the URL names (the demo's throwaway sample database)."""
         self._call("dropDatabase", self.client.drop_database, self.url.database or "")
 
-    def probe_latency_ms(self, collection: str) -> float:
-        """One small read of `collection`, timed (the backfill throttle's probe)."""
-        started = now()
-        self._call("probe", self.db[collection].find_one, {}, {"_id": 1})
-        return elapsed_ms(started)
+    def _probe_read(self, target: str | None, timeout_ms: int) -> None:
+        """One small read of the collection `target` (the backfill throttle's probe)."""
+        self._call("probe", self.db[target or ""].find_one, {}, {"_id": 1})
 
     # --- keyset reading (mover, validator) -----------------------------------------------
 

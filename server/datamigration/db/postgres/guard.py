@@ -23,6 +23,8 @@ from typing import Any
 from pglast import ast, parse_sql
 from pglast.enums import A_Expr_Kind
 
+from datamigration.db.postgres.dialect import PostgresDialect
+
 #: Built-in functions a read may call: pure computations, aggregates, catalog look-ups and
 #: size/privilege inspection. No function that runs SQL text (query_to_xml, ts_stat), touches
 #: files, signals or waits for other sessions, holds session locks, changes settings, sleeps,
@@ -356,7 +358,7 @@ def _check_function(parts: list[str], shape: ReadShape) -> None:
 
 
 def _quote(name: str) -> str:
-    return '"' + name.replace('"', '""') + '"'
+    return PostgresDialect.quote_part(name)
 
 
 #: Run in the read-only transaction before the statement: names of user code the statement

@@ -1,0 +1,100 @@
+"""What a database's language is, apart from any connection: its name, its names in sqlglot and
+in the lint catalogue, how it quotes identifiers and marks parameters.
+
+Each database package has a driver-free `dialect` module with one subclass of `Dialect`; its
+backend class inherits it, so `backend.quote_identifier(...)` and `dialect_of("mysql")
+.quote_identifier(...)` are the same one way. Engines that hold only a dialect name (a plan,
+a lint run, a validation query) ask `dialect_of(name)` instead of comparing the name.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import ClassVar
+
+from datamigration.errors import UserInputError
+
+
+class Dialect:
+    """The language facts of one database; backends inherit them."""
+
+    #: dialect name used across the product (postgresql / mysql / sqlite / mongodb).
+    dialect: ClassVar[str] = ""
+    #: this dialect's name in sqlglot (statements parsed, transpiled, rendered) and in the
+    #: lint rule catalogue (`Rule.dialect`); empty where the tool does not apply
+    sqlglot_dialect: ClassVar[str] = ""
+    lint_dialect: ClassVar[str] = ""
+    #: the driver's parameter marker in a statement with parameters (`%s`, or `?` in sqlite3)
+    placeholder: ClassVar[str] = "%s"
+    #: the character that quotes an identifier (doubled inside it)
+    identifier_quote: ClassVar[str] = '"'
+    documents: ClassVar[bool] = False  # a document store: collections instead of tables
+    sql: ClassVar[bool] = True  # accepts SQL statements
+    #: a file opened in-process rather than a server (the demo makes its own)
+    embedded: ClassVar[bool] = False
+    #: can hash rows in a query (md5): the diff sums hashes in the database, else streams
+    hashes_in_database: ClassVar[bool] = True
+    #: has a regular-expression match operator (else a regex rule is checked on the client)
+    regexp: ClassVar[bool] = True
+    #: how two readers see one snapshot: "export" (a snapshot id other sessions import),
+    #: "connection" (only by sharing one connection), "" (not at all)
+    shared_snapshot: ClassVar[str] = ""
+    #: the null-safe "differs from" operator of the demo's proof query
+    null_safe_differs: ClassVar[str] = "IS NOT"
+    #: block comments nest (/* /* */ */), which the statement splitter must follow
+    nested_comments: ClassVar[bool] = False
+    #: the linter can trace the locks a statement takes (db.locktrace)
+    lock_trace: ClassVar[bool] = False
+    #: fractional digits of seconds a timestamp keeps (the diff compares at the coarser side's)
+    timestamp_precision: ClassVar[int] = 6
+
+    @classmethod
+    def quote_part(cls, name: str) -> str:
+        """Quote one identifier as it is (a dot inside it stays part of the name)."""
+        q = cls.identifier_quote
+        return q + name.replace(q, q + q) + q
+
+    @classmethod
+    def quote_identifier(cls, name: str) -> str:
+        """Quote an identifier the dialect's one way (dotted names are quoted part by part)."""
+        return ".".join(cls.quote_part(part) for part in name.split("."))
+
+
+#: dialect name -> the driver-free module that defines its `Dialect` subclass
+DIALECT_MODULES: dict[str, str] = {
+    "postgresql": "datamigration.db.postgres.dialect",
+    "mysql": "datamigration.db.mysql.dialect",
+    "sqlite": "datamigration.db.sqlite.dialect",
+    "mongodb": "datamigration.db.mongodb.dialect",
+}
+
+_DIALECTS: dict[str, type[Dialect]] = {}
+
+
+def register_dialect(cls: type[Dialect]) -> type[Dialect]:
+    """Class decorator: make `cls` the answer of `dialect_of(cls.dialect)`."""
+    _DIALECTS[cls.dialect] = cls
+    return cls
+
+
+def lint_dialect_of(name: str) -> type[Dialect] | None:
+    """The dialect the linter calls `name` ("postgres", "mysql", "sqlite"), None for none."""
+    for product in DIALECT_MODULES:
+        found = dialect_of(product)
+        if found.lint_dialect and found.lint_dialect == name:
+            return found
+    return None
+
+
+def dialect_of(name: str) -> type[Dialect]:
+    """The language facts of a dialect by its product name (postgresql / mysql / sqlite /
+    mongodb), importing its module on first use (no driver is imported)."""
+    if name not in _DIALECTS and name in DIALECT_MODULES:
+        importlib.import_module(DIALECT_MODULES[name])
+    found = _DIALECTS.get(name)
+    if found is None:
+        raise UserInputError(
+            f"unknown dialect {name!r}",
+            hint="Use one of: " + ", ".join(sorted(DIALECT_MODULES)),
+        )
+    return found

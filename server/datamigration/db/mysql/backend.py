@@ -1,0 +1,28 @@
+"""The MariaDB/MySQL backend: its capabilities and names, assembled from the concerns of this
+package and registered for its URL schemes."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from datamigration.db.base import register_backend
+from datamigration.db.mysql.executor import MySQLExecutor
+from datamigration.db.mysql.introspect import MySQLIntrospection
+from datamigration.db.mysql.query import MySQLQuery
+
+
+@register_backend
+class MySQLBackend(MySQLQuery, MySQLIntrospection, MySQLExecutor):
+    """MariaDB and MySQL. `is_mariadb` decides the few statements that differ."""
+
+    schemes = ("mysql", "mariadb", "mysql+pymysql", "mariadb+pymysql")
+    online_ddl = True
+    lock_timeout = True  # lock_wait_timeout
+    sequences = True  # MariaDB 10.3+
+
+    @classmethod
+    def segment_reader(cls, url: Any, timeout_ms: int, *, gentle: bool = False) -> Any:
+        """The validator's read-only connection (see `segments`)."""
+        from datamigration.db.mysql.segments import MySQLReader
+
+        return MySQLReader(url, timeout_ms, gentle=gentle)

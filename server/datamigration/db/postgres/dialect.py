@@ -1,0 +1,16 @@
+"""PostgreSQL's language facts (no driver needed): see `db.dialect`."""
+
+from __future__ import annotations
+
+from datamigration.db.dialect import Dialect, register_dialect
+
+
+@register_dialect
+class PostgresDialect(Dialect):
+    dialect = "postgresql"
+    sqlglot_dialect = "postgres"
+    lint_dialect = "postgres"
+    shared_snapshot = "export"
+    null_safe_differs = "IS DISTINCT FROM"
+    nested_comments = True
+    lock_trace = True
