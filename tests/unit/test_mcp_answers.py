@@ -265,3 +265,21 @@ async def test_a_confirmation_shows_the_exact_command_the_user_is_asked_about(
     message, hint = result.content[0].text.split("\nhint: ", 1)
     assert command in message  # not rewritten into tool wording
     assert "confirm_token=" in hint and not CLI_FLAG.search(hint)
+
+
+@pytest.mark.parametrize(
+    "token",
+    ["cfm-ab--db-Q1_x-0f3a", "cfm---yes-Zz-9e1", "cfm-x--hash-y--step-s02-77aa", "cfm-a_b--c"],
+)
+def test_a_confirm_token_in_a_hint_survives_the_rewrite_whatever_its_random_letters(
+    token: str,
+) -> None:
+    # Tokens are url-safe base64: a random `--db` or `--yes` inside one was rewritten into an
+    # argument name, and the model's second call carried a token that no longer existed.
+    from datamigration.errors import ConfirmationRequiredError
+    from datamigration.mcp.tooling import as_tool_error
+
+    hint = f"Nothing was done. Call the same tool again with confirm_token='{token}' (once)."
+    text = str(as_tool_error(ConfirmationRequiredError("confirmation needed", hint=hint)))
+    assert f"confirm_token='{token}'" in text
+    assert token in for_mcp(f"again with confirm_token={token} now")

@@ -62,14 +62,14 @@ PATH_TO_RESOURCE = {
 }
 
 _CLI_ASIDE = re.compile(r"\s*\((?:CLI:?|on the CLI)[^)]*\)")
-_CLI_ALTERNATIVE = re.compile(r"--[a-z][\w-]*(?: [^,;()]*?)? on the CLI(?: \([^)]*\))?, ")
+_CLI_ALTERNATIVE = re.compile(r"(?<![\w-])--[a-z][\w-]*(?: [^,;()]*?)? on the CLI(?: \([^)]*\))?, ")
 _CLI_LABELLED = re.compile(r"CLI --[a-z][\w-]*(?: [^,;()]*)?, tool ")
-_CLI_OR_TOOL = re.compile(r"--[a-z][\w-]* / ")
-_FLAG_THEN_ARGUMENT = re.compile(r"--[a-z][\w-]* \((`\w+`)\)")
+_CLI_OR_TOOL = re.compile(r"(?<![\w-])--[a-z][\w-]* / ")
+_FLAG_THEN_ARGUMENT = re.compile(r"(?<![\w-])--[a-z][\w-]* \((`\w+`)\)")
 _OR_PASS_ON_CLI = re.compile(r",? or pass --[a-z][\w-]* on the CLI")
 _VALUE = r"(?: (?!--)[^\s`,;()]+)"
 _COMMAND = re.compile(rf"`?datamigration ([a-z-]+)({_VALUE}?(?: --[a-z][\w-]*{_VALUE}?)*)`?")
-_FLAG = re.compile(r"--([a-z][\w-]*)(?: ([A-Z][A-Z_.]*)\b)?")
+_FLAG = re.compile(r"(?<![\w-])--([a-z][\w-]*)(?: ([A-Z][A-Z_.]*)\b)?")
 
 
 def for_mcp(text: str) -> str:

@@ -36,10 +36,14 @@ def as_tool_error(exc: DataMigrationError) -> ToolError:
     CLI wording becomes tool wording (`hints`); a confirmation's message is the exact action the
     user is asked about, so it goes out as written.
     """
-    message = exc.message
-    if not isinstance(exc, ConfirmationRequiredError):
-        message = message_for_mcp(message)
-    text = f"{message}\nhint: {for_mcp(exc.hint)}" if exc.hint else message
+    message, hint = exc.message, exc.hint
+    if isinstance(exc, ConfirmationRequiredError):
+        # The hint carries the token to pass back (random text, quoted): only its own words
+        # are rewritten, the quoted token never is.
+        hint = message_for_mcp(hint) if hint else hint
+    else:
+        message, hint = message_for_mcp(message), for_mcp(hint) if hint else hint
+    text = f"{message}\nhint: {hint}" if hint else message
     return ToolError(redact_text(f"{type(exc).__name__}: {text}"))
 
 
