@@ -79,11 +79,6 @@ DIALECT_NAMES = {"postgresql", "postgres", "mysql", "mariadb", "sqlite", "mongod
 KNOWN_DIALECT_COMPARISONS = {
     "lint/catalogue.py": 1,
     "lint/docs.py": 1,
-    "lint/engine.py": 1,
-    "validate/canonical.py": 3,
-    "validate/diff.py": 1,
-    "validate/sides.py": 2,
-    "validate/sqlrender.py": 6,
     # the type map is knowledge keyed by database (moved out of db/, it never connects)
     "typemap/docs.py": 1,
     "typemap/mapping.py": 3,

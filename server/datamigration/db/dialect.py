@@ -10,6 +10,7 @@ a lint run, a validation query) ask `dialect_of(name)` instead of comparing the 
 from __future__ import annotations
 
 import importlib
+from collections.abc import Sequence
 from typing import ClassVar
 
 from datamigration.errors import UserInputError
@@ -58,6 +59,44 @@ class Dialect:
     def quote_identifier(cls, name: str) -> str:
         """Quote an identifier the dialect's one way (dotted names are quoted part by part)."""
         return ".".join(cls.quote_part(part) for part in name.split("."))
+
+    # --- the checksum diff's SQL and kinds (validate/sqlrender, sides, canonical, diff) ------
+    #: the integer division operator of a bucket number
+    integer_division: ClassVar[str] = "/"
+    #: `width_bucket(key, ARRAY[...])` buckets a one-column key by a binary search
+    width_bucket: ClassVar[bool] = False
+    #: most boundaries one bucketing query carries (without width_bucket, a CASE per boundary)
+    bucket_bounds_limit: ClassVar[int] = 64
+    #: the function that orders rows at random (a sample of keys)
+    random_function: ClassVar[str] = "random()"
+    #: a declared tinyint(1) is a boolean (MySQL's BOOLEAN)
+    tinyint1_is_bool: ClassVar[bool] = False
+    #: a declared TIMESTAMP is stored in UTC, so it compares as timestamptz
+    timestamp_is_utc: ClassVar[bool] = False
+    #: declared types name an affinity (SQLite): an unknown type name is read by substring
+    type_affinity: ClassVar[bool] = False
+
+    @classmethod
+    def modulo(cls, expr: str, n: int) -> str:
+        """`expr` modulo `n`: MOD(), because a literal % would be read as a parameter marker
+        by the format-paramstyle drivers (psycopg, PyMySQL)."""
+        return f"MOD({expr}, {n})"
+
+    @classmethod
+    def row_text_expr(cls, exprs: Sequence[str]) -> str:
+        """A row's canonical text: fields joined by chr(31), NULL as chr(30)."""
+        return " || chr(31) || ".join(f"COALESCE({e}, chr(30))" for e in exprs)
+
+    @classmethod
+    def row_hash_expr(cls, text: str) -> str:
+        """The 60-bit md5 prefix of the row text, as an integer (summed per segment)."""
+        return f"('x' || substr(md5({text}), 1, 15))::bit(60)::bigint"
+
+    @classmethod
+    def key_expr(cls, quoted: str, kind: str, type_kind: str | None) -> tuple[str, str]:
+        """(comparable expression, parameter marker) of a key column compared as `kind`
+        (text must order bytewise, as Python and MongoDB do)."""
+        return quoted, cls.placeholder
 
 
 #: dialect name -> the driver-free module that defines its `Dialect` subclass

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from dataclasses import replace
 
+from datamigration.db.dialect import lint_dialect_of
 from datamigration.errors import UserInputError
 from datamigration.lint.catalogue import RULES
 from datamigration.lint.ignores import apply_ignores
@@ -25,7 +26,7 @@ def lint_text(
     text: str, file: str = "<stdin>", options: LintOptions | None = None, framework: str = "sql"
 ) -> FileReport:
     options = options or LintOptions()
-    if options.dialect not in DIALECTS:
+    if lint_dialect_of(options.dialect) is None:
         raise UserInputError(
             f"unknown dialect {options.dialect!r}", hint=f"Use one of: {', '.join(DIALECTS)}."
         )

@@ -42,6 +42,7 @@ from dataclasses import asdict, dataclass
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from datamigration.db.dialect import dialect_of
 from datamigration.errors import UserInputError
 
 NULL_MARK = "\x1e"
@@ -118,7 +119,8 @@ def kind_of(type_text: str | None, dialect: str) -> str | None:
         return None
     t = type_text.lower().strip()
     base = t.split("(")[0].strip()
-    if dialect == "mysql" and base in ("tinyint",) and "(1)" in t:
+    found = dialect_of(dialect)
+    if found.tinyint1_is_bool and base in ("tinyint",) and "(1)" in t:
         return "bool"
     if base in ("bool", "boolean"):
         return "bool"
@@ -148,7 +150,7 @@ def kind_of(type_text: str | None, dialect: str) -> str | None:
     if base in ("timestamptz", "timestamp with time zone") or "with time zone" in t:
         return "time" if base.startswith("time ") or base == "timetz" else "timestamptz"
     if base.startswith("timestamp") or base == "datetime":
-        if dialect == "mysql" and base.startswith("timestamp"):
+        if found.timestamp_is_utc and base.startswith("timestamp"):
             return "timestamptz"  # MySQL TIMESTAMP is stored in UTC
         return "timestamp"
     if base == "date":
@@ -159,7 +161,7 @@ def kind_of(type_text: str | None, dialect: str) -> str | None:
         return "bytes"
     if base in ("json", "jsonb"):
         return "json"
-    if dialect == "sqlite":
+    if found.type_affinity:
         # SQLite affinity: INT anywhere means integer; REAL/FLOA/DOUB float; the rest text-ish.
         if "int" in base:
             return "int"

@@ -421,7 +421,7 @@ class _Differ:
             n = min(n, 65536)
             spec = BucketSpec(start=lo, width=max(1, math.ceil((hi - lo) / n)), count=n)
         else:
-            limit = 1024 if self.src.dialect == "postgresql" else 64
+            limit = dialect_of(self.src.dialect).bucket_bounds_limit
             ref = self.src if sc >= dc else self.dst
             spec = BucketSpec(bounds=tuple(ref.boundaries(None, None, biggest, min(n, limit))))
         self._run([("split", None, None, spec)])

@@ -22,6 +22,7 @@ from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from datamigration.db.dialect import dialect_of
 from datamigration.db.mongodb.segments import MongoReader
 from datamigration.db.segments import Reader, open_reader
 from datamigration.validate import sqlrender
@@ -308,7 +309,7 @@ class SQLSide(Side):
         return keys
 
     def random_keys(self, n: int) -> list[Key]:
-        rand = "RAND()" if self.dialect == "mysql" else "random()"
+        rand = dialect_of(self.dialect).random_function
         keycols = ", ".join(self.quoted[: self.key_count])
         with self.reader() as r:
             got = r.rows(f"SELECT {keycols} FROM {self.from_} ORDER BY {rand} LIMIT {int(n)}")
@@ -320,8 +321,7 @@ class SQLSide(Side):
         ]
 
     def _mod(self, expr: str, n: int) -> str:
-        # A literal % would be read as a parameter marker by psycopg and PyMySQL.
-        return f"({expr} % {n})" if self.dialect == "sqlite" else f"MOD({expr}, {n})"
+        return dialect_of(self.dialect).modulo(expr, n)
 
     def rows(self, lo: Key | None, hi: Key | None) -> Rows:
         where, params = self.keys.range(lo, hi)

@@ -139,17 +139,12 @@ def field_expr(
 
 
 def row_text_expr(dialect: str, exprs: Sequence[str]) -> str:
-    if dialect == "mysql":
-        null, sep = "CHAR(30 USING utf8mb4)", "CHAR(31 USING utf8mb4)"
-        return f"CONCAT_WS({sep}, " + ", ".join(f"COALESCE({e}, {null})" for e in exprs) + ")"
-    return " || chr(31) || ".join(f"COALESCE({e}, chr(30))" for e in exprs)
+    return dialect_of(dialect).row_text_expr(exprs)
 
 
 def hash_expr(dialect: str, text: str) -> str:
     """The 60-bit md5 prefix of the row text, as an integer (summed per segment)."""
-    if dialect == "mysql":
-        return f"CAST(CONV(SUBSTRING(MD5({text}), 1, 15), 16, 10) AS UNSIGNED)"
-    return f"('x' || substr(md5({text}), 1, 15))::bit(60)::bigint"
+    return dialect_of(dialect).row_hash_expr(text)
 
 
 @dataclass(frozen=True)
@@ -190,13 +185,13 @@ class KeySQL:
         return ", ".join(self.exprs)
 
     def bucket_by_width(self, start: int, width: int, n: int) -> str:
-        div = "DIV" if self.dialect == "mysql" else "/"
+        div = dialect_of(self.dialect).integer_division
         return f"LEAST(GREATEST(({self.exprs[0]} - {int(start)}) {div} {int(width)}, 0), {n - 1})"
 
     def bucket_by_bounds(self, bounds: Sequence[tuple]) -> tuple[str, list]:
         """Bucket number = how many boundaries are <= key (0..len(bounds))."""
         params: list = []
-        if self.dialect == "postgresql" and len(self.exprs) == 1:
+        if dialect_of(self.dialect).width_bucket and len(self.exprs) == 1:
             # width_bucket does a binary search over the sorted boundaries.
             for b in bounds:
                 params.extend(b)
@@ -211,18 +206,10 @@ class KeySQL:
 
 def key_sql(dialect: str, quoted: Sequence[str], kinds: Sequence[tuple[str, str | None]]) -> KeySQL:
     """Key expressions for a side; `kinds` holds (compared kind, the side's own type kind)."""
-    marker = dialect_of(dialect).placeholder
+    found = dialect_of(dialect)
     exprs, markers = [], []
     for q, (kind, type_kind) in zip(quoted, kinds, strict=True):
-        m = marker
-        if kind == "uuid" and type_kind == "uuid" and dialect == "postgresql":
-            e, m = q, "%s::uuid"  # uuid order is the order of its lower-case text
-        elif kind in ("text", "uuid"):
-            e = {"postgresql": f'{q} COLLATE "C"', "mysql": f"BINARY {q}"}.get(dialect, q)
-            if kind == "uuid" and dialect == "mysql":
-                e = f"BINARY LOWER({q})"
-        else:
-            e = q
+        e, m = found.key_expr(q, kind, type_kind)
         exprs.append(e)
         markers.append(m)
     return KeySQL(dialect, tuple(exprs), tuple(markers))

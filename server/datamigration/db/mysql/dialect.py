@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from datamigration.db.dialect import Dialect, register_dialect
 
 
@@ -12,3 +14,26 @@ class MySQLDialect(Dialect):
     lint_dialect = "mysql"
     identifier_quote = "`"
     shared_snapshot = "connection"
+
+    # --- the checksum diff's SQL and kinds (validate/) -----------------------------------
+    integer_division = "DIV"
+    random_function = "RAND()"
+    tinyint1_is_bool = True
+    timestamp_is_utc = True  # MySQL TIMESTAMP is stored in UTC
+
+    @classmethod
+    def row_text_expr(cls, exprs: Sequence[str]) -> str:
+        null, sep = "CHAR(30 USING utf8mb4)", "CHAR(31 USING utf8mb4)"
+        return f"CONCAT_WS({sep}, " + ", ".join(f"COALESCE({e}, {null})" for e in exprs) + ")"
+
+    @classmethod
+    def row_hash_expr(cls, text: str) -> str:
+        return f"CAST(CONV(SUBSTRING(MD5({text}), 1, 15), 16, 10) AS UNSIGNED)"
+
+    @classmethod
+    def key_expr(cls, quoted: str, kind: str, type_kind: str | None) -> tuple[str, str]:
+        if kind == "uuid":
+            return f"BINARY LOWER({quoted})", cls.placeholder
+        if kind == "text":
+            return f"BINARY {quoted}", cls.placeholder
+        return quoted, cls.placeholder

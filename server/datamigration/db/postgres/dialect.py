@@ -14,3 +14,15 @@ class PostgresDialect(Dialect):
     null_safe_differs = "IS DISTINCT FROM"
     nested_comments = True
     lock_trace = True
+
+    # --- the checksum diff's SQL (validate/) ---------------------------------------------
+    width_bucket = True
+    bucket_bounds_limit = 1024
+
+    @classmethod
+    def key_expr(cls, quoted: str, kind: str, type_kind: str | None) -> tuple[str, str]:
+        if kind == "uuid" and type_kind == "uuid":
+            return quoted, "%s::uuid"  # uuid order is the order of its lower-case text
+        if kind in ("text", "uuid"):
+            return f'{quoted} COLLATE "C"', cls.placeholder
+        return quoted, cls.placeholder

@@ -14,3 +14,10 @@ class SQLiteDialect(Dialect):
     embedded = True
     hashes_in_database = False  # no md5()
     regexp = False  # no REGEXP function unless an extension defines one
+
+    # --- the checksum diff's SQL and kinds (validate/) -----------------------------------
+    type_affinity = True
+
+    @classmethod
+    def modulo(cls, expr: str, n: int) -> str:
+        return f"({expr} % {n})"  # sqlite3 marks parameters with ?, so % is only modulo
