@@ -32,7 +32,6 @@ KNOWN_LONG_FUNCTIONS: dict[str, int] = {
     "execute/backfill.py::run_backfill": 88,
     "execute/service.py::run_status": 82,
     "lint/split.py::split_statements": 92,
-    "plan/rebuild_sqlite.py::plan_rebuild": 99,
     "validate/diff.py::diff_tables": 86,
     "workspace/runner.py::run_command": 110,
 }
