@@ -15,7 +15,8 @@ from datamigration.plan import shape
 from datamigration.plan.documents import plan_markdown
 from datamigration.plan.model import ChangeSpec, Plan
 from datamigration.plan.ops_base import UnsupportedChangeError, name_of
-from datamigration.plan.planner import Measured, _post_validation, build_plan
+from datamigration.plan.planner import Measured, build_plan
+from datamigration.plan.post_rules import post_validation
 from datamigration.plan.schemas import errors
 from datamigration.plan.spec import parse_spec
 
@@ -177,7 +178,7 @@ def test_post_rules_of_a_rename_never_name_the_dropped_column():
     # the form the executor's tests call: spec, step rules, base rules
     rule = {"id": "r", "type": "not_null", "table": "users", "columns": ["email_address"],
             "filter": "email IS NOT NULL"}  # fmt: skip
-    assert _post_validation(ChangeSpec("rename_column", "users", dict(RENAME)), [rule], []) == []
+    assert post_validation(ChangeSpec("rename_column", "users", dict(RENAME)), [rule], []) == []
 
 
 def test_flag_rollout_steps_after_a_type_swap_carry_the_rules_of_the_swapped_shape():

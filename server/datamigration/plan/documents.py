@@ -12,7 +12,7 @@ from typing import Any
 
 from datamigration.plan.backfill import batch_sql, boundary_sql
 from datamigration.plan.dialects import dialect_class
-from datamigration.plan.model import Operation, Plan
+from datamigration.plan.model import Operation, Plan, Step
 from datamigration.plan.ops_mongodb import render
 from datamigration.plan.store import docs_plan_dir, plan_json_text
 
@@ -141,9 +141,8 @@ def _rehearsal_lines(plan: Plan) -> list[str]:
     return out
 
 
-def plan_markdown(plan: Plan) -> str:
-    e = plan.estimates
-    fence = dialect_class(plan.dialect).code_fence
+def _header_lines(plan: Plan) -> list[str]:
+    """Who, what and where, then why this pattern and not the others."""
     out: list[str] = [
         f"# Migration plan: {plan.title}",
         "",
@@ -163,8 +162,13 @@ def plan_markdown(plan: Plan) -> str:
     ]
     for alt in plan.alternatives:
         out.append(f"- Not {alt['pattern'].replace('_', ' ')}: {alt['why_not']}")
-    out += ["", "## Phases", "", mermaid(plan), ""]
-    out += [
+    return out
+
+
+def _estimate_lines(plan: Plan) -> list[str]:
+    """The time figures with the rate's source, so a reader can judge how far to trust them."""
+    e = plan.estimates
+    out = [
         "## Estimates",
         "",
         (
@@ -176,64 +180,55 @@ def plan_markdown(plan: Plan) -> str:
     ]
     for t, n in e.table_rows.items():
         out.append(f"- {t}: {n:,} rows, {e.table_bytes.get(t, 0) / 1e6:,.1f} MB")
-    out += [f"- {n}" for n in e.notes]
-    if plan.rehearsal:
-        out += ["", "## Staging rehearsal", "", *_rehearsal_lines(plan)]
-    if plan.warnings:
-        out += ["", "## Warnings", ""] + [f"- {w}" for w in plan.warnings]
-    out += ["", "## Monitoring", ""]
-    out += _monitoring_lines(plan)
-    out += ["", "## Pre-migration checklist", ""]
-    out += [f"- [{'x' if c.done else ' '}] {c.text}" for c in plan.checklist]
-    for p in plan.phases:
-        out += ["", f"## {p.title}", "", p.description]
-        for s in p.steps:
-            flags = []
-            if s.destructive:
-                flags.append("destructive")
-            if not s.reversible:
-                flags.append("point of no return")
-            out += [
-                "",
-                f"### {s.id} {s.title}" + (f" ({', '.join(flags)})" if flags else ""),
-                "",
-                s.description,
-                "",
-                f"Estimated {_dur(s.estimate_seconds)}. Gates: {', '.join(s.gates) or 'none'}.",
-            ]
-            for op in s.operations:
-                lock = f" — lock: {op.lock}" if op.lock else ""
-                tx = "" if op.transactional else " (no transaction)"
-                out += [
-                    "",
-                    f"{op.id}: {op.description}{tx}{lock}",
-                    "",
-                    f"```{fence}",
-                    _op_sql(op),
-                    "```",
-                ]
-            if s.rollback:
-                out += [
-                    "",
-                    "Rollback:",
-                    "",
-                    f"```{fence}",
-                    "\n".join(_op_sql(r) for r in s.rollback),
-                    "```",
-                ]
-            notes = list(s.monitoring.get("notes") or ())
-            if notes:
-                out += ["", "Watch: " + " ".join(notes)]
-            if s.validation:
-                out += [
-                    "",
-                    "Validation: " + ", ".join(str(r.get("id", r["type"])) for r in s.validation),
-                ]
-            out += [
-                "",
-                "Rollback triggers: " + "; ".join(t.description for t in s.rollback_triggers),
-            ]
-    out += ["", "## Post-migration validation", ""]
+    return out + [f"- {n}" for n in e.notes]
+
+
+def _step_lines(step: Step, fence: str) -> list[str]:
+    """One step as the reviewer reads it: its flags, its SQL and rollback in the dialect's
+    code fence, what to watch, its rules and its rollback triggers."""
+    flags = []
+    if step.destructive:
+        flags.append("destructive")
+    if not step.reversible:
+        flags.append("point of no return")
+    out = [
+        "",
+        f"### {step.id} {step.title}" + (f" ({', '.join(flags)})" if flags else ""),
+        "",
+        step.description,
+        "",
+        f"Estimated {_dur(step.estimate_seconds)}. Gates: {', '.join(step.gates) or 'none'}.",
+    ]
+    for op in step.operations:
+        lock = f" — lock: {op.lock}" if op.lock else ""
+        tx = "" if op.transactional else " (no transaction)"
+        out += ["", f"{op.id}: {op.description}{tx}{lock}", "", f"```{fence}", _op_sql(op), "```"]
+    if step.rollback:
+        out += [
+            "",
+            "Rollback:",
+            "",
+            f"```{fence}",
+            "\n".join(_op_sql(r) for r in step.rollback),
+            "```",
+        ]
+    notes = list(step.monitoring.get("notes") or ())
+    if notes:
+        out += ["", "Watch: " + " ".join(notes)]
+    if step.validation:
+        out += [
+            "",
+            "Validation: " + ", ".join(str(r.get("id", r["type"])) for r in step.validation),
+        ]
+    return out + [
+        "",
+        "Rollback triggers: " + "; ".join(t.description for t in step.rollback_triggers),
+    ]
+
+
+def _closing_lines(plan: Plan) -> list[str]:
+    """After the steps: the final rules, who to tell, and the linter's findings."""
+    out = ["", "## Post-migration validation", ""]
     out += [
         f"- `{r.get('id', r['type'])}`: {r['type']} on {r['table']}"
         + (f" ({', '.join(r['columns'])})" if r.get("columns") else "")
@@ -250,6 +245,29 @@ def plan_markdown(plan: Plan) -> str:
             f"- {f['step']} {f['operation']} `{f['rule']}` ({f['severity']}, {state}): "
             f"{f['message']}"
         )
+    return out
+
+
+def plan_markdown(plan: Plan) -> str:
+    """plan.md: the plan in the order a reviewer reads it (the sections are built by the
+    helpers above; the text is part of the golden fixtures, so keep it byte-identical)."""
+    fence = dialect_class(plan.dialect).code_fence
+    out = _header_lines(plan)
+    out += ["", "## Phases", "", mermaid(plan), ""]
+    out += _estimate_lines(plan)
+    if plan.rehearsal:
+        out += ["", "## Staging rehearsal", "", *_rehearsal_lines(plan)]
+    if plan.warnings:
+        out += ["", "## Warnings", ""] + [f"- {w}" for w in plan.warnings]
+    out += ["", "## Monitoring", ""]
+    out += _monitoring_lines(plan)
+    out += ["", "## Pre-migration checklist", ""]
+    out += [f"- [{'x' if c.done else ' '}] {c.text}" for c in plan.checklist]
+    for p in plan.phases:
+        out += ["", f"## {p.title}", "", p.description]
+        for s in p.steps:
+            out += _step_lines(s, fence)
+    out += _closing_lines(plan)
     return "\n".join(out) + "\n"
 
 

@@ -18,7 +18,16 @@ from datamigration.coordination.announce import plan_created
 from datamigration.db import connect
 from datamigration.db.model import Schema
 from datamigration.errors import UserInputError
-from datamigration.plan import documents, drops, frameworks_out, kinds, shape, store
+from datamigration.plan import (
+    briefing,
+    documents,
+    drops,
+    frameworks_out,
+    kinds,
+    post_rules,
+    shape,
+    store,
+)
 from datamigration.plan import estimate as est
 from datamigration.plan.dialects import dialect_for
 from datamigration.plan.expressions import check_spec
@@ -27,15 +36,13 @@ from datamigration.plan.model import (
     DEFAULT_LOCK_TIMEOUT_MS,
     DEFAULT_RETRIES,
     ChangeSpec,
-    ChecklistItem,
-    CommunicationItem,
     Estimates,
     Operation,
     Phase,
     Plan,
     Step,
 )
-from datamigration.plan.ops_base import Dialect, manual_op, name_of
+from datamigration.plan.ops_base import Dialect, manual_op
 from datamigration.plan.patterns import choose
 from datamigration.plan.schemas import check
 from datamigration.plan.spec import describe
@@ -45,7 +52,6 @@ from datamigration.plan.toolkit import (
     Ctx,
     refuse_move_table,
     step,
-    unique_rule,
 )
 from datamigration.redact import redact_url
 from datamigration.safety.triggers import MONITORING, step_triggers
@@ -260,6 +266,87 @@ def count_nulls(backend: Any, schema: Schema, spec: ChangeSpec) -> dict[str, int
     return {f"{t.name}.{col.name}": int(result.rows[0][0])}
 
 
+def _ordered_steps(
+    spec: ChangeSpec, schema: Schema, pattern: str, built: Any, d: Dialect
+) -> list[Step]:
+    """The recipe's steps in phase order, with the pattern's own steps put in. Why here: the
+    rollout (feature flags) replaces the manual switch and must come before the contract; the
+    shadow step must run before the switch, each with the rules true at that point."""
+    steps = list(built.steps)
+    if pattern == "feature_flags":
+        steps = [s for s in steps if s.phase != "switch" or s.operations[0].kind != "manual"]
+    steps.sort(key=lambda s: ORDER.index(s.phase))  # stable: keeps order within a phase
+    if pattern == "feature_flags":
+        at = next((i for i, s in enumerate(steps) if s.phase in ("contract", "cleanup")), None)
+        at = len(steps) if at is None else at
+        steps[at:at] = _rollout_steps(spec, d.name, current_rules(schema, steps[:at]))
+    elif pattern == "shadow_traffic":
+        at = next((i for i, s in enumerate(steps) if s.phase in ("switch", "contract")), None)
+        at = len(steps) if at is None else at
+        steps.insert(at, _shadow_step(spec, d.name, current_rules(schema, steps[:at])))
+    return steps
+
+
+def _phases(steps: list[Step]) -> tuple[Phase, ...]:
+    """The non-empty phases in their fixed order, each with its title for plan.md."""
+    return tuple(
+        Phase(
+            name=p,
+            title=PHASE_TITLES[p][0],
+            description=PHASE_TITLES[p][1],
+            steps=tuple(s for s in steps if s.phase == p),
+        )
+        for p in ORDER
+        if any(s.phase == p for s in steps)
+    )
+
+
+def _estimates(
+    steps: list[Step], phases: tuple[Phase, ...], tables: Sequence[str], measured: Measured,
+    dialect: str, lock_ms: int,
+) -> Estimates:  # fmt: skip
+    """The plan's time figures, summed from the steps' own estimates, with the notes a reader
+    needs to judge them (where the rate came from; deploys are not counted)."""
+    per_phase = {p.name: round(sum(s.estimate_seconds for s in p.steps), 2) for p in phases}
+    down_s, down_why = est.downtime(steps, dialect, lock_ms)
+    notes = [f"backfill rate {measured.rate:,.0f} rows/s ({measured.rate_source})"]
+    if any(o.kind == "manual" for s in steps for o in s.operations):
+        notes.append("application deploys (manual steps) are not included in the total")
+    touched = {t: measured.rows.get(t, 0) for t in dict.fromkeys(tables)}
+    return Estimates(
+        total_seconds=round(sum(per_phase.values()), 2),
+        per_phase_seconds=per_phase,
+        table_rows=touched,
+        table_bytes={t: measured.sizes.get(t, 0) for t in touched},
+        backfill_rows_per_second=measured.rate,
+        rate_source=measured.rate_source,
+        downtime_seconds=down_s,
+        downtime_reason=down_why,
+        notes=tuple(notes),
+    )
+
+
+def _final_rules(
+    spec: ChangeSpec, schema: Schema, steps: list[Step], built: Any, base_rules: Sequence[Mapping[str, Any]],
+    documents: bool,
+) -> list[dict[str, Any]]:  # fmt: skip
+    """The post-migration rules; the touched tables' key rules when nothing else gave any, so
+    the executor's gates always have a rule to run."""
+    if documents:  # no columns to follow: the builder names the final rules
+        post = [{**r, "id": "post-" + str(r.get("id"))} for r in built.final_rules]
+    else:
+        post = post_rules.post_validation(
+            spec,
+            [dict(r) for s in steps for r in s.validation],
+            base_rules,
+            final=shape.final_columns(schema, steps),
+            final_rules=built.final_rules,
+        )
+    if not post:
+        post = post_rules.key_rules(spec, schema, built.tables, shape.final_columns(schema, steps))
+    return post
+
+
 def build_plan(
     spec: ChangeSpec,
     schema: Schema,
@@ -284,19 +371,9 @@ def build_plan(
         choice = replace(choice, reason=choice.reason.replace(
             "kept in sync by triggers", "kept in sync by the application (MongoDB has no triggers)"))  # fmt: skip
     built = kinds.build(spec, schema, d)
-    steps = list(built.steps)
-    if choice.pattern == "feature_flags":
-        steps = [s for s in steps if s.phase != "switch" or s.operations[0].kind != "manual"]
-    steps.sort(key=lambda s: ORDER.index(s.phase))  # stable: keeps order within a phase
-    if choice.pattern == "feature_flags":
-        at = next((i for i, s in enumerate(steps) if s.phase in ("contract", "cleanup")), None)
-        at = len(steps) if at is None else at
-        steps[at:at] = _rollout_steps(spec, d.name, current_rules(schema, steps[:at]))
-    elif choice.pattern == "shadow_traffic":
-        at = next((i for i, s in enumerate(steps) if s.phase in ("switch", "contract")), None)
-        at = len(steps) if at is None else at
-        steps.insert(at, _shadow_step(spec, d.name, current_rules(schema, steps[:at])))
-    steps, drop_warnings = drops.audit(_number(steps))
+    steps, drop_warnings = drops.audit(
+        _number(_ordered_steps(spec, schema, choice.pattern, built, d))
+    )
     if choice.pattern == "expand_contract":
         choice = replace(choice, reason=_fit_reason(choice.reason, title, steps, d.documents))
     steps = [
@@ -308,51 +385,14 @@ def build_plan(
         )
         for s in steps
     ]
-    phases = tuple(
-        Phase(
-            name=p,
-            title=PHASE_TITLES[p][0],
-            description=PHASE_TITLES[p][1],
-            steps=tuple(s for s in steps if s.phase == p),
-        )
-        for p in ORDER
-        if any(s.phase == p for s in steps)
-    )
-    per_phase = {p.name: round(sum(s.estimate_seconds for s in p.steps), 2) for p in phases}
-    down_s, down_why = est.downtime(steps, d.name, lock_ms)
-    notes = [f"backfill rate {measured.rate:,.0f} rows/s ({measured.rate_source})"]
-    if any(o.kind == "manual" for s in steps for o in s.operations):
-        notes.append("application deploys (manual steps) are not included in the total")
-    touched = {t: measured.rows.get(t, 0) for t in dict.fromkeys(built.tables)}
-    estimates = Estimates(
-        total_seconds=round(sum(per_phase.values()), 2),
-        per_phase_seconds=per_phase,
-        table_rows=touched,
-        table_bytes={t: measured.sizes.get(t, 0) for t in touched},
-        backfill_rows_per_second=measured.rate,
-        rate_source=measured.rate_source,
-        downtime_seconds=down_s,
-        downtime_reason=down_why,
-        notes=tuple(notes),
-    )
+    phases = _phases(steps)
+    estimates = _estimates(steps, phases, built.tables, measured, d.name, lock_ms)
     created = created_at or dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
     pid = (
         plan_id
         or f"{created[:10].replace('-', '')}-{created[11:19].replace(':', '')}-{slug(title, 40)}"
     )
-    all_rules = [dict(r) for s in steps for r in s.validation]
-    if d.documents:  # no columns to follow: the builder names the final rules
-        post = [{**r, "id": "post-" + str(r.get("id"))} for r in built.final_rules]
-    else:
-        post = _post_validation(
-            spec,
-            all_rules,
-            base_rules,
-            final=shape.final_columns(schema, steps),
-            final_rules=built.final_rules,
-        )
-    if not post:
-        post = _key_rules(spec, schema, built.tables, shape.final_columns(schema, steps))
+    post = _final_rules(spec, schema, steps, built, base_rules, d.documents)
     story = story or spec.story
     warnings = list(built.warnings) + drop_warnings
     if built.result_type_changes:
@@ -371,9 +411,11 @@ def build_plan(
         alternatives=choice.alternatives,
         phases=phases,
         estimates=estimates,
-        checklist=_checklist(post, built.result_type_changes),
+        checklist=briefing.checklist(post, built.result_type_changes),
         post_validation=tuple(post),
-        communication=_communication(title, estimates, story, built.result_type_changes, steps),
+        communication=briefing.communication(
+            title, estimates, story, built.result_type_changes, steps
+        ),
         lint=(),
         created_at=created,
         title=title,
@@ -384,203 +426,6 @@ def build_plan(
     if lint:
         plan = replace(plan, lint=tuple(lint_plan(plan, measured.rows)))
     return replace(plan, hash=plan.compute_hash())
-
-
-def _gone_by_spec(spec: ChangeSpec) -> dict[str, set[str]]:
-    """table -> columns that no longer exist once the whole plan ran, read from the spec."""
-    table = spec.table or ""
-    keep = bool(spec.get("keep_old"))
-    if spec.kind == "rename_column" and not keep:
-        return {table: {spec.get("column")}}
-    if spec.kind == "change_type":
-        col = spec.get("column")
-        return {table: {name_of(col, "new")} | (set() if keep else {name_of(col, "old")})}
-    if spec.kind == "drop_column":
-        return {table: {spec.get("column")}}
-    if spec.kind == "split_table" and not keep:
-        return {table: set(spec.get("columns"))}
-    return {}
-
-
-def _key_rules(
-    spec: ChangeSpec, schema: Schema, tables: Sequence[str], final: Mapping[str, Sequence[str]]
-) -> list[dict[str, Any]]:
-    """Post-migration rules when nothing else gave any (no base rules: the table's rules could
-    not be generated, or the caller passed none): each touched table's primary key is unique,
-    under its final name. Why: the executor's gates (validation_passed, destructive steps) run
-    the rules before the step, and a gate with no rule at all refuses to let the step run."""
-    out: list[dict[str, Any]] = []
-    for name in dict.fromkeys(tables):
-        t = schema.table(name)
-        if t is None or not t.primary_key:
-            continue
-        now = spec.get("new_name") if spec.kind == "rename_table" and name == spec.table else name
-        cols = list(t.primary_key.columns)
-        if now in final and set(cols) <= set(final[now]):
-            out.append(unique_rule(f"post-{now}-pk-unique", now, cols))
-    return out
-
-
-def _post_validation(
-    spec: ChangeSpec,
-    step_rules: list[dict[str, Any]],
-    base: Sequence[Mapping[str, Any]],
-    *,
-    final: Mapping[str, Sequence[str]] | None = None,
-    final_rules: Sequence[Mapping[str, Any]] = (),
-) -> list[dict[str, Any]]:
-    """The rules that describe the final schema: the table's own rules (rules-from-schema)
-    moved to the target shape, the rules the builder wrote for it, and those of the steps'
-    rules that still apply. A rule naming a column that is gone by then (the old column of a
-    rename, the shadow column of a type change) is left out: it could not run.
-
-    `final` (table -> columns after every step) catches what the spec alone does not say."""
-    renamed: dict[str, str] = {}
-    if spec.kind == "rename_column":
-        renamed[spec.get("column")] = spec.get("new_name")
-    gone = _gone_by_spec(spec)
-    known = {t: set(cols) | gone.get(t, set()) for t, cols in (final or {}).items()}
-    for t, cols in gone.items():
-        known.setdefault(t, set()).update(cols)
-
-    def fits(rule: Mapping[str, Any]) -> bool:
-        tables = (rule.get("table"), rule.get("target_table"))
-        if final is not None and any(t and t not in final for t in tables):
-            return False  # a table the plan dropped (a rebuild's copy): the rule cannot run
-        for t, names in shape.named_columns(rule, known).items():
-            if names & gone.get(t, set()):
-                return False
-        return final is None or not shape.missing(rule, dict(final), known)
-
-    out: list[dict[str, Any]] = []
-    seen: set[str] = set()
-    for rule in base:
-        r = {k: v for k, v in rule.items() if k != "on"}
-        if spec.kind == "rename_table" and r.get("table") == spec.table:
-            r["table"] = spec.get("new_name")
-        if "columns" in r:
-            cols = [renamed.get(c, c) for c in r["columns"]]
-            cols = [c for c in cols if c not in gone.get(str(r.get("table")), set())]
-            if not cols:
-                continue
-            r["columns"] = cols
-        if not fits(r):
-            continue
-        if r.get("id"):
-            r["id"] = "post-" + str(r["id"])
-        out.append(r)
-        seen.add(r.get("id", ""))
-    for rule in [*final_rules, *step_rules]:
-        rid = "post-" + str(rule.get("id", rule.get("type")))
-        if rid not in seen and fits(rule):
-            seen.add(rid)
-            out.append({**rule, "id": rid})
-    return out
-
-
-def _checklist(
-    post: list[dict[str, Any]], result_type_changes: Sequence[str] = ()
-) -> tuple[ChecklistItem, ...]:
-    items = (
-        ChecklistItem("backup", "A backup taken and verified by restoring it (not just listed)."),
-        ChecklistItem(
-            "staging",
-            "The plan rehearsed on staging (or a throwaway copy) with "
-            "timings recorded in the plan.",
-        ),
-        ChecklistItem("rollback", "The rollback rehearsed: every step's rollback ran on staging."),
-        ChecklistItem(
-            "monitoring",
-            "Dashboards/alerts for error rate, p99 latency and "
-            "replication lag are open, with the baseline noted.",
-        ),
-        ChecklistItem(
-            "communication",
-            "The team and on-call were told when and what (see the communication plan).",
-        ),
-        ChecklistItem(
-            "validation",
-            f"The {len(post)} validation rules of the post-migration plan were reviewed.",
-        ),
-    )
-    if result_type_changes:
-        cols = ", ".join(result_type_changes)
-        items += (
-            ChecklistItem(
-                "prepared_statements",
-                f"Applications that prepare statements on the server (psycopg automatic "
-                f"prepare, JDBC, PgBouncer session mode) are ready for the type swap of {cols}: "
-                "connection pools are recycled (or DISCARD ALL runs) right after the swap, or "
-                "the deployed version no longer has a cached statement reading the column; "
-                "the alert on 'cached plan must not change result type' is set.",
-            ),
-        )
-    return items
-
-
-def _communication(
-    title: str,
-    e: Estimates,
-    story: str | None,
-    result_type_changes: Sequence[str] = (),
-    steps: Sequence[Step] = (),
-) -> tuple[CommunicationItem, ...]:
-    """What to tell whom, saying only what the steps do (no deploy to announce when the plan
-    has no switch step, no "old shape removed" without a contract step)."""
-    ref = f" ({story})" if story else ""
-    phases = {s.phase for s in steps}
-    final = [s.id for s in steps if not s.reversible]
-    rollback = (
-        "Rollback is prepared per step."
-        if not final
-        else (f"Rollback is prepared per step except {', '.join(final)} (point of no return).")
-    )
-    deploy: tuple[CommunicationItem, ...] = ()
-    if "switch" in phases:
-        keeps = "until the contract step" if "contract" in phases else "throughout"
-        deploy = (
-            CommunicationItem(
-                "switch",
-                "application owners",
-                "Deploy the application version of the switch step when asked; the old "
-                f"version keeps working {keeps}.",
-            ),
-        )
-    done = "old shape removed" if "contract" in phases else "nothing was removed"
-    mins = max(1, round(e.total_seconds / 60))
-    swap: tuple[CommunicationItem, ...] = ()
-    if result_type_changes:
-        swap = (
-            CommunicationItem(
-                "swap",
-                "application owners, on-call",
-                f"The type swap of {', '.join(result_type_changes)} changes the column's result "
-                "type: connections holding server-side prepared statements that read it fail "
-                "with 'cached plan must not change result type' until they prepare again. "
-                "Recycle the connection pools (or DISCARD ALL) right after the swap step; a "
-                "burst of that error right after it is this, not data loss.",
-            ),
-        )
-    return (
-        CommunicationItem(
-            "before",
-            "engineering team, on-call",
-            f"Zero-downtime migration{ref}: {title}. About {mins} min of database "
-            f"work; no downtime expected. {rollback}",
-        ),
-        *deploy,
-        *swap,
-        CommunicationItem(
-            "after",
-            "engineering team, stakeholders",
-            f"{title}: done, validation report attached; {done}.",
-        ),
-        CommunicationItem(
-            "on rollback",
-            "engineering team, on-call",
-            "Rolled back at step <id>: why, data verified intact, next attempt.",
-        ),
-    )
 
 
 # --- the front door ----------------------------------------------------------------------------

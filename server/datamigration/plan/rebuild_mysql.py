@@ -29,6 +29,7 @@ and tables with triggers of their own (they would stay on the original).
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 from datamigration.db.model import Table
@@ -104,6 +105,143 @@ def _equal_rules(table: str, other: str, key: list[str], columns: list[str], wha
     ]  # fmt: skip
 
 
+@dataclass(frozen=True)
+class _Rebuild:
+    """What every step of one rebuild names: the table, its twin, the stand-in, the rotation's
+    temporary name, the key and the copied columns (generated columns are not copied)."""
+
+    table: str
+    new: str
+    old: str
+    tmp: str
+    key: list[str]
+    columns: list[str]
+
+
+def _expand_steps(c: Ctx, r: _Rebuild, clauses: list[str], what: str, mirror_sql: tuple[list[str], list[str]]) -> None:  # fmt: skip
+    """Create the twin with the new definition (altered while empty, so instant) and the
+    stand-in, then mirror every write into the twin so new rows meet the new definition."""
+    d, q = c.d, c.d.q
+    fwd, drop_fwd = mirror_sql
+    create = d.op(
+        f"create {r.new} (the new definition, empty) and the stand-in {r.old}",
+        [
+            f"CREATE TABLE {q(r.new)} LIKE {q(r.table)}",
+            f"ALTER TABLE {q(r.new)} {', '.join(clauses)}",
+            f"CREATE TABLE {q(r.old)} LIKE {q(r.table)}",
+        ],
+        reverse=[
+            d.op(
+                f"drop {r.new} and {r.old}",
+                [f"DROP TABLE IF EXISTS {q(r.new)}", f"DROP TABLE IF EXISTS {q(r.old)}"],
+            )
+        ],
+        lock=f"none on {r.table} (new tables)",
+        rerunnable=False,
+    )
+    mirror = d.op(
+        f"triggers mirroring every write on {r.table} into {r.new}",
+        [*drop_fwd, *fwd],
+        reverse=[d.op("drop the mirroring triggers", drop_fwd)],
+        lock=TRIGGER_LOCK,
+    )
+    c.built.steps.append(
+        step(
+            "expand",
+            f"Create {r.new} with the new definition",
+            f"{r.new} is created LIKE {r.table} and altered while empty ({what}); {r.old} is an "
+            "empty stand-in the swap rotates into place.",
+            [create],
+        )
+    )
+    c.built.steps.append(
+        step(
+            "expand",
+            f"Mirror writes on {r.table} into {r.new}",
+            f"AFTER INSERT/UPDATE/DELETE triggers copy every write into {r.new} by key. From "
+            f"here on a write that breaks the new definition fails ({what}), as it will "
+            "after the swap.",
+            [mirror],
+        )
+    )
+
+
+def _copy_step(c: Ctx, t: Table, r: _Rebuild) -> None:
+    """The existing rows by the executor's keyset backfill; a row the triggers wrote first is
+    newer and kept. Its count and checksum rules are the gate before the swap."""
+    q = c.d.q
+    spec = BackfillSpec(
+        table=r.table,
+        key_columns=tuple(r.key),
+        mode="insert",
+        target_table=r.new,
+        insert_columns=tuple(r.columns),
+        select_expressions=tuple(f"src.{q(x)}" for x in r.columns),
+        where="NOT EXISTS (SELECT 1 FROM {} n WHERE {})".format(
+            q(r.new), " AND ".join(f"n.{q(k)} = src.{q(k)}" for k in r.key)
+        ),
+        conflict_columns=tuple(r.key),
+        batch_size=c.batch,
+        dialect=c.d.name,
+        estimated_rows=c.rows(t),
+    )
+    c.built.steps.append(
+        step(
+            "migrate",
+            f"Copy {r.table} into {r.new}",
+            f"Existing rows in keyset batches of {c.batch:,}, one transaction each, resumable "
+            "from the checkpoint; a row the triggers wrote first is newer and kept. The rules "
+            f"(row count and a checksum of every column) gate the swap.",
+            [backfill_op(f"copy {r.table} rows into {r.new}", spec)],
+            validation=_equal_rules(r.table, r.new, r.key, r.columns, ""),
+        )
+    )
+
+
+def _switch_step(c: Ctx, r: _Rebuild, back_sql: tuple[list[str], list[str]], rules: list[dict[str, Any]] | None) -> None:  # fmt: skip
+    """Arm the mirror back into the original, then rotate the three tables in one RENAME
+    TABLE: the triggers move with their tables, so the rollback (the reverse rename) loses no
+    write and no write finds a trigger aimed at a missing table."""
+    d, q = c.d, c.d.q
+    back, drop_back = back_sql
+    t, new, old, tmp = r.table, r.new, r.old, r.tmp
+    rotate = (
+        f"RENAME TABLE {q(t)} TO {q(tmp)}, {q(new)} TO {q(t)}, "
+        f"{q(old)} TO {q(new)}, {q(tmp)} TO {q(old)}"
+    )
+    unrotate = (
+        f"RENAME TABLE {q(t)} TO {q(tmp)}, {q(old)} TO {q(t)}, "
+        f"{q(new)} TO {q(old)}, {q(tmp)} TO {q(new)}"
+    )
+    arm = d.op(
+        f"triggers on {new} mirroring its writes into {old} (after the swap: into the original)",
+        [*drop_back, *back],
+        reverse=[d.op(f"drop the triggers on {new}", drop_back)],
+        lock=TRIGGER_LOCK,
+    )
+    swap = d.op(
+        f"swap: {new} becomes {t}, the original {old} (one atomic RENAME TABLE)",
+        [rotate],
+        reverse=[d.op(f"swap back: the original becomes {t} again", [unrotate])],
+        lock=RENAME_LOCK,
+        rerunnable=False,
+    )
+    after = _equal_rules(t, old, r.key, r.columns, " (mirrored for the rollback)")
+    c.built.steps.append(
+        step(
+            "switch",
+            f"Swap {new} in as {t}",
+            f"One atomic RENAME TABLE: the rebuilt table takes the name {t} and the "
+            f"original stays as {old}, kept equal by the triggers (which move with their "
+            "tables), so the rollback (the reverse rename) loses no write. The application "
+            "needs no deploy: the name and columns are the same.",
+            [arm, swap],
+            validation=[*after, *(rules or [])],
+            gates=("validation_passed", "confirmation"),
+        )
+    )
+
+
 def build_rebuild(
     c: Ctx, t: Table, clauses: list[str], what: str, rules: list[dict[str, Any]] | None = None
 ) -> None:
@@ -122,112 +260,14 @@ def build_rebuild(
     new, old, tmp = names(t.name)
     key = list(key_of(t, c.spec))
     columns = [x.name for x in t.columns if not x.generated]
+    r = _Rebuild(t.name, new, old, tmp, key, columns)
     fwd, drop_fwd = _mirror(c, t.name, new, columns, key, "fwd")
     back, drop_back = _mirror(c, new, old, columns, key, "back")
     b = c.built
     b.tables.append(t.name)
-    create = d.op(
-        f"create {new} (the new definition, empty) and the stand-in {old}",
-        [
-            f"CREATE TABLE {q(new)} LIKE {q(t.name)}",
-            f"ALTER TABLE {q(new)} {', '.join(clauses)}",
-            f"CREATE TABLE {q(old)} LIKE {q(t.name)}",
-        ],
-        reverse=[
-            d.op(
-                f"drop {new} and {old}",
-                [f"DROP TABLE IF EXISTS {q(new)}", f"DROP TABLE IF EXISTS {q(old)}"],
-            )
-        ],
-        lock=f"none on {t.name} (new tables)",
-        rerunnable=False,
-    )
-    mirror = d.op(
-        f"triggers mirroring every write on {t.name} into {new}",
-        [*drop_fwd, *fwd],
-        reverse=[d.op("drop the mirroring triggers", drop_fwd)],
-        lock=TRIGGER_LOCK,
-    )
-    b.steps.append(
-        step(
-            "expand",
-            f"Create {new} with the new definition",
-            f"{new} is created LIKE {t.name} and altered while empty ({what}); {old} is an "
-            "empty stand-in the swap rotates into place.",
-            [create],
-        )
-    )
-    b.steps.append(
-        step(
-            "expand",
-            f"Mirror writes on {t.name} into {new}",
-            f"AFTER INSERT/UPDATE/DELETE triggers copy every write into {new} by key. From "
-            f"here on a write that breaks the new definition fails ({what}), as it will "
-            "after the swap.",
-            [mirror],
-        )
-    )
-    spec = BackfillSpec(
-        table=t.name,
-        key_columns=tuple(key),
-        mode="insert",
-        target_table=new,
-        insert_columns=tuple(columns),
-        select_expressions=tuple(f"src.{q(x)}" for x in columns),
-        where="NOT EXISTS (SELECT 1 FROM {} n WHERE {})".format(
-            q(new), " AND ".join(f"n.{q(k)} = src.{q(k)}" for k in key)
-        ),
-        conflict_columns=tuple(key),
-        batch_size=c.batch,
-        dialect=d.name,
-        estimated_rows=c.rows(t),
-    )
-    b.steps.append(
-        step(
-            "migrate",
-            f"Copy {t.name} into {new}",
-            f"Existing rows in keyset batches of {c.batch:,}, one transaction each, resumable "
-            "from the checkpoint; a row the triggers wrote first is newer and kept. The rules "
-            f"(row count and a checksum of every column) gate the swap.",
-            [backfill_op(f"copy {t.name} rows into {new}", spec)],
-            validation=_equal_rules(t.name, new, key, columns, ""),
-        )
-    )
-    rotate = (
-        f"RENAME TABLE {q(t.name)} TO {q(tmp)}, {q(new)} TO {q(t.name)}, "
-        f"{q(old)} TO {q(new)}, {q(tmp)} TO {q(old)}"
-    )
-    unrotate = (
-        f"RENAME TABLE {q(t.name)} TO {q(tmp)}, {q(old)} TO {q(t.name)}, "
-        f"{q(new)} TO {q(old)}, {q(tmp)} TO {q(new)}"
-    )
-    arm = d.op(
-        f"triggers on {new} mirroring its writes into {old} (after the swap: into the original)",
-        [*drop_back, *back],
-        reverse=[d.op(f"drop the triggers on {new}", drop_back)],
-        lock=TRIGGER_LOCK,
-    )
-    swap = d.op(
-        f"swap: {new} becomes {t.name}, the original {old} (one atomic RENAME TABLE)",
-        [rotate],
-        reverse=[d.op(f"swap back: the original becomes {t.name} again", [unrotate])],
-        lock=RENAME_LOCK,
-        rerunnable=False,
-    )
-    after = _equal_rules(t.name, old, key, columns, " (mirrored for the rollback)")
-    b.steps.append(
-        step(
-            "switch",
-            f"Swap {new} in as {t.name}",
-            f"One atomic RENAME TABLE: the rebuilt table takes the name {t.name} and the "
-            f"original stays as {old}, kept equal by the triggers (which move with their "
-            "tables), so the rollback (the reverse rename) loses no write. The application "
-            "needs no deploy: the name and columns are the same.",
-            [arm, swap],
-            validation=[*after, *(rules or [])],
-            gates=("validation_passed", "confirmation"),
-        )
-    )
+    _expand_steps(c, r, clauses, what, (fwd, drop_fwd))
+    _copy_step(c, t, r)
+    _switch_step(c, r, (back, drop_back), rules)
     b.warnings.append(
         f"{t.name} is rebuilt beside itself ({new}, copy, atomic RENAME TABLE): MySQL has no "
         f"online algorithm for {what}. Until the contract each write to {t.name} is written "

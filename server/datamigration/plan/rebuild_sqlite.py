@@ -364,6 +364,43 @@ def equal_rules(r: Rebuild, source: str, target: str, tag: str) -> list[dict[str
 # --- steps --------------------------------------------------------------------------------------
 
 
+def _refuse_leftovers(schema: Any, table: str, names: Sequence[str]) -> None:
+    """Refuse when the rebuild's own tables exist already: another rebuild is under way or was
+    left behind, and creating over it would lose what it holds."""
+    for name in names:
+        if schema.table(name) is not None:
+            raise UserInputError(
+                f"{name} already exists: a rebuild of {table} is under way or was left behind",
+                hint="Finish or roll back that plan (datamigration run-status), or drop the "
+                "leftover table after checking it holds nothing you need.",
+            )
+
+
+def _rebuild_warnings(r: Rebuild, what: str, n: str) -> list[str]:
+    """What the reviewer must know about a rebuild: writes the new shape refuses fail from the
+    expand step on, indexes carry temporary names until the contract, and a table planned
+    from a schema file has no CREATE TABLE text to keep."""
+    t = r.table
+    temp = ", ".join(temp_index_name(name) for name, _ in r.indexes)
+    out = [
+        f"SQLite cannot {what} in place: the plan rebuilds {t.name} (new table {n}, copy, swap). "
+        f"From the expand step on, a write to {t.name} that the new shape refuses fails (the "
+        "mirror trigger refuses it), as a NOT VALID constraint would elsewhere."
+        + (
+            f" Between the swap and the contract the indexes of {t.name} carry temporary "
+            f"names ({temp})."
+            if temp
+            else ""
+        )
+    ]
+    if not t.definition:
+        out.append(
+            f"the schema holds no CREATE TABLE text for {t.name} (not inspected live): {n} is "
+            "written from the schema model; plan against the database to keep the text as is."
+        )
+    return out
+
+
 def plan_rebuild(
     c: Any,
     t: Table,
@@ -377,13 +414,7 @@ def plan_rebuild(
 ) -> None:
     """Append the rebuild's steps to `c.built` (`c` is the toolkit's `Ctx`)."""
     n, o = new_name(t.name), old_name(t.name)
-    for name in (n, o):
-        if c.schema.table(name) is not None:
-            raise UserInputError(
-                f"{name} already exists: a rebuild of {t.name} is under way or was left behind",
-                hint="Finish or roll back that plan (datamigration run-status), or drop the "
-                "leftover table after checking it holds nothing you need.",
-            )
+    _refuse_leftovers(c.schema, t.name, (n, o))
     children = tuple(
         x.name for x in c.schema.tables if any(fk.ref_table == t.name for fk in x.foreign_keys)
     )
@@ -397,23 +428,7 @@ def plan_rebuild(
     )
     b = c.built
     b.tables.append(t.name)
-    temp = ", ".join(temp_index_name(name) for name, _ in r.indexes)
-    b.warnings.append(
-        f"SQLite cannot {what} in place: the plan rebuilds {t.name} (new table {n}, copy, swap). "
-        f"From the expand step on, a write to {t.name} that the new shape refuses fails (the "
-        "mirror trigger refuses it), as a NOT VALID constraint would elsewhere."
-        + (
-            f" Between the swap and the contract the indexes of {t.name} carry temporary "
-            f"names ({temp})."
-            if temp
-            else ""
-        )
-    )
-    if not t.definition:
-        b.warnings.append(
-            f"the schema holds no CREATE TABLE text for {t.name} (not inspected live): {n} is "
-            "written from the schema model; plan against the database to keep the text as is."
-        )
+    b.warnings += _rebuild_warnings(r, what, n)
     b.steps.append(
         step(
             "expand",
