@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from datamigration.db.dialect import Dialect, register_dialect
 
 
@@ -14,3 +16,10 @@ class PostgresDialect(Dialect):
     null_safe_differs = "IS DISTINCT FROM"
     nested_comments = True
     lock_trace = True
+    parser = "pglast"
+    true_false = ("TRUE", "FALSE")
+    bytes_format = "'\\x{}'::bytea"
+
+    @classmethod
+    def insert_skipping_duplicates(cls, target: str, conflict: Sequence[str]) -> tuple[str, str]:
+        return "INSERT INTO", f" ON CONFLICT ({', '.join(conflict)}) DO NOTHING"

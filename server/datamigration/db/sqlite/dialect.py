@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from datamigration.db.dialect import Dialect, register_dialect
 
 
@@ -14,3 +16,7 @@ class SQLiteDialect(Dialect):
     embedded = True
     hashes_in_database = False  # no md5()
     regexp = False  # no REGEXP function unless an extension defines one
+
+    @classmethod
+    def insert_skipping_duplicates(cls, target: str, conflict: Sequence[str]) -> tuple[str, str]:
+        return "INSERT OR IGNORE INTO", ""
