@@ -79,12 +79,14 @@ DIALECT_NAMES = {"postgresql", "postgres", "mysql", "mariadb", "sqlite", "mongod
 KNOWN_DIALECT_COMPARISONS = {
     "lint/catalogue.py": 1,
     "lint/docs.py": 1,
+    # the planner's NULL pre-check and its SQL-or-documents branch; ops_mysql looks for
+    # "mariadb" in a version string, which names a server, not a comparison of dialects
+    "plan/planner.py": 2,
+    "plan/ops_mysql.py": 1,
     # the type map is knowledge keyed by database (moved out of db/, it never connects)
     "typemap/docs.py": 1,
     "typemap/mapping.py": 3,
 }
-#: plan/ and execute/ are being reshaped (issue 11, items 3 and 4) and are checked after that.
-RESHAPED_ELSEWHERE = ("plan", "execute")
 
 
 def _names_a_dialect(node: ast.expr) -> bool:
@@ -109,7 +111,7 @@ def dialect_comparisons(path: Path) -> int:
 
 @pytest.mark.parametrize(
     "path",
-    modules(outside=("db", *RESHAPED_ELSEWHERE)),
+    modules(outside=("db",)),
     ids=lambda p: str(p.relative_to(PACKAGE)),
 )
 def test_no_engine_compares_a_dialect_name_outside_db(path):

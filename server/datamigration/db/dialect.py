@@ -48,6 +48,15 @@ class Dialect:
     lock_trace: ClassVar[bool] = False
     #: fractional digits of seconds a timestamp keeps (the diff compares at the coarser side's)
     timestamp_precision: ClassVar[int] = 6
+    #: the parser that checks a spec's expressions (plan/expressions.py): "pglast" (the
+    #: database's own grammar) or "sqlglot"; empty where nothing is parsed as SQL
+    parser: ClassVar[str] = "sqlglot"
+    #: text a spec's expression may not hold even inside a string literal, beyond `;` and
+    #: comments, because this dialect reads it as a comment or an escape
+    expression_forbidden: ClassVar[tuple[str, ...]] = ()
+    #: the literals of true and false, and of bytes (`{}`: their hex digits)
+    true_false: ClassVar[tuple[str, str]] = ("1", "0")
+    bytes_format: ClassVar[str] = "X'{}'"
 
     @classmethod
     def quote_part(cls, name: str) -> str:
@@ -98,6 +107,27 @@ class Dialect:
         (text must order bytewise, as Python and MongoDB do)."""
         return quoted, cls.placeholder
 
+    # Literals and clauses of generated SQL (plans store complete statements, so values are
+    # rendered, not bound). Names arrive already quoted.
+
+    @classmethod
+    def string_literal(cls, text: str) -> str:
+        return "'" + text.replace("'", "''") + "'"
+
+    @classmethod
+    def boolean_literal(cls, value: bool) -> str:
+        return cls.true_false[0] if value else cls.true_false[1]
+
+    @classmethod
+    def bytes_literal(cls, data: bytes) -> str:
+        return cls.bytes_format.format(data.hex())
+
+    @classmethod
+    def insert_skipping_duplicates(cls, target: str, conflict: Sequence[str]) -> tuple[str, str]:
+        """The verb and the tail of an INSERT ... SELECT into `target` that leaves a row whose
+        `conflict` key is already there as it is (a batch re-run after a crash is a no-op)."""
+        return "INSERT INTO", ""
+
 
 #: dialect name -> the driver-free module that defines its `Dialect` subclass
 DIALECT_MODULES: dict[str, str] = {
@@ -125,12 +155,18 @@ def lint_dialect_of(name: str) -> type[Dialect] | None:
     return None
 
 
-def dialect_of(name: str) -> type[Dialect]:
+def find_dialect(name: str) -> type[Dialect] | None:
     """The language facts of a dialect by its product name (postgresql / mysql / sqlite /
-    mongodb), importing its module on first use (no driver is imported)."""
+    mongodb), importing its module on first use (no driver is imported); None for no dialect
+    of ours."""
     if name not in _DIALECTS and name in DIALECT_MODULES:
         importlib.import_module(DIALECT_MODULES[name])
-    found = _DIALECTS.get(name)
+    return _DIALECTS.get(name)
+
+
+def dialect_of(name: str) -> type[Dialect]:
+    """`find_dialect`, refusing a name that is no dialect of ours."""
+    found = find_dialect(name)
     if found is None:
         raise UserInputError(
             f"unknown dialect {name!r}",

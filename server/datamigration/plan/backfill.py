@@ -18,6 +18,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
+from datamigration.db.dialect import dialect_of
 from datamigration.plan.model import BackfillSpec
 from datamigration.plan.sqltext import quote, quote_all, row_literal, row_value
 
@@ -67,18 +68,11 @@ def batch_sql(spec: BackfillSpec, after: Sequence[Any] | None, upto: Sequence[An
         if spec.where:
             cond.append(f"({spec.where})")
         where = f" WHERE {' AND '.join(cond)}" if cond else ""
-        verb = "INSERT INTO"
-        tail = ""
-        if spec.conflict_columns and d == "postgresql":
-            tail = f" ON CONFLICT ({quote_all(spec.conflict_columns, d)}) DO NOTHING"
-        elif spec.conflict_columns and d == "sqlite":
-            verb = "INSERT OR IGNORE INTO"
         target = quote(spec.target_table or "", d)
-        if spec.conflict_columns and d == "mysql":
-            # a no-op update, not INSERT IGNORE: a row a trigger wrote first (newer) is kept,
-            # and every other error (a CHECK, a truncation) still fails the batch
-            k = quote(spec.conflict_columns[0], d)
-            tail = f" ON DUPLICATE KEY UPDATE {k} = {target}.{k}"
+        verb, tail = "INSERT INTO", ""
+        if spec.conflict_columns:
+            conflict = [quote(c, d) for c in spec.conflict_columns]
+            verb, tail = dialect_of(d).insert_skipping_duplicates(target, conflict)
         return (
             f"{verb} {target} ({quote_all(spec.insert_columns, d)}) "
             f"SELECT {', '.join(spec.select_expressions)} FROM {quote(spec.table, d)} AS src"

@@ -19,6 +19,7 @@ import string
 from collections.abc import Iterator, Mapping
 from typing import Any
 
+from datamigration.db.dialect import dialect_of, find_dialect
 from datamigration.errors import UserInputError
 
 
@@ -86,9 +87,7 @@ def _no_comment_or_separator(field: str, text: str, dialect: str) -> None:
     Why so strict: MySQL runs the text of ``/*! ... */`` comments, reads ``#`` as a comment and
     ``\\'`` as an escaped quote, so where one parser sees a string literal another may see code.
     An expression never needs these; a string that does can be built with CHR()/CHAR()."""
-    bad = [";", "/*", "*/", "--"]
-    if dialect == "mysql":
-        bad += ["#", "\\"]
+    bad = [";", "/*", "*/", "--", *dialect_of(dialect).expression_forbidden]
     found = [b for b in bad if b in text]
     if found:
         raise refuse(field, text, f"it contains {found[0]!r}")
@@ -98,7 +97,8 @@ def _balanced(field: str, text: str, dialect: str) -> None:
     """The text's own parentheses balance, read by the dialect's tokenizer (string literals
     and quoted names skipped). Why: the planner pastes an expression inside parentheses or
     after AND, so `true) OR (1 = 1` is one expression once wrapped, yet another one in place."""
-    if dialect == "postgresql":
+    facts = dialect_of(dialect)
+    if facts.parser == "pglast":
         from pglast.parser import ParseError, scan
 
         try:
@@ -110,7 +110,7 @@ def _balanced(field: str, text: str, dialect: str) -> None:
         from sqlglot.tokens import TokenType
 
         try:
-            tokens = sqlglot.Dialect.get_or_raise(dialect).tokenize(text)
+            tokens = sqlglot.Dialect.get_or_raise(facts.sqlglot_dialect).tokenize(text)
         except sqlglot.errors.SqlglotError as exc:
             raise refuse(field, text, f"{dialect} cannot read it ({str(exc)[:80]})") from None
         opens = {TokenType.L_PAREN: 1, TokenType.R_PAREN: -1}
@@ -145,7 +145,7 @@ def check_sql_expression(field: str, text: str, dialect: str) -> None:
         text = _placeholders(field, text)
     _no_comment_or_separator(field, text, dialect)
     _balanced(field, text, dialect)
-    if dialect == "postgresql":
+    if dialect_of(dialect).parser == "pglast":
         _check_pg(field, text)
     else:
         _check_glot(field, text, dialect)
@@ -158,7 +158,7 @@ def check_sql_type(field: str, text: str, dialect: str) -> None:
         raise refuse(field, text, "it is empty")
     _no_comment_or_separator(field, text, dialect)
     _balanced(field, text, dialect)
-    if dialect == "postgresql":
+    if dialect_of(dialect).parser == "pglast":
         tree = _pg_tree(field, text, f"SELECT CAST(NULL AS {text})")
         target = _one_target(field, text, tree)
         cast = target.get("TypeCast")
@@ -333,7 +333,10 @@ def _mongo_value(text: Any) -> Any:
 def check_spec(spec: Any, dialect: str) -> None:
     """Refuse a spec whose expressions or type are not exactly what their field holds."""
     g = spec.get
-    if dialect == "mongodb":
+    facts = find_dialect(dialect)
+    if facts is None:
+        return
+    if facts.documents:
         for f in ("fill", "default"):
             if g(f) is not None:
                 check_mongo(f, _mongo_value(g(f)), frozenset())
@@ -344,7 +347,7 @@ def check_spec(spec: Any, dialect: str) -> None:
         if g("where"):
             check_mongo("where", _mongo_value(g("where")), FILTER_OPERATORS)
         return
-    if dialect not in ("postgresql", "mysql", "sqlite"):
+    if not facts.sql:
         return
     for f in EXPRESSION_FIELDS:
         v = g(f)

@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from datamigration.db.dialect import find_dialect
 from datamigration.lint import LintOptions, lint_text
 from datamigration.plan.backfill import batch_sql
 from datamigration.plan.model import Operation, Plan
@@ -63,14 +64,15 @@ TRIGGER_PARSE = (
     "generated trigger body (a compound statement the linter's parser cannot read); the same "
     "text is golden-tested and created on the database by the integration tests"
 )
-LINT_DIALECT = {"postgresql": "postgres", "mysql": "mysql", "sqlite": "sqlite"}
 
 
 def lint_operation(
     op: Operation, rows: Mapping[str, int] | None = None, *, raw: bool = False
 ) -> list[dict[str, Any]]:
     # a backfill's statements are its rendered sample batch: linted like any other statement
-    if op.kind not in ("sql", "backfill") or op.dialect not in LINT_DIALECT or not op.statements:
+    facts = find_dialect(op.dialect)
+    lint_dialect = facts.lint_dialect if facts else ""  # empty: no SQL the linter reads
+    if op.kind not in ("sql", "backfill") or not lint_dialect or not op.statements:
         return []
     ms = op.lock_timeout_ms or 2000
     prelude = PRELUDE[op.dialect].format(ms=ms, s=max(1, ms // 1000))
@@ -81,7 +83,7 @@ def lint_operation(
         statements = (batch_sql(op.backfill, None, [0] * len(op.backfill.key_columns)),)
     text = prelude + ";\n".join(statements) + ";\n"
     options = LintOptions(
-        dialect=LINT_DIALECT[op.dialect],
+        dialect=lint_dialect,
         assume_in_transaction=op.transactional,
         table_rows=dict(rows) if rows else None,
     )

@@ -3,7 +3,8 @@
 Generated SQL is reviewed by people and golden-tested, so names are quoted only when they need
 it (reserved words, upper case, odd characters); a name that needs no quotes reads better bare.
 Literals are rendered here (not bound as parameters) because plans store complete statements:
-what is reviewed is exactly what is sent.
+what is reviewed is exactly what is sent. How a database spells a quoted name or a literal is
+its `db.dialect.Dialect`'s business; this module decides when to quote and what a value is.
 """
 
 from __future__ import annotations
@@ -14,6 +15,8 @@ import re
 import uuid
 from collections.abc import Sequence
 from typing import Any
+
+from datamigration.db.dialect import Dialect, find_dialect
 
 _BARE = re.compile(r"^[a-z_][a-z0-9_]*$")
 #: words that must be quoted as identifiers in at least one of our dialects
@@ -29,15 +32,18 @@ RESERVED = frozenset(
 )
 
 
+def _facts(dialect: str) -> type[Dialect]:
+    """The dialect's language facts; a name that is no dialect of ours gets the SQL standard's."""
+    return find_dialect(dialect) or Dialect
+
+
 def quote(name: str, dialect: str) -> str:
     """An identifier, quoted only when it has to be. `schema.table` is quoted per part."""
     if "." in name and not name.startswith(('"', "`")):
         return ".".join(quote(part, dialect) for part in name.split("."))
     if _BARE.match(name) and name not in RESERVED:
         return name
-    if dialect == "mysql":
-        return "`" + name.replace("`", "``") + "`"
-    return '"' + name.replace('"', '""') + '"'
+    return _facts(dialect).quote_part(name)
 
 
 def quote_all(names: Sequence[str], dialect: str) -> str:
@@ -49,9 +55,7 @@ def literal(value: Any, dialect: str) -> str:
     if value is None:
         return "NULL"
     if isinstance(value, bool):
-        if dialect == "postgresql":
-            return "TRUE" if value else "FALSE"
-        return "1" if value else "0"
+        return _facts(dialect).boolean_literal(value)
     if isinstance(value, int):
         return str(value)
     if isinstance(value, float):
@@ -59,8 +63,7 @@ def literal(value: Any, dialect: str) -> str:
     if isinstance(value, decimal.Decimal):
         return str(value)
     if isinstance(value, (bytes, bytearray, memoryview)):
-        data = bytes(value).hex()
-        return f"'\\x{data}'::bytea" if dialect == "postgresql" else f"X'{data}'"
+        return _facts(dialect).bytes_literal(bytes(value))
     if isinstance(value, (dt.datetime, dt.date, dt.time)):
         return string_literal(
             value.isoformat(sep=" ") if isinstance(value, dt.datetime) else value.isoformat(),
@@ -72,11 +75,7 @@ def literal(value: Any, dialect: str) -> str:
 
 
 def string_literal(text: str, dialect: str) -> str:
-    body = text.replace("'", "''")
-    if dialect == "mysql":
-        # MySQL treats backslash as an escape inside strings unless NO_BACKSLASH_ESCAPES.
-        body = body.replace("\\", "\\\\")
-    return f"'{body}'"
+    return _facts(dialect).string_literal(text)
 
 
 def row_value(names: Sequence[str], dialect: str) -> str:

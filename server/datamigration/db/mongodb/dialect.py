@@ -13,3 +13,4 @@ class MongoDialect(Dialect):
     sql = False
     hashes_in_database = False
     timestamp_precision = 3  # BSON dates are milliseconds
+    parser = ""  # filters and values are walked operator by operator, not parsed as SQL

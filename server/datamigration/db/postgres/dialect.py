@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from datamigration.db.dialect import Dialect, register_dialect
 
 
@@ -26,3 +28,11 @@ class PostgresDialect(Dialect):
         if kind in ("text", "uuid"):
             return f'{quoted} COLLATE "C"', cls.placeholder
         return quoted, cls.placeholder
+
+    parser = "pglast"
+    true_false = ("TRUE", "FALSE")
+    bytes_format = "'\\x{}'::bytea"
+
+    @classmethod
+    def insert_skipping_duplicates(cls, target: str, conflict: Sequence[str]) -> tuple[str, str]:
+        return "INSERT INTO", f" ON CONFLICT ({', '.join(conflict)}) DO NOTHING"

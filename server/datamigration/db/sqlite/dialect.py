@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from datamigration.db.dialect import Dialect, register_dialect
 
 
@@ -21,3 +23,7 @@ class SQLiteDialect(Dialect):
     @classmethod
     def modulo(cls, expr: str, n: int) -> str:
         return f"({expr} % {n})"  # sqlite3 marks parameters with ?, so % is only modulo
+
+    @classmethod
+    def insert_skipping_duplicates(cls, target: str, conflict: Sequence[str]) -> tuple[str, str]:
+        return "INSERT OR IGNORE INTO", ""
