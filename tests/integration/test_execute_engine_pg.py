@@ -14,7 +14,6 @@ import psycopg
 import pytest
 
 from datamigration.db import connect
-from datamigration.db import executor_support as xs
 from datamigration.errors import LockTimeoutError
 from datamigration.execute import service
 from datamigration.execute.retry import Backoff
@@ -220,7 +219,7 @@ def test_rename_runs_step_by_step_keeps_data_and_contract_drops_the_old_column(w
     with connect(pg_url) as b:
         cols = [c.name for c in b.inspect(tables=["users"]).tables[0].columns]
         assert "email" not in cols
-        assert xs.index_state(b, "users_email_address_key") == "valid"
+        assert b.index_state("users_email_address_key") == "valid"
     status = service.run_status(ws, plan.id, db=pg_url)
     assert status["summary"] == "4/4 steps done" and status["run"]["status"] == "completed"
 
@@ -236,7 +235,7 @@ def test_rollback_of_the_whole_plan_restores_the_table(ws, pg_url):
     with connect(pg_url) as b:
         cols = [c.name for c in b.inspect(tables=["users"]).tables[0].columns]
         assert cols == ["id", "email", "n"]
-        assert xs.index_state(b, "users_email_address_key") is None
+        assert b.index_state("users_email_address_key") is None
     # after a rollback the plan can run again from the start
     out = run(ws, plan, pg_url, all_steps=True)
     assert out["steps"][1]["operations"][0]["rows"] == ROWS
@@ -339,7 +338,7 @@ def test_an_invalid_index_left_by_a_failed_build_is_dropped_and_rebuilt(ws, pg_u
         run(ws, plan, pg_url, step="s03")
     assert "duplicate" in str(err.value).lower() or "unique" in str(err.value).lower()
     with connect(pg_url) as b:
-        assert xs.index_state(b, "users_email_address_key") is None  # cleaned up, not invalid
+        assert b.index_state("users_email_address_key") is None  # cleaned up, not invalid
     # leave an invalid index by hand (as a crash would) and fix the data: the build recovers
     with psycopg.connect(pg_url, autocommit=True) as c:
         c.execute("UPDATE users SET email = 'one@x' WHERE id = 1")
@@ -357,7 +356,7 @@ def test_a_second_executor_on_the_same_plan_is_refused(ws, pg_url):
     seed(pg_url, rows=10)
     plan = make_plan(ws, pg_url, rename_steps()[:1])
     with connect(pg_url) as other:
-        assert xs.try_session_lock(other, f"datamigration:{plan.id}")
+        assert other.try_session_lock(f"datamigration:{plan.id}")
         with pytest.raises(Exception) as err:
             run(ws, plan, pg_url, step="s01", options=RunOptions(lock_wait_s=0))
         assert "another executor" in str(err.value)
@@ -488,9 +487,9 @@ def test_the_executors_own_session_never_starts_parallel_workers(ws, pg_url):
     show = "SELECT current_setting('max_parallel_maintenance_workers'), " \
         "current_setting('max_parallel_workers_per_gather')"  # fmt: skip
     with Executor(ws, plan, pg_url) as ex:
-        assert xs.fetch(ex.backend, show) == [("0", "0")]
+        assert ex.backend.fetch(show) == [("0", "0")]
     with Executor(ws, plan, pg_url, RunOptions(one_core=False)) as ex:
-        assert xs.fetch(ex.backend, show) != [("0", "0")]
+        assert ex.backend.fetch(show) != [("0", "0")]
 
 
 def test_ddl_blocked_by_an_autovacuum_cancels_it_instead_of_queueing_the_app_for_a_second(

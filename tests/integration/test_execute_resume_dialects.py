@@ -89,13 +89,11 @@ def test_an_interrupted_backfill_resumes_after_the_last_committed_batch(workspac
 
 
 def test_one_executor_per_plan_on_every_dialect(url):
-    from datamigration.db import executor_support as xs
-
     with connect(url) as first, connect(url) as second:
-        assert xs.try_session_lock(first, "datamigration:p1")
-        assert not xs.try_session_lock(second, "datamigration:p1")
-        assert xs.try_session_lock(second, "datamigration:p2")  # another plan is free
-        xs.release_session_lock(first, "datamigration:p1")
-        assert xs.try_session_lock(second, "datamigration:p1")
-        xs.release_session_lock(second, "datamigration:p1")
-        xs.release_session_lock(second, "datamigration:p2")
+        assert first.try_session_lock("datamigration:p1")
+        assert not second.try_session_lock("datamigration:p1")
+        assert second.try_session_lock("datamigration:p2")  # another plan is free
+        first.release_session_lock("datamigration:p1")
+        assert second.try_session_lock("datamigration:p1")
+        second.release_session_lock("datamigration:p1")
+        second.release_session_lock("datamigration:p2")

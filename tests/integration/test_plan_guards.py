@@ -17,7 +17,6 @@ import psycopg
 import pytest
 
 from datamigration.db import connect
-from datamigration.db import executor_support as xs
 from datamigration.errors import DataMigrationError, LockTimeoutError, UserInputError
 from datamigration.execute import service
 from datamigration.execute.retry import Backoff
@@ -54,7 +53,7 @@ def seed_sql(url: str) -> None:
 def contents(url: str, table: str) -> list[tuple]:
     """Every row of `table` (an exception if the table is gone)."""
     with connect(url) as b:
-        return [tuple(r) for r in xs.fetch(b, f"SELECT * FROM {table} ORDER BY id")]
+        return [tuple(r) for r in b.fetch(f"SELECT * FROM {table} ORDER BY id")]
 
 
 def nothing_written(ws: Workspace) -> bool:

@@ -18,8 +18,9 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from datamigration.db import executor_support as xs
 from datamigration.db.base import Backend
+from datamigration.db.contracts import Statement
+from datamigration.db.errors import is_lock_timeout
 from datamigration.errors import DatabaseError
 from datamigration.execute.operations import OperationRunner, RunContext, runs
 from datamigration.execute.refused import refused_error
@@ -89,20 +90,20 @@ def run_backfill(
     throttle.calibrate()
     while True:
         throttle.before_batch()
-        found = xs.fetch(backend, boundary_sql(spec, after))
+        found = backend.fetch(boundary_sql(spec, after))
         upto = tuple(found[0]) if found else None
         sql = batch_sql(spec, after, upto)
         final = upto is None
         mark = upto if upto is not None else after
 
-        def checkpoint(counts: list[int], mark: Any = mark, final: bool = final) -> xs.Statement:
+        def checkpoint(counts: list[int], mark: Any = mark, final: bool = final) -> Statement:
             return store.advance_statement(step_id, op.id, mark, max(counts[0], 0), finished=final)
 
         refused: DatabaseError | None = None
         try:
             counts, _ = with_lock_retry(
-                lambda sql=sql, checkpoint=checkpoint: xs.transaction(
-                    backend, [(sql, ()), checkpoint], lock_timeout_ms=op.lock_timeout_ms
+                lambda sql=sql, checkpoint=checkpoint: backend.transaction(
+                    [(sql, ()), checkpoint], lock_timeout_ms=op.lock_timeout_ms
                 ),
                 retries=op.retries,
                 backoff=backoff,
@@ -111,7 +112,7 @@ def run_backfill(
                 what=f"backfill batch of {spec.table}",
             )
         except DatabaseError as exc:
-            if spec.mode != "insert" or xs.is_lock_timeout(exc):
+            if spec.mode != "insert" or is_lock_timeout(exc):
                 raise
             refused = exc  # a row the target refuses: named below, outside this handler
         if refused is not None:

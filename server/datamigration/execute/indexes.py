@@ -14,7 +14,6 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 
-from datamigration.db import executor_support as xs
 from datamigration.db.base import Backend
 from datamigration.execute.retry import Backoff, RetryLog, with_lock_retry
 
@@ -36,10 +35,10 @@ def concurrent_index_name(statement: str) -> str | None:
 
 def drop_invalid(backend: Backend, index: str) -> bool:
     """Drop `index` when a failed build left it invalid; True when one was dropped."""
-    if xs.index_state(backend, index) != "invalid":
+    if backend.index_state(index) != "invalid":
         return False
     backend.execute(
-        [f"DROP INDEX CONCURRENTLY IF EXISTS {xs.quote(backend, index)}"], autocommit=True
+        [f"DROP INDEX CONCURRENTLY IF EXISTS {backend.quote_identifier(index)}"], autocommit=True
     )
     return True
 
@@ -78,5 +77,5 @@ def build_index(
         what=f"index build {index or ''}".strip(),
         **kwargs,
     )
-    final = xs.index_state(backend, index) if index else None
+    final = backend.index_state(index) if index else None
     return {"index": index, "state": final, "dropped_invalid": len(dropped), **log.to_dict()}

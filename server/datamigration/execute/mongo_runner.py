@@ -33,7 +33,7 @@ class MongoExecutor(Executor):
     def _probe(self, table: str | None) -> dict[str, Any]:
         """A small read of the collection (the state collection without one), timed."""
         collection = table or "_datamigration_runs"
-        return {"probe": lambda: self.backend.probe_latency_ms(collection)}  # type: ignore[attr-defined]
+        return {"probe": lambda: self.backend.probe_latency_ms(collection)}
 
     def _gate_table(self, step: Step) -> str | None:
         """The health gate probes the first collection the step writes."""

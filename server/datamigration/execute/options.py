@@ -23,7 +23,7 @@ class RunOptions:
     max_lag_s: float | None = None
     throttle: ThrottlePolicy | None = None
     backoff: Backoff = field(default_factory=Backoff)
-    #: the executor's own statements never start parallel workers (xs.keep_to_one_core)
+    #: the executor's own statements never start parallel workers (Backend.keep_to_one_core)
     one_core: bool = True
     #: lock timeouts of DDL start short and climb to the operation's limit (execute/retry.py)
     lock_ladder: LockLadder = field(default_factory=LockLadder)

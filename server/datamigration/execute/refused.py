@@ -14,7 +14,6 @@ import re
 from collections.abc import Sequence
 from typing import Any
 
-from datamigration.db import executor_support as xs
 from datamigration.db.base import Backend
 from datamigration.errors import DatabaseError, ValidationFailedError
 from datamigration.plan.backfill import batch_sql, keys_sql
@@ -36,7 +35,7 @@ def refused_rows(
 ) -> list[tuple[tuple[Any, ...], str]]:
     """(key, the database's message) of up to `MAX_NAMED` rows in (after, upto] whose insert
     fails on its own."""
-    keys = [tuple(r) for r in xs.fetch(backend, keys_sql(spec, after, upto))]
+    keys = [tuple(r) for r in backend.fetch(keys_sql(spec, after, upto))]
     found: list[tuple[tuple[Any, ...], str]] = []
     trials = 0
 

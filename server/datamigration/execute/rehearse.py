@@ -23,7 +23,6 @@ from collections.abc import Callable
 from typing import Any
 
 from datamigration.confirmation import Action
-from datamigration.db import executor_support as xs
 from datamigration.db.base import Backend, connect
 from datamigration.errors import UserInputError
 from datamigration.execute.runner import RunOptions
@@ -51,7 +50,7 @@ def _make_throwaway(plan: Plan, source: str, backend: Backend, workspace: Worksp
         from datamigration.db.mongodb import throwaway as mongo_copy
 
         return mongo_copy.throwaway_copy(backend, name, _collections(plan), sample_rows)  # type: ignore[arg-type]
-    staging = xs.throwaway_database(backend, name)
+    staging = backend.throwaway_database(name)
     return staging, _sample(source, staging, workspace, plan.tables, sample_rows)
 
 
@@ -61,7 +60,7 @@ def _drop_throwaway(plan: Plan, backend: Backend, name: str) -> None:
 
         mongo_copy.drop_throwaway(backend, name)  # type: ignore[arg-type]
     else:
-        xs.drop_throwaway(backend, name)
+        backend.drop_throwaway(name)
 
 
 def _sample(source_url: str, staging_url: str, workspace: Workspace, tables: list[str],
@@ -69,7 +68,7 @@ def _sample(source_url: str, staging_url: str, workspace: Workspace, tables: lis
     copied: dict[str, int] = {}
     with connect(source_url, workspace) as src, connect(staging_url, workspace) as dst:
         schema = src.inspect()
-        xs.skip_foreign_keys(dst)
+        dst.skip_foreign_keys()
         wanted = set(tables)
         # parents first, so references hold even where FK checks cannot be switched off
         ordered = sorted(
@@ -82,7 +81,7 @@ def _sample(source_url: str, staging_url: str, workspace: Workspace, tables: lis
             n = 0
             for batch in src.iter_rows(t.qualified_name, key, cols, batch_size=2000):
                 rows = batch.rows[: max(0, sample_rows - n)]
-                n += xs.insert_rows(dst, t.qualified_name, cols, rows)
+                n += dst.insert_rows(t.qualified_name, cols, rows)
                 if n >= sample_rows:
                     break
             copied[t.name] = n

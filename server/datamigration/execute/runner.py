@@ -25,7 +25,6 @@ import time
 from collections.abc import Callable, Sequence
 from typing import Any, Self
 
-from datamigration.db import executor_support as xs
 from datamigration.db.base import Backend, connect
 from datamigration.errors import (
     ConflictError,
@@ -88,7 +87,7 @@ class Executor:
         self.options = options or RunOptions()
         self.backend = backend or connect(url, workspace)
         if self.options.one_core:
-            xs.keep_to_one_core(self.backend)
+            self.backend.keep_to_one_core()
         self.store = self._open_store()
         self.log = RunLog(workspace.state_dir, self.options.log_name or plan.id)
         self._story = story_mod if self.options.announce else _Silent()
@@ -493,7 +492,7 @@ class Executor:
 
     def _probe(self, table: str | None) -> dict[str, Any]:
         """How the throttle measures latency: a one-row read of `table`, or a trivial query."""
-        return {"probe_sql": f"SELECT 1 FROM {xs.quote(self.backend, table)} LIMIT 1"
+        return {"probe_sql": f"SELECT 1 FROM {self.backend.quote_identifier(table)} LIMIT 1"
                 if table else "SELECT 1"}  # fmt: skip
 
     def _gate_table(self, step: Step) -> str | None:

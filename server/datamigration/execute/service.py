@@ -13,7 +13,6 @@ from dataclasses import dataclass
 from typing import Any
 
 from datamigration.confirmation import Action
-from datamigration.db import executor_support as xs
 from datamigration.db.base import connect
 from datamigration.errors import DataMigrationError, UserInputError
 from datamigration.execute.mongo_state import MongoRunStore
@@ -258,7 +257,7 @@ def _nobody_runs(backend: Any, plan_id: str) -> bool:
     """True when no executor holds the plan's lock, so a `running` step was interrupted."""
 
     name = f"datamigration:{plan_id}"
-    if not xs.try_session_lock(backend, name):
+    if not backend.try_session_lock(name):
         return False
-    xs.release_session_lock(backend, name)
+    backend.release_session_lock(name)
     return True

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 from typing import Any
 
-from datamigration.db import executor_support as xs
 from datamigration.execute.indexes import build_index, concurrent_index_name
 from datamigration.execute.operations import OperationRunner, RunContext, runs
 from datamigration.execute.retry import RetryLog, with_lock_retry
@@ -55,7 +54,7 @@ def run_sql(ctx: RunContext, step: Step, op: Operation, *, mark: bool) -> dict[s
     def yield_autovacuum(attempt: int, pause_ms: float) -> None:
         """After a lock timeout: an autovacuum on the plan's tables would hold the lock up
         to deadlock_timeout (1 s) with the application queued behind us; cancel it."""
-        cancelled = xs.cancel_autovacuum(backend, ctx.plan.tables)
+        cancelled = backend.cancel_autovacuum(ctx.plan.tables)
         if cancelled:
             ctx.log.write("autovacuum_cancelled", step=step.id, operation=op.id,
                           pids=cancelled, attempt=attempt)  # fmt: skip
@@ -79,12 +78,12 @@ def run_sql(ctx: RunContext, step: Step, op: Operation, *, mark: bool) -> dict[s
                     **ddl_retry,
                 )
         if mark:
-            xs.transaction(backend, done)
+            backend.transaction(done)
     elif backend.transactional_ddl:
         # the statements and the "done" mark commit together: a crash leaves neither
         batch: list[Any] = [(s, ()) for s in op.statements] + done
         with_lock_retry(
-            lambda: xs.transaction(backend, batch, lock_timeout_ms=lock_timeout()),
+            lambda: backend.transaction(batch, lock_timeout_ms=lock_timeout()),
             what=op.id,
             **ddl_retry,
         )
@@ -95,7 +94,7 @@ def run_sql(ctx: RunContext, step: Step, op: Operation, *, mark: bool) -> dict[s
             **ddl_retry,
         )
         if mark:
-            xs.transaction(backend, done)
+            backend.transaction(done)
     out: dict[str, Any] = {"statements": len(op.statements), **log.to_dict()}
     if indexes:
         out["indexes"] = indexes

@@ -23,8 +23,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from datamigration.db import executor_support as xs
 from datamigration.db.base import Backend
+from datamigration.db.contracts import Statement
 from datamigration.errors import ConflictError
 from datamigration.plan.dialects import dialect_class
 from datamigration.redact import redact_text
@@ -140,7 +140,7 @@ class RunStore:
         self.backend = backend
         self.plan_id = plan_id
         self.plan_hash = plan_hash
-        self.p = xs.placeholder(backend)
+        self.p = backend.placeholder
 
     # --- the executor lock ---------------------------------------------------------------------
 
@@ -156,32 +156,30 @@ class RunStore:
 
     def try_lock(self) -> bool:
         """The plan's session lock on the target: a crash ends the session and frees it."""
-        return xs.try_session_lock(self.backend, self._lock_name)
+        return self.backend.try_session_lock(self._lock_name)
 
     def renew_lock(self) -> None:
         """A session lock has no lease to renew."""
 
     def release_lock(self) -> None:
-        xs.release_session_lock(self.backend, self._lock_name)
+        self.backend.release_session_lock(self._lock_name)
 
     # --- setup ---------------------------------------------------------------------------------
 
     def ensure(self) -> None:
         """Create the state tables when missing (each in its own short statement)."""
         for ddl in _DDL:
-            xs.transaction(self.backend, [(ddl, ())])
+            self.backend.transaction([(ddl, ())])
 
     def exists(self) -> bool:
         """Whether the state tables exist (run_status must not create them)."""
         try:
-            xs.fetch(self.backend, f"SELECT count(*) FROM {RUNS} WHERE 1 = 0")
+            self.backend.fetch(f"SELECT count(*) FROM {RUNS} WHERE 1 = 0")
         except Exception:  # noqa: BLE001 - any failure here means "no state yet"
             return False
         return True
 
-    def _upsert(
-        self, table: str, keys: dict[str, Any], values: dict[str, Any]
-    ) -> list[xs.Statement]:
+    def _upsert(self, table: str, keys: dict[str, Any], values: dict[str, Any]) -> list[Statement]:
         """One INSERT that updates the existing row (ON CONFLICT / ON DUPLICATE KEY)."""
         cols = [*keys, *values]
         marks = ", ".join([self.p] * len(cols))
@@ -202,15 +200,14 @@ class RunStore:
             "started_at": (before or {}).get("started_at") or now_iso(),
             "updated_at": now_iso(),
         }
-        xs.transaction(self.backend, self._upsert(RUNS, {"plan_id": self.plan_id}, values))
+        self.backend.transaction(self._upsert(RUNS, {"plan_id": self.plan_id}, values))
         return before
 
     def set_run(self, **values: Any) -> None:
         """Change fields of the existing run row (status, validation)."""
         values["updated_at"] = now_iso()
         sets = ", ".join(f"{k} = {self.p}" for k in values)
-        xs.transaction(
-            self.backend,
+        self.backend.transaction(
             [
                 (
                     f"UPDATE {RUNS} SET {sets} WHERE plan_id = {self.p}",
@@ -221,8 +218,7 @@ class RunStore:
 
     def run(self) -> dict[str, Any] | None:
         p = self.p
-        rows = xs.fetch(
-            self.backend,
+        rows = self.backend.fetch(
             f"SELECT plan_hash, status, validation, owner, started_at, updated_at FROM {RUNS} "
             f"WHERE plan_id = {p}",
             (self.plan_id,),
@@ -236,15 +232,14 @@ class RunStore:
 
     def steps(self) -> dict[str, StepState]:
         p = self.p
-        rows = xs.fetch(
-            self.backend,
+        rows = self.backend.fetch(
             f"SELECT step_id, status, attempts, started_at, finished_at, detail FROM {STEPS} "
             f"WHERE plan_id = {p}",
             (self.plan_id,),
         )
         return {r[0]: StepState(r[0], r[1], int(r[2]), r[3], r[4], r[5]) for r in rows}
 
-    def step_statements(self, step_id: str, status: str, **extra: Any) -> list[xs.Statement]:
+    def step_statements(self, step_id: str, status: str, **extra: Any) -> list[Statement]:
         values: dict[str, Any] = {"status": status}
         if status == "running":
             values["started_at"] = now_iso()
@@ -268,14 +263,13 @@ class RunStore:
                     (self.plan_id, step_id),
                 )
             )
-        xs.transaction(self.backend, statements)
+        self.backend.transaction(statements)
 
     # --- checkpoints ---------------------------------------------------------------------------
 
     def checkpoint(self, step_id: str, op_id: str) -> Checkpoint | None:
         p = self.p
-        rows = xs.fetch(
-            self.backend,
+        rows = self.backend.fetch(
             f"SELECT last_key, rows_done, batches, finished, updated_at FROM {CHECKPOINTS} "
             f"WHERE plan_id = {p} AND step_id = {p} AND op_id = {p}",
             (self.plan_id, step_id, op_id),
@@ -287,8 +281,7 @@ class RunStore:
 
     def checkpoints(self) -> list[Checkpoint]:
         p = self.p
-        rows = xs.fetch(
-            self.backend,
+        rows = self.backend.fetch(
             f"SELECT step_id, op_id, last_key, rows_done, batches, finished, updated_at "
             f"FROM {CHECKPOINTS} WHERE plan_id = {p} ORDER BY step_id, op_id",
             (self.plan_id,),
@@ -303,8 +296,7 @@ class RunStore:
         found = self.checkpoint(step_id, op_id)
         if found is not None:
             return found
-        xs.transaction(
-            self.backend,
+        self.backend.transaction(
             self._upsert(
                 CHECKPOINTS,
                 {"plan_id": self.plan_id, "step_id": step_id, "op_id": op_id},
@@ -321,7 +313,7 @@ class RunStore:
         rows: int,
         *,
         finished: bool = False,
-    ) -> xs.Statement:
+    ) -> Statement:
         """The checkpoint UPDATE that commits together with a batch."""
         p = self.p
         return (
@@ -343,8 +335,7 @@ class RunStore:
 
     def finish_checkpoint(self, step_id: str, op_id: str) -> None:
         p = self.p
-        xs.transaction(
-            self.backend,
+        self.backend.transaction(
             [
                 (
                     (
@@ -356,7 +347,7 @@ class RunStore:
             ],
         )
 
-    def done_statements(self, step_id: str, op_id: str) -> list[xs.Statement]:
+    def done_statements(self, step_id: str, op_id: str) -> list[Statement]:
         """The statements that mark an operation done, to commit with the operation itself."""
         return self._upsert(
             CHECKPOINTS,
@@ -366,13 +357,12 @@ class RunStore:
 
     def mark_done(self, step_id: str, op_id: str) -> None:
         """An operation that is not batched is done (skipped when the step runs again)."""
-        xs.transaction(self.backend, self.done_statements(step_id, op_id))
+        self.backend.transaction(self.done_statements(step_id, op_id))
 
     def clear_checkpoints(self, step_id: str) -> None:
         """A rolled-back step backfills from the start when it runs again."""
         p = self.p
-        xs.transaction(
-            self.backend,
+        self.backend.transaction(
             [
                 (
                     f"DELETE FROM {CHECKPOINTS} WHERE plan_id = {p} AND step_id = {p}",

@@ -36,11 +36,3 @@ def replication_lag(backend: Backend) -> ReplicationLag | None:
         bytes=max(int(lag_bytes), 0) if lag_bytes is not None else None,
         standbys=int(count),
     )
-
-
-def probe_latency_ms(
-    backend: Backend, target: str | None = None, *, timeout_ms: int = 5_000
-) -> float:
-    """Wall time of one small read (`target`: the probe statement on SQL, the collection on
-    MongoDB), bounded by `timeout_ms`: a probe stuck behind a lock returns the time it waited."""
-    return backend.probe_latency_ms(target, timeout_ms=timeout_ms)

@@ -26,7 +26,7 @@ from typing import Any
 
 from datamigration.db.base import Backend
 from datamigration.errors import ConflictError
-from datamigration.safety import probes as xs
+from datamigration.safety.probes import replication_lag
 
 
 class ThrottledTooLongError(ConflictError):
@@ -111,15 +111,15 @@ class Throttle:
 
     def __post_init__(self) -> None:
         if self.probe is None:
-            self.probe = lambda: xs.probe_latency_ms(
-                self.backend, self.probe_sql, timeout_ms=self.policy.probe_timeout_ms
+            self.probe = lambda: self.backend.probe_latency_ms(
+                self.probe_sql, timeout_ms=self.policy.probe_timeout_ms
             )
         if self.lag is None:
             self.lag = self._standby_lag
         self._lag_bytes: int | None = None
 
     def _standby_lag(self) -> float | None:
-        found = xs.replication_lag(self.backend)
+        found = replication_lag(self.backend)
         self._lag_bytes = found.bytes if found else None
         if found and found.bytes is not None:
             self.stats.max_lag_bytes = max(self.stats.max_lag_bytes or 0, found.bytes)
