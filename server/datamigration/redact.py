@@ -7,7 +7,7 @@ replaced, and environments passed to subprocesses are stripped of anything that 
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable
 from urllib.parse import unquote, urlsplit, urlunsplit
 
 MASK = "***"
@@ -98,9 +98,3 @@ def redact_text(text: str, extra_secrets: Iterable[str] = ()) -> str:
 def is_secret_name(name: str) -> bool:
     """True for environment variable names that usually hold credentials."""
     return bool(_SECRET_NAME.search(name))
-
-
-def scrub_environment(env: Mapping[str, str], keep: Iterable[str] = ()) -> dict[str, str]:
-    """Copy of `env` without secret-looking variables (names in `keep` survive)."""
-    keep_set = set(keep)
-    return {k: v for k, v in env.items() if k in keep_set or not is_secret_name(k)}

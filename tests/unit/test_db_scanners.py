@@ -1,5 +1,5 @@
-"""The small parsers around the databases: statement counting and call finding for PostgreSQL,
-the MySQL pre-send guard, SQLite DDL scanning, type modifiers, jsonable values."""
+"""The small parsers around the databases: the MySQL pre-send guard, SQLite DDL scanning, type
+modifiers, jsonable values."""
 
 from __future__ import annotations
 
@@ -11,33 +11,8 @@ import pytest
 
 from datamigration.db.contracts import jsonable
 from datamigration.db.postgres.introspect import _check_expression, _modifiers, _trigger
-from datamigration.db.readonly import count_postgres_statements, mysql_guard, postgres_calls
+from datamigration.db.readonly import mysql_guard
 from datamigration.db.sqlite.introspect import _body, _paren_after, _split_top, _sqlite_type
-
-
-@pytest.mark.parametrize(
-    ("sql", "count"),
-    [
-        ("SELECT 1", 1),
-        ("SELECT 1;", 1),
-        ("COMMIT; DROP TABLE t", 2),
-        ("/* ; */ SELECT ';' -- ;\n", 1),
-        ("SELECT $$;$$", 1),
-        ("SELECT 1; -- x\nDELETE FROM t", 2),
-    ],
-)
-def test_postgres_statements_are_counted_by_postgres_own_parser(sql, count):
-    assert count_postgres_statements(sql) == count
-
-
-def test_an_unparsable_statement_is_left_to_the_server():
-    assert count_postgres_statements("SELEC oops") is None
-
-
-def test_calls_are_found_anywhere_in_the_tree_even_schema_qualified():
-    calls = postgres_calls("SELECT x FROM (SELECT pg_catalog.set_config('role', 'p', true) x) s")
-    assert "set_config" in calls
-    assert "set_config" not in postgres_calls("SELECT 'set_config(1)' AS text_only")
 
 
 @pytest.mark.parametrize(

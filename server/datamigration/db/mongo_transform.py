@@ -31,6 +31,10 @@ from datamigration.errors import UserInputError
 MISSING = object()  # a field the document does not have (MongoDB's "missing", not null)
 TARGETS = ("int", "long", "double", "decimal", "string", "date", "bool", "objectId")
 _SHORTHANDS = {f"$to{t[0].upper()}{t[1:]}": t for t in TARGETS}
+#: every operator `evaluate` runs: what a plan's transform may use, and nothing else
+OPERATORS = frozenset(
+    {"$literal", "$convert", "$ifNull", "$concat", "$toUpper", "$toLower", "$trim", *_SHORTHANDS}
+)
 _INT32 = (-(2**31), 2**31 - 1)
 _INT64 = (-(2**63), 2**63 - 1)
 _EPOCH = dt.datetime(1970, 1, 1)
@@ -123,9 +127,7 @@ def check_expression(expr: Any) -> None:
     if isinstance(expr, Mapping):
         if len(expr) == 1 and next(iter(expr)).startswith("$"):
             name, arg = next(iter(expr.items()))
-            known = {"$literal", "$convert", "$ifNull", "$concat", "$toUpper", "$toLower",
-                     "$trim", *_SHORTHANDS}  # fmt: skip
-            if name not in known:
+            if name not in OPERATORS:
                 evaluate(expr, {})  # raises with the hint
             if name == "$literal":
                 return

@@ -128,45 +128,6 @@ def capped_value(value: Any, max_value_bytes: int = MAX_VALUE_BYTES) -> tuple[An
     return f"{head}{CUT_MARK}{len(data)} bytes]", True
 
 
-def count_postgres_statements(sql: str) -> int | None:
-    """Statements in `sql` by PostgreSQL's own parser (pglast); None when it does not parse
-    (the server then reports the syntax error itself)."""
-    try:
-        import pglast
-    except ImportError:  # pragma: no cover - pglast is a dependency
-        return None
-    try:
-        return len(pglast.parser.split(sql, with_parser=True))
-    except Exception:  # noqa: BLE001 - any parse failure: let the server say why
-        return None
-
-
-def postgres_calls(sql: str) -> set[str]:
-    """Lower-case names of every function called anywhere in the statement (pglast AST)."""
-    try:
-        import pglast
-        from pglast import ast
-        from pglast.visitors import Visitor
-    except ImportError:  # pragma: no cover
-        return set()
-
-    found: set[str] = set()
-
-    class Calls(Visitor):
-        def visit_FuncCall(self, ancestors, node):
-            parts = [getattr(p, "sval", "") for p in node.funcname or ()]
-            if parts:
-                found.add(parts[-1].lower())
-
-    try:
-        tree = pglast.parse_sql(sql)
-    except Exception:  # noqa: BLE001
-        return set()
-    Calls()(tree)
-    _ = ast
-    return found
-
-
 def now() -> float:
     return time.perf_counter()
 

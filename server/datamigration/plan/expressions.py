@@ -19,7 +19,9 @@ import string
 from collections.abc import Iterator, Mapping
 from typing import Any
 
+from datamigration.db import mongo_transform as transform
 from datamigration.db.dialect import dialect_of, find_dialect
+from datamigration.db.mongodb.operators import EXTENDED_JSON
 from datamigration.errors import UserInputError
 
 
@@ -286,15 +288,9 @@ def _check_glot(field: str, text: str, dialect: str) -> None:
 
 # --- MongoDB -----------------------------------------------------------------------------------
 
-#: extended-JSON wrappers a value may use ({"$date": ...}): data, not operators
-EXTENDED_JSON = frozenset({"$date", "$oid", "$numberLong", "$numberInt", "$numberDouble",
-                           "$numberDecimal", "$binary", "$uuid", "$timestamp", "$regularExpression",
-                           "$minKey", "$maxKey"})  # fmt: skip
-#: the aggregation operators the document planner evaluates (db/mongo_transform.py)
-TRANSFORM_OPERATORS = frozenset({"$literal", "$convert", "$ifNull", "$concat", "$toUpper",
-                                 "$toLower", "$trim", "$toInt", "$toLong", "$toDouble",
-                                 "$toDecimal", "$toString", "$toDate", "$toBool",
-                                 "$toObjectId"})  # fmt: skip
+#: extended-JSON wrappers a value may use ({"$date": ...}, data, not operators) are the query
+#: guard's; a transform may use exactly the operators the document planner evaluates
+TRANSFORM_OPERATORS = transform.OPERATORS
 #: query operators a `where` filter may use (no $where, $expr, $function, $jsonSchema ...)
 FILTER_OPERATORS = frozenset({"$eq", "$ne", "$gt", "$gte", "$lt", "$lte", "$in", "$nin",
                               "$exists", "$type", "$and", "$or", "$nor", "$not", "$regex",

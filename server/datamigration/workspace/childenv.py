@@ -82,8 +82,9 @@ _PR_SET_DUMPABLE = 4
 _hidden = False
 
 
-def is_secret_name(name: str) -> bool:
-    """True for names that usually hold credentials (`MYSQL_PWD`, `PGDSN`, `API_KEY`...)."""
+def is_secret_variable(name: str) -> bool:
+    """True for names that usually hold credentials (`MYSQL_PWD`, `PGDSN`, `API_KEY`...): wider
+    than `redact.is_secret_name` (URL options), since a child process needs none of them."""
     return bool(_SECRET_NAME.search(name))
 
 
@@ -111,7 +112,7 @@ def child_environment(
             continue
         if name not in PASS_THROUGH and not name.startswith(PASS_THROUGH_PREFIXES):
             continue
-        if is_secret_name(name) or looks_secret(value):
+        if is_secret_variable(name) or looks_secret(value):
             continue
         out[name] = value
     if "PATH" in out:
