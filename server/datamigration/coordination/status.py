@@ -1,9 +1,10 @@
 """status.json: AgileFlow's story board, read in both vocabularies and edited in place.
 
-Two status vocabularies exist in the wild (the commands write `in-progress / in-review / done`,
-newer code `in_progress / in_review / completed / archived`); we read both, validate transitions
-on the canonical form, and write the spelling the file already uses: the story's own spelling,
-else the file's majority, else hyphens (what AgileFlow's commands write, and our new files).
+The board's rules (the two status vocabularies, transitions) live in `vocabulary`, reading and
+checking the file in `status_file`; this module holds the operations (list, get, create, update,
+record a validation) and the in-place write. A status is written in the spelling the file
+already uses: the story's own spelling, else the file's majority, else hyphens (what
+AgileFlow's commands write, and our new files).
 
 Every write holds `status.json.lock`, re-reads the file under it, splices only the changed
 story's fields and the top-level `updated` timestamp (when the file has one; it is not added
@@ -29,227 +30,32 @@ from datamigration.coordination.harness import VALIDATION_FIELDS, check_review_g
 from datamigration.coordination.locking import FileLock
 from datamigration.coordination.paths import coordination_paths
 from datamigration.coordination.schema_check import first_error
-from datamigration.errors import ConflictError, FileFormatError, NotFoundError, UserInputError
+from datamigration.coordination.status_file import (
+    StatusFile,
+    parse_status_text,
+    read_status_text,
+    story_index,
+)
+from datamigration.coordination.vocabulary import (
+    NEW_STORY_STATUSES,
+    VALID_STATUSES_TEXT,
+    allowed_from,
+    canonical_status,
+    requested_status,
+    spell,
+    vocabulary_of,
+)
+from datamigration.errors import ConflictError, NotFoundError, UserInputError
 from datamigration.redact import redact_text
-from datamigration.safeload import check_depth, too_deep
+from datamigration.safeload import check_depth
 from datamigration.workspace.root import Workspace
 
-CANONICAL = ("ready", "in_progress", "in_review", "blocked", "completed", "archived")
-ALIASES = {
-    "ready": "ready", "pending": "ready", "todo": "ready",
-    "in_progress": "in_progress", "in-progress": "in_progress",
-    "in_review": "in_review", "in-review": "in_review",
-    "blocked": "blocked",
-    "completed": "completed", "done": "completed",
-    "archived": "archived",
-}  # fmt: skip
-HYPHEN_SPELLING = {"in_progress": "in-progress", "in_review": "in-review", "completed": "done"}
-TRANSITIONS = {
-    "ready": ("in_progress", "blocked"),
-    "in_progress": ("in_review", "blocked", "ready"),
-    "in_review": ("completed", "in_progress", "blocked"),
-    "blocked": ("ready", "in_progress", "in_review"),
-    "completed": ("archived", "in_progress"),
-    "archived": (),
-}
-NEW_STORY_STATUSES = ("ready", "in_progress", "blocked")
-_HYPHEN_MARKS = {"in-progress", "in-review", "done"}
-_UNDERSCORE_MARKS = {"in_progress", "in_review", "completed"}
 _STORY_ID = re.compile(r"^[A-Za-z][A-Za-z0-9]*-[A-Za-z0-9][A-Za-z0-9._-]{0,58}$")
 _TOUCH_KEYS = ("last_update", "updated", "updated_at")
 _PROTECTED = ("id", "status", *VALIDATION_FIELDS)
 
 
-# -- vocabulary ----------------------------------------------------------------------------------
-
-
-def canonical_status(value: Any) -> str | None:
-    """The canonical status for any spelling we know, else None."""
-    if not isinstance(value, str):
-        return None
-    return ALIASES.get(value.strip().lower().replace(" ", "_"))
-
-
-#: Every spelling we accept, in both AgileFlow vocabularies, for hints.
-VALID_STATUSES_TEXT = (
-    "ready, in-progress, blocked, in-review, done (commands' spelling) or ready, in_progress, "
-    "in_review, blocked, completed, archived (newer spelling; pending is read as ready)"
-)
-
-
-def requested_status(value: str) -> str:
-    found = canonical_status(value)
-    if found is None:
-        raise UserInputError(
-            f"unknown status {value!r}", hint=f"Use one of: {VALID_STATUSES_TEXT}."
-        )
-    return found
-
-
-def allowed_from(recorded: Any) -> tuple[str, ...]:
-    """The statuses a story may move to from the status recorded in the file.
-
-    A story without a status counts as ready. A recorded status we do not know (`wip`, a typo)
-    allows only the move back to ready: guessing what it meant could skip the review gate.
-    """
-    if recorded is None:
-        return TRANSITIONS["ready"]
-    current = canonical_status(recorded)
-    if current is None:
-        return ("ready",)
-    return TRANSITIONS[current]
-
-
-def spell(status: str, vocabulary: str) -> str:
-    return HYPHEN_SPELLING.get(status, status) if vocabulary == "hyphen" else status
-
-
-def vocabulary_of(stories: list[dict[str, Any]], story: Mapping[str, Any] | None = None) -> str:
-    """'hyphen' or 'underscore': the story's own spelling, else the file's majority."""
-    own = story.get("status") if story else None
-    if own in _HYPHEN_MARKS:
-        return "hyphen"
-    if own in _UNDERSCORE_MARKS:
-        return "underscore"
-    hyphen = sum(1 for s in stories if s.get("status") in _HYPHEN_MARKS)
-    underscore = sum(1 for s in stories if s.get("status") in _UNDERSCORE_MARKS)
-    return "underscore" if underscore > hyphen else "hyphen"
-
-
 # -- reading -------------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class StatusFile:
-    """A parsed status.json (or the empty board when the file does not exist yet)."""
-
-    path: Path
-    exists: bool
-    data: dict[str, Any]
-
-    @property
-    def shape(self) -> str:
-        stories = self.data.get("stories")
-        return "array" if isinstance(stories, list) else "object"
-
-    def stories(self) -> list[dict[str, Any]]:
-        """Every story as a dict that carries its `id` first, in file order."""
-        raw = self.data.get("stories") or {}
-        if isinstance(raw, list):
-            return [dict(s) for s in raw if isinstance(s, dict) and isinstance(s.get("id"), str)]
-        return [{"id": key, **{k: v for k, v in s.items() if k != "id"}} for key, s in raw.items()]
-
-    def raw_stories(self) -> list[dict[str, Any]]:
-        """The story objects as stored (no copies), for cheap scans."""
-        raw = self.data.get("stories") or {}
-        values = raw if isinstance(raw, list) else raw.values()
-        return [s for s in values if isinstance(s, dict)]
-
-    def find(self, story_id: str) -> dict[str, Any] | None:
-        raw = self.data.get("stories") or {}
-        if isinstance(raw, dict):
-            story = raw.get(story_id)
-            if not isinstance(story, dict):
-                return None
-            return {"id": story_id, **{k: v for k, v in story.items() if k != "id"}}
-        index = _array_index(raw, story_id)
-        return dict(raw[index]) if index is not None else None
-
-    @property
-    def vocabulary(self) -> str:
-        return vocabulary_of(self.raw_stories())
-
-
-def parse_status_text(path: Path, text: str) -> dict[str, Any]:
-    """Parse and schema-check; any problem is a FileFormatError with file, line and problem."""
-    try:
-        data = json.loads(text)
-    except RecursionError:
-        raise too_deep(str(path), "Restore the file; it was not modified.") from None
-    except json.JSONDecodeError as exc:
-        raise FileFormatError(
-            f"{path}:{exc.lineno}: not valid JSON: {exc.msg} (column {exc.colno})",
-            hint="Fix the JSON at that line; the file was not modified.",
-            path=str(path),
-            line=exc.lineno,
-            problem=f"{exc.msg} (column {exc.colno})",
-        ) from None
-    if not isinstance(data, dict):
-        raise FileFormatError(
-            f"{path}:1: status.json must hold a JSON object, found {type(data).__name__}",
-            hint='Start from {"updated": "...", "stories": {}}; the file was not modified.',
-            path=str(path),
-            line=1,
-            problem="top level is not an object",
-        )
-
-    check_depth(data, source=str(path), hint="Restore the file; it was not modified.")
-    _check_schema(path, text, data)
-    return data
-
-
-_story_verdicts: dict[str, tuple[list[str | int], str] | None] = {}
-
-
-def _check_schema(path: Path, text: str, data: dict[str, Any]) -> None:
-    """status.schema.json, applied to the shell and then story by story.
-
-    Stories are checked one at a time with a per-process cache keyed by their content, so a
-    board with thousands of stories costs one check per changed story, not one per story per
-    write (jsonschema is slow on large documents and writers hold the lock meanwhile).
-    """
-    stories = data.get("stories")
-    shell = dict(data)
-    if isinstance(stories, dict | list):
-        shell["stories"] = type(stories)()
-    found = first_error(shell, "status")
-    if found is None and isinstance(stories, dict | list):
-        definition = "storyWithId" if isinstance(stories, list) else "story"
-        member = jsontext.parse_container(text, jsontext.skip_ws(text, 0)).get("stories")
-        assert member is not None
-        for m in jsontext.parse_container(text, member.value_start).members:
-            # The story's own text is the cache key: cheap to slice, changes with the story.
-            cache_key = definition + text[m.value_start : m.value_end]
-            if cache_key not in _story_verdicts:
-                if len(_story_verdicts) > 50_000:
-                    _story_verdicts.clear()
-                story = json.loads(text[m.value_start : m.value_end])
-                _story_verdicts[cache_key] = first_error(story, "status", definition)
-            verdict = _story_verdicts[cache_key]
-            if verdict is not None:
-                sub_path, problem = verdict
-                key = int(m.key) if isinstance(stories, list) else m.key
-                found = (["stories", key, *sub_path], f"stories/{m.key}/{problem}")
-                break
-    if found is None:
-        return
-    json_path, problem = found
-    pos = jsontext.locate(text, json_path)
-    line = jsontext.line_of(text, pos) if pos is not None else None
-    where = f"{path}:{line}" if line else str(path)
-    raise FileFormatError(
-        f"{where}: {problem}",
-        hint="Fix that entry of status.json; the file was not modified.",
-        path=str(path),
-        line=line,
-        problem=problem,
-    )
-
-
-def read_status_text(path: Path) -> str:
-    """The file's exact text (no newline translation, so CRLF files stay CRLF)."""
-    data = path.read_bytes()
-    try:
-        return data.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        line = data[: exc.start].count(b"\n") + 1
-        raise FileFormatError(
-            f"{path}:{line}: not UTF-8 text ({exc.reason} at byte {exc.start})",
-            hint="Save status.json as UTF-8; the file was not modified.",
-            path=str(path),
-            line=line,
-            problem=f"invalid UTF-8: {exc.reason}",
-        ) from None
 
 
 def load(workspace: Workspace) -> StatusFile:
@@ -362,7 +168,7 @@ def _splice(
     stories = board.data["stories"]
     if isinstance(stories, list):
         expected["stories"] = new_list = list(stories)
-        index = _array_index(stories, story_id)
+        index = story_index(stories, story_id)
         if index is None:
             element = {"id": story_id, **changes}
             ed.add_elements(container, [element])
@@ -392,14 +198,6 @@ def _check_story(board: StatusFile, story_id: str, story: dict[str, Any]) -> Non
             hint="Give that field a value of the type AgileFlow uses (see status.schema.json).",
             story=story_id,
         )
-
-
-def _array_index(stories: list[Any], story_id: str) -> int | None:
-    found = None
-    for i, s in enumerate(stories):
-        if isinstance(s, dict) and s.get("id") == story_id:
-            found = i
-    return found
 
 
 def _set_fields(ed: jsontext.Editor, text: str, member: jsontext.Member, changes: dict) -> None:

@@ -15,6 +15,7 @@ from __future__ import annotations
 from typing import Any
 
 from datamigration.coordination import bus, status
+from datamigration.coordination.vocabulary import canonical_status
 from datamigration.errors import DataMigrationError
 from datamigration.plan.model import Plan, Step
 from datamigration.validate.report import record_on_story, write_report
@@ -37,7 +38,7 @@ def _story_fields(workspace: Workspace, plan: Plan, fields: dict[str, Any], *,
 
     try:
         story = status.get_story(workspace, plan.story)
-        current = status.canonical_status(story.get("status"))
+        current = canonical_status(story.get("status"))
         target = "in-progress" if start and current in ("ready", "blocked") else None
         status.update_story(workspace, plan.story, status=target, fields=fields,
                             note=f"migration {plan.id} started" if target else None)  # fmt: skip
