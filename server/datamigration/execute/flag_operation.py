@@ -15,6 +15,7 @@ from datamigration.errors import UserInputError
 from datamigration.execute.operations import OperationRunner, RunContext, runs
 from datamigration.plan.model import Operation, Step
 from datamigration.safety import flags
+from datamigration.safety.flag_gates import Gate
 from datamigration.workspace.root import Workspace
 
 
@@ -47,7 +48,7 @@ class FlagRunner(OperationRunner):
         return self.run(ctx, step, op)
 
 
-def _gate(ctx: RunContext, step: Step) -> flags.Gate | None:
+def _gate(ctx: RunContext, step: Step) -> Gate | None:
     """The rules the flags engine checks before it raises the percentage, as a rules file."""
     rules = [r for r in (step.validation or ctx.rules_before(step)) if "type" in r]
     if not rules:
@@ -56,7 +57,7 @@ def _gate(ctx: RunContext, step: Step) -> flags.Gate | None:
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps({"name": f"{ctx.plan.id}-{step.id}-gate",
                                 "rules": rules}), encoding="utf-8")  # fmt: skip
-    return flags.Gate(rules=ctx.workspace.relative(path), source=ctx.url, target=ctx.url)
+    return Gate(rules=ctx.workspace.relative(path), source=ctx.url, target=ctx.url)
 
 
 def flags_workspace(workspace: Workspace, flags_file: str | None) -> Workspace:

@@ -10,9 +10,9 @@ rename, so every provider serves the old variant on its next read.
 
 Safety rules enforced here, not left to the caller:
 * Steps follow a ladder (1 -> 10 -> 100 by default); jumping past the next step needs `allow_skip`.
-* Going up from a live step (current > 0) needs a gate: a validation rules file that must pass
-  (Validation engine) and/or a health probe (query latency and errors through db/) — unless the
-  caller explicitly says `ungated`. A failed gate writes nothing.
+* Going up from a live step (current > 0) needs a gate (`flag_gates`): a validation rules file
+  that must pass (Validation engine) and/or a health probe (query latency and errors through
+  db/) — unless the caller explicitly says `ungated`. A failed gate writes nothing.
 * Writes happen under the AgileFlow lock-file convention plus temp-file + rename, so concurrent
   writers never interleave and readers never see half a file; a write that would race a change
   made while the gate ran is refused (ConflictError).
@@ -24,7 +24,7 @@ import datetime as dt
 import json
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -33,26 +33,16 @@ from typing_extensions import TypedDict
 from datamigration.atomic import atomic_write
 from datamigration.coordination.locking import FileLock
 from datamigration.coordination.schema_check import first_error
-from datamigration.errors import (
-    ConflictError,
-    DataMigrationError,
-    FileFormatError,
-    NotFoundError,
-    UserInputError,
-    ValidationFailedError,
-)
+from datamigration.errors import ConflictError, FileFormatError, NotFoundError, UserInputError
 from datamigration.safeload import check_depth, too_deep
 from datamigration.safety.flag_eval import resolve_flag, share_of_variant
+from datamigration.safety.flag_gates import Gate, GateCheck, GateFailedError, run_gate
 
 DEFAULT_PATH = "flags/flags.flagd.json"
 SCHEMA_URL = "https://flagd.dev/schema/v0/flags.json"
 DEFAULT_STEPS: tuple[int, ...] = (1, 10, 100)
 #: Synthetic targeting keys evaluated after each write to report the share actually served.
 SHARE_SAMPLE = 10_000
-
-
-class GateFailedError(ValidationFailedError):
-    """A rollout gate (validation rules or health probe) did not pass; nothing was written."""
 
 
 # --- locating and reading the file -----------------------------------------------------------
@@ -306,110 +296,6 @@ def set_flag(
     out = _mutate(workspace, change)
     out["flag"] = out["flag"].to_dict()
     return out
-
-
-# --- gates -------------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Gate:
-    """What must hold before a rollout goes up a step."""
-
-    rules: str | None = None
-    source: str | None = None
-    target: str | None = None
-    probe_url: str | None = None
-    probe_sql: str = "SELECT 1"
-    probe_samples: int = 20
-    max_p95_ms: float = 250.0
-    max_error_rate: float = 0.0
-
-    @property
-    def empty(self) -> bool:
-        return not self.rules and not self.probe_url
-
-
-@dataclass(frozen=True)
-class GateCheck:
-    name: str
-    passed: bool
-    detail: str
-    measured: dict[str, Any] = field(default_factory=dict)
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "name": self.name,
-            "passed": self.passed,
-            "detail": self.detail,
-            "measured": self.measured,
-        }
-
-
-def run_gate(workspace: Any, gate: Gate) -> list[GateCheck]:
-    checks: list[GateCheck] = []
-    if gate.rules:
-        checks.append(_rules_check(workspace, gate))
-    if gate.probe_url:
-        checks.append(health_probe(workspace, gate))
-    return checks
-
-
-def _rules_check(workspace: Any, gate: Gate) -> GateCheck:
-    from datamigration.validate.report import write_report
-    from datamigration.validate.rules import load_rules, run_rules
-
-    path = workspace.resolve(gate.rules)
-    data = load_rules(path)
-    run = run_rules(
-        data, workspace, source=gate.source, target=gate.target, name=data.get("name") or path.stem
-    )
-    json_path, _ = write_report(workspace, run)
-    return GateCheck(
-        name=f"validation {workspace.relative(path)}",
-        passed=run.passed,
-        detail=run.summary,
-        measured={
-            "passed_count": len(run.results) - run.failed_count,
-            "failed_count": run.failed_count,
-            "report": workspace.relative(json_path),
-        },
-    )
-
-
-def health_probe(workspace: Any, gate: Gate) -> GateCheck:
-    """Run the probe query `probe_samples` times; pass on error rate and p95 latency."""
-    from datamigration.db import connect
-
-    latencies: list[float] = []
-    errors: list[str] = []
-    try:
-        backend = connect(gate.probe_url, workspace)
-    except DataMigrationError as exc:
-        return GateCheck("health probe", False, f"cannot connect: {exc.message}", {"errors": 1})
-    with backend:
-        for _ in range(max(1, gate.probe_samples)):
-            started = time.perf_counter()
-            try:
-                backend.query(gate.probe_sql, max_rows=1)
-            except DataMigrationError as exc:
-                errors.append(exc.message)
-            latencies.append((time.perf_counter() - started) * 1000.0)
-    ordered = sorted(latencies)
-    p95 = ordered[min(len(ordered) - 1, int(0.95 * len(ordered)))]
-    rate = len(errors) / len(latencies)
-    passed = rate <= gate.max_error_rate and p95 <= gate.max_p95_ms
-    detail = (
-        f"{len(latencies)} probes of {gate.probe_sql!r}: p95 {p95:.1f} ms "
-        f"(limit {gate.max_p95_ms:g}), errors {len(errors)} (limit rate {gate.max_error_rate:g})"
-    )
-    if errors:
-        detail += f"; first error: {errors[0]}"
-    return GateCheck(
-        "health probe",
-        passed,
-        detail,
-        {"p95_ms": round(p95, 2), "errors": len(errors), "samples": len(latencies)},
-    )
 
 
 # --- rollout and rollback ----------------------------------------------------------------------

@@ -20,7 +20,8 @@ from datamigration.confirmation import Action
 from datamigration.mcp.confirm import confirm
 from datamigration.mcp.shapes import answer_type
 from datamigration.mcp.tooling import tool
-from datamigration.safety.flags import FlagView, GateCheck, RollbackReport, RolloutReport
+from datamigration.safety.flag_gates import GateCheck
+from datamigration.safety.flags import FlagView, RollbackReport, RolloutReport
 
 
 class FlagsGetOutput(TypedDict):
