@@ -16,6 +16,7 @@ from pglast.enums import ConstrType as CT
 
 from datamigration.lint import pg_fixes as fx
 from datamigration.lint.model import Statement
+from datamigration.lint.pg_hygiene import column_hygiene
 from datamigration.lint.pgtypes import (
     MAYBE_IN_PLACE_TARGETS,
     SERIALS,
@@ -105,12 +106,12 @@ class _Alter:
             c.missing_ok and c.subtype in (AT.AT_AddColumn, AT.AT_DropColumn)
             for c in self.node.cmds
         ):
-            self.c._not_rerunnable(
+            self.c.not_rerunnable(
                 self.stmt, "ALTER TABLE without IF [NOT] EXISTS on every subcommand", self.table
             )
         self.c.tx.has_ddl = True
         if _STRENGTH[self.lock] >= _STRENGTH[SRE]:
-            self.c._took_lock(self.stmt, self.key, self.lock, slow=self.slow)
+            self.c.took_lock(self.stmt, self.key, self.lock, slow=self.slow)
 
     # -- subcommands (named after pglast's AlterTableType members) ------------------------
 
@@ -119,7 +120,7 @@ class _Alter:
         col = cd.colname
         t = pg_type(cd.typeName)
         self.c.columns.setdefault(self.key.lower(), {})[col.lower()] = t
-        self.c._hygiene(self.stmt, self.table, col, t)
+        column_hygiene(self.c, self.stmt, self.table, col, t)
         cons = list(cd.constraints or ())
         kinds = {con.contype for con in cons}
         default = next((con.raw_expr for con in cons if con.contype == CT.CONSTR_DEFAULT), None)
@@ -229,7 +230,7 @@ class _Alter:
         old = known.get(col.lower())
         known[col.lower()] = new_t
         if new_t.name == "json":
-            self.c._hygiene(self.stmt, self.table, col, new_t)
+            column_hygiene(self.c, self.stmt, self.table, col, new_t)
         if self.new:
             return
         using = cd.raw_default
