@@ -29,7 +29,6 @@ KNOWN_LONG_MODULES: dict[str, int] = {
 # "path::qualified.name" -> lines; shrink only.
 KNOWN_LONG_FUNCTIONS: dict[str, int] = {
     "validate/diff.py::diff_tables": 86,
-    "workspace/runner.py::run_command": 110,
 }
 
 
