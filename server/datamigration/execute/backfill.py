@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from datamigration.db.base import Backend
@@ -27,7 +27,7 @@ from datamigration.execute.refused import refused_error
 from datamigration.execute.retry import Backoff, RetryLog, with_lock_retry
 from datamigration.execute.state import RunStore
 from datamigration.plan.backfill import batch_sql, boundary_sql
-from datamigration.plan.model import Operation, Step
+from datamigration.plan.model import BackfillSpec, Operation, Step
 from datamigration.safety.throttle import Throttle
 
 
@@ -76,8 +76,6 @@ def run_backfill(
     if spec is None:
         raise ValueError(f"operation {op.id} has no backfill spec")
     if batch_size:
-        from dataclasses import replace
-
         spec = replace(spec, batch_size=int(batch_size))
     cp = store.start_checkpoint(step_id, op.id)
     if cp.finished:
@@ -87,37 +85,12 @@ def run_backfill(
     resumed_from = after
     rows = batches = 0
     retries = RetryLog()
+    batch = _Batch(backend, store, step_id, op, spec, backoff, sleep, retries)
     throttle.calibrate()
     while True:
         throttle.before_batch()
-        found = backend.fetch(boundary_sql(spec, after))
-        upto = tuple(found[0]) if found else None
-        sql = batch_sql(spec, after, upto)
-        final = upto is None
-        mark = upto if upto is not None else after
-
-        def checkpoint(counts: list[int], mark: Any = mark, final: bool = final) -> Statement:
-            return store.advance_statement(step_id, op.id, mark, max(counts[0], 0), finished=final)
-
-        refused: DatabaseError | None = None
-        try:
-            counts, _ = with_lock_retry(
-                lambda sql=sql, checkpoint=checkpoint: backend.transaction(
-                    [(sql, ()), checkpoint], lock_timeout_ms=op.lock_timeout_ms
-                ),
-                retries=op.retries,
-                backoff=backoff,
-                sleep=sleep,
-                log=retries,
-                what=f"backfill batch of {spec.table}",
-            )
-        except DatabaseError as exc:
-            if spec.mode != "insert" or is_lock_timeout(exc):
-                raise
-            refused = exc  # a row the target refuses: named below, outside this handler
-        if refused is not None:
-            raise refused_error(backend, spec, after, upto, refused)
-        rows += max(counts[0], 0)
+        moved, mark, final = batch.run(after)
+        rows += moved
         batches += 1
         after = mark
         if on_batch is not None:
@@ -147,6 +120,54 @@ def run_backfill(
         throttle=throttle.stats.to_dict(),
         retries=retries.to_dict(),
     )
+
+
+@dataclass(frozen=True)
+class _Batch:
+    """One batch of a backfill: its rows and its checkpoint in one transaction."""
+
+    backend: Backend
+    store: RunStore
+    step_id: str
+    op: Operation
+    spec: BackfillSpec
+    backoff: Backoff | None
+    sleep: Callable[[float], None]
+    retries: RetryLog
+
+    def run(self, after: Any) -> tuple[int, Any, bool]:
+        """Move the rows after key `after` up to the next boundary key (read now), retrying on
+        lock timeouts. Returns the rows moved, the checkpoint key and whether it was the last."""
+        spec, op = self.spec, self.op
+        found = self.backend.fetch(boundary_sql(spec, after))
+        upto = tuple(found[0]) if found else None
+        sql = batch_sql(spec, after, upto)
+        final = upto is None
+        mark = upto if upto is not None else after
+
+        def checkpoint(counts: list[int]) -> Statement:
+            moved = max(counts[0], 0)
+            return self.store.advance_statement(self.step_id, op.id, mark, moved, finished=final)
+
+        refused: DatabaseError | None = None
+        try:
+            counts, _ = with_lock_retry(
+                lambda: self.backend.transaction(
+                    [(sql, ()), checkpoint], lock_timeout_ms=op.lock_timeout_ms
+                ),
+                retries=op.retries,
+                backoff=self.backoff,
+                sleep=self.sleep,
+                log=self.retries,
+                what=f"backfill batch of {spec.table}",
+            )
+        except DatabaseError as exc:
+            if spec.mode != "insert" or is_lock_timeout(exc):
+                raise
+            refused = exc  # a row the target refuses: named below, outside this handler
+        if refused is not None:
+            raise refused_error(self.backend, spec, after, upto, refused)
+        return max(counts[0], 0), mark, final
 
 
 @runs("backfill")

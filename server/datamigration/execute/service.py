@@ -135,20 +135,7 @@ def run_status(
     it can be reached, else from the local log), plus the latest events."""
 
     if plan_id is None:
-        runs = local_runs(workspace.state_dir)
-        known = {p["id"]: p for p in list_plans(workspace)}
-        return {
-            "runs": [
-                {
-                    "plan_id": r,
-                    "hash": known.get(r, {}).get("hash", ""),
-                    "title": known.get(r, {}).get("title", ""),
-                    "last_event": (RunLog(workspace.state_dir, r).read(1)[0] or [None])[0],
-                }
-                for r in runs
-            ],
-            "plans": list(known.values()),
-        }
+        return _all_runs(workspace)
     data = read_plan_file(plans_dir(workspace) / f"{plan_id}.json")
     plan = Plan.from_dict(data)
     run_log = RunLog(workspace.state_dir, plan.id)
@@ -163,6 +150,45 @@ def run_status(
         "throttle": throttle_status(run_log.read(1000)[0]),
         "source": "local log",
     }
+    logged = _step_states(workspace, plan, db, run_log, out)
+    out["steps"] = [
+        {
+            "step": s.id,
+            "title": s.title,
+            "phase": s.phase,
+            "destructive": s.destructive,
+            **logged.get(s.id, {"status": "pending"}),
+        }
+        for s in plan.steps
+    ]
+    out["summary"] = _summary(out)
+    return out
+
+
+def _all_runs(workspace: Workspace) -> dict[str, Any]:
+    """Every plan with a local run log (and its last event), plus every plan in the workspace."""
+    runs = local_runs(workspace.state_dir)
+    known = {p["id"]: p for p in list_plans(workspace)}
+    return {
+        "runs": [
+            {
+                "plan_id": r,
+                "hash": known.get(r, {}).get("hash", ""),
+                "title": known.get(r, {}).get("title", ""),
+                "last_event": (RunLog(workspace.state_dir, r).read(1)[0] or [None])[0],
+            }
+            for r in runs
+        ],
+        "plans": list(known.values()),
+    }
+
+
+def _step_states(
+    workspace: Workspace, plan: Plan, db: str | None, run_log: RunLog, out: dict[str, Any]
+) -> dict[str, dict[str, Any]]:
+    """Each step's recorded state by step id, from the target database's run store (adding
+    `run`, `checkpoints`, `interrupted`, `source` and `database` to `out`), or from the local
+    log when the target cannot be reached (adding `database_error`)."""
     try:
         url = target_url(plan, db)
         with connect(url, workspace) as backend:
@@ -180,36 +206,31 @@ def run_status(
                 states, out["run"], out["checkpoints"] = {}, None, []
             out["source"] = "target database"
             out["database"] = redact_url(url)
-        logged: dict[str, dict[str, Any]] = {
+        return {
             k: {n: v for n, v in st.to_dict().items() if n != "step"} for k, st in states.items()
         }
     except DataMigrationError as exc:
         # Unreachable: the local log still knows which steps ran here; never say "pending".
         logged = steps_from_log(run_log.read(1_000_000)[0])
         out["database_error"] = exc.message
-    out["steps"] = [
-        {
-            "step": s.id,
-            "title": s.title,
-            "phase": s.phase,
-            "destructive": s.destructive,
-            **logged.get(s.id, {"status": "pending"}),
-        }
-        for s in plan.steps
-    ]
+        return logged
+
+
+def _summary(out: dict[str, Any]) -> str:
+    """`3/5 steps done`, with where that comes from and what to do about an interrupted run."""
     done = sum(1 for s in out["steps"] if s["status"] == "done")
-    out["summary"] = f"{done}/{len(out['steps'])} steps done"
+    summary = f"{done}/{len(out['steps'])} steps done"
     if "database_error" in out:
-        out["summary"] += (
+        summary += (
             " according to the local log (.datamigration/runs/): the target database could not "
             "be reached, so runs recorded from other machines are not shown"
         )
     if out.get("interrupted"):
-        out["summary"] += (
+        summary += (
             "; a run was interrupted (no executor holds the plan): run the same command "
             "again to resume from the checkpoint"
         )
-    return out
+    return summary
 
 
 def jsonable_result(data: Mapping[str, Any]) -> dict[str, Any]:

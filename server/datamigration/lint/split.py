@@ -65,115 +65,123 @@ def split_statements(
     text: str, dialect: str = "postgres"
 ) -> tuple[list[Statement], list[tuple[int, str]]]:
     """Statements of `text`, plus comments that follow the last statement (line, text)."""
-    token = _TOKEN.get(dialect, _TOKEN["postgres"])
-    found = lint_dialect_of(dialect)
-    nested = found is not None and found.nested_comments
-    lines = _Lines(text)
-    statements: list[Statement] = []
-    pending_comments: list[tuple[int, str]] = []
-    n = len(text)
-    first_code = -1  # offset of its first non-comment, non-space character
-    code_end = 0  # offset just past its last non-comment, non-space character
-    pos = 0
+    return _Splitter(text, dialect).run()
 
-    def note_code(upto: int) -> None:
-        nonlocal first_code, code_end
-        chunk = text[pos:upto]
+
+class _Splitter:
+    """One left-to-right pass: jump from token to token, each token kind has its own scanner.
+
+    State: the statement being gathered starts at `first_code` (its first non-comment, non-space
+    character; -1 while none) and its code ends at `code_end`; comments seen before a statement
+    starts wait in `pending` to be attached to it."""
+
+    def __init__(self, text: str, dialect: str) -> None:
+        self.text = text
+        self.n = len(text)
+        self.token = _TOKEN.get(dialect, _TOKEN["postgres"])
+        found = lint_dialect_of(dialect)
+        self.nested = found is not None and found.nested_comments
+        self.lines = _Lines(text)
+        self.statements: list[Statement] = []
+        self.pending: list[tuple[int, str]] = []
+        self.first_code = -1
+        self.code_end = 0
+        self.pos = 0
+
+    def run(self) -> tuple[list[Statement], list[tuple[int, str]]]:
+        while self.pos < self.n:
+            m = self.token.search(self.text, self.pos)
+            if m is None:
+                self._note_code(self.n)
+                break
+            self._note_code(m.start())
+            self.pos = self._scan(m)
+        self._finish(self.n)
+        return self.statements, self.pending
+
+    def _scan(self, m: re.Match[str]) -> int:
+        """Handle the token `m`; the offset to search on from."""
+        tok = m.group()
+        if tok in ("--", "#"):
+            j = self.text.find("\n", m.end())
+            return self._comment(m.start(), self.n if j < 0 else j)
+        if tok == "/*":
+            return self._comment(m.start(), self._block_comment_end(m.end()))
+        if tok == ";":
+            self._semicolon(m.start())
+            return m.end()
+        if self.first_code < 0:
+            self.first_code = m.start()
+        self.code_end = self._quoted_end(tok, m.end())
+        return self.code_end
+
+    def _note_code(self, upto: int) -> None:
+        """The text from `pos` to `upto` holds no token: extend the statement by its code."""
+        chunk = self.text[self.pos : upto]
         body = chunk.rstrip()
         if body.strip():
-            code_end = pos + len(body)
-            if first_code < 0:
-                first_code = pos + (len(chunk) - len(chunk.lstrip()))
+            self.code_end = self.pos + len(body)
+            if self.first_code < 0:
+                self.first_code = self.pos + (len(chunk) - len(chunk.lstrip()))
 
-    def finish(end: int) -> None:
-        nonlocal first_code, pending_comments
-        if first_code >= 0:
-            body = text[first_code : max(min(end, code_end), first_code)].rstrip()
-            line, col = lines.at(first_code)
-            end_line = lines.at(first_code + max(len(body) - 1, 0))[0]
-            statements.append(
-                Statement(body, line, col, end_line, first_code, tuple(pending_comments))
-            )
-            pending_comments = []
-        first_code = -1
+    def _block_comment_end(self, j: int) -> int:
+        """Offset just past the `*/` closing a comment whose body starts at `j`."""
+        depth = 1
+        while depth and j < self.n:
+            k = self.text.find("*/", j)
+            o = self.text.find("/*", j) if self.nested else -1
+            if k < 0:
+                return self.n
+            if 0 <= o < k:
+                depth, j = depth + 1, o + 2
+            else:
+                depth, j = depth - 1, k + 2
+        return j
 
-    while pos < n:
-        m = token.search(text, pos)
-        if m is None:
-            note_code(n)
-            break
-        tok = m.group()
-        note_code(m.start())
-        if tok in ("--", "#"):
-            j = text.find("\n", m.end())
-            j = n if j < 0 else j
-            _attach_comment(
-                statements, pending_comments, first_code, lines, m.start(), text[m.start() : j]
-            )
-            pos = j
-            continue
-        if tok == "/*":
-            depth, j = 1, m.end()
-            while depth and j < n:
-                k = text.find("*/", j)
-                o = text.find("/*", j) if nested else -1
-                if k < 0:
-                    j = n
-                    break
-                if 0 <= o < k:
-                    depth, j = depth + 1, o + 2
-                else:
-                    depth, j = depth - 1, k + 2
-            _attach_comment(
-                statements, pending_comments, first_code, lines, m.start(), text[m.start() : j]
-            )
-            pos = j
-            continue
-        if tok == ";":
-            if first_code < 0:  # an empty statement (`;;`) is nothing to lint
-                pos = m.end()
-                continue
-            body = text[first_code : m.start()]
-            if _NEEDS_END.search(body) and not _ENDS_WITH_END.search(body):
-                pos = m.end()
-                continue
-            finish(m.start())
-            pos = m.end()
-            continue
-        if first_code < 0:
-            first_code = m.start()
+    def _quoted_end(self, tok: str, j: int) -> int:
+        """Offset just past the quoted text (string, identifier, dollar quote) opened by `tok`."""
         if tok.startswith("$"):
-            j = text.find(tok, m.end())
-            pos = code_end = n if j < 0 else j + len(tok)
-            continue
+            k = self.text.find(tok, j)
+            return self.n if k < 0 else k + len(tok)
         if tok == "[":
-            j = text.find("]", m.end())
-            pos = code_end = n if j < 0 else j + 1
-            continue
-        pos = code_end = _skip_quoted(text, m.end(), tok)
-    finish(n)
-    return statements, pending_comments
+            k = self.text.find("]", j)
+            return self.n if k < 0 else k + 1
+        return _skip_quoted(self.text, j, tok)
 
+    def _semicolon(self, at: int) -> None:
+        """A `;` ends the statement, unless none started (`;;`) or it is inside a body."""
+        if self.first_code < 0:  # an empty statement (`;;`) is nothing to lint
+            return
+        body = self.text[self.first_code : at]
+        if _NEEDS_END.search(body) and not _ENDS_WITH_END.search(body):
+            return
+        self._finish(at)
 
-def _attach_comment(
-    statements: list[Statement],
-    pending: list[tuple[int, str]],
-    first_code: int,
-    lines: _Lines,
-    offset: int,
-    comment: str,
-) -> None:
-    """A comment on the line where the previous statement ended belongs to that statement."""
-    line = lines.at(offset)[0]
-    if first_code < 0 and statements and statements[-1].end_line == line:
-        prev = statements[-1]
-        statements[-1] = Statement(
-            prev.text,
-            prev.line,
-            prev.column,
-            prev.end_line,
-            prev.offset,
-            prev.comments + ((line, comment),),
-        )
-        return
-    pending.append((line, comment))
+    def _finish(self, end: int) -> None:
+        first = self.first_code
+        if first >= 0:
+            body = self.text[first : max(min(end, self.code_end), first)].rstrip()
+            line, col = self.lines.at(first)
+            end_line = self.lines.at(first + max(len(body) - 1, 0))[0]
+            self.statements.append(Statement(body, line, col, end_line, first, tuple(self.pending)))
+            self.pending = []
+        self.first_code = -1
+
+    def _comment(self, start: int, end: int) -> int:
+        """A comment on the line where the previous statement ended belongs to that statement;
+        any other waits for the next statement. Returns `end`."""
+        comment = self.text[start:end]
+        line = self.lines.at(start)[0]
+        if self.first_code < 0 and self.statements and self.statements[-1].end_line == line:
+            prev = self.statements[-1]
+            self.statements[-1] = Statement(
+                prev.text,
+                prev.line,
+                prev.column,
+                prev.end_line,
+                prev.offset,
+                prev.comments + ((line, comment),),
+            )
+        else:
+            self.pending.append((line, comment))
+        return end

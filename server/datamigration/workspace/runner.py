@@ -333,19 +333,52 @@ def run_command(
     not exist is a NotFoundError.
     """
     policy = policy or RunPolicy.from_workspace(workspace)
+    argv, shown = _argv_and_shown(command, shell)
+    decision = check_policy(
+        workspace, argv if not shell else [], shell=shell, policy=policy, trust=trust
+    )
+    _refuse_unconfirmed(decision, shown, confirmed=confirmed, confirmed_state=confirmed_state)
+    limit = policy.timeout if timeout is None else float(timeout)
+    if limit <= 0:
+        raise UserInputError(f"timeout must be positive, got {timeout}")
+    limit = min(limit, MAX_TIMEOUT)
+    child_env = _launch_environment(workspace, argv, env, policy)
+    hide_own_environment()
+    started = time.monotonic()
+    exit_code, timed_out, out, err = _run_process(
+        workspace, argv, child_env, limit, policy.max_output
+    )
+    if decision.snapshot is not None and trust is not None:
+        trust.record(argv, decision.snapshot, take_snapshot(workspace))
+    return RunResult(
+        command=redact_text(shown),
+        exit_code=exit_code,
+        stdout=redact_text(out.text()),
+        stderr=redact_text(err.text()),
+        duration_s=round(time.monotonic() - started, 3),
+        timed_out=timed_out,
+        truncated=out.dropped > 0 or err.dropped > 0,
+        confirmed=not decision.allowed,
+    )
+
+
+def _argv_and_shown(command: str | Sequence[str], shell: bool) -> tuple[list[str], str]:
+    """The argv to execute (`bash -c` for a shell command) and the command line to show."""
     if shell:
         if not isinstance(command, str):
             command = shlex.join(command)
         if not command.strip():
             raise UserInputError("empty command")
-        argv = ["bash", "-c", command]
-        shown = command
-    else:
-        argv = parse_command(command)
-        shown = shlex.join(argv)
-    decision = check_policy(
-        workspace, argv if not shell else [], shell=shell, policy=policy, trust=trust
-    )
+        return ["bash", "-c", command], command
+    argv = parse_command(command)
+    return argv, shlex.join(argv)
+
+
+def _refuse_unconfirmed(
+    decision: PolicyDecision, shown: str, *, confirmed: bool, confirmed_state: str | None
+) -> None:
+    """Raise unless the policy allows the command or the user confirmed it, on the workspace
+    as it is now when the confirmation is about a snapshot."""
     if not decision.allowed and not confirmed:
         raise ConfirmationRequiredError(
             f"`{redact_text(shown)}` needs confirmation: {decision.reason}",
@@ -360,10 +393,12 @@ def run_command(
             hint="Call run again with the same command: the user is asked about the files as "
             "they are now.",
         )
-    limit = policy.timeout if timeout is None else float(timeout)
-    if limit <= 0:
-        raise UserInputError(f"timeout must be positive, got {timeout}")
-    limit = min(limit, MAX_TIMEOUT)
+
+
+def _launch_environment(
+    workspace: Workspace, argv: Sequence[str], env: Mapping[str, str] | None, policy: RunPolicy
+) -> dict[str, str]:
+    """The child's scrubbed environment; NotFoundError when the program is not on its PATH."""
     child_env = child_environment(
         workspace, os.environ if env is None else env, pass_env=policy.pass_env
     )
@@ -382,8 +417,14 @@ def run_command(
             f"program {argv[0]!r} was not found on PATH",
             hint="Install it or give its path relative to the workspace root.",
         )
-    hide_own_environment()
-    started = time.monotonic()
+    return child_env
+
+
+def _run_process(
+    workspace: Workspace, argv: list[str], child_env: dict[str, str], limit: float, cap: int
+) -> tuple[int | None, bool, _CappedReader, _CappedReader]:
+    """Run `argv` in its own process group, killed at `limit` seconds; the exit code (None on
+    timeout), whether it timed out, and its capped stdout and stderr."""
     try:
         proc = subprocess.Popen(
             argv,
@@ -396,8 +437,8 @@ def run_command(
         )
     except OSError as exc:
         raise UserInputError(f"could not start {argv[0]!r}: {exc.strerror or exc}") from exc
-    out = _CappedReader(proc.stdout, policy.max_output)  # type: ignore[arg-type]
-    err = _CappedReader(proc.stderr, policy.max_output)  # type: ignore[arg-type]
+    out = _CappedReader(proc.stdout, cap)  # type: ignore[arg-type]
+    err = _CappedReader(proc.stderr, cap)  # type: ignore[arg-type]
     timed_out = False
     try:
         proc.wait(timeout=limit)
@@ -409,18 +450,7 @@ def run_command(
         raise
     out.join()
     err.join()
-    if decision.snapshot is not None and trust is not None:
-        trust.record(argv, decision.snapshot, take_snapshot(workspace))
-    return RunResult(
-        command=redact_text(shown),
-        exit_code=None if timed_out else proc.returncode,
-        stdout=redact_text(out.text()),
-        stderr=redact_text(err.text()),
-        duration_s=round(time.monotonic() - started, 3),
-        timed_out=timed_out,
-        truncated=out.dropped > 0 or err.dropped > 0,
-        confirmed=not decision.allowed,
-    )
+    return (None if timed_out else proc.returncode), timed_out, out, err
 
 
 def _add_git_safety(env: dict[str, str]) -> None:

@@ -248,95 +248,13 @@ def _constraint_name(segment: str, at: int) -> str | None:
 
 
 def _table(name, ddl, info, index_sql, triggers, estimate, exact, sizes) -> m.Table:
-    segments = _split_top(_body(ddl))
-    col_segment: dict[str, str] = {}
-    checks: list[m.CheckConstraint] = []
-    for seg in segments:
-        first = re.match(r"(\"[^\"]+\"|`[^`]+`|\[[^\]]+\]|\S+)", seg)
-        word = _unquote(first.group(1)) if first else ""
-        if word.upper() not in ("CONSTRAINT", "PRIMARY", "UNIQUE", "CHECK", "FOREIGN"):
-            col_segment[word] = seg
-        for at, expr in _paren_after(seg, "CHECK"):
-            checks.append(m.CheckConstraint(name=_constraint_name(seg, at), expression=expr))
+    col_segment, checks = _segments(ddl)
     pk_cols = sorted((c for c in info["cols"] if c[5]), key=lambda c: c[5])
-    columns = []
-    for cid, cname, decl, notnull, default, pk, hidden in info["cols"]:
-        seg = col_segment.get(cname, "")
-        generated = None
-        if hidden in (2, 3):
-            found = _paren_after(seg, "AS")
-            generated = found[0][1] if found else None
-        identity = None
-        if len(pk_cols) == 1 and pk and (decl or "").upper() == "INTEGER":
-            identity = (
-                m.IDENTITY_AUTOINCREMENT
-                if re.search(r"\bAUTOINCREMENT\b", seg, re.IGNORECASE)
-                else m.IDENTITY_ROWID
-            )
-        type_name, length, precision, scale = _sqlite_type(decl or "")
-        columns.append(
-            m.Column(
-                name=cname,
-                data_type=decl or "",
-                type_name=type_name,
-                nullable=not notnull and not (pk and identity),
-                default=default,
-                length=length,
-                precision=precision,
-                scale=scale,
-                identity=identity,
-                generated=generated,
-                generated_stored=(hidden == 3) if generated is not None else None,
-                ordinal=cid + 1,
-            )
-        )
-    fks = []
-    for _fid, parts in sorted(info["fks"].items()):
-        ref = parts[0][0]
-        fks.append(
-            m.ForeignKey(
-                name=None,
-                columns=tuple(p[1] for p in parts),
-                ref_table=ref,
-                ref_columns=tuple(p[2] for p in parts if p[2] is not None),
-                on_update=parts[0][3],
-                on_delete=parts[0][4],
-            )
-        )
-    uniques, indexes = [], []
-    for iname, entry in sorted(info["idx"].items()):
-        ddl_i = index_sql.get(iname) or ""
-        parts = list(entry["parts"])
-        if None in parts and ddl_i:
-            exprs = _split_top(_body(ddl_i))
-            parts = [
-                p if p is not None else (exprs[i] if i < len(exprs) else "?")
-                for i, p in enumerate(parts)
-            ]
-        predicate = None
-        if entry["partial"] and ddl_i:
-            where = [
-                pos
-                for pos, _, depth in _scan(ddl_i)
-                if depth == 0 and ddl_i[pos : pos + 5].upper() == "WHERE"
-            ]
-            predicate = ddl_i[where[-1] + 5 :].strip() if where else None
-        cols = tuple(parts)
-        if entry["origin"] == "u":
-            uniques.append(m.UniqueConstraint(name=None, columns=cols))
-        indexes.append(
-            m.Index(
-                name=iname,
-                columns=cols,
-                unique=entry["unique"],
-                method="btree",
-                predicate=predicate,
-                primary=entry["origin"] == "pk",
-                constraint=iname if entry["origin"] in ("u", "pk") else None,
-                size_bytes=sizes.get(iname),
-                definition=ddl_i or None,
-            )
-        )
+    columns = [
+        _column(row, col_segment.get(row[1], ""), single_pk=len(pk_cols) == 1)
+        for row in info["cols"]
+    ]
+    uniques, indexes = _indexes(info["idx"], index_sql, sizes)
     index_bytes = sum(i.size_bytes or 0 for i in indexes) if sizes else None
     heap = sizes.get(name) if sizes else None
     return m.Table(
@@ -345,7 +263,7 @@ def _table(name, ddl, info, index_sql, triggers, estimate, exact, sizes) -> m.Ta
         columns=tuple(columns),
         primary_key=m.PrimaryKey(None, tuple(c[1] for c in pk_cols)) if pk_cols else None,
         uniques=tuple(uniques),
-        foreign_keys=tuple(fks),
+        foreign_keys=tuple(_foreign_keys(info["fks"])),
         indexes=tuple(indexes),
         checks=tuple(checks),
         triggers=tuple(triggers),
@@ -356,6 +274,116 @@ def _table(name, ddl, info, index_sql, triggers, estimate, exact, sizes) -> m.Ta
         total_bytes=(heap or 0) + (index_bytes or 0) if sizes else None,
         definition=ddl or None,
     )
+
+
+def _segments(ddl: str) -> tuple[dict[str, str], list[m.CheckConstraint]]:
+    """The CREATE TABLE body's column definitions by column name, and every CHECK in it."""
+    col_segment: dict[str, str] = {}
+    checks: list[m.CheckConstraint] = []
+    for seg in _split_top(_body(ddl)):
+        first = re.match(r"(\"[^\"]+\"|`[^`]+`|\[[^\]]+\]|\S+)", seg)
+        word = _unquote(first.group(1)) if first else ""
+        if word.upper() not in ("CONSTRAINT", "PRIMARY", "UNIQUE", "CHECK", "FOREIGN"):
+            col_segment[word] = seg
+        for at, expr in _paren_after(seg, "CHECK"):
+            checks.append(m.CheckConstraint(name=_constraint_name(seg, at), expression=expr))
+    return col_segment, checks
+
+
+def _column(row: tuple, seg: str, *, single_pk: bool) -> m.Column:
+    """One `table_xinfo` row, completed from the column's definition `seg` in the DDL."""
+    cid, cname, decl, notnull, default, pk, hidden = row
+    generated = None
+    if hidden in (2, 3):
+        found = _paren_after(seg, "AS")
+        generated = found[0][1] if found else None
+    identity = None
+    if single_pk and pk and (decl or "").upper() == "INTEGER":
+        identity = (
+            m.IDENTITY_AUTOINCREMENT
+            if re.search(r"\bAUTOINCREMENT\b", seg, re.IGNORECASE)
+            else m.IDENTITY_ROWID
+        )
+    type_name, length, precision, scale = _sqlite_type(decl or "")
+    return m.Column(
+        name=cname,
+        data_type=decl or "",
+        type_name=type_name,
+        nullable=not notnull and not (pk and identity),
+        default=default,
+        length=length,
+        precision=precision,
+        scale=scale,
+        identity=identity,
+        generated=generated,
+        generated_stored=(hidden == 3) if generated is not None else None,
+        ordinal=cid + 1,
+    )
+
+
+def _foreign_keys(fks: dict) -> list[m.ForeignKey]:
+    """`foreign_key_list` rows grouped by key id, one ForeignKey per id."""
+    return [
+        m.ForeignKey(
+            name=None,
+            columns=tuple(p[1] for p in parts),
+            ref_table=parts[0][0],
+            ref_columns=tuple(p[2] for p in parts if p[2] is not None),
+            on_update=parts[0][3],
+            on_delete=parts[0][4],
+        )
+        for _fid, parts in sorted(fks.items())
+    ]
+
+
+def _indexes(
+    idx: dict, index_sql: dict, sizes: dict
+) -> tuple[list[m.UniqueConstraint], list[m.Index]]:
+    """The table's UNIQUE constraints and its indexes (every UNIQUE has its index too)."""
+    uniques, indexes = [], []
+    for iname, entry in sorted(idx.items()):
+        ddl_i = index_sql.get(iname) or ""
+        cols = _index_columns(entry["parts"], ddl_i)
+        if entry["origin"] == "u":
+            uniques.append(m.UniqueConstraint(name=None, columns=cols))
+        indexes.append(
+            m.Index(
+                name=iname,
+                columns=cols,
+                unique=entry["unique"],
+                method="btree",
+                predicate=_index_predicate(ddl_i) if entry["partial"] else None,
+                primary=entry["origin"] == "pk",
+                constraint=iname if entry["origin"] in ("u", "pk") else None,
+                size_bytes=sizes.get(iname),
+                definition=ddl_i or None,
+            )
+        )
+    return uniques, indexes
+
+
+def _index_columns(parts, ddl_i: str) -> tuple:
+    """Index column names; an expression part (None from SQLite) is read from the DDL."""
+    parts = list(parts)
+    if None in parts and ddl_i:
+        exprs = _split_top(_body(ddl_i))
+        parts = [
+            p if p is not None else (exprs[i] if i < len(exprs) else "?")
+            for i, p in enumerate(parts)
+        ]
+    return tuple(parts)
+
+
+def _index_predicate(ddl_i: str) -> str | None:
+    """A partial index's WHERE clause, read from its DDL (the last top-level WHERE)."""
+    if not ddl_i:
+        return None
+    where = [
+        pos
+        for pos, _, depth in _scan(ddl_i)
+        if depth == 0 and ddl_i[pos : pos + 5].upper() == "WHERE"
+    ]
+    return ddl_i[where[-1] + 5 :].strip() if where else None
 
 
 def _sqlite_type(decl: str) -> tuple[str, int | None, int | None, int | None]:
