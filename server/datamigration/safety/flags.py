@@ -218,7 +218,16 @@ def view(key: str, flag: Mapping[str, Any]) -> FlagView:
     )
 
 
-def list_flags(workspace: Any) -> dict[str, Any]:
+class FlagList(TypedDict):
+    """What `list_flags` returns: the flags file (relative path, whether it exists) and every
+    flag in it, each a `FlagView.to_dict()`."""
+
+    path: str
+    exists: bool
+    flags: list[dict[str, Any]]
+
+
+def list_flags(workspace: Any) -> FlagList:
     path = flags_path(workspace)
     doc = load_document(path)
     return {
