@@ -24,7 +24,7 @@ import datetime as dt
 import json
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -185,17 +185,7 @@ class FlagView:
     metadata: dict[str, Any]
 
     def to_dict(self) -> dict[str, Any]:
-        return {
-            "key": self.key,
-            "state": self.state,
-            "default_variant": self.default_variant,
-            "variants": self.variants,
-            "targeting": self.targeting,
-            "percent": self.percent,
-            "on_variant": self.on_variant,
-            "off_variant": self.off_variant,
-            "metadata": self.metadata,
-        }
+        return asdict(self)
 
 
 def view(key: str, flag: Mapping[str, Any]) -> FlagView:

@@ -32,7 +32,7 @@ from datamigration.db.mongodb.segments import MongoReader
 from datamigration.db.segments import open_reader
 from datamigration.db.urls import resolve
 from datamigration.errors import UserInputError
-from datamigration.validate import sqlrender
+from datamigration.validate import results, sqlrender
 from datamigration.validate.canonical import Normalisation, combine_kinds, kind_of
 from datamigration.validate.sides import (
     BucketSpec,
@@ -581,7 +581,7 @@ def diff_tables(
     target_table: str,
     options: DiffOptions | None = None,
     workspace: Any | None = None,
-) -> dict[str, Any]:
+) -> results.DiffReport:
     """Compare a table (or collection) on two databases; returns the JSON report."""
     o = options or DiffOptions()
     started = time.perf_counter()
@@ -630,7 +630,7 @@ def diff_tables(
             snapshot.close()
     t = differ.tally
     changed_keys = list(t.changed)
-    report = {
+    report: results.DiffReport = {
         "source": _side_report(source_url, source_table, src, counts[0], workspace),
         "target": _side_report(target_url, target_table, dst, counts[1], workspace),
         "key": list(key),
@@ -662,7 +662,7 @@ def diff_tables(
     return report
 
 
-def _side_report(url: str, table: str, side: Side, rows: int, workspace: Any) -> dict[str, Any]:
+def _side_report(url: str, table: str, side: Side, rows: int, workspace: Any) -> results.DiffSide:
     return {
         "url": resolve(url, workspace).redacted,
         "table": table,
