@@ -21,7 +21,6 @@ from datamigration.mcp.shapes import answer_type
 from datamigration.mcp.tooling import tool
 from datamigration.safety.flags import FlagList, FlagView, GateCheck, RollbackReport, RolloutReport
 
-
 #: The engine's flag list, each flag validated as the engine's FlagView, at most MAX_FLAGS.
 FlagsGetOutput = answer_type(
     "FlagsGetOutput", FlagList, {"flags": list[FlagView], "truncated": bool}
