@@ -103,11 +103,11 @@ class ValidationReport(TypedDict):
     started_at: str
     seconds: float
     results: list[dict[str, Any]]  # RuleResult.to_dict() of each rule, in file order
-    notes: list[str]  # what the rules file should change, or the bus note of the verdict
     report_json: str
     report_markdown: str
     story: str | None
     test_status: str | None
+    notes: list[str]  # what the rules file should change, or the bus note of the verdict
 
 
 def validate_file(

@@ -92,13 +92,11 @@ class ChangedRow(TypedDict):
 class DiffReport(TypedDict):
     """What `diff.diff_tables` returns: the CLI prints it, rules and the MCP tool read it."""
 
+    identical: bool
     source: DiffSide
     target: DiffSide
     key: list[str]
     columns: list[dict[str, Any]]  # each compared column: source and target name, kind
-    columns_only_in_source: list[str]
-    columns_only_in_target: list[str]
-    normalisation: dict[str, Any]
     missing: list[Any]  # keys, at most max_keys of each list
     extra: list[Any]
     changed: list[Any]
@@ -112,8 +110,10 @@ class DiffReport(TypedDict):
     rows_fetched: int
     segments_checked: int
     queries: int
-    truncated: bool
-    identical: bool
-    consistent_snapshot: bool
+    normalisation: dict[str, Any]
+    columns_only_in_source: list[str]
+    columns_only_in_target: list[str]
     seconds: float
+    truncated: bool
+    consistent_snapshot: bool
     lag: NotRequired[dict[str, Any]]  # lag-aware mode: the column and window
