@@ -19,9 +19,13 @@ from typing_extensions import TypedDict
 from datamigration.coordination.bus import BusPage
 from datamigration.coordination.status import StoryChange
 from datamigration.db.base import QueryResult
+from datamigration.db.summary import SchemaSummary
 from datamigration.mcp.app import build_server
 from datamigration.mcp.shapes import answer_type, fields_of
-from datamigration.safety.flags import RollbackReport, RolloutReport
+from datamigration.mcp.tools.validate import ValidateOutput
+from datamigration.safety.flags import FlagList, RollbackReport, RolloutReport
+from datamigration.validate.report import ValidationReport
+from datamigration.validate.results import DiffReport, RuleResult
 from datamigration.workspace import files, runner, search
 from datamigration.workspace.root import Workspace
 
@@ -107,6 +111,14 @@ DERIVED: dict[str, tuple[type, set[str], set[str]]] = {
     "bus_read": (BusPage, {"untrusted_data", "next"}, set()),
     "flags_rollout": (RolloutReport, set(), set()),
     "flags_rollback": (RollbackReport, set(), set()),
+    "flags_get": (FlagList, {"truncated"}, set()),
+    "inspect": (SchemaSummary, {"detail"}, set()),
+    "diff_data": (
+        DiffReport,
+        set(),
+        {"columns", "lagging_count", "segments_checked", "queries", "lag"},
+    ),
+    "validate": (ValidationReport, set(), {"name", "source", "target", "started_at", "seconds"}),
 }
 
 
@@ -119,3 +131,32 @@ def test_a_tool_answering_with_an_engine_result_publishes_that_results_fields(
     published: Any = server._tool_manager.get_tool(name).fn_metadata.output_schema
 
     assert set(published["properties"]) == (set(fields_of(engine)) - left_out) | added
+
+
+def test_a_validate_answer_keeps_each_rule_result_without_where_the_rule_ran() -> None:
+    adapter = TypeAdapter(ValidateOutput)
+    rule = RuleResult("r1", "not_null", False, 2, 0, "2 NULLs", [1, 2], "target", "t", "SELECT")
+    report = {
+        "name": "users",
+        "passed": False,
+        "summary": "users: 1 of 1 validation rules failed (r1)",
+        "passed_count": 0,
+        "failed_count": 1,
+        "source": None,
+        "target": None,
+        "started_at": "2026-12-06T00:00:00Z",
+        "seconds": 0.1,
+        "results": [rule.to_dict()],
+        "notes": [],
+        "report_json": "docs/validation/users.json",
+        "report_markdown": "docs/validation/users.md",
+        "story": None,
+        "test_status": None,
+    }
+
+    answer = adapter.dump_python(adapter.validate_python(report), mode="json")
+
+    assert set(answer) == set(report) - {"name", "source", "target", "started_at", "seconds"}
+    assert answer["results"] == [
+        {k: v for k, v in rule.to_dict().items() if k not in {"side", "table", "query"}}
+    ]

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from typing_extensions import TypedDict
+
 from datamigration.db.model import Collection, Schema, Table, to_dict
 from datamigration.errors import NotFoundError
 
@@ -52,7 +54,23 @@ def _collection_line(c: Collection) -> dict[str, Any]:
     }
 
 
-def summarize(schema: Schema, *, max_tables: int = DEFAULT_MAX_TABLES) -> dict[str, Any]:
+class SchemaSummary(TypedDict):
+    """What `summarize` returns: the CLI prints it, the MCP tool answers with it."""
+
+    dialect: str
+    database: str | None
+    server_version: str | None
+    table_count: int
+    collection_count: int
+    tables: list[dict[str, Any]]  # one line of facts per table, at most max_tables
+    collections: list[dict[str, Any]]
+    enums: dict[str, list[str]]
+    sequences: list[str]
+    query_count: int
+    truncated: bool
+
+
+def summarize(schema: Schema, *, max_tables: int = DEFAULT_MAX_TABLES) -> SchemaSummary:
     """Compact, JSON-able summary; at most `max_tables` tables and collections (largest first
     when capped, so the ones that matter for a migration stay in view)."""
     max_tables = max(1, int(max_tables))

@@ -24,7 +24,7 @@ import datetime as dt
 import json
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
@@ -175,17 +175,7 @@ class FlagView:
     metadata: dict[str, Any]
 
     def to_dict(self) -> dict[str, Any]:
-        return {
-            "key": self.key,
-            "state": self.state,
-            "default_variant": self.default_variant,
-            "variants": self.variants,
-            "targeting": self.targeting,
-            "percent": self.percent,
-            "on_variant": self.on_variant,
-            "off_variant": self.off_variant,
-            "metadata": self.metadata,
-        }
+        return asdict(self)
 
 
 def view(key: str, flag: Mapping[str, Any]) -> FlagView:
@@ -208,7 +198,16 @@ def view(key: str, flag: Mapping[str, Any]) -> FlagView:
     )
 
 
-def list_flags(workspace: Any) -> dict[str, Any]:
+class FlagList(TypedDict):
+    """What `list_flags` returns: the flags file (relative path, whether it exists) and every
+    flag in it, each a `FlagView.to_dict()`."""
+
+    path: str
+    exists: bool
+    flags: list[dict[str, Any]]
+
+
+def list_flags(workspace: Any) -> FlagList:
     path = flags_path(workspace)
     doc = load_document(path)
     return {

@@ -29,7 +29,7 @@ from typing import Any
 from datamigration.db.dialect import dialect_of
 from datamigration.db.urls import resolve
 from datamigration.errors import UserInputError
-from datamigration.validate import sqlrender
+from datamigration.validate import results, sqlrender
 from datamigration.validate.diff_bisect import Differ, run_both
 from datamigration.validate.diff_plan import (
     DiffOptions,
@@ -123,7 +123,7 @@ def diff_tables(
     target_table: str,
     options: DiffOptions | None = None,
     workspace: Any | None = None,
-) -> dict[str, Any]:
+) -> results.DiffReport:
     """Compare a table (or collection) on two databases; returns the JSON report."""
     o = options or DiffOptions()
     started = time.perf_counter()
@@ -163,7 +163,7 @@ def diff_tables(
             snapshot.close()
     t = differ.tally
     changed_keys = list(t.changed)
-    report = {
+    report: results.DiffReport = {
         "source": _side_report(source_url, source_table, src, counts[0], workspace),
         "target": _side_report(target_url, target_table, dst, counts[1], workspace),
         "key": list(key),
@@ -195,7 +195,7 @@ def diff_tables(
     return report
 
 
-def _side_report(url: str, table: str, side: Side, rows: int, workspace: Any) -> dict[str, Any]:
+def _side_report(url: str, table: str, side: Side, rows: int, workspace: Any) -> results.DiffSide:
     return {
         "url": resolve(url, workspace).redacted,
         "table": table,

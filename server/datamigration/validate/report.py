@@ -13,8 +13,10 @@ import re
 from pathlib import Path
 from typing import Any
 
+from typing_extensions import TypedDict
+
 from datamigration.redact import redact_text
-from datamigration.validate.rules import ValidationRun
+from datamigration.validate.results import ValidationRun
 
 
 def _slug(text: str) -> str:
@@ -87,6 +89,27 @@ def record_on_story(workspace: Any, story: str, run: ValidationRun, report: Path
     return rec.test_status
 
 
+class ValidationReport(TypedDict):
+    """What `validate_file` returns: the run (`ValidationRun.to_dict`), where its reports were
+    written and what was recorded on the story. The CLI prints it, the MCP tool answers with it."""
+
+    name: str
+    passed: bool
+    summary: str
+    passed_count: int
+    failed_count: int
+    source: str | None
+    target: str | None
+    started_at: str
+    seconds: float
+    results: list[dict[str, Any]]  # RuleResult.to_dict() of each rule, in file order
+    report_json: str
+    report_markdown: str
+    story: str | None
+    test_status: str | None
+    notes: list[str]  # what the rules file should change, or the bus note of the verdict
+
+
 def validate_file(
     workspace: Any,
     rules_path: str,
@@ -94,7 +117,7 @@ def validate_file(
     story: str | None = None,
     source: str | None = None,
     target: str | None = None,
-) -> dict[str, Any]:
+) -> ValidationReport:
     """Load a rules file from the workspace, run it, write the reports, record on the story.
 
     This is the one function both the CLI and the MCP tool call; the verdict is posted on the bus
@@ -117,13 +140,13 @@ def validate_file(
         bus_note = validation_done(
             workspace, run.name, run.passed, run.summary, workspace.relative(json_path)
         )
-    out = run.to_dict()
-    out.update(
-        report_json=workspace.relative(json_path),
-        report_markdown=workspace.relative(md_path),
-        story=story,
-        test_status=test_status,
-    )
+    out: ValidationReport = {
+        **run.to_dict(),  # type: ignore[typeddict-item]  # the run's keys, declared above
+        "report_json": workspace.relative(json_path),
+        "report_markdown": workspace.relative(md_path),
+        "story": story,
+        "test_status": test_status,
+    }
     if bus_note:
         out["notes"] = [bus_note]
     return out

@@ -19,7 +19,6 @@ import datetime as dt
 import json
 import re
 from collections.abc import Mapping, Sequence
-from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -30,6 +29,7 @@ from datamigration.db.segments import Reader, open_reader
 from datamigration.errors import FileFormatError, UserInputError
 from datamigration.safeload import check_depth, load_json, load_yaml
 from datamigration.validate import compile as qc
+from datamigration.validate.results import RuleResult, ValidationRun
 
 SCHEMA_NAME = "validation-rules"
 
@@ -45,66 +45,6 @@ RulesLoader.yaml_implicit_resolvers = {
 RulesLoader.add_implicit_resolver(
     "tag:yaml.org,2002:bool", re.compile(r"^(?:true|True|TRUE|false|False|FALSE)$"), list("tTfF")
 )
-
-
-@dataclass(frozen=True)
-class RuleResult:
-    id: str
-    type: str
-    passed: bool
-    measured: Any
-    threshold: Any
-    message: str
-    offending: list[Any] = field(default_factory=list)
-    side: str | None = None
-    table: str | None = None
-    query: str | None = None
-
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
-
-
-@dataclass(frozen=True)
-class ValidationRun:
-    name: str
-    results: tuple[RuleResult, ...]
-    seconds: float
-    source: str | None
-    target: str | None
-    started_at: str
-    #: what the rules file should change (deprecated spellings), shown with the report
-    notes: tuple[str, ...] = ()
-
-    @property
-    def passed(self) -> bool:
-        return all(r.passed for r in self.results)
-
-    @property
-    def failed_count(self) -> int:
-        return sum(not r.passed for r in self.results)
-
-    @property
-    def summary(self) -> str:
-        n, bad = len(self.results), self.failed_count
-        if not bad:
-            return f"{self.name}: all {n} validation rules passed"
-        failed = ", ".join(r.id for r in self.results if not r.passed)
-        return f"{self.name}: {bad} of {n} validation rules failed ({failed})"
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "name": self.name,
-            "passed": self.passed,
-            "summary": self.summary,
-            "passed_count": len(self.results) - self.failed_count,
-            "failed_count": self.failed_count,
-            "source": self.source,
-            "target": self.target,
-            "started_at": self.started_at,
-            "seconds": round(self.seconds, 3),
-            "results": [r.to_dict() for r in self.results],
-            "notes": list(self.notes),
-        }
 
 
 # --- loading --------------------------------------------------------------------------------

@@ -14,11 +14,10 @@ from typing import Annotated, Any
 import anyio.to_thread
 from mcp.server import MCPServer
 from pydantic import Field
-from typing_extensions import TypedDict
 
 from datamigration.db import connect
 from datamigration.db.base import QueryResult, inspect_schema
-from datamigration.db.summary import DEFAULT_MAX_TABLES, summarize, table_detail
+from datamigration.db.summary import DEFAULT_MAX_TABLES, SchemaSummary, summarize, table_detail
 from datamigration.errors import UserInputError
 from datamigration.mcp.answers import fit_list
 from datamigration.mcp.shapes import answer_type
@@ -37,19 +36,8 @@ QUERY_REACH = 10_000
 KEYSET_HINT = "page further with a WHERE on the ORDER BY key (keyset paging)"
 
 
-class InspectOutput(TypedDict):
-    dialect: str
-    database: str | None
-    server_version: str | None
-    table_count: int
-    collection_count: int
-    tables: list[dict[str, Any]]
-    collections: list[dict[str, Any]]
-    enums: dict[str, list[str]]
-    sequences: list[str]
-    query_count: int
-    detail: list[dict[str, Any]]
-    truncated: bool
+#: The engine's summary plus the full detail of each table asked for.
+InspectOutput = answer_type("InspectOutput", SchemaSummary, {"detail": list[dict[str, Any]]})
 
 
 #: The engine's rows, `untrusted_data` first (read before the rows), plus the page's place.
@@ -99,9 +87,8 @@ def register(server: MCPServer, runtime: Any) -> None:
                 schema = inspect_schema(
                     conn, tables=table or None, exact_counts=exact_counts, sample_size=sample_size
                 )
-            out = summarize(schema, max_tables=max_tables)
-            out["detail"] = [table_detail(schema, name) for name in table or ()]
-            return out  # type: ignore[return-value]
+            detail = [table_detail(schema, name) for name in table or ()]
+            return {**summarize(schema, max_tables=max_tables), "detail": detail}
 
         return await anyio.to_thread.run_sync(work)
 

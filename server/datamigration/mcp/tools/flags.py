@@ -14,21 +14,18 @@ import anyio.to_thread
 from mcp.server import MCPServer
 from mcp.server.mcpserver import Context
 from pydantic import Field
-from typing_extensions import TypedDict
 
 from datamigration.confirmation import Action
 from datamigration.mcp.confirm import confirm
 from datamigration.mcp.shapes import answer_type
 from datamigration.mcp.tooling import tool
 from datamigration.safety.flag_gates import GateCheck
-from datamigration.safety.flags import FlagView, RollbackReport, RolloutReport
+from datamigration.safety.flags import FlagList, FlagView, RollbackReport, RolloutReport
 
-
-class FlagsGetOutput(TypedDict):
-    path: str
-    exists: bool
-    flags: list[FlagView]  # at most MAX_FLAGS
-    truncated: bool
+#: The engine's flag list, each flag validated as the engine's FlagView, at most MAX_FLAGS.
+FlagsGetOutput = answer_type(
+    "FlagsGetOutput", FlagList, {"flags": list[FlagView], "truncated": bool}
+)
 
 
 #: The engine's report, each gate check validated as the engine's GateCheck.
@@ -51,12 +48,7 @@ def register(server: MCPServer, runtime: Any) -> None:
         items = listed["flags"]
         if flag is not None:
             items = [engine.get_flag(runtime.workspace, flag)]
-        return FlagsGetOutput(
-            path=listed["path"],
-            exists=listed["exists"],
-            flags=items[:MAX_FLAGS],  # the engine's FlagView.to_dict, validated as FlagView
-            truncated=len(items) > MAX_FLAGS,
-        )
+        return {**listed, "flags": items[:MAX_FLAGS], "truncated": len(items) > MAX_FLAGS}
 
     @tool(server, read_only=False, destructive=False, idempotent=True, title="Roll out a flag")
     async def flags_rollout(

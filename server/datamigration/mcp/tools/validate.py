@@ -1,9 +1,9 @@
 """MCP face of the validation engine: validate (rules file -> report), diff_data, generate_rules.
 
 Thin: each tool calls one function of `datamigration.validate` in a worker thread (database
-work blocks) and returns its result, validated as the answer type (which keeps the keys it
-names: a rule result is the engine's RuleResult without where it ran). Key lists are capped
-(`truncated`).
+work blocks) and returns its result, validated as the answer type derived from the engine's
+result type (`shapes`), which keeps the keys it names: a rule result is the engine's RuleResult
+without where it ran. Key lists are capped (`truncated`).
 `validate` writes a report under the docs tree and records the outcome on the story, so it is
 not read-only; running it again with the same inputs only rewrites the same report. A named
 story is looked up before any rule runs, so a typo costs nothing. `generate_rules` never
@@ -19,7 +19,10 @@ from mcp.server import MCPServer
 from pydantic import BaseModel, ConfigDict, Field
 from typing_extensions import TypedDict
 
+from datamigration.mcp.shapes import answer_type
 from datamigration.mcp.tooling import tool
+from datamigration.validate.report import ValidationReport
+from datamigration.validate.results import DiffReport, RuleResult
 
 
 class NormalisationArg(BaseModel):
@@ -43,70 +46,23 @@ class NormalisationArg(BaseModel):
     trim_numeric_scale: bool | None = Field(None, description="1.50 equals 1.5 (default true)")
 
 
-class DiffSide(TypedDict):
-    url: str
-    table: str
-    dialect: str
-    rows: int
-    hashing: str
-    hashing_reason: str
-
-
-class ChangedRow(TypedDict):
-    key: Any
-    fields: list[str]
-
-
-class DiffOutput(TypedDict):
-    identical: bool
-    source: DiffSide
-    target: DiffSide
-    key: list[str]
-    missing: list[Any]
-    extra: list[Any]
-    changed: list[Any]
-    changed_fields: list[ChangedRow]
-    lagging: list[Any]
-    missing_count: int
-    extra_count: int
-    changed_count: int
-    rows_compared: int
-    rows_fetched: int
-    normalisation: dict[str, Any]
-    columns_only_in_source: list[str]
-    columns_only_in_target: list[str]
-    seconds: float
-    truncated: bool
-    consistent_snapshot: bool
-
-
-class RuleResultOutput(TypedDict):
-    """validate.rules.RuleResult without where the rule ran (the report files keep that).
-
-    Written out rather than derived from RuleResult (`shapes.answer_type`): importing
-    validate.rules loads sqlglot and the segment readers, a second at every server start.
-    """
-
-    id: str
-    type: str
-    passed: bool
-    measured: Any
-    threshold: Any
-    message: str
-    offending: list[Any]
-
-
-class ValidateOutput(TypedDict):
-    passed: bool
-    summary: str
-    passed_count: int
-    failed_count: int
-    results: list[RuleResultOutput]
-    report_json: str
-    report_markdown: str
-    story: str | None
-    test_status: str | None
-    notes: list[str]  # what the rules file should change (a deprecated spelling)
+#: The engine's diff report without what the model does not act on (the column plan, the
+#: segment and query counts, the lag window it passed itself).
+DiffOutput = answer_type(
+    "DiffOutput",
+    DiffReport,
+    omit=("columns", "lagging_count", "segments_checked", "queries", "lag"),
+)
+#: The engine's RuleResult without where the rule ran (the report files keep that).
+RuleResultOutput = answer_type("RuleResultOutput", RuleResult, omit=("side", "table", "query"))
+#: The engine's report of the run, each result as RuleResultOutput, without the run's name,
+#: databases and timing (the report files keep those).
+ValidateOutput = answer_type(
+    "ValidateOutput",
+    ValidationReport,
+    {"results": list[RuleResultOutput]},
+    omit=("name", "source", "target", "started_at", "seconds"),
+)
 
 
 class GenerateRulesOutput(TypedDict):
@@ -195,7 +151,7 @@ def _register_rules_tools(server: MCPServer, runtime: Any) -> None:
         it (in-review needs a passing validation)."""
         from datamigration.validate.report import validate_file
 
-        def work() -> dict[str, Any]:
+        def work() -> ValidationReport:
             _check_story_first(runtime.workspace, rules_file, story)
             return validate_file(
                 runtime.workspace, rules_file, story=story, source=source, target=target
