@@ -15,6 +15,11 @@ class MySQLDialect(Dialect):
     identifier_quote = "`"
     shared_snapshot = "connection"
 
+    @staticmethod
+    def version_is_mariadb(version: str | None) -> bool:
+        """A server version string (`SELECT VERSION()`) names MariaDB, not MySQL."""
+        return "mariadb" in (version or "").lower()
+
     # --- the checksum diff's SQL and kinds (validate/) -----------------------------------
     integer_division = "DIV"
     random_function = "RAND()"
