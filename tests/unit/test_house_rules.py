@@ -51,6 +51,25 @@ def test_engines_never_import_the_mcp_sdk_or_the_cli(path):
     assert not roots(imported(path), FACES), "engines stay free of the MCP and CLI faces"
 
 
+#: what the database layer and the document vocabulary may import of the product: each other
+#: (db/ -> documents/ only) and the shared leaves, never an engine (plan/, execute/, ...)
+LOWER_LAYERS = {
+    "db": {"db", "documents", "errors", "redact", "safeload"},
+    "documents": {"documents", "errors"},
+}
+
+
+@pytest.mark.parametrize(
+    "path",
+    [p for layer in LOWER_LAYERS for p in sorted((PACKAGE / layer).rglob("*.py"))],
+    ids=lambda p: str(p.relative_to(PACKAGE)),
+)
+def test_the_database_layer_and_the_document_vocabulary_import_no_engine(path):
+    product = {n.split(".")[1] for n in imported(path) if n.startswith("datamigration.")}
+    allowed = LOWER_LAYERS[path.relative_to(PACKAGE).parts[0]]
+    assert product <= allowed, "db/ and documents/ sit below the engines: ask, do not import"
+
+
 def test_the_checks_see_a_driver_import_when_there_is_one(tmp_path):
     sample = tmp_path / "m.py"
     sample.write_text("import os\nfrom bson import ObjectId\nx = 'import psycopg'\n")
