@@ -198,11 +198,11 @@ def map_type(
     return TypeMapping(src, target, verdict.ok, verdict.reason, all_notes)
 
 
-def _element_mapping(element: Logical, dialect: str, documents: str) -> TypeMapping:
-    """Map an array's element to its type in a document store (arrays in MongoDB carry typed
-    elements)."""
-    spelling, notes = CHOOSERS[documents](element, False)
-    target = ColumnType(documents, spelling)
+def _element_mapping(element: Logical, dialect: str, store: str) -> TypeMapping:
+    """Map an array's element to its type in the document store `store` (arrays in MongoDB
+    carry typed elements)."""
+    spelling, notes = CHOOSERS[store](element, False)
+    target = ColumnType(store, spelling)
     v = holds(target.logical(), element)
     return TypeMapping(ColumnType(dialect, element.name or element.kind), target, v.ok, v.reason,
                        notes)  # fmt: skip
