@@ -10,8 +10,9 @@ import datetime as dt
 import pytest
 from bson import Decimal128, Int64
 
-from datamigration.db import mongo_transform as tf
 from datamigration.db.model import Collection, FieldStat, Index, Schema
+from datamigration.db.mongodb import transform as tf
+from datamigration.documents import transform as vocabulary
 from datamigration.plan.documents import plan_markdown
 from datamigration.plan.model import Plan, plan_hash
 from datamigration.plan.planner import Measured, build_plan
@@ -115,14 +116,14 @@ def test_conversions_follow_mongodb(value, to, expected):
 def test_transforms_read_paths_fall_back_and_refuse_what_they_cannot_convert():
     doc = {"a": {"b": "12"}, "n": None, "s": "x"}
     assert tf.evaluate({"$toInt": "$a.b"}, doc) == 12
-    assert tf.evaluate("$missing", doc) is tf.MISSING
+    assert tf.evaluate("$missing", doc) is vocabulary.MISSING
     assert tf.evaluate({"$convert": {"input": "$n", "to": "int", "onNull": 0}}, doc) == 0
     assert tf.evaluate({"$convert": {"input": "$s", "to": "int", "onError": -1}}, doc) == -1
     assert tf.evaluate({"$concat": ["$s", "-", "$a.b"]}, doc) == "x-12"
-    with pytest.raises(tf.ConversionError):
+    with pytest.raises(vocabulary.ConversionError):
         tf.evaluate({"$toLong": "$s"}, doc)
-    with pytest.raises(tf.ConversionError):
+    with pytest.raises(vocabulary.ConversionError):
         tf.convert(2**40, "int")
-    assert tf.input_fields({"$concat": ["$s", {"$literal": "$x"}, "$a.b"]}) == ["s", "a.b"]
+    assert vocabulary.input_fields({"$concat": ["$s", {"$literal": "$x"}, "$a.b"]}) == ["s", "a.b"]
     # int and long are one kind; 1 is not True
-    assert tf.same_value(Int64(3), 3) and not tf.same_value(1, True)
+    assert vocabulary.same_value(Int64(3), 3) and not vocabulary.same_value(1, True)

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import importlib
 from collections.abc import Sequence
-from typing import ClassVar
+from typing import Any, ClassVar
 
 from datamigration.errors import UserInputError
 
@@ -107,6 +107,14 @@ class Dialect:
         (text must order bytewise, as Python and MongoDB do)."""
         return quoted, cls.placeholder
 
+    @classmethod
+    def field_expr(cls, col: str, kind: str, type_kind: str | None, norm: Any) -> str | None:
+        """The expression printing quoted column `col` (declared as `type_kind`) in the diff's
+        canonical text of `kind` (validate/canonical.py; `norm` is its `Normalisation`), or
+        None where this database cannot print it identically: that side is then hashed on
+        the client."""
+        return None
+
     # Literals and clauses of generated SQL (plans store complete statements, so values are
     # rendered, not bound). Names arrive already quoted.
 
@@ -153,6 +161,11 @@ def lint_dialect_of(name: str) -> type[Dialect] | None:
         if found.lint_dialect and found.lint_dialect == name:
             return found
     return None
+
+
+def lint_dialects() -> tuple[str, ...]:
+    """The linter's names of the dialects it lints ("postgres", "mysql", "sqlite")."""
+    return tuple(d.lint_dialect for d in map(dialect_of, DIALECT_MODULES) if d.lint_dialect)
 
 
 def find_dialect(name: str) -> type[Dialect] | None:

@@ -12,7 +12,7 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from datamigration.db.mongo_ops import is_batched
+from datamigration.documents.operations import is_batched
 from datamigration.errors import ValidationFailedError
 from datamigration.execute.mongo_state import MongoRunStore
 from datamigration.execute.operations import OperationRunner, RunContext, runs

@@ -12,8 +12,8 @@ tables, so the same facts live as documents of one collection, told apart by ``k
 MongoDB gives no transaction spanning a batch and its checkpoint on every deployment
 (standalone servers have none), so the checkpoint is written right *after* its batch: a crash in
 between repeats that one batch on resume, which is harmless because every batched document
-operation is idempotent (db/mongo_ops.py). A lock whose owner is a dead process on this host,
-or whose lease ran out, is taken over.
+operation is idempotent (db/mongodb/operations.py). A lock whose owner is a dead process on this
+host, or whose lease ran out, is taken over.
 """
 
 from __future__ import annotations

@@ -7,11 +7,40 @@ never disagree with the rule reference.
 
 from __future__ import annotations
 
+import importlib
+from collections.abc import Callable
+
 from datamigration.lint.catalogue import rule
 from datamigration.lint.model import Finding, LintOptions, Statement
 
 #: Shown in a finding's `statement` field: enough to recognise it, never a whole file.
 STATEMENT_PREVIEW = 300
+
+#: A dialect's checker: the statements of one input in, its findings out.
+Linter = Callable[[list[Statement], str, LintOptions], list[Finding]]
+#: lint dialect -> its checker (`linter_for` registers one)
+LINTERS: dict[str, Linter] = {}
+
+
+def linter_for(lint_dialect: str) -> Callable[[Linter], Linter]:
+    """Decorator: make the function the checker of `lint_dialect` (the `lint_dialect` of a
+    `db.dialect.Dialect` class). It lives in `datamigration.lint.<lint_dialect>`, which
+    `linter_of` imports on first use, so the engine names no dialect."""
+
+    def register(fn: Linter) -> Linter:
+        LINTERS[lint_dialect] = fn
+        return fn
+
+    return register
+
+
+def linter_of(lint_dialect: str) -> Linter:
+    """The registered checker of `lint_dialect`, importing its module on first use."""
+    found = LINTERS.get(lint_dialect)
+    if found is None:
+        importlib.import_module(f"datamigration.lint.{lint_dialect}")
+        found = LINTERS[lint_dialect]
+    return found
 
 
 class Emitter:

@@ -845,7 +845,3 @@ def rule(rule_id: str) -> Rule:
             f"unknown lint rule {rule_id!r}",
             hint="See docs/lint-rules.md or `datamigration lint --list-rules` for the ids.",
         ) from None
-
-
-def rules_for(dialect: str) -> list[Rule]:
-    return [r for r in RULES.values() if r.dialect in (dialect, "any")]

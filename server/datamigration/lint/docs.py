@@ -9,7 +9,7 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-from datamigration.lint.catalogue import RULES
+from datamigration.lint.catalogue import RULES, Rule
 
 #: squawk rules we deliberately do not have, and why (the benchmark prints the same list).
 NOT_COVERED = {
@@ -74,9 +74,12 @@ def render() -> str:
         )
     out += ["", "### squawk rules we do not have", ""]
     out += [f"- `{name}`: {why}" for name, why in NOT_COVERED.items()]
-    for dialect in ("postgres", "mysql", "sqlite", "any"):
-        out += ["", f"## {_DIALECT_TITLE[dialect]}", ""]
-        for r in (r for r in RULES.values() if r.dialect == dialect):
+    by_dialect: dict[str, list[Rule]] = {}
+    for r in RULES.values():
+        by_dialect.setdefault(r.dialect, []).append(r)
+    for dialect, title in _DIALECT_TITLE.items():
+        out += ["", f"## {title}", ""]
+        for r in by_dialect.get(dialect, []):
             out += [
                 f"### {r.id}",
                 "",

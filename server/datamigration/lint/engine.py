@@ -11,6 +11,7 @@ from dataclasses import replace
 
 from datamigration.db.dialect import lint_dialect_of
 from datamigration.errors import UserInputError
+from datamigration.lint.base import linter_of
 from datamigration.lint.catalogue import RULES
 from datamigration.lint.ignores import apply_ignores
 from datamigration.lint.model import DIALECTS, FileReport, Finding, LintOptions
@@ -31,7 +32,7 @@ def lint_text(
             f"unknown dialect {options.dialect!r}", hint=f"Use one of: {', '.join(DIALECTS)}."
         )
     statements, trailing = split_statements(text, options.dialect)
-    findings = _LINTERS.get(options.dialect, _lint_sqlite)(statements, file, options)
+    findings = linter_of(options.dialect)(statements, file, options)
     findings = apply_ignores(findings, statements, trailing, file)
     if options.table_rows is not None:
         findings = [size_adjusted(f, options.table_rows) for f in findings]
@@ -80,25 +81,3 @@ def size_adjusted(f: Finding, sizes: dict[str, int]) -> Finding:
             notes=f.notes + (f"{f.table} has about {rows:,} rows: this blocks production traffic",),
         )
     return replace(f, notes=f.notes + (f"{f.table} has about {rows:,} rows",))
-
-
-def _lint_postgres(statements: list, file: str, options: LintOptions) -> list[Finding]:
-    from datamigration.lint.postgres import lint_postgres
-
-    return lint_postgres(statements, file, options)[0]
-
-
-def _lint_mysql(statements: list, file: str, options: LintOptions) -> list[Finding]:
-    from datamigration.lint.mysql import lint_mysql
-
-    return lint_mysql(statements, file, options)
-
-
-def _lint_sqlite(statements: list, file: str, options: LintOptions) -> list[Finding]:
-    from datamigration.lint.sqlite import lint_sqlite
-
-    return lint_sqlite(statements, file, options)
-
-
-#: the rule runner of each lint dialect (registered here; the catalogue lists their rules)
-_LINTERS = {"postgres": _lint_postgres, "mysql": _lint_mysql, "sqlite": _lint_sqlite}

@@ -9,9 +9,12 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from datamigration.db.dialect import lint_dialects
+
 SEVERITIES = ("error", "warning", "info")
 SEVERITY_RANK = {"error": 3, "warning": 2, "info": 1}
-DIALECTS = ("postgres", "mysql", "sqlite")
+#: the dialects the linter knows, by their lint names (the dialect classes' `lint_dialect`)
+DIALECTS = lint_dialects()
 
 
 @dataclass(frozen=True)

@@ -12,7 +12,7 @@ import re
 
 from sqlglot import exp
 
-from datamigration.lint.base import Emitter
+from datamigration.lint.base import Emitter, linter_for
 from datamigration.lint.glot import normalize, parse, quote_mysql, table_name
 from datamigration.lint.model import Finding, LintOptions, Statement
 
@@ -274,5 +274,6 @@ def _osc(statement: str, table: str) -> str:
     )
 
 
+@linter_for("mysql")
 def lint_mysql(statements: list[Statement], file: str, options: LintOptions) -> list[Finding]:
     return MySqlChecker(file, options).check(statements)

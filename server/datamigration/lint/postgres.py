@@ -22,7 +22,7 @@ from pglast.enums import ObjectType, TransactionStmtKind, VariableSetKind
 
 from datamigration.lint import pg_drops
 from datamigration.lint import pg_fixes as fx
-from datamigration.lint.base import Emitter
+from datamigration.lint.base import Emitter, linter_for
 from datamigration.lint.model import Finding, LintOptions, Statement
 from datamigration.lint.pg_alter import check_alter_table
 from datamigration.lint.pg_hygiene import column_hygiene
@@ -75,7 +75,6 @@ class PgChecker(Emitter):
         self.fks: list[tuple[Statement, str, list[str]]] = []
         self.not_null_checks: dict[tuple[str, str], str] = {}  # (table, check name) -> column
         self.proven_not_null: set[tuple[str, str]] = set()  # validated CHECK (col IS NOT NULL)
-        self.parsed = 0
         for table, cols in (options.column_types or {}).items():
             self.columns.setdefault(table.lower(), {}).update(cols)
 
@@ -99,7 +98,6 @@ class PgChecker(Emitter):
             if _LONG_WORD.search(stmt.text):
                 self._long_identifiers(stmt)
             for raw in nodes:
-                self.parsed += 1
                 self.statement(stmt, raw.stmt)
         self.finish(statements)
         return self.findings
@@ -495,9 +493,6 @@ class PgChecker(Emitter):
         check_alter_table(self, stmt, node)
 
 
-def lint_postgres(
-    statements: list[Statement], file: str, options: LintOptions
-) -> tuple[list[Finding], int]:
-    checker = PgChecker(file, options)
-    findings = checker.check(statements)
-    return findings, checker.parsed
+@linter_for("postgres")
+def lint_postgres(statements: list[Statement], file: str, options: LintOptions) -> list[Finding]:
+    return PgChecker(file, options).check(statements)

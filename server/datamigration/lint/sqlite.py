@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import re
 
-from datamigration.lint.base import Emitter
+from datamigration.lint.base import Emitter, linter_for
 from datamigration.lint.glot import normalize, parse, quote_sqlite
 from datamigration.lint.model import Finding, LintOptions, Statement
 
@@ -156,5 +156,6 @@ class SqliteChecker(Emitter):
         )
 
 
+@linter_for("sqlite")
 def lint_sqlite(statements: list[Statement], file: str, options: LintOptions) -> list[Finding]:
     return SqliteChecker(file, options).check(statements)

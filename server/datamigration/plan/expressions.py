@@ -19,9 +19,9 @@ import string
 from collections.abc import Iterator, Mapping
 from typing import Any
 
-from datamigration.db import mongo_transform as transform
 from datamigration.db.dialect import dialect_of, find_dialect
 from datamigration.db.mongodb.operators import EXTENDED_JSON
+from datamigration.documents import transform
 from datamigration.errors import UserInputError
 
 

@@ -33,7 +33,7 @@ Contract for the executor (additive changes only from here on):
     - ``"validate"``: run ``params["rules"]`` (validation-rules format) and stop on failure.
     - ``"document"`` (MongoDB): ``params`` is the document operation itself, plain JSON
       (``collection``, ``op``, ``filter``, ``update`` / ``set`` / ``keys``, options; see
-      ``datamigration.plan.ops_mongodb`` and ``datamigration.db.mongo_ops``). Run it with
+      ``datamigration.plan.ops_mongodb`` and ``datamigration.documents.operations``). Run it with
       ``backend.apply_document_operation(params)``; a batched one (``set_fields``, or
       ``update_many`` with ``batch_size``) runs one keyset batch over ``_id`` per call with
       ``resume=(last _id,)`` and returns ``last_key`` and ``finished``.

@@ -18,7 +18,7 @@ import json
 from typing import Any
 
 from datamigration.db.model import Collection, FieldStat, Schema
-from datamigration.db.mongo_transform import TARGETS, check_expression, input_fields
+from datamigration.documents.transform import TARGETS, check_expression, input_fields
 from datamigration.errors import FileFormatError, NotFoundError, UserInputError
 from datamigration.plan import ops_mongodb as mo
 from datamigration.plan.ops_base import manual_op, name_of

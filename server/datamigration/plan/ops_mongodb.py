@@ -3,7 +3,7 @@
 A MongoDB plan holds no statements: each operation is ``kind: "document"`` and its `params` are
 the document operation itself (``collection``, ``op``, ``filter``, ``update`` / ``set`` /
 ``keys``, options), plain JSON, so plan.json and plan.md show exactly what the executor sends
-(through ``Backend.apply_document_operation``, db/mongo_ops.py) and the plan hash covers it.
+(through ``Backend.apply_document_operation``, db/mongodb/operations.py) and the plan hash covers it.
 Every operation carries its reverse, like the SQL primitives of ops_base.py.
 
 MongoDB has no triggers: during an expand-contract the *application* writes both fields, which
@@ -47,7 +47,7 @@ def doc_op(
     destructive: bool = False,
     lock: str = "none: document writes take only document-level locks",
 ) -> Operation:
-    """One document operation (see db/mongo_ops.py for the vocabulary)."""
+    """One document operation (see documents/operations.py for the vocabulary)."""
     return Operation(
         id="",
         kind=KIND,

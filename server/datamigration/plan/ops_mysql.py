@@ -19,6 +19,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from datamigration.db.mysql.dialect import MySQLDialect
 from datamigration.plan.model import Operation
 from datamigration.plan.ops_base import SQLDialect, SyncPair, name_of
 
@@ -59,7 +60,7 @@ class Server:
         if not m:
             return None
         version = tuple(int(g) for g in m.groups() if g is not None)
-        return cls("mariadb" in (text or "").lower(), version)
+        return cls(MySQLDialect.version_is_mariadb(text), version)
 
     def instant(self, operation: str) -> bool:
         maria, mysql = INSTANT_SINCE[operation]

@@ -16,6 +16,7 @@ from typing import Any
 
 from datamigration.coordination.announce import plan_created
 from datamigration.db import connect
+from datamigration.db.dialect import find_dialect
 from datamigration.db.model import Schema
 from datamigration.errors import UserInputError
 from datamigration.plan import (
@@ -251,7 +252,8 @@ def refuse_nulls_without_fill(spec: ChangeSpec, measured: Measured) -> None:
 def count_nulls(backend: Any, schema: Schema, spec: ChangeSpec) -> dict[str, int]:
     """set_not_null's pre-check on the live database: how many rows hold NULL in the column
     (table and column are looked up in the schema and quoted, never pasted)."""
-    if spec.kind != "set_not_null" or schema.dialect not in ("postgresql", "mysql", "sqlite"):
+    known = find_dialect(schema.dialect)
+    if spec.kind != "set_not_null" or known is None or not known.sql:
         return {}
     t = schema.table(spec.table or "")
     col = t.column(spec.get("column")) if t is not None else None
@@ -398,7 +400,7 @@ def build_plan(
     if built.result_type_changes:
         warnings.append(PREPARED_STATEMENTS.format(col=", ".join(built.result_type_changes)))
     # a rule that names a column missing when it runs is a planner bug: say so in the plan
-    if d.name != "mongodb":
+    if not d.documents:
         warnings += [f"planner check: {p}" for p in shape.problems(schema, steps, post)]
     plan = Plan(
         id=pid,

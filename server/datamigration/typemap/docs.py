@@ -161,15 +161,15 @@ def render_markdown() -> str:
         ),
         "",
     ]
-    rows = reference_rows()
+    by_source: dict[str, list[Row]] = {}
+    for row in reference_rows():
+        by_source.setdefault(row.source.dialect, []).append(row)
     for dialect in DIALECTS:
         footnotes: list[str] = []
         out += [f"## From {_TITLES[dialect]}", ""]
         out.append("| source | " + " | ".join(_TITLES[d] for d in DIALECTS) + " |")
         out.append("|---" * (len(DIALECTS) + 1) + "|")
-        for row in rows:
-            if row.source.dialect != dialect:
-                continue
+        for row in by_source.get(dialect, []):
             src = row.source.render() or "(no declared type)"
             if row.source.identity:
                 src += " (identity)"

@@ -21,6 +21,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple
 
+from datamigration.db.dialect import dialect_of
 from datamigration.errors import UserInputError
 from datamigration.typemap.holds import holds
 from datamigration.typemap.logical import Logical, normalize_dialect
@@ -136,7 +137,7 @@ class TypeMapping:
 
     def json_schema(self) -> dict[str, Any]:
         """$jsonSchema fragment that enforces a MongoDB target (type, null, enum labels)."""
-        if self.target.dialect != "mongodb":
+        if not dialect_of(self.target.dialect).documents:
             raise UserInputError("json_schema() applies to MongoDB targets only")
         types = [self.target.name] + ([] if not self.target.nullable else ["null"])
         out: dict[str, Any] = {"bsonType": types if len(types) > 1 else types[0]}
@@ -179,8 +180,9 @@ def map_type(
     logical = src.logical()
     spelling, notes = CHOOSERS[tgt_dialect](logical, src.identity)
     element: ColumnType | None = None
-    if tgt_dialect == "mongodb" and logical.kind == "array" and logical.element is not None:
-        element = _element_mapping(logical.element, src.dialect).target
+    documents = dialect_of(tgt_dialect).documents
+    if documents and logical.kind == "array" and logical.element is not None:
+        element = _element_mapping(logical.element, src.dialect, tgt_dialect).target
     target = ColumnType(
         tgt_dialect,
         spelling,
@@ -191,15 +193,16 @@ def map_type(
     )
     verdict = holds(target.logical(), logical)
     all_notes = tuple(dict.fromkeys((*notes, *verdict.notes)))
-    if tgt_dialect == "mongodb" and not src.nullable:
+    if documents and not src.nullable:
         all_notes += ("NOT NULL is enforced by a $jsonSchema validator (required, no null)",)
     return TypeMapping(src, target, verdict.ok, verdict.reason, all_notes)
 
 
-def _element_mapping(element: Logical, dialect: str) -> TypeMapping:
-    """Map an array's element to its BSON type (arrays in MongoDB carry typed elements)."""
-    spelling, notes = CHOOSERS["mongodb"](element, False)
-    target = ColumnType("mongodb", spelling)
+def _element_mapping(element: Logical, dialect: str, store: str) -> TypeMapping:
+    """Map an array's element to its type in the document store `store` (arrays in MongoDB
+    carry typed elements)."""
+    spelling, notes = CHOOSERS[store](element, False)
+    target = ColumnType(store, spelling)
     v = holds(target.logical(), element)
     return TypeMapping(ColumnType(dialect, element.name or element.kind), target, v.ok, v.reason,
                        notes)  # fmt: skip

@@ -355,14 +355,14 @@ class MongoBackend(MongoDialect, Backend):
     def apply_document_operation(
         self, op: Any, *, resume: Sequence[Any] | None = None
     ) -> dict[str, Any]:
-        """Run one plan document operation (one batch of a batched one; see `mongo_ops`):
+        """Run one plan document operation (one batch of a batched one; see `operations`):
         the executor's only way to write to MongoDB. Returns plain counts; a batched
         operation also returns ``last_key`` (its checkpoint) and ``finished``."""
-        from datamigration.db import mongo_ops
+        from datamigration.db.mongodb import operations
 
         return self._call(
             f"document:{op.get('op')}",
-            mongo_ops.apply,
+            operations.apply,
             self.db,
             op,
             resume=tuple(resume) if resume is not None else None,

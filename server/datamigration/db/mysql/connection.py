@@ -61,7 +61,7 @@ class MySQLConnection(MySQLDialect, Backend):
 
     @property
     def is_mariadb(self) -> bool:
-        return "mariadb" in self.version.lower()
+        return self.version_is_mariadb(self.version)
 
     # --- connection ----------------------------------------------------------------------
 

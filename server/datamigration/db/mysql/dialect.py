@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 from datamigration.db.dialect import Dialect, register_dialect
 
@@ -14,6 +15,11 @@ class MySQLDialect(Dialect):
     lint_dialect = "mysql"
     identifier_quote = "`"
     shared_snapshot = "connection"
+
+    @staticmethod
+    def version_is_mariadb(version: str | None) -> bool:
+        """A server version string (`SELECT VERSION()`) names MariaDB, not MySQL."""
+        return "mariadb" in (version or "").lower()
 
     # --- the checksum diff's SQL and kinds (validate/) -----------------------------------
     integer_division = "DIV"
@@ -37,6 +43,46 @@ class MySQLDialect(Dialect):
         if kind == "text":
             return f"BINARY {quoted}", cls.placeholder
         return quoted, cls.placeholder
+
+    @classmethod
+    def field_expr(cls, col: str, kind: str, type_kind: str | None, norm: Any) -> str | None:
+        """MySQL/MariaDB expression for `kind`, or None where MySQL cannot print it
+        identically (`norm`: the diff's `validate.canonical.Normalisation`)."""
+        if kind == "int":
+            return f"CAST({col} AS CHAR)"
+        if kind == "numeric":
+            if type_kind not in ("int", "numeric"):
+                return None
+            s = f"CAST({col} AS CHAR)"
+            return f"IF(LOCATE('.', {s}) > 0, TRIM(TRAILING '.' FROM TRIM(TRAILING '0' FROM {s})), {s})"
+        if kind == "bool":
+            return f"IF({col} <> 0, 't', 'f')"
+        if kind in ("timestamp", "timestamptz"):
+            if type_kind not in ("timestamp", "timestamptz"):
+                return None
+            if type_kind == "timestamp" and norm.naive_timezone != "UTC":
+                return None
+            p = norm.timestamp_precision
+            head = f"DATE_FORMAT({col}, '%%Y-%%m-%%d %%H:%%i:%%s.')"
+            frac = f"DATE_FORMAT({col}, '%%f')"
+            if p < 6:
+                frac = f"RPAD(LEFT({frac}, {p}), 6, '0')" if p else "'000000'"
+            return f"CONCAT({head}, {frac})"
+        if kind == "date":
+            return (
+                f"DATE_FORMAT({col}, '%%Y-%%m-%%d')" if type_kind in ("date", "timestamp") else None
+            )
+        if kind == "time":
+            return f"TIME_FORMAT({col}, '%%H:%%i:%%s.%%f')" if type_kind == "time" else None
+        if kind == "uuid":
+            return f"LOWER(CONVERT({col} USING utf8mb4))"
+        if kind == "bytes":
+            return f"LOWER(HEX({col}))" if type_kind == "bytes" else None
+        if kind in ("float", "json") or norm.unicode_nfc:
+            return None
+        if type_kind in ("float", "numeric", "bool", "timestamp", "timestamptz", "bytes", "json"):
+            return None
+        return f"CONVERT({col} USING utf8mb4)"
 
     #: `#` starts a comment and a backslash escapes inside a string (unless NO_BACKSLASH_ESCAPES)
     expression_forbidden = ("#", "\\")

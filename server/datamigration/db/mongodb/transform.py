@@ -1,19 +1,15 @@
-"""Field transforms of document plans, evaluated on the client, in MongoDB's expression syntax.
+"""MongoDB's expressions evaluated on the client: the field transforms of document plans
+(their vocabulary, driver-free, is `documents.transform`), with the BSON values `$convert`
+builds.
 
 Why on the client: an update with an aggregation pipeline (``[{"$set": {"b": "$a"}}]``) runs
 the transform on the server, but not every server takes one (nx-27017, the wire server the
 tests run on, refuses pipelines), and a backfill must also *check* its result (the validation
 gate compares every document's new field with the transform of its old one). One evaluator
-does both, so what is written and what is checked can never disagree. Plans keep the transform
-as a MongoDB expression (``"$full_name"``, ``{"$convert": {"input": "$age", "to": "long"}}``),
-so a reviewer reads exactly what real MongoDB would run.
+does both, so what is written and what is checked can never disagree.
 
-Supported: field paths (``"$a.b"``), literals (``{"$literal": v}``, numbers, booleans, plain
-strings), ``$convert`` (to int/long/double/decimal/string/date/bool/objectId, with
-``onError``/``onNull``), the ``$toInt`` ... ``$toObjectId`` shorthands, ``$ifNull``,
-``$concat``, ``$toUpper``, ``$toLower`` and ``$trim``. Conversions follow MongoDB's rules
-($convert docs): doubles truncate toward zero, any string is a true boolean, dates convert
-to and from milliseconds since the epoch and ISO-8601 text.
+Conversions follow MongoDB's rules ($convert docs): doubles truncate toward zero, any string is
+a true boolean, dates convert to and from milliseconds since the epoch and ISO-8601 text.
 """
 
 from __future__ import annotations
@@ -26,49 +22,20 @@ from typing import Any
 
 from bson import Decimal128, Int64, ObjectId
 
+from datamigration.documents.transform import (
+    EPOCH,
+    MISSING,
+    SHORTHANDS,
+    TARGETS,
+    ConversionError,
+    get_path,
+    millis,
+    unsupported,
+)
 from datamigration.errors import UserInputError
 
-MISSING = object()  # a field the document does not have (MongoDB's "missing", not null)
-TARGETS = ("int", "long", "double", "decimal", "string", "date", "bool", "objectId")
-_SHORTHANDS = {f"$to{t[0].upper()}{t[1:]}": t for t in TARGETS}
-#: every operator `evaluate` runs: what a plan's transform may use, and nothing else
-OPERATORS = frozenset(
-    {"$literal", "$convert", "$ifNull", "$concat", "$toUpper", "$toLower", "$trim", *_SHORTHANDS}
-)
 _INT32 = (-(2**31), 2**31 - 1)
 _INT64 = (-(2**63), 2**63 - 1)
-_EPOCH = dt.datetime(1970, 1, 1)
-
-
-class ConversionError(UserInputError):
-    """A value the transform cannot convert (MongoDB would fail the update the same way)."""
-
-
-def get_path(doc: Mapping[str, Any], path: str) -> Any:
-    """The value at a dotted path, or MISSING."""
-    cur: Any = doc
-    for part in path.split("."):
-        if isinstance(cur, Mapping) and part in cur:
-            cur = cur[part]
-        else:
-            return MISSING
-    return cur
-
-
-def input_fields(expr: Any) -> list[str]:
-    """The document fields an expression reads (for projections and write guards)."""
-    out: list[str] = []
-    if isinstance(expr, str) and expr.startswith("$") and not expr.startswith("$$"):
-        out.append(expr[1:])
-    elif isinstance(expr, Mapping):
-        if "$literal" in expr:
-            return []
-        for v in expr.values():
-            out += input_fields(v)
-    elif isinstance(expr, list | tuple):
-        for v in expr:
-            out += input_fields(v)
-    return list(dict.fromkeys(out))
 
 
 def evaluate(expr: Any, doc: Mapping[str, Any]) -> Any:
@@ -94,9 +61,9 @@ def evaluate(expr: Any, doc: Mapping[str, Any]) -> Any:
             if "onError" in arg:
                 return evaluate(arg["onError"], doc)
             raise
-    if name in _SHORTHANDS:
+    if name in SHORTHANDS:
         value = evaluate(arg, doc)
-        return None if value is MISSING or value is None else convert(value, _SHORTHANDS[name])
+        return None if value is MISSING or value is None else convert(value, SHORTHANDS[name])
     if name == "$ifNull":
         for item in arg:
             value = evaluate(item, doc)
@@ -115,32 +82,7 @@ def evaluate(expr: Any, doc: Mapping[str, Any]) -> Any:
     if name == "$trim":
         value = evaluate(arg["input"], doc)
         return None if value is MISSING or value is None else str(value).strip()
-    raise UserInputError(
-        f"the transform uses {name}, which document plans do not evaluate",
-        hint="Use a field path, $convert / $toLong / $toString / $toDate ..., $ifNull, $concat, "
-        "$toUpper, $toLower, $trim or $literal.",
-    )
-
-
-def check_expression(expr: Any) -> None:
-    """Refuse an expression the evaluator would not run, at plan time (no document needed)."""
-    if isinstance(expr, Mapping):
-        if len(expr) == 1 and next(iter(expr)).startswith("$"):
-            name, arg = next(iter(expr.items()))
-            if name not in OPERATORS:
-                evaluate(expr, {})  # raises with the hint
-            if name == "$literal":
-                return
-            if name == "$convert" and arg.get("to") not in TARGETS:
-                raise UserInputError(
-                    f"$convert to {arg.get('to')!r} is not supported",
-                    hint="Convert to one of: " + ", ".join(TARGETS),
-                )
-        for v in expr.values():
-            check_expression(v)
-    elif isinstance(expr, list | tuple):
-        for v in expr:
-            check_expression(v)
+    raise unsupported(name)
 
 
 def _fail(value: Any, to: str, why: str = "") -> ConversionError:
@@ -169,17 +111,12 @@ def _integer(value: Any, to: str, bounds: tuple[int, int]) -> int:
         except ValueError:
             raise _fail(value, to, "not a base-10 integer") from None
     elif isinstance(value, dt.datetime) and to == "long":
-        n = _millis(value)
+        n = millis(value)
     else:
         raise _fail(value, to)
     if not bounds[0] <= n <= bounds[1]:
         raise _fail(value, to, "out of range")
     return n
-
-
-def _millis(value: dt.datetime) -> int:
-    naive = value.astimezone(dt.UTC).replace(tzinfo=None) if value.tzinfo else value
-    return (naive - _EPOCH) // dt.timedelta(milliseconds=1)
 
 
 def _date(value: Any) -> dt.datetime:
@@ -188,7 +125,7 @@ def _date(value: Any) -> dt.datetime:
     if isinstance(value, bool):
         raise _fail(value, "date")
     if isinstance(value, int | float):
-        return _EPOCH + dt.timedelta(milliseconds=int(value))
+        return EPOCH + dt.timedelta(milliseconds=int(value))
     if isinstance(value, ObjectId):
         return value.generation_time.replace(tzinfo=None)
     if isinstance(value, str):
@@ -227,7 +164,7 @@ def convert(value: Any, to: str) -> Any:
         return Int64(_integer(value, to, _INT64))
     if to == "double":
         if isinstance(value, dt.datetime):
-            return float(_millis(value))
+            return float(millis(value))
         try:
             return float(value.to_decimal() if isinstance(value, Decimal128) else value)
         except (TypeError, ValueError):
@@ -261,30 +198,3 @@ def convert(value: Any, to: str) -> Any:
         except Exception:  # noqa: BLE001 - bson raises InvalidId or TypeError
             raise _fail(value, to) from None
     raise UserInputError(f"unknown conversion target {to!r}", hint="One of: " + ", ".join(TARGETS))
-
-
-def type_bucket(value: Any) -> str:
-    """A value's kind for comparisons: int and long are one kind ("integer"): servers that
-    store every integer the same way (nx-27017) read a written long back as an int."""
-    if value is MISSING:
-        return "missing"
-    if value is None:
-        return "null"
-    if isinstance(value, bool):
-        return "bool"
-    if isinstance(value, int):
-        return "integer"
-    if isinstance(value, float):
-        return "double"
-    if isinstance(value, dt.datetime):
-        return "date"
-    return type(value).__name__
-
-
-def same_value(a: Any, b: Any) -> bool:
-    """Equal value of the same kind (1 == True and 1 == 1.0 do not count)."""
-    if type_bucket(a) != type_bucket(b):
-        return False
-    if isinstance(a, dt.datetime) and isinstance(b, dt.datetime):
-        return _millis(a) == _millis(b)
-    return bool(a == b)

@@ -1,14 +1,15 @@
 """Document operations: the plain-data writes of a MongoDB plan, applied with pymongo.
 
 A plan's MongoDB operation is a JSON object (``collection``, ``op``, ``filter``, ``update`` or
-``set``, ``keys``, options); `apply` runs one of them and returns plain counts. The executor
+``set``, ``keys``, options; their names are `documents.operations`); `apply` runs one of them
+and returns plain counts. The executor
 never builds its own writes: what a plan shows is what runs here.
 
 Batched operations (``set_fields``, and ``update_many`` with a ``batch_size``) run one keyset
 batch per call, over ``_id`` in ascending order: the batch is the next ``batch_size`` matching
 documents after the resume key, and the call returns the last ``_id`` done, which the executor
 stores as its checkpoint. ``set_fields`` computes each new value on the client with
-`mongo_transform` and writes it with a guard: the update matches only while the fields it read
+`transform` and writes it with a guard: the update matches only while the fields it read
 still hold the values it read, so a concurrent application write is never overwritten with a
 value computed from stale data (the application writes both fields itself during the
 migration). A batch that runs twice (a crash between the batch and its checkpoint) writes the
@@ -27,15 +28,11 @@ from typing import Any
 import pymongo
 from bson import json_util
 
-from datamigration.db import mongo_transform as tf
+from datamigration.db.mongodb.transform import evaluate
+from datamigration.documents import transform as tf
+from datamigration.documents.operations import PLAN_OPS, STATE_OPS
 from datamigration.errors import UserInputError
 
-#: the plan-facing operations (see plan/ops_mongodb.py) and the run-state ones (execute/)
-PLAN_OPS = ("update_many", "set_fields", "create_index", "drop_index", "coll_mod",
-            "count_mismatches")  # fmt: skip
-STATE_OPS = ("find", "count", "update_one", "insert_one", "insert_many", "delete_one",
-             "delete_many")  # fmt: skip
-BATCHED = ("set_fields",)
 SAMPLE_IDS = 5
 
 
@@ -44,10 +41,6 @@ def bson_value(value: Any) -> Any:
     if value is None:
         return None
     return json_util.loads(json_util.dumps(value))  # BSON values (an ObjectId) pass as they are
-
-
-def is_batched(op: Mapping[str, Any]) -> bool:
-    return op.get("op") in BATCHED or (op.get("op") == "update_many" and bool(op.get("batch_size")))
 
 
 def _and(*filters: Mapping[str, Any] | None) -> dict[str, Any]:
@@ -138,7 +131,7 @@ def _set_fields(
         values = {}
         for field, expr in sets.items():
             try:
-                value = tf.evaluate(expr, doc)
+                value = evaluate(expr, doc)
             except tf.ConversionError as exc:
                 exc.data["document_id"] = json_util.dumps(doc["_id"])
                 exc.message = f"document {json_util.dumps(doc['_id'])}: {exc.message}"
@@ -168,7 +161,7 @@ def _count_mismatches(
         for doc in docs:
             checked += 1
             try:
-                ok = all(tf.same_value(tf.get_path(doc, f), _missing_as_null(tf.evaluate(e, doc)))
+                ok = all(tf.same_value(tf.get_path(doc, f), _missing_as_null(evaluate(e, doc)))
                          for f, e in expect.items())  # fmt: skip
             except tf.ConversionError:
                 ok = False
