@@ -101,8 +101,8 @@ def run_backfill(
 
         refused: DatabaseError | None = None
         try:
-            counts, _ = with_lock_retry(
-                lambda sql=sql, checkpoint=checkpoint: backend.transaction(
+            batch = with_lock_retry(
+                lambda sql=sql, checkpoint=checkpoint: backend.execute(
                     [(sql, ()), checkpoint], lock_timeout_ms=op.lock_timeout_ms
                 ),
                 retries=op.retries,
@@ -117,7 +117,7 @@ def run_backfill(
             refused = exc  # a row the target refuses: named below, outside this handler
         if refused is not None:
             raise refused_error(backend, spec, after, upto, refused)
-        rows += max(counts[0], 0)
+        rows += max(batch.rowcounts[0], 0)
         batches += 1
         after = mark
         if on_batch is not None:
