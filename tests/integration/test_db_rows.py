@@ -7,7 +7,7 @@ import pytest
 
 from datamigration.db import connect
 from datamigration.db.errors import ConnectionFailedError, TableNotFoundError, UnknownDatabaseError
-from datamigration.errors import DatabaseError
+from datamigration.errors import DatabaseError, UserInputError
 from support import services
 
 pytestmark = pytest.mark.integration
@@ -66,6 +66,51 @@ def test_autocommit_keeps_the_statements_that_ran(db_url):
                 autocommit=True,
             )
         assert db.exact_count("pairs") == 18
+
+
+def test_one_door_takes_text_parameters_and_counts_and_returns_the_last_rows(db_url):
+    with connect(db_url) as db:
+        p = db.placeholder
+        result = db.execute(
+            [
+                "DELETE FROM pairs WHERE a = 7",
+                (f"UPDATE pairs SET v = {p} WHERE a = {p}", ("x", 6)),
+                lambda counts: (f"SELECT count(*) FROM pairs WHERE v = {p}", (f"{counts[1]}",)),
+            ],
+            fetch_last=True,
+        )
+        assert result.rowcounts[:2] == (3, 3) and result.committed
+        assert result.rows == ((0,),)
+        assert db.fetch(f"SELECT count(*) FROM pairs WHERE v = {p}", ("x",)) == [(3,)]
+        assert db.exact_count("pairs") == 18
+
+
+def test_a_rolled_back_run_with_parameters_keeps_nothing(db_url):
+    with connect(db_url) as db:
+        p = db.placeholder
+        result = db.execute([(f"DELETE FROM pairs WHERE a = {p}", (1,))], rollback=True)
+        assert result.rowcounts == (3,) and not result.committed
+        assert db.exact_count("pairs") == 21
+
+
+def test_every_failure_names_the_statement_and_carries_what_ran_and_how_long(db_url):
+    with connect(db_url) as db:
+        for autocommit in (False, True):
+            with pytest.raises(DatabaseError) as info:
+                db.execute(
+                    [("SELECT 1", ()), "INSERT INTO no_such_table VALUES (1)"],
+                    autocommit=autocommit,
+                )
+            assert info.value.message.startswith("run statement 2 of 2 failed on ")
+            assert info.value.data["executed"] == 1
+            assert info.value.data["elapsed_ms"] >= 0
+
+
+def test_a_rolled_back_run_refuses_statements_it_cannot_check_first(db_url):
+    with connect(db_url) as db, pytest.raises(UserInputError, match="statement 1 is made"):
+        db.execute([lambda counts: ("DELETE FROM pairs", ())], rollback=True)
+    with connect(db_url) as db:
+        assert db.exact_count("pairs") == 21
 
 
 def test_exact_count_of_an_unknown_table_is_not_found(db_url):

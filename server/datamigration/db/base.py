@@ -210,44 +210,58 @@ class Backend(Dialect):
         """One page: (names of the non-key columns, rows that start with the key values)."""
         raise self._unsupported("iter_rows")
 
-    # --- writing (the executor's path) -------------------------------------------------------
+    # --- the one door for statements (the executor's path) -------------------------------
 
     def execute(
         self,
-        statements: Sequence[str],
+        statements: Sequence[StatementLike],
         *,
         autocommit: bool = False,
+        rollback: bool = False,
         timeout_ms: int | None = None,
         lock_timeout_ms: int | None = None,
-        rollback: bool = False,
+        fetch_last: bool = False,
     ) -> ExecuteResult:
-        """Run statements in order: in one transaction (all or nothing) unless `autocommit`,
-        where each statement commits on its own (needed for CREATE INDEX CONCURRENTLY).
+        """Run statements in order, in one of three modes: one transaction that commits (all or
+        nothing; the default), each statement committing on its own (`autocommit`, needed for
+        CREATE INDEX CONCURRENTLY), or one transaction that always ends in ROLLBACK
+        (`rollback`): the statements run for real (locks, triggers, constraint checks, timing)
+        and leave no data behind (`committed` is False). Statements a rollback cannot undo are
+        refused first.
 
-        With `rollback` the transaction ends in ROLLBACK whatever happens: the statements run
-        for real (locks, triggers, constraint checks, timing) and leave no data behind
-        (`committed` is False). Statements a rollback cannot undo are refused first.
+        A statement is plain SQL text, a `(sql, params)` pair, or a function of the row counts
+        so far that returns one (so the executor's run state commits in the same transaction
+        as the batch it describes, and says how many rows that batch wrote). The result holds
+        each statement's row count and, with `fetch_last`, the rows of the last one (a
+        backfill's next key boundary comes back from a read-write statement this way).
 
-        A failure names the statement that failed and carries `executed` (how many ran)."""
+        A failure names the statement that failed ("run statement N of M") and carries
+        `executed` (how many ran) and `elapsed_ms`."""
         if rollback:
             self._check_rollbackable(statements, autocommit)
+        options = ExecuteOptions(autocommit, timeout_ms, lock_timeout_ms, rollback, fetch_last)
         started = time.perf_counter()
         counts: list[int] = []
         error: DatabaseError | None = None
         try:
-            options = ExecuteOptions(autocommit, timeout_ms, lock_timeout_ms, rollback)
-            self._execute(statements, counts, options)
+            rows = self._execute(statements, counts, options)
         except self.driver_errors as exc:
-            error = self._fail(exc, f"execute statement {len(counts) + 1} of {len(statements)}")
+            error = self._fail(exc, f"run statement {len(counts) + 1} of {len(statements)}")
         if error is not None:
             error.data["executed"] = len(counts)
+            error.data["elapsed_ms"] = round(elapsed_ms(started), 1)
             raise error
         return ExecuteResult(
             statements=len(statements),
             rowcounts=tuple(counts),
             elapsed_ms=elapsed_ms(started),
             committed=not rollback,
+            rows=tuple(rows),
         )
+
+    def fetch(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
+        """Run one read-write statement on its own (committed) and return its rows, if any."""
+        return list(self.execute([(sql, params)], fetch_last=True).rows)
 
     def measure_in_rolled_back_transaction(
         self,
@@ -267,14 +281,22 @@ class Backend(Dialect):
         )
         return result.elapsed_ms / 1000.0
 
-    def _check_rollbackable(self, statements: Sequence[str], autocommit: bool) -> None:
+    def _check_rollbackable(self, statements: Sequence[StatementLike], autocommit: bool) -> None:
         """Refuse what a ROLLBACK would not undo, before anything runs."""
         if autocommit:
             raise UserInputError(
                 "a rolled-back run needs one transaction; autocommit commits each statement",
                 hint="Drop autocommit (statements that need it cannot be rolled back).",
             )
-        for i, stmt in enumerate(statements, 1):
+        for i, item in enumerate(statements, 1):
+            if callable(item):
+                raise UserInputError(
+                    f"statement {i} is made while the run goes; a rolled-back run checks its "
+                    "statements before anything runs",
+                    hint="Pass SQL text or (sql, params) pairs.",
+                    statement=i,
+                )
+            stmt = item if isinstance(item, str) else item[0]
             word = _first_word(stmt)
             if word == "SET" and "AUTOCOMMIT" in stmt.upper():
                 word = "COMMIT"  # SET autocommit = 1 commits what ran before it
@@ -293,78 +315,43 @@ class Backend(Dialect):
                     statement=i,
                 )
 
-    def _execute(self, statements: Sequence[str], counts: list[int], o: ExecuteOptions) -> None:
-        """Run the statements, appending each one's rowcount to `counts` as it completes;
-        roll back what the database would otherwise keep, and let driver errors through."""
+    def _execute(
+        self, statements: Sequence[StatementLike], counts: list[int], o: ExecuteOptions
+    ) -> list[tuple[Any, ...]]:
+        """The dialect's part of `execute`: bound the waits, begin (unless `o.autocommit`), run
+        the statements through `_run_each`, then commit or roll back (`o.rollback`); roll back
+        what the database would otherwise keep on a failure, and let driver errors through.
+        Returns the rows of the last statement with `o.fetch_last`."""
         raise self._unsupported("execute")
-
-    @classmethod
-    def segment_reader(cls, url: ConnectionURL, timeout_ms: int, *, gentle: bool = False) -> Any:
-        """A new read-only connection for the validator's diff (`db.segments.Reader`)."""
-        raise UnsupportedOperationError(f"no segment reader for {cls.dialect or cls.__name__}")
-
-    # --- the executor's door: parameterised statements, committed together ---------------
-
-    def transaction(
-        self,
-        statements: Sequence[StatementLike],
-        *,
-        lock_timeout_ms: int | None = None,
-        timeout_ms: int | None = None,
-        fetch_last: bool = False,
-    ) -> tuple[list[int], list[tuple[Any, ...]]]:
-        """Run parameterised statements in one transaction: all commit or none does.
-
-        The executor's run state commits in the same transaction as the batch it describes
-        (so a crash never records a batch that did not commit, nor loses one that did), and it
-        reads rows back from read-write statements (a backfill's next key boundary), which
-        `execute` (no parameters, row counts only) and `query` (read-only) cannot do. Returns
-        the row count of each statement and, with `fetch_last`, the rows of the last one."""
-        counts: list[int] = []
-        rows: list[tuple[Any, ...]] = []
-        error: DatabaseError | None = None
-        started = time.perf_counter()
-        try:
-            counts, rows = self._transaction(statements, lock_timeout_ms, timeout_ms, fetch_last)
-        except self.driver_errors as exc:
-            error = self._fail(exc, f"run statement {len(counts) + 1} of {len(statements)}")
-        if error is not None:
-            error.data["elapsed_ms"] = round(elapsed_ms(started), 1)
-            raise error
-        return counts, rows
-
-    def fetch(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
-        """Run one read-write statement on its own (committed) and return its rows, if any."""
-        return self.transaction([(sql, params)], fetch_last=True)[1]
-
-    def _transaction(
-        self,
-        statements: Sequence[StatementLike],
-        lock_timeout_ms: int | None,
-        timeout_ms: int | None,
-        fetch_last: bool,
-    ) -> tuple[list[int], list[tuple[Any, ...]]]:
-        """The dialect's part of `transaction`: begin, bound waits, run, commit or roll back."""
-        raise self._unsupported("executor statements")
 
     def _run_each(
         self,
         statements: Sequence[StatementLike],
         counts: list[int],
         fetch_last: bool,
-        run: Callable[[str, tuple[Any, ...]], Any],
+        run: Callable[[str, tuple[Any, ...] | None], Any],
     ) -> list[tuple[Any, ...]]:
-        """Run each statement with `run(sql, params)` (which returns the cursor), appending its
-        row count to `counts`; the rows of the last one with `fetch_last`."""
+        """The one statement loop: run each statement with `run(sql, params)` (which returns
+        the cursor; `params` is None for plain SQL text), appending its row count to `counts`;
+        the rows of the last one with `fetch_last`."""
         rows: list[tuple[Any, ...]] = []
         for i, item in enumerate(statements):
-            sql, params = item(counts) if callable(item) else item
+            if isinstance(item, str):
+                sql, params = item, None
+            else:
+                sql, values = item(counts) if callable(item) else item
+                params = tuple(values)
             self.counter.add(sql)
-            cur = run(sql, tuple(params))
+            cur = run(sql, params)
             counts.append(cur.rowcount)
             if fetch_last and i == len(statements) - 1 and cur.description is not None:
                 rows = [tuple(r) for r in cur.fetchall()]
         return rows
+
+    @classmethod
+    def segment_reader(cls, url: ConnectionURL, timeout_ms: int, *, gentle: bool = False) -> Any:
+        """A new read-only connection for the validator's diff (`db.segments.Reader`)."""
+        raise UnsupportedOperationError(f"no segment reader for {cls.dialect or cls.__name__}")
 
     def probe_latency_ms(self, target: str | None = None, *, timeout_ms: int = 5_000) -> float:
         """Wall time of one small read (`target`: the probe statement on SQL, the collection
@@ -383,7 +370,7 @@ class Backend(Dialect):
         return elapsed_ms(started)
 
     def _probe_read(self, target: str | None, timeout_ms: int) -> None:
-        self.transaction(
+        self.execute(
             [(target or "SELECT 1", ())],
             lock_timeout_ms=timeout_ms, timeout_ms=timeout_ms, fetch_last=True,
         )  # fmt: skip

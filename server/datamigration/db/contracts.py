@@ -13,9 +13,10 @@ from dataclasses import dataclass, field
 from typing import Any
 
 #: One statement with its parameters, or a function of the row counts so far that returns one
-#: (so a checkpoint can record how many rows the batch before it in the same transaction wrote).
+#: (so a checkpoint can record how many rows the batch before it in the same transaction wrote),
+#: or plain SQL text sent as written (on SQLite it may hold several statements: a script).
 Statement = tuple[str, Sequence[Any]]
-StatementLike = Statement | Callable[[list[int]], Statement]
+StatementLike = str | Statement | Callable[[list[int]], Statement]
 
 
 @dataclass(frozen=True)
@@ -52,22 +53,28 @@ class QueryResult:
 
 @dataclass(frozen=True)
 class ExecuteResult:
-    """Outcome of `Backend.execute`: one rowcount per statement (-1 when not applicable)."""
+    """Outcome of `Backend.execute`: one rowcount per statement (-1 when not applicable), and
+    with `fetch_last` the rows the last statement returned."""
 
     statements: int
     rowcounts: tuple[int, ...]
     elapsed_ms: float
     committed: bool
+    rows: tuple[tuple[Any, ...], ...] = ()
 
 
 @dataclass(frozen=True)
 class ExecuteOptions:
-    """How `Backend.execute` runs its statements (what each backend's `_execute` receives)."""
+    """How `Backend.execute` runs its statements (what each backend's `_execute` receives).
+
+    The mode: one transaction that commits (the default), each statement committing on its own
+    (`autocommit`), or one transaction that always ends in ROLLBACK (`rollback`)."""
 
     autocommit: bool = False
     timeout_ms: int | None = None
     lock_timeout_ms: int | None = None
     rollback: bool = False  # end the one transaction with ROLLBACK instead of COMMIT
+    fetch_last: bool = False  # return the rows of the last statement
 
 
 @dataclass(frozen=True)

@@ -151,8 +151,8 @@ class _Batch:
 
         refused: DatabaseError | None = None
         try:
-            counts, _ = with_lock_retry(
-                lambda: self.backend.transaction(
+            batch = with_lock_retry(
+                lambda: self.backend.execute(
                     [(sql, ()), checkpoint], lock_timeout_ms=op.lock_timeout_ms
                 ),
                 retries=op.retries,
@@ -167,7 +167,7 @@ class _Batch:
             refused = exc  # a row the target refuses: named below, outside this handler
         if refused is not None:
             raise refused_error(self.backend, spec, after, upto, refused)
-        return max(counts[0], 0), mark, final
+        return max(batch.rowcounts[0], 0), mark, final
 
 
 @runs("backfill")

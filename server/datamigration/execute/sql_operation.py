@@ -78,12 +78,12 @@ def run_sql(ctx: RunContext, step: Step, op: Operation, *, mark: bool) -> dict[s
                     **ddl_retry,
                 )
         if mark:
-            backend.transaction(done)
+            backend.execute(done)
     elif backend.transactional_ddl:
         # the statements and the "done" mark commit together: a crash leaves neither
         batch: list[Any] = [(s, ()) for s in op.statements] + done
         with_lock_retry(
-            lambda: backend.transaction(batch, lock_timeout_ms=lock_timeout()),
+            lambda: backend.execute(batch, lock_timeout_ms=lock_timeout()),
             what=op.id,
             **ddl_retry,
         )
@@ -94,7 +94,7 @@ def run_sql(ctx: RunContext, step: Step, op: Operation, *, mark: bool) -> dict[s
             **ddl_retry,
         )
         if mark:
-            backend.transaction(done)
+            backend.execute(done)
     out: dict[str, Any] = {"statements": len(op.statements), **log.to_dict()}
     if indexes:
         out["indexes"] = indexes

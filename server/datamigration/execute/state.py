@@ -169,7 +169,7 @@ class RunStore:
     def ensure(self) -> None:
         """Create the state tables when missing (each in its own short statement)."""
         for ddl in _DDL:
-            self.backend.transaction([(ddl, ())])
+            self.backend.execute([(ddl, ())])
 
     def exists(self) -> bool:
         """Whether the state tables exist (run_status must not create them)."""
@@ -200,14 +200,14 @@ class RunStore:
             "started_at": (before or {}).get("started_at") or now_iso(),
             "updated_at": now_iso(),
         }
-        self.backend.transaction(self._upsert(RUNS, {"plan_id": self.plan_id}, values))
+        self.backend.execute(self._upsert(RUNS, {"plan_id": self.plan_id}, values))
         return before
 
     def set_run(self, **values: Any) -> None:
         """Change fields of the existing run row (status, validation)."""
         values["updated_at"] = now_iso()
         sets = ", ".join(f"{k} = {self.p}" for k in values)
-        self.backend.transaction(
+        self.backend.execute(
             [
                 (
                     f"UPDATE {RUNS} SET {sets} WHERE plan_id = {self.p}",
@@ -263,7 +263,7 @@ class RunStore:
                     (self.plan_id, step_id),
                 )
             )
-        self.backend.transaction(statements)
+        self.backend.execute(statements)
 
     # --- checkpoints ---------------------------------------------------------------------------
 
@@ -296,7 +296,7 @@ class RunStore:
         found = self.checkpoint(step_id, op_id)
         if found is not None:
             return found
-        self.backend.transaction(
+        self.backend.execute(
             self._upsert(
                 CHECKPOINTS,
                 {"plan_id": self.plan_id, "step_id": step_id, "op_id": op_id},
@@ -335,7 +335,7 @@ class RunStore:
 
     def finish_checkpoint(self, step_id: str, op_id: str) -> None:
         p = self.p
-        self.backend.transaction(
+        self.backend.execute(
             [
                 (
                     (
@@ -357,12 +357,12 @@ class RunStore:
 
     def mark_done(self, step_id: str, op_id: str) -> None:
         """An operation that is not batched is done (skipped when the step runs again)."""
-        self.backend.transaction(self.done_statements(step_id, op_id))
+        self.backend.execute(self.done_statements(step_id, op_id))
 
     def clear_checkpoints(self, step_id: str) -> None:
         """A rolled-back step backfills from the start when it runs again."""
         p = self.p
-        self.backend.transaction(
+        self.backend.execute(
             [
                 (
                     f"DELETE FROM {CHECKPOINTS} WHERE plan_id = {p} AND step_id = {p}",

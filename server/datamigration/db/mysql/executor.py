@@ -1,12 +1,10 @@
-"""How the executor runs statements on MariaDB / MySQL: `execute`, the transaction door
-(`transaction`), keyset row pages, session locks (GET_LOCK) and rows for a throwaway copy."""
+"""How the executor runs statements on MariaDB / MySQL: the one door `execute`, keyset row
+pages, session locks (GET_LOCK) and rows for a throwaway copy."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from typing import Any
-
-import pymysql
 
 from datamigration.db.contracts import ExecuteOptions, StatementLike, keyset_sql
 from datamigration.db.mysql.connection import MySQLConnection, qualified, quote_name
@@ -26,7 +24,9 @@ class MySQLExecutor(MySQLConnection):
 
     # --- execution and rows --------------------------------------------------------------
 
-    def _execute(self, statements: Sequence[str], counts: list[int], o: ExecuteOptions) -> None:
+    def _execute(
+        self, statements: Sequence[StatementLike], counts: list[int], o: ExecuteOptions
+    ) -> list[tuple[Any, ...]]:
         conn = self.conn
         try:
             with conn.cursor() as cur:
@@ -39,18 +39,19 @@ class MySQLExecutor(MySQLConnection):
                     self._q(cur, f"SET SESSION max_statement_time = {value:.3f}")
                 if not o.autocommit:
                     self._q(cur, "START TRANSACTION")
-                for stmt in statements:
-                    self.counter.add(stmt)
-                    counts.append(cur.execute(stmt))
+                rows = self._run_each(
+                    statements, counts, o.fetch_last, lambda sql, p: _executed(cur, sql, p)
+                )
                 if o.rollback:
                     conn.rollback()
                     self._check_rolled_back(cur)
                 elif not o.autocommit:
                     conn.commit()
-        except pymysql.MySQLError:
+        except BaseException:
             if conn.open:
                 conn.rollback()
             raise
+        return rows
 
     def _check_rolled_back(self, cur: Any) -> None:
         """A ROLLBACK leaves a non-transactional table (MyISAM, Aria) changed and only warns
@@ -74,35 +75,7 @@ class MySQLExecutor(MySQLConnection):
             rows = self._q(cur, sql, params or None)
             return [d[0] for d in cur.description][len(keys) :], rows
 
-    # --- the executor's door ---------------------------------------------------------------
-
-    def _transaction(
-        self,
-        statements: Sequence[StatementLike],
-        lock_timeout_ms: int | None,
-        timeout_ms: int | None,
-        fetch_last: bool,
-    ) -> tuple[list[int], list[tuple[Any, ...]]]:
-        conn = self.conn
-        counts: list[int] = []
-        with conn.cursor() as cur:
-            if lock_timeout_ms:
-                seconds = max(1, int(lock_timeout_ms) // 1000)
-                cur.execute(f"SET SESSION lock_wait_timeout = {seconds}")
-                cur.execute(f"SET SESSION innodb_lock_wait_timeout = {seconds}")
-            if self.is_mariadb:
-                cur.execute(f"SET SESSION max_statement_time = {(timeout_ms or 0) / 1000.0:.3f}")
-            cur.execute("START TRANSACTION")
-            try:
-                rows = self._run_each(
-                    statements, counts, fetch_last, lambda sql, p: _executed(cur, sql, p)
-                )
-                conn.commit()
-            except BaseException:
-                if conn.open:
-                    conn.rollback()
-                raise
-        return counts, rows
+    # --- session locks and rows for a throwaway copy -------------------------------------
 
     def try_session_lock(self, name: str) -> bool:
         """GET_LOCK: held by this connection until released or disconnected."""

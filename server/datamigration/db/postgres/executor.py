@@ -1,7 +1,7 @@
-"""How the executor runs statements on PostgreSQL: `execute` (plain statements, in one
-transaction or each on its own for CREATE INDEX CONCURRENTLY), the transaction door
-(`transaction`: parameterised statements committed together, timeouts LOCAL to it), keyset row
-pages, and the catalog facts and session settings the executor acts on.
+"""How the executor runs statements on PostgreSQL: the one door `execute` (statements in one
+transaction, committed or rolled back, with timeouts LOCAL to it, or each on its own for CREATE
+INDEX CONCURRENTLY), keyset row pages, and the catalog facts and session settings the executor
+acts on.
 """
 
 from __future__ import annotations
@@ -24,38 +24,38 @@ from datamigration.errors import DatabaseError, UserInputError
 class PostgresExecutor(PostgresConnection):
     """The executor's side of the PostgreSQL backend."""
 
-    def _execute(self, statements: Sequence[str], counts: list[int], o: ExecuteOptions) -> None:
+    def _execute(
+        self, statements: Sequence[StatementLike], counts: list[int], o: ExecuteOptions
+    ) -> list[tuple[Any, ...]]:
+        """Timeouts LOCAL to the one transaction, or set for the session and reset after an
+        autocommit run (where each statement is its own transaction)."""
         conn = self.conn
         settings = (
             f"{int(o.timeout_ms)}ms" if o.timeout_ms else "0",
             f"{int(o.lock_timeout_ms)}ms" if o.lock_timeout_ms else "0",
         )
+        local = "false" if o.autocommit else "true"
+        bound = (
+            f"SELECT set_config('statement_timeout', %s, {local}), "
+            f"set_config('lock_timeout', %s, {local})"
+        )
+
         with conn.cursor() as cur:
+
+            def run(sql: str, params: tuple[Any, ...] | None) -> Any:
+                cur.execute(sql, params or None)
+                return cur
+
             if o.autocommit:
-                self._run(
-                    cur,
-                    "SELECT set_config('statement_timeout', %s, false), "
-                    "set_config('lock_timeout', %s, false)",
-                    settings,
-                )
+                self._run(cur, bound, settings)
                 try:
-                    for stmt in statements:
-                        self._run(cur, stmt)
-                        counts.append(cur.rowcount)
+                    return self._run_each(statements, counts, o.fetch_last, run)
                 finally:
                     if conn.info.transaction_status == TransactionStatus.IDLE:
                         cur.execute("RESET statement_timeout; RESET lock_timeout")
-            else:
-                with conn.transaction(force_rollback=o.rollback):
-                    self._run(
-                        cur,
-                        "SELECT set_config('statement_timeout', %s, true), "
-                        "set_config('lock_timeout', %s, true)",
-                        settings,
-                    )
-                    for stmt in statements:
-                        self._run(cur, stmt)
-                        counts.append(cur.rowcount)
+            with conn.transaction(force_rollback=o.rollback):
+                self._run(cur, bound, settings)
+                return self._run_each(statements, counts, o.fetch_last, run)
 
     def _keyset_page(self, table, keys, columns, limit, after, end_at):
         select = pgsql.SQL(", ").join(map(pgsql.Identifier, columns)) if columns else pgsql.SQL("*")
@@ -80,29 +80,6 @@ class PostgresExecutor(PostgresConnection):
         with self.conn.cursor() as cur:
             self._run(cur, query, params)
             return [d.name for d in cur.description][len(keys) :], cur.fetchall()
-
-    def _transaction(
-        self,
-        statements: Sequence[StatementLike],
-        lock_timeout_ms: int | None,
-        timeout_ms: int | None,
-        fetch_last: bool,
-    ) -> tuple[list[int], list[tuple[Any, ...]]]:
-        conn = self.conn
-        counts: list[int] = []
-        with conn.transaction(), conn.cursor() as cur:
-            cur.execute(
-                "SELECT set_config('statement_timeout', %s, true), "
-                "set_config('lock_timeout', %s, true)",
-                (f"{int(timeout_ms or 0)}ms", f"{int(lock_timeout_ms or 0)}ms"),
-            )
-
-            def run(sql: str, params: tuple[Any, ...]) -> Any:
-                cur.execute(sql, params or None)
-                return cur
-
-            rows = self._run_each(statements, counts, fetch_last, run)
-        return counts, rows
 
     # --- catalog facts and session settings the executor acts on ---------------------------
 

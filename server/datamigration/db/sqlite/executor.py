@@ -1,6 +1,6 @@
-"""How the executor runs statements on SQLite: `execute`, the transaction door
-(`transaction`, BEGIN IMMEDIATE), keyset row pages, an advisory lock file as the session lock,
-and throwaway copies of the file for a rehearsal."""
+"""How the executor runs statements on SQLite: the one door `execute` (BEGIN IMMEDIATE unless
+autocommit; plain SQL text may be a script of several statements), keyset row pages, an
+advisory lock file as the session lock, and throwaway copies of the file for a rehearsal."""
 
 from __future__ import annotations
 
@@ -24,26 +24,30 @@ class SQLiteExecutor(SQLiteConnection):
 
     # --- execution and rows --------------------------------------------------------------
 
-    def _execute(self, statements: Sequence[str], counts: list[int], o: ExecuteOptions) -> None:
+    def _execute(
+        self, statements: Sequence[StatementLike], counts: list[int], o: ExecuteOptions
+    ) -> list[tuple[Any, ...]]:
         conn = self.conn
         if o.lock_timeout_ms:
             conn.execute(f"PRAGMA busy_timeout = {int(o.lock_timeout_ms)}")
+
+        def run(sql: str, params: tuple[Any, ...] | None) -> Any:
+            if params is None and sql.strip().rstrip(";").count(";"):
+                conn.executescript(sql) if o.autocommit else _exec_many(conn, sql)
+                return _SCRIPT
+            return conn.execute(sql, params or ())
+
         try:
             if not o.autocommit:
                 conn.execute("BEGIN IMMEDIATE")
-            for stmt in statements:
-                self.counter.add(stmt)
-                if stmt.strip().rstrip(";").count(";"):
-                    conn.executescript(stmt) if o.autocommit else _exec_many(conn, stmt)
-                    counts.append(-1)
-                else:
-                    counts.append(conn.execute(stmt).rowcount)
+            rows = self._run_each(statements, counts, o.fetch_last, run)
             if not o.autocommit:
                 conn.execute("ROLLBACK" if o.rollback else "COMMIT")
-        except sqlite3.Error:
+        except BaseException:
             if conn.in_transaction:
                 conn.execute("ROLLBACK")
             raise
+        return rows
 
     def _keyset_page(self, table, keys, columns, limit, after, end_at):
         select = ", ".join(quote_name(c) for c in columns) if columns else "*"
@@ -55,28 +59,7 @@ class SQLiteExecutor(SQLiteConnection):
         cur = conn.execute(sql, params)
         return [d[0] for d in cur.description][len(keys) :], cur.fetchall()
 
-    # --- the executor's door ---------------------------------------------------------------
-
-    def _transaction(
-        self,
-        statements: Sequence[StatementLike],
-        lock_timeout_ms: int | None,
-        timeout_ms: int | None,
-        fetch_last: bool,
-    ) -> tuple[list[int], list[tuple[Any, ...]]]:
-        conn = self.conn
-        counts: list[int] = []
-        if lock_timeout_ms:
-            conn.execute(f"PRAGMA busy_timeout = {int(lock_timeout_ms)}")
-        conn.execute("BEGIN IMMEDIATE")
-        try:
-            rows = self._run_each(statements, counts, fetch_last, conn.execute)
-            conn.execute("COMMIT")
-        except BaseException:
-            if conn.in_transaction:
-                conn.execute("ROLLBACK")
-            raise
-        return counts, rows
+    # --- session locks and throwaway copies ------------------------------------------
 
     def try_session_lock(self, name: str) -> bool:
         """SQLite has no session lock: an advisory lock file beside the database, held by this
@@ -130,6 +113,16 @@ class SQLiteExecutor(SQLiteConnection):
 
     def drop_throwaway(self, name: str) -> None:
         Path(self.url.database or "").with_name(name + ".db").unlink(missing_ok=True)
+
+
+class _Script:
+    """What a script of several statements reports: no row count, no rows."""
+
+    rowcount = -1
+    description = None
+
+
+_SCRIPT = _Script()
 
 
 def _exec_many(conn: sqlite3.Connection, script: str) -> None:
