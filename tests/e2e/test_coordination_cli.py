@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from datamigration.cli import main
-from datamigration.coordination import record_validation
+from datamigration.coordination.status import record_validation
 from datamigration.workspace.root import Workspace
 
 pytestmark = pytest.mark.e2e

@@ -10,7 +10,7 @@ import pytest
 from mcp.client import Client
 from mcp.server import MCPServer
 
-from datamigration.coordination import record_validation
+from datamigration.coordination.status import record_validation
 from datamigration.mcp.app import build_server
 from datamigration.workspace.root import Workspace
 

@@ -8,7 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from datamigration.coordination import bus, jsontext, record_validation, status
+from datamigration.coordination import bus, jsontext, status
+from datamigration.coordination.status import record_validation
 from datamigration.errors import (
     ConflictError,
     FileFormatError,

@@ -1,8 +1,8 @@
 """The harness rule: a story reaches in-review only when its recorded validation passed.
 
 A model under time pressure will happily claim "done"; the server does not take its word. The
-gate reads the story's AgileFlow `test_status`, which only `record_validation` (called by the
-validation engine with a real result) sets: the generic story update refuses to touch it. An
+gate reads the story's AgileFlow `test_status`, which only `status.record_validation` (called by
+the validation engine with a real result) sets: the generic story update refuses to touch it. An
 override is possible, but only with a stated reason, and that reason is posted on the bus as a
 `warning` so every other agent and person sees it.
 """
@@ -10,11 +10,9 @@ override is possible, but only with a stated reason, and that reason is posted o
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
 from typing import Any
 
 from datamigration.errors import HarnessRuleError, UserInputError
-from datamigration.workspace.root import Workspace
 
 REVIEW = "in_review"
 PASSING = "passing"
@@ -47,46 +45,3 @@ def check_review_gate(
             "the reason is posted on the bus as a warning.",
         )
     return reason
-
-
-@dataclass(frozen=True)
-class ValidationRecord:
-    story_id: str
-    test_status: str
-    test_results: dict[str, Any]
-
-
-def record_validation(
-    workspace: Workspace,
-    story_id: str,
-    passed: bool,
-    summary: str,
-    report_path: str | None = None,
-    *,
-    command: str | None = None,
-    passed_count: int | None = None,
-    failed_count: int | None = None,
-) -> ValidationRecord:
-    """Store a validation outcome on a story (AgileFlow's test_status / test_results).
-
-    Written under the status.json lock like every other change, then announced on the bus as a
-    `finding`. `report_path` must lie inside the workspace; it is stored relative to the root.
-    """
-    from datamigration.coordination import status as status_mod
-
-    if not isinstance(summary, str) or not summary.strip():
-        raise UserInputError("a validation summary is required", hint="Say what was checked.")
-    results: dict[str, Any] = {"last_run": status_mod.now_iso()}
-    if command:
-        results["command"] = command
-    if passed_count is not None:
-        results["passed"] = passed_count
-    if failed_count is not None:
-        results["failed"] = failed_count
-    results["exit_code"] = 0 if passed else 1
-    results["output_summary"] = summary.strip()
-    if report_path:
-        results["report"] = workspace.relative(workspace.resolve(report_path))
-    test_status = PASSING if passed else "failing"
-    status_mod.write_validation(workspace, story_id, test_status, results)
-    return ValidationRecord(story_id, test_status, results)

@@ -26,7 +26,7 @@ from datamigration.atomic import atomic_write
 from datamigration.coordination import bus, jsontext
 from datamigration.coordination.announce import validation_text
 from datamigration.coordination.bus import now_iso
-from datamigration.coordination.harness import VALIDATION_FIELDS, check_review_gate
+from datamigration.coordination.harness import PASSING, VALIDATION_FIELDS, check_review_gate
 from datamigration.coordination.locking import FileLock
 from datamigration.coordination.paths import coordination_paths
 from datamigration.coordination.schema_check import first_error
@@ -365,7 +365,7 @@ def new_story(
 def write_validation(
     workspace: Workspace, story_id: str, test_status: str, results: dict[str, Any]
 ) -> StoryChange:
-    """Used by harness.record_validation: sets test_status/test_results, posts a `status`."""
+    """Used by record_validation: sets test_status/test_results, posts a `status`."""
 
     def planner(before: dict[str, Any] | None, board: StatusFile) -> dict[str, Any]:
         if before is None:
@@ -387,6 +387,47 @@ def write_validation(
         extra={"test_status": test_status, "report": results.get("report")},
     )
     return change
+
+
+@dataclass(frozen=True)
+class ValidationRecord:
+    story_id: str
+    test_status: str
+    test_results: dict[str, Any]
+
+
+def record_validation(
+    workspace: Workspace,
+    story_id: str,
+    passed: bool,
+    summary: str,
+    report_path: str | None = None,
+    *,
+    command: str | None = None,
+    passed_count: int | None = None,
+    failed_count: int | None = None,
+) -> ValidationRecord:
+    """Store a validation outcome on a story (AgileFlow's test_status / test_results).
+
+    Written under the status.json lock like every other change, then announced on the bus as a
+    `finding`. `report_path` must lie inside the workspace; it is stored relative to the root.
+    """
+    if not isinstance(summary, str) or not summary.strip():
+        raise UserInputError("a validation summary is required", hint="Say what was checked.")
+    results: dict[str, Any] = {"last_run": now_iso()}
+    if command:
+        results["command"] = command
+    if passed_count is not None:
+        results["passed"] = passed_count
+    if failed_count is not None:
+        results["failed"] = failed_count
+    results["exit_code"] = 0 if passed else 1
+    results["output_summary"] = summary.strip()
+    if report_path:
+        results["report"] = workspace.relative(workspace.resolve(report_path))
+    test_status = PASSING if passed else "failing"
+    write_validation(workspace, story_id, test_status, results)
+    return ValidationRecord(story_id, test_status, results)
 
 
 def _change(

@@ -25,9 +25,9 @@ from typing import Any
 from datamigration.confirmation import Action
 from datamigration.db.base import Backend, connect
 from datamigration.errors import UserInputError
+from datamigration.execute.executors import executor_class
 from datamigration.execute.runner import RunOptions
 from datamigration.execute.selection import select_rollback, select_steps
-from datamigration.execute.service import executor_class
 from datamigration.plan import store
 from datamigration.plan.documents import plan_markdown
 from datamigration.plan.model import Plan

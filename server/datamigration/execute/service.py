@@ -15,11 +15,12 @@ from typing import Any
 from datamigration.confirmation import Action
 from datamigration.db.base import connect
 from datamigration.errors import DataMigrationError, UserInputError
+from datamigration.execute.executors import executor_class
 from datamigration.execute.mongo_state import MongoRunStore
+from datamigration.execute.rehearse import prepare_rehearsal, record_in_plan, rehearse
 from datamigration.execute.runner import Executor, RunOptions
 from datamigration.execute.selection import Selection, select_rollback, select_steps
 from datamigration.execute.state import RunLog, RunStore, local_runs, steps_from_log
-from datamigration.plan.dialects import dialect_class
 from datamigration.plan.model import Plan
 from datamigration.plan.store import list_plans, load_plan, plans_dir, read_plan_file
 from datamigration.redact import redact_url
@@ -88,15 +89,6 @@ class Prepared:
             "database": redact_url(self.executor.url),
             "log": self.executor.workspace.relative(self.executor.log.path),
         }
-
-
-def executor_class(plan: Plan) -> type[Executor]:
-    """The SQL executor, or its MongoDB subclass (document operations, state documents)."""
-    if dialect_class(plan.dialect).documents:
-        from datamigration.execute.mongo_runner import MongoExecutor  # loads the MongoDB driver
-
-        return MongoExecutor
-    return Executor
 
 
 def prepare(
@@ -243,8 +235,6 @@ def jsonable_result(data: Mapping[str, Any]) -> dict[str, Any]:
 def rehearsal_action(workspace: Workspace, plan_id: str, plan_hash: str | None,
                      staging: str | None) -> tuple[Plan, Action]:  # fmt: skip
     """Load the reviewed plan and the Action that confirms its rehearsal."""
-    from datamigration.execute.rehearse import prepare_rehearsal
-
     plan = _load(workspace, plan_id, plan_hash)
     return plan, prepare_rehearsal(plan, staging)
 
@@ -261,8 +251,6 @@ def rehearse_plan(
     progress: Any = None,
 ) -> dict[str, Any]:
     """Rehearse (staging, or a throwaway copy of `db` / the plan's database) and record it."""
-    from datamigration.execute.rehearse import record_in_plan, rehearse
-
     source = None if staging else target_url(plan, db)
     result = rehearse(workspace, plan, staging=staging, source=source, sample_rows=sample_rows,
                       batch_size=batch_size, progress=progress)  # fmt: skip

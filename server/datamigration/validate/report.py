@@ -74,7 +74,7 @@ def write_report(workspace: Any, run: ValidationRun, story: str | None = None) -
 
 def record_on_story(workspace: Any, story: str, run: ValidationRun, report: Path) -> str:
     """Store the verdict on the story (status.json); returns the test_status written."""
-    from datamigration.coordination.harness import record_validation
+    from datamigration.coordination.status import record_validation
 
     rec = record_validation(
         workspace,
