@@ -15,7 +15,7 @@ from urllib.parse import urlsplit
 import psycopg
 import pytest
 
-from datamigration.demo import run_demo as run_demo_in_process
+from datamigration.demo.runner import run_demo as run_demo_in_process
 from support import services
 
 pytestmark = [pytest.mark.e2e, pytest.mark.integration]

@@ -6,7 +6,7 @@ import argparse
 from pathlib import Path
 
 from datamigration.cli._common import add_json_flag, print_json
-from datamigration.demo import DEFAULT_DIR, DemoReport, run_demo
+from datamigration.demo.runner import DEFAULT_DIR, DemoReport, run_demo
 from datamigration.errors import UserInputError
 from datamigration.redact import redact_text
 

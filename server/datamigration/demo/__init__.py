@@ -5,8 +5,7 @@ schema) the demo creates there and drops afterwards (demo/targets.py, demo/postg
 The demo builds a fresh workspace with a sample application database and walks through what
 AG-DATAMIGRATION does with it, calling the same engines the MCP tools and the CLI call. It is
 both the first thing a new user runs and a living check that the engines fit together.
+
+Entry point: `runner.run_demo`. The steps get a `context.DemoContext` and return
+`context.Done`; they never import the runner, which imports them.
 """
-
-from datamigration.demo.runner import DEFAULT_DIR, DemoReport, StepResult, run_demo
-
-__all__ = ["DEFAULT_DIR", "DemoReport", "StepResult", "run_demo"]

@@ -20,8 +20,10 @@ import time
 from dataclasses import dataclass, field
 from typing import Any, Self
 
+from datamigration import db
 from datamigration.db.dialect import dialect_of
-from datamigration.demo.runner import DemoContext, Done
+from datamigration.demo.context import DemoContext, Done, StepSkipped
+from datamigration.errors import DataMigrationError
 
 OLD, NEW = "full_name", "display_name"
 FLAG = "users-display-name"
@@ -93,9 +95,6 @@ class DemoApp:
         return resolve_flag(FLAG, flag, {"targetingKey": f"user-{user}"}).variant == "on"
 
     def _run(self) -> None:
-        from datamigration import db
-        from datamigration.errors import DataMigrationError
-
         started = time.perf_counter()
         k = 0
         with db.connect(self.ctx.database_url, self.ctx.workspace) as backend:
@@ -159,8 +158,6 @@ def _operation_lines(ctx: DemoContext, step: Any, out: dict[str, Any]) -> list[s
 
 def _copy_consistent(ctx: DemoContext) -> tuple[int, int]:
     """(rows, rows whose new column differs from the old): the triggers' and backfill's proof."""
-    from datamigration import db
-
     with db.connect(ctx.database_url, ctx.workspace) as backend:
         rows = backend.query("SELECT count(*) FROM users").rows[0][0]
         differs = dialect_of(ctx.dialect).null_safe_differs
@@ -170,7 +167,6 @@ def _copy_consistent(ctx: DemoContext) -> tuple[int, int]:
 
 def step_live_rename(ctx: DemoContext) -> Done:
     """Rename a column under load: plan, expand, backfill, flag rollout, validation gate."""
-    from datamigration import db
     from datamigration.plan.planner import plan_migration
     from datamigration.plan.spec import parse_spec
     from datamigration.safety import flags
@@ -234,14 +230,11 @@ def step_live_rename(ctx: DemoContext) -> Done:
 
 def step_live_rollback(ctx: DemoContext) -> Done:
     """Roll it back under load: the flag flips everyone back, the executor undoes every step."""
-    from datamigration import db
     from datamigration.safety import flags
 
     plan = ctx.facts.get("live_plan")
     app: DemoApp | None = ctx.facts.get("live_app")
     if plan is None or app is None:
-        from datamigration.demo.runner import StepSkipped
-
         raise StepSkipped("the live rename did not run")
     try:
         before_ops, before_failed = app.stats.ops, app.stats.failed

@@ -28,8 +28,14 @@ from typing import Any
 from datamigration import db
 from datamigration.db.mongodb.backend import new_document_id
 from datamigration.db.urls import ConnectionURL
-from datamigration.demo.runner import DemoContext, Done, Step, StepSkipped
+from datamigration.demo.context import DemoContext, Done, Step, StepSkipped
+from datamigration.demo.postgres import _config_url, _env
 from datamigration.demo.targets import DemoDatabase, DemoTarget
+from datamigration.execute import service
+from datamigration.execute.runner import RunOptions
+from datamigration.plan.planner import plan_migration
+from datamigration.plan.spec import parse_spec
+from datamigration.validate.rules import run_rules
 from datamigration.workspace.root import Workspace
 
 PREFIX = "dm_demo_"
@@ -126,12 +132,6 @@ def run_live(url: str, workspace: Workspace, *, documents: int = DOCUMENTS,
              batch_size: int = 500) -> dict[str, Any]:  # fmt: skip
     """Seed `users`, start the application, rename full_name -> display_name with the planner
     and the executor (expand, migrate, switch, validation), roll it all back; stats."""
-    from datamigration.execute import service
-    from datamigration.execute.runner import RunOptions
-    from datamigration.plan.planner import plan_migration
-    from datamigration.plan.spec import parse_spec
-    from datamigration.validate.rules import run_rules
-
     started = time.perf_counter()
     ids = seed(url, workspace, documents)
     plan = plan_migration(workspace, parse_spec({**RENAME, "batch_size": batch_size}), url).plan
@@ -196,8 +196,6 @@ def run_live(url: str, workspace: Workspace, *, documents: int = DOCUMENTS,
 
 def provision(server: ConnectionURL) -> DemoDatabase:
     """A database name of the demo's own on the server (MongoDB creates it on first write)."""
-    from datamigration.demo.postgres import _config_url, _env
-
     name = PREFIX + secrets.token_hex(4)
     url = _with_database(server.url, name)
     return DemoDatabase(kind="database", name=name, url=url,

@@ -17,9 +17,10 @@ from __future__ import annotations
 import secrets
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
+from datamigration import db
 from datamigration.db.urls import ConnectionURL
-from datamigration.demo import sample
-from datamigration.demo.runner import DemoContext, Done, Step, StepSkipped
+from datamigration.demo import sample, steps
+from datamigration.demo.context import DemoContext, Done, Step, StepSkipped
 from datamigration.demo.targets import DemoDatabase, DemoTarget
 from datamigration.errors import DatabaseError
 
@@ -55,8 +56,6 @@ class DemoPrivilegeError(DatabaseError):
 
 def provision(server: ConnectionURL) -> DemoDatabase:
     """Create ``dm_demo_<random>`` on the server: a database, else a schema in the URL's one."""
-    from datamigration import db
-
     name = PREFIX + secrets.token_hex(4)
     with db.connect(server.url) as admin:
         try:
@@ -153,8 +152,6 @@ def _env(server: ConnectionURL) -> dict[str, str]:
 
 def step_sample_database(ctx: DemoContext) -> Done:
     """Create the sample shop database (users, orders) on PostgreSQL."""
-    from datamigration import db
-
     database = _demo_database(ctx)
     data = sample.generate()
     with db.connect(ctx.database_url, ctx.workspace) as backend:
@@ -182,8 +179,6 @@ def step_sample_database(ctx: DemoContext) -> Done:
 
 def step_drop_sample_database(ctx: DemoContext) -> Done:
     """Drop the demo's sample database from the server."""
-    from datamigration import db
-
     database = _demo_database(ctx)
     drop = (
         f"DROP DATABASE IF EXISTS {database.name} WITH (FORCE)"
@@ -212,9 +207,9 @@ def _demo_database(ctx: DemoContext) -> DemoDatabase:
 
 
 def _steps() -> tuple[Step, ...]:
-    from datamigration.demo import steps as s
-
-    return tuple(step_sample_database if st is s.step_sample_database else st for st in s.STEPS)
+    return tuple(
+        step_sample_database if st is steps.step_sample_database else st for st in steps.STEPS
+    )
 
 
 def _cleanup() -> tuple[Step, ...]:

@@ -1,7 +1,7 @@
 """Runs the demo: prepares a fresh workspace, then calls each step in order and collects results.
 
-A step is a plain function `step_<key>(ctx) -> Done`, registered in `steps.STEPS`; its
-docstring's first line is its title. The runner
+A step is a plain function `step_<key>(ctx) -> Done` (context.py), registered in `steps.STEPS`;
+its docstring's first line is its title. The runner
 knows nothing about what a step does, so adding the plan, execute and validate steps as those
 engines land means writing one function and appending it to the list.
 
@@ -20,20 +20,22 @@ import json
 import os
 import shutil
 import time
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from datamigration.db.dialect import dialect_of
+from datamigration.db.urls import resolve
+from datamigration.demo.context import DemoContext, Step, StepSkipped
+from datamigration.demo.steps import STEPS
 from datamigration.demo.targets import DemoDatabase, target_for
 from datamigration.errors import ConflictError, DataMigrationError, UserInputError
 from datamigration.workspace.root import Workspace
 
 MARKER = ".datamigration/demo.json"
 DEFAULT_DIR = "datamigration-demo"
-STORY_ID = "US-0001"
 DATABASE_FILE = "app.db"
 
 
@@ -63,27 +65,6 @@ class StepResult:
         }
 
 
-@dataclass
-class DemoContext:
-    """Shared by the steps: the workspace, the database, and facts earlier steps found."""
-
-    workspace: Workspace
-    database_url: str
-    connection_name: str = "app"
-    story_id: str = STORY_ID
-    facts: dict[str, Any] = field(default_factory=dict)
-    dialect: str = "sqlite"
-    #: the demo's tables by qualified name, when the database holds other tables too
-    tables: tuple[str, ...] | None = None
-    #: the target's sample database (None on the SQLite default)
-    database: DemoDatabase | None = None
-    keep: bool = False
-
-    @property
-    def root(self) -> Path:
-        return self.workspace.root
-
-
 @dataclass(frozen=True)
 class DemoReport:
     workspace: Path
@@ -111,23 +92,6 @@ class DemoReport:
             "dialect": self.dialect,
             "database": ({**self.database.to_dict(), "kept": self.kept} if self.database else None),
         }
-
-
-@dataclass(frozen=True)
-class Done:
-    """What a step returns when it did its work."""
-
-    summary: str
-    details: tuple[str, ...] = ()
-    files: tuple[str, ...] = ()
-    data: dict[str, Any] = field(default_factory=dict)
-
-
-Step = Callable[[DemoContext], Done]
-
-
-class StepSkipped(Exception):
-    """Raised by a step whose engine is not installed yet; carries the reason shown."""
 
 
 def prepare_directory(directory: Path) -> Path:
@@ -172,8 +136,6 @@ def run_demo(
     target and removed at the end unless `keep`."""
     if db is not None:
         return _run_on_server(directory, db, steps, keep)
-    from datamigration.demo.steps import STEPS
-
     started = time.perf_counter()
     root = prepare_directory(directory)
     database = root / DATABASE_FILE
@@ -188,8 +150,6 @@ def run_demo(
 def _run_on_server(
     directory: Path, db: str, steps: Sequence[Step] | None, keep: bool
 ) -> DemoReport:
-    from datamigration.db.urls import resolve
-
     started = time.perf_counter()
     server = resolve(db)  # before anything is created: a bad URL or scheme changes nothing
     if dialect_of(server.dialect).embedded:

@@ -6,26 +6,33 @@ the data the change depends on, proves the query path is read-only, lints the mi
 developer wrote and shows the safe rewrite, records the decision in an ADR and announces the plan
 on the bus. Plan, execute and validate steps join this list as those engines land.
 
-Engines are imported inside each step so a step whose engine is missing is skipped (see runner),
-and so `datamigration --help` does not pay for importing them.
+The validation engine is imported inside its step, so `datamigration --help` (which loads this
+module through the runner) does not pay for it; the engines imported at the top are loaded by
+the CLI's other commands anyway.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
 
+import yaml
+
 from datamigration import AGENT_NAME as AGENT
+from datamigration import db
+from datamigration.coordination import adr, bus, expertise, status
+from datamigration.coordination.paths import coordination_paths
 from datamigration.demo import sample
-from datamigration.demo.runner import DemoContext, Done, Step, StepSkipped
-from datamigration.errors import ReadOnlyViolationError
+from datamigration.demo.context import DemoContext, Done, Step, StepSkipped
+from datamigration.demo.live import step_live_rename, step_live_rollback
+from datamigration.errors import HarnessRuleError, ReadOnlyViolationError
+from datamigration.lint.engine import lint_text
+from datamigration.lint.model import LintOptions
 
 STORY_TITLE = "Index orders by user and require users.country, with zero downtime"
 
 
 def step_open_story(ctx: DemoContext) -> Done:
     """Open the story in status.json (AgileFlow format)."""
-    from datamigration.coordination import status
-
     change = status.new_story(
         ctx.workspace,
         ctx.story_id,
@@ -42,8 +49,6 @@ def step_open_story(ctx: DemoContext) -> Done:
 
 def step_sample_database(ctx: DemoContext) -> Done:
     """Create the sample shop database (users, orders) on embedded SQLite."""
-    from datamigration import db
-
     data = sample.generate()
     with db.connect(ctx.database_url, ctx.workspace) as backend:
         backend.execute(list(sample.SCHEMA) + sample.insert_statements(data))
@@ -58,8 +63,6 @@ def step_sample_database(ctx: DemoContext) -> Done:
 
 def step_inspect(ctx: DemoContext) -> Done:
     """Inspect the schema: tables, columns, keys, indexes, row counts."""
-    from datamigration import db
-
     with db.connect(ctx.connection_name, ctx.workspace) as backend:
         schema = backend.inspect(tables=ctx.tables, exact_counts=True)
     details = []
@@ -93,8 +96,6 @@ def step_inspect(ctx: DemoContext) -> Done:
 
 def step_precheck_query(ctx: DemoContext) -> Done:
     """Run the read-only pre-check the plan depends on."""
-    from datamigration import db
-
     with db.connect(ctx.connection_name, ctx.workspace) as backend:
         check = backend.query(sample.PRECHECK_QUERY)
         top = backend.query(sample.TOP_CUSTOMERS_QUERY)
@@ -124,8 +125,6 @@ def step_precheck_query(ctx: DemoContext) -> Done:
 
 def step_read_only_guard(ctx: DemoContext) -> Done:
     """Prove the query path is read-only, enforced by the database."""
-    from datamigration import db
-
     attempt = "DELETE FROM orders WHERE status = 'refunded'"
     with db.connect(ctx.connection_name, ctx.workspace) as backend:
         before = backend.query("SELECT count(*) FROM orders").rows[0][0]
@@ -148,9 +147,6 @@ def step_read_only_guard(ctx: DemoContext) -> Done:
 
 def step_lint_migration(ctx: DemoContext) -> Done:
     """Lint the migration a developer wrote and show the safe rewrite."""
-    from datamigration.lint.engine import lint_text
-    from datamigration.lint.model import LintOptions
-
     path = ctx.workspace.resolve(sample.UNSAFE_MIGRATION_NAME)
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(sample.UNSAFE_MIGRATION, encoding="utf-8")
@@ -201,8 +197,6 @@ def safe_rewrite(name: str, errors: list) -> str:
 
 def step_write_adr(ctx: DemoContext) -> Done:
     """Record the pattern decision in an ADR."""
-    from datamigration.coordination import adr
-
     errors = ctx.facts.get("lint_errors") or []
     missing = ctx.facts.get("users_without_country")
     schema = ctx.facts.get("schema")
@@ -258,8 +252,6 @@ def step_write_adr(ctx: DemoContext) -> Done:
 
 def step_start_and_announce(ctx: DemoContext) -> Done:
     """Set the story in progress and announce the plan on the bus."""
-    from datamigration.coordination import bus, status
-
     change = status.update_story(
         ctx.workspace, ctx.story_id, status="in-progress", note="plan drafted by the demo"
     )
@@ -291,10 +283,6 @@ def step_start_and_announce(ctx: DemoContext) -> Done:
 
 def step_validate_and_gate(ctx: DemoContext) -> Done:
     """Validate the data against the target rules; the harness rule keeps the story out of review."""
-    import yaml
-
-    from datamigration.coordination import status
-    from datamigration.errors import HarnessRuleError
     from datamigration.validate.generate import rules_from_schema
     from datamigration.validate.report import validate_file
 
@@ -354,8 +342,6 @@ def step_validate_and_gate(ctx: DemoContext) -> Done:
 
 def step_learn(ctx: DemoContext) -> Done:
     """Load the expertise file and append what this run learned."""
-    from datamigration.coordination import expertise
-
     seeded = _seed_expertise(ctx)
     known = expertise.load(ctx.workspace) if seeded else None
     missing = ctx.facts.get("users_without_country", 0)
@@ -388,8 +374,6 @@ def _seed_expertise(ctx: DemoContext) -> bool:
     In a source checkout (`make demo`) the file sits next to the package; an installed wheel
     does not carry it, and `learn` then starts a minimal file of its own.
     """
-    from datamigration.coordination.paths import coordination_paths
-
     source = Path(__file__).resolve().parents[3] / "expertise" / "datamigration.yaml"
     if not source.is_file():
         return False
@@ -400,8 +384,6 @@ def _seed_expertise(ctx: DemoContext) -> bool:
 
 
 def coordination_bus_path(ctx: DemoContext) -> Path:
-    from datamigration.coordination.paths import coordination_paths
-
     return coordination_paths(ctx.workspace).bus
 
 
@@ -411,13 +393,6 @@ def plural(n: int, one: str, many: str | None = None) -> str:
 
 def sample_db_name(ctx: DemoContext) -> str:
     return ctx.workspace.relative(ctx.root / "app.db")
-
-
-def _live_steps() -> tuple[Step, ...]:
-    """The live chapter (demo/live.py): a real expand-contract change under load, rolled back."""
-    from datamigration.demo.live import step_live_rename, step_live_rollback
-
-    return (step_live_rename, step_live_rollback)
 
 
 STEPS: tuple[Step, ...] = (
@@ -430,7 +405,9 @@ STEPS: tuple[Step, ...] = (
     step_write_adr,
     step_start_and_announce,
     step_validate_and_gate,
-    *_live_steps(),
+    # the live chapter (demo/live.py): a real expand-contract change under load, rolled back
+    step_live_rename,
+    step_live_rollback,
     step_learn,
 )
 

@@ -19,7 +19,7 @@ from datamigration.errors import UserInputError
 
 if TYPE_CHECKING:
     from datamigration.db.urls import ConnectionURL
-    from datamigration.demo.runner import Step
+    from datamigration.demo.context import Step
 
 #: dialect name (db/urls.py SCHEMES values) -> module defining TARGET: DemoTarget.
 TARGETS: dict[str, str] = {
