@@ -135,3 +135,124 @@ def test_the_dialect_check_sees_a_comparison_when_there_is_one(tmp_path):
         "a = b.dialect == 'x'\nc = d in ('mysql', 'sqlite')\ne = f == g\nh = 'postgres' != i\n"
     )
     assert dialect_comparisons(sample) == 3
+
+
+# -- no import circle between modules ------------------------------------------------------------
+# A function-local import of one of our modules hides a circle from Python's start-up order, not
+# from the design: the two modules still need each other. So every import counts, wherever it
+# sits, except those under `if TYPE_CHECKING:` (never executed). A module's parent packages are
+# not edges of their own: importing `a.b.c` runs `a/__init__` first whoever asks, and that is
+# Python's order, not a dependency of `a.b.c`'s author.
+
+
+def package_modules(package: Path) -> dict[str, Path]:
+    """Dotted name -> file for every module of the package; a package is its `__init__.py`."""
+    found = {}
+    for path in sorted(package.rglob("*.py")):
+        parts = path.relative_to(package.parent).with_suffix("").parts
+        found[".".join(parts[:-1] if parts[-1] == "__init__" else parts)] = path
+    return found
+
+
+def _imports_run(tree: ast.AST) -> list[ast.Import | ast.ImportFrom]:
+    """Every import statement, at any depth, but for those only a type checker reads."""
+    found: list[ast.Import | ast.ImportFrom] = []
+    pending: list[ast.AST] = [tree]
+    while pending:
+        node = pending.pop()
+        if isinstance(node, ast.Import | ast.ImportFrom):
+            found.append(node)
+        elif isinstance(node, ast.If) and "TYPE_CHECKING" in ast.unparse(node.test):
+            pending.extend(node.orelse)
+            continue
+        pending.extend(ast.iter_child_nodes(node))
+    return found
+
+
+def module_imports(name: str, path: Path, known: dict[str, Path]) -> set[str]:
+    """The package's modules that `name` imports (a `from a import b` names `a.b` when b is a
+    module, else `a` itself)."""
+    here = name if path.name == "__init__.py" else name.rpartition(".")[0]
+    edges: set[str] = set()
+    for node in _imports_run(ast.parse(path.read_text(encoding="utf-8"))):
+        if isinstance(node, ast.Import):
+            edges.update(alias.name for alias in node.names if alias.name in known)
+            continue
+        base = node.module or ""
+        if node.level:
+            anchor = here.split(".")[: len(here.split(".")) - (node.level - 1)]
+            base = ".".join(anchor + ([node.module] if node.module else []))
+        for alias in node.names:
+            sub = f"{base}.{alias.name}"
+            edges.update({sub} if sub in known else {base} & known.keys())
+    return edges - {name}
+
+
+def import_circles(package: Path) -> list[list[str]]:
+    """Groups of modules that import each other, directly or round a longer loop (Tarjan's
+    strongly connected components with more than one module), each sorted."""
+    known = package_modules(package)
+    graph = {name: sorted(module_imports(name, path, known)) for name, path in known.items()}
+    order: dict[str, int] = {}
+    low: dict[str, int] = {}
+    stack: list[str] = []
+    circles: list[list[str]] = []
+
+    def visit(v: str) -> None:
+        order[v] = low[v] = len(order)
+        stack.append(v)
+        for w in graph[v]:
+            if w not in order:
+                visit(w)
+                low[v] = min(low[v], low[w])
+            elif w in stack:
+                low[v] = min(low[v], order[w])
+        if low[v] == order[v]:
+            group = stack[stack.index(v) :]
+            del stack[stack.index(v) :]
+            if len(group) > 1:
+                circles.append(sorted(group))
+
+    for v in graph:
+        if v not in order:
+            visit(v)
+    return sorted(circles)
+
+
+def test_no_import_circle_between_modules_counting_function_local_imports():
+    assert import_circles(PACKAGE) == [], (
+        "modules that import each other (a function-local import hides a circle, it does not "
+        "remove it): move the shared piece into a module both can import"
+    )
+
+
+def test_the_circle_check_sees_a_circle_hidden_by_a_function_local_import(tmp_path):
+    package = tmp_path / "pkg"
+    package.mkdir()
+    files = {
+        "__init__.py": "",
+        "a.py": "from pkg import b\n",
+        "b.py": "def f():\n    from pkg.a import x\n    return x\n",
+        "c.py": "from . import d\n",
+        "d.py": "class D:\n    def m(self):\n        from .c import y\n",
+        "e.py": "import pkg.a\n",
+    }
+    for name, text in files.items():
+        (package / name).write_text(text)
+    assert import_circles(package) == [["pkg.a", "pkg.b"], ["pkg.c", "pkg.d"]]
+
+
+def test_the_circle_check_skips_type_checking_imports_and_parent_packages(tmp_path):
+    package = tmp_path / "pkg"
+    (package / "sub").mkdir(parents=True)
+    files = {
+        "__init__.py": "from pkg.sub.leaf import x\n",
+        "sub/__init__.py": "",
+        "sub/leaf.py": "from pkg import other\nx = 1\n",
+        "other.py": "from typing import TYPE_CHECKING\nif TYPE_CHECKING:\n    import pkg.sub.leaf\n",
+    }
+    for name, text in files.items():
+        (package / name).write_text(text)
+    assert import_circles(package) == []
+    (package / "other.py").write_text("import pkg.sub.leaf\n")
+    assert import_circles(package) == [["pkg.other", "pkg.sub.leaf"]]
