@@ -226,33 +226,39 @@ def test_no_import_circle_between_modules_counting_function_local_imports():
     )
 
 
-def test_the_circle_check_sees_a_circle_hidden_by_a_function_local_import(tmp_path):
-    package = tmp_path / "pkg"
-    package.mkdir()
-    files = {
-        "__init__.py": "",
-        "a.py": "from pkg import b\n",
-        "b.py": "def f():\n    from pkg.a import x\n    return x\n",
-        "c.py": "from . import d\n",
-        "d.py": "class D:\n    def m(self):\n        from .c import y\n",
-        "e.py": "import pkg.a\n",
-    }
+def sample_package(root: Path, files: dict[str, str]) -> Path:
+    """A package `pkg` under `root` made of the given files (path inside the package -> text)."""
     for name, text in files.items():
-        (package / name).write_text(text)
+        (root / "pkg" / name).parent.mkdir(parents=True, exist_ok=True)
+        (root / "pkg" / name).write_text(text)
+    return root / "pkg"
+
+
+def test_the_circle_check_sees_a_circle_hidden_by_a_function_local_import(tmp_path):
+    package = sample_package(
+        tmp_path,
+        {
+            "__init__.py": "",
+            "a.py": "from pkg import b\n",
+            "b.py": "def f():\n    from pkg.a import x\n    return x\n",
+            "c.py": "from . import d\n",
+            "d.py": "class D:\n    def m(self):\n        from .c import y\n",
+            "e.py": "import pkg.a\n",
+        },
+    )
     assert import_circles(package) == [["pkg.a", "pkg.b"], ["pkg.c", "pkg.d"]]
 
 
 def test_the_circle_check_skips_type_checking_imports_and_parent_packages(tmp_path):
-    package = tmp_path / "pkg"
-    (package / "sub").mkdir(parents=True)
-    files = {
-        "__init__.py": "from pkg.sub.leaf import x\n",
-        "sub/__init__.py": "",
-        "sub/leaf.py": "from pkg import other\nx = 1\n",
-        "other.py": "from typing import TYPE_CHECKING\nif TYPE_CHECKING:\n    import pkg.sub.leaf\n",
-    }
-    for name, text in files.items():
-        (package / name).write_text(text)
+    package = sample_package(
+        tmp_path,
+        {
+            "__init__.py": "from pkg.sub.leaf import x\n",
+            "sub/__init__.py": "",
+            "sub/leaf.py": "from pkg import other\nx = 1\n",
+            "other.py": "import typing\nif typing.TYPE_CHECKING:\n    import pkg.sub.leaf\n",
+        },
+    )
     assert import_circles(package) == []
     (package / "other.py").write_text("import pkg.sub.leaf\n")
     assert import_circles(package) == [["pkg.other", "pkg.sub.leaf"]]
