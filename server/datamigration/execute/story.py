@@ -12,6 +12,7 @@ as notes in the result instead.
 
 from __future__ import annotations
 
+import datetime as dt
 from typing import Any
 
 from datamigration.coordination import bus, status
@@ -69,6 +70,20 @@ def step_failed(workspace: Workspace, plan: Plan, step: Step, detail: str) -> li
         f"Migration {plan.id}: step {step.id} ({step.title}) failed: {detail[:500]}. "
         "The run stopped; it resumes with the same command, or roll the step back.",
     )
+
+
+def backup_overridden(workspace: Workspace, plan: Plan, gate: dict[str, Any]) -> list[str]:
+    """A step that can lose data runs without a verified backup: a bus `warning` and the
+    override on the story (who reads the story later sees it was a choice, and why)."""
+    reason, steps = gate["without_backup"], ", ".join(gate["steps"])
+    at = dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    notes = _post(workspace, plan, "warning",
+                  f"Migration {plan.id}: step(s) {steps} run WITHOUT a verified backup "
+                  f"(override; reason: {reason[:500]})", backup_override=reason)  # fmt: skip
+    notes += _story_fields(workspace, plan, {"backup_override": {
+        "plan": plan.id, "hash": plan.hash[:12], "steps": gate["steps"], "reason": reason,
+        "at": at}})  # fmt: skip
+    return notes
 
 
 def rollback_started(workspace: Workspace, plan: Plan, step: Step) -> list[str]:

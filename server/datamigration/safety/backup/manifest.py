@@ -10,16 +10,18 @@ restore test passed.
 Settings come from `[backup]` in datamigration.toml: `dir` (default `.datamigration/backups`),
 `tools` (a folder holding pg_dump & co.), `required` (default true: the executor refuses a step
 that can lose data without a verified backup), `max_age_hours` (default 24),
-`require_rehearsal` (default false: a missing rehearsal is reported, not refused).
+`require_rehearsal` (default false: a missing rehearsal is reported, not refused). The
+environment variable DATAMIGRATION_BACKUP_REQUIRED (true/false) overrides `required`.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import json
+import os
 import secrets
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -29,6 +31,9 @@ from datamigration.errors import FileFormatError, NotFoundError, UserInputError
 MANIFEST = "manifest.json"
 SCHEMA = "backup-manifest"
 DEFAULT_DIR = ".datamigration/backups"
+#: overrides `[backup] required` for a whole environment (a test harness, a CI job that runs
+#: migrations on throwaway databases); the executor's answer says when the check was off
+REQUIRED_ENV = "DATAMIGRATION_BACKUP_REQUIRED"
 
 
 @dataclass(frozen=True)
@@ -56,7 +61,11 @@ class BackupSettings:
                                      "wrong type", hint="dir and tools are strings, required "
                                      "and require_rehearsal true/false, max_age_hours a number "
                                      "above 0.")  # fmt: skip
-        return cls(**section)
+        settings = cls(**section)
+        forced = os.environ.get(REQUIRED_ENV, "").strip().lower()
+        if forced in ("0", "false", "no", "off", "1", "true", "yes", "on"):
+            settings = replace(settings, required=forced in ("1", "true", "yes", "on"))
+        return settings
 
 
 def backups_dir(workspace: Any) -> Path:
