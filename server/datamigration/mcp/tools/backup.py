@@ -31,18 +31,13 @@ class BackupOutput(TypedDict):
 def register(server: MCPServer, runtime: Any) -> None:
     @tool(server, read_only=False, destructive=False, title="Back up and restore-test")
     async def backup(
-        db: Annotated[str | None, Field(description="Database URL or connection name")] = None,
-        tables: Annotated[
-            list[str] | None, Field(description="Only these tables/collections")
-        ] = None,
-        verify: Annotated[
-            str | None, Field(description="A backup id: check its files, restore-test again")
-        ] = None,
-        list_all: Annotated[bool, Field(description="List the backups instead")] = False,
+        db: Annotated[str | None, Field(description="Database")] = None,
+        tables: Annotated[list[str] | None, Field(description="Only these")] = None,
+        verify: Annotated[str | None, Field(description="Backup id to check again")] = None,
+        list_all: Annotated[bool, Field(description="List backups")] = False,
     ) -> BackupOutput:
-        """Back up `db` and prove it restores: dump, checksum, restore into a scratch database,
-        compare with the source (counts + checksums). `verified` is what execute requires
-        before a step that can lose data. `verify`: re-check a backup; `list_all`: list them."""
+        """Back up `db`, restore it into a scratch database and compare (`verified`: what
+        execute needs before a data-losing step). `verify` an id again; `list_all`."""
         from datamigration.safety.backup.manifest import list_backups
         from datamigration.safety.backup.take import take_backup, verify_backup
 

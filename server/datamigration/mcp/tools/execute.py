@@ -189,16 +189,13 @@ def register(server: MCPServer, runtime: Any) -> None:
         ] = None,
         without_backup: Annotated[
             str | None,
-            Field(
-                description="Reason to run a data-losing step with no verified backup (recorded)"
-            ),
+            Field(description="Why a data-losing step may run without a backup"),
         ] = None,
     ) -> ExecuteOutput:
         """Run the next step, one `step`, a `phase` or `all_steps` of a reviewed plan (by id
         AND hash), confirmed by the user. After a crash the same call resumes. After the last
         step the validation runs; the story moves to in-review only if it passed. Use dry_run
-        first to show the exact statements. A step that can lose data needs a verified
-        `backup` first (or without_backup with a reason).
+        first to show the exact statements. Data-losing steps need a verified `backup`.
         """
         return await _run(
             ctx, "execute", plan_id, plan_hash, db, step, phase, all_steps, dry_run, confirm_token,
