@@ -285,3 +285,16 @@ def test_the_password_reaches_the_tools_by_environment_or_file_never_argv_or_man
         if path.suffix in (".json", ".sha256"):
             assert secret not in path.read_text()
     assert "***" in read_manifest(folder)["database"]
+
+
+def test_a_backup_of_a_table_whose_foreign_key_points_outside_it_still_restores(pg_url, ws):
+    seed_sql(pg_url, ws)
+    with connect(pg_url, ws) as backend:
+        backend.execute([
+            "CREATE TABLE teams (id INTEGER PRIMARY KEY, owner INTEGER REFERENCES users (id))",
+            "INSERT INTO teams VALUES (1, 1), (2, 5)",
+        ])  # fmt: skip
+    out = take_backup(ws, pg_url, ["teams"])
+    check_verified(out, {"teams"})
+    whole = take_backup(ws, pg_url)  # the whole database restores its foreign keys too
+    check_verified(whole, {"users", "notes", "teams"})

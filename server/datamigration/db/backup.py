@@ -48,6 +48,8 @@ class Dump:
     files: tuple[str, ...]
     format: str
     tools: Mapping[str, str] = field(default_factory=dict)
+    #: True when only chosen tables were dumped (their references may point outside the dump)
+    partial: bool = False
 
 
 class BackupSupport:

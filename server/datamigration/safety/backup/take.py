@@ -174,7 +174,7 @@ def _restore_test(
 ) -> dict[str, Any]:
     """Restore into a scratch database, check its integrity, compare every table; drop it."""
     dump = Dump(tuple(f["name"] for f in manifest["files"]), manifest["format"],
-                manifest.get("tools", {}))  # fmt: skip
+                manifest.get("tools", {}), partial=not manifest.get("whole_database"))  # fmt: skip
     scratch = f"dm_restore_{secrets.token_hex(4)}"
     tools = BackupSettings.of(workspace).tools
     started = time.perf_counter()
