@@ -19,6 +19,7 @@ import datetime as dt
 from collections.abc import Sequence
 from typing import Any
 
+from datamigration.db.dialect import dialect_of
 from datamigration.db.urls import resolve
 from datamigration.errors import ConflictError, UserInputError
 from datamigration.plan.model import Plan, Step
@@ -39,6 +40,13 @@ def loses_data(step: Step) -> bool:
     return step.destructive or not step.reversible
 
 
+def same_database_key(url: Any) -> tuple[Any, ...]:
+    """What makes two URLs name one database: dialect, host, port (the default when none is
+    written), database (a SQLite file's resolved path); user and password do not matter."""
+    port = url.port or dialect_of(url.dialect).default_port
+    return (url.dialect, (url.host or "").lower(), port, url.database)
+
+
 def _bare(name: str) -> str:
     return name.rpartition(".")[2]
 
@@ -48,11 +56,14 @@ def covering_backup(
 ) -> tuple[dict[str, Any] | None, list[str]]:
     """The newest verified backup of `url` covering `tables` younger than the limit, and why
     each other backup of this database does not count (for the refusal)."""
-    database = resolve(url, workspace).redacted
+    database = same_database_key(resolve(url, workspace))
     now = dt.datetime.now(dt.UTC)
     why: list[str] = []
     for m in all_manifests(workspace):
-        if m.get("database") != database:
+        try:
+            if same_database_key(resolve(str(m.get("database")), workspace)) != database:
+                continue
+        except UserInputError:  # a manifest naming no URL we can read
             continue
         age_h = (now - parse_time(str(m.get("created_at")))).total_seconds() / 3600
         held = {_bare(t.get("name", "")) for t in m.get("tables", [])}

@@ -30,6 +30,7 @@ from datamigration.db.backup import Dump
 from datamigration.db.base import Backend, connect
 from datamigration.db.urls import resolve
 from datamigration.errors import DataMigrationError, UserInputError
+from datamigration.safety.backup.gate import same_database_key
 from datamigration.safety.backup.manifest import (
     BackupSettings,
     backups_dir,
@@ -124,7 +125,7 @@ def verify_backup(
             "datamigration.toml whose password comes from ${VAR}.",
         )
     url = resolve(source, workspace)
-    if url.redacted != manifest["database"]:
+    if same_database_key(url) != same_database_key(resolve(manifest["database"], workspace)):
         raise UserInputError(
             f"backup {backup_id} is of {manifest['database']}, not {url.redacted}",
             hint="Verify a backup against the database it was taken of.",
