@@ -35,9 +35,9 @@ def backup_required(monkeypatch) -> None:
     monkeypatch.setenv("DATAMIGRATION_BACKUP_REQUIRED", "true")
 
 
-@pytest.fixture(params=["sqlite", "pg"])
+@pytest.fixture(params=["sqlite", "pg", "mysql"])
 def url(request, workspace_dir: Path) -> str:
-    u = request.getfixturevalue("sqlite_url" if request.param == "sqlite" else "pg_url")
+    u = request.getfixturevalue(f"{request.param}_url")
     with connect(u, Workspace.open(workspace_dir)) as b:
         b.execute([
             "CREATE TABLE users (id INTEGER PRIMARY KEY, name VARCHAR(20), bio VARCHAR(40))",

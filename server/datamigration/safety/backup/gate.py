@@ -130,8 +130,8 @@ def check_before(
         f"step(s) {', '.join(ids)} of plan {plan.id} can lose data, and there is no verified "
         f"backup of {target.redacted} covering {', '.join(tables)} younger than "
         f"{settings.max_age_hours:g} h" + (f" ({'; '.join(why[:3])})" if why else ""),
-        hint=f"Take one (dumped, restored and compared): `datamigration backup {db} --tables "
-        f"{' '.join(tables)}`, then run the step again. Or, knowingly, run it with "
+        hint=f"Take one (dumped, restored and compared) with datamigration backup {db} "
+        f"--tables {' '.join(tables)}, then run the step again. Or, knowingly, run it with "
         "--without-backup REASON: the override is confirmed, recorded on the story and "
         "posted on the bus as a warning.",
         steps=ids,
