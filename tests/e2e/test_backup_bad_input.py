@@ -91,3 +91,33 @@ async def test_the_backup_tool_takes_lists_and_verifies_and_its_errors_name_tool
         text = missing.content[0].text
         assert "pg_dump is not installed" in text and "postgresql-client" in text
         assert "\nhint: " in text and "--" not in text.split("hint: ", 1)[1]
+
+
+@pytest.mark.anyio
+async def test_execute_over_mcp_refuses_a_drop_without_a_backup_before_asking_to_confirm(
+    workspace_dir, monkeypatch
+):
+    monkeypatch.setenv("DATAMIGRATION_BACKUP_REQUIRED", "true")
+    with sqlite3.connect(workspace_dir / "app.db") as c:
+        c.execute("CREATE TABLE users (id INTEGER PRIMARY KEY, bio TEXT)")
+        c.execute("INSERT INTO users (bio) VALUES ('a'), ('b')")
+    server = build_server(Workspace.open(workspace_dir))
+    spec = {"kind": "drop_column", "table": "users", "column": "bio"}
+    async with Client(server) as client:
+        plan = await client.call_tool("plan_migration", {"spec": spec, "db": "sqlite:///app.db"})
+        key = {"plan_id": plan.structured_content["plan_id"],
+               "plan_hash": plan.structured_content["plan_hash"]}  # fmt: skip
+        dry = await client.call_tool("execute", {**key, "all_steps": True, "dry_run": True})
+        assert not dry.is_error  # a dry run shows the steps whatever the backups
+        refused_run = await client.call_tool("execute", {**key, "all_steps": True})
+        assert refused_run.is_error
+        text = refused_run.content[0].text
+        assert "BackupRequiredError" in text or "no verified backup" in text
+        assert "confirm_token" not in text  # refused before any confirmation was asked
+        assert "the `backup` tool with db=" in text and "`without_backup`" in text
+        asked = await client.call_tool(
+            "execute", {**key, "all_steps": True, "without_backup": "snapshot 02:00 by ops"}
+        )
+        assert asked.is_error and "WITHOUT A VERIFIED BACKUP" in asked.content[0].text
+    with sqlite3.connect(workspace_dir / "app.db") as c:
+        assert "bio" in [r[1] for r in c.execute("PRAGMA table_info(users)")]

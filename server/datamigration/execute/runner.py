@@ -174,7 +174,7 @@ class Executor:
     def run(self, selection: Selection) -> dict[str, Any]:
         if selection.mode == "rollback":
             return self._rollback(selection)
-        gate = self._backup_gate(selection)
+        gate = self.backup_gate(selection)
         self._acquire()
         results = []
         story_notes: list[str] = []
@@ -341,9 +341,10 @@ class Executor:
 
     # --- gates ---------------------------------------------------------------------------------
 
-    def _backup_gate(self, selection: Selection) -> dict[str, Any] | None:
-        """Before anything runs: a verified backup when a selected step can lose data
-        (safety/backup/gate.py); refused otherwise, unless overridden with a reason."""
+    def backup_gate(self, selection: Selection) -> dict[str, Any] | None:
+        """Before anything runs (and before the user is asked to confirm): a verified backup
+        when a selected step can lose data (safety/backup/gate.py); refused otherwise, unless
+        overridden with a reason."""
         if not self.options.backup_gate:
             return None
         return check_before(self.workspace, self.plan, selection.steps, self.url,

@@ -129,6 +129,8 @@ def prepare(
             selection = select_rollback(plan, states, step=step, all_steps=all_steps)
         else:
             selection = select_steps(plan, states, step=step, phase=phase, all_steps=all_steps)
+            if not dry_run:
+                executor.backup_gate(selection)  # refused before anything is confirmed
     except BaseException:
         executor.close()
         raise
