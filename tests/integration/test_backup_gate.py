@@ -96,6 +96,8 @@ def test_with_a_verified_backup_of_its_tables_the_step_runs_and_says_which_backu
     assert out["backup"]["checklist"] == {"rehearsal_recorded": False,
                                           "rollback_rehearsed": False}  # fmt: skip
     assert "bio" not in columns(ws, url)
+    recorded = status.get_story(ws, STORY)["backup"]
+    assert recorded["id"] == taken["id"] and recorded["steps"] == [contract.id]
 
 
 def test_a_backup_that_is_unverified_stale_or_of_other_tables_does_not_count(ws, url):
@@ -185,3 +187,26 @@ def test_the_cli_refuses_then_backs_up_lists_and_runs(ws, sqlite_url, capsys):
     assert code == 0, err
     assert f"backup: {backup_id}" in out
     assert "bio" not in columns(ws, url)
+
+
+def test_on_mongodb_the_contract_needs_a_backup_of_its_collection_too(workspace_dir, mongo_url):
+    import pymongo
+
+    client = pymongo.MongoClient(mongo_url.rsplit("/", 1)[0], serverSelectionTimeoutMS=5000)
+    db = client[mongo_url.rsplit("/", 1)[1]]
+    db.users.insert_many([{"name": f"u{i}", "bio": f"b{i}"} for i in range(40)])
+    ws = Workspace.open(workspace_dir)
+    try:
+        plan = plan_migration(ws, parse_spec({"kind": "drop_column", "table": "users",
+                                              "column": "bio"}), mongo_url).plan  # fmt: skip
+        with pytest.raises(BackupRequiredError):
+            execute(ws, plan, mongo_url)
+        assert db.users.count_documents({"bio": {"$exists": True}}) == 40
+        taken = take_backup(ws, mongo_url, ["users"])
+        assert taken["verified"]
+        _action, out = execute(ws, plan, mongo_url)
+        assert out["backup"]["backup"]["id"] == taken["id"]
+        assert db.users.count_documents({"bio": {"$exists": True}}) == 0
+    finally:
+        client.drop_database(db.name)
+        client.close()

@@ -181,8 +181,7 @@ class Executor:
         self.log.write("execute", scope=selection.scope, steps=[s.id for s in selection.steps])
         if gate is not None:
             self.log.write("backup_gate", **gate)
-            if gate.get("without_backup"):
-                story_notes += self._story.backup_overridden(self.workspace, self.plan, gate)
+            story_notes += self._story.backup_checked(self.workspace, self.plan, gate)
         previous_phase = self._last_phase()
         for step in selection.steps:
             if step.phase != previous_phase:

@@ -72,11 +72,19 @@ def step_failed(workspace: Workspace, plan: Plan, step: Step, detail: str) -> li
     )
 
 
-def backup_overridden(workspace: Workspace, plan: Plan, gate: dict[str, Any]) -> list[str]:
-    """A step that can lose data runs without a verified backup: a bus `warning` and the
-    override on the story (who reads the story later sees it was a choice, and why)."""
-    reason, steps = gate["without_backup"], ", ".join(gate["steps"])
+def backup_checked(workspace: Workspace, plan: Plan, gate: dict[str, Any]) -> list[str]:
+    """Steps that can lose data are about to run: the verified backup that covers them goes on
+    the story; without one, the override goes on the story and on the bus as a `warning` (who
+    reads the story later sees it was a choice, and why)."""
     at = dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    if gate.get("backup"):
+        b = gate["backup"]
+        return _story_fields(workspace, plan, {"backup": {
+            "id": b["id"], "verified_at": b["verified_at"], "plan": plan.id,
+            "steps": gate["steps"], "at": at}})  # fmt: skip
+    if not gate.get("without_backup"):
+        return []  # the check is off ([backup] required = false)
+    reason, steps = gate["without_backup"], ", ".join(gate["steps"])
     notes = _post(workspace, plan, "warning",
                   f"Migration {plan.id}: step(s) {steps} run WITHOUT a verified backup "
                   f"(override; reason: {reason[:500]})", backup_override=reason)  # fmt: skip
