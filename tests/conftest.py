@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import uuid
 from collections.abc import Callable, Iterator
 from contextlib import ExitStack
@@ -10,6 +11,13 @@ from pathlib import Path
 import pytest
 
 from support import services
+
+#: The executor refuses a step that can lose data without a verified backup (on for users).
+#: The suite's execution tests run plans on throwaway databases made for one test, so they opt
+#: out here, explicitly, for this process and the CLI/MCP servers it starts; the tests of the
+#: backup check itself (tests/integration/test_backup_gate.py) turn it back on, and a few
+#: execution tests take a real backup instead (`backed_up`).
+os.environ["DATAMIGRATION_BACKUP_REQUIRED"] = "false"
 
 
 @pytest.fixture

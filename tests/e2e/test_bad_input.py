@@ -15,12 +15,12 @@ from pathlib import Path
 
 import pytest
 
-from datamigration.cli import main as cli_main
 from datamigration.coordination import bus
 from datamigration.db.mongodb.guard import parse_query
 from datamigration.errors import FileFormatError, UserInputError
 from datamigration.safeload import MAX_DEPTH
 from datamigration.workspace.root import Workspace
+from support.cli_errors import cli, refused
 
 pytestmark = pytest.mark.e2e
 
@@ -36,18 +36,6 @@ DEEP_YAML = {
     "mapping": "{a: " * N + "1" + "}" * N,
 }
 NOT_OBJECTS = ["[1,2,3]", '"x"', "null", "1", "true"]
-
-
-def cli(ws: Path, *args: str) -> int:
-    return cli_main(["--workspace", str(ws), *args])
-
-
-def refused(capsys: pytest.CaptureFixture[str], rc: int) -> str:
-    """The CLI said no the way it should: exit 2, message and hint, no traceback."""
-    err = capsys.readouterr().err
-    assert rc == 2, err
-    assert err.startswith("error: ") and "\nhint: " in err and "Traceback" not in err
-    return err
 
 
 def tree(root: Path) -> set[str]:

@@ -162,6 +162,9 @@ async def test_every_answer_of_a_large_session_stays_under_25k_tokens_and_tools_
         await call("run_status", {"plan_id": plan["plan_id"], "db": pg_url})
         await call("run_status", {})
         await call("inspect", {"db": pg_url, "table": ["users"]})
+        taken = await call("backup", {"db": pg_url, "tables": ["users_head"]})
+        assert taken["backup"]["verified"]
+        await call("backup", {"list_all": True})
         diff = await call(
             "diff_data",
             {

@@ -28,6 +28,7 @@ from datamigration.plan.model import (
 )
 from datamigration.plan.model import ChangeSpec as Spec
 from datamigration.plan.store import save_plan
+from datamigration.safety.backup.take import take_backup
 from datamigration.workspace.root import Workspace
 
 pytestmark = pytest.mark.integration
@@ -193,7 +194,10 @@ def ws(workspace_dir) -> Workspace:
     return Workspace.open(str(workspace_dir))
 
 
-def test_rename_runs_step_by_step_keeps_data_and_contract_drops_the_old_column(ws, pg_url):
+def test_rename_runs_step_by_step_keeps_data_and_contract_drops_the_old_column(
+    ws, pg_url, monkeypatch
+):
+    monkeypatch.setenv("DATAMIGRATION_BACKUP_REQUIRED", "true")  # the contract needs a backup
     seed(pg_url)
     before = checksum(pg_url, "email")
     plan = make_plan(ws, pg_url, rename_steps())
@@ -211,8 +215,10 @@ def test_rename_runs_step_by_step_keeps_data_and_contract_drops_the_old_column(w
             "SELECT count(*) FROM users WHERE email IS DISTINCT FROM email_address"
         ).fetchone() == (0,)
         c.execute("DELETE FROM users WHERE n = 0")
+    backup = take_backup(ws, pg_url, ["users"])  # a real one, restore-tested
     out = run(ws, plan, pg_url, all_steps=True)
     assert [s["step"] for s in out["steps"]] == ["s03", "s04"]
+    assert out["backup"]["backup"]["id"] == backup["id"]
     assert out["remaining"] == []
     assert out["final_validation"]["passed"]
     assert checksum(pg_url, "email_address") == before

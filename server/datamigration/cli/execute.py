@@ -59,6 +59,7 @@ def _options(args: argparse.Namespace) -> Any:
         batch_pause_ms=getattr(args, "batch_pause_ms", 0.0) or 0.0,
         max_lag_s=getattr(args, "max_lag_seconds", None),
         progress=progress,
+        without_backup=getattr(args, "without_backup", None),
     )
 
 
@@ -93,10 +94,23 @@ def _render_dry_run(out: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
+def _backup_lines(gate: dict[str, Any] | None) -> list[str]:
+    """What the backup check found before a step that can lose data."""
+    if not gate:
+        return []
+    steps = ", ".join(gate["steps"])
+    if gate.get("backup"):
+        b = gate["backup"]
+        return [f"backup: {b['id']} (verified {b['verified_at']}) covers {steps}"]
+    if gate.get("without_backup"):
+        return [f"WARNING: {steps} ran WITHOUT a verified backup: {gate['without_backup']}"]
+    return [f"backup: not required ([backup] required = false) for {steps}"]
+
+
 def _render_result(out: dict[str, Any]) -> str:
     if out.get("dry_run"):
         return _render_dry_run(out)
-    lines = []
+    lines = _backup_lines(out.get("backup"))
     verb = "rolled back" if out["mode"] == "rollback" else "done"
     for s in out["steps"]:
         lines.append(f"{s['step']} {s['title']}: {verb} in {s['seconds']} s")
@@ -305,6 +319,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "--max-lag-seconds",
         type=float,
         help="pause a backfill while a standby's replay lag is above this (default: the plan's)",
+    )
+    p.add_argument(
+        "--without-backup",
+        metavar="REASON",
+        help="run a step that can lose data without a verified backup (recorded on the story, "
+        "posted on the bus as a warning)",
     )
     p.add_argument("--quiet", action="store_true", help="no progress lines")
     add_json_flag(p)

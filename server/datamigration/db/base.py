@@ -17,6 +17,7 @@ import time
 from collections.abc import Callable, Iterator, Sequence
 from typing import Any, ClassVar, Self, TypeVar
 
+from datamigration.db.backup import BackupSupport
 from datamigration.db.contracts import (
     ExecuteOptions,
     ExecuteResult,
@@ -68,7 +69,7 @@ _TRANSACTION_CONTROL = frozenset(
 )
 
 
-class Backend(Dialect):
+class Backend(Dialect, BackupSupport):
     """Base class of every database backend. Subclasses set the class attributes below (the
     language facts, `dialect` to `quote_identifier`, come from the package's `Dialect`)."""
 

@@ -33,6 +33,8 @@ class Dialect:
     sql: ClassVar[bool] = True  # accepts SQL statements
     #: a file opened in-process rather than a server (the demo makes its own)
     embedded: ClassVar[bool] = False
+    #: the server's port when a URL names none (two URLs of one database compare equal)
+    default_port: ClassVar[int | None] = None
     #: can hash rows in a query (md5): the diff sums hashes in the database, else streams
     hashes_in_database: ClassVar[bool] = True
     #: has a regular-expression match operator (else a regex rule is checked on the client)

@@ -40,3 +40,8 @@ class RunOptions:
     announce: bool = True
     #: name of the local run log (default: the plan id)
     log_name: str | None = None
+    #: check for a verified backup before a step that can lose data (off for a rehearsal,
+    #: which runs on staging or a throwaway copy); `[backup] required` can turn it off too
+    backup_gate: bool = True
+    #: run such a step without a verified backup: the reason (confirmed, recorded, posted)
+    without_backup: str | None = None

@@ -123,7 +123,8 @@ def rehearse(
             hint="Pass --staging URL, or --db URL to rehearse on a throwaway copy of it.",
         )
     options = RunOptions(batch_size=batch_size, progress=progress, finish_story=False,
-                         announce=False, log_name=f"{plan.id}.rehearsal")  # fmt: skip
+                         announce=False, log_name=f"{plan.id}.rehearsal",
+                         backup_gate=False)  # fmt: skip
     record: dict[str, Any] = {}
     try:
         if staging is None:

@@ -44,6 +44,7 @@ from datamigration.execute.selection import (
 from datamigration.execute.selection import done as step_done
 from datamigration.execute.state import RunLog, RunStore, StepState
 from datamigration.plan.model import Operation, Plan, Step
+from datamigration.safety.backup.gate import check_before
 from datamigration.safety.throttle import Throttle, ThrottlePolicy
 from datamigration.safety.triggers import evaluate
 from datamigration.validate.rules import run_rules
@@ -173,10 +174,14 @@ class Executor:
     def run(self, selection: Selection) -> dict[str, Any]:
         if selection.mode == "rollback":
             return self._rollback(selection)
+        gate = self.backup_gate(selection)
         self._acquire()
         results = []
         story_notes: list[str] = []
         self.log.write("execute", scope=selection.scope, steps=[s.id for s in selection.steps])
+        if gate is not None:
+            self.log.write("backup_gate", **gate)
+            story_notes += self._story.backup_checked(self.workspace, self.plan, gate)
         previous_phase = self._last_phase()
         for step in selection.steps:
             if step.phase != previous_phase:
@@ -190,6 +195,7 @@ class Executor:
             "mode": "execute",
             "scope": selection.scope,
             "steps": results,
+            "backup": gate,
         }
         states = self.store.steps()
         remaining = [s.id for s in self.plan.steps if not step_done(states, s.id)]
@@ -333,6 +339,15 @@ class Executor:
         )
 
     # --- gates ---------------------------------------------------------------------------------
+
+    def backup_gate(self, selection: Selection) -> dict[str, Any] | None:
+        """Before anything runs (and before the user is asked to confirm): a verified backup
+        when a selected step can lose data (safety/backup/gate.py); refused otherwise, unless
+        overridden with a reason."""
+        if not self.options.backup_gate:
+            return None
+        return check_before(self.workspace, self.plan, selection.steps, self.url,
+                            without_backup=self.options.without_backup)  # fmt: skip
 
     def _check_gates(self, step: Step) -> None:
         needs_validation = "validation_passed" in step.gates or step.destructive

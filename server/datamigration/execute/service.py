@@ -54,7 +54,14 @@ class Prepared:
     dry_run: bool
 
     def action(self) -> Action:
-        return self.selection.action()
+        """The selection's action; an override of the backup check is part of what the user
+        confirms (a token for the run with a backup does not confirm one without)."""
+        action = self.selection.action()
+        reason = self.executor.options.without_backup
+        if reason and self.selection.mode == "execute":
+            return Action(action.kind, f"{action.summary}. WITHOUT A VERIFIED BACKUP (reason: "
+                          f"{reason})", action.payload | {"without_backup": reason})  # fmt: skip
+        return action
 
     @property
     def needs_confirmation(self) -> bool:
@@ -114,6 +121,8 @@ def prepare(
             selection = select_rollback(plan, states, step=step, all_steps=all_steps)
         else:
             selection = select_steps(plan, states, step=step, phase=phase, all_steps=all_steps)
+            if not dry_run:
+                executor.backup_gate(selection)  # refused before anything is confirmed
     except BaseException:
         executor.close()
         raise

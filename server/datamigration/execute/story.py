@@ -12,6 +12,7 @@ as notes in the result instead.
 
 from __future__ import annotations
 
+import datetime as dt
 from typing import Any
 
 from datamigration.coordination import bus, status
@@ -70,6 +71,28 @@ def step_failed(workspace: Workspace, plan: Plan, step: Step, detail: str) -> li
         f"Migration {plan.id}: step {step.id} ({step.title}) failed: {detail[:500]}. "
         "The run stopped; it resumes with the same command, or roll the step back.",
     )
+
+
+def backup_checked(workspace: Workspace, plan: Plan, gate: dict[str, Any]) -> list[str]:
+    """Steps that can lose data are about to run: the verified backup that covers them goes on
+    the story; without one, the override goes on the story and on the bus as a `warning` (who
+    reads the story later sees it was a choice, and why)."""
+    at = dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    if gate.get("backup"):
+        b = gate["backup"]
+        return _story_fields(workspace, plan, {"backup": {
+            "id": b["id"], "verified_at": b["verified_at"], "plan": plan.id,
+            "steps": gate["steps"], "at": at}})  # fmt: skip
+    if not gate.get("without_backup"):
+        return []  # the check is off ([backup] required = false)
+    reason, steps = gate["without_backup"], ", ".join(gate["steps"])
+    notes = _post(workspace, plan, "warning",
+                  f"Migration {plan.id}: step(s) {steps} run WITHOUT a verified backup "
+                  f"(override; reason: {reason[:500]})", backup_override=reason)  # fmt: skip
+    notes += _story_fields(workspace, plan, {"backup_override": {
+        "plan": plan.id, "hash": plan.hash[:12], "steps": gate["steps"], "reason": reason,
+        "at": at}})  # fmt: skip
+    return notes
 
 
 def rollback_started(workspace: Workspace, plan: Plan, step: Step) -> list[str]:

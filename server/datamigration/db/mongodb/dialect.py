@@ -10,6 +10,7 @@ from datamigration.db.dialect import Dialect, register_dialect
 class MongoDialect(Dialect):
     dialect = "mongodb"
     documents = True
+    default_port = 27017
     sql = False
     hashes_in_database = False
     timestamp_precision = 3  # BSON dates are milliseconds

@@ -14,6 +14,7 @@ class MySQLDialect(Dialect):
     sqlglot_dialect = "mysql"
     lint_dialect = "mysql"
     identifier_quote = "`"
+    default_port = 3306
     shared_snapshot = "connection"
 
     @staticmethod

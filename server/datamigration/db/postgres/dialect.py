@@ -31,6 +31,7 @@ class PostgresDialect(Dialect):
     dialect = "postgresql"
     sqlglot_dialect = "postgres"
     lint_dialect = "postgres"
+    default_port = 5432
     shared_snapshot = "export"
     null_safe_differs = "IS DISTINCT FROM"
     nested_comments = True

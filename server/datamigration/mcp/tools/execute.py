@@ -34,6 +34,7 @@ class ExecuteOutput(TypedDict):
     steps: list[dict[str, Any]]
     remaining: list[str] | None
     final_validation: dict[str, Any] | None
+    backup: dict[str, Any] | None
     notes: list[str]
     log: str
     truncated: bool
@@ -80,6 +81,7 @@ def _shape(out: dict[str, Any]) -> ExecuteOutput:
         steps=out["steps"],
         remaining=out.get("remaining"),
         final_validation=out.get("final_validation"),
+        backup=out.get("backup"),
         notes=notes,
         log=out["log"],
         truncated=False,
@@ -100,6 +102,7 @@ def register(server: MCPServer, runtime: Any) -> None:
         confirm_token: str | None,
         batch_size: int | None = None,
         max_lag_s: float | None = None,
+        without_backup: str | None = None,
     ) -> ExecuteOutput:
         from datamigration.execute.runner import RunOptions
         from datamigration.execute.service import prepare
@@ -131,7 +134,12 @@ def register(server: MCPServer, runtime: Any) -> None:
                 phase=phase,
                 all_steps=all_steps,
                 dry_run=dry_run,
-                options=RunOptions(progress=progress, batch_size=batch_size, max_lag_s=max_lag_s),
+                options=RunOptions(
+                    progress=progress,
+                    batch_size=batch_size,
+                    max_lag_s=max_lag_s,
+                    without_backup=without_backup,
+                ),
             )
         )
         try:
@@ -179,15 +187,19 @@ def register(server: MCPServer, runtime: Any) -> None:
                 gt=0,
             ),
         ] = None,
+        without_backup: Annotated[
+            str | None,
+            Field(description="Why a data-losing step may run without a backup"),
+        ] = None,
     ) -> ExecuteOutput:
         """Run the next step, one `step`, a `phase` or `all_steps` of a reviewed plan (by id
         AND hash), confirmed by the user. After a crash the same call resumes. After the last
         step the validation runs; the story moves to in-review only if it passed. Use dry_run
-        first to show the exact statements.
+        first to show the exact statements. Data-losing steps need a verified `backup`.
         """
         return await _run(
             ctx, "execute", plan_id, plan_hash, db, step, phase, all_steps, dry_run, confirm_token,
-            batch_size=batch_size, max_lag_s=max_lag_seconds,
+            batch_size=batch_size, max_lag_s=max_lag_seconds, without_backup=without_backup,
         )  # fmt: skip
 
     @tool(server, read_only=False, destructive=True, title="Roll back plan steps")
