@@ -183,14 +183,36 @@ def start_or_resume(
                 tables=holding,
             )
     run_id = state.new_run_id()
+    holding = [p.name for p in children_first(plans) if present[p.name]["rows"]]
+    if holding and request.truncate:
+        dst.truncate_targets(holding)
     for p in plans:
         if present[p.name]["table"] is None:
             dst.create_target(p.target)
-        elif present[p.name]["rows"] and request.truncate:
-            dst.truncate_target(p.name)
+        else:
+            dst.release_foreign_keys(present[p.name]["table"], list(request.tables))
     cut = [part for p in plans for part in parts_mod.cut(src, p, run_id, request.partition_rows)]
     store.put([state.header(run_id, fp, info)] + [c.record() for c in cut])
     return run_id, cut, set()
+
+
+def children_first(plans: Sequence[TablePlan]) -> list[TablePlan]:
+    """Tables that reference others before the tables they reference (for emptying)."""
+    out: list[TablePlan] = []
+    by_name = {p.name: p for p in plans}
+
+    def visit(p: TablePlan, seen: set[str]) -> None:
+        if p in out or p.name in seen:
+            return
+        seen.add(p.name)
+        for other in plans:
+            if any(fk.ref_table == p.name for fk in other.target.foreign_keys) and other is not p:
+                visit(other, seen)
+        out.append(p)
+
+    for p in plans:
+        visit(by_name[p.name], set())
+    return out
 
 
 def _pool(request: CopyRequest, n: int) -> Executor:

@@ -177,8 +177,9 @@ class MongoBulk:
             return None, 0
         return Table(name=name), self.exact_count(name)  # type: ignore[attr-defined]
 
-    def truncate_target(self, name: str) -> None:
-        self._call("deleteMany", self.db[name].delete_many, {})  # type: ignore[attr-defined]
+    def truncate_targets(self, names: Sequence[str]) -> None:
+        for name in names:
+            self._call("deleteMany", self.db[name].delete_many, {})  # type: ignore[attr-defined]
 
     def bulk_writer(
         self,
@@ -191,6 +192,9 @@ class MongoBulk:
 
     def copy_state_table(self, name: str) -> MongoCopyState:
         return MongoCopyState(self, name)
+
+    def release_foreign_keys(self, present: Table, copied: Sequence[str]) -> list[str]:
+        return []
 
     def before_load(self) -> None:
         return None

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping, Sequence
+from dataclasses import replace
 from typing import Any
 
 from psycopg import sql as pgsql
@@ -61,22 +62,32 @@ class PostgresBulk(SQLBulk):
             return "now()"
         return super().render_default(neutral, column)
 
-    def unique_statements(self, table: Table, name: str, columns: Sequence[str]) -> list[str]:
+    def unique_statements(
+        self, table: Table, name: str, columns: Sequence[str], present: Table | None = None
+    ) -> list[str]:
         q = self.quote_identifier
         cols = ", ".join(q(c) for c in columns)
-        return [
-            f"CREATE UNIQUE INDEX {q(name)} ON {q(table.name)} ({cols})",
-            f"ALTER TABLE {q(table.name)} ADD CONSTRAINT {q(name)} UNIQUE USING INDEX {q(name)}",
-        ]
+        out = []
+        if present is not None and any(u.name == name for u in present.uniques):
+            return out
+        if present is None or all(ix.name != name for ix in present.indexes):
+            out.append(f"CREATE UNIQUE INDEX {q(name)} ON {q(table.name)} ({cols})")
+        out.append(
+            f"ALTER TABLE {q(table.name)} ADD CONSTRAINT {q(name)} UNIQUE USING INDEX {q(name)}"
+        )
+        return out
 
-    def foreign_key_statements(self, table: Table, fk: Any) -> list[str]:
+    def foreign_key_statements(
+        self, table: Table, fk: Any, present: Table | None = None
+    ) -> list[str]:
         q = self.quote_identifier
         name = fk.name or f"{table.name}_{'_'.join(fk.columns)}_fkey"
-        fk = type(fk)(**{**fk.__dict__, "name": name})
-        return [
-            f"ALTER TABLE {q(table.name)} ADD {self.foreign_key_sql(fk)} NOT VALID",
-            f"ALTER TABLE {q(table.name)} VALIDATE CONSTRAINT {q(name)}",
-        ]
+        fk = replace(fk, name=name)
+        have = next((f for f in (present.foreign_keys if present else ()) if f.name == name), None)
+        validate = f"ALTER TABLE {q(table.name)} VALIDATE CONSTRAINT {q(name)}"
+        if have is not None:
+            return [] if have.validated else [validate]
+        return [f"ALTER TABLE {q(table.name)} ADD {self.foreign_key_sql(fk)} NOT VALID", validate]
 
     def identity_statements(self, table: Table, maxima: Mapping[str, Any]) -> list[str]:
         out = []
@@ -87,5 +98,12 @@ class PostgresBulk(SQLBulk):
                 out.append(f"SELECT setval({seq}, {int(top)})")
         return out
 
-    def truncate_statements(self, table: str) -> list[str]:
-        return [f"TRUNCATE {self.quote_identifier(table)}"]
+    def release_foreign_keys(self, present: Table, copied: Sequence[str]) -> list[str]:
+        names = [fk.name for fk in present.foreign_keys if fk.ref_table in copied and fk.name]
+        q = self.quote_identifier
+        if names:
+            self.execute([f"ALTER TABLE {q(present.name)} DROP CONSTRAINT {q(n)}" for n in names])
+        return names
+
+    def truncate_statements(self, names: Sequence[str]) -> list[str]:
+        return ["TRUNCATE " + ", ".join(self.quote_identifier(n) for n in names)]
