@@ -73,6 +73,14 @@ def finish_run(
     for p in plans:
         emit("table_done", {"table": p.name, "rows": p.rows})
     validation = validate_tables(request, ws, dst, plans, emit)
+    for v in validation:
+        verdict = "identical" if v["identical"] else "DIFFERENT"
+        announce(
+            ws,
+            request,
+            f"Copy {run_id}: table {v['table']} copied, {v['target_rows']} of "
+            f"{v['source_rows']} rows, {verdict}",
+        )
     rejected, first_rejects = read_rejects(ws.state_dir, run_id)
     store.drop_run(run_id)
     copied = {p.name: 0 for p in plans}
