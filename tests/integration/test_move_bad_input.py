@@ -194,3 +194,21 @@ def test_a_resume_with_other_settings_is_refused(pg_url: str, workspace_dir: Pat
         run_copy(request.with_(resume=True, run_id="copy-old"))
     assert "fingerprint" in err.value.message
     assert movedata.inspected(pg_url, "users") is None
+
+
+def test_a_row_refused_inside_a_binary_stream_is_found_row_by_row(
+    make_pg_url, workspace_dir: Path
+) -> None:
+    src, dst = make_pg_url(), make_pg_url()
+    ddl = "CREATE TABLE t (id int PRIMARY KEY, v int NOT NULL"
+    with psycopg.connect(src, autocommit=True) as conn:
+        conn.execute(ddl + ")")
+        conn.execute("INSERT INTO t SELECT g, g FROM generate_series(1, 300) g")
+    with psycopg.connect(dst, autocommit=True) as conn:
+        conn.execute(ddl + ", CONSTRAINT v_not_42 CHECK (v <> 42))")
+    report = run_copy(_req(src, dst, workspace_dir, tables=("t",), partition_rows=100))
+    assert report["rejected"] == 1 and report["rejects"][0]["key"] == [42]
+    assert "v_not_42" in report["rejects"][0]["error"]
+    assert report["partitions_streamed_raw"] == report["partitions_run"] - 1
+    assert report["validation"][0]["missing"] == [42]
+    assert movedata.pg_scalar(dst, "SELECT count(*) FROM t") == 299

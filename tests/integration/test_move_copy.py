@@ -49,6 +49,7 @@ def test_a_postgres_to_postgres_copy_keeps_every_column_constraint_and_name(
     next_id = movedata.pg_scalar(dst, "SELECT nextval(pg_get_serial_sequence('users', 'id'))")
     assert next_id == 501
     assert report["partitions_run"] > 2
+    assert report["partitions_streamed_raw"] == report["partitions_run"]  # binary COPY
     assert _no_state(dst)
     assert (workspace_dir / report["report_json"]).is_file()
     assert "Validation: **PASSED**" in (workspace_dir / report["report_markdown"]).read_text()

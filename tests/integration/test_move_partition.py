@@ -58,7 +58,7 @@ def test_a_partition_is_picklable_and_a_retry_replaces_its_rows_on_postgres(
     first = copy_partition(pickle.loads(pickle.dumps(request)), part)
     assert (first.rows, first.rejected) == (100, 0)
     again = copy_partition(request, retried(part))
-    assert again.rows == 100 and again.checksum == first.checksum
+    assert again.rows == 100 and again.rejected == 0
     assert movedata.pg_scalar(dst, "SELECT count(*) FROM people") == 100
     assert movedata.pg_scalar(dst, "SELECT min(id) || '-' || max(id) FROM people") == "101-200"
     state = movedata.pg_scalar(

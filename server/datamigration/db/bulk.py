@@ -31,7 +31,7 @@ import decimal
 import json
 import re
 import uuid
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, ClassVar, Self
 
@@ -130,6 +130,12 @@ class BulkWriter:
 
     def put_state(self, state_table: str, records: Sequence[Mapping[str, Any]]) -> None:
         raise NotImplementedError
+
+    def write_raw(self, chunks: Iterable[bytes]) -> int | None:
+        """Load a byte stream in the backend's `raw_format` (from a `copy_out` of the same
+        format); the rows loaded, or None when the target refused it (nothing of it is kept:
+        the caller copies the range row by row to find the refused rows)."""
+        return None
 
 
 class CopyStateStore:
@@ -383,6 +389,9 @@ class SQLBulk:
     alter_foreign_keys: ClassVar[bool] = True
     #: can a unique constraint be added after the load (SQLite: a unique index only)
     alter_uniques: ClassVar[bool] = True
+    #: a byte format this database both produces (`copy_out`) and loads (`write_raw`); a copy
+    #: between two backends with the same format and identical column types streams it as is
+    raw_format: ClassVar[str | None] = None
 
     # --- DDL ---------------------------------------------------------------------------------
 
@@ -554,6 +563,17 @@ class SQLBulk:
             table, key, columns=columns, batch_size=batch_size, start_after=lo, end_at=hi
         ):
             yield batch.rows
+
+    def copy_out(
+        self,
+        table: str,
+        columns: Sequence[str],
+        key: Sequence[str],
+        lo: Sequence[Any] | None,
+        hi: Sequence[Any] | None,
+    ) -> Iterator[bytes]:
+        """The rows with `lo < key <= hi` as a byte stream in `raw_format`."""
+        raise self._unsupported("copy_out")  # type: ignore[attr-defined]
 
     # --- writing -----------------------------------------------------------------------------
 

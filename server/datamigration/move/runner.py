@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import difflib
 import multiprocessing
+import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import (
     FIRST_EXCEPTION,
@@ -37,7 +38,7 @@ from datamigration.move.request import (
     CopyRequest,
     TargetNotEmptyError,
 )
-from datamigration.move.schema import TablePlan, compatibility, plan_table
+from datamigration.move.schema import TablePlan, compatibility, plan_table, with_raw_format
 from datamigration.move.worker import PartitionResult, RowRefusedError, copy_partition
 from datamigration.workspace.root import Workspace
 
@@ -63,11 +64,12 @@ def plan_tables(src: Backend, dst: Backend, request: CopyRequest) -> tuple[list[
             tables=missing,
         )
     copied = set(request.tables)
+    fmt = src.raw_format if src.raw_format and src.raw_format == dst.raw_format else None
     plans = [
         plan_table(schema.table(t), src.dialect, dst.dialect, copied, src.exact_count(t))
         for t in request.tables
     ]
-    return plans, schema
+    return [with_raw_format(p, fmt) for p in plans], schema
 
 
 def check_conversions(plans: Sequence[TablePlan], request: CopyRequest) -> list[dict[str, Any]]:
@@ -299,5 +301,9 @@ def run_copy(request: CopyRequest, *, progress: Progress | None = None) -> dict[
             f"Copy {run_id} started: {', '.join(request.tables)} "
             f"({sum(rows_by_table.values())} rows) from {src.label} to {dst.label}",
         )
+        started = time.perf_counter()
         results = run_partitions(request, todo, connection_budget(request, dst), emit, run_id)
-        return finish_run(ws, request, src, dst, store, plans, run_id, results, conversions, emit)
+        timing = {"copy_seconds": round(time.perf_counter() - started, 3)}
+        return finish_run(
+            ws, request, src, dst, store, plans, run_id, results, conversions, emit, timing
+        )

@@ -48,6 +48,10 @@ class TablePlan:
     types: tuple[str, ...]
     conversions: tuple[Conversion, ...]
     rows: int = 0
+    #: the source's spellings of the same columns
+    source_types: tuple[str, ...] = ()
+    #: a byte format both ends share, used when every column keeps its type (see Partition)
+    raw: str | None = None
 
     def identity_columns(self) -> tuple[str, ...]:
         return tuple(c.name for c in self.target.columns if c.identity)
@@ -153,6 +157,7 @@ def plan_table(
         types=tuple(c.data_type for c in columns),
         conversions=tuple(conversions),
         rows=rows,
+        source_types=tuple(c.data_type for c in source.columns),
     )
 
 
@@ -250,5 +255,7 @@ def compatibility(
     return problems
 
 
-def with_rows(plan: TablePlan, rows: int) -> TablePlan:
-    return replace(plan, rows=rows)
+def with_raw_format(plan: TablePlan, fmt: str | None) -> TablePlan:
+    """Stream the table as bytes when both ends share `fmt` and every type is kept as is."""
+    same = [s.lower() for s in plan.source_types] == [t.lower() for t in plan.types]
+    return replace(plan, raw=fmt if fmt and same else None)

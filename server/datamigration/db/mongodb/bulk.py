@@ -147,6 +147,8 @@ class MongoCopyState(CopyStateStore):
 class MongoBulk:
     """The copy-target methods of the MongoDB backend (mixed into `MongoBackend`)."""
 
+    raw_format: str | None = None  # documents are built per row, never streamed as bytes
+
     def create_table_statements(self, table: Table) -> list[str]:
         return [f"db.createCollection({json.dumps(table.name)})"]
 
