@@ -196,14 +196,20 @@ def _target_column(
             )
         else:
             default = json.dumps(neutral)
+    type_name = spelling.split("(")[0].strip().lower()
+    if m.target.enum_values and spelling == "enum":
+        # a named enum type: the source's own name where it has one, else table_column
+        named = re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", col.data_type) and col.data_type != "enum"
+        type_name = col.data_type if named else f"{table}_{col.name}"
     return Column(
         name=col.name,
         data_type=spelling,
-        type_name=spelling.split("(")[0].strip().lower(),
+        type_name=type_name,
         nullable=col.nullable,
         default=default,
         identity="by default" if identity else None,
         ordinal=col.ordinal,
+        enum_values=tuple(m.target.enum_values) or None,
     )
 
 

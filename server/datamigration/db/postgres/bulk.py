@@ -105,6 +105,24 @@ class PostgresBulk(SQLBulk):
             for data in copy:
                 yield bytes(data)
 
+    def column_sql(self, table: Table, col: Column) -> str:
+        if col.data_type == "enum":  # a named enum type, created by create_table_statements
+            col = replace(col, data_type=self.quote_identifier(col.type_name))
+        return super().column_sql(table, col)
+
+    def create_table_statements(self, table: Table) -> list[str]:
+        """CREATE TYPE for each enum column first (kept when the type exists already)."""
+        types = []
+        for col in table.columns:
+            if col.data_type == "enum" and col.enum_values:
+                labels = ", ".join(self.string_literal(v) for v in col.enum_values)
+                name = self.quote_identifier(col.type_name)
+                types.append(
+                    f"DO $$ BEGIN CREATE TYPE {name} AS ENUM ({labels}); "
+                    "EXCEPTION WHEN duplicate_object THEN NULL; END $$"
+                )
+        return types + super().create_table_statements(table)
+
     def render_default(self, neutral: Any, column: Column) -> str:
         kind, _ = neutral
         if kind == "now":
