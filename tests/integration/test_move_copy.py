@@ -197,3 +197,17 @@ def test_a_copy_for_a_story_records_its_verdict_on_the_story(
     assert story["test_status"] == "passing"
     assert story["test_results"]["report"] == out["report_json"]
     assert out["run_id"] in story["test_results"]["output_summary"]
+
+
+def test_a_password_in_the_urls_is_never_written_to_reports_bus_or_state(
+    make_pg_url, workspace_dir: Path
+) -> None:
+    src, dst = make_pg_url(), make_pg_url()
+    movedata.seed_postgres(src, users=50, orders=60)
+    secret = "s3cret-Never-Written"
+    with_pw = [u.replace("postgres@", f"postgres:{secret}@") for u in (src, dst)]
+    report = run_copy(CopyRequest(*with_pw, TABLES, workspace=str(workspace_dir)))
+    assert report["passed"] and secret not in json.dumps(report)
+    assert "***" in report["source"]
+    written = [p.read_text() for p in workspace_dir.rglob("*") if p.is_file()]
+    assert written and not any(secret in text for text in written)
