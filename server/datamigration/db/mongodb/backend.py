@@ -33,6 +33,7 @@ from datamigration.db.errors import (
     translate,
 )
 from datamigration.db.mongodb.backup import MongoBackup
+from datamigration.db.mongodb.bulk import MongoBulk
 from datamigration.db.mongodb.dialect import MongoDialect
 from datamigration.db.mongodb.guard import MongoQuery, parse_query
 from datamigration.db.mongodb.sample import SchemaSampler
@@ -89,7 +90,7 @@ def collection_options(info: dict[str, Any]) -> tuple[dict[str, Any] | None, dic
 
 
 @register_backend
-class MongoBackend(MongoDialect, Backend, MongoBackup):
+class MongoBackend(MongoBulk, MongoDialect, Backend, MongoBackup):
     schemes = ("mongodb", "mongodb+srv")
     driver = "pymongo"
 

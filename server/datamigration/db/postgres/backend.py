@@ -7,6 +7,7 @@ from typing import Any
 
 from datamigration.db.base import register_backend
 from datamigration.db.postgres.backup import PostgresBackup
+from datamigration.db.postgres.bulk import PostgresBulk
 from datamigration.db.postgres.executor import PostgresExecutor
 from datamigration.db.postgres.introspect import PostgresIntrospection
 from datamigration.db.postgres.probes import PostgresProbes
@@ -14,8 +15,14 @@ from datamigration.db.postgres.query import PostgresQuery
 
 
 @register_backend
-class PostgresBackend(PostgresQuery, PostgresIntrospection, PostgresExecutor, PostgresProbes,
-                      PostgresBackup):  # fmt: skip
+class PostgresBackend(
+    PostgresBulk,
+    PostgresQuery,
+    PostgresIntrospection,
+    PostgresExecutor,
+    PostgresProbes,
+    PostgresBackup,
+):
     """PostgreSQL through psycopg 3; one connection, autocommit, explicit transactions."""
 
     schemes = ("postgresql", "postgres", "postgresql+psycopg")
