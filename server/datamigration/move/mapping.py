@@ -298,7 +298,8 @@ def _part(
     key = tuple(table.primary_key.columns) if table.primary_key else ()
     fields = _kept_fields(r, table, spec, where, drop)
     embeds = tuple(
-        _embed(r, table, e, f"{where}/embed/{i}", depth) for i, e in enumerate(spec.get("embed") or [])
+        _embed(r, table, e, f"{where}/embed/{i}", depth)
+        for i, e in enumerate(spec.get("embed") or [])
     )
     refs = tuple(
         _reference(r, table, ref, f"{where}/references/{i}")

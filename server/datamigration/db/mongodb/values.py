@@ -114,5 +114,7 @@ def derived_id(table: str, key: tuple[Any, ...]) -> uuid.UUID:
 
 
 def id_value(value: uuid.UUID) -> Any:
-    """How a derived id is stored: BSON UUID (binary subtype 4)."""
-    return Binary.from_uuid(value)
+    """How a derived id is stored: the UUID's text. (A BSON UUID, binary subtype 4, would be
+    the native form, but not every wire server matches binary ids in a replace: nx-27017
+    does not, and a rerun would then insert instead of replace.)"""
+    return str(value)
