@@ -8,6 +8,8 @@ tests) and the validator is checked where the server keeps one.
 
 from __future__ import annotations
 
+import json
+
 import psycopg
 import pymongo
 import pytest
@@ -34,6 +36,9 @@ CREATE INDEX orders_user_idx ON orders (user_id);
 CREATE TABLE addresses (
   id int PRIMARY KEY, user_id bigint NOT NULL REFERENCES users(id), city text NOT NULL,
   zip text);
+CREATE TABLE order_items (
+  order_id bigint NOT NULL REFERENCES orders(id), line int NOT NULL, sku text NOT NULL,
+  PRIMARY KEY (order_id, line));
 INSERT INTO orgs VALUES (1, 'acme'), (2, 'initech');
 INSERT INTO users SELECT g, 'u' || g || '@x.io', CASE WHEN g % 3 = 0 THEN NULL ELSE 'n' || g END,
   timestamptz '2024-03-01 10:00:00.123456+02' + g * interval '1 minute',
@@ -42,6 +47,8 @@ INSERT INTO users SELECT g, 'u' || g || '@x.io', CASE WHEN g % 3 = 0 THEN NULL E
   FROM generate_series(1, 120) g;
 INSERT INTO orders SELECT g, 1 + g % 97, g * 2.25, timestamp '2024-01-01' + g * interval '1 hour',
   CASE WHEN g % 5 = 0 THEN NULL ELSE 'new' END FROM generate_series(1, 400) g;
+INSERT INTO order_items SELECT o, l, 'sku-' || o || '-' || l
+  FROM generate_series(1, 100) o, generate_series(1, 2) l;
 INSERT INTO addresses SELECT g, 1 + g % 50, 'city ' || g, NULL FROM generate_series(1, 90) g;
 """
 
@@ -90,6 +97,28 @@ def test_users_embedding_orders_and_addresses_copy_with_equal_counts_and_an_empt
     assert by_table["users"]["source"]["rows"] == by_table["users"]["target"]["rows"] == 120
     assert by_table["orders"]["source"]["rows"] == by_table["orders"]["target"]["rows"] == 400
     assert by_table["addresses"]["target"]["rows"] == 90
+    items = by_table["order_items"]  # nested in orders, composite key
+    assert items["path"] == "orders.order_items" and items["identical"]
+    assert items["source"]["rows"] == items["target"]["rows"] == 200
+
+
+def test_the_mapping_commands_suggest_check_and_diff_a_copy(source, mongo_url, tmp_path, capsys):
+    from datamigration.cli import main
+
+    out = tmp_path / "users.mapping.json"
+    assert main(["mapping", "suggest", source, "--root", "users", "--out", str(out)]) == 0
+    assert main(["mapping", "check", source, str(out)]) == 0
+    assert "orders: array of orders (user_id = id, sorted by id)" in capsys.readouterr().out
+    assert main(["mapping", "diff", source, mongo_url, str(out)]) == 1  # nothing copied yet
+    copy(source, mongo_url, json.loads(out.read_text()))
+    capsys.readouterr()
+    assert main(["mapping", "diff", source, mongo_url, str(out)]) == 0
+    text = capsys.readouterr().out
+    assert "order_items -> users.orders.order_items: 200 rows vs 200: identical" in text
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("collections:\n  - {collection: users, root: users, exclude: [emial]}\n")
+    assert main(["mapping", "check", source, str(bad)]) == 2
+    assert "Did you mean 'email'" in capsys.readouterr().err
 
 
 def test_a_rerun_replaces_the_documents_and_adds_none(source, mongo_url, db):
@@ -130,7 +159,7 @@ def test_the_collection_gets_the_source_indexes_and_a_validator_from_its_constra
 ):
     schema = inspect(source)
     mapping = resolve_mapping(suggest_mapping(schema, "users"), schema)
-    (result,) = copy_mapped(source, mongo_url, mapping, schema)
+    copy_mapped(source, mongo_url, mapping, schema)
     indexes = list(db.users.list_indexes())
     unique = [i for i in indexes if i.get("unique") and i["name"] != "_id_"]
     assert [list(i["key"]) for i in unique] == [["email"]]

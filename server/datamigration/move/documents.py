@@ -65,8 +65,7 @@ class _PartBuilder:
         self.embeds = [(e, _PartBuilder(e.part)) for e in part.embeds]
 
     def columns(self, extra: Sequence[str] = ()) -> tuple[str, ...]:
-        sort = [c for e in self.part.embeds for c, _ in e.sort]
-        return self.part.columns_needed([*extra, *sort])
+        return self.part.columns_needed(extra)
 
     def value(self, row: Row, f: FieldMap, convert: Callable[[Any], Any]) -> Any:
         try:
@@ -118,7 +117,7 @@ class _PartBuilder:
         got = list(
             fetch(
                 embed.part.table,
-                builder.columns(embed.remote),
+                builder.columns([*embed.remote, *(c for c, _ in embed.sort)]),
                 embed.remote,
                 keys,
                 embed.sort,

@@ -34,9 +34,8 @@ SCHEMA_NAME = "document-mapping"
 MAX_DEPTH = 4
 ID_STRATEGIES = ("primary_key", "wrapped", "uuid5")
 SCHEMA_HINT = (
-    "See server/datamigration/schemas/document-mapping.schema.json (the MCP resource "
-    "schema://document-mapping) and docs/document-mapping.md; `datamigration mapping suggest` "
-    "writes a valid one."
+    "See docs/document-mapping.md and server/datamigration/schemas/document-mapping.schema.json;"
+    " `datamigration mapping suggest SRC --root TABLE` writes a valid one."
 )
 
 
@@ -173,10 +172,9 @@ def check_mapping(data: Any, where: str = "mapping") -> None:
     require_object(data, source=where, hint=SCHEMA_HINT)
     problem = first_error(data, SCHEMA_NAME)
     if problem is not None:
-        path, message = problem
-        at = "/".join(str(p) for p in path) or "(top)"
+        _, message = problem
         raise FileFormatError(
-            f"{where}: {at}: {message}",
+            f"{where}: {message}",
             hint=SCHEMA_HINT,
             path=where,
             problem=message,
@@ -415,3 +413,38 @@ def resolve_mapping(data: Mapping[str, Any], schema: Schema) -> DocumentMapping:
             root = replace(root, fields=tuple(f for f in root.fields if f.column not in key))
         out.append(CollectionMapping(spec["collection"], strategy, root, id_fields))
     return DocumentMapping(tuple(out), schema.dialect)
+
+
+def mapping_for(
+    source: str, path: str | Path, workspace: Any = None
+) -> tuple[DocumentMapping, Schema]:
+    """The mapping file at `path` resolved against the schema of `source` (URL or name)."""
+    from datamigration.db import connect
+
+    data = load_mapping_file(path)
+    with connect(source, workspace) as backend:
+        schema = backend.inspect()
+    return resolve_mapping(data, schema), schema
+
+
+def describe(mapping: DocumentMapping) -> list[str]:
+    """A few lines per collection for a terminal: where each table's rows end up."""
+    lines = []
+    for cm in mapping.collections:
+        lines.append(f"{cm.collection}: documents from {cm.root.table} (_id: {cm.id_strategy}, "
+                     f"{len(cm.root.fields)} fields)")  # fmt: skip
+
+        def walk(part: Part, prefix: str) -> None:
+            for e in part.embeds:
+                how = "array of" if e.kind == "array" else "document from"
+                extra = f", sorted by {', '.join(c for c, _ in e.sort)}" if e.sort else ""
+                extra += f", at most {e.limit}" if e.limit else ""
+                lines.append(f"  {prefix}{e.name}: {how} {e.part.table} "
+                             f"({', '.join(e.remote)} = {', '.join(e.local)}{extra})")  # fmt: skip
+                walk(e.part, f"{prefix}{e.name}.")
+            for ref in part.references:
+                lines.append(f"  {prefix}{ref.name}: reference to {ref.table or '?'} "
+                             f"({', '.join(ref.columns)})")  # fmt: skip
+
+        walk(cm.root, "")
+    return lines

@@ -10,7 +10,7 @@ documents for a diff or a dry run can never write to the source. The SQL is plai
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
-from typing import Any
+from typing import Any, Self
 
 from datamigration.db.dialect import dialect_of
 from datamigration.db.segments import Reader, open_reader
@@ -30,7 +30,7 @@ class SQLFetcher:
     def close(self) -> None:
         self.reader.close()
 
-    def __enter__(self) -> SQLFetcher:
+    def __enter__(self) -> Self:
         return self
 
     def __exit__(self, *exc: object) -> None:

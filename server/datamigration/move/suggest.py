@@ -92,3 +92,22 @@ def suggest_mapping(
     out = {"version": 1, "collections": [spec]}
     check_mapping(out, "suggested mapping")
     return out
+
+
+def suggest_for(
+    source: str,
+    root: str,
+    *,
+    workspace: Any = None,
+    collection: str | None = None,
+    embed_parents: bool = False,
+    limit: int | None = None,
+) -> dict[str, Any]:
+    """`suggest_mapping` for a database given by URL or connection name."""
+    from datamigration.db import connect
+
+    with connect(source, workspace) as backend:
+        schema = backend.inspect()
+    return suggest_mapping(
+        schema, root, collection=collection, embed_parents=embed_parents, limit=limit
+    )

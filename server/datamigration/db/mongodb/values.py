@@ -51,7 +51,7 @@ def _date(value: Any) -> Any:
     if isinstance(value, dt.date):
         return dt.datetime(value.year, value.month, value.day)
     if isinstance(value, str):
-        return dt.datetime.fromisoformat(value.strip().replace("Z", "+00:00"))
+        return dt.datetime.fromisoformat(value.strip())
     raise ValueError(f"{value!r} is not a date")
 
 
