@@ -16,7 +16,7 @@ import pytest
 
 from datamigration.db import connect
 from datamigration.move.collection_setup import collection_validator
-from datamigration.move.document_copy import copy_mapped
+from datamigration.move import CopyRequest, run_copy
 from datamigration.move.mapped_diff import diff_mapped
 from datamigration.move.mapping import MappingError, resolve_mapping
 from datamigration.move.suggest import suggest_mapping
@@ -71,18 +71,20 @@ def db(mongo_url: str):
         yield client[mongo_url.rsplit("/", 1)[1]]
 
 
-def copy(source: str, target: str, mapping: dict, batch_size: int = 50) -> list[dict]:
-    schema = inspect(source)
-    return copy_mapped(source, target, resolve_mapping(mapping, schema), schema,
-                       batch_size=batch_size)  # fmt: skip
+def copy(source: str, target: str, mapping: dict, ws, batch_size: int = 50, **kw) -> dict:
+    """The copy engine with the mapping; timestamps without a zone are accepted as UTC."""
+    roots = tuple(c["root"] for c in mapping["collections"])
+    return run_copy(CopyRequest(source, target, roots, workspace=str(ws), mapping=mapping,
+                                batch_size=batch_size, partition_rows=40,
+                                accept_conversions=True, **kw))  # fmt: skip
 
 
 def test_users_embedding_orders_and_addresses_copy_with_equal_counts_and_an_empty_diff(
-    source, mongo_url, db
+    source, mongo_url, db, workspace_dir
 ):
     mapping = suggest_mapping(inspect(source), "users")
-    (result,) = copy(source, mongo_url, mapping)
-    assert result["rows"] == 120 and result["documents"] == 120 and result["rejected"] == []
+    result = copy(source, mongo_url, mapping, workspace_dir)
+    assert result["rows_copied"] == 120 and result["rejected"] == 0 and result["passed"]
     docs = list(db.users.find())
     assert len(docs) == 120
     assert sum(len(d["orders"]) for d in docs) == 400
@@ -102,7 +104,9 @@ def test_users_embedding_orders_and_addresses_copy_with_equal_counts_and_an_empt
     assert items["source"]["rows"] == items["target"]["rows"] == 200
 
 
-def test_the_mapping_commands_suggest_check_and_diff_a_copy(source, mongo_url, tmp_path, capsys):
+def test_the_mapping_commands_suggest_check_and_diff_a_copy(
+    source, mongo_url, tmp_path, capsys, workspace_dir
+):
     from datamigration.cli import main
 
     out = tmp_path / "users.mapping.json"
@@ -110,7 +114,7 @@ def test_the_mapping_commands_suggest_check_and_diff_a_copy(source, mongo_url, t
     assert main(["mapping", "check", source, str(out)]) == 0
     assert "orders: array of orders (user_id = id, sorted by id)" in capsys.readouterr().out
     assert main(["mapping", "diff", source, mongo_url, str(out)]) == 1  # nothing copied yet
-    copy(source, mongo_url, json.loads(out.read_text()))
+    copy(source, mongo_url, json.loads(out.read_text()), workspace_dir)
     capsys.readouterr()
     assert main(["mapping", "diff", source, mongo_url, str(out)]) == 0
     text = capsys.readouterr().out
@@ -121,21 +125,11 @@ def test_the_mapping_commands_suggest_check_and_diff_a_copy(source, mongo_url, t
     assert "Did you mean 'email'" in capsys.readouterr().err
 
 
-def test_a_rerun_replaces_the_documents_and_adds_none(source, mongo_url, db):
-    mapping = suggest_mapping(inspect(source), "users")
-    first = copy(source, mongo_url, mapping)[0]
-    again = copy(source, mongo_url, mapping, batch_size=33)[0]
-    assert first["upserted"] == 120 and first["replaced"] == 0
-    assert again["upserted"] == 0 and again["replaced"] == 120
-    assert db.users.count_documents({}) == 120
-    assert diff_mapped(source, mongo_url, resolve_mapping(mapping, inspect(source)))["identical"]
-
-
 def test_the_mapped_diff_finds_a_changed_order_a_lost_address_and_an_order_under_another_user(
-    source, mongo_url, db
+    source, mongo_url, db, workspace_dir
 ):
     mapping = suggest_mapping(inspect(source), "users")
-    copy(source, mongo_url, mapping)
+    copy(source, mongo_url, mapping, workspace_dir)
     # whole documents replaced: nx-27017 mangles arrays changed with $push / $pull
     doc, six, seven = (db.users.find_one({"_id": i}) for i in (5, 6, 7))
     doc["orders"][0]["status"] = "shipped"
@@ -155,11 +149,12 @@ def test_the_mapped_diff_finds_a_changed_order_a_lost_address_and_an_order_under
 
 
 def test_the_collection_gets_the_source_indexes_and_a_validator_from_its_constraints(
-    source, mongo_url, db
+    source, mongo_url, db, workspace_dir
 ):
     schema = inspect(source)
-    mapping = resolve_mapping(suggest_mapping(schema, "users"), schema)
-    copy_mapped(source, mongo_url, mapping, schema)
+    raw = suggest_mapping(schema, "users")
+    mapping = resolve_mapping(raw, schema)
+    copy(source, mongo_url, raw, workspace_dir)
     indexes = list(db.users.list_indexes())
     unique = [i for i in indexes if i.get("unique") and i["name"] != "_id_"]
     assert [list(i["key"]) for i in unique] == [["email"]]
@@ -176,13 +171,13 @@ def test_the_collection_gets_the_source_indexes_and_a_validator_from_its_constra
 
 
 @pytest.mark.parametrize("strategy", ["wrapped", "uuid5"])
-def test_wrapped_and_derived_ids_are_stable_across_reruns_and_diff_clean(
-    source, mongo_url, db, strategy
+def test_wrapped_and_derived_ids_are_the_same_after_a_truncating_rerun_and_diff_clean(
+    source, mongo_url, db, workspace_dir, strategy
 ):
     mapping = suggest_mapping(inspect(source), "users")
     mapping["collections"][0]["id"] = strategy
     mapping["collections"][0]["nulls"] = "omit"
-    copy(source, mongo_url, mapping)
+    copy(source, mongo_url, mapping, workspace_dir)
     ids = sorted(str(d["_id"]) for d in db.users.find({}, {"_id": 1}))
     some = db.users.find_one({"email": "u3@x.io"})
     assert "name" not in some  # NULL omitted
@@ -190,12 +185,14 @@ def test_wrapped_and_derived_ids_are_stable_across_reruns_and_diff_clean(
         assert some["_id"] == {"id": 3}
     else:
         assert some["id"] == 3
-    copy(source, mongo_url, mapping)
+    copy(source, mongo_url, mapping, workspace_dir, truncate=True, batch_size=33)
     assert sorted(str(d["_id"]) for d in db.users.find({}, {"_id": 1})) == ids
     assert diff_mapped(source, mongo_url, resolve_mapping(mapping, inspect(source)))["identical"]
 
 
-def test_orders_embedding_their_user_as_a_document_with_renamed_fields(source, mongo_url, db):
+def test_orders_embedding_their_user_as_a_document_with_renamed_fields(
+    source, mongo_url, db, workspace_dir
+):
     mapping = {
         "collections": [
             {
@@ -209,7 +206,7 @@ def test_orders_embedding_their_user_as_a_document_with_renamed_fields(source, m
             }
         ]
     }  # fmt: skip
-    copy(source, mongo_url, mapping)
+    copy(source, mongo_url, mapping, workspace_dir)
     doc = db.orders.find_one({"_id": 2})
     assert doc["placedAt"].hour == 2 and doc["total"] == "4.5"
     assert doc["customer"]["email"] == "u3@x.io" and "note" not in doc["customer"]
@@ -220,12 +217,12 @@ def test_orders_embedding_their_user_as_a_document_with_renamed_fields(source, m
 
 
 def test_a_mapping_naming_a_missing_column_is_refused_before_anything_is_written(
-    source, mongo_url, db
+    source, mongo_url, db, workspace_dir
 ):
     mapping = suggest_mapping(inspect(source), "users")
     mapping["collections"][0]["embed"][1]["sort"] = [{"column": "placed"}]
     with pytest.raises(MappingError) as err:
-        copy(source, mongo_url, mapping)
+        copy(source, mongo_url, mapping, workspace_dir)
     assert "'placed'" in err.value.message and "orders" in err.value.message
     assert "placed_at" in err.value.hint
     assert db.list_collection_names() == []

@@ -22,7 +22,6 @@ from datamigration.db.model import (
 )
 from datamigration.errors import FileFormatError
 from datamigration.move.collection_setup import collection_validator, setup_operations
-from datamigration.move.document_copy import build_page
 from datamigration.move.documents import DocumentBuilder, RowRejected
 from datamigration.move.mapping import (
     MappingError,
@@ -313,7 +312,7 @@ def test_a_row_whose_value_cannot_be_stored_as_mapped_is_set_aside_with_its_key(
     builder = DocumentBuilder(cm, source_rows())
     with pytest.raises(RowRejected, match="32-bit"):
         builder.build([user(1, manager_id=2**40)])
-    docs, rejects = build_page(builder, [user(1), user(2, manager_id=2**40), user(3)])
+    docs, rejects = builder.build_isolating([user(1), user(2, manager_id=2**40), user(3)])
     assert [d["_id"] for d in docs] == [1, 3]
     assert rejects[0]["key"] == [2] and "manager_id" in rejects[0]["error"]
 

@@ -36,7 +36,7 @@ PLAN_OPS = ("update_many", "set_fields", "create_index", "drop_index", "coll_mod
 STATE_OPS = ("find", "count", "update_one", "insert_one", "insert_many", "delete_one",
              "delete_many")  # fmt: skip
 #: the move engine's target setup (move/collection_setup.py)
-SETUP_OPS = ("create_collection", "replace_many")
+SETUP_OPS = ("create_collection",)
 BATCHED = ("set_fields",)
 SAMPLE_IDS = 5
 
@@ -105,8 +105,6 @@ def apply(
         return _count_mismatches(coll, op, flt, timeout_ms)
     if name == "create_collection":
         return _create_collection(db, op)
-    if name == "replace_many":
-        return _replace_many(coll, op)
     return _state(coll, name, op, flt, timeout_ms)
 
 
@@ -120,35 +118,6 @@ def _create_collection(db: Any, op: Mapping[str, Any]) -> dict[str, Any]:
         return {"collection": name, "created": False}
     db.create_collection(name, **({"validator": validator} if validator else {}))
     return {"collection": name, "created": True}
-
-
-def _id_filter(value: Any) -> dict[str, Any]:
-    """Match one `_id`; an object `_id` ({"id": 1}) field by field, which every server reads
-    the same way (nx-27017 takes an object literal for operators)."""
-    if isinstance(value, Mapping):
-        return {f"_id.{k}": v for k, v in value.items()}
-    return {"_id": value}
-
-
-def _replace_many(coll: Any, op: Mapping[str, Any]) -> dict[str, Any]:
-    """Documents written by `_id`, replacing any there: a rerun rewrites, never duplicates.
-
-    Unordered: a document the server refuses does not stop the others. Refusals come back
-    as ``errors`` (position in `documents`, code, the server's message; never the document)
-    for the caller to set those rows aside."""
-    docs = op["documents"]
-    if not docs:
-        return {"upserted": 0, "replaced": 0, "errors": []}
-    writes = [pymongo.ReplaceOne(_id_filter(d["_id"]), d, upsert=True) for d in docs]
-    try:
-        r = coll.bulk_write(writes, ordered=False).bulk_api_result
-    except pymongo.errors.BulkWriteError as exc:
-        r = exc.details
-    errors = [{"index": e.get("index"), "code": e.get("code"),
-               "message": str(e.get("errmsg", ""))[:300]}
-              for e in r.get("writeErrors", [])]  # fmt: skip
-    return {"upserted": r.get("nUpserted", 0), "replaced": r.get("nMatched", 0),
-            "errors": errors}  # fmt: skip
 
 
 def _next_ids(

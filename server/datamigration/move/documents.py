@@ -165,6 +165,25 @@ class DocumentBuilder:
         docs = self.root.build(rows, self.fetch)
         return [{"_id": self.document_id(row), **doc} for row, doc in zip(rows, docs, strict=True)]
 
+    def build_isolating(
+        self, rows: Sequence[Row]
+    ) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+        """(documents, rejects) of a page: built at once, or row by row when a value cannot
+        be stored, so one bad row is set aside with its key and the reason, not the page."""
+        try:
+            return self.build(rows), []
+        except RowRejected:
+            pass
+        docs, rejects = [], []
+        for row in rows:
+            try:
+                docs.extend(self.build([row]))
+            except RowRejected as exc:
+                key = [row[c] for c in self.mapping.root.key]
+                rejects.append({"table": self.mapping.root.table, "key": key,
+                                "error": exc.message})  # fmt: skip
+        return docs, rejects
+
     def stream(self, batches: Iterable[Sequence[Row]]) -> Iterator[list[dict[str, Any]]]:
         """Documents batch by batch: memory holds one batch and its children."""
         for rows in batches:

@@ -228,6 +228,29 @@ def diff_part(
     return compare_sides(src, dst, plan, o, key, labels, None, started)
 
 
+def diff_collection(
+    source_url: str,
+    target_url: str,
+    cm: CollectionMapping,
+    options: DiffOptions,
+    workspace: Any = None,
+) -> list[dict[str, Any]]:
+    """One entry per mapped table of one collection: its diff report, or why not compared."""
+    out = []
+    for chain, part, skipped in _targets(cm):
+        entry: dict[str, Any] = {
+            "collection": cm.collection,
+            "table": part.table,
+            "path": ".".join(e.name for e in chain),
+        }
+        if skipped:
+            out.append({**entry, "compared": False, "reason": skipped})
+            continue
+        report = diff_part(source_url, target_url, cm, chain, part, options, workspace)
+        out.append({**entry, "compared": True, **report})
+    return out
+
+
 def diff_mapped(
     source_url: str,
     target_url: str,
@@ -238,19 +261,10 @@ def diff_mapped(
     """Diff every mapped table: each collection's root and embedded arrays; one report."""
     o = options or DiffOptions()
     started = time.perf_counter()
-    tables = []
-    for cm in mapping.collections:
-        for chain, part, skipped in _targets(cm):
-            entry: dict[str, Any] = {
-                "collection": cm.collection,
-                "table": part.table,
-                "path": ".".join(e.name for e in chain),
-            }
-            if skipped:
-                tables.append({**entry, "compared": False, "reason": skipped})
-                continue
-            report = diff_part(source_url, target_url, cm, chain, part, o, workspace)
-            tables.append({**entry, "compared": True, **report})
+    tables = [
+        t for cm in mapping.collections
+        for t in diff_collection(source_url, target_url, cm, o, workspace)
+    ]  # fmt: skip
     compared = [t for t in tables if t["compared"]]
     return {
         "tables": tables,

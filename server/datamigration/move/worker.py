@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from datamigration.db.base import connect
+from datamigration.move import mapped_copy
 from datamigration.move.partitions import Partition
 from datamigration.move.rejects import RejectFile
 from datamigration.move.request import CopyRequest
@@ -52,7 +53,7 @@ def copy_partition(request: CopyRequest, part: Partition) -> PartitionResult:
         rejects = RejectFile(ws.state_dir, part.run_id, part.table, part.index)
         rows, crc = 0, 0
         key_at = [part.columns.index(k) for k in part.key]
-        with dst.bulk_writer(part.table, part.columns, part.key, part.types) as writer:
+        with mapped_copy.writer(request, dst, part) as writer:
             batches = src.read_range(
                 part.table, part.columns, part.key, part.lo, part.hi, request.batch_size
             )
