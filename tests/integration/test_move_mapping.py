@@ -15,8 +15,8 @@ import pymongo
 import pytest
 
 from datamigration.db import connect
-from datamigration.move.collection_setup import collection_validator
 from datamigration.move import CopyRequest, run_copy
+from datamigration.move.collection_setup import collection_validator
 from datamigration.move.mapped_diff import diff_mapped
 from datamigration.move.mapping import MappingError, resolve_mapping
 from datamigration.move.suggest import suggest_mapping
