@@ -412,3 +412,23 @@ def test_the_mapping_commands_parse():
     args = parser.parse_args(["mapping", "diff", "pg", "mongodb://h/db", "m.json", "--json"])
     assert args.file == "m.json" and args.func.__name__ == "cmd_diff"
     assert json.loads(json.dumps(suggest_mapping(SCHEMA, "orders")))["collections"]
+
+
+def test_the_mapping_schema_is_a_resource_and_errors_name_it_for_a_model(tmp_path):
+    import asyncio
+
+    from datamigration.mcp.app import build_server
+    from datamigration.mcp.hints import for_mcp
+    from datamigration.move.mapping import SCHEMA_HINT
+    from datamigration.workspace.root import Workspace
+
+    assert "schema://document-mapping" in for_mcp(SCHEMA_HINT)
+
+    async def read() -> str:
+        server = build_server(Workspace.open(tmp_path))
+        listed = [str(r.uri) for r in await server.list_resources()]
+        assert "schema://document-mapping" in listed
+        got = await server.read_resource("schema://document-mapping")
+        return got[0].content if isinstance(got, list) else str(got)
+
+    assert '"collections"' in asyncio.run(read())
