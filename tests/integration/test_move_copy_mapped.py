@@ -166,3 +166,10 @@ def test_the_copy_command_takes_a_mapping_file_and_a_mapping_naming_a_missing_co
     err = capsys.readouterr().err
     assert "'placed'" in err and "placed_at" in err
     assert db.customers.count_documents({}) == 120  # nothing was touched
+
+
+def test_a_mapped_copy_runs_the_same_in_worker_processes(source, mongo_url, db, workspace_dir):
+    report = run_copy(request(source, mongo_url, workspace_dir, workers=2, pool="process"))
+    assert report["passed"], report["validation"]
+    assert counts(report)["orders"] == (400, 400, True)
+    assert db.customers.count_documents({}) == 120
