@@ -10,8 +10,8 @@ key of every embedded array's rows gets a multikey index, so a change to one chi
 its document. What cannot be carried over (expression and partial indexes) is listed in
 `notes`, never silently dropped.
 
-Everything here is plain data (document operations, see `db/mongo_ops.py`); `setup_collection`
-sends them through the backend's one write door.
+Everything here is plain data (document operations, see `db/mongo_ops.py`); the copy engine's
+hooks (`mapped_copy`) send them through the backend's one write door.
 """
 
 from __future__ import annotations
@@ -177,10 +177,3 @@ def setup_operations(cm: CollectionMapping, schema: Schema) -> tuple[list[dict],
               "validator": collection_validator(cm)}  # fmt: skip
     indexes, notes = collection_indexes(cm, table)
     return [create, *indexes], notes
-
-
-def setup_collection(backend: Any, cm: CollectionMapping, schema: Schema) -> dict[str, Any]:
-    """Create (or re-validate) the collection and build its indexes on the target backend."""
-    ops, notes = setup_operations(cm, schema)
-    results = [backend.apply_document_operation(op) for op in ops]
-    return {"collection": cm.collection, "operations": results, "notes": notes}

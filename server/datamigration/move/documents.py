@@ -4,12 +4,11 @@
 embedded array it asks the fetcher once for the child rows of every parent in the batch
 (``WHERE fk IN (...)``, sorted, optionally limited per parent); for each embedded document once
 for the parent rows the batch points at; nested embeds repeat this one level down on the rows
-just fetched. So a batch costs one query per embedded table whatever its size (never one per
+just fetched. So a batch costs one fetch per embedded table whatever its size (never one per
 row), and memory holds one batch of roots and their children: callers stream batches.
 
-The fetcher is any callable with the signature of `Fetch`: the copy engine passes its source
-reader; `SQLFetcher` (in `move/sql_fetch.py`) is the read-only one used by the mapped diff and
-the tests. Values become the mapping's BSON types (`db.mongodb.values`); a row whose value
+The fetcher is any callable with the signature of `Fetch`; the copy engine's workers pass
+`SQLFetcher` (`move/sql_fetch.py`), which reads on a read-only connection of the source. Values become the mapping's BSON types (`db.mongodb.values`); a row whose value
 cannot be stored as asked raises `RowRejected` naming the table, column and reason, so the
 caller can set the root row aside and go on.
 """

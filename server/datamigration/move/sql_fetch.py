@@ -1,15 +1,15 @@
-"""Read-only row reads for the document builder: keyset pages of a root table and the child
-rows of a batch of parents, one query each.
+"""Read-only row reads for the document builder: the child rows of a batch of parents, one
+query per embedded table.
 
-Both run on the validator's read-only connection (`db.segments.open_reader`), so building
-documents for a diff or a dry run can never write to the source. The SQL is plain and portable
-(row-value comparison for the keyset, an OR of conjunctions for composite keys, a window
-`row_number()` for a per-parent limit) with identifiers quoted by the dialect.
+They run on the validator's read-only connection (`db.segments.open_reader`), so building
+documents can never write to the source. The SQL is plain and portable (`IN` for a one-column
+key, an OR of conjunctions for composite keys, a window `row_number()` for a per-parent limit)
+with identifiers quoted by the dialect.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from typing import Any, Self
 
 from datamigration.db.dialect import dialect_of
@@ -20,7 +20,7 @@ IN_CHUNK = 1000
 
 
 class SQLFetcher:
-    """Keyset pages and child fetches on one read-only connection (close it when done)."""
+    """Child fetches on one read-only connection (close it when done)."""
 
     def __init__(self, url: str, workspace: Any | None = None) -> None:
         self.reader: Reader = open_reader(url, workspace)
@@ -42,25 +42,6 @@ class SQLFetcher:
     def _rows(self, sql: str, params: list[Any], names: Sequence[str]) -> list[dict[str, Any]]:
         self.queries += 1
         return [dict(zip(names, r, strict=True)) for r in self.reader.rows(sql, params)]  # type: ignore[attr-defined]
-
-    def pages(
-        self, table: str, columns: Sequence[str], key: Sequence[str], size: int
-    ) -> Iterator[list[dict[str, Any]]]:
-        """The table in key order, `size` rows a page (memory: one page)."""
-        ph = self.d.placeholder
-        cols = ", ".join(self._q(c) for c in columns)
-        keys = ", ".join(self._q(c) for c in key)
-        last: list[Any] | None = None
-        while True:
-            where = f"WHERE ({keys}) > ({', '.join([ph] * len(key))}) " if last else ""
-            sql = f"SELECT {cols} FROM {self._q(table)} {where}ORDER BY {keys} LIMIT {int(size)}"
-            page = self._rows(sql, list(last or []), columns)
-            if not page:
-                return
-            yield page
-            if len(page) < size:
-                return
-            last = [page[-1][c] for c in key]
 
     def __call__(
         self,
