@@ -1,4 +1,4 @@
-"""Documents from rows: a batch of root rows plus their children, one query per child table.
+"""Documents from rows: a batch of root rows plus their children, one fetch per child table.
 
 `DocumentBuilder.build(batch)` turns one batch of root rows (dicts) into documents. For each
 embedded array it asks the fetcher once for the child rows of every parent in the batch
@@ -8,8 +8,9 @@ just fetched. So a batch costs one fetch per embedded table whatever its size (n
 row), and memory holds one batch of roots and their children: callers stream batches.
 
 The fetcher is any callable with the signature of `Fetch`; the copy engine's workers pass
-`SQLFetcher` (`move/sql_fetch.py`), which reads on a read-only connection of the source. Values become the mapping's BSON types (`db.mongodb.values`); a row whose value
-cannot be stored as asked raises `RowRejected` naming the table, column and reason, so the
+`SQLFetcher` (`move/sql_fetch.py`), which reads on a read-only connection of the source.
+Values become the mapping's BSON types (`db.mongodb.values`); a row whose value cannot be
+stored as asked raises `RowRejected` naming the table, column and reason, so the
 caller can set the root row aside and go on.
 """
 
