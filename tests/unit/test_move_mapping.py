@@ -432,3 +432,17 @@ def test_the_mapping_schema_is_a_resource_and_errors_name_it_for_a_model(tmp_pat
         return got[0].content if isinstance(got, list) else str(got)
 
     assert '"collections"' in asyncio.run(read())
+
+
+def test_a_unique_constraint_of_an_embedded_table_is_listed_as_not_enforced():
+    orders = Table(
+        ORDERS.name,
+        columns=(*ORDERS.columns, col("number", "text", False)),
+        primary_key=ORDERS.primary_key,
+        foreign_keys=ORDERS.foreign_keys,
+        uniques=(UniqueConstraint("orders_number_key", ("number",)),),
+    )
+    schema = Schema("postgresql", "shop", tables=(USERS, orders, ITEMS, ORGS))
+    _, notes = setup_operations(resolve_mapping(users_mapping(), schema).collections[0], schema)
+    assert any("orders unique (number) embedded in orders: not enforced" in n for n in notes)
+    assert not any("order_items unique" in n for n in notes)  # only its primary key

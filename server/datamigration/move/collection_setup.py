@@ -176,4 +176,21 @@ def setup_operations(cm: CollectionMapping, schema: Schema) -> tuple[list[dict],
     create = {"collection": cm.collection, "op": "create_collection",
               "validator": collection_validator(cm)}  # fmt: skip
     indexes, notes = collection_indexes(cm, table)
-    return [create, *indexes], notes
+    return [create, *indexes], notes + embedded_unique_notes(cm.root, schema)
+
+
+def embedded_unique_notes(part: Part, schema: Schema, prefix: str = "") -> list[str]:
+    """Unique constraints of embedded tables, which no index can enforce inside a document's
+    array (a unique multikey index holds across documents only): listed, not dropped silently."""
+    out = []
+    for e in part.embeds:
+        table = schema.table(e.part.table)
+        path = f"{prefix}{e.name}"
+        key = tuple(table.primary_key.columns) if table and table.primary_key else ()
+        uniques = [tuple(u.columns) for u in (table.uniques if table else ())]
+        uniques += [tuple(i.columns) for i in (table.indexes if table else ()) if i.unique]
+        for cols in dict.fromkeys(u for u in uniques if u != key):
+            out.append(f"{e.part.table} unique ({', '.join(cols)}) embedded in {path}: not "
+                       "enforced (MongoDB unique indexes hold across documents, not inside one)")  # fmt: skip
+        out += embedded_unique_notes(e.part, schema, path + ".")
+    return out
