@@ -173,3 +173,17 @@ def test_a_mapped_copy_runs_the_same_in_worker_processes(source, mongo_url, db, 
     assert report["passed"], report["validation"]
     assert counts(report)["orders"] == (400, 400, True)
     assert db.customers.count_documents({}) == 120
+
+
+def test_a_row_whose_value_cannot_be_stored_is_set_aside_and_the_rest_copied(
+    source, mongo_url, db, workspace_dir
+):
+    with psycopg.connect(source, autocommit=True) as conn:
+        conn.execute("UPDATE users SET note = 'not a date' WHERE id = 85")
+    report = run_copy(request(source, mongo_url, workspace_dir, workers=2))
+    assert report["rejected"] == 1
+    (reject,) = report["rejects"]
+    assert reject["key"] == [85] and "users.note" in reject["error"]
+    assert db.customers.count_documents({}) == 119
+    users = next(v for v in report["validation"] if v["table"] == "users")
+    assert users["missing"] == [85] and not report["passed"]
