@@ -303,6 +303,10 @@ def test_wrapped_and_derived_ids_are_the_same_for_the_same_row():
     first = ids("uuid5")
     assert first == ids("uuid5") and first[0] != first[1]
     assert len(first[0]) == 36  # the UUID's text
+    mapping = {"collections": [{"collection": "users", "root": "users", "id": "uuid5"}]}
+    validator = collection_validator(resolve_mapping(mapping, SCHEMA).collections[0])
+    assert validator["$jsonSchema"]["properties"]["_id"]["bsonType"] == "string"
+    assert validator["$jsonSchema"]["properties"]["id"]["bsonType"] == "long"  # key kept
 
 
 def test_a_row_whose_value_cannot_be_stored_as_mapped_is_set_aside_with_its_key():

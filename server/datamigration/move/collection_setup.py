@@ -82,7 +82,7 @@ def id_schema(cm: CollectionMapping) -> dict[str, Any]:
             "required": [f.name for f in cm.id_fields],
             "properties": {f.name: {"bsonType": f.bson_type} for f in cm.id_fields},
         }
-    return {"bsonType": "binData"}
+    return {"bsonType": "string", "minLength": 36, "maxLength": 36}  # the derived UUID's text
 
 
 def collection_validator(cm: CollectionMapping) -> dict[str, Any]:
