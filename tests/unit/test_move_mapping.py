@@ -450,3 +450,23 @@ def test_a_unique_constraint_of_an_embedded_table_is_listed_as_not_enforced():
     _, notes = setup_operations(resolve_mapping(users_mapping(), schema).collections[0], schema)
     assert any("orders unique (number) embedded in orders: not enforced" in n for n in notes)
     assert not any("order_items unique" in n for n in notes)  # only its primary key
+
+
+def test_a_json_column_may_hold_any_json_value_in_the_document_and_the_validator():
+    table = Table(
+        "events",
+        columns=(col("id", "int", False), col("body", "jsonb", False), col("meta", "jsonb")),
+        primary_key=PrimaryKey(None, ("id",)),
+    )
+    schema = Schema("postgresql", "x", tables=(table,))
+    mapping = {"collections": [{"collection": "events", "root": "events", "nulls": "omit"}]}
+    cm = resolve_mapping(mapping, schema).collections[0]
+    props = collection_validator(cm)["$jsonSchema"]["properties"]
+    assert props["body"]["bsonType"] == ["object", "array", "string", "double", "int", "long",
+                                         "bool"]  # fmt: skip
+    assert "null" not in props["meta"]["bsonType"]
+    rows = [{"id": 1, "body": {"a": [1, 2]}, "meta": None}, {"id": 2, "body": "scalar",
+            "meta": '["text", "from sqlite"]'}]  # fmt: skip
+    docs = DocumentBuilder(cm, source_rows()).build(rows)
+    assert docs[0]["body"] == {"a": [1, 2]} and "meta" not in docs[0]
+    assert docs[1]["body"] == "scalar" and docs[1]["meta"] == ["text", "from sqlite"]

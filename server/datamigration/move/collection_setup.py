@@ -26,7 +26,9 @@ from datamigration.move.mapping import CollectionMapping, Embed, FieldMap, Part
 def _field_schema(f: FieldMap, omit_nulls: bool) -> dict[str, Any]:
     out = dict(f.json_schema)
     if omit_nulls and f.nullable:
-        out["bsonType"] = f.bson_type  # a NULL is never written: the field is simply absent
+        # a NULL is never written: the field is simply absent
+        kinds = [k for k in out["bsonType"] if k != "null"]
+        out["bsonType"] = kinds[0] if len(kinds) == 1 else kinds
         if "enum" in out:
             out["enum"] = [v for v in out["enum"] if v is not None]
     return out

@@ -31,6 +31,8 @@ from datamigration.safeload import load_json, load_yaml, require_object
 from datamigration.typemap import map_type
 
 SCHEMA_NAME = "document-mapping"
+#: the BSON types a JSON value becomes (object, array, string, number, boolean)
+JSON_VALUE_TYPES = ("object", "array", "string", "double", "int", "long", "bool")
 MAX_DEPTH = 4
 ID_STRATEGIES = ("primary_key", "wrapped", "uuid5")
 SCHEMA_HINT = (
@@ -245,7 +247,12 @@ class _Resolver:
         if chosen in ("mixed", "null"):
             chosen = "string"
         fragment = dict(mapped.json_schema())
-        fragment["bsonType"] = chosen if not column.nullable else [chosen, "null"]
+        kinds = [chosen]
+        if chosen == "object" and mapped.source.logical().kind == "json":
+            kinds = list(JSON_VALUE_TYPES)  # a JSON column may hold any JSON value
+        fragment["bsonType"] = kinds[0] if len(kinds) == 1 else kinds
+        if column.nullable:
+            fragment["bsonType"] = [*kinds, "null"]
         if chosen != mapped.target.name:
             fragment.pop("enum", None)
         return FieldMap(column.name, rule.get("name") or column.name, chosen, column.nullable,

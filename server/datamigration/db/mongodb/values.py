@@ -68,8 +68,16 @@ def _string(value: Any) -> Any:
 
 
 def _object(value: Any) -> Any:
-    if isinstance(value, str | bytes):
-        value = json.loads(value)
+    """JSON as its value: text from drivers that return JSON as text (SQLite, MySQL) is parsed;
+    a driver that already parsed it (psycopg) may hand over a JSON string scalar as str, which
+    then stays that string."""
+    if isinstance(value, bytes):
+        value = value.decode("utf-8")
+    if isinstance(value, str):
+        try:
+            return json.loads(value)
+        except ValueError:
+            return value
     return value
 
 
