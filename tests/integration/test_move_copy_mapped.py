@@ -187,3 +187,48 @@ def test_a_row_whose_value_cannot_be_stored_is_set_aside_and_the_rest_copied(
     assert db.customers.count_documents({}) == 119
     users = next(v for v in report["validation"] if v["table"] == "users")
     assert users["missing"] == [85] and not report["passed"]
+
+
+OTHER_MAPPING = {
+    "collections": [
+        {
+            "collection": "users",
+            "root": "users",
+            "fields": {"balance": {"type": "string"}},  # nx-27017 stores no Decimal128
+            "embed": [
+                {"table": "orders", "kind": "array", "fields": {"amount": {"type": "string"}},
+                 "sort": [{"column": "id", "order": "desc"}], "limit": 2},
+                {"table": "orders", "kind": "array", "as": "all_orders",
+                 "fields": {"amount": {"type": "string"}}},
+            ],
+        }
+    ]
+}  # fmt: skip
+
+
+@pytest.mark.parametrize("engine", ["sqlite", "mariadb"])
+def test_sqlite_and_mariadb_sources_fill_mapped_documents_with_limited_sorted_arrays(
+    engine, mongo_url, db, workspace_dir, request
+):
+    from support import movedata
+
+    if engine == "sqlite":
+        path = workspace_dir / "app.db"
+        movedata.seed_sqlite(path, users=80, orders=200)
+        source = f"sqlite:///{path}"
+    else:
+        source = request.getfixturevalue("mysql_url")
+        movedata.seed_mysql(source, users=80, orders=200)
+    report = run_copy(
+        CopyRequest(source, mongo_url, ("users",), workspace=str(workspace_dir),
+                    mapping=OTHER_MAPPING, accept_conversions=True, partition_rows=25,
+                    batch_size=10)
+    )  # fmt: skip
+    assert report["passed"], report["validation"]
+    assert {v["table"]: v["target_rows"] for v in report["validation"]} == {
+        "users": 80, "orders": 200,
+    }  # fmt: skip
+    doc = db.users.find_one({"_id": 2})  # orders 1, 81, 161 belong to user 2
+    assert [o["id"] for o in doc["orders"]] == [161, 81]
+    assert [o["id"] for o in doc["all_orders"]] == [1, 81, 161]
+    assert float(doc["all_orders"][0]["amount"]) == 0.1  # SQLite keeps NUMERIC as REAL
