@@ -333,3 +333,14 @@ def test_a_gentle_diff_of_one_mariadb_database_with_itself_reads_one_snapshot(my
     report = diff_tables(mysql_url, "t", mysql_url, "t", same)
     assert report["consistent_snapshot"] is True and report["changed_count"] == 1
     assert report["queries"] > 0  # the shared connection's queries are counted too
+
+
+def test_a_small_table_with_a_composite_key_is_diffed_in_one_bucket(make_pg_url):
+    src, dst = make_pg_url(), make_pg_url()
+    ddl = "CREATE TABLE items (order_id int, line int, sku text, PRIMARY KEY (order_id, line))"
+    rows = [(o, n, f"s{o}-{n}") for o in range(1, 6) for n in (1, 2)]
+    insert = "INSERT INTO items VALUES (%s,%s,%s)"
+    pg_exec(src, ddl, rows=rows, insert=insert)
+    pg_exec(dst, ddl, rows=[r if r[:2] != (3, 2) else (3, 2, "x") for r in rows], insert=insert)
+    report = diff_tables(src, "items", dst, "items")
+    assert report["changed"] == [[3, 2]] and report["rows_compared"] == 10

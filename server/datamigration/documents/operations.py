@@ -16,6 +16,8 @@ PLAN_OPS = ("update_many", "set_fields", "create_index", "drop_index", "coll_mod
             "count_mismatches")  # fmt: skip
 STATE_OPS = ("find", "count", "update_one", "insert_one", "insert_many", "delete_one",
              "delete_many")  # fmt: skip
+#: the move engine's target setup (move/collection_setup.py)
+SETUP_OPS = ("create_collection",)
 BATCHED = ("set_fields",)
 
 

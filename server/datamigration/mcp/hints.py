@@ -59,6 +59,9 @@ PATH_TO_RESOURCE = {
     ),
     "schemas/validation-rules.schema.json": "the MCP resource schema://validation-rules",
     "schemas/change-spec.schema.json": "the MCP resource schema://change-spec",
+    "server/datamigration/schemas/document-mapping.schema.json": (
+        "the MCP resource schema://document-mapping"
+    ),
 }
 
 _CLI_ASIDE = re.compile(r"\s*\((?:CLI:?|on the CLI)[^)]*\)")

@@ -3,9 +3,10 @@
 `status://stories` (a compact board: id, title, status, owner, test_status per story — AgileFlow
 boards outgrow a model's read limit, so the full fields stay behind the `status_get` tool),
 `bus://log` (the newest bus lines as JSONL, untrusted data), `expertise://datamigration` (the
-expertise file's YAML text), `schema://change-spec` and `schema://validation-rules` (the JSON
-Schemas of `plan_migration`'s `spec` and of a rules file for `validate`: hints name them, and a
-client cannot open a file inside the installed package). Reading a resource never writes
+expertise file's YAML text), `schema://change-spec`, `schema://validation-rules` and
+`schema://document-mapping` (the JSON Schemas of `plan_migration`'s `spec`, of a rules file for
+`validate` and of a `copy_data` mapping file: hints name them, and a client cannot open a file
+inside the installed package). Reading a resource never writes
 anything.
 """
 
@@ -68,6 +69,7 @@ def expertise_text(workspace: Any) -> str:
 CLIENT_SCHEMAS = {
     "change-spec": "Every kind of change plan_migration takes and the fields of each.",
     "validation-rules": "Every rule type a validation rules file may use and its fields.",
+    "document-mapping": "Every field of a copy_data mapping file (tables into MongoDB documents).",
 }
 
 

@@ -13,15 +13,23 @@ import time
 from collections.abc import Sequence
 from typing import Any
 
+from datamigration.move import mapped_copy
 from datamigration.move.rejects import read_rejects
 from datamigration.move.request import CopyRequest
 from datamigration.move.schema import TablePlan
 from datamigration.move.worker import PartitionResult
 
 
-def finish_tables(src: Any, dst: Any, plans: Sequence[TablePlan]) -> dict[str, int]:
+def finish_tables(
+    src: Any, dst: Any, plans: Sequence[TablePlan], request: CopyRequest
+) -> dict[str, int]:
     built = {}
     for p in plans:
+        if mapped_copy.mapped(request, p.name) is not None:
+            built[p.name] = mapped_copy.finish(
+                dst, request, p, src.inspect(tables=[p.name]).table(p.name)
+            )
+            continue
         maxima = src.column_maxima(p.name, p.identity_columns())
         present, _ = dst.describe_target(p.name)
         built[p.name] = dst.finish_target(p.target, present, maxima)
@@ -36,6 +44,11 @@ def validate_tables(
 
     out = []
     for p in plans:
+        if mapped_copy.mapped(request, p.name) is not None:
+            for summary in mapped_copy.validate(request, ws, p.name):
+                out.append(summary)
+                emit("validate", summary)
+            continue
         field_map = {p.key[0]: "_id"} if dst.documents and len(p.key) == 1 else {}
         options = DiffOptions(key=p.key, field_map=field_map)
         r = diff_tables(request.source, p.name, request.target, p.name, options, ws)
@@ -73,7 +86,7 @@ def finish_run(
 
     timing = dict(timing or {})
     started = time.perf_counter()
-    built = finish_tables(src, dst, plans)
+    built = finish_tables(src, dst, plans, request)
     timing["constraints_seconds"] = round(time.perf_counter() - started, 3)
     for p in plans:
         emit("table_done", {"table": p.name, "rows": p.rows})

@@ -29,8 +29,8 @@ from typing import Any
 
 from datamigration.db.base import Backend, connect
 from datamigration.errors import ConflictError, DataMigrationError, NotFoundError
+from datamigration.move import mapped_copy, state
 from datamigration.move import partitions as parts_mod
-from datamigration.move import state
 from datamigration.move.partitions import Partition
 from datamigration.move.request import (
     ConversionsRefusedError,
@@ -94,7 +94,7 @@ def check_targets(
     """What exists on the target; refuses incompatible tables and tables holding rows."""
     present: dict[str, Any] = {}
     for p in plans:
-        table, rows = dst.describe_target(p.name)
+        table, rows = dst.describe_target(mapped_copy.target_name(request, p.name))
         present[p.name] = {"table": table, "rows": rows}
         if table is None:
             continue
@@ -134,7 +134,8 @@ def dry_run_plan(
             | {
                 "exists": exists,
                 "target_rows": present[p.name]["rows"],
-                "ddl": ([] if exists else dst.create_table_statements(p.target))
+                "ddl": mapped_copy.dry_run_ddl(request, p, src)
+                or ([] if exists else dst.create_table_statements(p.target))
                 + dst.after_load_statements(p.target, None),
                 "partitions": [c.describe() for c in cut],
             }
@@ -174,7 +175,7 @@ def start_or_resume(
             state.check_fingerprint(next(r for r in mine if r["part"] == state.HEADER), fp)
             for p in plans:
                 if present[p.name]["table"] is None:
-                    dst.create_target(p.target)
+                    mapped_copy.create_target(dst, request, p)
             found = [parts_mod.from_record(r, by_name[r["tbl"]]) for r in mine if r["part"] >= 0]
             done = {(r["tbl"], r["part"]) for r in mine if r["part"] >= 0 and r["status"] == "done"}
             return run_id, found, done
@@ -187,10 +188,10 @@ def start_or_resume(
     run_id = state.new_run_id()
     holding = [p.name for p in children_first(plans) if present[p.name]["rows"]]
     if holding and request.truncate:
-        dst.truncate_targets(holding)
+        dst.truncate_targets([mapped_copy.target_name(request, n) for n in holding])
     for p in plans:
         if present[p.name]["table"] is None:
-            dst.create_target(p.target)
+            mapped_copy.create_target(dst, request, p)
         else:
             dst.release_foreign_keys(present[p.name]["table"], list(request.tables))
     cut = [part for p in plans for part in parts_mod.cut(src, p, run_id, request.partition_rows)]
@@ -272,6 +273,7 @@ def run_copy(request: CopyRequest, *, progress: Progress | None = None) -> dict[
     emit = progress or _quiet
     ws = Workspace.open(request.workspace)
     with connect(request.source, ws) as src, connect(request.target, ws) as dst:
+        request = mapped_copy.prepare(src, dst, request)
         plans, schema = plan_tables(src, dst, request)
         conversions = check_conversions(plans, request)
         present = check_targets(dst, plans, schema, request, resuming=request.resume)

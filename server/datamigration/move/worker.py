@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from datamigration.db.base import connect
+from datamigration.move import mapped_copy
 from datamigration.move.partitions import Partition
 from datamigration.move.rejects import RejectFile
 from datamigration.move.request import CopyRequest
@@ -81,7 +82,7 @@ def copy_partition(request: CopyRequest, part: Partition) -> PartitionResult:
         store.put([part.record(status="running", attempts=attempt)])
         dst.before_load()
         rejects = RejectFile(ws.state_dir, part.run_id, part.table, part.index)
-        with dst.bulk_writer(part.table, part.columns, part.key, part.types) as writer:
+        with mapped_copy.writer(request, dst, part) as writer:
             loaded, crc = None, 0
             if part.raw:
                 crcs = [0]

@@ -22,7 +22,7 @@ before any row is read, `diff_bisect` walks the buckets, and this one opens the 
 from __future__ import annotations
 
 import time
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import replace
 from typing import Any
 
@@ -41,7 +41,7 @@ from datamigration.validate.diff_plan import (
 from datamigration.validate.sides import Field, Key, MongoSide, SharedSnapshot, Side, SQLSide
 
 
-def _make_side(
+def make_side(
     url: str,
     table: str,
     dialect: str,
@@ -112,7 +112,7 @@ def _one_snapshot(
     return None
 
 
-def _key_json(key: Key) -> Any:
+def key_json(key: Key) -> Any:
     return key[0] if len(key) == 1 else list(key)
 
 
@@ -143,14 +143,35 @@ def diff_tables(
     if o.lag_column and o.columns and o.lag_column not in [c["source"] for c in plan.columns]:
         plan = plan_columns(src_meta, dst_meta, replace(o, columns=(*o.columns, o.lag_column)), key)
     snapshot = _one_snapshot(source_url, target_url, o, workspace)
-    src = _make_side(
+    src = make_side(
         source_url, source_table, src_meta[0], plan.src_fields, plan, o, workspace, stored[0],
         snapshot,
     )  # fmt: skip
-    dst = _make_side(
+    dst = make_side(
         target_url, target_table, dst_meta[0], plan.dst_fields, plan, o, workspace, stored[1],
         snapshot,
     )  # fmt: skip
+    labels = (
+        _label(source_url, source_table, workspace),
+        _label(target_url, target_table, workspace),
+    )
+    return compare_sides(src, dst, plan, o, key, labels, snapshot, started)
+
+
+def compare_sides(
+    src: Side,
+    dst: Side,
+    plan: DiffPlan,
+    o: DiffOptions,
+    key: Sequence[str],
+    labels: tuple[dict[str, Any], dict[str, Any]],
+    snapshot: SharedSnapshot | None = None,
+    started: float | None = None,
+) -> results.DiffReport:
+    """Run the walk over two opened sides (closed afterwards) and write the report. `labels`
+    hold each side's redacted url and table name. The mapped diff of a document copy
+    (`move/mapped_diff.py`) opens its own sides and shares this walk and report."""
+    started = time.perf_counter() if started is None else started
     differ = Differ(src, dst, plan, o)
     try:
         counts = differ.start()
@@ -164,18 +185,18 @@ def diff_tables(
     t = differ.tally
     changed_keys = list(t.changed)
     report: results.DiffReport = {
-        "source": _side_report(source_url, source_table, src, counts[0], workspace),
-        "target": _side_report(target_url, target_table, dst, counts[1], workspace),
+        "source": _side_report(labels[0], src, counts[0]),
+        "target": _side_report(labels[1], dst, counts[1]),
         "key": list(key),
         "columns": list(plan.columns),
         "columns_only_in_source": list(plan.only_source),
         "columns_only_in_target": list(plan.only_target),
         "normalisation": plan.norm.to_dict(),
-        "missing": [_key_json(k) for k in t.missing],
-        "extra": [_key_json(k) for k in t.extra],
-        "changed": [_key_json(k) for k in changed_keys],
-        "changed_fields": [{"key": _key_json(k), "fields": t.changed[k]} for k in changed_keys],
-        "lagging": [_key_json(k) for k in lagging],
+        "missing": [key_json(k) for k in t.missing],
+        "extra": [key_json(k) for k in t.extra],
+        "changed": [key_json(k) for k in changed_keys],
+        "changed_fields": [{"key": key_json(k), "fields": t.changed[k]} for k in changed_keys],
+        "lagging": [key_json(k) for k in lagging],
         "missing_count": t.missing_count,
         "extra_count": t.extra_count,
         "changed_count": t.changed_count,
@@ -195,10 +216,14 @@ def diff_tables(
     return report
 
 
-def _side_report(url: str, table: str, side: Side, rows: int, workspace: Any) -> results.DiffSide:
+def _label(url: str, table: str, workspace: Any) -> dict[str, Any]:
+    return {"url": resolve(url, workspace).redacted, "table": table}
+
+
+def _side_report(label: dict[str, Any], side: Side, rows: int) -> results.DiffSide:
     return {
-        "url": resolve(url, workspace).redacted,
-        "table": table,
+        "url": label["url"],
+        "table": label["table"],
         "dialect": side.dialect,
         "rows": rows,
         "hashing": side.hashing,
@@ -226,10 +251,10 @@ def sample_compare(
         source_url, source_table, target_url, target_table, metas, o, workspace, "sample"
     )
     plan = plan_columns(src_meta, dst_meta, o, key)
-    src = _make_side(
+    src = make_side(
         source_url, source_table, src_meta[0], plan.src_fields, plan, o, workspace, stored[0]
     )
-    dst = _make_side(
+    dst = make_side(
         target_url, target_table, dst_meta[0], plan.dst_fields, plan, o, workspace, stored[1]
     )
     differ = Differ(src, dst, plan, o)
@@ -243,8 +268,8 @@ def sample_compare(
     t = differ.tally
     return {
         "sampled": len(keys),
-        "missing": [_key_json(k) for k in t.missing],
-        "changed_fields": [{"key": _key_json(k), "fields": f} for k, f in t.changed.items()],
+        "missing": [key_json(k) for k in t.missing],
+        "changed_fields": [{"key": key_json(k), "fields": f} for k, f in t.changed.items()],
         "differences": t.missing_count + t.changed_count,
         "seconds": round(time.perf_counter() - started, 3),
     }

@@ -98,6 +98,8 @@ class KeySQL:
     def bucket_by_bounds(self, bounds: Sequence[tuple]) -> tuple[str, list]:
         """Bucket number = how many boundaries are <= key (0..len(bounds))."""
         params: list = []
+        if not bounds:
+            return "0", params  # one bucket (an empty CASE or ARRAY[] is not valid SQL)
         if dialect_of(self.dialect).width_bucket and len(self.exprs) == 1:
             # width_bucket does a binary search over the sorted boundaries.
             for b in bounds:

@@ -30,7 +30,7 @@ from bson import json_util
 
 from datamigration.db.mongodb.transform import evaluate
 from datamigration.documents import transform as tf
-from datamigration.documents.operations import PLAN_OPS, STATE_OPS
+from datamigration.documents.operations import PLAN_OPS, SETUP_OPS, STATE_OPS
 from datamigration.errors import UserInputError
 
 SAMPLE_IDS = 5
@@ -59,10 +59,10 @@ def apply(
 ) -> dict[str, Any]:
     """Run one document operation (one batch of a batched one) on database `db`."""
     name = op.get("op")
-    if name not in PLAN_OPS and name not in STATE_OPS:
+    if name not in PLAN_OPS and name not in STATE_OPS and name not in SETUP_OPS:
         raise UserInputError(
             f"unknown document operation {name!r}",
-            hint="One of: " + ", ".join((*PLAN_OPS, *STATE_OPS)),
+            hint="One of: " + ", ".join((*PLAN_OPS, *STATE_OPS, *SETUP_OPS)),
         )
     coll = db[op["collection"]]
     flt = bson_value(op.get("filter")) or {}
@@ -94,7 +94,21 @@ def apply(
         return {"collection": op["collection"], "validationAction": op.get("validationAction")}
     if name == "count_mismatches":
         return _count_mismatches(coll, op, flt, timeout_ms)
+    if name == "create_collection":
+        return _create_collection(db, op)
     return _state(coll, name, op, flt, timeout_ms)
+
+
+def _create_collection(db: Any, op: Mapping[str, Any]) -> dict[str, Any]:
+    """The collection with its validator: created when absent, else its validator replaced."""
+    validator = bson_value(op.get("validator")) or {}
+    name = op["collection"]
+    if name in db.list_collection_names():
+        if validator:
+            db.command({"collMod": name, "validator": validator})
+        return {"collection": name, "created": False}
+    db.create_collection(name, **({"validator": validator} if validator else {}))
+    return {"collection": name, "created": True}
 
 
 def _next_ids(
