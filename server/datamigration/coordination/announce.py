@@ -60,3 +60,8 @@ def validation_done(
     verdict is recorded on it, see status.write_validation)."""
     extra = {"test_status": "passing" if passed else "failing", "report": report}
     return _post(workspace, validation_text(name, passed, summary), None, **extra)
+
+
+def post_status(workspace: Workspace, text: str, story: str | None, **extra: Any) -> str | None:
+    """Any engine's `status` line (the copy's start, table and finish messages)."""
+    return _post(workspace, text, story, **extra)

@@ -6,6 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 from datamigration.db.base import register_backend
+from datamigration.db.postgres.bulk import PostgresBulk
 from datamigration.db.postgres.executor import PostgresExecutor
 from datamigration.db.postgres.introspect import PostgresIntrospection
 from datamigration.db.postgres.probes import PostgresProbes
@@ -13,7 +14,9 @@ from datamigration.db.postgres.query import PostgresQuery
 
 
 @register_backend
-class PostgresBackend(PostgresQuery, PostgresIntrospection, PostgresExecutor, PostgresProbes):
+class PostgresBackend(
+    PostgresBulk, PostgresQuery, PostgresIntrospection, PostgresExecutor, PostgresProbes
+):
     """PostgreSQL through psycopg 3; one connection, autocommit, explicit transactions."""
 
     schemes = ("postgresql", "postgres", "postgresql+psycopg")

@@ -6,13 +6,14 @@ from __future__ import annotations
 from typing import Any
 
 from datamigration.db.base import register_backend
+from datamigration.db.sqlite.bulk import SQLiteBulk
 from datamigration.db.sqlite.executor import SQLiteExecutor
 from datamigration.db.sqlite.introspect import SQLiteIntrospection
 from datamigration.db.sqlite.query import SQLiteQuery
 
 
 @register_backend
-class SQLiteBackend(SQLiteQuery, SQLiteIntrospection, SQLiteExecutor):
+class SQLiteBackend(SQLiteBulk, SQLiteQuery, SQLiteIntrospection, SQLiteExecutor):
     """A SQLite file. Writable connection for the executor, a separate read-only one for query."""
 
     schemes = ("sqlite",)

@@ -1,0 +1,576 @@
+"""Bulk reading and writing for the move engine, shared by the SQL backends.
+
+The copy engine (`datamigration.move`) reaches databases only through these backend methods,
+so it never compares a dialect's name. Each SQL backend mixes in `SQLBulk` (its package's
+`bulk.py` overrides what its database does better: COPY on PostgreSQL, multi-row INSERT on
+MySQL); MongoDB has its own (`db/mongodb/bulk.py`).
+
+The contract (all methods are on the backend):
+
+* `create_table_statements(table)` / `after_load_statements(table, present)` /
+  `identity_statements(table, maxima)`: DDL of a target table described as a `model.Table`
+  whose column `data_type` is already the target spelling and whose `default` is a neutral
+  default (`neutral_default`). The primary key is created with the table; unique constraints,
+  secondary indexes and foreign keys after the load (those `present` by name are skipped, so a
+  resumed run repeats nothing).
+* `key_boundaries(table, key, every)`: every `every`-th key in key order, one scan; the copy's
+  key-range partitions are cut there.
+* `read_range(table, columns, key, lo, hi, batch_size)`: batches (lists of tuples in `columns`
+  order) of the rows with `lo < key <= hi` (None: open end), keyset-paged, bounded memory.
+* `bulk_writer(table, columns, key)`: a context manager (`BulkWriter`) holding one transaction:
+  `write(rows, replace=...)` loads a batch and returns the rows the target refused (found by
+  retrying a failed batch row by row), `put_state(...)` writes checkpoint rows in the same
+  transaction; leaving the block commits, an exception rolls back.
+* `copy_state_table(name)`: the small state table on the target (`CopyStateStore`).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import decimal
+import json
+import re
+import uuid
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, ClassVar, Self
+
+from datamigration.db.model import Column, Table
+
+#: a neutral default: (kind, value); kinds: null, number, string, bool, now, today
+NeutralDefault = tuple[str, Any]
+
+_CAST = re.compile(r"::[a-zA-Z_][\w ]*(\(\d+(,\s*\d+)?\))?(\[\])*$")
+_NUMBER = re.compile(r"^[+-]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+)?$")
+_NOW = {
+    "now()",
+    "current_timestamp",
+    "current_timestamp()",
+    "localtimestamp",
+    "localtimestamp()",
+    "transaction_timestamp()",
+    "statement_timestamp()",
+}
+_TODAY = {"current_date", "curdate()", "current_date()"}
+
+
+def neutral_default(text: str | None) -> NeutralDefault | None:
+    """A column default as the database spells it, read into a form every dialect renders;
+    None when it does not translate (an expression of the source's own functions).
+
+    Handles the spellings the backends' introspection returns: PostgreSQL casts
+    (``'a'::text``), SQLite's and MariaDB's parentheses and quotes, ``now()`` and friends."""
+    if text is None:
+        return None
+    t = text.strip()
+    while t.startswith("(") and t.endswith(")") and _balanced(t[1:-1]):
+        t = t[1:-1].strip()
+    while _CAST.search(t) and not t.endswith("'"):
+        t = _CAST.sub("", t).strip()
+        while t.startswith("(") and t.endswith(")") and _balanced(t[1:-1]):
+            t = t[1:-1].strip()
+    low = re.sub(r"current_timestamp\(\d\)", "current_timestamp", t.lower())
+    if low == "null":
+        return ("null", None)
+    if low in _NOW:
+        return ("now", None)
+    if low in _TODAY:
+        return ("today", None)
+    if low in ("true", "false"):
+        return ("bool", low == "true")
+    if _NUMBER.match(t):
+        return ("number", t)
+    if len(t) >= 2 and t[0] == "'" and t[-1] == "'" and "'" not in t[1:-1].replace("''", ""):
+        return ("string", t[1:-1].replace("''", "'"))
+    return None
+
+
+def _balanced(text: str) -> bool:
+    depth = 0
+    for ch in text:
+        depth += (ch == "(") - (ch == ")")
+        if depth < 0:
+            return False
+    return depth == 0
+
+
+def jsonable_key(values: Sequence[Any] | None) -> Any:
+    """A key range bound as JSON (stored in the state table); None stays None."""
+    if values is None:
+        return None
+    out = []
+    for v in values:
+        if isinstance(v, (dt.date, dt.time, uuid.UUID, decimal.Decimal)):
+            v = str(v)
+        elif isinstance(v, (bytes, bytearray, memoryview)):
+            v = bytes(v).hex()
+        out.append(v)
+    return out
+
+
+@dataclass(frozen=True)
+class Refused:
+    """A row the target refused, with the database's error (secrets already redacted)."""
+
+    row: tuple[Any, ...]
+    error: str
+
+
+class BulkWriter:
+    """One transaction on the target for one partition (see the module docstring)."""
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(self, exc_type: type[BaseException] | None, *exc: object) -> None:
+        raise NotImplementedError
+
+    def write(self, rows: Sequence[Sequence[Any]], *, replace: bool = False) -> list[Refused]:
+        raise NotImplementedError
+
+    def put_state(self, state_table: str, records: Sequence[Mapping[str, Any]]) -> None:
+        raise NotImplementedError
+
+
+class CopyStateStore:
+    """The copy's checkpoints on the target: one row per partition plus a run header
+    (part -1). Columns: run_id, tbl, part, lo, hi (JSON), status, rows, checksum, attempts,
+    fingerprint, info (JSON: source/target labels, tables, settings)."""
+
+    def ensure(self) -> None:
+        raise NotImplementedError
+
+    def rows(self, run_id: str | None = None) -> list[dict[str, Any]]:
+        raise NotImplementedError
+
+    def put(self, records: Sequence[Mapping[str, Any]]) -> None:
+        raise NotImplementedError
+
+    def drop_run(self, run_id: str) -> None:
+        raise NotImplementedError
+
+
+STATE_COLUMNS = (
+    "run_id",
+    "tbl",
+    "part",
+    "lo",
+    "hi",
+    "status",
+    "rows",
+    "checksum",
+    "attempts",
+    "fingerprint",
+    "info",
+)
+
+
+def state_record(**fields: Any) -> dict[str, Any]:
+    """A full state row (missing fields None / 0)."""
+    base: dict[str, Any] = dict.fromkeys(STATE_COLUMNS)
+    base.update(rows=0, attempts=0)
+    base.update(fields)
+    return base
+
+
+class SQLCopyState(CopyStateStore):
+    """The state table on a SQL target, through the backend's transaction door."""
+
+    def __init__(self, backend: Any, name: str) -> None:
+        self.b = backend
+        self.name = name
+        self.q = backend.quote_identifier(name)
+
+    def ensure(self) -> None:
+        b = self.b
+        cols = (
+            "run_id VARCHAR(64) NOT NULL, tbl VARCHAR(255) NOT NULL, part INTEGER NOT NULL, "
+            "lo TEXT, hi TEXT, status VARCHAR(16) NOT NULL, rows BIGINT NOT NULL, "
+            "checksum VARCHAR(64), attempts INTEGER NOT NULL, fingerprint VARCHAR(64), info TEXT"
+        )
+        cols = cols.replace("rows BIGINT", f"{b.quote_identifier('rows')} BIGINT")
+        b.execute(
+            [f"CREATE TABLE IF NOT EXISTS {self.q} ({cols}, PRIMARY KEY (run_id, tbl, part))"]
+        )
+
+    def rows(self, run_id: str | None = None) -> list[dict[str, Any]]:
+        names = ", ".join(self.b.quote_identifier(c) for c in STATE_COLUMNS)
+        sql = f"SELECT {names} FROM {self.q}"
+        params: tuple[Any, ...] = ()
+        if run_id is not None:
+            sql += f" WHERE run_id = {self.b.placeholder}"
+            params = (run_id,)
+        return [
+            _decode(dict(zip(STATE_COLUMNS, r, strict=True))) for r in self.b.fetch(sql, params)
+        ]
+
+    def put(self, records: Sequence[Mapping[str, Any]]) -> None:
+        self.b.transaction(state_statements(self.b, self.name, records))
+
+    def drop_run(self, run_id: str) -> None:
+        b = self.b
+        b.transaction([(f"DELETE FROM {self.q} WHERE run_id = {b.placeholder}", (run_id,))])
+        if not b.fetch(f"SELECT 1 FROM {self.q} LIMIT 1"):
+            b.execute([f"DROP TABLE {self.q}"])
+
+
+def _decode(rec: dict[str, Any]) -> dict[str, Any]:
+    for k in ("lo", "hi", "info"):
+        if rec.get(k) is not None:
+            rec[k] = json.loads(rec[k])
+    rec["rows"] = int(rec["rows"] or 0)
+    rec["attempts"] = int(rec["attempts"] or 0)
+    rec["part"] = int(rec["part"])
+    return rec
+
+
+def state_statements(
+    backend: Any, name: str, records: Sequence[Mapping[str, Any]]
+) -> list[tuple[str, tuple[Any, ...]]]:
+    """DELETE + INSERT of each record (an upsert every SQL dialect spells the same way)."""
+    q, mark = backend.quote_identifier(name), backend.placeholder
+    names = ", ".join(backend.quote_identifier(c) for c in STATE_COLUMNS)
+    marks = ", ".join([mark] * len(STATE_COLUMNS))
+    out: list[tuple[str, tuple[Any, ...]]] = []
+    for rec in records:
+        full = state_record(**rec)
+        values = tuple(
+            json.dumps(full[c], default=str)
+            if c in ("lo", "hi", "info") and full[c] is not None
+            else full[c]
+            for c in STATE_COLUMNS
+        )
+        where = f"run_id = {mark} AND tbl = {mark} AND part = {mark}"
+        out.append((f"DELETE FROM {q} WHERE {where}", (full["run_id"], full["tbl"], full["part"])))
+        out.append((f"INSERT INTO {q} ({names}) VALUES ({marks})", values))
+    return out
+
+
+class SQLBulkWriter(BulkWriter):
+    """A partition's transaction on a DB-API connection: plain BEGIN/SAVEPOINT/COMMIT, batches
+    with `executemany`, refused rows found by retrying a failed batch row by row."""
+
+    begin_sql: ClassVar[str] = "BEGIN"
+
+    def __init__(
+        self,
+        backend: Any,
+        table: str,
+        columns: Sequence[str],
+        key: Sequence[str],
+        types: Sequence[str] | None = None,
+    ):
+        self.b = backend
+        self.types = tuple(t.lower() for t in (types or [""] * len(columns)))
+        self.table = table
+        self.columns = tuple(columns)
+        self.key = tuple(key)
+        self.key_at = tuple(self.columns.index(k) for k in self.key)
+        q = backend.quote_identifier
+        self.qtable = q(table)
+        cols = ", ".join(q(c) for c in self.columns)
+        marks = ", ".join([backend.placeholder] * len(self.columns))
+        self.insert_sql = f"INSERT INTO {self.qtable} ({cols}) VALUES ({marks})"
+        self.conn = backend.conn
+        self.cur = self.conn.cursor()
+        self._sp = 0
+
+    def __enter__(self) -> Self:
+        self._guarded(lambda: self._exec(self.begin_sql))
+        return self
+
+    def __exit__(self, exc_type: type[BaseException] | None, *exc: object) -> None:
+        try:
+            self._exec("COMMIT" if exc_type is None else "ROLLBACK")
+        except self.b.driver_errors as err:
+            if exc_type is None:
+                raise self.b._fail(err, f"commit a partition of {self.table}") from None
+        finally:
+            self.cur.close()
+
+    def _exec(self, sql: str, params: Sequence[Any] | None = None) -> Any:
+        self.b.counter.add(sql)
+        if params is None:
+            self.cur.execute(sql)
+        else:
+            self.cur.execute(sql, tuple(params))
+        return self.cur
+
+    def adapt(self, row: Sequence[Any]) -> tuple[Any, ...]:
+        """A source value as the driver of this target takes it (backends override)."""
+        return tuple(row)
+
+    def write(self, rows: Sequence[Sequence[Any]], *, replace: bool = False) -> list[Refused]:
+        if not rows:
+            return []
+        adapted = [self.adapt(r) for r in rows]
+        if replace:
+            self._guarded(lambda: self._delete_keys(adapted))
+        self._sp += 1
+        sp = f"dm_batch_{self._sp}"
+        error = self._try_savepoint(sp, lambda: self._load(adapted))
+        if error is None:
+            return []
+        if self.broken():
+            raise error
+        refused: list[Refused] = []
+        for row in adapted:
+            one = self._try_savepoint(sp, lambda row=row: self._load_one(row))
+            if one is not None:
+                if self.broken():
+                    raise one
+                refused.append(Refused(row, one.message))
+        return refused
+
+    def _try_savepoint(self, sp: str, fn: Any) -> Any:
+        """Run `fn` inside a savepoint; our error (rolled back to the savepoint) or None."""
+        error = None
+        try:
+            self._exec(f"SAVEPOINT {sp}")
+            fn()
+            self._exec(f"RELEASE SAVEPOINT {sp}")
+        except self.b.driver_errors as exc:
+            error = self.b._fail(exc, f"load rows into {self.table}")
+        if error is not None and not self.broken():
+            try:
+                self._exec(f"ROLLBACK TO SAVEPOINT {sp}")
+            except self.b.driver_errors as exc:
+                return self.b._fail(exc, f"load rows into {self.table}")
+        return error
+
+    def _guarded(self, fn: Any) -> Any:
+        return self.b._guard(f"load rows into {self.table}", fn)
+
+    def broken(self) -> bool:
+        """Is the connection gone (a refusal of the row is not; a disconnect is)?"""
+        return False
+
+    def _load(self, rows: list[tuple[Any, ...]]) -> None:
+        self.b.counter.add(self.insert_sql)
+        self.cur.executemany(self.insert_sql, rows)
+
+    def _load_one(self, row: tuple[Any, ...]) -> None:
+        self._exec(self.insert_sql, row)
+
+    def _delete_keys(self, rows: list[tuple[Any, ...]], chunk: int = 500) -> None:
+        q, mark = self.b.quote_identifier, self.b.placeholder
+        cols = ", ".join(q(k) for k in self.key)
+        one = mark if len(self.key) == 1 else "(" + ", ".join([mark] * len(self.key)) + ")"
+        lhs = cols if len(self.key) == 1 else f"({cols})"
+        for i in range(0, len(rows), chunk):
+            part = rows[i : i + chunk]
+            params = [row[j] for row in part for j in self.key_at]
+            self._exec(
+                f"DELETE FROM {self.qtable} WHERE {lhs} IN ({', '.join([one] * len(part))})", params
+            )
+
+    def put_state(self, state_table: str, records: Sequence[Mapping[str, Any]]) -> None:
+        for sql, params in state_statements(self.b, state_table, records):
+            self._guarded(lambda sql=sql, params=params: self._exec(sql, params))
+
+
+class SQLBulk:
+    """The bulk methods every SQL backend shares (mixed into the backend classes)."""
+
+    writer_class: ClassVar[type[SQLBulkWriter]] = SQLBulkWriter
+    #: text of an auto-numbered column's clause in CREATE TABLE ("" where the database has none)
+    identity_clause: ClassVar[str] = ""
+    #: does the target keep a foreign key added after the load (SQLite: only in CREATE TABLE)
+    alter_foreign_keys: ClassVar[bool] = True
+    #: can a unique constraint be added after the load (SQLite: a unique index only)
+    alter_uniques: ClassVar[bool] = True
+
+    # --- DDL ---------------------------------------------------------------------------------
+
+    def render_default(self, neutral: NeutralDefault, column: Column) -> str:
+        kind, value = neutral
+        if kind == "null":
+            return "NULL"
+        if kind == "number":
+            return str(value)
+        if kind == "string":
+            return self.string_literal(value)  # type: ignore[attr-defined]
+        if kind == "bool":
+            return self.boolean_literal(value)  # type: ignore[attr-defined]
+        if kind == "today":
+            return "CURRENT_DATE"
+        return "CURRENT_TIMESTAMP"
+
+    def column_sql(self, table: Table, col: Column) -> str:
+        q = self.quote_identifier  # type: ignore[attr-defined]
+        parts = [q(col.name), col.data_type]
+        if col.identity and self.identity_clause:
+            parts.append(self.identity_clause)
+        if not col.nullable:
+            parts.append("NOT NULL")
+        if col.default is not None and not col.identity:
+            parts.append("DEFAULT " + self.render_default(json.loads(col.default), col))
+        return " ".join(parts)
+
+    def primary_key_sql(self, table: Table) -> str:
+        q = self.quote_identifier  # type: ignore[attr-defined]
+        pk = table.primary_key
+        assert pk is not None
+        name = f"CONSTRAINT {q(pk.name)} " if pk.name else ""
+        return f"{name}PRIMARY KEY ({', '.join(q(c) for c in pk.columns)})"
+
+    def foreign_key_sql(self, fk: Any) -> str:
+        q = self.quote_identifier  # type: ignore[attr-defined]
+        text = (
+            f"FOREIGN KEY ({', '.join(q(c) for c in fk.columns)}) REFERENCES {q(fk.ref_table)} "
+            f"({', '.join(q(c) for c in fk.ref_columns)})"
+        )
+        for verb, action in (("DELETE", fk.on_delete), ("UPDATE", fk.on_update)):
+            if action and action != "NO ACTION":
+                text += f" ON {verb} {action}"
+        return (f"CONSTRAINT {q(fk.name)} " if fk.name else "") + text
+
+    def create_table_statements(self, table: Table) -> list[str]:
+        items = [self.column_sql(table, c) for c in table.columns]
+        if table.primary_key is not None and not self._pk_inline(table):
+            items.append(self.primary_key_sql(table))
+        if not self.alter_foreign_keys:
+            items += [self.foreign_key_sql(fk) for fk in table.foreign_keys]
+        q = self.quote_identifier  # type: ignore[attr-defined]
+        return [f"CREATE TABLE {q(table.name)} (\n  " + ",\n  ".join(items) + "\n)"]
+
+    def _pk_inline(self, table: Table) -> bool:
+        return False
+
+    def after_load_statements(self, table: Table, present: Table | None) -> list[str]:
+        """Unique constraints, secondary indexes and foreign keys, skipping those `present`."""
+        q = self.quote_identifier  # type: ignore[attr-defined]
+        have = _names(present)
+        out: list[str] = []
+        t = q(table.name)
+        for u in table.uniques:
+            if u.name and u.name in have:
+                continue
+            out += self.unique_statements(
+                table, u.name or f"{table.name}_{'_'.join(u.columns)}_key", u.columns
+            )
+        for ix in table.indexes:
+            if ix.name in have:
+                continue
+            unique = "UNIQUE " if ix.unique else ""
+            out.append(
+                f"CREATE {unique}INDEX {q(ix.name)} ON {t} ({', '.join(q(c) for c in ix.columns)})"
+            )
+        if self.alter_foreign_keys:
+            for fk in table.foreign_keys:
+                if fk.name and fk.name in have:
+                    continue
+                out += self.foreign_key_statements(table, fk)
+        return out
+
+    def unique_statements(self, table: Table, name: str, columns: Sequence[str]) -> list[str]:
+        q = self.quote_identifier  # type: ignore[attr-defined]
+        cols = ", ".join(q(c) for c in columns)
+        if not self.alter_uniques:
+            return [f"CREATE UNIQUE INDEX {q(name)} ON {q(table.name)} ({cols})"]
+        return [f"ALTER TABLE {q(table.name)} ADD CONSTRAINT {q(name)} UNIQUE ({cols})"]
+
+    def foreign_key_statements(self, table: Table, fk: Any) -> list[str]:
+        q = self.quote_identifier  # type: ignore[attr-defined]
+        return [f"ALTER TABLE {q(table.name)} ADD {self.foreign_key_sql(fk)}"]
+
+    def identity_statements(self, table: Table, maxima: Mapping[str, Any]) -> list[str]:
+        """Move auto-numbering past the copied maximum (nothing where the database does it)."""
+        return []
+
+    def create_target(self, table: Table) -> None:
+        """Create the target table (with its primary key) before the load."""
+        self.execute(self.create_table_statements(table))  # type: ignore[attr-defined]
+
+    def finish_target(self, table: Table, present: Table | None, maxima: Mapping[str, Any]) -> int:
+        """After the load: constraints, indexes, foreign keys, identity past the maximum. Each
+        statement commits on its own, so a crash in between leaves named objects that the
+        resumed run skips. Returns how many statements ran."""
+        statements = self.after_load_statements(table, present)
+        statements += self.identity_statements(table, maxima)
+        if statements:
+            self.execute(statements, autocommit=True)  # type: ignore[attr-defined]
+        return len(statements)
+
+    def describe_target(self, name: str) -> tuple[Table | None, int]:
+        """The target table as it is (None when absent) and how many rows it holds."""
+        table = self.inspect(tables=[name]).table(name)  # type: ignore[attr-defined]
+        if table is None:
+            return None, 0
+        return table, self.exact_count(name)  # type: ignore[attr-defined]
+
+    def truncate_target(self, name: str) -> None:
+        self.execute(self.truncate_statements(name))  # type: ignore[attr-defined]
+
+    def truncate_statements(self, table: str) -> list[str]:
+        return [f"DELETE FROM {self.quote_identifier(table)}"]  # type: ignore[attr-defined]
+
+    # --- reading -----------------------------------------------------------------------------
+
+    def key_boundaries(self, table: str, key: Sequence[str], every: int) -> list[tuple[Any, ...]]:
+        q = self.quote_identifier  # type: ignore[attr-defined]
+        cols = ", ".join(q(k) for k in key)
+        sql = (
+            f"SELECT {cols} FROM (SELECT {cols}, ROW_NUMBER() OVER (ORDER BY {cols}) AS dm_rn "
+            f"FROM {q(table)}) dm_numbered WHERE dm_rn % {int(every)} = 0 ORDER BY {cols}"
+        )
+        return [tuple(r) for r in self.fetch(sql)]  # type: ignore[attr-defined]
+
+    def column_maxima(self, table: str, columns: Sequence[str]) -> dict[str, Any]:
+        if not columns:
+            return {}
+        q = self.quote_identifier  # type: ignore[attr-defined]
+        sql = f"SELECT {', '.join(f'MAX({q(c)})' for c in columns)} FROM {q(table)}"
+        row = self.fetch(sql)[0]  # type: ignore[attr-defined]
+        return dict(zip(columns, row, strict=True))
+
+    def read_range(
+        self,
+        table: str,
+        columns: Sequence[str],
+        key: Sequence[str],
+        lo: Sequence[Any] | None,
+        hi: Sequence[Any] | None,
+        batch_size: int,
+    ) -> Iterator[list[tuple[Any, ...]]]:
+        for batch in self.iter_rows(  # type: ignore[attr-defined]
+            table, key, columns=columns, batch_size=batch_size, start_after=lo, end_at=hi
+        ):
+            yield batch.rows
+
+    # --- writing -----------------------------------------------------------------------------
+
+    def bulk_writer(
+        self,
+        table: str,
+        columns: Sequence[str],
+        key: Sequence[str],
+        types: Sequence[str] | None = None,
+    ) -> BulkWriter:
+        """A partition's transaction on `table`; `types` are the target columns' spellings
+        (a writer that must shape a value for its column, JSON for instance, reads them)."""
+        return self.writer_class(self, table, columns, key, types)
+
+    def copy_state_table(self, name: str) -> CopyStateStore:
+        return SQLCopyState(self, name)
+
+    def before_load(self) -> None:
+        """Session settings for loading (SQLite: foreign keys are checked after the load)."""
+
+
+def _names(table: Table | None) -> set[str]:
+    if table is None:
+        return set()
+    names = {ix.name for ix in table.indexes}
+    names |= {u.name for u in table.uniques if u.name}
+    names |= {fk.name for fk in table.foreign_keys if fk.name}
+    return names
+
+
+def plain_value(v: Any) -> Any:
+    """A value for a driver without rich types: JSON for documents, text for the rest."""
+    if isinstance(v, (dict, list)):
+        return json.dumps(v, default=str, sort_keys=False)
+    if isinstance(v, (uuid.UUID,)):
+        return str(v)
+    return v

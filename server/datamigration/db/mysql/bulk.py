@@ -1,0 +1,57 @@
+"""MariaDB/MySQL's bulk reader and writer for the move engine (see `db.bulk`).
+
+Loads are multi-row INSERTs (PyMySQL's `executemany` folds a batch into one statement) inside
+one InnoDB transaction per partition. Values are shaped for the column: documents become JSON
+text, instants with a time zone are written normalised to UTC (DATETIME keeps no offset).
+AUTO_INCREMENT is moved past the copied maximum after the load.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from datamigration.db.bulk import SQLBulk, SQLBulkWriter, plain_value
+from datamigration.db.model import Column, Table
+
+
+def _mysql_value(v: Any) -> Any:
+    if isinstance(v, dt.datetime) and v.tzinfo is not None:
+        return v.astimezone(dt.UTC).replace(tzinfo=None)
+    if isinstance(v, dt.time) and v.tzinfo is not None:
+        return v.replace(tzinfo=None)
+    return plain_value(v)
+
+
+class MySQLBulkWriter(SQLBulkWriter):
+    begin_sql = "START TRANSACTION"
+
+    def adapt(self, row: Sequence[Any]) -> tuple[Any, ...]:
+        return tuple(_mysql_value(v) for v in row)
+
+    def broken(self) -> bool:
+        return not self.conn.open
+
+
+class MySQLBulk(SQLBulk):
+    writer_class = MySQLBulkWriter
+    identity_clause = "AUTO_INCREMENT"
+
+    def render_default(self, neutral: Any, column: Column) -> str:
+        kind, _ = neutral
+        if kind in ("now", "today"):
+            m = re.search(r"\((\d)\)", column.data_type)
+            if kind == "today":
+                return "(CURRENT_DATE)"
+            return f"CURRENT_TIMESTAMP({m.group(1)})" if m else "CURRENT_TIMESTAMP"
+        return super().render_default(neutral, column)
+
+    def identity_statements(self, table: Table, maxima: Mapping[str, Any]) -> list[str]:
+        for col in table.columns:
+            top = maxima.get(col.name)
+            if col.identity and top is not None:
+                name = self.quote_identifier(table.name)
+                return [f"ALTER TABLE {name} AUTO_INCREMENT = {int(top) + 1}"]
+        return []

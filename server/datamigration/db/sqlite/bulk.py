@@ -1,0 +1,69 @@
+"""SQLite's bulk reader and writer for the move engine (see `db.bulk`).
+
+A partition loads in one large transaction with `executemany`. SQLite stores dates and times
+as ISO-8601 text (with the UTC offset where the source kept one), decimals as text where a
+REAL would round them (NUMERIC affinity keeps what converts exactly), documents as JSON text.
+Foreign keys and unique constraints exist only in CREATE TABLE / as unique indexes, so foreign
+keys are declared with the table and checked after the load (`PRAGMA foreign_key_check`).
+An INTEGER PRIMARY KEY is SQLite's own auto-numbering; nothing to move after the load.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import decimal
+from collections.abc import Sequence
+from typing import Any
+
+from datamigration.db.bulk import SQLBulk, SQLBulkWriter, plain_value
+from datamigration.db.model import Column, Table
+
+
+def _sqlite_value(v: Any) -> Any:
+    if isinstance(v, bool):
+        return int(v)
+    if isinstance(v, dt.datetime):
+        return v.isoformat(sep=" ")
+    if isinstance(v, (dt.date, dt.time)):
+        return v.isoformat()
+    if isinstance(v, (decimal.Decimal, dt.timedelta)):
+        return str(v)
+    if isinstance(v, memoryview):
+        return bytes(v)
+    return plain_value(v)
+
+
+class SQLiteBulkWriter(SQLBulkWriter):
+    def adapt(self, row: Sequence[Any]) -> tuple[Any, ...]:
+        return tuple(_sqlite_value(v) for v in row)
+
+
+class SQLiteBulk(SQLBulk):
+    writer_class = SQLiteBulkWriter
+    alter_foreign_keys = False
+    alter_uniques = False
+
+    def _pk_inline(self, table: Table) -> bool:
+        pk = table.primary_key
+        if pk is None or len(pk.columns) != 1:
+            return False
+        col = table.column(pk.columns[0])
+        return col is not None and bool(col.identity) and col.data_type.upper() == "INTEGER"
+
+    def column_sql(self, table: Table, col: Column) -> str:
+        text = super().column_sql(table, col)
+        if (
+            self._pk_inline(table)
+            and table.primary_key
+            and col.name == table.primary_key.columns[0]
+        ):
+            text = text.replace(" INTEGER", " INTEGER PRIMARY KEY", 1)
+        return text
+
+    def before_load(self) -> None:
+        self.conn.execute("PRAGMA foreign_keys = OFF")
+
+    def describe_target(self, name: str) -> tuple[Table | None, int]:
+        if not self._exists():
+            return None, 0  # the copy creates the file
+        return super().describe_target(name)

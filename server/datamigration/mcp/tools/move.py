@@ -1,0 +1,132 @@
+"""MCP face of the move engine: `copy_data`.
+
+Thin: builds a `move.CopyRequest`, confirms the exact copy with the user (elicitation or a
+confirm token; a dry run needs none and returns the plan of work: tables, target DDL,
+partitions, conversions), then runs `move.run_copy` in a worker thread with a progress
+notification per partition and table.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Annotated, Any
+
+import anyio.from_thread
+import anyio.to_thread
+from mcp.server import MCPServer
+from mcp.server.mcpserver import Context
+from pydantic import Field
+from typing_extensions import TypedDict
+
+from datamigration.mcp.confirm import confirm
+from datamigration.mcp.tooling import tool
+
+log = logging.getLogger(__name__)
+MAX_LISTED = 50
+
+
+class CopyOutput(TypedDict):
+    dry_run: bool
+    run_id: str | None
+    source: str
+    target: str
+    tables: list[dict[str, Any]]
+    conversions: list[dict[str, Any]]
+    rows_copied: int
+    rejected: int
+    rejects: list[dict[str, Any]]
+    validation: list[dict[str, Any]]
+    passed: bool | None
+    report_json: str | None
+    report_markdown: str | None
+    notes: list[str]
+    truncated: bool
+
+
+def _shape(r: dict[str, Any]) -> CopyOutput:
+    tables = r.get("tables") or []
+    return CopyOutput(
+        dry_run=bool(r.get("dry_run")),
+        run_id=r.get("run_id"),
+        source=r["source"],
+        target=r["target"],
+        tables=tables[:MAX_LISTED],
+        conversions=(r.get("conversions") or [])[:MAX_LISTED],
+        rows_copied=int(r.get("rows_copied") or 0),
+        rejected=int(r.get("rejected") or 0),
+        rejects=(r.get("rejects") or [])[:10],
+        validation=r.get("validation") or [],
+        passed=r.get("passed"),
+        report_json=r.get("report_json"),
+        report_markdown=r.get("report_markdown"),
+        notes=list(r.get("notes") or []),
+        truncated=len(tables) > MAX_LISTED,
+    )
+
+
+def register(server: MCPServer, runtime: Any) -> None:
+    @tool(server, read_only=False, destructive=True, title="Copy tables between databases")
+    async def copy_data(
+        source: Annotated[str, Field(description="Source database URL or connection name")],
+        target: Annotated[str, Field(description="Target database URL or connection name")],
+        tables: Annotated[list[str], Field(description="Source tables to copy", min_length=1)],
+        ctx: Context,
+        dry_run: Annotated[
+            bool, Field(description="Return the plan of work; copy nothing")
+        ] = False,
+        resume: Annotated[bool, Field(description="Resume an unfinished run")] = False,
+        run_id: Annotated[str | None, Field(description="Run to resume (default: last)")] = None,
+        accept_conversions: Annotated[
+            bool, Field(description="Accept listed type conversions that lose exactness")
+        ] = False,
+        truncate: Annotated[bool, Field(description="Empty target tables holding rows")] = False,
+        strict: Annotated[bool, Field(description="Stop at the first refused row")] = False,
+        workers: Annotated[int, Field(ge=1, le=64, description="Parallel partitions")] = 4,
+        batch_size: Annotated[int, Field(ge=1, le=1_000_000)] = 10_000,
+        mapping_file: Annotated[
+            str | None, Field(description="Mapping file in the workspace (document targets)")
+        ] = None,
+        story: Annotated[str | None, Field(description="Record the verdict on this story")] = None,
+        confirm_token: Annotated[
+            str | None, Field(description="From a confirmation request")
+        ] = None,
+    ) -> CopyOutput:
+        """Copy tables to another database: target schema that loses nothing, key-range
+        partitions in parallel, resumable, rejected rows set aside, validated by counts and
+        checksum diff. Stops before copying if a type cannot be kept. Use dry_run first."""
+        from datamigration.move import CopyRequest, run_copy
+        from datamigration.move.request import copy_action, load_mapping
+
+        ws = runtime.workspace
+        request = CopyRequest(
+            source=source,
+            target=target,
+            tables=tuple(tables),
+            workspace=str(ws.root),
+            mapping=load_mapping(ws, mapping_file) if mapping_file else None,
+            workers=workers,
+            batch_size=batch_size,
+            resume=resume or bool(run_id),
+            run_id=run_id,
+            dry_run=dry_run,
+            accept_conversions=accept_conversions,
+            truncate=truncate,
+            strict=strict,
+            story=story,
+        )
+        if not dry_run:
+            await confirm(ctx, runtime, copy_action(request, ws), confirm_token)
+        done = {"n": 0}
+
+        def progress(event: str, data: dict[str, Any]) -> None:
+            done["n"] += 1
+            if event == "partition":
+                message = f"{data['table']}: partition {data['index']} ({data['rows']} rows)"
+            else:
+                message = f"{event.replace('_', ' ')} {data.get('table') or data.get('run_id', '')}"
+            try:
+                anyio.from_thread.run(ctx.report_progress, done["n"], None, message)
+            except Exception as exc:  # noqa: BLE001 - progress is best effort, never fatal
+                log.debug("progress notification failed: %s", type(exc).__name__)
+
+        return _shape(await anyio.to_thread.run_sync(lambda: run_copy(request, progress=progress)))

@@ -1,0 +1,112 @@
+"""The end of a copy run: constraints and identities, validation, state removal, the report.
+
+After every partition is done: unique constraints, secondary indexes and foreign keys are
+built and identities moved past the copied maximum (`Backend.finish_target`, which skips what
+exists, so a run interrupted here finishes on resume); each table is validated by counts and
+the checksum diff; the run's state rows are removed (no orphaned state); the report is
+written and announced (`report`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from datamigration.move.rejects import read_rejects
+from datamigration.move.request import CopyRequest
+from datamigration.move.schema import TablePlan
+from datamigration.move.worker import PartitionResult
+
+
+def finish_tables(src: Any, dst: Any, plans: Sequence[TablePlan]) -> dict[str, int]:
+    built = {}
+    for p in plans:
+        maxima = src.column_maxima(p.name, p.identity_columns())
+        present, _ = dst.describe_target(p.name)
+        built[p.name] = dst.finish_target(p.target, present, maxima)
+    return built
+
+
+def validate_tables(
+    request: CopyRequest, ws: Any, dst: Any, plans: Sequence[TablePlan], emit: Any
+) -> list[dict[str, Any]]:
+    """Counts and the checksum diff of every table (source vs target)."""
+    from datamigration.validate.diff import DiffOptions, diff_tables
+
+    out = []
+    for p in plans:
+        field_map = {p.key[0]: "_id"} if dst.documents and len(p.key) == 1 else {}
+        options = DiffOptions(key=p.key, field_map=field_map)
+        r = diff_tables(request.source, p.name, request.target, p.name, options, ws)
+        summary = {
+            "table": p.name,
+            "source_rows": r["source"]["rows"],
+            "target_rows": r["target"]["rows"],
+            "identical": r["identical"],
+            "missing_count": r["missing_count"],
+            "extra_count": r["extra_count"],
+            "changed_count": r["changed_count"],
+            "missing": r["missing"][:20],
+            "extra": r["extra"][:20],
+            "changed": r["changed"][:20],
+        }
+        out.append(summary)
+        emit("validate", summary)
+    return out
+
+
+def finish_run(
+    ws: Any,
+    request: CopyRequest,
+    src: Any,
+    dst: Any,
+    store: Any,
+    plans: Sequence[TablePlan],
+    run_id: str,
+    results: Sequence[PartitionResult],
+    conversions: list[dict[str, Any]],
+    emit: Any,
+) -> dict[str, Any]:
+    from datamigration.move.report import announce, record_report
+
+    built = finish_tables(src, dst, plans)
+    for p in plans:
+        emit("table_done", {"table": p.name, "rows": p.rows})
+    validation = validate_tables(request, ws, dst, plans, emit)
+    rejected, first_rejects = read_rejects(ws.state_dir, run_id)
+    store.drop_run(run_id)
+    copied = {p.name: 0 for p in plans}
+    for r in results:
+        copied[r.table] += r.rows
+    passed = all(v["identical"] for v in validation)
+    report: dict[str, Any] = {
+        "run_id": run_id,
+        "source": src.url.redacted,
+        "target": dst.url.redacted,
+        "tables": [
+            p.to_dict()
+            | {"rows_copied_this_run": copied[p.name], "after_load_statements": built[p.name]}
+            for p in plans
+        ],
+        "partitions_run": len(results),
+        "seconds": round(sum(r.seconds for r in results), 3),
+        "rows_copied": sum(copied.values()),
+        "rejected": rejected,
+        "rejects": first_rejects,
+        "rejects_dir": ws.relative(ws.state_dir / "rejects" / run_id) if rejected else None,
+        "conversions": conversions,
+        "validation": validation,
+        "passed": passed,
+        "resumed": request.resume,
+        "dry_run": False,
+    }
+    paths = record_report(ws, request, report)
+    report.update(paths)
+    summary = (
+        f"Copy {run_id} finished: {report['rows_copied']} rows copied this run, "
+        f"{rejected} rejected; validation {'passed' if passed else 'FAILED'}"
+    )
+    note = announce(ws, request, summary, report=paths.get("report_json"))
+    report["notes"] = [note] if note else []
+    emit("finish", {"run_id": run_id, "passed": passed, "rows": report["rows_copied"]})
+    return report

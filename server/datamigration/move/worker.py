@@ -1,0 +1,90 @@
+"""The partition worker: `copy_partition(request, partition)`, a pure function of its inputs.
+
+It opens its own connections (one on the source, one on the target), so a thread, a process
+or a Dask worker on another machine can run it: everything it needs is in the picklable
+request and partition, and everything it leaves is on the target (the rows and the state row,
+committed in one transaction where the target is transactional) plus the partition's rejects
+file. Running it twice is safe: a retried partition (attempts > 0) replaces the rows it
+meets instead of inserting them, and its first action is to count the attempt, so a partition
+interrupted in any way is retried as a replacement.
+"""
+
+from __future__ import annotations
+
+import time
+import zlib
+from dataclasses import dataclass
+from typing import Any
+
+from datamigration.db.base import connect
+from datamigration.move.partitions import Partition
+from datamigration.move.rejects import RejectFile
+from datamigration.move.request import CopyRequest
+from datamigration.workspace.root import Workspace
+
+
+class RowRefusedError(Exception):
+    """Strict mode: the first refused row stops the run (raised as CopyFailedError)."""
+
+
+@dataclass(frozen=True)
+class PartitionResult:
+    table: str
+    index: int
+    rows: int
+    rejected: int
+    checksum: str
+    seconds: float
+
+    def to_dict(self) -> dict[str, Any]:
+        return dict(self.__dict__)
+
+
+def copy_partition(request: CopyRequest, part: Partition) -> PartitionResult:
+    """Copy one key range from the source to the target and record it as done."""
+    started = time.perf_counter()
+    ws = Workspace.open(request.workspace)
+    with connect(request.source, ws) as src, connect(request.target, ws) as dst:
+        store = dst.copy_state_table(request.state_table)
+        attempt = part.attempts + 1
+        store.put([part.record(status="running", attempts=attempt)])
+        dst.before_load()
+        rejects = RejectFile(ws.state_dir, part.run_id, part.table, part.index)
+        rows, crc = 0, 0
+        key_at = [part.columns.index(k) for k in part.key]
+        with dst.bulk_writer(part.table, part.columns, part.key, part.types) as writer:
+            batches = src.read_range(
+                part.table, part.columns, part.key, part.lo, part.hi, request.batch_size
+            )
+            for batch in batches:
+                refused = writer.write(batch, replace=part.attempts > 0)
+                for r in refused:
+                    if request.strict:
+                        raise RowRefusedError(
+                            f"{part.table}: the target refused the row with key "
+                            f"{[r.row[i] for i in key_at]}: {r.error}"
+                        )
+                    rejects.add([r.row[i] for i in key_at], r.error, part.columns, r.row)
+                rows += len(batch) - len(refused)
+                crc = zlib.crc32(repr(batch[-1]).encode(), crc ^ len(batch)) if batch else crc
+            checksum = f"{crc:08x}"
+            writer.put_state(
+                request.state_table,
+                [
+                    part.record(
+                        status="done",
+                        rows=rows,
+                        checksum=checksum,
+                        attempts=attempt,
+                        info={"rejected": rejects.count},
+                    )
+                ],
+            )
+    return PartitionResult(
+        part.table,
+        part.index,
+        rows,
+        rejects.count,
+        checksum,
+        round(time.perf_counter() - started, 3),
+    )

@@ -1,0 +1,154 @@
+"""The copy engine on real databases: each direction keeps types, NOT NULL, defaults, keys and
+names (read back by introspection) and ends with an empty diff."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from datamigration.cli import main
+from datamigration.move import CopyRequest, run_copy
+from support import movedata
+
+pytestmark = pytest.mark.integration
+
+TABLES = ("users", "orders")
+
+
+def _copy(src: str, dst: str, ws: Path, **kw) -> dict:
+    kw.setdefault("partition_rows", 150)
+    kw.setdefault("batch_size", 70)
+    return run_copy(CopyRequest(src, dst, TABLES, workspace=str(ws), **kw))
+
+
+def _assert_clean(report: dict, users: int = 500, orders: int = 1200) -> None:
+    counts = {v["table"]: (v["source_rows"], v["target_rows"]) for v in report["validation"]}
+    assert counts == {"users": (users, users), "orders": (orders, orders)}
+    assert all(v["identical"] for v in report["validation"]), report["validation"]
+    assert report["passed"] and report["rejected"] == 0
+
+
+def _no_state(url: str) -> bool:
+    from datamigration.db.base import connect
+
+    with connect(url) as b:
+        return b.inspect(tables=["_datamigration_copy"]).table("_datamigration_copy") is None
+
+
+def test_a_postgres_to_postgres_copy_keeps_every_column_constraint_and_name(
+    make_pg_url, workspace_dir: Path
+) -> None:
+    src, dst = make_pg_url(), make_pg_url()
+    movedata.seed_postgres(src)
+    report = _copy(src, dst, workspace_dir, workers=3)
+    _assert_clean(report)
+    for table in TABLES:
+        assert movedata.pg_columns(dst, table) == movedata.pg_columns(src, table)
+        assert movedata.pg_constraints(dst, table) == movedata.pg_constraints(src, table)
+    next_id = movedata.pg_scalar(dst, "SELECT nextval(pg_get_serial_sequence('users', 'id'))")
+    assert next_id == 501
+    assert report["partitions_run"] > 2
+    assert _no_state(dst)
+    assert (workspace_dir / report["report_json"]).is_file()
+    assert "Validation: **PASSED**" in (workspace_dir / report["report_markdown"]).read_text()
+
+
+def test_a_sqlite_to_postgres_copy_keeps_not_null_float_width_and_defaults(
+    pg_url: str, workspace_dir: Path
+) -> None:
+    path = workspace_dir / "app.db"
+    movedata.seed_sqlite(path)
+    report = _copy(f"sqlite:///{path}", pg_url, workspace_dir)
+    _assert_clean(report)
+    cols = movedata.pg_columns(pg_url, "users")
+    assert cols["score"]["type"] == "double precision" and cols["score"]["not_null"]
+    assert cols["balance"]["type"] == "numeric(12,2)" and cols["balance"]["default"] == "0"
+    assert cols["email"]["type"] == "character varying(200)" and cols["email"]["not_null"]
+    assert cols["status"]["default"] == "'active'::character varying"
+    assert cols["created_at"]["default"] == "now()"
+    assert cols["id"]["identity"] == "d"
+    cons = movedata.pg_constraints(pg_url, "users")
+    assert cons.get("users_name_idx") == "i" and "u" in cons.values()
+    assert movedata.pg_constraints(pg_url, "orders")["orders_pkey"] == "p"
+    assert "f" in movedata.pg_constraints(pg_url, "orders").values()
+
+
+def test_a_mariadb_to_postgres_copy_keeps_widths_precision_and_names(
+    mysql_url: str, pg_url: str, workspace_dir: Path
+) -> None:
+    movedata.seed_mysql(mysql_url)
+    report = _copy(mysql_url, pg_url, workspace_dir, workers=2)
+    _assert_clean(report)
+    cols = movedata.pg_columns(pg_url, "users")
+    assert cols["ratio"]["type"] == "real"
+    assert cols["score"]["type"] == "double precision"
+    assert cols["balance"]["type"] == "numeric(12,2)" and cols["balance"]["not_null"]
+    assert cols["created_at"]["type"] == "timestamp(6) without time zone"
+    assert not cols["name"]["not_null"] and cols["email"]["not_null"]
+    cons = movedata.pg_constraints(pg_url, "orders")
+    assert cons["orders_user_fk"] == "f"
+    assert movedata.pg_constraints(pg_url, "users")["users_email_key"] == "u"
+
+
+def test_a_postgres_to_mariadb_copy_stops_on_time_zones_then_keeps_the_rest_when_accepted(
+    pg_url: str, mysql_url: str, workspace_dir: Path
+) -> None:
+    from datamigration.move.request import ConversionsRefusedError
+
+    movedata.seed_postgres(pg_url)
+    with pytest.raises(ConversionsRefusedError) as info:
+        _copy(pg_url, mysql_url, workspace_dir)
+    assert [c["column"] for c in info.value.data["conversions"]] == ["created_at"]
+    assert movedata.inspected(mysql_url, "users") is None  # nothing was written
+    report = _copy(pg_url, mysql_url, workspace_dir, accept_conversions=True)
+    _assert_clean(report)
+    users = movedata.shape(movedata.inspected(mysql_url, "users"))
+    src = movedata.shape(movedata.inspected(pg_url, "users"))
+    assert {k: v[1] for k, v in users.items()} == {k: v[1] for k, v in src.items()}
+    assert users["ratio"][0] == "float" and users["score"][0] == "double"
+    assert users["balance"][0] == "decimal(12,2)"
+    orders = movedata.inspected(mysql_url, "orders")
+    assert [fk.name for fk in orders.foreign_keys] == ["orders_user_fk"]
+    table = movedata.inspected(mysql_url, "users")
+    assert {ix.name for ix in table.indexes} >= {"users_name_idx", "users_email_key"}
+
+
+def test_a_postgres_to_sqlite_copy_keeps_not_null_and_keys(
+    pg_url: str, workspace_dir: Path
+) -> None:
+    movedata.seed_postgres(pg_url)
+    dst = f"sqlite:///{workspace_dir / 'out.db'}"
+    report = _copy(pg_url, dst, workspace_dir)
+    _assert_clean(report)
+    users = movedata.inspected(dst, "users")
+    assert not users.column("email").nullable and users.column("name").nullable
+    assert users.column("score").data_type.upper() == "REAL"
+    assert users.primary_key.columns == ("id",)
+    assert {ix.name for ix in users.indexes} >= {"users_name_idx", "users_email_key"}
+    assert [fk.ref_table for fk in movedata.inspected(dst, "orders").foreign_keys] == ["users"]
+    assert _no_state(dst)
+
+
+def test_the_cli_copy_needs_yes_and_its_dry_run_shows_the_plan_of_work(
+    pg_url: str, workspace_dir: Path, capsys
+) -> None:
+    path = workspace_dir / "app.db"
+    movedata.seed_sqlite(path)
+    base = [
+        "--workspace",
+        str(workspace_dir),
+        "copy",
+        f"sqlite:///{path}",
+        pg_url,
+        "--tables",
+        "users,orders",
+    ]
+    assert main([*base, "--dry-run"]) == 0
+    out = capsys.readouterr().out
+    assert "CREATE TABLE" in out and "users: 500 rows by id" in out
+    assert movedata.inspected(pg_url, "users") is None
+    assert main(base) == 3  # confirmation needed, nothing done
+    assert movedata.inspected(pg_url, "users") is None
+    assert main([*base, "--yes", "--quiet"]) == 0
+    assert "validation passed" in capsys.readouterr().out
