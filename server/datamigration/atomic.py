@@ -16,8 +16,9 @@ from __future__ import annotations
 import contextlib
 import os
 import secrets
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import BinaryIO
 
 #: Bytes of the target's name kept in the temporary file's name: the whole name may be 255 bytes
 #: (NAME_MAX), and the temporary name adds a dot, the pid, a random part and `.tmp` to it.
@@ -56,6 +57,25 @@ def atomic_write(
             os.chmod(tmp, keep)
         if before_replace is not None:
             before_replace()
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp)
+        raise
+    _fsync_dir(path.parent)
+
+
+@contextlib.contextmanager
+def atomic_stream(path: Path, *, new_mode: int = 0o644) -> Iterator[BinaryIO]:
+    """A binary file to stream a large output into (an export file); on leaving the block it
+    is fsynced and renamed over `path`. Whatever is raised inside the block (a full disk
+    included) removes the temporary file and leaves `path` as it was."""
+    tmp, fd = _create_temp(path, new_mode)
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            yield fh
+            fh.flush()
+            os.fsync(fh.fileno())
         os.replace(tmp, path)
     except BaseException:
         with contextlib.suppress(FileNotFoundError):

@@ -1,0 +1,192 @@
+"""`export_tables(request)`: tables to files in a directory, with a manifest written last.
+
+Each table is read in keyset batches (`Backend.iter_rows`, ordered by the key the copy engine
+would partition on, `move.schema.choose_key`), so memory stays at one batch however large the
+table is. Each file is streamed into a temporary file and renamed when complete
+(`atomic.atomic_stream`); the manifest goes last (`manifest.write_manifest`).
+
+A failure leaves no export behind: the files this run completed are removed and no manifest is
+written. A full disk (ENOSPC, a quota, a file size limit) is reported as `ExportDiskFullError`
+with the directory, what was written and what the tables hold.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from datamigration.atomic import atomic_stream
+from datamigration.db.base import Backend, connect
+from datamigration.db.model import Schema, Table
+from datamigration.errors import DataMigrationError, NotFoundError, UserInputError
+from datamigration.move.files import manifest as mf
+from datamigration.move.files.columns import FileColumn
+from datamigration.move.files.formats import FileFormat, file_format
+from datamigration.move.files.rowsum import ALGORITHM, RowChecksum, column_kinds
+from datamigration.move.schema import choose_key
+from datamigration.workspace.root import Workspace
+
+Progress = Callable[[str, dict[str, Any]], None]
+DEFAULT_BATCH_SIZE = 10_000
+#: errors that mean "no room": a full file system, a quota, a file size limit
+NO_ROOM = (errno.ENOSPC, errno.EDQUOT, errno.EFBIG)
+
+
+class ExportDiskFullError(DataMigrationError):
+    """The export directory ran out of space; nothing of the export was kept."""
+
+    exit_code = 5
+    default_hint = (
+        "Free space there or export to a directory on a larger disk (--to DIR), or export "
+        "fewer tables at a time (--tables); partial files were removed and no manifest was "
+        "written, so nothing can mistake this export for a complete one."
+    )
+
+
+@dataclass(frozen=True)
+class ExportRequest:
+    """Export `tables` of `source` into `directory` (already resolved by the face)."""
+
+    source: str
+    tables: tuple[str, ...]
+    directory: str
+    format: str = "parquet"
+    workspace: str = "."
+    batch_size: int = DEFAULT_BATCH_SIZE
+
+    def __post_init__(self) -> None:
+        if not self.tables:
+            raise UserInputError(
+                "name the tables to export", hint="e.g. tables=['users', 'orders'] (--tables)."
+            )
+        if int(self.batch_size) < 1:
+            raise UserInputError(
+                f"batch_size must be 1 or more, not {self.batch_size}",
+                hint="Give a positive batch size (default 10000).",
+            )
+        file_format(self.format)
+
+
+def _quiet(event: str, data: dict[str, Any]) -> None:
+    return None
+
+
+def source_tables(src: Backend, names: tuple[str, ...]) -> Schema:
+    """The introspected source, refusing names it does not have (and a document store)."""
+    if not src.sql:
+        raise UserInputError(
+            f"export reads SQL tables; {src.label} is a document store",
+            hint="Export from PostgreSQL, MySQL/MariaDB or SQLite.",
+        )
+    schema = src.inspect(tables=list(names))
+    missing = [t for t in names if schema.table(t) is None]
+    if missing:
+        raise NotFoundError(
+            f"table(s) not found on the source {src.label}: {', '.join(missing)}",
+            hint="List the source's tables with the inspect tool (datamigration db inspect).",
+            tables=missing,
+        )
+    return schema
+
+
+def _export_table(
+    src: Backend, table: Table, directory: Path, fmt: FileFormat, batch_size: int, emit: Progress
+) -> tuple[dict[str, Any], Path]:
+    """Write one table's file; its manifest entry and the file's path."""
+    started = time.perf_counter()
+    key = choose_key(table)
+    columns = [FileColumn.of(c, src.dialect) for c in table.columns]
+    names = [c.name for c in columns]
+    rowsum = RowChecksum(column_kinds([c.source_type for c in columns], src.dialect))
+    path = directory / f"{table.name}{fmt.suffix}"
+    with atomic_stream(path) as fh:
+        writer = fmt.writer(fh, table.name, columns)
+        for batch in src.iter_rows(table.name, key, columns=names, batch_size=batch_size):
+            rows = batch.rows
+            writer.write(rows)
+            rowsum.add(rows)
+            emit("batch", {"table": table.name, "rows": rowsum.rows})
+        writer.close()
+        file_types = writer.file_types()
+    entry = {
+        "name": table.name,
+        "key": list(key),
+        "rows": rowsum.rows,
+        "seconds": round(time.perf_counter() - started, 3),
+        "checksum": {"algorithm": ALGORITHM, "kinds": list(rowsum.kinds), "value": rowsum.value},
+        "columns": [
+            {"name": c.name, "source_type": c.source_type, "nullable": c.nullable, "file_type": t}
+            for c, t in zip(columns, file_types, strict=True)
+        ],
+        "files": [mf.file_entry(path, rowsum.rows)],
+    }
+    return entry, path
+
+
+def no_room(exc: BaseException) -> bool:
+    """Is this (or what caused it) a full disk, a quota or a file size limit?"""
+    seen: BaseException | None = exc
+    while seen is not None:
+        if isinstance(seen, OSError) and seen.errno in NO_ROOM:
+            return True
+        text = str(seen)
+        if "No space left" in text or "File too large" in text or "quota exceeded" in text:
+            return True
+        seen = seen.__cause__ or seen.__context__
+    return False
+
+
+def export_tables(request: ExportRequest, *, progress: Progress | None = None) -> dict[str, Any]:
+    """Export every table, then write the manifest; returns the manifest plus where it is."""
+    emit = progress or _quiet
+    fmt = file_format(request.format)
+    ws = Workspace.open(request.workspace)
+    directory = Path(request.directory)
+    directory.mkdir(parents=True, exist_ok=True)
+    mf.refuse_existing(directory)
+    written: list[Path] = []
+    try:
+        with connect(request.source, ws) as src:
+            schema = source_tables(src, request.tables)
+            manifest = mf.new_manifest(src, fmt, request.batch_size)
+            emit("start", {"tables": list(request.tables), "format": fmt.name})
+            for name in request.tables:
+                table = schema.table(name)
+                assert table is not None
+                entry, path = _export_table(
+                    src, table, directory, fmt, request.batch_size, emit
+                )
+                written.append(path)
+                manifest["tables"].append(entry)
+                emit("table_done", {"table": name, "rows": entry["rows"]})
+        manifest["schema"] = schema.to_dict()
+        path = mf.write_manifest(directory, manifest)
+    except BaseException as exc:
+        _remove(written + [directory / mf.SUMS])
+        if isinstance(exc, OSError | DataMigrationError) and no_room(exc):
+            raise _disk_full(directory, written, exc) from None
+        raise
+    emit("finish", {"tables": len(manifest["tables"])})
+    return manifest | {"manifest": str(path), "directory": str(directory)}
+
+
+def _remove(paths: list[Path]) -> None:
+    for p in paths:
+        with contextlib.suppress(FileNotFoundError):
+            p.unlink()
+
+
+def _disk_full(directory: Path, written: list[Path], exc: BaseException) -> ExportDiskFullError:
+    done = ", ".join(p.name for p in written) or "no table"
+    return ExportDiskFullError(
+        f"the disk holding {directory} is full (or a size limit was reached) while exporting: "
+        f"{exc}; {done} had been completed. Every file of this export was removed and no "
+        "manifest was written",
+        directory=str(directory),
+        completed=[p.name for p in written],
+    )
