@@ -43,8 +43,7 @@ class ExportDiskFullError(DataMigrationError):
     exit_code = 5
     default_hint = (
         "Free space there or export to a directory on a larger disk (--to DIR), or export "
-        "fewer tables at a time (--tables); partial files were removed and no manifest was "
-        "written, so nothing can mistake this export for a complete one."
+        "fewer tables at a time (--tables), then run the export again."
     )
 
 
@@ -150,6 +149,7 @@ def export_tables(request: ExportRequest, *, progress: Progress | None = None) -
     directory.mkdir(parents=True, exist_ok=True)
     mf.refuse_existing(directory)
     written: list[Path] = []
+    current = ""
     try:
         with connect(request.source, ws) as src:
             schema = source_tables(src, request.tables)
@@ -158,6 +158,7 @@ def export_tables(request: ExportRequest, *, progress: Progress | None = None) -
             for name in request.tables:
                 table = schema.table(name)
                 assert table is not None
+                current = name
                 entry, path = _export_table(
                     src, table, directory, fmt, request.batch_size, emit
                 )
@@ -169,7 +170,7 @@ def export_tables(request: ExportRequest, *, progress: Progress | None = None) -
     except BaseException as exc:
         _remove(written + [directory / mf.SUMS])
         if isinstance(exc, OSError | DataMigrationError) and no_room(exc):
-            raise _disk_full(directory, written, exc) from None
+            raise _disk_full(directory, current, written, exc) from None
         raise
     emit("finish", {"tables": len(manifest["tables"])})
     return manifest | {"manifest": str(path), "directory": str(directory)}
@@ -181,12 +182,14 @@ def _remove(paths: list[Path]) -> None:
             p.unlink()
 
 
-def _disk_full(directory: Path, written: list[Path], exc: BaseException) -> ExportDiskFullError:
-    done = ", ".join(p.name for p in written) or "no table"
+def _disk_full(
+    directory: Path, table: str, written: list[Path], exc: BaseException
+) -> ExportDiskFullError:
+    done = ", ".join(p.name for p in written) or "no file"
     return ExportDiskFullError(
-        f"the disk holding {directory} is full (or a size limit was reached) while exporting: "
-        f"{exc}; {done} had been completed. Every file of this export was removed and no "
-        "manifest was written",
+        f"the disk holding {directory} is full (or a size limit was reached) while exporting "
+        f"table {table or '(none yet)'}: {exc}; {done} had been completed. Every file of this "
+        "export was removed and no manifest was written",
         directory=str(directory),
         completed=[p.name for p in written],
     )

@@ -38,6 +38,7 @@ from datamigration.move.request import CopyFailedError, CopyRequest
 from datamigration.move.runner import check_conversions, check_targets
 from datamigration.move.schema import TablePlan, plan_table
 from datamigration.move.state import new_run_id
+from datamigration.validate.filesums import sha256_of
 from datamigration.workspace.root import Workspace
 
 Progress = Callable[[str, dict[str, Any]], None]
@@ -70,6 +71,28 @@ class ImportRequest:
 
 def _quiet(event: str, data: dict[str, Any]) -> None:
     return None
+
+
+def import_action(request: ImportRequest, workspace: Any) -> Any:
+    """The exact action a person confirms (the same on the CLI and in the MCP tool)."""
+    from datamigration.confirmation import Action
+    from datamigration.db.urls import resolve
+
+    dst = resolve(request.target, workspace).redacted
+    manifest = Path(request.directory) / mf.MANIFEST
+    what = ", ".join(request.tables) or "every table"
+    verb = "empty and load" if request.truncate else "load"
+    summary = f"import {what} of the export in {request.directory}: {verb} into {dst}"
+    payload = {
+        "directory": request.directory,
+        # the export confirmed is this one: another export put in its place needs a new OK
+        "manifest_sha256": sha256_of(manifest) if manifest.is_file() else None,
+        "target": dst,
+        "tables": list(request.tables),
+        "truncate": request.truncate,
+        "accept_conversions": request.accept_conversions,
+    }
+    return Action("import_data", summary, payload)
 
 
 @dataclass

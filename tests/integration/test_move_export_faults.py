@@ -1,0 +1,152 @@
+"""Bad input for export/import, each a clear error with nothing half-done: a damaged export
+file is refused by name before the target is touched, and a disk that fills up mid-export
+leaves no file and no manifest behind."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import resource
+import signal
+import subprocess
+import sys
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from datamigration.cli import main
+from support import movedata
+
+pytestmark = pytest.mark.integration
+
+REPO = Path(__file__).resolve().parents[2]
+RUN_CLI = "import sys; from datamigration.cli import main; sys.exit(main(sys.argv[1:]))"
+
+
+def _export(src: str, out: Path, fmt: str = "parquet") -> None:
+    code = main(["export", src, "--tables", "users,orders", "--to", str(out), "--format", fmt,
+                 "--quiet"])  # fmt: skip
+    assert code == 0
+
+
+def _target_tables(url: str) -> list[str]:
+    from datamigration.db.base import connect
+
+    with connect(url) as b:
+        return [t.name for t in b.inspect().tables]
+
+
+@pytest.mark.parametrize(
+    ("damage", "words"),
+    [
+        ("flip", "was altered"),
+        ("truncate", "is truncated"),
+        ("remove", "is missing"),
+    ],
+)
+def test_an_import_refuses_a_damaged_file_by_name_and_leaves_the_target_untouched(
+    damage: str, words: str, make_pg_url, workspace_dir: Path, capsys: pytest.CaptureFixture
+) -> None:
+    src, dst = make_pg_url(), make_pg_url()
+    movedata.seed_postgres(src)
+    out = workspace_dir / "export"
+    _export(src, out)
+    victim = out / "orders.parquet"
+    data = victim.read_bytes()
+    if damage == "flip":
+        middle = len(data) // 2
+        victim.write_bytes(data[:middle] + bytes([data[middle] ^ 0xFF]) + data[middle + 1 :])
+    elif damage == "truncate":
+        victim.write_bytes(data[: len(data) - 100])
+    else:
+        victim.unlink()
+    capsys.readouterr()
+    code = main(["import", str(out), dst, "--yes", "--quiet"])
+    err = capsys.readouterr().err
+    assert code == 4
+    assert "orders.parquet" in err and words in err and "refusing to import" in err
+    assert "hint:" in err
+    assert _target_tables(dst) == []
+
+
+def test_an_import_of_a_directory_without_a_manifest_is_refused(
+    pg_url: str, workspace_dir: Path, capsys: pytest.CaptureFixture
+) -> None:
+    (workspace_dir / "half").mkdir()
+    (workspace_dir / "half" / "users.parquet").write_bytes(b"PAR1")
+    code = main(["import", str(workspace_dir / "half"), pg_url, "--yes"])
+    assert code == 2
+    assert "no manifest.json" in capsys.readouterr().err
+    assert _target_tables(pg_url) == []
+
+
+def test_an_import_needs_yes_and_its_dry_run_shows_the_target_tables(
+    make_pg_url, workspace_dir: Path, capsys: pytest.CaptureFixture
+) -> None:
+    src, dst = make_pg_url(), make_pg_url()
+    movedata.seed_postgres(src, users=50, orders=80)
+    out = workspace_dir / "export"
+    _export(src, out, "csv")
+    capsys.readouterr()
+    assert main(["import", str(out), dst]) == 3
+    assert "confirmation needed" in capsys.readouterr().err
+    assert main(["import", str(out), dst, "--dry-run"]) == 0
+    text = capsys.readouterr().out
+    assert "verified 2 file(s)" in text and 'CREATE TABLE "users"' in text
+    assert _target_tables(dst) == []
+    assert main(["import", str(out), dst, "--yes", "--quiet"]) == 0
+    assert "0 rejected, check passed" in capsys.readouterr().out
+    assert main(["import", str(out), dst, "--yes", "--quiet"]) == 4  # never appends silently
+    assert movedata.pg_scalar(dst, "SELECT count(*) FROM orders") == 80
+
+
+@contextlib.contextmanager
+def small_disk(path: Path, size_kb: int, way: str) -> Iterator[dict]:
+    """A directory on a file system of `size_kb` (a tmpfs: writes fail with ENOSPC) where this
+    user may mount one; otherwise, and for way="rlimit", a file size limit on the exporting
+    process (RLIMIT_FSIZE with SIGXFSZ ignored: writes past it fail with EFBIG). Either way the
+    export's own write calls fail, on the real path."""
+    path.mkdir()
+    mounted = way == "tmpfs" and subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", f"size={size_kb}k", "tmpfs", str(path)],
+        capture_output=True,
+    ).returncode == 0
+    try:
+        yield {"limit": None if mounted else size_kb * 1024, "kind": "tmpfs" if mounted else "rlimit"}
+    finally:
+        if mounted:
+            subprocess.run(["umount", str(path)], check=True)
+
+
+def _limited(limit: int | None):
+    def apply() -> None:
+        if limit is not None:
+            signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+            resource.setrlimit(resource.RLIMIT_FSIZE, (limit, limit))
+
+    return apply
+
+
+@pytest.mark.parametrize("way", ["tmpfs", "rlimit"])
+def test_a_full_disk_mid_export_says_so_and_leaves_no_file_and_no_manifest(
+    way: str, pg_url: str, tmp_path: Path
+) -> None:
+    movedata.seed_postgres(pg_url, users=20_000, orders=60_000)
+    disk = tmp_path / f"disk-{uuid.uuid4().hex[:6]}"
+    out = disk / "export"
+    with small_disk(disk, 512, way) as how:
+        env = dict(os.environ, PYTHONPATH=str(REPO / "server"))
+        proc = subprocess.run(
+            [sys.executable, "-c", RUN_CLI, "export", pg_url, "--tables",
+             "users,orders", "--to", str(out), "--format", "jsonl", "--quiet"],
+            capture_output=True, text=True, env=env, cwd=tmp_path,
+            preexec_fn=_limited(how["limit"]), timeout=240,
+        )  # fmt: skip
+        left = sorted(p.name for p in out.iterdir()) if out.exists() else []
+    assert proc.returncode == 5, (how, proc.stderr)
+    assert "is full (or a size limit was reached)" in proc.stderr
+    assert "no manifest was written" in proc.stderr and "hint:" in proc.stderr
+    assert "Traceback" not in proc.stderr and "users.jsonl.gz" in proc.stderr
+    assert left == [], left
