@@ -109,12 +109,20 @@ def small_disk(path: Path, size_kb: int, way: str) -> Iterator[dict]:
     process (RLIMIT_FSIZE with SIGXFSZ ignored: writes past it fail with EFBIG). Either way the
     export's own write calls fail, on the real path."""
     path.mkdir()
-    mounted = way == "tmpfs" and subprocess.run(
-        ["mount", "-t", "tmpfs", "-o", f"size={size_kb}k", "tmpfs", str(path)],
-        capture_output=True,
-    ).returncode == 0
+    mounted = (
+        way == "tmpfs"
+        and subprocess.run(
+            ["mount", "-t", "tmpfs", "-o", f"size={size_kb}k", "tmpfs", str(path)],
+            check=False,
+            capture_output=True,
+        ).returncode
+        == 0
+    )
     try:
-        yield {"limit": None if mounted else size_kb * 1024, "kind": "tmpfs" if mounted else "rlimit"}
+        yield {
+            "limit": None if mounted else size_kb * 1024,
+            "kind": "tmpfs" if mounted else "rlimit",
+        }
     finally:
         if mounted:
             subprocess.run(["umount", str(path)], check=True)
@@ -141,7 +149,7 @@ def test_a_full_disk_mid_export_says_so_and_leaves_no_file_and_no_manifest(
         proc = subprocess.run(
             [sys.executable, "-c", RUN_CLI, "export", pg_url, "--tables",
              "users,orders", "--to", str(out), "--format", "jsonl", "--quiet"],
-            capture_output=True, text=True, env=env, cwd=tmp_path,
+            check=False, capture_output=True, text=True, env=env, cwd=tmp_path,
             preexec_fn=_limited(how["limit"]), timeout=240,
         )  # fmt: skip
         left = sorted(p.name for p in out.iterdir()) if out.exists() else []

@@ -143,7 +143,7 @@ def arrow_value(value: Any, arrow: Any) -> Any:
     if pa.types.is_decimal(arrow):
         return value if isinstance(value, decimal.Decimal) else decimal.Decimal(_as_text(value))
     if pa.types.is_timestamp(arrow) and isinstance(value, str):
-        return dt.datetime.fromisoformat(value.replace("Z", "+00:00"))
+        return dt.datetime.fromisoformat(value)
     if pa.types.is_date(arrow) and isinstance(value, str):
         return dt.date.fromisoformat(value[:10])
     if pa.types.is_time(arrow):
@@ -256,7 +256,7 @@ def _encode(v: Any, t: Logical) -> Any:
 
 def _dec_timestamp(v: Any, t: Logical) -> Any:
     try:
-        return dt.datetime.fromisoformat(str(v).replace("Z", "+00:00"))
+        return dt.datetime.fromisoformat(str(v))
     except ValueError:
         return v  # kept as the source stored it (SQLite text); the target parses or refuses
 

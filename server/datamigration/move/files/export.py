@@ -159,9 +159,7 @@ def export_tables(request: ExportRequest, *, progress: Progress | None = None) -
                 table = schema.table(name)
                 assert table is not None
                 current = name
-                entry, path = _export_table(
-                    src, table, directory, fmt, request.batch_size, emit
-                )
+                entry, path = _export_table(src, table, directory, fmt, request.batch_size, emit)
                 written.append(path)
                 manifest["tables"].append(entry)
                 emit("table_done", {"table": name, "rows": entry["rows"]})

@@ -157,7 +157,7 @@ def _text_of(value: Any) -> str:
 def _value_of(text: str) -> str | None:
     if text == NULL_TEXT:
         return None
-    return text[1:] if text.startswith("\\") else text
+    return text.removeprefix("\\")
 
 
 class _GzipText(TableWriter):

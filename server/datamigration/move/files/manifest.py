@@ -62,7 +62,12 @@ def new_manifest(source: Any, fmt: Any, batch_size: int) -> dict[str, Any]:
 
 
 def file_entry(path: Path, rows: int) -> dict[str, Any]:
-    return {"path": path.name, "bytes": path.stat().st_size, "sha256": sha256_of(path), "rows": rows}
+    return {
+        "path": path.name,
+        "bytes": path.stat().st_size,
+        "sha256": sha256_of(path),
+        "rows": rows,
+    }
 
 
 def write_manifest(directory: Path, manifest: dict[str, Any]) -> Path:
