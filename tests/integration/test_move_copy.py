@@ -3,6 +3,7 @@ names (read back by introspection) and ends with an empty diff."""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -49,6 +50,7 @@ def test_a_postgres_to_postgres_copy_keeps_every_column_constraint_and_name(
     next_id = movedata.pg_scalar(dst, "SELECT nextval(pg_get_serial_sequence('users', 'id'))")
     assert next_id == 501
     assert report["partitions_run"] > 2
+    assert report["partitions_streamed_raw"] == report["partitions_run"]  # binary COPY
     assert _no_state(dst)
     assert (workspace_dir / report["report_json"]).is_file()
     assert "Validation: **PASSED**" in (workspace_dir / report["report_markdown"]).read_text()
@@ -152,3 +154,60 @@ def test_the_cli_copy_needs_yes_and_its_dry_run_shows_the_plan_of_work(
     assert movedata.inspected(pg_url, "users") is None
     assert main([*base, "--yes", "--quiet"]) == 0
     assert "validation passed" in capsys.readouterr().out
+
+
+def test_enum_columns_keep_their_labels_as_named_postgres_types(
+    make_pg_url, mysql_url: str, workspace_dir: Path
+) -> None:
+    import psycopg
+
+    from support.services import _mysql_connect
+
+    src, dst, dst2 = make_pg_url(), make_pg_url(), make_pg_url()
+    with psycopg.connect(src, autocommit=True) as conn:
+        conn.execute("CREATE TYPE mood AS ENUM ('happy', 'sad'); CREATE TABLE t (id int PRIMARY "
+                     "KEY, m mood NOT NULL DEFAULT 'happy'); INSERT INTO t VALUES (1, 'sad')")  # fmt: skip
+    assert run_copy(CopyRequest(src, dst, ("t",), workspace=str(workspace_dir)))["passed"]
+    assert movedata.pg_columns(dst, "t")["m"] == movedata.pg_columns(src, "t")["m"]
+    labels = "SELECT string_agg(enumlabel, ',' ORDER BY enumsortorder) FROM pg_enum"
+    assert movedata.pg_scalar(dst, labels) == "happy,sad"
+    with _mysql_connect(mysql_url, mysql_url.rsplit("/", 1)[1]) as conn, conn.cursor() as cur:
+        cur.execute("CREATE TABLE t (id int PRIMARY KEY, m enum('a','b c') NOT NULL DEFAULT 'a')")
+        cur.execute("INSERT INTO t VALUES (1, 'b c'), (2, 'a')")
+    assert run_copy(CopyRequest(mysql_url, dst2, ("t",), workspace=str(workspace_dir)))["passed"]
+    assert movedata.pg_columns(dst2, "t")["m"]["type"] == "t_m"
+    assert movedata.pg_scalar(dst2, labels) == "a,b c"
+
+
+def test_a_copy_for_a_story_records_its_verdict_on_the_story(
+    pg_url: str, workspace_dir: Path, capsys
+) -> None:
+    path = workspace_dir / "app.db"
+    movedata.seed_sqlite(path)
+    ws = ["--workspace", str(workspace_dir)]
+    assert main([*ws, "status", "new", "US-0007", "--title", "Move users to PostgreSQL",
+                 "--status", "in-progress"]) == 0  # fmt: skip
+    capsys.readouterr()
+    argv = [*ws, "copy", "sqlite:///app.db", pg_url, "--tables", "users,orders", "--yes",
+            "--story", "US-0007", "--json"]  # fmt: skip
+    assert main(argv) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert out["test_status"] == "passing"
+    story = json.loads((workspace_dir / "status.json").read_text())["stories"]["US-0007"]
+    assert story["test_status"] == "passing"
+    assert story["test_results"]["report"] == out["report_json"]
+    assert out["run_id"] in story["test_results"]["output_summary"]
+
+
+def test_a_password_in_the_urls_is_never_written_to_reports_bus_or_state(
+    make_pg_url, workspace_dir: Path
+) -> None:
+    src, dst = make_pg_url(), make_pg_url()
+    movedata.seed_postgres(src, users=50, orders=60)
+    secret = "s3cret-Never-Written"
+    with_pw = [u.replace("postgres@", f"postgres:{secret}@") for u in (src, dst)]
+    report = run_copy(CopyRequest(*with_pw, TABLES, workspace=str(workspace_dir)))
+    assert report["passed"] and secret not in json.dumps(report)
+    assert "***" in report["source"]
+    written = [p.read_text() for p in workspace_dir.rglob("*") if p.is_file()]
+    assert written and not any(secret in text for text in written)

@@ -100,6 +100,7 @@ def cmd_copy(args: argparse.Namespace) -> int:
         batch_size=args.batch_size,
         partition_rows=args.partition_rows,
         pool=args.pool,
+        max_connections=args.max_connections,
         resume=resume,
         run_id=args.resume if isinstance(args.resume, str) else None,
         dry_run=args.dry_run,
@@ -159,6 +160,7 @@ def render_text(r: dict[str, Any]) -> str:
 def register(subparsers: argparse._SubParsersAction) -> None:
     from datamigration.move.request import (
         DEFAULT_BATCH_SIZE,
+        DEFAULT_MAX_CONNECTIONS,
         DEFAULT_PARTITION_ROWS,
         DEFAULT_WORKERS,
     )
@@ -179,6 +181,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="rows per key-range partition",
     )
     p.add_argument("--pool", choices=("thread", "process"), default="thread")
+    p.add_argument(
+        "--max-connections",
+        type=int,
+        default=DEFAULT_MAX_CONNECTIONS,
+        help="connections the copy may hold on each database",
+    )
     p.add_argument(
         "--resume",
         nargs="?",

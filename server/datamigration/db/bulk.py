@@ -31,7 +31,7 @@ import decimal
 import json
 import re
 import uuid
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, ClassVar, Self
 
@@ -131,6 +131,12 @@ class BulkWriter:
     def put_state(self, state_table: str, records: Sequence[Mapping[str, Any]]) -> None:
         raise NotImplementedError
 
+    def write_raw(self, chunks: Iterable[bytes]) -> int | None:
+        """Load a byte stream in the backend's `raw_format` (from a `copy_out` of the same
+        format); the rows loaded, or None when the target refused it (nothing of it is kept:
+        the caller copies the range row by row to find the refused rows)."""
+        return None
+
 
 class CopyStateStore:
     """The copy's checkpoints on the target: one row per partition plus a run header
@@ -209,9 +215,13 @@ class SQLCopyState(CopyStateStore):
 
     def drop_run(self, run_id: str) -> None:
         b = self.b
-        b.transaction([(f"DELETE FROM {self.q} WHERE run_id = {b.placeholder}", (run_id,))])
-        if not b.fetch(f"SELECT 1 FROM {self.q} LIMIT 1"):
-            b.execute([f"DROP TABLE {self.q}"])
+        others = b.fetch(
+            f"SELECT 1 FROM {self.q} WHERE run_id <> {b.placeholder} LIMIT 1", (run_id,)
+        )
+        if others:
+            b.transaction([(f"DELETE FROM {self.q} WHERE run_id = {b.placeholder}", (run_id,))])
+        else:
+            b.execute([f"DROP TABLE {self.q}"])  # one statement: no empty table left behind
 
 
 def _decode(rec: dict[str, Any]) -> dict[str, Any]:
@@ -379,6 +389,9 @@ class SQLBulk:
     alter_foreign_keys: ClassVar[bool] = True
     #: can a unique constraint be added after the load (SQLite: a unique index only)
     alter_uniques: ClassVar[bool] = True
+    #: a byte format this database both produces (`copy_out`) and loads (`write_raw`); a copy
+    #: between two backends with the same format and identical column types streams it as is
+    raw_format: ClassVar[str | None] = None
 
     # --- DDL ---------------------------------------------------------------------------------
 
@@ -438,40 +451,44 @@ class SQLBulk:
         return False
 
     def after_load_statements(self, table: Table, present: Table | None) -> list[str]:
-        """Unique constraints, secondary indexes and foreign keys, skipping those `present`."""
+        """Unique constraints, secondary indexes and foreign keys, skipping those `present`
+        (and finishing those a crash left half built)."""
         q = self.quote_identifier  # type: ignore[attr-defined]
-        have = _names(present)
+        indexes = {ix.name for ix in present.indexes} if present is not None else set()
         out: list[str] = []
-        t = q(table.name)
         for u in table.uniques:
-            if u.name and u.name in have:
-                continue
-            out += self.unique_statements(
-                table, u.name or f"{table.name}_{'_'.join(u.columns)}_key", u.columns
-            )
+            name = u.name or f"{table.name}_{'_'.join(u.columns)}_key"
+            out += self.unique_statements(table, name, u.columns, present)
         for ix in table.indexes:
-            if ix.name in have:
+            if ix.name in indexes:
                 continue
             unique = "UNIQUE " if ix.unique else ""
-            out.append(
-                f"CREATE {unique}INDEX {q(ix.name)} ON {t} ({', '.join(q(c) for c in ix.columns)})"
-            )
+            cols = ", ".join(q(c) for c in ix.columns)
+            out.append(f"CREATE {unique}INDEX {q(ix.name)} ON {q(table.name)} ({cols})")
         if self.alter_foreign_keys:
             for fk in table.foreign_keys:
-                if fk.name and fk.name in have:
-                    continue
-                out += self.foreign_key_statements(table, fk)
+                out += self.foreign_key_statements(table, fk, present)
         return out
 
-    def unique_statements(self, table: Table, name: str, columns: Sequence[str]) -> list[str]:
+    def unique_statements(
+        self, table: Table, name: str, columns: Sequence[str], present: Table | None = None
+    ) -> list[str]:
         q = self.quote_identifier  # type: ignore[attr-defined]
         cols = ", ".join(q(c) for c in columns)
         if not self.alter_uniques:
+            if name in _names(present):
+                return []
             return [f"CREATE UNIQUE INDEX {q(name)} ON {q(table.name)} ({cols})"]
+        if present is not None and any(u.name == name for u in present.uniques):
+            return []
         return [f"ALTER TABLE {q(table.name)} ADD CONSTRAINT {q(name)} UNIQUE ({cols})"]
 
-    def foreign_key_statements(self, table: Table, fk: Any) -> list[str]:
+    def foreign_key_statements(
+        self, table: Table, fk: Any, present: Table | None = None
+    ) -> list[str]:
         q = self.quote_identifier  # type: ignore[attr-defined]
+        if fk.name and fk.name in _names(present):
+            return []
         return [f"ALTER TABLE {q(table.name)} ADD {self.foreign_key_sql(fk)}"]
 
     def identity_statements(self, table: Table, maxima: Mapping[str, Any]) -> list[str]:
@@ -499,11 +516,20 @@ class SQLBulk:
             return None, 0
         return table, self.exact_count(name)  # type: ignore[attr-defined]
 
-    def truncate_target(self, name: str) -> None:
-        self.execute(self.truncate_statements(name))  # type: ignore[attr-defined]
+    def release_foreign_keys(self, present: Table, copied: Sequence[str]) -> list[str]:
+        """Let an existing target table be loaded in any order: its foreign keys to the tables
+        being copied are dropped (and rebuilt by `finish_target`) where the database checks
+        them during a load; returns their names. Databases that can suspend the checks for a
+        session (`before_load`) keep them."""
+        return []
 
-    def truncate_statements(self, table: str) -> list[str]:
-        return [f"DELETE FROM {self.quote_identifier(table)}"]  # type: ignore[attr-defined]
+    def truncate_targets(self, names: Sequence[str]) -> None:
+        """Empty these tables, together (children before parents where they reference each
+        other; `names` come in that order)."""
+        self.execute(self.truncate_statements(names))  # type: ignore[attr-defined]
+
+    def truncate_statements(self, names: Sequence[str]) -> list[str]:
+        return [f"DELETE FROM {self.quote_identifier(n)}" for n in names]  # type: ignore[attr-defined]
 
     # --- reading -----------------------------------------------------------------------------
 
@@ -537,6 +563,17 @@ class SQLBulk:
             table, key, columns=columns, batch_size=batch_size, start_after=lo, end_at=hi
         ):
             yield batch.rows
+
+    def copy_out(
+        self,
+        table: str,
+        columns: Sequence[str],
+        key: Sequence[str],
+        lo: Sequence[Any] | None,
+        hi: Sequence[Any] | None,
+    ) -> Iterator[bytes]:
+        """The rows with `lo < key <= hi` as a byte stream in `raw_format`."""
+        raise self._unsupported("copy_out")  # type: ignore[attr-defined]
 
     # --- writing -----------------------------------------------------------------------------
 

@@ -11,7 +11,7 @@ Interfaces (kept stable for the MongoDB mapping, export/import and the Dask runn
   connections; any pool (threads, processes, a Dask cluster) can run it.
 * `CopyRequest` (`request`): source, target, tables, settings; `Partition` (`partitions`).
 * The database side is the backends' bulk contract (`db/bulk.py`, one `bulk.py` per
-  database package): `create_target`, `finish_target`, `describe_target`, `truncate_target`,
+  database package): `create_target`, `finish_target`, `describe_target`, `truncate_targets`,
   `key_boundaries`, `read_range`, `column_maxima`, `bulk_writer` (a `BulkWriter`:
   `write(rows, replace=)`, `put_state`), `copy_state_table` (a `CopyStateStore`),
   `before_load`, and the DDL text methods shown by a dry run.

@@ -9,6 +9,7 @@ written and announced (`report`).
 
 from __future__ import annotations
 
+import time
 from collections.abc import Sequence
 from typing import Any
 
@@ -66,13 +67,27 @@ def finish_run(
     results: Sequence[PartitionResult],
     conversions: list[dict[str, Any]],
     emit: Any,
+    timing: dict[str, float] | None = None,
 ) -> dict[str, Any]:
     from datamigration.move.report import announce, record_report
 
+    timing = dict(timing or {})
+    started = time.perf_counter()
     built = finish_tables(src, dst, plans)
+    timing["constraints_seconds"] = round(time.perf_counter() - started, 3)
     for p in plans:
         emit("table_done", {"table": p.name, "rows": p.rows})
+    started = time.perf_counter()
     validation = validate_tables(request, ws, dst, plans, emit)
+    timing["validate_seconds"] = round(time.perf_counter() - started, 3)
+    for v in validation:
+        verdict = "identical" if v["identical"] else "DIFFERENT"
+        announce(
+            ws,
+            request,
+            f"Copy {run_id}: table {v['table']} copied, {v['target_rows']} of "
+            f"{v['source_rows']} rows, {verdict}",
+        )
     rejected, first_rejects = read_rejects(ws.state_dir, run_id)
     store.drop_run(run_id)
     copied = {p.name: 0 for p in plans}
@@ -89,7 +104,12 @@ def finish_run(
             for p in plans
         ],
         "partitions_run": len(results),
-        "seconds": round(sum(r.seconds for r in results), 3),
+        "partitions_streamed_raw": sum(r.mode == "raw" for r in results),
+        "partition_seconds": round(sum(r.seconds for r in results), 3),
+        **timing,
+        "rows_per_second": round(sum(r.rows for r in results) / timing["copy_seconds"])
+        if timing.get("copy_seconds")
+        else None,
         "rows_copied": sum(copied.values()),
         "rejected": rejected,
         "rejects": first_rejects,

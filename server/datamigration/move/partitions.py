@@ -31,6 +31,8 @@ class Partition:
     types: tuple[str, ...]
     rows_estimate: int = 0
     attempts: int = 0
+    #: a byte format both databases share (`Backend.raw_format`): the range is streamed as is
+    raw: str | None = None
 
     def record(self, **fields: Any) -> dict[str, Any]:
         """Its row in the state table."""
@@ -65,7 +67,16 @@ def cut(source: Any, plan: TablePlan, run_id: str, partition_rows: int) -> list[
     per = plan.rows // max(1, len(edges) - 1)
     return [
         Partition(
-            run_id, plan.name, i, edges[i], edges[i + 1], plan.key, plan.columns, plan.types, per
+            run_id,
+            plan.name,
+            i,
+            edges[i],
+            edges[i + 1],
+            plan.key,
+            plan.columns,
+            plan.types,
+            per,
+            raw=plan.raw,
         )
         for i in range(len(edges) - 1)
     ]
@@ -86,6 +97,7 @@ def from_record(rec: dict[str, Any], plan: TablePlan) -> Partition:
         plan.types,
         rec.get("rows") or 0,
         rec.get("attempts") or 0,
+        raw=plan.raw,
     )
 
 

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import difflib
 import multiprocessing
+import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import (
     FIRST_EXCEPTION,
@@ -37,7 +38,7 @@ from datamigration.move.request import (
     CopyRequest,
     TargetNotEmptyError,
 )
-from datamigration.move.schema import TablePlan, compatibility, plan_table
+from datamigration.move.schema import TablePlan, compatibility, plan_table, with_raw_format
 from datamigration.move.worker import PartitionResult, RowRefusedError, copy_partition
 from datamigration.workspace.root import Workspace
 
@@ -63,11 +64,12 @@ def plan_tables(src: Backend, dst: Backend, request: CopyRequest) -> tuple[list[
             tables=missing,
         )
     copied = set(request.tables)
+    fmt = src.raw_format if src.raw_format and src.raw_format == dst.raw_format else None
     plans = [
         plan_table(schema.table(t), src.dialect, dst.dialect, copied, src.exact_count(t))
         for t in request.tables
     ]
-    return plans, schema
+    return [with_raw_format(p, fmt) for p in plans], schema
 
 
 def check_conversions(plans: Sequence[TablePlan], request: CopyRequest) -> list[dict[str, Any]]:
@@ -183,14 +185,36 @@ def start_or_resume(
                 tables=holding,
             )
     run_id = state.new_run_id()
+    holding = [p.name for p in children_first(plans) if present[p.name]["rows"]]
+    if holding and request.truncate:
+        dst.truncate_targets(holding)
     for p in plans:
         if present[p.name]["table"] is None:
             dst.create_target(p.target)
-        elif present[p.name]["rows"] and request.truncate:
-            dst.truncate_target(p.name)
+        else:
+            dst.release_foreign_keys(present[p.name]["table"], list(request.tables))
     cut = [part for p in plans for part in parts_mod.cut(src, p, run_id, request.partition_rows)]
     store.put([state.header(run_id, fp, info)] + [c.record() for c in cut])
     return run_id, cut, set()
+
+
+def children_first(plans: Sequence[TablePlan]) -> list[TablePlan]:
+    """Tables that reference others before the tables they reference (for emptying)."""
+    out: list[TablePlan] = []
+    by_name = {p.name: p for p in plans}
+
+    def visit(p: TablePlan, seen: set[str]) -> None:
+        if p in out or p.name in seen:
+            return
+        seen.add(p.name)
+        for other in plans:
+            if any(fk.ref_table == p.name for fk in other.target.foreign_keys) and other is not p:
+                visit(other, seen)
+        out.append(p)
+
+    for p in plans:
+        visit(by_name[p.name], set())
+    return out
 
 
 def _pool(request: CopyRequest, n: int) -> Executor:
@@ -277,5 +301,9 @@ def run_copy(request: CopyRequest, *, progress: Progress | None = None) -> dict[
             f"Copy {run_id} started: {', '.join(request.tables)} "
             f"({sum(rows_by_table.values())} rows) from {src.label} to {dst.label}",
         )
+        started = time.perf_counter()
         results = run_partitions(request, todo, connection_budget(request, dst), emit, run_id)
-        return finish_run(ws, request, src, dst, store, plans, run_id, results, conversions, emit)
+        timing = {"copy_seconds": round(time.perf_counter() - started, 3)}
+        return finish_run(
+            ws, request, src, dst, store, plans, run_id, results, conversions, emit, timing
+        )

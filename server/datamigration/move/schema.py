@@ -48,6 +48,10 @@ class TablePlan:
     types: tuple[str, ...]
     conversions: tuple[Conversion, ...]
     rows: int = 0
+    #: the source's spellings of the same columns
+    source_types: tuple[str, ...] = ()
+    #: a byte format both ends share, used when every column keeps its type (see Partition)
+    raw: str | None = None
 
     def identity_columns(self) -> tuple[str, ...]:
         return tuple(c.name for c in self.target.columns if c.identity)
@@ -153,6 +157,7 @@ def plan_table(
         types=tuple(c.data_type for c in columns),
         conversions=tuple(conversions),
         rows=rows,
+        source_types=tuple(c.data_type for c in source.columns),
     )
 
 
@@ -191,14 +196,20 @@ def _target_column(
             )
         else:
             default = json.dumps(neutral)
+    type_name = spelling.split("(")[0].strip().lower()
+    if m.target.enum_values and spelling == "enum":
+        # a named enum type: the source's own name where it has one, else table_column
+        named = re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", col.data_type) and col.data_type != "enum"
+        type_name = col.data_type if named else f"{table}_{col.name}"
     return Column(
         name=col.name,
         data_type=spelling,
-        type_name=spelling.split("(")[0].strip().lower(),
+        type_name=type_name,
         nullable=col.nullable,
         default=default,
         identity="by default" if identity else None,
         ordinal=col.ordinal,
+        enum_values=tuple(m.target.enum_values) or None,
     )
 
 
@@ -250,5 +261,7 @@ def compatibility(
     return problems
 
 
-def with_rows(plan: TablePlan, rows: int) -> TablePlan:
-    return replace(plan, rows=rows)
+def with_raw_format(plan: TablePlan, fmt: str | None) -> TablePlan:
+    """Stream the table as bytes when both ends share `fmt` and every type is kept as is."""
+    same = [s.lower() for s in plan.source_types] == [t.lower() for t in plan.types]
+    return replace(plan, raw=fmt if fmt and same else None)

@@ -35,9 +35,40 @@ class PartitionResult:
     rejected: int
     checksum: str
     seconds: float
+    #: how the rows travelled: "raw" (the shared byte format, e.g. binary COPY) or "rows"
+    mode: str = "rows"
 
     def to_dict(self) -> dict[str, Any]:
         return dict(self.__dict__)
+
+
+def _copy_rows(
+    request: CopyRequest, part: Partition, src: Any, writer: Any, rejects: RejectFile
+) -> tuple[int, int]:
+    """Keyset batches through the writer; refused rows to the rejects file (or stop)."""
+    rows, crc = 0, 0
+    key_at = [part.columns.index(k) for k in part.key]
+    batches = src.read_range(
+        part.table, part.columns, part.key, part.lo, part.hi, request.batch_size
+    )
+    for batch in batches:
+        refused = writer.write(batch, replace=part.attempts > 0)
+        for r in refused:
+            key = [r.row[i] for i in key_at]
+            if request.strict:
+                raise RowRefusedError(
+                    f"{part.table}: the target refused the row with key {key}: {r.error}"
+                )
+            rejects.add(key, r.error, part.columns, r.row)
+        rows += len(batch) - len(refused)
+        crc = zlib.crc32(repr(batch[-1]).encode(), crc ^ len(batch)) if batch else crc
+    return rows, crc
+
+
+def _crc_of(chunks: Any, out: list[int]) -> Any:
+    for chunk in chunks:
+        out[0] = zlib.crc32(chunk, out[0])
+        yield chunk
 
 
 def copy_partition(request: CopyRequest, part: Partition) -> PartitionResult:
@@ -50,23 +81,17 @@ def copy_partition(request: CopyRequest, part: Partition) -> PartitionResult:
         store.put([part.record(status="running", attempts=attempt)])
         dst.before_load()
         rejects = RejectFile(ws.state_dir, part.run_id, part.table, part.index)
-        rows, crc = 0, 0
-        key_at = [part.columns.index(k) for k in part.key]
         with dst.bulk_writer(part.table, part.columns, part.key, part.types) as writer:
-            batches = src.read_range(
-                part.table, part.columns, part.key, part.lo, part.hi, request.batch_size
-            )
-            for batch in batches:
-                refused = writer.write(batch, replace=part.attempts > 0)
-                for r in refused:
-                    if request.strict:
-                        raise RowRefusedError(
-                            f"{part.table}: the target refused the row with key "
-                            f"{[r.row[i] for i in key_at]}: {r.error}"
-                        )
-                    rejects.add([r.row[i] for i in key_at], r.error, part.columns, r.row)
-                rows += len(batch) - len(refused)
-                crc = zlib.crc32(repr(batch[-1]).encode(), crc ^ len(batch)) if batch else crc
+            loaded, crc = None, 0
+            if part.raw:
+                crcs = [0]
+                chunks = src.copy_out(part.table, part.columns, part.key, part.lo, part.hi)
+                loaded = writer.write_raw(_crc_of(chunks, crcs))
+                crc = crcs[0]
+            if loaded is not None:
+                rows = loaded
+            else:
+                rows, crc = _copy_rows(request, part, src, writer, rejects)
             checksum = f"{crc:08x}"
             writer.put_state(
                 request.state_table,
@@ -87,4 +112,5 @@ def copy_partition(request: CopyRequest, part: Partition) -> PartitionResult:
         rejects.count,
         checksum,
         round(time.perf_counter() - started, 3),
+        "raw" if loaded is not None else "rows",
     )

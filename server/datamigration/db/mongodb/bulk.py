@@ -147,6 +147,8 @@ class MongoCopyState(CopyStateStore):
 class MongoBulk:
     """The copy-target methods of the MongoDB backend (mixed into `MongoBackend`)."""
 
+    raw_format: str | None = None  # documents are built per row, never streamed as bytes
+
     def create_table_statements(self, table: Table) -> list[str]:
         return [f"db.createCollection({json.dumps(table.name)})"]
 
@@ -177,8 +179,9 @@ class MongoBulk:
             return None, 0
         return Table(name=name), self.exact_count(name)  # type: ignore[attr-defined]
 
-    def truncate_target(self, name: str) -> None:
-        self._call("deleteMany", self.db[name].delete_many, {})  # type: ignore[attr-defined]
+    def truncate_targets(self, names: Sequence[str]) -> None:
+        for name in names:
+            self._call("deleteMany", self.db[name].delete_many, {})  # type: ignore[attr-defined]
 
     def bulk_writer(
         self,
@@ -191,6 +194,9 @@ class MongoBulk:
 
     def copy_state_table(self, name: str) -> MongoCopyState:
         return MongoCopyState(self, name)
+
+    def release_foreign_keys(self, present: Table, copied: Sequence[str]) -> list[str]:
+        return []
 
     def before_load(self) -> None:
         return None

@@ -48,6 +48,11 @@ class MySQLBulk(SQLBulk):
             return f"CURRENT_TIMESTAMP({m.group(1)})" if m else "CURRENT_TIMESTAMP"
         return super().render_default(neutral, column)
 
+    def before_load(self) -> None:
+        """Foreign keys of an existing target are not checked while partitions load in any
+        order (the copy validates every row against the source afterwards)."""
+        self.execute(["SET SESSION FOREIGN_KEY_CHECKS = 0"], autocommit=True)
+
     def identity_statements(self, table: Table, maxima: Mapping[str, Any]) -> list[str]:
         for col in table.columns:
             top = maxima.get(col.name)
