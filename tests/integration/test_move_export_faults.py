@@ -99,6 +99,9 @@ def test_an_import_needs_yes_and_its_dry_run_shows_the_target_tables(
     assert main(["import", str(out), dst, "--yes", "--quiet"]) == 0
     assert "0 rejected, check passed" in capsys.readouterr().out
     assert main(["import", str(out), dst, "--yes", "--quiet"]) == 4  # never appends silently
+    assert "--truncate" in capsys.readouterr().err
+    assert movedata.pg_scalar(dst, "SELECT count(*) FROM orders") == 80
+    assert main(["import", str(out), dst, "--truncate", "--yes", "--quiet"]) == 0
     assert movedata.pg_scalar(dst, "SELECT count(*) FROM orders") == 80
 
 
@@ -157,4 +160,4 @@ def test_a_full_disk_mid_export_says_so_and_leaves_no_file_and_no_manifest(
     assert "is full (or a size limit was reached)" in proc.stderr
     assert "no manifest was written" in proc.stderr and "hint:" in proc.stderr
     assert "Traceback" not in proc.stderr and "users.jsonl.gz" in proc.stderr
-    assert left == [], left
+    assert left == [] and not out.exists(), left

@@ -146,6 +146,7 @@ def export_tables(request: ExportRequest, *, progress: Progress | None = None) -
     fmt = file_format(request.format)
     ws = Workspace.open(request.workspace)
     directory = Path(request.directory)
+    created = not directory.exists()
     directory.mkdir(parents=True, exist_ok=True)
     mf.refuse_existing(directory)
     written: list[Path] = []
@@ -167,6 +168,9 @@ def export_tables(request: ExportRequest, *, progress: Progress | None = None) -
         path = mf.write_manifest(directory, manifest)
     except BaseException as exc:
         _remove(written + [directory / mf.SUMS])
+        if created:
+            with contextlib.suppress(OSError):
+                directory.rmdir()  # only if empty: nothing of ours is left in it
         if isinstance(exc, OSError | DataMigrationError) and no_room(exc):
             raise _disk_full(directory, current, written, exc) from None
         raise

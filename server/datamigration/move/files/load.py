@@ -34,8 +34,8 @@ from datamigration.move.files.columns import FileColumn
 from datamigration.move.files.formats import file_format
 from datamigration.move.files.rowsum import RowChecksum
 from datamigration.move.rejects import RejectFile, read_rejects
-from datamigration.move.request import CopyFailedError, CopyRequest
-from datamigration.move.runner import check_conversions, check_targets
+from datamigration.move.request import CopyFailedError, CopyRequest, TargetNotEmptyError
+from datamigration.move.runner import check_conversions, check_targets, prepare_targets
 from datamigration.move.schema import TablePlan, plan_table
 from datamigration.move.state import new_run_id
 from datamigration.validate.filesums import sha256_of
@@ -188,6 +188,22 @@ def check_table(dst: Backend, t: _Table, batch_size: int) -> dict[str, Any]:
     }
 
 
+def _check_targets(
+    dst: Backend, plans: list[TablePlan], schema: Schema, as_copy: CopyRequest
+) -> dict[str, Any]:
+    """The copy's checks of the target tables, with the import's way out in the hint."""
+    try:
+        return check_targets(dst, plans, schema, as_copy, resuming=False)
+    except TargetNotEmptyError as exc:
+        error = TargetNotEmptyError(
+            exc.message,
+            hint="Import into empty tables, or let the import empty them first with "
+            "--truncate (confirmed); an interrupted import is repeated with --truncate.",
+            **exc.data,
+        )
+    raise error
+
+
 def _dry_run(dst: Backend, tables: list[_Table], present: dict[str, Any]) -> list[dict[str, Any]]:
     out = []
     for t in tables:
@@ -230,7 +246,7 @@ def import_tables(request: ImportRequest, *, progress: Progress | None = None) -
         tables, schema = plan_import(manifest, entries, dst)
         plans = [t.plan for t in tables]
         conversions = check_conversions(plans, as_copy)
-        present = check_targets(dst, plans, schema, as_copy, resuming=False)
+        present = _check_targets(dst, plans, schema, as_copy)
         base = {
             "directory": str(directory),
             "source": manifest["source"]["url"],
@@ -241,7 +257,8 @@ def import_tables(request: ImportRequest, *, progress: Progress | None = None) -
         }
         if request.dry_run:
             return base | {"dry_run": True, "tables": _dry_run(dst, tables, present)}
-        return base | _load_all(ws, dst, directory, fmt, tables, present, request, emit)
+        prepare_targets(dst, plans, present, as_copy)
+        return base | _load_all(ws, dst, directory, fmt, tables, request, emit)
 
 
 def _load_all(
@@ -250,17 +267,11 @@ def _load_all(
     directory: Path,
     fmt: Any,
     tables: list[_Table],
-    present: dict[str, Any],
     request: ImportRequest,
     emit: Progress,
 ) -> dict[str, Any]:
     started = time.perf_counter()
     run_id = new_run_id()
-    for t in tables:
-        if present[t.name]["table"] is None:
-            dst.create_target(t.plan.target)
-        elif present[t.name]["rows"] and request.truncate:
-            dst.truncate_target(t.name)
     dst.before_load()
     emit("start", {"run_id": run_id, "tables": {t.name: t.entry["rows"] for t in tables}})
     loaded = {}
