@@ -14,6 +14,7 @@ import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
+import psycopg
 import pytest
 
 from datamigration.cli import main
@@ -103,6 +104,20 @@ def test_an_import_needs_yes_and_its_dry_run_shows_the_target_tables(
     assert movedata.pg_scalar(dst, "SELECT count(*) FROM orders") == 80
     assert main(["import", str(out), dst, "--truncate", "--yes", "--quiet"]) == 0
     assert movedata.pg_scalar(dst, "SELECT count(*) FROM orders") == 80
+
+
+def test_an_export_of_a_table_without_a_key_is_refused_and_leaves_nothing(
+    pg_url: str, workspace_dir: Path, capsys: pytest.CaptureFixture
+) -> None:
+    movedata.seed_postgres(pg_url, users=10, orders=10)
+    with psycopg.connect(pg_url, autocommit=True) as conn:
+        conn.execute("CREATE TABLE events AS SELECT g AS n FROM generate_series(1, 5) g")
+    out = workspace_dir / "export"
+    code = main(["export", pg_url, "--tables", "users,events", "--to", str(out), "--quiet"])
+    err = capsys.readouterr().err
+    assert code == 2
+    assert "table events has no primary key" in err and "hint: Add a primary key" in err
+    assert not out.exists()
 
 
 @contextlib.contextmanager

@@ -28,6 +28,7 @@ from datamigration.move.files import manifest as mf
 from datamigration.move.files.columns import FileColumn
 from datamigration.move.files.formats import FileFormat, file_format
 from datamigration.move.files.rowsum import ALGORITHM, RowChecksum, column_kinds
+from datamigration.move.request import KeylessTableError
 from datamigration.move.schema import choose_key
 from datamigration.workspace.root import Workspace
 
@@ -98,7 +99,7 @@ def _export_table(
 ) -> tuple[dict[str, Any], Path]:
     """Write one table's file; its manifest entry and the file's path."""
     started = time.perf_counter()
-    key = choose_key(table)
+    key = _key_of(table)
     columns = [FileColumn.of(c, src.dialect) for c in table.columns]
     names = [c.name for c in columns]
     rowsum = RowChecksum(column_kinds([c.source_type for c in columns], src.dialect))
@@ -125,6 +126,21 @@ def _export_table(
         "files": [mf.file_entry(path, rowsum.rows)],
     }
     return entry, path
+
+
+def _key_of(table: Table) -> tuple[str, ...]:
+    """The key the table is read in order of (the copy's partition key)."""
+    try:
+        return choose_key(table)
+    except KeylessTableError:
+        error = KeylessTableError(
+            f"table {table.name} has no primary key and no unique key on NOT NULL columns: an "
+            "export reads a table in key order, a batch at a time, and cannot without one",
+            hint="Add a primary key, or a UNIQUE constraint on NOT NULL columns, to the source "
+            "table, then export again.",
+            table=table.name,
+        )
+    raise error
 
 
 def no_room(exc: BaseException) -> bool:
