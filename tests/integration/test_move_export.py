@@ -139,3 +139,25 @@ def test_text_formats_round_trip_json_bytes_intervals_arrays_and_backslashes(
         sql = f"SELECT count(*) FROM kinds WHERE {where}"
         assert movedata.pg_scalar(dst, sql) == movedata.pg_scalar(src, sql) > 0
     _diff_is_empty(src, dst, ("kinds",))
+
+
+def test_an_export_never_writes_the_password_and_an_import_can_take_some_tables(
+    make_pg_url, workspace_dir: Path, capsys: pytest.CaptureFixture
+) -> None:
+    from datamigration.cli import main
+
+    src, dst = make_pg_url(), make_pg_url()
+    movedata.seed_postgres(src, users=30, orders=40)
+    secret = "Pa55-export-secret"
+    with_password = src.replace("postgres@", f"postgres:{secret}@", 1)
+    assert with_password != src
+    out = workspace_dir / "export"
+    assert main(["export", with_password, "--tables", "users,orders", "--to", str(out)]) == 0
+    assert main(["import", str(out), dst, "--tables", "users", "--yes"]) == 0
+    printed = capsys.readouterr()
+    assert secret not in printed.out + printed.err
+    for path in out.iterdir():
+        assert secret.encode() not in path.read_bytes(), path.name
+    assert json.loads((out / "manifest.json").read_text())["source"]["url"].count("***") == 1
+    assert movedata.pg_scalar(dst, "SELECT count(*) FROM users") == 30
+    assert movedata.pg_scalar(dst, "SELECT to_regclass('orders') IS NULL") is True
