@@ -86,6 +86,9 @@ def test_a_postgres_export_to_parquet_imports_into_postgres_keeping_every_type_a
     assert pq.ParquetFile(out / "users.parquet").metadata.row_group(0).column(0).compression == (
         "ZSTD"
     )
+    from datamigration.cli import main
+
+    assert main(["verify", str(out / "checksums.sha256")]) == 0  # sha256sum -c format
     on_disk = json.loads((out / "manifest.json").read_text())
     assert on_disk["schema"]["dialect"] == "postgresql" and on_disk["tool"]["version"]
     report = _import(out, dst, workspace_dir)
