@@ -164,3 +164,22 @@ def test_an_export_never_writes_the_password_and_an_import_can_take_some_tables(
     assert json.loads((out / "manifest.json").read_text())["source"]["url"].count("***") == 1
     assert movedata.pg_scalar(dst, "SELECT count(*) FROM users") == 30
     assert movedata.pg_scalar(dst, "SELECT to_regclass('orders') IS NULL") is True
+
+
+def test_a_mariadb_export_to_parquet_imports_into_sqlite_with_an_empty_diff(
+    mysql_url: str, workspace_dir: Path
+) -> None:
+    movedata.seed_mysql(mysql_url)
+    out = workspace_dir / "export"
+    _export(mysql_url, out, workspace_dir, "parquet", tables=("users", "orders"))
+    schema = pq.read_schema(out / "users.parquet")
+    assert (
+        str(schema.field("ratio").type) == "float" and str(schema.field("score").type) == "double"
+    )
+    assert str(schema.field("created_at").type) == "timestamp[us]"
+    target = f"sqlite:///{workspace_dir / 'copy.db'}"
+    report = _import(out, target, workspace_dir)
+    assert report["passed"], report["validation"]
+    users = movedata.inspected(target, "users")
+    assert not users.column("email").nullable and users.column("name").nullable
+    _diff_is_empty(mysql_url, target, ("users", "orders"))
