@@ -87,6 +87,21 @@ def test_every_format_reads_back_the_values_it_wrote(fmt: str, tmp_path: Path) -
         assert _same(wrote, got), (wrote, got)
 
 
+@pytest.mark.parametrize("fmt", ["csv", "jsonl", "parquet"])
+def test_a_value_larger_than_the_csv_modules_default_field_limit_reads_back(
+    fmt: str, tmp_path: Path
+) -> None:
+    f = FORMATS[fmt]
+    columns = [col("id", "bigint", nullable=False), col("raw", "bytea"), col("note", "text")]
+    row = (1, bytes(range(256)) * 2000, "x" * 300_000)
+    path = tmp_path / f"t{f.suffix}"
+    with path.open("wb") as fh:
+        writer = f.writer(fh, "t", columns)
+        writer.write([row])
+        writer.close()
+    assert [r for batch in f.reader(path, columns, 10) for r in batch] == [row]
+
+
 def test_the_arrow_types_keep_width_precision_sign_and_time_zones() -> None:
     types = {c.name: str(c.arrow_type()) for c in COLUMNS}
     assert types["small"] == "int16" and types["id"] == "int64"

@@ -205,7 +205,13 @@ def _batches(items: Iterator[Row], size: int) -> Iterator[list[Row]]:
         yield batch
 
 
+#: the csv module refuses fields over 128 KiB by default; a text or bytes value may be larger
+CSV_FIELD_LIMIT = 2**31 - 1
+
+
 def read_csv(path: Path, columns: Sequence[FileColumn], batch_size: int) -> Iterator[list[Row]]:
+    if csv.field_size_limit() < CSV_FIELD_LIMIT:
+        csv.field_size_limit(CSV_FIELD_LIMIT)
     with gzip.open(path, "rt", encoding="utf-8", newline="") as fh:
         reader = csv.reader(fh)
         header = next(reader, [])
