@@ -5,6 +5,7 @@ leaves no file and no manifest behind."""
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import resource
 import signal
@@ -118,6 +119,30 @@ def test_an_export_of_a_table_without_a_key_is_refused_and_leaves_nothing(
     assert code == 2
     assert "table events has no primary key" in err and "hint: Add a primary key" in err
     assert not out.exists()
+
+
+def test_a_row_the_target_refuses_is_set_aside_and_the_import_says_it_failed(
+    pg_url: str, workspace_dir: Path, capsys: pytest.CaptureFixture
+) -> None:
+    import sqlite3
+
+    path = workspace_dir / "app.db"
+    movedata.seed_sqlite(path, users=20, orders=30)
+    with sqlite3.connect(path) as conn:
+        conn.execute("UPDATE orders SET amount = 'lots' WHERE id = 17")
+    out = workspace_dir / "export"
+    _export(f"sqlite:///{path}", out, "jsonl")
+    capsys.readouterr()
+    assert main(["import", str(out), pg_url, "--yes", "--json", "--quiet"]) == 1
+    report = json.loads(capsys.readouterr().out)
+    assert report["rejected"] == 1 and not report["passed"]
+    assert report["rejects"][0]["key"] == [17] and report["rejects"][0]["table"] == "orders"
+    assert "lots" in json.dumps(report["rejects"][0]["row"])
+    assert movedata.pg_scalar(pg_url, "SELECT count(*) FROM orders") == 29
+    orders = next(v for v in report["validation"] if v["table"] == "orders")
+    assert (orders["source_rows"], orders["target_rows"], orders["identical"]) == (30, 29, False)
+    assert main(["import", str(out), pg_url, "--yes", "--truncate", "--strict", "--quiet"]) == 4
+    assert "strict import stopped at the first refused row" in capsys.readouterr().err
 
 
 @contextlib.contextmanager

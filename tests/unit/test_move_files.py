@@ -206,3 +206,10 @@ def test_no_room_is_recognised_through_wrapping_errors() -> None:
     assert no_room(outer) and no_room(OSError(errno.ENOSPC, "x"))
     assert not no_room(OSError(errno.EACCES, "Permission denied"))
     assert not no_room(ValueError(io.UnsupportedOperation.__name__))
+
+
+def test_a_value_that_does_not_read_as_its_type_is_kept_as_written() -> None:
+    number, day = col("n", "INTEGER", "sqlite"), col("d", "DATE", "sqlite")
+    assert number.decode(number.encode("abc")) == "abc"
+    assert day.decode(day.encode("not a date")) == "not a date"
+    assert number.decode(number.encode(7)) == 7

@@ -17,6 +17,7 @@ so the importer decodes a value into what the source had.
 from __future__ import annotations
 
 import base64
+import binascii
 import datetime as dt
 import decimal
 import json
@@ -314,5 +315,13 @@ _DECODE: dict[str, Callable[[Any, Logical], Any]] = {
 
 
 def _decode(v: Any, t: Logical) -> Any:
+    """A value that does not read as its column's type (SQLite keeps whatever it was given)
+    stays as it was written: the target then takes it or refuses the row, which is set aside
+    as a refused row, never dropped."""
     dec = _DECODE.get(t.kind)
-    return dec(v, t) if dec is not None else v
+    if dec is None:
+        return v
+    try:
+        return dec(v, t)
+    except (ValueError, TypeError, ArithmeticError, binascii.Error):
+        return v

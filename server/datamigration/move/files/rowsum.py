@@ -38,7 +38,16 @@ def _renderer(kind: str, norm: Normalisation) -> Callable[[Any], str]:
         return lambda v: v if v.__class__ is str else render(v, kind, norm)
     if exact is int:
         return lambda v: str(v) if v.__class__ is int else render(v, kind, norm)
-    return lambda v: render(v, kind, norm)
+
+    def typed(v: Any) -> str:
+        try:
+            return render(v, kind, norm)
+        except (ValueError, TypeError, ArithmeticError):
+            # a value that is not of its column's type (SQLite keeps what it is given): its
+            # text, on both sides, so that it is compared rather than fatal
+            return render(v, "text", norm)
+
+    return typed
 
 
 class RowChecksum:
