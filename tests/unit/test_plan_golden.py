@@ -1,5 +1,5 @@
 """Tests of the planner without a database: pattern and phase properties, the plan schema,
-plan.md, framework files, the hash check and the move_table refusal. The generated SQL of every
+plan.md, framework files, the hash check and the move_table plan. The generated SQL of every
 change kind on every dialect is in the golden fixtures (tests/fixtures/plans, checked by
 test_plan_fixtures.py)."""
 
@@ -20,7 +20,6 @@ from datamigration.plan.model import Plan, plan_hash
 from datamigration.plan.planner import Measured, build_plan
 from datamigration.plan.schemas import errors
 from datamigration.plan.spec import parse_spec
-from datamigration.plan.toolkit import MOVE_REFUSAL, NotYetSupportedError
 from datamigration.workspace.root import Workspace
 
 USERS = Table(
@@ -78,11 +77,20 @@ def test_change_type_uses_a_shadow_column_and_swaps_in_one_transaction():
     assert swap.transactional and len(swap.statements) > 1
 
 
-def test_move_table_is_refused_naming_the_copy_and_cdc_engine():
-    with pytest.raises(NotYetSupportedError) as e:
-        plan_for({"kind": "move_table", "table": "users", "target": "mongodb://h/db"})
-    assert str(e.value).startswith(MOVE_REFUSAL[:40])
-    assert "change-data-capture" in str(e.value) and "later issue" in str(e.value)
+def test_move_table_plans_the_copy_and_marks_the_cdc_phase_pending():
+    """Statements: tests/fixtures/plans/postgresql/move_table.sql."""
+    p = plan_for({"kind": "move_table", "table": "users", "target": "target_db"})
+    assert p.pattern == "dual_write_cdc" and "pending" in p.pattern_reason
+    (copy,) = p.phase("migrate").steps[0].operations
+    assert copy.kind == "copy" and copy.params["target"] == "target_db"
+    assert copy.params["tables"] == ["users"]
+    (cdc,) = p.phase("switch").steps
+    assert "PENDING" in cdc.title and cdc.operations[0].kind == "manual"
+    assert any("change-data-capture phase is pending" in w for w in p.warnings)
+    with pytest.raises(UserInputError, match="password"):
+        plan_for({"kind": "move_table", "table": "users", "target": "postgresql://u:pw@h/db"})
+    with pytest.raises(UserInputError, match="dual_write_cdc"):
+        plan_for({"kind": "move_table", "table": "users", "target": "t"}, pattern="expand_contract")
 
 
 def test_a_spec_with_a_missing_field_is_refused_with_the_field_named():

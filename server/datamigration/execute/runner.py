@@ -32,7 +32,12 @@ from datamigration.errors import (
     UserInputError,
     ValidationFailedError,
 )
-from datamigration.execute import backfill, flag_operation, sql_operation  # noqa: F401 - runners
+from datamigration.execute import (  # noqa: F401 - importing a runner module registers it
+    backfill,
+    copy_operation,
+    flag_operation,
+    sql_operation,
+)
 from datamigration.execute import story as story_mod
 from datamigration.execute.mongo_state import MongoRunStore
 from datamigration.execute.operations import OperationRunner, runner_for
@@ -63,12 +68,12 @@ class Executor:
     keeps, and how its throttle probes the database."""
 
     #: the operation kinds this executor runs (each has a registered runner)
-    kinds: tuple[str, ...] = ("sql", "backfill", "manual", "validate", "flag")
+    kinds: tuple[str, ...] = ("sql", "backfill", "manual", "validate", "flag", "copy")
     #: how the refusal of another kind reads
     refusal = "which this executor does not run yet"
     refusal_hint = (
-        "Moves between databases (copy, change data capture) arrive with the move "
-        "engine; plan an in-place change instead."
+        "Change data capture arrives with the next part of the move engine; plan an "
+        "in-place change or a move_table copy instead."
     )
     store: RunStore | MongoRunStore
 

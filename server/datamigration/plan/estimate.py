@@ -75,6 +75,8 @@ def op_seconds(
     if op.kind == "document" and op.params.get("batch_size"):
         n = op.params.get("estimated_documents") or rows.get(op.params.get("collection", ""), 0)
         return round(n / rate, 2)
+    if op.kind == "copy":
+        return round(float(op.params.get("estimated_rows") or 0) / rate, 2)
     if op.kind != "sql":
         return 0.0
     total = 0.0

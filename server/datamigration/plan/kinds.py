@@ -3,9 +3,8 @@
 Why this module: it is the one place that knows every recipe module. Importing them registers
 their recipes (`@recipe("add_column")` in plan/recipes_*.py) in the toolkit's `RECIPES`;
 `build` checks the spec's expressions and names, then runs the recipe of the spec's kind, or
-hands a document database's spec to plan/mongo_kinds.py. A new kind (the later `move_table`
-copy + CDC engine) is one more recipe and one more pattern; until then `move_table` is refused
-with the engine it waits for named. Recipes return `Step`s without ids or estimates; the
+hands a document database's spec to plan/mongo_kinds.py. A new kind is one more recipe
+(`move_table` is plan/recipes_move.py: the copy, with its CDC phase pending). Recipes return `Step`s without ids or estimates; the
 planner numbers them, estimates them and attaches monitoring.
 """
 
@@ -17,6 +16,7 @@ from datamigration.plan import (  # noqa: F401 - importing a recipe module regis
     recipes_columns,
     recipes_constraints,
     recipes_data,
+    recipes_move,
     recipes_tables,
 )
 from datamigration.plan.expressions import check_spec
@@ -27,14 +27,11 @@ from datamigration.plan.toolkit import (
     Built,
     Ctx,
     column_of,
-    recipe,
-    refuse_move_table,
     table_of,
 )
 
 #: change kind -> recipe (every registered one)
 BUILDERS = RECIPES
-recipe("move_table")(refuse_move_table)
 
 
 def check_names(spec: ChangeSpec, schema: Schema) -> None:

@@ -37,7 +37,9 @@ Contract for the executor (additive changes only from here on):
       ``backend.apply_document_operation(params)``; a batched one (``set_fields``, or
       ``update_many`` with ``batch_size``) runs one keyset batch over ``_id`` per call with
       ``resume=(last _id,)`` and returns ``last_key`` and ``finished``.
-    - ``"copy"`` / ``"cdc"``: reserved for the move engines of a later issue.
+    - ``"copy"``: a `move_table` copy run by the move engine (``params``: target, tables,
+      batch_size; see ``datamigration.execute.copy_operation``). ``"cdc"``: reserved for the
+      change-data-capture engine.
 * ``mutating`` operations need confirmation (the Foundation's confirm flow);
   ``destructive`` ones (contract steps: dropping the old column/table) also need validation to
   have passed first — ``Step.gates`` lists what must hold before the step starts

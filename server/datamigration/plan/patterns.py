@@ -3,7 +3,8 @@
 * expand-contract: an in-place schema change in one database. New beside old, both kept in sync,
   backfill, switch the application, then remove the old.
 * dual write with change data capture: moving data between systems (another database, SQL to
-  MongoDB). Needs the copy/CDC engine of a later issue: refused until it lands.
+  MongoDB): `move_table`. The copy is planned (the move engine); the change-data-capture
+  phase is marked pending until its engine lands.
 * shadow traffic: when reads must be proven equal before the switch (`verify_reads`): the new
   path is read alongside the old one and compared.
 * feature flags: when application behaviour is rolled out gradually (`rollout`): the switch is a
@@ -16,7 +17,7 @@ from dataclasses import dataclass
 
 from datamigration.errors import UserInputError
 from datamigration.plan.model import PATTERNS, ChangeSpec
-from datamigration.plan.toolkit import MOVE_REFUSAL, NotYetSupportedError
+from datamigration.plan.toolkit import NotYetSupportedError
 
 REASONS = {
     "expand_contract": "an in-place change to {what} in one database: the new shape is added "
@@ -45,8 +46,8 @@ class Choice:
 def choose(spec: ChangeSpec, override: str | None = None, what: str = "") -> Choice:
     """The pattern for `spec` (or the override), with the reason and the ones not chosen."""
     if spec.kind == "move_table":
-        raise NotYetSupportedError(MOVE_REFUSAL, hint="Plan in-place changes meanwhile.")
-    if spec.get("rollout"):
+        auto = "dual_write_cdc"
+    elif spec.get("rollout"):
         auto = "feature_flags"
     elif spec.get("verify_reads"):
         auto = "shadow_traffic"
@@ -57,9 +58,15 @@ def choose(spec: ChangeSpec, override: str | None = None, what: str = "") -> Cho
         raise UserInputError(
             f"unknown pattern {want!r}", hint=f"Use one of: {', '.join(PATTERNS)}."
         )
-    if want == "dual_write_cdc":
+    if (want == "dual_write_cdc") != (auto == "dual_write_cdc") and want:
+        if auto == "dual_write_cdc":
+            raise UserInputError(
+                f"a move between databases is planned with dual_write_cdc, not {want}",
+                hint="Drop the pattern override.",
+            )
         raise NotYetSupportedError(
-            "the dual_write_cdc pattern is for moves between systems; " + MOVE_REFUSAL,
+            "the dual_write_cdc pattern is for moves between systems: write a move_table spec "
+            "(its table and target) to move a table to another database",
             hint="Use expand_contract, shadow_traffic or feature_flags for in-place changes.",
         )
     if want == "feature_flags" and not spec.get("rollout"):
@@ -69,6 +76,9 @@ def choose(spec: ChangeSpec, override: str | None = None, what: str = "") -> Cho
         )
     pattern = want or auto
     reason = REASONS[pattern].format(what=what or spec.table or "the schema")
+    if spec.kind == "move_table":
+        reason += (". The change-data-capture engine is not there yet: this plan copies the "
+                   "table and marks the CDC and cutover phase as pending")  # fmt: skip
     if want and want != auto:
         reason = f"overridden (the planner would choose {auto}): " + reason
     alts = tuple({"pattern": p, "why_not": _why_not(p, spec)} for p in PATTERNS if p != pattern)
@@ -76,6 +86,8 @@ def choose(spec: ChangeSpec, override: str | None = None, what: str = "") -> Cho
 
 
 def _why_not(p: str, spec: ChangeSpec) -> str:
+    if spec.kind == "move_table":
+        return "the table moves to another database; the in-place patterns do not apply"
     if p == "dual_write_cdc":
         return "the data stays in the same database; nothing moves between systems"
     if p == "shadow_traffic":

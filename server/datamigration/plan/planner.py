@@ -49,8 +49,6 @@ from datamigration.plan.spec import describe
 from datamigration.plan.sqltext import quote, slug
 from datamigration.plan.toolkit import (
     PREPARED_STATEMENTS,
-    Ctx,
-    refuse_move_table,
     step,
 )
 from datamigration.redact import redact_url
@@ -450,8 +448,6 @@ def plan_migration(
 ) -> PlanResult:
     """Inspect, measure, build, lint, write and store. Returns the plan and the files written."""
 
-    if spec.kind == "move_table":
-        refuse_move_table(Ctx(spec, Schema(dialect="", database=None), Dialect()))
     choose(spec, pattern)  # refuse a bad override before connecting
     with connect(db, workspace) as backend:
         schema = backend.inspect()

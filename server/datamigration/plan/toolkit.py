@@ -29,10 +29,10 @@ class NotYetSupportedError(UserInputError):
 
 
 MOVE_REFUSAL = (
-    "move_table (moving a table to another database, SQL→SQL or SQL→MongoDB) is not planned yet: "
-    "it needs the copy and change-data-capture engine (datamigration.move: bulk copy, CDC from "
-    "PostgreSQL logical decoding, cutover), which arrives in a later issue. It will be planned "
-    "with the dual_write_cdc pattern."
+    "move_table from MongoDB (a collection to another database) is not planned yet: the copy "
+    "engine (datamigration.move) reads PostgreSQL, MySQL/MariaDB and SQLite tables; moving a "
+    "collection arrives with the change-data-capture engine. Tables move with the "
+    "dual_write_cdc pattern."
 )
 
 
@@ -261,10 +261,10 @@ def recipe(kind: str) -> Callable[[Recipe], Recipe]:
 
 
 def refuse_move_table(c: Ctx) -> None:
-    """move_table waits for the copy and change-data-capture engine (every database)."""
+    """move_table of a MongoDB collection waits for a MongoDB reader in the copy engine."""
     raise NotYetSupportedError(
         MOVE_REFUSAL,
-        hint="For now: plan the schema change in place, or export/import by hand; the "
+        hint="For now: plan the collection change in place, or export/import by hand; the "
         "validate and diff tools can already compare the two databases.",
         kind="move_table",
     )
