@@ -94,6 +94,9 @@ def test_a_postgres_export_to_parquet_imports_into_postgres_keeping_every_type_a
     report = _import(out, dst, workspace_dir)
     assert report["passed"], report["validation"]
     assert report["rows_loaded"] == 2100 and report["rejected"] == 0
+    bus = (workspace_dir / "bus" / "log.jsonl").read_text()
+    assert "Export finished: users, orders, kinds (2100 rows)" in bus
+    assert f"Import {report['run_id']} finished: 2100 rows loaded, 0 refused" in bus
     assert [v["target_checksum"] for v in report["validation"]] == [
         t["checksum"]["value"] for t in manifest["tables"]
     ]

@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from datamigration.atomic import atomic_stream
+from datamigration.coordination.announce import post_status
 from datamigration.db.base import Backend, connect
 from datamigration.db.model import Schema, Table
 from datamigration.errors import DataMigrationError, NotFoundError, UserInputError
@@ -191,7 +192,18 @@ def export_tables(request: ExportRequest, *, progress: Progress | None = None) -
             raise _disk_full(directory, current, written, exc) from None
         raise
     emit("finish", {"tables": len(manifest["tables"])})
-    return manifest | {"manifest": str(path), "directory": str(directory)}
+    rows = sum(t["rows"] for t in manifest["tables"])
+    note = post_status(
+        ws,
+        f"Export finished: {', '.join(request.tables)} ({rows} rows) from "
+        f"{manifest['source']['url']} to {directory.name} ({fmt.name}, manifest written)",
+        None,
+    )
+    return manifest | {
+        "manifest": str(path),
+        "directory": str(directory),
+        "notes": [note] if note else [],
+    }
 
 
 def _remove(paths: list[Path]) -> None:

@@ -26,6 +26,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from datamigration.coordination.announce import post_status
 from datamigration.db.base import Backend, connect
 from datamigration.db.model import Schema, schema_from_dict
 from datamigration.errors import UserInputError
@@ -274,6 +275,15 @@ def _load_all(
     run_id = new_run_id()
     dst.before_load()
     emit("start", {"run_id": run_id, "tables": {t.name: t.entry["rows"] for t in tables}})
+    rows = sum(t.entry["rows"] for t in tables)
+    notes = [
+        post_status(
+            ws,
+            f"Import {run_id} started: {', '.join(t.name for t in tables)} ({rows} rows) "
+            f"from the export in {directory.name} into {dst.label}",
+            None,
+        )
+    ]
     loaded = {}
     for i, t in enumerate(tables):
         rejects = RejectFile(ws.state_dir, run_id, t.name, i)
@@ -291,6 +301,16 @@ def _load_all(
     rejected, first = read_rejects(ws.state_dir, run_id)
     passed = all(v["identical"] for v in validation) and not rejected
     emit("finish", {"run_id": run_id, "passed": passed, "rows": sum(loaded.values())})
+    verdict = "passed" if passed else "FAILED"
+    notes.append(
+        post_status(
+            ws,
+            f"Import {run_id} finished: {sum(loaded.values())} rows loaded, {rejected} refused; "
+            f"check against the manifest {verdict}",
+            None,
+            test_status="passing" if passed else "failing",
+        )
+    )
     return {
         "dry_run": False,
         "run_id": run_id,
@@ -302,4 +322,5 @@ def _load_all(
         "validation": validation,
         "passed": passed,
         "seconds": round(time.perf_counter() - started, 3),
+        "notes": [n for n in notes if n],
     }
