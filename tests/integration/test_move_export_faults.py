@@ -73,6 +73,31 @@ def test_an_import_refuses_a_damaged_file_by_name_and_leaves_the_target_untouche
     assert _target_tables(dst) == []
 
 
+def test_a_table_split_over_several_files_imports_and_a_damaged_part_is_named(
+    make_pg_url, workspace_dir: Path, capsys: pytest.CaptureFixture
+) -> None:
+    src, dst = make_pg_url(), make_pg_url()
+    movedata.seed_postgres(src, users=100, orders=450)
+    out = workspace_dir / "export"
+    argv = ["export", src, "--tables", "users,orders", "--to", str(out), "--format", "csv"]
+    assert main([*argv, "--rows-per-file", "200", "--batch-size", "100", "--quiet"]) == 0
+    manifest = json.loads((out / "manifest.json").read_text())
+    orders = next(t for t in manifest["tables"] if t["name"] == "orders")
+    assert [f["path"] for f in orders["files"]] == [
+        "orders.00000.csv.gz", "orders.00001.csv.gz", "orders.00002.csv.gz",
+    ]  # fmt: skip
+    assert [f["rows"] for f in orders["files"]] == [200, 200, 50]
+    victim = out / "orders.00001.csv.gz"
+    good = victim.read_bytes()
+    victim.write_bytes(good[:-10])
+    capsys.readouterr()
+    assert main(["import", str(out), dst, "--yes", "--quiet"]) == 4
+    assert "orders.00001.csv.gz (table orders) is truncated" in capsys.readouterr().err
+    victim.write_bytes(good)
+    assert main(["import", str(out), dst, "--yes", "--quiet"]) == 0
+    assert movedata.pg_scalar(dst, "SELECT count(*) FROM orders") == 450
+
+
 def test_an_import_of_a_directory_without_a_manifest_is_refused(
     pg_url: str, workspace_dir: Path, capsys: pytest.CaptureFixture
 ) -> None:

@@ -55,6 +55,7 @@ def cmd_export(args: argparse.Namespace) -> int:
         format=args.format,
         workspace=str(ws.root),
         batch_size=args.batch_size,
+        rows_per_file=args.rows_per_file,
     )
     manifest = export_tables(request, progress=_progress(args.quiet or args.json))
     if args.json:
@@ -62,8 +63,9 @@ def cmd_export(args: argparse.Namespace) -> int:
         return 0
     lines = [f"exported {len(manifest['tables'])} table(s) to {manifest['directory']}"]
     for t in manifest["tables"]:
-        f = t["files"][0]
-        lines.append(f"  {t['name']}: {t['rows']} rows, {f['path']} ({f['bytes']} bytes)")
+        size = sum(f["bytes"] for f in t["files"])
+        where = t["files"][0]["path"] if len(t["files"]) == 1 else f"{len(t['files'])} files"
+        lines.append(f"  {t['name']}: {t['rows']} rows, {where} ({size} bytes)")
     lines.append(f"manifest: {manifest['manifest']}")
     print_text("\n".join(lines))
     return 0
@@ -135,6 +137,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--to", required=True, metavar="DIR", help="directory to write (new or empty)")
     p.add_argument("--format", choices=tuple(FORMATS), default="parquet")
     p.add_argument("--batch-size", type=int, default=DEFAULT_BATCH_SIZE, help="rows per batch")
+    p.add_argument(
+        "--rows-per-file",
+        type=int,
+        default=None,
+        metavar="N",
+        help="split each table into files of about N rows (default: one file per table)",
+    )
     p.add_argument("--quiet", action="store_true", help="no progress output")
     add_json_flag(p)
     p.set_defaults(func=cmd_export)

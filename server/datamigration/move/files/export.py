@@ -27,7 +27,7 @@ from datamigration.db.model import Schema, Table
 from datamigration.errors import DataMigrationError, NotFoundError, UserInputError
 from datamigration.move.files import manifest as mf
 from datamigration.move.files.columns import FileColumn
-from datamigration.move.files.formats import FileFormat, file_format
+from datamigration.move.files.formats import file_format
 from datamigration.move.files.rowsum import ALGORITHM, RowChecksum, column_kinds
 from datamigration.move.request import KeylessTableError
 from datamigration.move.schema import choose_key
@@ -59,8 +59,16 @@ class ExportRequest:
     format: str = "parquet"
     workspace: str = "."
     batch_size: int = DEFAULT_BATCH_SIZE
+    #: start a new file after this many rows (whole batches: a file may hold a little more);
+    #: None: one file per table
+    rows_per_file: int | None = None
 
     def __post_init__(self) -> None:
+        if self.rows_per_file is not None and int(self.rows_per_file) < 1:
+            raise UserInputError(
+                f"rows_per_file must be 1 or more, not {self.rows_per_file}",
+                hint="Give a positive number of rows, or leave it out for one file per table.",
+            )
         if not self.tables:
             raise UserInputError(
                 "name the tables to export", hint="e.g. tables=['users', 'orders'] (--tables)."
@@ -95,38 +103,77 @@ def source_tables(src: Backend, names: tuple[str, ...]) -> Schema:
     return schema
 
 
-def _export_table(
-    src: Backend, table: Table, directory: Path, fmt: FileFormat, batch_size: int, emit: Progress
-) -> tuple[dict[str, Any], Path]:
-    """Write one table's file; its manifest entry and the file's path."""
-    started = time.perf_counter()
-    key = _key_of(table)
-    columns = [FileColumn.of(c, src.dialect) for c in table.columns]
-    names = [c.name for c in columns]
-    rowsum = RowChecksum(column_kinds([c.source_type for c in columns], src.dialect))
-    path = directory / f"{table.name}{fmt.suffix}"
-    with atomic_stream(path) as fh:
-        writer = fmt.writer(fh, table.name, columns)
-        for batch in src.iter_rows(table.name, key, columns=names, batch_size=batch_size):
-            rows = batch.rows
-            writer.write(rows)
-            rowsum.add(rows)
-            emit("batch", {"table": table.name, "rows": rowsum.rows})
-        writer.close()
-        file_types = writer.file_types()
-    entry = {
-        "name": table.name,
-        "key": list(key),
-        "rows": rowsum.rows,
-        "seconds": round(time.perf_counter() - started, 3),
-        "checksum": {"algorithm": ALGORITHM, "kinds": list(rowsum.kinds), "value": rowsum.value},
-        "columns": [
-            {"name": c.name, "source_type": c.source_type, "nullable": c.nullable, "file_type": t}
-            for c, t in zip(columns, file_types, strict=True)
-        ],
-        "files": [mf.file_entry(path, rowsum.rows)],
-    }
-    return entry, path
+class _TableExport:
+    """One table's export: its file(s), row checksum and manifest entry."""
+
+    def __init__(self, src: Backend, table: Table, request: ExportRequest, emit: Progress):
+        self.src, self.table, self.emit = src, table, emit
+        self.request = request
+        self.fmt = file_format(request.format)
+        self.key = _key_of(table)
+        self.columns = [FileColumn.of(c, src.dialect) for c in table.columns]
+        kinds = column_kinds([c.source_type for c in self.columns], src.dialect)
+        self.rowsum = RowChecksum(kinds)
+        self.files: list[dict[str, Any]] = []
+        self.file_types: list[str] = []
+
+    def _path(self, directory: Path, index: int) -> Path:
+        name = self.table.name
+        if self.request.rows_per_file is None:
+            return directory / f"{name}{self.fmt.suffix}"
+        return directory / f"{name}.{index:05d}{self.fmt.suffix}"
+
+    def run(self, directory: Path, written: list[Path]) -> dict[str, Any]:
+        """Write the file(s), each complete before the next, appending each to `written`."""
+        started = time.perf_counter()
+        names = [c.name for c in self.columns]
+        batches = self.src.iter_rows(
+            self.table.name, self.key, columns=names, batch_size=self.request.batch_size
+        )
+        pending = next(batches, None)
+        while True:
+            path = self._path(directory, len(self.files))
+            count, pending = self._one_file(path, pending, batches)
+            written.append(path)
+            self.files.append(mf.file_entry(path, count))
+            if pending is None:
+                break
+        return {
+            "name": self.table.name,
+            "key": list(self.key),
+            "rows": self.rowsum.rows,
+            "seconds": round(time.perf_counter() - started, 3),
+            "checksum": {
+                "algorithm": ALGORITHM,
+                "kinds": list(self.rowsum.kinds),
+                "value": self.rowsum.value,
+            },
+            "columns": [
+                {"name": c.name, "source_type": c.source_type, "nullable": c.nullable}
+                | {"file_type": t}
+                for c, t in zip(self.columns, self.file_types, strict=True)
+            ],
+            "files": self.files,
+        }
+
+    def _one_file(self, path: Path, pending: Any, batches: Any) -> tuple[int, Any]:
+        """Batches into one file until the table ends or the file holds `rows_per_file` rows;
+        (rows written, the first batch of the next file or None)."""
+        limit = self.request.rows_per_file
+        count = 0
+        with atomic_stream(path) as fh:
+            writer = self.fmt.writer(fh, self.table.name, self.columns)
+            while pending is not None:
+                writer.write(pending.rows)
+                self.rowsum.add(pending.rows)
+                count += len(pending.rows)
+                self.emit("batch", {"table": self.table.name, "rows": self.rowsum.rows})
+                pending = next(batches, None)
+                if limit is not None and count >= limit:
+                    break
+            writer.close()
+            self.file_types = writer.file_types()
+        return count, pending
 
 
 def _key_of(table: Table) -> tuple[str, ...]:
@@ -177,8 +224,7 @@ def export_tables(request: ExportRequest, *, progress: Progress | None = None) -
                 table = schema.table(name)
                 assert table is not None
                 current = name
-                entry, path = _export_table(src, table, directory, fmt, request.batch_size, emit)
-                written.append(path)
+                entry = _TableExport(src, table, request, emit).run(directory, written)
                 manifest["tables"].append(entry)
                 emit("table_done", {"table": name, "rows": entry["rows"]})
         manifest["schema"] = schema.to_dict()
