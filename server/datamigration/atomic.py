@@ -9,6 +9,8 @@ so the rename itself survives a power cut. What differs between callers is passe
 missing parent directories are created (the workspace creates its own, checking each one stays
 inside the root), the mode of a file that does not exist yet, and a check that runs just before
 the rename (the workspace re-checks that no directory was swapped for a symlink meanwhile).
+Export files, too large to hold in memory, are streamed through `atomic_stream`, the same
+temporary-file-then-rename in the form of a file object (move/files/export.py).
 """
 
 from __future__ import annotations
