@@ -88,7 +88,9 @@ def test_a_postgres_export_to_parquet_imports_into_postgres_keeping_every_type_a
     )
     from datamigration.cli import main
 
-    assert main(["verify", str(out / "checksums.sha256")]) == 0  # sha256sum -c format
+    assert (
+        main(["--workspace", str(workspace_dir), "verify", str(out / "checksums.sha256")]) == 0
+    )  # sha256sum -c format
     on_disk = json.loads((out / "manifest.json").read_text())
     assert on_disk["schema"]["dialect"] == "postgresql" and on_disk["tool"]["version"]
     report = _import(out, dst, workspace_dir)
@@ -158,8 +160,9 @@ def test_an_export_never_writes_the_password_and_an_import_can_take_some_tables(
     with_password = src.replace("postgres@", f"postgres:{secret}@", 1)
     assert with_password != src
     out = workspace_dir / "export"
-    assert main(["export", with_password, "--tables", "users,orders", "--to", str(out)]) == 0
-    assert main(["import", str(out), dst, "--tables", "users", "--yes"]) == 0
+    ws = ["--workspace", str(workspace_dir)]
+    assert main([*ws, "export", with_password, "--tables", "users,orders", "--to", str(out)]) == 0
+    assert main([*ws, "import", str(out), dst, "--tables", "users", "--yes"]) == 0
     printed = capsys.readouterr()
     assert secret not in printed.out + printed.err
     for path in out.iterdir():

@@ -27,9 +27,14 @@ REPO = Path(__file__).resolve().parents[2]
 RUN_CLI = "import sys; from datamigration.cli import main; sys.exit(main(sys.argv[1:]))"
 
 
+def cli(ws: Path, *argv: str) -> int:
+    """The CLI in this test's workspace (its bus, its rejects), never the repository's."""
+    return main(["--workspace", str(ws), *argv])
+
+
 def _export(src: str, out: Path, fmt: str = "parquet") -> None:
-    code = main(["export", src, "--tables", "users,orders", "--to", str(out), "--format", fmt,
-                 "--quiet"])  # fmt: skip
+    argv = ["export", src, "--tables", "users,orders", "--to", str(out), "--format", fmt]
+    code = cli(out.parent, *argv, "--quiet")
     assert code == 0
 
 
@@ -65,7 +70,7 @@ def test_an_import_refuses_a_damaged_file_by_name_and_leaves_the_target_untouche
     else:
         victim.unlink()
     capsys.readouterr()
-    code = main(["import", str(out), dst, "--yes", "--quiet"])
+    code = cli(workspace_dir, "import", str(out), dst, "--yes", "--quiet")
     err = capsys.readouterr().err
     assert code == 4
     assert "orders.parquet" in err and words in err and "refusing to import" in err
@@ -80,7 +85,9 @@ def test_a_table_split_over_several_files_imports_and_a_damaged_part_is_named(
     movedata.seed_postgres(src, users=100, orders=450)
     out = workspace_dir / "export"
     argv = ["export", src, "--tables", "users,orders", "--to", str(out), "--format", "csv"]
-    assert main([*argv, "--rows-per-file", "200", "--batch-size", "100", "--quiet"]) == 0
+    assert (
+        cli(workspace_dir, *argv, "--rows-per-file", "200", "--batch-size", "100", "--quiet") == 0
+    )
     manifest = json.loads((out / "manifest.json").read_text())
     orders = next(t for t in manifest["tables"] if t["name"] == "orders")
     assert [f["path"] for f in orders["files"]] == [
@@ -91,10 +98,10 @@ def test_a_table_split_over_several_files_imports_and_a_damaged_part_is_named(
     good = victim.read_bytes()
     victim.write_bytes(good[:-10])
     capsys.readouterr()
-    assert main(["import", str(out), dst, "--yes", "--quiet"]) == 4
+    assert cli(workspace_dir, "import", str(out), dst, "--yes", "--quiet") == 4
     assert "orders.00001.csv.gz (table orders) is truncated" in capsys.readouterr().err
     victim.write_bytes(good)
-    assert main(["import", str(out), dst, "--yes", "--quiet"]) == 0
+    assert cli(workspace_dir, "import", str(out), dst, "--yes", "--quiet") == 0
     assert movedata.pg_scalar(dst, "SELECT count(*) FROM orders") == 450
 
 
@@ -103,7 +110,7 @@ def test_an_import_of_a_directory_without_a_manifest_is_refused(
 ) -> None:
     (workspace_dir / "half").mkdir()
     (workspace_dir / "half" / "users.parquet").write_bytes(b"PAR1")
-    code = main(["import", str(workspace_dir / "half"), pg_url, "--yes"])
+    code = cli(workspace_dir, "import", str(workspace_dir / "half"), pg_url, "--yes")
     assert code == 2
     assert "no manifest.json" in capsys.readouterr().err
     assert _target_tables(pg_url) == []
@@ -117,18 +124,20 @@ def test_an_import_needs_yes_and_its_dry_run_shows_the_target_tables(
     out = workspace_dir / "export"
     _export(src, out, "csv")
     capsys.readouterr()
-    assert main(["import", str(out), dst]) == 3
+    assert cli(workspace_dir, "import", str(out), dst) == 3
     assert "confirmation needed" in capsys.readouterr().err
-    assert main(["import", str(out), dst, "--dry-run"]) == 0
+    assert cli(workspace_dir, "import", str(out), dst, "--dry-run") == 0
     text = capsys.readouterr().out
     assert "verified 2 file(s)" in text and 'CREATE TABLE "users"' in text
     assert _target_tables(dst) == []
-    assert main(["import", str(out), dst, "--yes", "--quiet"]) == 0
+    assert cli(workspace_dir, "import", str(out), dst, "--yes", "--quiet") == 0
     assert "0 rejected, check passed" in capsys.readouterr().out
-    assert main(["import", str(out), dst, "--yes", "--quiet"]) == 4  # never appends silently
+    assert (
+        cli(workspace_dir, "import", str(out), dst, "--yes", "--quiet") == 4
+    )  # never appends silently
     assert "--truncate" in capsys.readouterr().err
     assert movedata.pg_scalar(dst, "SELECT count(*) FROM orders") == 80
-    assert main(["import", str(out), dst, "--truncate", "--yes", "--quiet"]) == 0
+    assert cli(workspace_dir, "import", str(out), dst, "--truncate", "--yes", "--quiet") == 0
     assert movedata.pg_scalar(dst, "SELECT count(*) FROM orders") == 80
 
 
@@ -139,7 +148,9 @@ def test_an_export_of_a_table_without_a_key_is_refused_and_leaves_nothing(
     with psycopg.connect(pg_url, autocommit=True) as conn:
         conn.execute("CREATE TABLE events AS SELECT g AS n FROM generate_series(1, 5) g")
     out = workspace_dir / "export"
-    code = main(["export", pg_url, "--tables", "users,events", "--to", str(out), "--quiet"])
+    code = cli(
+        workspace_dir, "export", pg_url, "--tables", "users,events", "--to", str(out), "--quiet"
+    )
     err = capsys.readouterr().err
     assert code == 2
     assert "table events has no primary key" in err and "hint: Add a primary key" in err
@@ -158,7 +169,7 @@ def test_a_row_the_target_refuses_is_set_aside_and_the_import_says_it_failed(
     out = workspace_dir / "export"
     _export(f"sqlite:///{path}", out, "jsonl")
     capsys.readouterr()
-    assert main(["import", str(out), pg_url, "--yes", "--json", "--quiet"]) == 1
+    assert cli(workspace_dir, "import", str(out), pg_url, "--yes", "--json", "--quiet") == 1
     report = json.loads(capsys.readouterr().out)
     assert report["rejected"] == 1 and not report["passed"]
     assert report["rejects"][0]["key"] == [17] and report["rejects"][0]["table"] == "orders"
@@ -166,7 +177,10 @@ def test_a_row_the_target_refuses_is_set_aside_and_the_import_says_it_failed(
     assert movedata.pg_scalar(pg_url, "SELECT count(*) FROM orders") == 29
     orders = next(v for v in report["validation"] if v["table"] == "orders")
     assert (orders["source_rows"], orders["target_rows"], orders["identical"]) == (30, 29, False)
-    assert main(["import", str(out), pg_url, "--yes", "--truncate", "--strict", "--quiet"]) == 4
+    assert (
+        cli(workspace_dir, "import", str(out), pg_url, "--yes", "--truncate", "--strict", "--quiet")
+        == 4
+    )
     assert "strict import stopped at the first refused row" in capsys.readouterr().err
 
 
