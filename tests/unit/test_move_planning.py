@@ -181,7 +181,7 @@ def test_the_fingerprint_follows_tables_and_types_but_not_speed_settings() -> No
     plan = plan_table(_users(), "sqlite", "postgresql", {"users"})
     base = CopyRequest("a", "b", ("users",))
     fp = fingerprint(base, [plan])
-    assert fingerprint(base.with_(workers=9, batch_size=5), [plan]) == fp
+    assert fingerprint(base.with_(workers=9, batch_size=5, partition_rows=7), [plan]) == fp
     assert fingerprint(base.with_(mapping={"users": {}}), [plan]) != fp
     other = plan_table(_users(), "sqlite", "mysql", {"users"})
     assert fingerprint(base, [other]) != fp

@@ -70,12 +70,12 @@ class CopyRequest:
 
     def settings(self) -> dict[str, Any]:
         """What decides the copy's outcome (the fingerprint's input); how fast it runs
-        (workers, batch size, pool) is left out, so a resume may change it."""
+        (workers, batch size, pool, partition size: a resumed run reads its ranges back) is
+        left out, so a resume may change it."""
         return {
             "tables": list(self.tables),
             "mapping": self.mapping,
             "accept_conversions": self.accept_conversions,
-            "partition_rows": self.partition_rows,
         }
 
 

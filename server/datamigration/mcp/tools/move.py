@@ -67,33 +67,25 @@ def _shape(r: dict[str, Any]) -> CopyOutput:
 def register(server: MCPServer, runtime: Any) -> None:
     @tool(server, read_only=False, destructive=True, title="Copy tables between databases")
     async def copy_data(
-        source: Annotated[str, Field(description="Source database URL or connection name")],
-        target: Annotated[str, Field(description="Target database URL or connection name")],
-        tables: Annotated[list[str], Field(description="Source tables to copy", min_length=1)],
+        source: Annotated[str, Field(description="Database URL or connection name")],
+        target: Annotated[str, Field(description="Database URL or connection name")],
+        tables: Annotated[list[str], Field(min_length=1)],
         ctx: Context,
-        dry_run: Annotated[
-            bool, Field(description="Return the plan of work; copy nothing")
-        ] = False,
-        resume: Annotated[bool, Field(description="Resume an unfinished run")] = False,
-        run_id: Annotated[str | None, Field(description="Run to resume (default: last)")] = None,
-        accept_conversions: Annotated[
-            bool, Field(description="Accept listed type conversions that lose exactness")
-        ] = False,
-        truncate: Annotated[bool, Field(description="Empty target tables holding rows")] = False,
-        strict: Annotated[bool, Field(description="Stop at the first refused row")] = False,
-        workers: Annotated[int, Field(ge=1, le=64, description="Parallel partitions")] = 4,
+        dry_run: bool = False,
+        resume: bool = False,
+        run_id: str | None = None,
+        accept_conversions: bool = False,
+        truncate: bool = False,
+        strict: bool = False,
+        workers: Annotated[int, Field(ge=1, le=64)] = 4,
         batch_size: Annotated[int, Field(ge=1, le=1_000_000)] = 10_000,
-        mapping_file: Annotated[
-            str | None, Field(description="Mapping file in the workspace (document targets)")
-        ] = None,
-        story: Annotated[str | None, Field(description="Record the verdict on this story")] = None,
-        confirm_token: Annotated[
-            str | None, Field(description="From a confirmation request")
-        ] = None,
+        mapping_file: str | None = None,
+        story: str | None = None,
+        confirm_token: str | None = None,
     ) -> CopyOutput:
-        """Copy tables to another database: target schema that loses nothing, key-range
-        partitions in parallel, resumable, rejected rows set aside, validated by counts and
-        checksum diff. Stops before copying if a type cannot be kept. Use dry_run first."""
+        """Copy tables to another database: lossless target schema (stops on a lossy type
+        unless accept_conversions), parallel key ranges, resumable, validated. dry_run first;
+        truncate empties target tables holding rows; strict stops at a refused row."""
         from datamigration.move import CopyRequest, run_copy
         from datamigration.move.request import copy_action, load_mapping
 
