@@ -9,6 +9,8 @@ so the rename itself survives a power cut. What differs between callers is passe
 missing parent directories are created (the workspace creates its own, checking each one stays
 inside the root), the mode of a file that does not exist yet, and a check that runs just before
 the rename (the workspace re-checks that no directory was swapped for a symlink meanwhile).
+Export files, too large to hold in memory, are streamed through `atomic_stream`, the same
+temporary-file-then-rename in the form of a file object (move/files/export.py).
 """
 
 from __future__ import annotations
@@ -16,8 +18,9 @@ from __future__ import annotations
 import contextlib
 import os
 import secrets
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import BinaryIO
 
 #: Bytes of the target's name kept in the temporary file's name: the whole name may be 255 bytes
 #: (NAME_MAX), and the temporary name adds a dot, the pid, a random part and `.tmp` to it.
@@ -56,6 +59,25 @@ def atomic_write(
             os.chmod(tmp, keep)
         if before_replace is not None:
             before_replace()
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp)
+        raise
+    _fsync_dir(path.parent)
+
+
+@contextlib.contextmanager
+def atomic_stream(path: Path, *, new_mode: int = 0o644) -> Iterator[BinaryIO]:
+    """A binary file to stream a large output into (an export file); on leaving the block it
+    is fsynced and renamed over `path`. Whatever is raised inside the block (a full disk
+    included) removes the temporary file and leaves `path` as it was."""
+    tmp, fd = _create_temp(path, new_mode)
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            yield fh
+            fh.flush()
+            os.fsync(fh.fileno())
         os.replace(tmp, path)
     except BaseException:
         with contextlib.suppress(FileNotFoundError):

@@ -186,6 +186,17 @@ def start_or_resume(
                 tables=holding,
             )
     run_id = state.new_run_id()
+    prepare_targets(dst, plans, present, request)
+    cut = [part for p in plans for part in parts_mod.cut(src, p, run_id, request.partition_rows)]
+    store.put([state.header(run_id, fp, info)] + [c.record() for c in cut])
+    return run_id, cut, set()
+
+
+def prepare_targets(
+    dst: Backend, plans: Sequence[TablePlan], present: dict[str, Any], request: CopyRequest
+) -> None:
+    """Before a fresh load (a copy, an import): empty the tables holding rows when asked
+    (children first), create the missing ones, release foreign keys on the existing ones."""
     holding = [p.name for p in children_first(plans) if present[p.name]["rows"]]
     if holding and request.truncate:
         dst.truncate_targets([mapped_copy.target_name(request, n) for n in holding])
@@ -194,9 +205,6 @@ def start_or_resume(
             mapped_copy.create_target(dst, request, p)
         else:
             dst.release_foreign_keys(present[p.name]["table"], list(request.tables))
-    cut = [part for p in plans for part in parts_mod.cut(src, p, run_id, request.partition_rows)]
-    store.put([state.header(run_id, fp, info)] + [c.record() for c in cut])
-    return run_id, cut, set()
 
 
 def children_first(plans: Sequence[TablePlan]) -> list[TablePlan]:

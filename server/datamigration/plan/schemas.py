@@ -17,7 +17,7 @@ from referencing import Registry, Resource
 
 from datamigration.errors import FileFormatError
 
-_NAMES = ("change-spec", "plan", "validation-rules")
+_NAMES = ("change-spec", "export-manifest", "plan", "validation-rules")
 
 
 def _load(name: str) -> dict[str, Any]:
