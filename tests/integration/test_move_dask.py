@@ -185,3 +185,35 @@ def test_rows_refused_on_a_worker_reach_the_workspace_and_strict_stops_as_locall
     assert sorted(r["key"] for r in report["rejects"]) == [[13], [177]]
     files = sorted(p.name for p in (workspace_dir / report["rejects_dir"]).glob("*.jsonl"))
     assert files == ["tags.0.jsonl", "tags.1.jsonl"]
+
+
+def test_a_partition_the_scheduler_runs_again_after_a_lost_worker_replaces_its_documents(
+    pg_url: str, mongo_url: str, workspace_dir: Path
+) -> None:
+    """Dask reruns the same task (same attempts) when a worker dies; the worker reads the
+    attempts back from the target, so MongoDB (no transaction) gets no duplicate."""
+    import pymongo
+
+    from datamigration.db.base import connect
+    from datamigration.move.partitions import cut
+    from datamigration.move.pools import remote_partition, ship
+    from datamigration.move.runner import plan_tables
+
+    with psycopg.connect(pg_url, autocommit=True) as conn:
+        conn.execute("CREATE TABLE notes (id int PRIMARY KEY, body text NOT NULL);"
+                     "INSERT INTO notes SELECT g, 'n' || g FROM generate_series(1, 120) g")  # fmt: skip
+    request = CopyRequest(pg_url, mongo_url, ("notes",), workspace=str(workspace_dir))
+    with connect(pg_url) as src, connect(mongo_url) as dst:
+        (plan,), _ = plan_tables(src, dst, request)
+        dst.create_target(plan.target)
+        store = dst.copy_state_table(request.state_table)
+        store.ensure()
+        (part,) = cut(src, plan, "copy-lost-worker", request.partition_rows)
+        store.put([part.record()])
+    shipped, connections, _ = ship(request.with_(cluster="tcp://scheduler:8786"), "tcp://s")
+    first, _ = remote_partition(shipped, part, connections)
+    again, rejected = remote_partition(shipped, part, connections)
+    assert first.rows == again.rows == 120 and again.rejected == 0 and rejected == ""
+    db = pymongo.MongoClient(mongo_url).get_default_database()
+    assert db.notes.count_documents({}) == 120
+    assert db["_datamigration_copy"].find_one({"part": 0})["attempts"] == 2
