@@ -80,3 +80,18 @@ def test_a_connection_name_travels_with_its_entry_unexpanded_and_its_options(
         ship(request, "tcp://scheduler:8786")
     shipped, connections, env = ship(request.with_(target="sqlite:///t.db"), "tcp://s:8786")
     assert "from-env" not in repr(connections) and env == {}
+
+
+def test_an_unreachable_scheduler_is_named_before_anything_is_written(workspace_dir: Path) -> None:
+    import socket
+
+    from datamigration.move import run_copy
+
+    with socket.socket() as free:
+        free.bind(("127.0.0.1", 0))
+        port = free.getsockname()[1]  # closed once the block ends: nothing listens there
+    request = _request(workspace_dir, "sqlite:///src.db", "sqlite:///dst.db")
+    with pytest.raises(ClusterError) as info:
+        run_copy(request.with_(cluster=f"tcp://127.0.0.1:{port}"))
+    assert f"tcp://127.0.0.1:{port}" in info.value.message and "dask worker" in info.value.hint
+    assert not (workspace_dir / "dst.db").exists()

@@ -96,9 +96,23 @@ def parse_cluster(spec: str, workers: int) -> tuple[str | None, int]:
 
 
 def preflight(request: CopyRequest) -> None:
-    """Refuse a bad --cluster or a password that cannot travel before anything is written."""
+    """Refuse a bad --cluster, a missing Dask, an unreachable scheduler or a password that
+    cannot travel, before anything is written."""
+    import importlib.util
+    import socket
+
     address, _ = parse_cluster(request.cluster or "", request.workers)
+    if importlib.util.find_spec("distributed") is None:
+        raise ClusterError(
+            "--cluster needs Dask distributed, which is not installed", hint=INSTALL_HINT
+        )
     ship(request, address)
+    if address is not None:
+        parts = urlsplit(address)
+        try:
+            socket.create_connection((parts.hostname or "", parts.port or 8786), timeout=10).close()
+        except OSError as exc:
+            raise ClusterError(f"cannot reach the Dask scheduler at {address}: {exc}") from None
 
 
 # -- what travels to a worker ---------------------------------------------------------------
