@@ -100,6 +100,7 @@ def cmd_copy(args: argparse.Namespace) -> int:
         batch_size=args.batch_size,
         partition_rows=args.partition_rows,
         pool=args.pool,
+        cluster=args.cluster,
         max_connections=args.max_connections,
         resume=resume,
         run_id=args.resume if isinstance(args.resume, str) else None,
@@ -181,6 +182,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="rows per key-range partition",
     )
     p.add_argument("--pool", choices=("thread", "process"), default="thread")
+    p.add_argument(
+        "--cluster",
+        metavar="ADDRESS",
+        help="run partitions on Dask: tcp://scheduler:8786, or local[:N] worker processes",
+    )
     p.add_argument(
         "--max-connections",
         type=int,

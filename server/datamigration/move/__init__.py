@@ -17,8 +17,9 @@ Interfaces (kept stable for the MongoDB mapping, export/import and the Dask runn
   `before_load`, and the DDL text methods shown by a dry run.
 
 Modules: `request` (request, errors), `schema` (target schema planning through the type map),
-`partitions`, `state` (checkpoints, fingerprint, resume), `worker`, `rejects`, `runner`
-(orchestration), `finish` (constraints, validation, cleanup), `report`.
+`partitions`, `state` (checkpoints, fingerprint, resume), `worker`, `pools` (the local pool or
+a Dask cluster, `--cluster`), `rejects`, `runner` (orchestration), `finish` (constraints,
+validation, cleanup), `report`.
 """
 
 from datamigration.move.partitions import Partition

@@ -20,9 +20,14 @@ def rejects_dir(state_dir: Path, run_id: str) -> Path:
     return state_dir / "rejects" / run_id
 
 
+def reject_path(state_dir: Path, run_id: str, table: str, index: int) -> Path:
+    """One partition's rejects file."""
+    return rejects_dir(state_dir, run_id) / f"{table}.{index}.jsonl"
+
+
 class RejectFile:
     def __init__(self, state_dir: Path, run_id: str, table: str, index: int) -> None:
-        self.path = rejects_dir(state_dir, run_id) / f"{table}.{index}.jsonl"
+        self.path = reject_path(state_dir, run_id, table, index)
         self.count = 0
         if self.path.exists():
             self.path.unlink()

@@ -35,6 +35,8 @@ class CopyRequest:
     partition_rows: int = DEFAULT_PARTITION_ROWS
     max_connections: int = DEFAULT_MAX_CONNECTIONS
     pool: str = "thread"  # thread | process
+    #: a Dask cluster instead of the local pool: "local", "local:N" or "tcp://host:8786"
+    cluster: str | None = None
     resume: bool = False
     run_id: str | None = None
     dry_run: bool = False

@@ -5,9 +5,9 @@ writing anything if a column cannot be kept and conversions were not accepted, i
 table is incompatible, or if it holds rows (unless `truncate`, which the faces confirm); a dry
 run returns the plan of work here. Otherwise: create the state table and the target tables
 (primary key only), cut the partitions (`partitions`) or read them back on resume (`state`),
-run them largest table first on a local pool (`worker.copy_partition`), then build the unique
-constraints, indexes and foreign keys and move identities past the copied maximum, validate
-every table (counts + the checksum diff of `validate.diff`), remove the run's state and write
+run them largest table first on a local pool or a Dask cluster (`pools`, each partition by
+`worker.copy_partition`), then build the unique constraints, indexes and foreign keys and move
+identities past the copied maximum, validate every table (counts + the checksum diff of `validate.diff`), remove the run's state and write
 the report (`report`). Progress goes to `progress(event, data)`: start, table_start,
 partition, table_done, validate, finish.
 """
@@ -15,16 +15,9 @@ partition, table_done, validate, finish.
 from __future__ import annotations
 
 import difflib
-import multiprocessing
 import time
 from collections.abc import Callable, Sequence
-from concurrent.futures import (
-    FIRST_EXCEPTION,
-    Executor,
-    ProcessPoolExecutor,
-    ThreadPoolExecutor,
-    wait,
-)
+from concurrent.futures import FIRST_EXCEPTION, wait
 from typing import Any
 
 from datamigration.db.base import Backend, connect
@@ -32,6 +25,7 @@ from datamigration.errors import ConflictError, DataMigrationError, NotFoundErro
 from datamigration.move import mapped_copy, state
 from datamigration.move import partitions as parts_mod
 from datamigration.move.partitions import Partition
+from datamigration.move.pools import open_pool, preflight
 from datamigration.move.request import (
     ConversionsRefusedError,
     CopyFailedError,
@@ -226,20 +220,15 @@ def children_first(plans: Sequence[TablePlan]) -> list[TablePlan]:
     return out
 
 
-def _pool(request: CopyRequest, n: int) -> Executor:
-    if request.pool == "process":
-        return ProcessPoolExecutor(n, mp_context=multiprocessing.get_context("spawn"))
-    return ThreadPoolExecutor(n, thread_name_prefix="copy")
-
-
 def run_partitions(
     request: CopyRequest, todo: Sequence[Partition], workers: int, emit: Progress, run_id: str
 ) -> list[PartitionResult]:
-    """Run the partitions on a local pool; the first failure stops the run (its state stays)."""
+    """Run the partitions on a local pool or a Dask cluster (`pools`); the first failure stops
+    the run (its state stays)."""
     results: list[PartitionResult] = []
     if not todo:
         return results
-    with _pool(request, max(1, min(workers, len(todo)))) as pool:
+    with open_pool(request, max(1, min(workers, len(todo)))) as pool:
         futures = {pool.submit(copy_partition, request, p): p for p in todo}
         pending = set(futures)
         while pending:
@@ -280,6 +269,8 @@ def run_copy(request: CopyRequest, *, progress: Progress | None = None) -> dict[
 
     emit = progress or _quiet
     ws = Workspace.open(request.workspace)
+    if request.cluster:
+        preflight(request)
     with connect(request.source, ws) as src, connect(request.target, ws) as dst:
         request = mapped_copy.prepare(src, dst, request)
         plans, schema = plan_tables(src, dst, request)

@@ -72,10 +72,13 @@ def _crc_of(chunks: Any, out: list[int]) -> Any:
         yield chunk
 
 
-def copy_partition(request: CopyRequest, part: Partition) -> PartitionResult:
-    """Copy one key range from the source to the target and record it as done."""
+def copy_partition(
+    request: CopyRequest, part: Partition, workspace: Workspace | None = None
+) -> PartitionResult:
+    """Copy one key range from the source to the target and record it as done (in
+    `workspace`, else the request's: a Dask worker passes a scratch one)."""
     started = time.perf_counter()
-    ws = Workspace.open(request.workspace)
+    ws = workspace or Workspace.open(request.workspace)
     with connect(request.source, ws) as src, connect(request.target, ws) as dst:
         store = dst.copy_state_table(request.state_table)
         attempt = part.attempts + 1

@@ -80,6 +80,9 @@ def register(server: MCPServer, runtime: Any) -> None:
         workers: Annotated[int, Field(ge=1, le=64)] = 4,
         batch_size: Annotated[int, Field(ge=1, le=1_000_000)] = 10_000,
         mapping_file: str | None = None,
+        cluster: Annotated[
+            str | None, Field(description="Dask: tcp://host:8786 or local:N")
+        ] = None,
         story: str | None = None,
         confirm_token: str | None = None,
     ) -> CopyOutput:
@@ -98,6 +101,7 @@ def register(server: MCPServer, runtime: Any) -> None:
             mapping=load_mapping(ws, mapping_file) if mapping_file else None,
             workers=workers,
             batch_size=batch_size,
+            cluster=cluster,
             resume=resume or bool(run_id),
             run_id=run_id,
             dry_run=dry_run,
