@@ -35,6 +35,7 @@ from datamigration.db.errors import (
     UnsupportedOperationError,
     translate,
 )
+from datamigration.db.metrics import MetricsSource
 from datamigration.db.model import Schema
 from datamigration.db.urls import ConnectionURL, resolve
 from datamigration.errors import DatabaseError, NotFoundError, UserInputError
@@ -68,7 +69,7 @@ _TRANSACTION_CONTROL = frozenset(
 )
 
 
-class Backend(Dialect):
+class Backend(MetricsSource, Dialect):
     """Base class of every database backend. Subclasses set the class attributes below (the
     language facts, `dialect` to `quote_identifier`, come from the package's `Dialect`)."""
 

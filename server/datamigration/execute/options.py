@@ -40,3 +40,7 @@ class RunOptions:
     announce: bool = True
     #: name of the local run log (default: the plan id)
     log_name: str | None = None
+    #: watch long steps while they run and roll them back when a trigger fires (execute/watching.py)
+    watch: bool = True
+    #: trigger thresholds for this run, over the plan's ([safety] names, safety/watch.py)
+    safety: dict[str, Any] | None = None

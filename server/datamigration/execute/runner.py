@@ -43,9 +43,11 @@ from datamigration.execute.selection import (
 )
 from datamigration.execute.selection import done as step_done
 from datamigration.execute.state import RunLog, RunStore, StepState
+from datamigration.execute.watching import act_on_firing, open_watch
 from datamigration.plan.model import Operation, Plan, Step
 from datamigration.safety.throttle import Throttle, ThrottlePolicy
 from datamigration.safety.triggers import evaluate
+from datamigration.safety.watch import TriggerFiredError, Watch, clear_stop
 from datamigration.validate.rules import run_rules
 from datamigration.workspace.root import Workspace
 
@@ -92,6 +94,8 @@ class Executor:
         self.log = RunLog(workspace.state_dir, self.options.log_name or plan.id)
         self._story = story_mod if self.options.announce else _Silent()
         self._locked = False
+        #: the watch of the step running now (execute/watching.py), None between steps
+        self.watch: Watch | None = None
 
     def _open_store(self) -> RunStore | MongoRunStore:
         """The run state on the target: the state tables of SQL databases."""
@@ -174,6 +178,7 @@ class Executor:
         if selection.mode == "rollback":
             return self._rollback(selection)
         self._acquire()
+        clear_stop(self.workspace.state_dir, self.plan.id)  # a stop asked before this run
         results = []
         story_notes: list[str] = []
         self.log.write("execute", scope=selection.scope, steps=[s.id for s in selection.steps])
@@ -218,14 +223,20 @@ class Executor:
         ops_out = []
         ran: list[Operation] = []
         try:
-            for op in step.operations:
-                try:
-                    ops_out.append(self._run_operation(step, op))
-                except DataMigrationError as exc:
-                    if _violates_data(exc) and ran:
-                        raise self._undo_partial(step, ran, exc) from exc
-                    raise
-                ran.append(op)
+            self.watch = open_watch(self, step)
+            try:
+                for op in step.operations:
+                    try:
+                        ops_out.append(self._run_operation(step, op))
+                    except DataMigrationError as exc:
+                        if _violates_data(exc) and ran:
+                            raise self._undo_partial(step, ran, exc) from exc
+                        raise
+                    ran.append(op)
+            finally:
+                if self.watch is not None:
+                    self.watch.close()
+                    self.watch = None
             validation = None
             if step.validation:
                 validation = self.validate(step.validation, f"{self.plan.id}-{step.id}")
@@ -251,6 +262,8 @@ class Executor:
                     validation=validation,
                     rolled_back=rolled,
                 )
+        except TriggerFiredError as exc:
+            raise act_on_firing(self, step, exc) from None
         except ValidationFailedError as exc:
             if exc.data.get("rolled_back"):
                 self.log.write("step_failed", step=step.id, error=exc.message)

@@ -32,6 +32,7 @@ from datamigration.db.errors import (
     QueryTimeoutError,
     translate,
 )
+from datamigration.db.mongodb.metrics import MongoMetrics
 from datamigration.db.mongodb.dialect import MongoDialect
 from datamigration.db.mongodb.guard import MongoQuery, parse_query
 from datamigration.db.mongodb.sample import SchemaSampler
@@ -88,7 +89,7 @@ def collection_options(info: dict[str, Any]) -> tuple[dict[str, Any] | None, dic
 
 
 @register_backend
-class MongoBackend(MongoDialect, Backend):
+class MongoBackend(MongoMetrics, MongoDialect, Backend):
     schemes = ("mongodb", "mongodb+srv")
     driver = "pymongo"
 

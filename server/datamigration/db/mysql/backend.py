@@ -8,11 +8,12 @@ from typing import Any
 from datamigration.db.base import register_backend
 from datamigration.db.mysql.executor import MySQLExecutor
 from datamigration.db.mysql.introspect import MySQLIntrospection
+from datamigration.db.mysql.metrics import MySQLMetrics
 from datamigration.db.mysql.query import MySQLQuery
 
 
 @register_backend
-class MySQLBackend(MySQLQuery, MySQLIntrospection, MySQLExecutor):
+class MySQLBackend(MySQLQuery, MySQLIntrospection, MySQLExecutor, MySQLMetrics):
     """MariaDB and MySQL. `is_mariadb` decides the few statements that differ."""
 
     schemes = ("mysql", "mariadb", "mysql+pymysql", "mariadb+pymysql")

@@ -8,12 +8,15 @@ from typing import Any
 from datamigration.db.base import register_backend
 from datamigration.db.postgres.executor import PostgresExecutor
 from datamigration.db.postgres.introspect import PostgresIntrospection
+from datamigration.db.postgres.metrics import PostgresMetrics
 from datamigration.db.postgres.probes import PostgresProbes
 from datamigration.db.postgres.query import PostgresQuery
 
 
 @register_backend
-class PostgresBackend(PostgresQuery, PostgresIntrospection, PostgresExecutor, PostgresProbes):
+class PostgresBackend(
+    PostgresQuery, PostgresIntrospection, PostgresExecutor, PostgresProbes, PostgresMetrics
+):
     """PostgreSQL through psycopg 3; one connection, autocommit, explicit transactions."""
 
     schemes = ("postgresql", "postgres", "postgresql+psycopg")

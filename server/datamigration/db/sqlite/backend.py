@@ -8,11 +8,12 @@ from typing import Any
 from datamigration.db.base import register_backend
 from datamigration.db.sqlite.executor import SQLiteExecutor
 from datamigration.db.sqlite.introspect import SQLiteIntrospection
+from datamigration.db.sqlite.metrics import SQLiteMetrics
 from datamigration.db.sqlite.query import SQLiteQuery
 
 
 @register_backend
-class SQLiteBackend(SQLiteQuery, SQLiteIntrospection, SQLiteExecutor):
+class SQLiteBackend(SQLiteQuery, SQLiteIntrospection, SQLiteExecutor, SQLiteMetrics):
     """A SQLite file. Writable connection for the executor, a separate read-only one for query."""
 
     schemes = ("sqlite",)

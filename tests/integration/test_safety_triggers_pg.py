@@ -1,0 +1,206 @@
+"""Rollback triggers that act, on real PostgreSQL, during a real backfill under application load.
+
+A planned int -> bigint change of `users.n` backfills `n_new` in small paced batches while an
+application thread reads and writes the table. Each test injects one condition once the
+backfill is under way, from the run's own progress callback (so the moment is a batch, not a
+clock): a manual stop, a disk floor above the real free space, a burst of failing transactions,
+a competing ACCESS EXCLUSIVE lock (probe latency far above the baseline) and a logical
+replication slot nobody consumes while the backfill writes WAL. Each fires its trigger: the
+step stops (a backfill into a new column has no rollback operations: it stops where it was and
+keeps its checkpoint), the application's columns are byte-identical to before (checksum), the
+story is blocked, and the bus carries a warning with the numbers.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import psycopg
+import pytest
+
+from datamigration.coordination import bus, status
+from datamigration.db import connect
+from datamigration.execute import service
+from datamigration.execute.runner import RunOptions
+from datamigration.plan.planner import Measured, build_plan
+from datamigration.plan.spec import parse_spec
+from datamigration.plan.store import save_plan
+from datamigration.safety.watch import TriggerFiredError, request_stop, samples_of
+from datamigration.workspace.root import Workspace
+
+pytestmark = pytest.mark.integration
+
+ROWS = 40_000
+BATCH = 500
+STORY = "US-0042"
+CHANGE = {"kind": "change_type", "table": "users", "column": "n", "type": "bigint"}
+CHECKSUM = "SELECT md5(string_agg(id || ':' || email || ':' || n, ',' ORDER BY id)) FROM users"
+#: quick sampling and a short grace, so a test takes seconds
+FAST = {"interval_seconds": 0.2, "grace_seconds": 0.5, "probe_timeout_ms": 300}
+
+
+class App(threading.Thread):
+    """The application: point reads of random rows, until stopped."""
+
+    def __init__(self, url: str) -> None:
+        super().__init__(daemon=True)
+        self.url, self.halt, self.reads = url, threading.Event(), 0
+
+    def run(self) -> None:
+        with psycopg.connect(self.url, autocommit=True) as conn:
+            while not self.halt.is_set():
+                conn.execute("SELECT email FROM users WHERE id = %s", (self.reads % ROWS + 1,))
+                self.reads += 1
+
+    def finish(self) -> None:
+        self.halt.set()
+        self.join(timeout=30)
+
+
+@dataclass
+class Setup:
+    url: str
+    ws: Workspace
+    plan: Any
+    step: Any
+    before: str
+
+
+def prepare(url: str, workspace_dir: Path) -> Setup:
+    ws = Workspace.open(str(workspace_dir))
+    with connect(url) as b:
+        b.execute(["CREATE TABLE users (id bigserial PRIMARY KEY, email text NOT NULL, n int)",
+                   "INSERT INTO users (email, n) SELECT 'u' || g || '@x', g "
+                   f"FROM generate_series(1, {ROWS}) g"])  # fmt: skip
+        schema = b.inspect()
+    measured = Measured({"users": ROWS}, {}, 50_000.0, "test")
+    plan = build_plan(parse_spec(CHANGE), schema, measured=measured, database=url, story=STORY)
+    save_plan(ws, plan)
+    status.new_story(ws, STORY, "Widen users.n", status="in_progress")
+    step = next(s for s in plan.steps if any(o.kind == "backfill" for o in s.operations))
+    for earlier in plan.steps[: plan.steps.index(step)]:
+        service.prepare(ws, plan.id, plan.hash, db=url, step=earlier.id).run()
+    return Setup(url, ws, plan, step, scalar(url, CHECKSUM))
+
+
+def scalar(url: str, sql: str) -> Any:
+    with connect(url) as b:
+        return b.query(sql).rows[0][0]
+
+
+def run_until_fired(
+    s: Setup, safety: dict[str, Any], at_batch: int = 0, inject: Callable[[], None] | None = None
+) -> TriggerFiredError:
+    """Run the backfill under load; call `inject` at batch `at_batch`; return the error."""
+    def progress(event: str, data: dict[str, Any]) -> None:
+        if event == "batch" and data["batch"] == at_batch and inject is not None:
+            inject()
+
+    options = RunOptions(batch_size=BATCH, batch_pause_ms=20, progress=progress,
+                         safety=FAST | safety, finish_story=False)  # fmt: skip
+    app = App(s.url)
+    app.start()
+    try:
+        prepared = service.prepare(s.ws, s.plan.id, s.plan.hash, db=s.url, step=s.step.id,
+                                   options=options)  # fmt: skip
+        with pytest.raises(TriggerFiredError) as caught:
+            prepared.run()
+    finally:
+        app.finish()
+    assert app.reads > 0
+    return caught.value
+
+
+def assert_stopped_safely(s: Setup, exc: TriggerFiredError, trigger: str) -> dict[str, Any]:
+    """The step stopped, data intact, story blocked, the bus says why."""
+    assert exc.data["trigger"] == trigger, exc.message
+    assert f"rollback trigger {trigger} fired" in exc.message
+    assert exc.hint and "run step" in exc.hint
+    assert scalar(s.url, CHECKSUM) == s.before  # the application's columns untouched
+    assert scalar(s.url, "SELECT count(*) FROM users WHERE n_new IS DISTINCT FROM n "
+                         "AND n_new IS NOT NULL") == 0  # fmt: skip
+    st = service.run_status(s.ws, s.plan.id, db=s.url)
+    (step,) = [x for x in st["steps"] if x["step"] == s.step.id]
+    assert step["status"] == "failed" and "rollback trigger" in step["detail"]
+    (cp,) = [c for c in st["checkpoints"] if c["step"] == s.step.id]
+    assert not cp["finished"]
+    assert status.get_story(s.ws, STORY)["status"] == "blocked"
+    warnings = [m for m in bus.read(s.ws, type="warning").messages
+                if m.text and trigger in m.text]  # fmt: skip
+    assert warnings, "no bus warning names the trigger"
+    assert exc.data["reason"] in warnings[-1].text
+    assert any("fired" in x for x in samples_of(s.ws.state_dir, s.plan.id, 500))
+    return st
+
+
+def test_a_manual_stop_stops_the_backfill_at_the_next_batch(pg_url, workspace_dir):
+    s = prepare(pg_url, workspace_dir)
+    exc = run_until_fired(s, {}, 3, lambda: request_stop(s.ws.state_dir, s.plan.id, "on call"))
+    st = assert_stopped_safely(s, exc, "manual_stop")
+    (cp,) = [c for c in st["checkpoints"] if c["step"] == s.step.id]
+    assert cp["rows_done"] == 3 * BATCH  # stopped right after the batch that saw the request
+    assert "on call" in exc.message
+
+
+def test_disk_below_the_floor_fires_before_a_batch_runs(pg_url, workspace_dir):
+    s = prepare(pg_url, workspace_dir)
+    exc = run_until_fired(s, {"disk_free_min_bytes": 2**60})
+    assert_stopped_safely(s, exc, "disk_free_short")
+    assert "below the floor" in exc.message and "GiB" in exc.message
+
+
+def test_an_error_spike_fires_the_error_rate_trigger(pg_url, workspace_dir):
+    s = prepare(pg_url, workspace_dir)
+    halt = threading.Event()
+
+    def failing() -> None:
+        with psycopg.connect(pg_url, autocommit=True) as conn:
+            while not halt.is_set():
+                try:
+                    conn.execute("SELECT 1 / 0")
+                except psycopg.errors.DivisionByZero:
+                    pass
+
+    spike = threading.Thread(target=failing, daemon=True)
+    try:
+        exc = run_until_fired(s, {"latency_p99_ratio": None}, 15, spike.start)
+    finally:
+        halt.set()
+        if spike.is_alive():
+            spike.join(timeout=10)
+    assert_stopped_safely(s, exc, "error_rate")
+    assert exc.data["value"] > 0.01 and "against a baseline of" in exc.data["reason"]
+
+
+def test_a_competing_lock_fires_the_latency_trigger(pg_url, workspace_dir):
+    s = prepare(pg_url, workspace_dir)
+    holder = psycopg.connect(pg_url)  # a transaction holding the table, as a stuck job would
+
+    def lock() -> None:
+        holder.execute("LOCK TABLE users IN ACCESS EXCLUSIVE MODE")
+
+    try:
+        exc = run_until_fired(s, {"error_rate_over_baseline": None}, 5, lock)
+    finally:
+        holder.rollback()
+        holder.close()
+    assert_stopped_safely(s, exc, "latency_p99_ratio")
+    assert exc.data["value"] > 2.0 and "for more than 0.5 s" in exc.data["reason"]
+
+
+def test_a_stalled_logical_slot_fires_the_slot_lag_trigger(pg_logical_url, workspace_dir):
+    s = prepare(pg_logical_url, workspace_dir)
+    with psycopg.connect(pg_logical_url, autocommit=True) as c:
+        c.execute("SELECT pg_create_logical_replication_slot('dm_stalled', 'test_decoding')")
+    try:
+        exc = run_until_fired(s, {"slot_lag_seconds": 1.0})
+        assert_stopped_safely(s, exc, "slot_lag_seconds")
+        assert "dm_stalled" in exc.message and exc.data["value"] > 1.0
+        assert "pg_drop_replication_slot" in (exc.hint or "")
+    finally:
+        with psycopg.connect(pg_logical_url, autocommit=True) as c:
+            c.execute("SELECT pg_drop_replication_slot('dm_stalled')")
