@@ -93,9 +93,14 @@ def scalar(url: str, sql: str) -> Any:
 
 
 def run_until_fired(
-    s: Setup, safety: dict[str, Any], at_batch: int = 0, inject: Callable[[], None] | None = None
+    s: Setup,
+    safety: dict[str, Any],
+    at_batch: int = 0,
+    inject: Callable[[], None] | None = None,
+    release: Callable[[], None] | None = None,
 ) -> TriggerFiredError:
-    """Run the backfill under load; call `inject` at batch `at_batch`; return the error."""
+    """Run the backfill under load; call `inject` at batch `at_batch` and `release` once the
+    run ended (before the application stops: it may be waiting on what was injected)."""
     def progress(event: str, data: dict[str, Any]) -> None:
         if event == "batch" and data["batch"] == at_batch and inject is not None:
             inject()
@@ -110,6 +115,8 @@ def run_until_fired(
         with pytest.raises(TriggerFiredError) as caught:
             prepared.run()
     finally:
+        if release is not None:
+            release()
         app.finish()
     assert app.reads > 0
     return caught.value
@@ -184,9 +191,8 @@ def test_a_competing_lock_fires_the_latency_trigger(pg_url, workspace_dir):
         holder.execute("LOCK TABLE users IN ACCESS EXCLUSIVE MODE")
 
     try:
-        exc = run_until_fired(s, {"error_rate_over_baseline": None}, 5, lock)
+        exc = run_until_fired(s, {"error_rate_over_baseline": None}, 5, lock, holder.rollback)
     finally:
-        holder.rollback()
         holder.close()
     assert_stopped_safely(s, exc, "latency_p99_ratio")
     assert exc.data["value"] > 2.0 and "for more than 0.5 s" in exc.data["reason"]

@@ -25,7 +25,6 @@ KNOWN_LONG_MODULES: dict[str, int] = {}
 KNOWN_LONG_FUNCTIONS: dict[str, int] = {
     "db/sqlite/introspect.py::_table": 109,
     "execute/backfill.py::run_backfill": 88,
-    "execute/service.py::run_status": 82,
     "lint/split.py::split_statements": 92,
     "workspace/runner.py::run_command": 110,
 }

@@ -43,6 +43,11 @@ class MetricsSource:
         when the database keeps no such statistics."""
         return None
 
+    def flush_own_statistics(self) -> None:
+        """Make this session's own counters visible to the next reading at once (a database
+        that publishes them late would show the sampler's own rolled-back reads one sample
+        later, as the application's errors)."""
+
     def data_directory(self) -> str | None:
         """Where the database keeps its files on its host (to read the disk's free space when
         that host is this machine), or None when it does not say."""

@@ -44,3 +44,5 @@ class RunOptions:
     watch: bool = True
     #: trigger thresholds for this run, over the plan's ([safety] names, safety/watch.py)
     safety: dict[str, Any] | None = None
+    #: run heavy work (backfill, index build) even outside the maintenance windows
+    now: bool = False

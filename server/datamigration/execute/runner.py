@@ -43,7 +43,7 @@ from datamigration.execute.selection import (
 )
 from datamigration.execute.selection import done as step_done
 from datamigration.execute.state import RunLog, RunStore, StepState
-from datamigration.execute.watching import act_on_firing, open_watch
+from datamigration.execute.watching import act_on_firing, check_window, open_watch
 from datamigration.plan.model import Operation, Plan, Step
 from datamigration.safety.throttle import Throttle, ThrottlePolicy
 from datamigration.safety.triggers import evaluate
@@ -217,6 +217,7 @@ class Executor:
     def _run_step(self, step: Step) -> dict[str, Any]:
         started = time.perf_counter()
         self._check_gates(step)
+        check_window(self, step)
         self.store.set_step(step.id, "running", detail=None)
         self.log.write("step_started", step=step.id, title=step.title)
         self.progress("step_started", step=step.id, title=step.title)

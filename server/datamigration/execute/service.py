@@ -23,6 +23,7 @@ from datamigration.plan.dialects import dialect_class
 from datamigration.plan.model import Plan
 from datamigration.plan.store import list_plans, load_plan, plans_dir, read_plan_file
 from datamigration.redact import redact_url
+from datamigration.safety.monitor import run_samples
 from datamigration.safety.throttle import throttle_status
 from datamigration.workspace.root import Workspace
 
@@ -149,6 +150,10 @@ def run_status(
             ],
             "plans": list(known.values()),
         }
+    series = run_samples(workspace, plan_id)
+    if not (plans_dir(workspace) / f"{plan_id}.json").is_file() and series["samples"]:
+        return {"plan_id": plan_id, "summary": "a monitor run (no plan)", "source": "local log",
+                "steps": [], **series}  # fmt: skip
     data = read_plan_file(plans_dir(workspace) / f"{plan_id}.json")
     plan = Plan.from_dict(data)
     run_log = RunLog(workspace.state_dir, plan.id)
@@ -162,6 +167,7 @@ def run_status(
         # the backfill throttle's latest decision ("paused: replication lag 12 s > 5 s")
         "throttle": throttle_status(run_log.read(1000)[0]),
         "source": "local log",
+        **series,
     }
     try:
         url = target_url(plan, db)
@@ -197,19 +203,25 @@ def run_status(
         }
         for s in plan.steps
     ]
+    out["summary"] = _summary(out)
+    return out
+
+
+def _summary(out: dict[str, Any]) -> str:
+    """The one line a person reads first."""
     done = sum(1 for s in out["steps"] if s["status"] == "done")
-    out["summary"] = f"{done}/{len(out['steps'])} steps done"
+    summary = f"{done}/{len(out['steps'])} steps done"
     if "database_error" in out:
-        out["summary"] += (
+        summary += (
             " according to the local log (.datamigration/runs/): the target database could not "
             "be reached, so runs recorded from other machines are not shown"
         )
     if out.get("interrupted"):
-        out["summary"] += (
+        summary += (
             "; a run was interrupted (no executor holds the plan): run the same command "
             "again to resume from the checkpoint"
         )
-    return out
+    return summary
 
 
 def jsonable_result(data: Mapping[str, Any]) -> dict[str, Any]:

@@ -11,15 +11,59 @@ to do next.
 
 from __future__ import annotations
 
+import re
+import time
 from typing import Any
 
 from datamigration.db.base import connect
-from datamigration.errors import DataMigrationError
+from datamigration.errors import ConflictError, DataMigrationError
 from datamigration.plan.model import Step
 from datamigration.safety.watch import TriggerFiredError, Watch, WatchPolicy, clear_stop
+from datamigration.safety.windows import window_state
 
 #: operation kinds that run long enough to be watched while they run
 WATCHED_KINDS = frozenset({"backfill", "copy", "cdc"})
+
+#: an index build is heavy work too (it reads the whole table)
+_INDEX_BUILD = re.compile(r"^\s*CREATE\s+(UNIQUE\s+)?INDEX\b", re.IGNORECASE)
+
+
+class OutsideWindowError(ConflictError):
+    """Heavy work was asked for outside the configured maintenance windows."""
+
+
+def heavy_work(step: Step) -> str | None:
+    """What makes a step heavy (a backfill, a copy, an index build), or None."""
+    for op in step.operations:
+        if op.kind in WATCHED_KINDS:
+            return f"a {op.kind}"
+        if any(_INDEX_BUILD.match(sql) for sql in op.statements):
+            return "an index build"
+    return None
+
+
+def check_window(ex: Any, step: Step) -> None:
+    """Refuse heavy work outside the maintenance windows of datamigration.toml unless the run
+    says `now` (recorded in the run log)."""
+    what = heavy_work(step)
+    if what is None:
+        return
+    state = window_state(ex.workspace.config)
+    if state["open"]:
+        return
+    if ex.options.now:
+        ex.log.write("window_override", step=step.id, work=what, next=state["next"])
+        return
+    nxt = state["next"]
+    raise OutsideWindowError(
+        f"step {step.id} ({step.title}) is {what}, and now is outside every maintenance window "
+        "of datamigration.toml"
+        + (f"; the next opens {nxt['starts']} ({nxt['window']})" if nxt else ""),
+        hint="Run it in that window, or now anyway: execute with now=true (CLI: --now).",
+        step=step.id,
+        next_window=nxt,
+    )
+
 
 #: what to do next, per trigger
 _NEXT = {
@@ -51,6 +95,7 @@ def open_watch(ex: Any, step: Step) -> Watch | None:
         plan_id=ex.plan.id,
         step_id=step.id,
         probe_sql=ex._probe(table)["probe_sql"],
+        pause=None if ex.options.sleep is time.sleep else ex.options.sleep,
     )
     try:
         return watch.start()

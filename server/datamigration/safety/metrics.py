@@ -114,6 +114,8 @@ class Sampler:
     def __post_init__(self) -> None:
         self.latencies = deque(maxlen=self.window)
         self._previous: dict[str, Any] | None = None
+        #: transactions this sampler rolled back itself (its read-only queries)
+        self.own_rollbacks = 0
         self._data_dir = local_data_directory(self.backend)
         self._psutil = _psutil() if self._data_dir is not None else None
         if self._psutil is not None:
@@ -125,6 +127,8 @@ class Sampler:
         try:
             if self.user_queries:
                 for sql in self.user_queries:
+                    # the read-only path always rolls back: not an error of the application's
+                    self.own_rollbacks += 1
                     self.backend.query(sql, max_rows=1, timeout_ms=self.probe_timeout_ms)
                 return (time.perf_counter() - started) * 1000, False
             ms = self.backend.probe_latency_ms(self.probe_sql, timeout_ms=self.probe_timeout_ms)
@@ -155,11 +159,14 @@ class Sampler:
         self._local(out, counters)
         if self.prometheus is not None:
             out["app"] = self.prometheus.sample()
-        self._previous = dict(counters) | {"_t": now, "_rows": self._rows()}
+        self._previous = dict(counters) | {"_t": now, "_rows": self._rows(),
+                                           "_own": self.own_rollbacks}  # fmt: skip
         return out
 
     def _counters(self, out: dict[str, Any]) -> dict[str, Any]:
         try:
+            if self.user_queries:
+                self.backend.flush_own_statistics()
             counters = dict(self.backend.metrics_counters())
         except DatabaseError as exc:
             out["unavailable"].append(f"counters ({exc.message})")
@@ -194,7 +201,8 @@ class Sampler:
             return
         dt = max(now - prev["_t"], 1e-6)
         commits = max(0, c["commits"] - prev["commits"])
-        rollbacks = max(0, c["rollbacks"] - prev["rollbacks"])
+        own = self.own_rollbacks - prev["_own"]
+        rollbacks = max(0, c["rollbacks"] - prev["rollbacks"] - own)
         finished = commits + rollbacks + failed
         out["error_rate"] = round((rollbacks + failed) / finished, 5) if finished else 0.0
         out["transactions"] = finished

@@ -40,7 +40,7 @@ from datamigration.db.base import Backend
 from datamigration.errors import ConflictError, DataMigrationError, UserInputError
 from datamigration.plan.model import RollbackTrigger
 from datamigration.safety.metrics import Sampler
-from datamigration.safety.triggers import evaluate
+from datamigration.safety.triggers import WATCHED, evaluate
 
 SAFETY_SECTION = "safety"
 STOP_FILE = "STOP"
@@ -196,9 +196,12 @@ class Watch:
         step_id: str,
         probe_sql: str | None = None,
         clock: Callable[[], float] = time.monotonic,
+        pause: Callable[[float], Any] | None = None,
     ) -> None:
         self.policy, self.plan_id, self.step_id = policy, plan_id, step_id
         self.state_dir, self.clock = state_dir, clock
+        #: how a pause waits: on the firing event (woken early), or a run's own sleep (tests)
+        self._pause = pause
         self.triggers = [*_plan_triggers(triggers, policy), *_runtime_triggers(policy)]
         self.fired: Firing | None = None
         self._event = threading.Event()
@@ -264,7 +267,10 @@ class Watch:
 
     def sleep(self, seconds: float) -> None:
         """Sleep, woken early by a firing (then raise)."""
-        self._event.wait(max(0.0, seconds))
+        if self._pause is not None:
+            self._pause(seconds)
+        else:
+            self._event.wait(max(0.0, seconds))
         self.check()
 
     # --- the sampling thread -------------------------------------------------------------------
@@ -276,13 +282,14 @@ class Watch:
             try:
                 assert self.sampler is not None
                 sample = self.sampler.sample()
+                self.samples += 1
+                self._record(sample)
+                self._check_stop()
+                self._evaluate(sample)
             except DataMigrationError as exc:  # the watch's connection broke: say so, go on
                 self.error = exc.message
-                continue
-            self.samples += 1
-            self._record(sample)
-            self._check_stop()
-            self._evaluate(sample)
+            except Exception as exc:  # noqa: BLE001 - a bug here must not end the watching
+                self.error = f"{type(exc).__name__}: {exc}"
 
     def _check_stop(self) -> None:
         reason = stop_requested(self.state_dir, self.plan_id)
@@ -388,8 +395,11 @@ def _plan_triggers(
     triggers: Sequence[RollbackTrigger], policy: WatchPolicy
 ) -> list[RollbackTrigger]:
     """The step's metric triggers with this run's thresholds (the plan's unless the run
-    overrides them; None switches one off). Validation and checksum fire after the step."""
+    overrides them; None switches one off). Validation and checksum fire after the step; a step
+    without metric triggers (a plan made by hand) gets the default ones."""
     out = []
+    if not any(t.metric in _PLAN_METRICS for t in triggers):
+        triggers = WATCHED  # a plan that states none is watched with the defaults
     for t in triggers:
         if t.metric in _PLAN_METRICS:
             limit = getattr(policy, _PLAN_METRICS[t.metric])

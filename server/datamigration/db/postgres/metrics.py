@@ -1,5 +1,6 @@
 """What PostgreSQL says about its load: pg_stat_database counters, pg_stat_activity gauges,
-replication slots, pg_stat_statements totals and the data directory.
+replication slots, pg_stat_statements totals and the data directory. Connections count the whole
+server (max_connections is the server's); locks and transactions count this database's.
 
 The engine side (rates, percentiles, verdicts) is `datamigration.safety.metrics`; this is only
 the dialect's SQL. Readings the role may not see come back absent, never as zeros.
@@ -17,11 +18,13 @@ _COUNTERS = (
     "SELECT d.xact_commit, d.xact_rollback, d.deadlocks, "
     "(SELECT count(*) FROM pg_stat_activity WHERE backend_type = 'client backend'), "
     "current_setting('max_connections')::int, "
-    "(SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock'), "
-    "(SELECT count(DISTINCT b) FROM pg_stat_activity a, unnest(pg_blocking_pids(a.pid)) b), "
+    "(SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND datid = d.datid), "
+    "(SELECT count(DISTINCT b) FROM pg_stat_activity a, unnest(pg_blocking_pids(a.pid)) b "
+    " WHERE a.datid = d.datid), "
     "(SELECT COALESCE(max(EXTRACT(EPOCH FROM clock_timestamp() - xact_start)), 0) "
-    " FROM pg_stat_activity WHERE xact_start IS NOT NULL AND pid <> pg_backend_pid()), "
-    "(SELECT count(*) FROM pg_stat_activity WHERE pid <> pg_backend_pid() "
+    " FROM pg_stat_activity WHERE xact_start IS NOT NULL AND pid <> pg_backend_pid() "
+    " AND datid = d.datid), "
+    "(SELECT count(*) FROM pg_stat_activity WHERE pid <> pg_backend_pid() AND datid = d.datid "
     " AND xact_start < clock_timestamp() - make_interval(secs => %s)), "
     "pg_database_size(current_database()), "
     "CASE WHEN pg_is_in_recovery() THEN NULL "
@@ -73,6 +76,14 @@ class PostgresMetrics(PostgresConnection):
             return None
         calls, total = rows[0] if rows else (None, None)
         return {"calls": float(calls or 0), "total_ms": float(total or 0)}
+
+    def flush_own_statistics(self) -> None:
+        # PostgreSQL 15+ publishes a session's counters at most once a second unless asked
+        if getattr(self, "_can_flush", None) is None:
+            found = self.fetch("SELECT current_setting('server_version_num')::int >= 150000")
+            self._can_flush = bool(found and found[0][0])
+        if self._can_flush:
+            self.fetch("SELECT pg_stat_force_next_flush()")
 
     def data_directory(self) -> str | None:
         try:

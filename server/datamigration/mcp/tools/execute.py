@@ -52,6 +52,7 @@ class RunStatusOutput(TypedDict):
     database_error: str | None
     interrupted: bool
     throttle: dict[str, Any] | None
+    samples: list[dict[str, Any]]
     truncated: bool
 
 
@@ -86,6 +87,22 @@ def _shape(out: dict[str, Any]) -> ExecuteOutput:
     )
 
 
+def _stop(runtime: Any, plan_id: str, plan_hash: str) -> ExecuteOutput:
+    """The manual stop: the running step's watch sees the stop file at its next batch."""
+    from datamigration.plan.store import load_plan
+    from datamigration.redact import redact_url
+    from datamigration.safety.watch import request_stop
+
+    plan = load_plan(runtime.workspace, plan_id, plan_hash)  # a mistyped hash is refused
+    path = request_stop(runtime.workspace.state_dir, plan.id, "stop asked through MCP")
+    return ExecuteOutput(plan_id=plan.id, plan_hash=plan.hash, database=redact_url(plan.database),
+                         mode="stop", scope="running step", dry_run=False, steps=[],
+                         remaining=None, final_validation=None,
+                         notes=[f"stop requested ({runtime.workspace.relative(path)}): the running "
+                                "step stops at its next batch and is rolled back as the plan says"],
+                         log="", truncated=False)  # fmt: skip
+
+
 def register(server: MCPServer, runtime: Any) -> None:
     async def _run(
         ctx: Context,
@@ -100,6 +117,7 @@ def register(server: MCPServer, runtime: Any) -> None:
         confirm_token: str | None,
         batch_size: int | None = None,
         max_lag_s: float | None = None,
+        now: bool = False,
     ) -> ExecuteOutput:
         from datamigration.execute.runner import RunOptions
         from datamigration.execute.service import prepare
@@ -131,7 +149,8 @@ def register(server: MCPServer, runtime: Any) -> None:
                 phase=phase,
                 all_steps=all_steps,
                 dry_run=dry_run,
-                options=RunOptions(progress=progress, batch_size=batch_size, max_lag_s=max_lag_s),
+                options=RunOptions(progress=progress, batch_size=batch_size, max_lag_s=max_lag_s,
+                                   now=now),
             )
         )
         try:
@@ -179,6 +198,9 @@ def register(server: MCPServer, runtime: Any) -> None:
                 gt=0,
             ),
         ] = None,
+        now: Annotated[
+            bool, Field(description="Run heavy work even outside the maintenance windows")
+        ] = False,
     ) -> ExecuteOutput:
         """Run the next step, one `step`, a `phase` or `all_steps` of a reviewed plan (by id
         AND hash), confirmed by the user. After a crash the same call resumes. After the last
@@ -187,7 +209,7 @@ def register(server: MCPServer, runtime: Any) -> None:
         """
         return await _run(
             ctx, "execute", plan_id, plan_hash, db, step, phase, all_steps, dry_run, confirm_token,
-            batch_size=batch_size, max_lag_s=max_lag_seconds,
+            batch_size=batch_size, max_lag_s=max_lag_seconds, now=now,
         )  # fmt: skip
 
     @tool(server, read_only=False, destructive=True, title="Roll back plan steps")
@@ -211,10 +233,15 @@ def register(server: MCPServer, runtime: Any) -> None:
         confirm_token: Annotated[
             str | None, Field(description="From a confirmation request")
         ] = None,
+        stop: Annotated[
+            bool, Field(description="Stop the step running now (it rolls back at its next batch)")
+        ] = False,
     ) -> ExecuteOutput:
         """Undo the latest applied step, a named step, or all of them in reverse, with each
         step's reverse operations. A step that dropped data cannot be rolled back (restore the
-        backup). Needs confirmation."""
+        backup). Needs confirmation. `stop`: ask a step running now to stop and roll back."""
+        if stop:
+            return await anyio.to_thread.run_sync(lambda: _stop(runtime, plan_id, plan_hash))
         return await _run(
             ctx, "rollback", plan_id, plan_hash, db, step, None, all_steps, dry_run, confirm_token
         )
@@ -306,5 +333,6 @@ def register(server: MCPServer, runtime: Any) -> None:
             database_error=out.get("database_error"),
             interrupted=bool(out.get("interrupted")),
             throttle=out.get("throttle"),
+            samples=out.get("samples", []),
             truncated=bool(out.get("events_truncated")),
         )
