@@ -198,3 +198,18 @@ def test_a_window_definition_that_does_not_parse_is_a_clear_error(
     with pytest.raises(UserInputError) as err:
         health_check(ws, sqlite_url)
     assert "[windows]" in err.value.message and "Mon-Fri 22:00-06:00" in (err.value.hint or "")
+
+
+def test_each_database_reports_what_it_can_and_names_what_it_cannot(
+    mysql_url, sqlite_url, mongo_url, workspace_dir
+):
+    ws = Workspace.open(str(workspace_dir))
+    mysql = monitor(ws, mysql_url, seconds=0.5, interval=0.25, run="mysql")
+    assert mysql["latest"]["max_connections"] > 0 and mysql["latest"]["error_rate"] is not None
+    lite = monitor(ws, sqlite_url, seconds=0.5, interval=0.25, run="sqlite")
+    assert lite["latest"]["latency_ms"]["p99"] > 0
+    assert {"error_rate", "connections"} <= set(lite["unavailable"])
+    assert "error_rate" not in lite["latest"] or lite["latest"]["error_rate"] is None
+    mongo = monitor(ws, mongo_url, seconds=0.5, interval=0.25, run="mongo")
+    assert mongo["latest"]["latency_ms"]["p99"] > 0
+    assert "replication" not in mongo["unavailable"]  # no standbys reported, not an error

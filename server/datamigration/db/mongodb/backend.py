@@ -375,8 +375,12 @@ class MongoBackend(MongoMetrics, MongoDialect, Backend):
         self._call("dropDatabase", self.client.drop_database, self.url.database or "")
 
     def _probe_read(self, target: str | None, timeout_ms: int) -> None:
-        """One small read of the collection `target` (the backfill throttle's probe)."""
-        self._call("probe", self.db[target or ""].find_one, {}, {"_id": 1})
+        """One small read of the collection `target` (the backfill throttle's probe); without
+        one, a round trip to the server (the monitor's trivial probe)."""
+        if not target:
+            self._call("probe", self.db.command, "ping")
+            return
+        self._call("probe", self.db[target].find_one, {}, {"_id": 1})
 
     # --- keyset reading (mover, validator) -----------------------------------------------
 
