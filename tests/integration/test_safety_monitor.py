@@ -51,7 +51,7 @@ class Endpoint:
         owner = self
 
         class Handler(http.server.BaseHTTPRequestHandler):
-            def do_GET(self) -> None:  # noqa: N802 - http.server's name
+            def do_GET(self) -> None:
                 owner.scrapes += 1
                 n = owner.scrapes * 100
                 text = owner.body if owner.body is not None else METRICS % {

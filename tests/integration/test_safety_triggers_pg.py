@@ -74,8 +74,8 @@ def prepare(url: str, workspace_dir: Path) -> Setup:
     ws = Workspace.open(str(workspace_dir))
     with connect(url) as b:
         b.execute(["CREATE TABLE users (id bigserial PRIMARY KEY, email text NOT NULL, n int)",
-                   "INSERT INTO users (email, n) SELECT 'u' || g || '@x', g "
-                   f"FROM generate_series(1, {ROWS}) g"])  # fmt: skip
+                   ("INSERT INTO users (email, n) SELECT 'u' || g || '@x', g "
+                   f"FROM generate_series(1, {ROWS}) g")])  # fmt: skip
         schema = b.inspect()
     measured = Measured({"users": ROWS}, {}, 50_000.0, "test")
     plan = build_plan(parse_spec(CHANGE), schema, measured=measured, database=url, story=STORY)
@@ -101,6 +101,7 @@ def run_until_fired(
 ) -> TriggerFiredError:
     """Run the backfill under load; call `inject` at batch `at_batch` and `release` once the
     run ended (before the application stops: it may be waiting on what was injected)."""
+
     def progress(event: str, data: dict[str, Any]) -> None:
         if event == "batch" and data["batch"] == at_batch and inject is not None:
             inject()

@@ -30,7 +30,7 @@ _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h)?\s*$")
 _UNIT = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, None: 1.0}
 
 
-def parse_duration(text: str | float | int, what: str = "duration") -> float:
+def parse_duration(text: str | float, what: str = "duration") -> float:
     """`60`, `60s`, `2m`, `500ms`, `1h` -> seconds."""
     if isinstance(text, int | float) and not isinstance(text, bool):
         seconds = float(text)
@@ -124,8 +124,10 @@ def summarize(samples: list[dict[str, Any]], probes: list[float]) -> dict[str, A
     tps = values("throughput_tps")
     slot = [s["slot_lag"]["seconds"] for s in samples if s.get("slot_lag")]
     return {
-        "latency_ms": {q: (round(v, 3) if (v := percentile(probes, n)) is not None else None)
-                       for q, n in (("p50", 50), ("p95", 95), ("p99", 99))},  # fmt: skip
+        "latency_ms": {
+            q: (round(v, 3) if (v := percentile(probes, n)) is not None else None)
+            for q, n in (("p50", 50), ("p95", 95), ("p99", 99))
+        },
         "probes": len(probes),
         "error_rate_max": top("error_rate"),
         "throughput_tps_mean": round(sum(tps) / len(tps), 1) if tps else None,

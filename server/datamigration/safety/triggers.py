@@ -89,11 +89,7 @@ def evaluate(
         failed = validation.get("failed") or ()
         observed["validation"] = not validation.get("passed", False)
         observed["checksum"] = any(r.get("type") == "checksum_diff" for r in failed)
-    return [
-        t
-        for t in triggers
-        if action in (None, t.action) and _holds(t, observed.get(t.metric))
-    ]
+    return [t for t in triggers if action in (None, t.action) and _holds(t, observed.get(t.metric))]
 
 
 def _holds(trigger: RollbackTrigger, value: float | bool | None) -> bool:

@@ -34,7 +34,7 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Self
 
 from datamigration.db.base import Backend
 from datamigration.errors import ConflictError, DataMigrationError, UserInputError
@@ -246,7 +246,7 @@ class Watch:
         if self.backend is not None:
             self.backend.close()
 
-    def __enter__(self) -> Watch:
+    def __enter__(self) -> Self:
         return self.start()
 
     def __exit__(self, *exc: object) -> None:
@@ -341,14 +341,16 @@ class Watch:
             m["replication_lag_seconds"] = float(s["replication_lag_s"])
             w["replication_lag_seconds"] = (
                 f"replication lag {s['replication_lag_s']:.1f} s above "
-                f"{p.replication_lag_seconds or 0:g} s for more than {p.grace_seconds:g} s")
+                f"{p.replication_lag_seconds or 0:g} s for more than {p.grace_seconds:g} s"
+            )
         slot = s.get("slot_lag")
         if slot:
             m["slot_lag_seconds"] = float(slot["seconds"])
             w["slot_lag_seconds"] = (
                 f"replication slot {slot['slot']} {'at least ' if slot['at_least'] else ''}"
                 f"{slot['seconds']:.1f} s behind ({slot['bytes']:,} bytes of WAL), limit "
-                f"{p.slot_lag_seconds or 0:g} s")
+                f"{p.slot_lag_seconds or 0:g} s"
+            )
         short = self._disk_short(s)
         if short is not None:
             m["disk_free_short"], w["disk_free_short"] = 1.0, short

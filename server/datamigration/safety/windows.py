@@ -85,7 +85,9 @@ def parse_windows(config: dict[str, Any]) -> tuple[list[Window], ZoneInfo]:
     try:
         zone = ZoneInfo(str(zone_name))
     except (ZoneInfoNotFoundError, ValueError):
-        raise _bad(zone_name, "unknown time zone (use an IANA name such as Europe/Berlin)") from None
+        raise _bad(
+            zone_name, "unknown time zone (use an IANA name such as Europe/Berlin)"
+        ) from None
     entries = section.get("allowed", [])
     if isinstance(entries, str) or not isinstance(entries, list):
         raise _bad(entries, "allowed must be a list of strings")

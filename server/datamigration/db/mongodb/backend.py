@@ -32,9 +32,9 @@ from datamigration.db.errors import (
     QueryTimeoutError,
     translate,
 )
-from datamigration.db.mongodb.metrics import MongoMetrics
 from datamigration.db.mongodb.dialect import MongoDialect
 from datamigration.db.mongodb.guard import MongoQuery, parse_query
+from datamigration.db.mongodb.metrics import MongoMetrics
 from datamigration.db.mongodb.sample import SchemaSampler
 from datamigration.db.readonly import MAX_RESULT_BYTES, clamp_rows, fetch_capped, now
 from datamigration.errors import DatabaseError, NotFoundError, UserInputError

@@ -98,8 +98,8 @@ def _stop(runtime: Any, plan_id: str, plan_hash: str) -> ExecuteOutput:
     return ExecuteOutput(plan_id=plan.id, plan_hash=plan.hash, database=redact_url(plan.database),
                          mode="stop", scope="running step", dry_run=False, steps=[],
                          remaining=None, final_validation=None,
-                         notes=[f"stop requested ({runtime.workspace.relative(path)}): the running "
-                                "step stops at its next batch and is rolled back as the plan says"],
+                         notes=[(f"stop requested ({runtime.workspace.relative(path)}): the running "
+                                "step stops at its next batch and is rolled back as the plan says")],
                          log="", truncated=False)  # fmt: skip
 
 
@@ -149,8 +149,9 @@ def register(server: MCPServer, runtime: Any) -> None:
                 phase=phase,
                 all_steps=all_steps,
                 dry_run=dry_run,
-                options=RunOptions(progress=progress, batch_size=batch_size, max_lag_s=max_lag_s,
-                                   now=now),
+                options=RunOptions(
+                    progress=progress, batch_size=batch_size, max_lag_s=max_lag_s, now=now
+                ),
             )
         )
         try:
