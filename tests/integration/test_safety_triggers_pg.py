@@ -211,3 +211,31 @@ def test_a_stalled_logical_slot_fires_the_slot_lag_trigger(pg_logical_url, works
     finally:
         with psycopg.connect(pg_logical_url, autocommit=True) as c:
             c.execute("SELECT pg_drop_replication_slot('dm_stalled')")
+
+
+def test_a_failed_validation_rolls_the_step_back_blocks_the_story_and_warns(pg_url, workspace_dir):
+    import dataclasses
+
+    from datamigration.errors import ValidationFailedError
+    from datamigration.plan.model import RollbackTrigger
+    from integration.test_execute_engine_pg import make_plan, rename_steps, seed
+
+    ws = Workspace.open(str(workspace_dir))
+    seed(pg_url, rows=100)
+    expand = dataclasses.replace(
+        rename_steps()[0],  # adds email_address; the rule cannot hold before the backfill
+        validation=(
+            {"id": "x", "type": "not_null", "table": "users", "columns": ["email_address"]},
+        ),
+        rollback_triggers=(RollbackTrigger("validation", "failed", None, "a rule failed"),),
+    )
+    plan = dataclasses.replace(make_plan(ws, pg_url, [expand]), story=STORY)
+    plan = dataclasses.replace(plan, hash=plan.compute_hash())
+    save_plan(ws, plan)
+    status.new_story(ws, STORY, "Rename users.email", status="in_progress")
+    with pytest.raises(ValidationFailedError) as err:
+        service.prepare(ws, plan.id, plan.hash, db=pg_url, step=expand.id).run()
+    assert err.value.data["rolled_back"]
+    assert status.get_story(ws, STORY)["status"] == "blocked"
+    (warning,) = [m for m in bus.read(ws, type="warning").messages if "trigger" in (m.text or "")]
+    assert "rollback trigger validation fired" in warning.text and "1 of 1" in warning.text

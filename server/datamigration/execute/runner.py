@@ -266,9 +266,11 @@ class Executor:
         except TriggerFiredError as exc:
             raise act_on_firing(self, step, exc) from None
         except ValidationFailedError as exc:
-            if exc.data.get("rolled_back"):
+            if exc.data.get("rolled_back"):  # a trigger acted: the story is blocked, bus told
                 self.log.write("step_failed", step=step.id, error=exc.message)
-                self._story.step_failed(self.workspace, self.plan, step, exc.message)
+                fired = evaluate(step.rollback_triggers, validation=exc.data["validation"])
+                why = {"trigger": fired[0].metric, "reason": exc.data["validation"]["summary"]}
+                self._story.trigger_fired(self.workspace, self.plan, step, why, "rolled back")
                 raise
             self._fail_step(step, exc)
             raise
