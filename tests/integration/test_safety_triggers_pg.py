@@ -239,3 +239,49 @@ def test_a_failed_validation_rolls_the_step_back_blocks_the_story_and_warns(pg_u
     assert status.get_story(ws, STORY)["status"] == "blocked"
     (warning,) = [m for m in bus.read(ws, type="warning").messages if "trigger" in (m.text or "")]
     assert "rollback trigger validation fired" in warning.text and "1 of 1" in warning.text
+
+
+def test_a_stop_during_an_index_build_cancels_it_and_rolls_the_step_back(pg_url, workspace_dir):
+    """An index build is one long statement: the watch cancels it on the server, the step's
+    rollback drops what it left, and the table is as before."""
+    ws = Workspace.open(str(workspace_dir))
+    with connect(pg_url) as b:
+        b.execute(["CREATE TABLE users (id bigserial PRIMARY KEY, email text NOT NULL, n int)",
+                   ("INSERT INTO users (email, n) SELECT md5(g::text) || md5((g * 7)::text), g "
+                   "FROM generate_series(1, 600000) g")])  # fmt: skip
+        schema = b.inspect()
+    spec = {"kind": "add_index", "table": "users", "columns": ["email", "n"], "name": "users_ix"}
+    measured = Measured({"users": 600_000}, {}, 50_000.0, "test")
+    plan = build_plan(parse_spec(spec), schema, measured=measured, database=pg_url, story=STORY)
+    save_plan(ws, plan)
+    status.new_story(ws, STORY, "Index users", status="in_progress")
+    before = scalar(pg_url, CHECKSUM)
+
+    def stop_once_building() -> None:
+        with psycopg.connect(pg_url, autocommit=True) as c:
+            for _ in range(2000):
+                if c.execute("SELECT count(*) FROM pg_stat_activity WHERE state = 'active' "
+                             "AND query LIKE 'CREATE INDEX CONCURRENTLY%'").fetchone()[0]:  # fmt: skip
+                    request_stop(ws.state_dir, plan.id, "index build too slow")
+                    return
+                halt.wait(0.01)
+
+    halt = threading.Event()
+    stopper = threading.Thread(target=stop_once_building, daemon=True)
+    stopper.start()
+    options = RunOptions(safety=FAST, finish_story=False)
+    try:
+        with pytest.raises(TriggerFiredError) as err:
+            service.prepare(ws, plan.id, plan.hash, db=pg_url, all_steps=True,
+                            options=options).run()  # fmt: skip
+    finally:
+        halt.set()
+        stopper.join(timeout=30)
+    exc = err.value
+    assert exc.data["trigger"] == "manual_stop" and exc.data["rolled_back"]
+    assert "it was rolled back (drop index users_ix)" in exc.message
+    assert scalar(pg_url, "SELECT count(*) FROM pg_indexes WHERE indexname = 'users_ix'") == 0
+    assert scalar(pg_url, CHECKSUM) == before
+    (step,) = service.run_status(ws, plan.id, db=pg_url)["steps"]
+    assert step["status"] == "rolled_back"
+    assert status.get_story(ws, STORY)["status"] == "blocked"

@@ -48,6 +48,16 @@ class MetricsSource:
         that publishes them late would show the sampler's own rolled-back reads one sample
         later, as the application's errors)."""
 
+    def session_id(self) -> Any:
+        """This connection's id on the server (to cancel its running statement from another
+        connection), or None where there is no such thing."""
+        return None
+
+    def cancel_session(self, session: Any) -> bool:
+        """Cancel the statement session `session` is running (not the session itself); True
+        when the server accepted."""
+        return False
+
     def data_directory(self) -> str | None:
         """Where the database keeps its files on its host (to read the disk's free space when
         that host is this machine), or None when it does not say."""

@@ -43,7 +43,7 @@ from datamigration.execute.selection import (
 )
 from datamigration.execute.selection import done as step_done
 from datamigration.execute.state import RunLog, RunStore, StepState
-from datamigration.execute.watching import act_on_firing, check_window, open_watch
+from datamigration.execute.watching import act_on_firing, check_window, watching
 from datamigration.plan.model import Operation, Plan, Step
 from datamigration.safety.throttle import Throttle, ThrottlePolicy
 from datamigration.safety.triggers import evaluate
@@ -224,8 +224,7 @@ class Executor:
         ops_out = []
         ran: list[Operation] = []
         try:
-            self.watch = open_watch(self, step)
-            try:
+            with watching(self, step):
                 for op in step.operations:
                     try:
                         ops_out.append(self._run_operation(step, op))
@@ -234,10 +233,6 @@ class Executor:
                             raise self._undo_partial(step, ran, exc) from exc
                         raise
                     ran.append(op)
-            finally:
-                if self.watch is not None:
-                    self.watch.close()
-                    self.watch = None
             validation = None
             if step.validation:
                 validation = self.validate(step.validation, f"{self.plan.id}-{step.id}")

@@ -1,8 +1,9 @@
 """The executor's side of the rollback triggers that act while a step runs.
 
 `open_watch` starts a `safety.watch.Watch` for a step whose operations run long (a batched
-backfill; the move engine's copy later): it samples the target on its own connection and the
-running operation asks it between batches. `act_on_firing` is what happens when one fires: the
+backfill, an index build; the move engine's copy later): it samples the target on its own
+connection; a batched operation asks it between batches, a single long statement is cancelled
+by it on the server. `act_on_firing` is what happens when one fires: the
 step is stopped and rolled back as the plan says (its rollback operations; a backfill into a
 new column has none, so its checkpoint stays and it resumes later), the story is marked blocked,
 a `warning` with the numbers goes on the bus, and the error says exactly what happened and what
@@ -11,8 +12,10 @@ to do next.
 
 from __future__ import annotations
 
+import contextlib
 import re
 import time
+from collections.abc import Iterator
 from typing import Any
 
 from datamigration.db.base import connect
@@ -80,10 +83,28 @@ _NEXT = {
 }
 
 
+@contextlib.contextmanager
+def watching(ex: Any, step: Step) -> Iterator[Watch | None]:
+    """The step's watch while its operations run (`ex.watch`); an operation that failed because
+    the watch cancelled it is reported as the trigger that fired."""
+    ex.watch = open_watch(ex, step)
+    try:
+        yield ex.watch
+    except DataMigrationError as exc:
+        fired = ex.watch is not None and ex.watch.fired is not None
+        if fired and not isinstance(exc, TriggerFiredError):
+            ex.watch.check()  # raises the firing, with this error as its cause
+        raise
+    finally:
+        if ex.watch is not None:
+            ex.watch.close()
+            ex.watch = None
+
+
 def open_watch(ex: Any, step: Step) -> Watch | None:
     """A started watch for a step with long-running operations (None for a short step)."""
     table = next((op.backfill.table for op in step.operations if op.backfill is not None), None)
-    if not ex.options.watch or not any(op.kind in WATCHED_KINDS for op in step.operations):
+    if not ex.options.watch or heavy_work(step) is None:
         return None
     policy = WatchPolicy.build(ex.workspace.config, step.rollback_triggers, ex.options.safety)
     live = ex.backend.live_metrics
@@ -96,6 +117,8 @@ def open_watch(ex: Any, step: Step) -> Watch | None:
         step_id=step.id,
         probe_sql=ex._probe(table)["probe_sql"],
         pause=None if ex.options.sleep is time.sleep else ex.options.sleep,
+        # no batch boundary to stop at: a firing cancels the executor's running statement
+        cancel=ex.backend.session_id() if live and table is None else None,
     )
     try:
         return watch.start()

@@ -20,7 +20,8 @@ How each condition counts:
   the floor, a manual stop: at once.
 
 A batched operation asks the watch between batches (`check`) and sleeps through it (`sleep`
-returns early when a trigger fires), so a firing stops the work within one batch; the executor
+returns early when a trigger fires), so a firing stops the work within one batch; a long single
+statement (an index build) is cancelled on the server by the watch itself; the executor
 then rolls the step back, blocks the story and posts the numbers on the bus. Every sample goes
 to `.datamigration/runs/<plan>/samples.jsonl`, which `run-status` shows.
 """
@@ -197,11 +198,16 @@ class Watch:
         probe_sql: str | None = None,
         clock: Callable[[], float] = time.monotonic,
         pause: Callable[[float], Any] | None = None,
+        cancel: Any = None,
     ) -> None:
         self.policy, self.plan_id, self.step_id = policy, plan_id, step_id
         self.state_dir, self.clock = state_dir, clock
         #: how a pause waits: on the firing event (woken early), or a run's own sleep (tests)
         self._pause = pause
+        #: the session whose running statement a firing cancels (a long single statement, such
+        #: as an index build, has no batch boundary to stop at); None: stop between batches
+        self._cancel = cancel
+        self.cancelled = False
         self.triggers = [*_plan_triggers(triggers, policy), *_runtime_triggers(policy)]
         self.fired: Firing | None = None
         self._event = threading.Event()
@@ -375,6 +381,11 @@ class Watch:
         self.fired = firing
         self._record({"fired": firing.to_dict(), "at": time.time()})
         self._event.set()
+        if self._cancel is not None and self.backend is not None:
+            try:
+                self.cancelled = self.backend.cancel_session(self._cancel)
+            except DataMigrationError as exc:
+                self.error = f"could not cancel the running statement: {exc.message}"
 
     def _record(self, sample: dict[str, Any]) -> None:
         path = run_dir(self.state_dir, self.plan_id) / SAMPLES_FILE

@@ -49,6 +49,13 @@ class MySQLMetrics(MySQLConnection):
             pass
         return out
 
+    def session_id(self) -> Any:
+        return self.fetch("SELECT CONNECTION_ID()")[0][0]
+
+    def cancel_session(self, session: Any) -> bool:
+        self.fetch(f"KILL QUERY {int(session)}")
+        return True
+
     def data_directory(self) -> str | None:
         rows = self.fetch("SELECT @@datadir")
         return str(rows[0][0]) if rows and rows[0][0] else None

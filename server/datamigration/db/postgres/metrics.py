@@ -85,6 +85,13 @@ class PostgresMetrics(PostgresConnection):
         if self._can_flush:
             self.fetch("SELECT pg_stat_force_next_flush()")
 
+    def session_id(self) -> Any:
+        return self.fetch("SELECT pg_backend_pid()")[0][0]
+
+    def cancel_session(self, session: Any) -> bool:
+        found = self.fetch("SELECT pg_cancel_backend(%s)", (int(session),))
+        return bool(found and found[0][0])
+
     def data_directory(self) -> str | None:
         try:
             rows = self.fetch("SELECT current_setting('data_directory', true)")
