@@ -162,6 +162,8 @@ async def test_every_answer_of_a_large_session_stays_under_25k_tokens_and_tools_
         await call("run_status", {"plan_id": plan["plan_id"], "db": pg_url})
         await call("run_status", {})
         await call("inspect", {"db": pg_url, "table": ["users"]})
+        await call("monitor", {"db": pg_url, "seconds": 2, "interval": 0.1, "run": "big"})
+        await call("health_check", {"db": pg_url})
         diff = await call(
             "diff_data",
             {

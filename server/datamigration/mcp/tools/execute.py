@@ -199,9 +199,7 @@ def register(server: MCPServer, runtime: Any) -> None:
                 gt=0,
             ),
         ] = None,
-        now: Annotated[
-            bool, Field(description="Run heavy work even outside the maintenance windows")
-        ] = False,
+        now: Annotated[bool, Field(description="Ignore maintenance windows")] = False,
     ) -> ExecuteOutput:
         """Run the next step, one `step`, a `phase` or `all_steps` of a reviewed plan (by id
         AND hash), confirmed by the user. After a crash the same call resumes. After the last
@@ -234,13 +232,11 @@ def register(server: MCPServer, runtime: Any) -> None:
         confirm_token: Annotated[
             str | None, Field(description="From a confirmation request")
         ] = None,
-        stop: Annotated[
-            bool, Field(description="Stop the step running now (it rolls back at its next batch)")
-        ] = False,
+        stop: Annotated[bool, Field(description="Instead: stop the step running now")] = False,
     ) -> ExecuteOutput:
         """Undo the latest applied step, a named step, or all of them in reverse, with each
         step's reverse operations. A step that dropped data cannot be rolled back (restore the
-        backup). Needs confirmation. `stop`: ask a step running now to stop and roll back."""
+        backup). Needs confirmation."""
         if stop:
             return await anyio.to_thread.run_sync(lambda: _stop(runtime, plan_id, plan_hash))
         return await _run(

@@ -27,7 +27,6 @@ class MonitorOutput(TypedDict):
     database: str
     samples_file: str
     samples: int
-    seconds: float
     baseline: dict[str, Any]
     latest: dict[str, Any]
     summary: dict[str, Any]
@@ -39,7 +38,6 @@ class HealthOutput(TypedDict):
     database: str
     reasons: list[str]
     checks: list[dict[str, Any]]
-    latency_ms: dict[str, Any] | None
     window: dict[str, Any]
     unavailable: list[str]
 
@@ -49,19 +47,14 @@ def register(server: MCPServer, runtime: Any) -> None:
     async def monitor(
         db: Annotated[str, Field(description="Database URL or connection name")],
         ctx: Context,
-        seconds: Annotated[float, Field(description="How long to sample", gt=0, le=600)] = 60,
-        interval: Annotated[float, Field(description="Seconds between samples", gt=0)] = 1,
-        queries: Annotated[
-            list[str] | None, Field(description="Read queries to time (read-only path)")
-        ] = None,
-        prometheus: Annotated[
-            str | None, Field(description="The application's Prometheus metrics URL")
-        ] = None,
-        run: Annotated[str | None, Field(description="Run name the samples are kept under")] = None,
+        seconds: Annotated[float, Field(gt=0, le=600)] = 60,
+        interval: Annotated[float, Field(gt=0)] = 1,
+        queries: Annotated[list[str] | None, Field(description="Read queries to time")] = None,
+        prometheus: Annotated[str | None, Field(description="App metrics URL")] = None,
+        run: str | None = None,
     ) -> MonitorOutput:
-        """Baseline, then samples of a database: probe latency p50/p95/p99, error rate,
-        throughput, connections, locks, long transactions, replication/slot lag, disk, host,
-        and the application's Prometheus metrics. Stored per run; run_status shows them."""
+        """Baseline, then samples: latency percentiles, errors, throughput, connections,
+        locks, lag, disk, app metrics. Kept per run; run_status shows them."""
         from datamigration.execute.service import jsonable_result
         from datamigration.safety.monitor import monitor as engine
 
@@ -84,12 +77,10 @@ def register(server: MCPServer, runtime: Any) -> None:
     @tool(server, read_only=True, title="Is it safe to start now?")
     async def health_check(
         db: Annotated[str, Field(description="Database URL or connection name")],
-        heavy: Annotated[
-            bool, Field(description="Heavy work (backfill, index build): windows apply")
-        ] = True,
+        heavy: Annotated[bool, Field(description="Heavy work: windows apply")] = True,
     ) -> HealthOutput:
-        """Whether a migration may start now, and why not: load, replication lag, long
-        transactions, blocking locks, abandoned replication slots, disk, maintenance windows."""
+        """Safe to start now? Why not: load, lag, long transactions, locks, abandoned slots,
+        disk, maintenance windows."""
         from datamigration.execute.service import jsonable_result
         from datamigration.safety.health import health_check as engine
 
