@@ -139,9 +139,17 @@ def test_an_unreachable_prometheus_endpoint_is_refused_with_a_hint(pg_url, works
 def test_health_says_safe_on_a_quiet_database_and_names_an_abandoned_slot(
     pg_logical_url, workspace_dir
 ):
+    # a busy test machine makes single slow probes: judge latency only past half a second
+    (workspace_dir / "datamigration.toml").write_text("[safety]\nlatency_floor_ms = 500\n")
     ws = Workspace.open(str(workspace_dir))
+    unknown = health_check(ws, pg_logical_url)
+    (latency,) = [c for c in unknown["checks"] if c["check"] == "latency"]
+    assert latency["ok"] is None and "run monitor" in latency["detail"]
+    monitor(ws, pg_logical_url, seconds=0.3, interval=0.1, run="normal-hour")
     quiet = health_check(ws, pg_logical_url)
     assert quiet["safe"], quiet["reasons"]
+    (latency,) = [c for c in quiet["checks"] if c["check"] == "latency"]
+    assert latency["ok"] and "baseline of run normal-hour" in latency["detail"]
     with psycopg.connect(pg_logical_url, autocommit=True) as c:
         c.execute("SELECT pg_create_logical_replication_slot('dm_left_behind', 'test_decoding')")
     try:

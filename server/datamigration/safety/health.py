@@ -1,8 +1,8 @@
 """Is it safe to start now? One call that looks at what would make a migration hurt.
 
 `health_check(workspace, db)` takes a short baseline of the database (`safety/metrics.py`) and
-answers `safe` with each check and why it failed: load (connections against the maximum,
-sessions waiting for locks), replication lag, long-running transactions, blocking locks,
+answers `safe` with each check and why it failed: load (connections against the maximum),
+probe latency against the newest baseline a `monitor` run recorded, replication lag, long-running transactions, blocking locks,
 abandoned replication slots (inactive, holding WAL), disk free against the floor, and the
 maintenance windows of datamigration.toml (`safety/windows.py`; with `heavy=True` a closed
 window fails the check and names the next one). Thresholds are the watch's (`[safety]`).
@@ -15,6 +15,7 @@ from typing import Any
 
 from datamigration.db.base import connect
 from datamigration.safety.metrics import Sampler
+from datamigration.safety.monitor import stored_baseline
 from datamigration.safety.watch import WatchPolicy
 from datamigration.safety.windows import window_state
 from datamigration.workspace.root import Workspace
@@ -38,7 +39,8 @@ def health_check(
         s = sampler.baseline(policy.baseline_probes)
         slots = backend.replication_slots()
         label = backend.label
-    checks = [_load(s), *_locks(s), _lag(s, policy), _slots(slots), _disk(s, policy)]
+    checks = [_load(s), _against_baseline(s, stored_baseline(workspace, label), policy),
+              *_locks(s), _lag(s, policy), _slots(slots), _disk(s, policy)]  # fmt: skip
     if windows["configured"]:
         nxt = windows["next"]
         detail = (f"inside the window {windows['window']}" if windows["open"] else
@@ -67,6 +69,22 @@ def _load(s: dict[str, Any]) -> dict[str, Any]:
                   f"{s.get('connections')} of {s.get('max_connections')} connections in use "
                   f"({used:.0%}; limit {CONNECTIONS_MAX_USED:.0%}), probe p99 "
                   f"{(s.get('latency_ms') or {}).get('p99')} ms")  # fmt: skip
+
+
+def _against_baseline(
+    s: dict[str, Any], base: dict[str, Any] | None, policy: WatchPolicy
+) -> dict[str, Any]:
+    """Probe p99 now against the newest baseline a `monitor` run took of this database."""
+    now_p99 = (s.get("latency_ms") or {}).get("p99")
+    then = ((base or {}).get("latency_ms") or {}).get("p99")
+    if base is None or now_p99 is None or then is None:
+        return _check("latency", None, "no monitor baseline of this database yet: run monitor "
+                      "at a normal hour to record one")  # fmt: skip
+    ratio = policy.latency_p99_ratio or 2.0
+    limit = max(policy.latency_floor_ms, then * ratio)
+    return _check("latency", now_p99 <= limit,
+                  f"probe p99 {now_p99} ms against {then} ms in the baseline of run "
+                  f"{base['run']} (limit {limit:.1f} ms)")  # fmt: skip
 
 
 def _locks(s: dict[str, Any]) -> list[dict[str, Any]]:

@@ -80,7 +80,7 @@ def monitor(
 
         samples: list[dict[str, Any]] = []
         baseline = sampler.baseline()
-        keep(baseline | {"baseline": True})
+        keep(baseline | {"baseline": True, "database": backend.label})
         probes: list[float] = list(sampler.latencies)
         deadline = time.monotonic() + seconds
         while time.monotonic() < deadline:
@@ -138,6 +138,22 @@ def summarize(samples: list[dict[str, Any]], probes: list[float]) -> dict[str, A
         "slot_lag_s_max": max(slot) if slot else None,
         "disk_free_bytes_min": min(values("disk_free_bytes"), default=None),
     }
+
+
+def stored_baseline(workspace: Workspace, database: str) -> dict[str, Any] | None:
+    """The newest baseline a monitor run took of `database` (its label), or None."""
+    folder = workspace.state_dir / "runs"
+    files = sorted(folder.glob(f"*/{SAMPLES_FILE}"), key=lambda f: f.stat().st_mtime, reverse=True)
+    for path in files:
+        with path.open(encoding="utf-8") as fh:
+            first = fh.readline()
+        try:
+            found = json.loads(first)
+        except ValueError:
+            continue
+        if isinstance(found, dict) and found.get("baseline") and found.get("database") == database:
+            return found | {"run": path.parent.name}
+    return None
 
 
 def brief(sample: dict[str, Any]) -> dict[str, Any]:
