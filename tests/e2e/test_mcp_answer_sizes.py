@@ -165,6 +165,8 @@ async def test_every_answer_of_a_large_session_stays_under_25k_tokens_and_tools_
         taken = await call("backup", {"db": pg_url, "tables": ["users_head"]})
         assert taken["backup"]["verified"]
         await call("backup", {"list_all": True})
+        await call("monitor", {"db": pg_url, "seconds": 2, "interval": 0.1, "run": "big"})
+        await call("health_check", {"db": pg_url})
         diff = await call(
             "diff_data",
             {

@@ -60,6 +60,7 @@ def _options(args: argparse.Namespace) -> Any:
         max_lag_s=getattr(args, "max_lag_seconds", None),
         progress=progress,
         without_backup=getattr(args, "without_backup", None),
+        now=bool(getattr(args, "now", False)),
     )
 
 
@@ -199,9 +200,9 @@ def cmd_run_status(args: argparse.Namespace) -> int:
                 f"{r['plan_id']} {r['hash'][:12]} {r['title']}: last {ev.get('event')} at {ev.get('ts')}"
             )
         return 0
-    print_text(
-        f"plan {out['plan_id']} ({out['plan_hash'][:12]}): {out['summary']} [{out['source']}]"
-    )
+    print_text(f"{'plan ' if out.get('plan_hash') else ''}{out['plan_id']}"
+               f"{' (' + out['plan_hash'][:12] + ')' if out.get('plan_hash') else ''}: "
+               f"{out['summary']} [{out['source']}]")  # fmt: skip
     if out.get("database_error"):
         print_text(f"  database not reached: {out['database_error']}")
     for s in out["steps"]:
@@ -213,6 +214,9 @@ def cmd_run_status(args: argparse.Namespace) -> int:
     elif th:
         print_text(f"  last throttle: {th['step']} {th['state']} at {th['at']} ({th['pauses']} "
                    "pauses logged)")  # fmt: skip
+    for sample in out.get("samples", []):
+        shown = ", ".join(f"{k} {v}" for k, v in sample.items() if k not in ("at", "step"))
+        print_text(f"  sample {sample.get('at', '')} {sample.get('step') or ''}: {shown}")
     for c in out.get("checkpoints", []):
         if c["batches"]:
             state = "finished" if c["finished"] else "in progress"
@@ -326,6 +330,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="run a step that can lose data without a verified backup (recorded on the story, "
         "posted on the bus as a warning)",
     )
+    p.add_argument("--now", action="store_true",
+                   help="run heavy work even outside the [windows] of datamigration.toml")  # fmt: skip
     p.add_argument("--quiet", action="store_true", help="no progress lines")
     add_json_flag(p)
     p.set_defaults(func=cmd_execute)

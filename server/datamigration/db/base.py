@@ -36,6 +36,7 @@ from datamigration.db.errors import (
     UnsupportedOperationError,
     translate,
 )
+from datamigration.db.metrics import MetricsSource
 from datamigration.db.model import Schema
 from datamigration.db.urls import ConnectionURL, resolve
 from datamigration.errors import DatabaseError, NotFoundError, UserInputError
@@ -69,7 +70,7 @@ _TRANSACTION_CONTROL = frozenset(
 )
 
 
-class Backend(Dialect, BackupSupport):
+class Backend(MetricsSource, Dialect, BackupSupport):
     """Base class of every database backend. Subclasses set the class attributes below (the
     language facts, `dialect` to `quote_identifier`, come from the package's `Dialect`)."""
 

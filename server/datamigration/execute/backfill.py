@@ -185,11 +185,19 @@ class BackfillRunner(OperationRunner):
             ctx.log.write("throttle", step=step.id, operation=op.id, **info)
             ctx.progress("throttle", step=step.id, operation=op.id, **info)
 
+        watch = ctx.watch
+        sleep = ctx.options.sleep if watch is None else watch.sleep
+
         def on_batch(info: dict[str, Any]) -> None:
             ctx.log.write("batch", step=step.id, **info)
             ctx.progress("batch", step=step.id, **info)
+            if watch is not None:  # a trigger that fired stops the backfill after this batch
+                watch.rows = info["rows"]
+                if not info["final"]:
+                    watch.check()
 
         throttle = ctx.throttle(ctx.backfill_policy(step), spec.table, on_event=on_throttle)
+        throttle.sleep = sleep  # a pause ends early when a trigger fires
         result = run_backfill(
             ctx.backend,
             ctx.store,
@@ -197,7 +205,7 @@ class BackfillRunner(OperationRunner):
             op,
             throttle,
             backoff=ctx.options.backoff,
-            sleep=ctx.options.sleep,
+            sleep=sleep,
             on_batch=on_batch,
             batch_size=ctx.options.batch_size,
         )

@@ -37,6 +37,8 @@ class RunContext(Protocol):
     store: RunStore | MongoRunStore
     options: RunOptions
     log: RunLog
+    #: the running step's watch (rollback triggers evaluated while it runs), or None
+    watch: Any
 
     def progress(self, event: str, **data: Any) -> None: ...
 

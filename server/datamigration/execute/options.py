@@ -45,3 +45,9 @@ class RunOptions:
     backup_gate: bool = True
     #: run such a step without a verified backup: the reason (confirmed, recorded, posted)
     without_backup: str | None = None
+    #: watch long steps while they run and roll them back when a trigger fires (execute/watching.py)
+    watch: bool = True
+    #: trigger thresholds for this run, over the plan's ([safety] names, safety/watch.py)
+    safety: dict[str, Any] | None = None
+    #: run heavy work (backfill, index build) even outside the maintenance windows
+    now: bool = False

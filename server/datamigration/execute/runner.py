@@ -48,10 +48,12 @@ from datamigration.execute.selection import (
 )
 from datamigration.execute.selection import done as step_done
 from datamigration.execute.state import RunLog, RunStore, StepState
+from datamigration.execute.watching import act_on_firing, check_window, watching
 from datamigration.plan.model import Operation, Plan, Step
 from datamigration.safety.backup.gate import check_before
 from datamigration.safety.throttle import Throttle, ThrottlePolicy
 from datamigration.safety.triggers import evaluate
+from datamigration.safety.watch import TriggerFiredError, Watch, clear_stop
 from datamigration.validate.rules import run_rules
 from datamigration.workspace.root import Workspace
 
@@ -98,6 +100,8 @@ class Executor:
         self.log = RunLog(workspace.state_dir, self.options.log_name or plan.id)
         self._story = story_mod if self.options.announce else _Silent()
         self._locked = False
+        #: the watch of the step running now (execute/watching.py), None between steps
+        self.watch: Watch | None = None
 
     def _open_store(self) -> RunStore | MongoRunStore:
         """The run state on the target: the state tables of SQL databases."""
@@ -181,6 +185,7 @@ class Executor:
             return self._rollback(selection)
         gate = self.backup_gate(selection)
         self._acquire()
+        clear_stop(self.workspace.state_dir, self.plan.id)  # a stop asked before this run
         results = []
         story_notes: list[str] = []
         self.log.write("execute", scope=selection.scope, steps=[s.id for s in selection.steps])
@@ -223,20 +228,22 @@ class Executor:
     def _run_step(self, step: Step) -> dict[str, Any]:
         started = time.perf_counter()
         self._check_gates(step)
+        check_window(self, step)
         self.store.set_step(step.id, "running", detail=None)
         self.log.write("step_started", step=step.id, title=step.title)
         self.progress("step_started", step=step.id, title=step.title)
         ops_out = []
         ran: list[Operation] = []
         try:
-            for op in step.operations:
-                try:
-                    ops_out.append(self._run_operation(step, op))
-                except DataMigrationError as exc:
-                    if _violates_data(exc) and ran:
-                        raise self._undo_partial(step, ran, exc) from exc
-                    raise
-                ran.append(op)
+            with watching(self, step):
+                for op in step.operations:
+                    try:
+                        ops_out.append(self._run_operation(step, op))
+                    except DataMigrationError as exc:
+                        if _violates_data(exc) and ran:
+                            raise self._undo_partial(step, ran, exc) from exc
+                        raise
+                    ran.append(op)
             validation = None
             if step.validation:
                 validation = self.validate(step.validation, f"{self.plan.id}-{step.id}")
@@ -262,10 +269,14 @@ class Executor:
                     validation=validation,
                     rolled_back=rolled,
                 )
+        except TriggerFiredError as exc:
+            raise act_on_firing(self, step, exc) from None
         except ValidationFailedError as exc:
-            if exc.data.get("rolled_back"):
+            if exc.data.get("rolled_back"):  # a trigger acted: the story is blocked, bus told
                 self.log.write("step_failed", step=step.id, error=exc.message)
-                self._story.step_failed(self.workspace, self.plan, step, exc.message)
+                fired = evaluate(step.rollback_triggers, validation=exc.data["validation"])
+                why = {"trigger": fired[0].metric, "reason": exc.data["validation"]["summary"]}
+                self._story.trigger_fired(self.workspace, self.plan, step, why, "rolled back")
                 raise
             self._fail_step(step, exc)
             raise

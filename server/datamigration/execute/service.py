@@ -24,6 +24,7 @@ from datamigration.execute.state import RunLog, RunStore, local_runs, steps_from
 from datamigration.plan.model import Plan
 from datamigration.plan.store import list_plans, load_plan, plans_dir, read_plan_file
 from datamigration.redact import redact_url
+from datamigration.safety.monitor import run_samples
 from datamigration.safety.throttle import throttle_status
 from datamigration.workspace.root import Workspace
 
@@ -137,6 +138,10 @@ def run_status(
 
     if plan_id is None:
         return _all_runs(workspace)
+    series = run_samples(workspace, plan_id)
+    if not (plans_dir(workspace) / f"{plan_id}.json").is_file() and series["samples"]:
+        return {"plan_id": plan_id, "summary": "a monitor run (no plan)", "source": "local log",
+                "steps": [], **series}  # fmt: skip
     data = read_plan_file(plans_dir(workspace) / f"{plan_id}.json")
     plan = Plan.from_dict(data)
     run_log = RunLog(workspace.state_dir, plan.id)
@@ -150,6 +155,7 @@ def run_status(
         # the backfill throttle's latest decision ("paused: replication lag 12 s > 5 s")
         "throttle": throttle_status(run_log.read(1000)[0]),
         "source": "local log",
+        **series,
     }
     logged = _step_states(workspace, plan, db, run_log, out)
     out["steps"] = [

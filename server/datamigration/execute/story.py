@@ -139,3 +139,19 @@ def record_and_review(workspace: Workspace, plan: Plan, run: Any) -> dict[str, A
         except DataMigrationError:
             pass
     return out
+
+
+def trigger_fired(workspace: Workspace, plan: Plan, step: Step, firing: dict[str, Any],
+                  done: str) -> list[str]:  # fmt: skip
+    """A rollback trigger stopped a step: a bus `warning` with the numbers, the story blocked."""
+    text = (f"Migration {plan.id}: rollback trigger {firing['trigger']} fired during step "
+            f"{step.id} ({step.title}): {firing['reason']}; {done}.")  # fmt: skip
+    notes = _post(workspace, plan, "warning", text, trigger=firing)
+    if not plan.story:
+        return notes
+    try:
+        status.update_story(workspace, plan.story, status="blocked",
+                            note=f"migration {plan.id}: {firing['trigger']} trigger fired")  # fmt: skip
+    except DataMigrationError as exc:
+        notes.append(f"status.json: {exc.message}")
+    return notes

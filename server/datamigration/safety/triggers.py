@@ -7,8 +7,8 @@ every plan's bytes: changing one changes the hash of every plan planned afterwar
 
 The planner asks `step_triggers` what a step carries and `MONITORING` for the thresholds the
 plan's monitoring block states. After a step the executor hands `evaluate` what it observed (the
-step's validation result today; live metrics arrive with the monitors of the next safety issue)
-and acts on the triggers that fired.
+step's validation result) and acts on the triggers that fired; while a step runs, the watch
+(`safety/watch.py`) hands it the live metrics of each sample.
 """
 
 from __future__ import annotations
@@ -75,9 +75,9 @@ def evaluate(
     *,
     validation: Mapping[str, Any] | None = None,
     metrics: Mapping[str, float] | None = None,
-    action: str = "rollback_step",
+    action: str | None = "rollback_step",
 ) -> list[RollbackTrigger]:
-    """The triggers with `action` that fire on what was observed, in the plan's order.
+    """The triggers with `action` (any action: None) that fire on what was observed, in the plan's order.
 
     `validation` is a validation result (`passed`, `failed` rules): a failed run fires the
     `validation` triggers, a failed `checksum_diff` rule the `checksum` ones, whatever their
@@ -89,7 +89,7 @@ def evaluate(
         failed = validation.get("failed") or ()
         observed["validation"] = not validation.get("passed", False)
         observed["checksum"] = any(r.get("type") == "checksum_diff" for r in failed)
-    return [t for t in triggers if t.action == action and _holds(t, observed.get(t.metric))]
+    return [t for t in triggers if action in (None, t.action) and _holds(t, observed.get(t.metric))]
 
 
 def _holds(trigger: RollbackTrigger, value: float | bool | None) -> bool:

@@ -36,6 +36,7 @@ from datamigration.db.mongodb.backup import MongoBackup
 from datamigration.db.mongodb.bulk import MongoBulk
 from datamigration.db.mongodb.dialect import MongoDialect
 from datamigration.db.mongodb.guard import MongoQuery, parse_query
+from datamigration.db.mongodb.metrics import MongoMetrics
 from datamigration.db.mongodb.sample import SchemaSampler
 from datamigration.db.readonly import MAX_RESULT_BYTES, clamp_rows, fetch_capped, now
 from datamigration.errors import DatabaseError, NotFoundError, UserInputError
@@ -90,7 +91,7 @@ def collection_options(info: dict[str, Any]) -> tuple[dict[str, Any] | None, dic
 
 
 @register_backend
-class MongoBackend(MongoBulk, MongoDialect, Backend, MongoBackup):
+class MongoBackend(MongoBulk, MongoMetrics, MongoDialect, Backend, MongoBackup):
     schemes = ("mongodb", "mongodb+srv")
     driver = "pymongo"
 
@@ -376,8 +377,12 @@ class MongoBackend(MongoBulk, MongoDialect, Backend, MongoBackup):
         self._call("dropDatabase", self.client.drop_database, self.url.database or "")
 
     def _probe_read(self, target: str | None, timeout_ms: int) -> None:
-        """One small read of the collection `target` (the backfill throttle's probe)."""
-        self._call("probe", self.db[target or ""].find_one, {}, {"_id": 1})
+        """One small read of the collection `target` (the backfill throttle's probe); without
+        one, a round trip to the server (the monitor's trivial probe)."""
+        if not target:
+            self._call("probe", self.db.command, "ping")
+            return
+        self._call("probe", self.db[target].find_one, {}, {"_id": 1})
 
     # --- keyset reading (mover, validator) -----------------------------------------------
 

@@ -10,11 +10,14 @@ from datamigration.db.mysql.backup import MySQLBackup
 from datamigration.db.mysql.bulk import MySQLBulk
 from datamigration.db.mysql.executor import MySQLExecutor
 from datamigration.db.mysql.introspect import MySQLIntrospection
+from datamigration.db.mysql.metrics import MySQLMetrics
 from datamigration.db.mysql.query import MySQLQuery
 
 
 @register_backend
-class MySQLBackend(MySQLBulk, MySQLQuery, MySQLIntrospection, MySQLExecutor, MySQLBackup):
+class MySQLBackend(
+    MySQLBulk, MySQLQuery, MySQLIntrospection, MySQLExecutor, MySQLMetrics, MySQLBackup
+):
     """MariaDB and MySQL. `is_mariadb` decides the few statements that differ."""
 
     schemes = ("mysql", "mariadb", "mysql+pymysql", "mariadb+pymysql")

@@ -10,6 +10,7 @@ from datamigration.db.postgres.backup import PostgresBackup
 from datamigration.db.postgres.bulk import PostgresBulk
 from datamigration.db.postgres.executor import PostgresExecutor
 from datamigration.db.postgres.introspect import PostgresIntrospection
+from datamigration.db.postgres.metrics import PostgresMetrics
 from datamigration.db.postgres.probes import PostgresProbes
 from datamigration.db.postgres.query import PostgresQuery
 
@@ -21,6 +22,7 @@ class PostgresBackend(
     PostgresIntrospection,
     PostgresExecutor,
     PostgresProbes,
+    PostgresMetrics,
     PostgresBackup,
 ):
     """PostgreSQL through psycopg 3; one connection, autocommit, explicit transactions."""

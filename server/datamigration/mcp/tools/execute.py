@@ -53,6 +53,7 @@ class RunStatusOutput(TypedDict):
     database_error: str | None
     interrupted: bool
     throttle: dict[str, Any] | None
+    samples: list[dict[str, Any]]
     truncated: bool
 
 
@@ -88,6 +89,22 @@ def _shape(out: dict[str, Any]) -> ExecuteOutput:
     )
 
 
+def _stop(runtime: Any, plan_id: str, plan_hash: str) -> ExecuteOutput:
+    """The manual stop: the running step's watch sees the stop file at its next batch."""
+    from datamigration.plan.store import load_plan
+    from datamigration.redact import redact_url
+    from datamigration.safety.watch import request_stop
+
+    plan = load_plan(runtime.workspace, plan_id, plan_hash)  # a mistyped hash is refused
+    path = request_stop(runtime.workspace.state_dir, plan.id, "stop asked through MCP")
+    return ExecuteOutput(plan_id=plan.id, plan_hash=plan.hash, database=redact_url(plan.database),
+                         mode="stop", scope="running step", dry_run=False, steps=[],
+                         remaining=None, final_validation=None,
+                         notes=[(f"stop requested ({runtime.workspace.relative(path)}): the running "
+                                "step stops at its next batch and is rolled back as the plan says")],
+                         log="", truncated=False)  # fmt: skip
+
+
 def register(server: MCPServer, runtime: Any) -> None:
     async def _run(
         ctx: Context,
@@ -103,6 +120,7 @@ def register(server: MCPServer, runtime: Any) -> None:
         batch_size: int | None = None,
         max_lag_s: float | None = None,
         without_backup: str | None = None,
+        now: bool = False,
     ) -> ExecuteOutput:
         from datamigration.execute.runner import RunOptions
         from datamigration.execute.service import prepare
@@ -139,6 +157,7 @@ def register(server: MCPServer, runtime: Any) -> None:
                     batch_size=batch_size,
                     max_lag_s=max_lag_s,
                     without_backup=without_backup,
+                    now=now,
                 ),
             )
         )
@@ -191,6 +210,7 @@ def register(server: MCPServer, runtime: Any) -> None:
             str | None,
             Field(description="Why a data-losing step may run without a backup"),
         ] = None,
+        now: Annotated[bool, Field(description="Ignore maintenance windows")] = False,
     ) -> ExecuteOutput:
         """Run the next step, one `step`, a `phase` or `all_steps` of a reviewed plan (by id
         AND hash), confirmed by the user. After a crash the same call resumes. After the last
@@ -199,7 +219,7 @@ def register(server: MCPServer, runtime: Any) -> None:
         """
         return await _run(
             ctx, "execute", plan_id, plan_hash, db, step, phase, all_steps, dry_run, confirm_token,
-            batch_size=batch_size, max_lag_s=max_lag_seconds, without_backup=without_backup,
+            batch_size=batch_size, max_lag_s=max_lag_seconds, without_backup=without_backup, now=now,
         )  # fmt: skip
 
     @tool(server, read_only=False, destructive=True, title="Roll back plan steps")
@@ -223,10 +243,13 @@ def register(server: MCPServer, runtime: Any) -> None:
         confirm_token: Annotated[
             str | None, Field(description="From a confirmation request")
         ] = None,
+        stop: Annotated[bool, Field(description="Instead: stop the step running now")] = False,
     ) -> ExecuteOutput:
         """Undo the latest applied step, a named step, or all of them in reverse, with each
         step's reverse operations. A step that dropped data cannot be rolled back (restore the
         backup). Needs confirmation."""
+        if stop:
+            return await anyio.to_thread.run_sync(lambda: _stop(runtime, plan_id, plan_hash))
         return await _run(
             ctx, "rollback", plan_id, plan_hash, db, step, None, all_steps, dry_run, confirm_token
         )
@@ -318,5 +341,6 @@ def register(server: MCPServer, runtime: Any) -> None:
             database_error=out.get("database_error"),
             interrupted=bool(out.get("interrupted")),
             throttle=out.get("throttle"),
+            samples=out.get("samples", []),
             truncated=bool(out.get("events_truncated")),
         )
