@@ -31,13 +31,13 @@ class BackupOutput(TypedDict):
 def register(server: MCPServer, runtime: Any) -> None:
     @tool(server, read_only=False, destructive=False, title="Back up and restore-test")
     async def backup(
-        db: Annotated[str | None, Field(description="Database")] = None,
+        db: str | None = None,
         tables: Annotated[list[str] | None, Field(description="Only these")] = None,
-        verify: Annotated[str | None, Field(description="Backup id to check again")] = None,
-        list_all: Annotated[bool, Field(description="List backups")] = False,
+        verify: Annotated[str | None, Field(description="backup id to check again")] = None,
+        list_all: bool = False,
     ) -> BackupOutput:
         """Back up `db`, restore it into a scratch database and compare (`verified`: what
-        execute needs before a data-losing step). `verify` an id again; `list_all`."""
+        execute needs before a data-losing step). `verify` an id again; `list_all` backups."""
         from datamigration.safety.backup.manifest import list_backups
         from datamigration.safety.backup.take import take_backup, verify_backup
 

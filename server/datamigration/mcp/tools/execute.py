@@ -171,30 +171,24 @@ def register(server: MCPServer, runtime: Any) -> None:
 
     @tool(server, read_only=False, destructive=True, title="Execute plan steps")
     async def execute(
-        plan_id: Annotated[str, Field(description="Id of a stored plan (from plan_migration)")],
-        plan_hash: Annotated[
-            str, Field(description="The reviewed plan's hash (full or its first 12+ characters)")
-        ],
+        plan_id: Annotated[str, Field(description="from plan_migration")],
+        plan_hash: Annotated[str, Field(description="the reviewed plan's hash (12+ characters)")],
         ctx: Context,
-        step: Annotated[str | None, Field(description="Run only this step (e.g. s02)")] = None,
+        step: Annotated[str | None, Field(description="only this step, e.g. s02")] = None,
         phase: Annotated[
-            str | None, Field(description="Run the remaining steps of this phase (e.g. expand)")
+            str | None, Field(description="the rest of this phase, e.g. expand")
         ] = None,
-        all_steps: Annotated[bool, Field(description="Run every remaining step")] = False,
-        dry_run: Annotated[
-            bool, Field(description="Return exactly what would run; change nothing")
-        ] = False,
+        all_steps: Annotated[bool, Field(description="every remaining step")] = False,
+        dry_run: Annotated[bool, Field(description="show what would run; change nothing")] = False,
         db: Annotated[
             str | None,
-            Field(description="Target database (default: the plan's)"),
+            Field(description="default: the plan's"),
         ] = None,
-        confirm_token: Annotated[
-            str | None, Field(description="From a confirmation request")
-        ] = None,
+        confirm_token: Annotated[str | None, Field(description="once the user agreed")] = None,
         batch_size: Annotated[
             int | None,
             Field(
-                description="Rows per backfill batch instead of the plan's (smaller is gentler)",
+                description="rows per backfill batch (default: plan's)",
                 ge=1,
                 le=1_000_000,
             ),
@@ -202,21 +196,20 @@ def register(server: MCPServer, runtime: Any) -> None:
         max_lag_seconds: Annotated[
             float | None,
             Field(
-                description="Pause a backfill while standby lag exceeds this (default: plan's)",
+                description="pause a backfill while standby lag exceeds this",
                 gt=0,
             ),
         ] = None,
         without_backup: Annotated[
             str | None,
-            Field(description="Why a data-losing step may run without a backup"),
+            Field(description="why a data-losing step may run with no backup"),
         ] = None,
-        now: Annotated[bool, Field(description="Ignore maintenance windows")] = False,
+        now: Annotated[bool, Field(description="ignore maintenance windows")] = False,
     ) -> ExecuteOutput:
-        """Run the next step, one `step`, a `phase` or `all_steps` of a reviewed plan (by id
-        AND hash), confirmed by the user. After a crash the same call resumes. After the last
-        step the validation runs; the story moves to in-review only if it passed. Use dry_run
-        first to show the exact statements. Data-losing steps need a verified `backup`.
-        """
+        """Run the next step, a `step`, a `phase` or `all_steps` of a reviewed plan; needs
+        confirmation; the same call resumes after a crash. Then validates: the story goes to
+        in-review only on a pass. Show a dry_run first. Data-losing steps need a verified
+        `backup`."""
         return await _run(
             ctx, "execute", plan_id, plan_hash, db, step, phase, all_steps, dry_run, confirm_token,
             batch_size=batch_size, max_lag_s=max_lag_seconds, without_backup=without_backup, now=now,
@@ -224,30 +217,21 @@ def register(server: MCPServer, runtime: Any) -> None:
 
     @tool(server, read_only=False, destructive=True, title="Roll back plan steps")
     async def rollback(
-        plan_id: Annotated[str, Field(description="Id of a stored plan")],
-        plan_hash: Annotated[str, Field(description="The reviewed plan's hash")],
+        plan_id: Annotated[str, Field(description="from plan_migration")],
+        plan_hash: Annotated[str, Field(description="the reviewed plan's hash")],
         ctx: Context,
-        step: Annotated[
-            str | None, Field(description="Roll back this step (must be the latest applied)")
-        ] = None,
-        all_steps: Annotated[
-            bool, Field(description="Roll back every applied step, last first")
-        ] = False,
-        dry_run: Annotated[
-            bool, Field(description="Return exactly what would run; change nothing")
-        ] = False,
+        step: Annotated[str | None, Field(description="must be the latest applied")] = None,
+        all_steps: Annotated[bool, Field(description="every applied step, last first")] = False,
+        dry_run: Annotated[bool, Field(description="show what would run; change nothing")] = False,
         db: Annotated[
             str | None,
-            Field(description="Target database (default: the plan's)"),
+            Field(description="default: the plan's"),
         ] = None,
-        confirm_token: Annotated[
-            str | None, Field(description="From a confirmation request")
-        ] = None,
-        stop: Annotated[bool, Field(description="Instead: stop the step running now")] = False,
+        confirm_token: Annotated[str | None, Field(description="once the user agreed")] = None,
+        stop: Annotated[bool, Field(description="instead stop the running step")] = False,
     ) -> ExecuteOutput:
-        """Undo the latest applied step, a named step, or all of them in reverse, with each
-        step's reverse operations. A step that dropped data cannot be rolled back (restore the
-        backup). Needs confirmation."""
+        """Undo the latest applied step, a named one, or all in reverse; needs confirmation. A
+        step that dropped data cannot be undone (restore the backup)."""
         if stop:
             return await anyio.to_thread.run_sync(lambda: _stop(runtime, plan_id, plan_hash))
         return await _run(
@@ -256,33 +240,26 @@ def register(server: MCPServer, runtime: Any) -> None:
 
     @tool(server, read_only=False, destructive=True, title="Rehearse a plan on staging")
     async def rehearse(
-        plan_id: Annotated[str, Field(description="Id of a stored plan")],
-        plan_hash: Annotated[str, Field(description="The reviewed plan's hash")],
+        plan_id: Annotated[str, Field(description="from plan_migration")],
+        plan_hash: Annotated[str, Field(description="the reviewed plan's hash")],
         ctx: Context,
         staging: Annotated[
             str | None,
-            Field(description="Staging database (changed); omit for a throwaway copy of `db`"),
+            Field(description="changed; omit for a throwaway copy of `db`"),
         ] = None,
-        db: Annotated[
-            str | None, Field(description="Source to copy when no staging is given")
-        ] = None,
+        db: Annotated[str | None, Field(description="copied when no staging")] = None,
         sample_rows: Annotated[
             int,
             Field(
-                description="Rows (documents) per table in a throwaway copy",
+                description="rows per table in a throwaway copy",
                 ge=1,
             ),
         ] = 10_000,
-        record: Annotated[
-            bool, Field(description="Write the timings into the plan (it gets a new hash)")
-        ] = True,
-        confirm_token: Annotated[
-            str | None, Field(description="From a confirmation request")
-        ] = None,
+        record: Annotated[bool, Field(description="write timings into the plan")] = True,
+        confirm_token: Annotated[str | None, Field(description="once the user agreed")] = None,
     ) -> RehearsalOutput:
-        """Time a reviewed plan on staging or a throwaway copy: reversible steps, their
-        rollback, the whole plan. Timings go into the plan, which gets a new hash: show it and
-        execute with that hash. Needs confirmation."""
+        """Time a reviewed plan's steps and rollbacks on staging or a throwaway copy; needs
+        confirmation. Recording timings gives the plan a new hash: execute with that one."""
         from datamigration.execute.service import jsonable_result, rehearsal_action, rehearse_plan
 
         plan, action = await anyio.to_thread.run_sync(
@@ -312,16 +289,15 @@ def register(server: MCPServer, runtime: Any) -> None:
     @tool(server, read_only=True, idempotent=True, title="Migration run status")
     async def run_status(
         plan_id: Annotated[
-            str | None, Field(description="A plan id; omit to list the runs with a local log")
+            str | None, Field(description="omit to list runs with a local log")
         ] = None,
         db: Annotated[
             str | None,
-            Field(description="Target database (default: the plan's)"),
+            Field(description="default: the plan's"),
         ] = None,
     ) -> RunStatusOutput:
-        """Where a run stands on the target: each step's status, each backfill's checkpoint and
-        the latest events. `interrupted`: a step is marked running but no executor holds the
-        plan; call execute again with the same arguments to resume."""
+        """A run on the target: step statuses, backfill checkpoints, latest events.
+        `interrupted`: nothing runs a step marked running; resume with the same execute call."""
         from datamigration.execute.service import jsonable_result
         from datamigration.execute.service import run_status as status_of
 

@@ -38,10 +38,10 @@ MAX_FLAGS = 200
 def register(server: MCPServer, runtime: Any) -> None:
     @tool(server, read_only=True, title="Feature flags and their rollout")
     def flags_get(
-        flag: Annotated[str | None, Field(description="one flag key; omit for all")] = None,
+        flag: Annotated[str | None, Field(description="omit for all")] = None,
     ) -> FlagsGetOutput:
-        """Feature flags of the workspace (flagd JSON): state, variants, default variant and
-        the new variant's rollout percent (null for targeting rules not written here)."""
+        """Feature flags (flagd JSON): state, variants, default and the new variant's rollout
+        percent (null for targeting rules not ours)."""
         from datamigration.safety import flags as engine
 
         listed = engine.list_flags(runtime.workspace)
@@ -53,28 +53,24 @@ def register(server: MCPServer, runtime: Any) -> None:
     @tool(server, read_only=False, destructive=False, idempotent=True, title="Roll out a flag")
     async def flags_rollout(
         ctx: Context,
-        flag: Annotated[str, Field(description="flag key")],
-        percent: Annotated[int, Field(ge=1, le=100, description="share of targeting keys")],
-        rules: Annotated[
-            str | None, Field(description="gate: validation rules file that must pass")
-        ] = None,
-        source: Annotated[str | None, Field(description="source database for the rules")] = None,
-        target: Annotated[str | None, Field(description="target database for the rules")] = None,
+        flag: str,
+        percent: Annotated[int, Field(ge=1, le=100)],
+        rules: Annotated[str | None, Field(description="gate: rules file that must pass")] = None,
+        source: Annotated[str | None, Field(description="for the rules")] = None,
+        target: Annotated[str | None, Field(description="for the rules")] = None,
         probe_db: Annotated[
-            str | None, Field(description="gate: database URL or connection name to health-probe")
+            str | None, Field(description="gate: URL or connection name to health-probe")
         ] = None,
         probe_sql: Annotated[str, Field(description="probe query")] = "SELECT 1",
-        max_p95_ms: Annotated[float, Field(gt=0, description="probe p95 latency limit")] = 250.0,
+        max_p95_ms: Annotated[float, Field(gt=0)] = 250.0,
         max_error_rate: Annotated[float, Field(ge=0, le=1)] = 0.0,
-        skip_steps: Annotated[bool, Field(description="allow jumping past 1->10->100")] = False,
-        ungated: Annotated[bool, Field(description="go up without a gate, on purpose")] = False,
-        confirm_token: Annotated[
-            str | None, Field(description="From a confirmation request")
-        ] = None,
+        skip_steps: Annotated[bool, Field(description="allow skipping 1->10->100")] = False,
+        ungated: Annotated[bool, Field(description="go up with no gate, on purpose")] = False,
+        confirm_token: Annotated[str | None, Field(description="once the user agreed")] = None,
     ) -> RolloutOutput:
-        """Serve the flag's new variant to `percent`% of keys (flagd `fractional`, sticky).
-        Steps go 1 -> 10 -> 100; going up from a live step needs a gate (`rules` and/or
-        `probe_db`); a failed gate writes nothing. Needs confirmation."""
+        """Serve the new variant to `percent`% of keys (sticky); needs confirmation. Steps go
+        1 -> 10 -> 100; going up from a live step needs a gate (`rules`, `probe_db`); a failed
+        gate writes nothing."""
         from datamigration.safety import flags as engine
 
         ws = runtime.workspace
@@ -99,10 +95,10 @@ def register(server: MCPServer, runtime: Any) -> None:
 
     @tool(server, read_only=False, destructive=False, idempotent=True, title="Roll back a flag")
     def flags_rollback(
-        flag: Annotated[str, Field(description="flag key")],
+        flag: str,
     ) -> RollbackReport:
-        """Kill switch: serve the flag's old variant to everyone at once (one atomic write).
-        No confirmation: it only ever restores the old behaviour."""
+        """Kill switch: serve the old variant to everyone at once. No confirmation: it only
+        restores the old behaviour."""
         from datamigration.safety import flags as engine
 
         return engine.rollback(runtime.workspace, flag)

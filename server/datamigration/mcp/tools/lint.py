@@ -44,34 +44,30 @@ def register(server: MCPServer, runtime: Any) -> None:
     async def lint_migration(
         sql: Annotated[
             str | None,
-            Field(
-                description="SQL text to lint (e.g. a migration or `alembic upgrade --sql` output)"
-            ),
+            Field(description="e.g. `alembic upgrade --sql` output"),
         ] = None,
-        paths: Annotated[
-            list[str] | None, Field(description="workspace files or migration folders to lint")
-        ] = None,
+        paths: Annotated[list[str] | None, Field(description="files or migration folders")] = None,
         dialect: Annotated[
             Literal["postgres", "mysql", "sqlite"] | None,
-            Field(description="SQL dialect; default: the database's when given, else postgres"),
+            Field(description="default: db's, else postgres"),
         ] = None,
         assume_in_transaction: Annotated[
-            bool, Field(description="the framework wraps each migration in a transaction")
+            bool, Field(description="the framework wraps each in a transaction")
         ] = False,
         pg_version: int = 15,
         db: Annotated[
             str | None,
-            Field(description="database URL or connection name: live table sizes decide severity"),
+            Field(description="URL or connection name: table sizes set severity"),
         ] = None,
         trace: Annotated[
             bool,
-            Field(description="with db: measure locks on a scratch copy (rolled back)"),
+            Field(description="with db: measure locks on a scratch copy"),
         ] = False,
         sarif: bool = False,
-        offset: Annotated[int, Field(description="Findings to skip (paging)", ge=0)] = 0,
+        offset: Annotated[int, Field(ge=0)] = 0,
     ) -> LintOutput:
-        """Check migration SQL for long locks and breaking changes; each finding has the rule,
-        severity, position, lock and the safe rewrite (`fix`). Paged (`offset`, `next`)."""
+        """Find long locks and breaking changes in migration SQL; each finding has its lock and
+        a safe rewrite (`fix`). Paged (`offset`, `next`)."""
         if sql is None and not paths:
             raise UserInputError("nothing to lint", hint="Pass `sql` text or `paths`.")
         if trace and not db:

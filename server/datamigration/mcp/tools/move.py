@@ -67,8 +67,8 @@ def _shape(r: dict[str, Any]) -> CopyOutput:
 def register(server: MCPServer, runtime: Any) -> None:
     @tool(server, read_only=False, destructive=True, title="Copy tables between databases")
     async def copy_data(
-        source: Annotated[str, Field(description="Database URL or connection name")],
-        target: Annotated[str, Field(description="Database URL or connection name")],
+        source: Annotated[str, Field(description="URL or connection name")],
+        target: Annotated[str, Field(description="URL or connection name")],
         tables: Annotated[list[str], Field(min_length=1)],
         ctx: Context,
         dry_run: bool = False,
@@ -86,9 +86,9 @@ def register(server: MCPServer, runtime: Any) -> None:
         story: str | None = None,
         confirm_token: str | None = None,
     ) -> CopyOutput:
-        """Copy tables to another database: lossless target schema (stops on a lossy type
-        unless accept_conversions), parallel key ranges, resumable, validated. dry_run first;
-        truncate empties target tables holding rows; strict stops at a refused row."""
+        """Copy tables: lossless target schema (lossy types stop unless accept_conversions),
+        resumable, validated; needs confirmation. dry_run first; truncate empties target tables
+        with rows; strict stops at a refused row."""
         from datamigration.move import CopyRequest, run_copy
         from datamigration.move.request import copy_action, load_mapping
 

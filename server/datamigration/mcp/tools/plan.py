@@ -21,11 +21,6 @@ from datamigration.mcp.answers import fit_list
 from datamigration.mcp.tooling import tool
 
 MAX_STEPS = 100
-SPEC_KINDS = (
-    "add_column, drop_column, rename_column, change_type, set_not_null, add_unique, "
-    "add_foreign_key, add_check, add_index, drop_index, rename_table, split_table, "
-    "merge_tables, backfill, raw_sql, move_table"
-)
 
 
 class StepSummary(TypedDict):
@@ -67,29 +62,23 @@ def register(server: MCPServer, runtime: Any) -> None:
         spec: Annotated[
             dict[str, Any],
             Field(
-                description=f"change spec; kind: {SPEC_KINDS}; fields per kind: resource "
-                'schema://change-spec. E.g. {"kind": "rename_column", "table": "users", '
-                '"column": "email", "new_name": "email_address"}'
+                description="change spec: `kind` (e.g. rename_column) and its fields (table, "
+                "column, new_name...); all kinds: resource schema://change-spec"
             ),
         ],
         db: Annotated[str, Field(description="database URL or connection name")],
         pattern: Annotated[
             str | None,
-            Field(
-                description="override: expand_contract, shadow_traffic, feature_flags "
-                "(dual_write_cdc arrives with the move engine)"
-            ),
+            Field(description="override: expand_contract, shadow_traffic or feature_flags"),
         ] = None,
-        story: Annotated[str | None, Field(description="story id, e.g. US-0042")] = None,
+        story: str | None = None,
         framework: Annotated[
             str | None, Field(description="flyway, alembic or raw (default: detected)")
         ] = None,
     ) -> PlanOutput:
-        """Turn a change spec into a zero-downtime plan (pattern, phases, steps, rollback,
-        validation, estimates from measured sizes); writes plan.json, plan.md and migration
-        files and stores the plan by id + hash. Measures the backfill rate with one sample
-        UPDATE on the target that is always rolled back. Show the user plan_md, then execute
-        with plan_id and plan_hash."""
+        """Turn a change spec into a zero-downtime plan; writes plan.json, plan.md and migration
+        files. Times one sample UPDATE on the target, always rolled back. Show the user plan_md,
+        then execute with plan_id and plan_hash."""
         from datamigration.plan.linting import open_findings
         from datamigration.plan.planner import plan_migration as run
         from datamigration.plan.spec import parse_spec

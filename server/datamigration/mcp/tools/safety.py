@@ -45,16 +45,16 @@ class HealthOutput(TypedDict):
 def register(server: MCPServer, runtime: Any) -> None:
     @tool(server, read_only=True, title="Monitor a database")
     async def monitor(
-        db: Annotated[str, Field(description="Database URL or connection name")],
+        db: Annotated[str, Field(description="URL or connection name")],
         ctx: Context,
         seconds: Annotated[float, Field(gt=0, le=600)] = 60,
         interval: Annotated[float, Field(gt=0)] = 1,
-        queries: Annotated[list[str] | None, Field(description="Read queries to time")] = None,
-        prometheus: Annotated[str | None, Field(description="App metrics URL")] = None,
+        queries: Annotated[list[str] | None, Field(description="read queries to time")] = None,
+        prometheus: Annotated[str | None, Field(description="app metrics URL")] = None,
         run: str | None = None,
     ) -> MonitorOutput:
-        """Baseline, then samples: latency percentiles, errors, throughput, connections,
-        locks, lag, disk, app metrics. Kept per run; run_status shows them."""
+        """Baseline, then samples: latency, errors, throughput, connections, locks, lag, disk,
+        app metrics; run_status shows them."""
         from datamigration.execute.service import jsonable_result
         from datamigration.safety.monitor import monitor as engine
 
@@ -76,11 +76,11 @@ def register(server: MCPServer, runtime: Any) -> None:
 
     @tool(server, read_only=True, title="Is it safe to start now?")
     async def health_check(
-        db: Annotated[str, Field(description="Database URL or connection name")],
+        db: Annotated[str, Field(description="URL or connection name")],
         heavy: Annotated[bool, Field(description="Heavy work: windows apply")] = True,
     ) -> HealthOutput:
-        """Safe to start now? Why not: load, lag, long transactions, locks, abandoned slots,
-        disk, maintenance windows."""
+        """Why not: load, lag, long transactions, locks, abandoned slots, disk, maintenance
+        windows."""
         from datamigration.execute.service import jsonable_result
         from datamigration.safety.health import health_check as engine
 

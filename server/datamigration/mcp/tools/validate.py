@@ -34,15 +34,15 @@ class NormalisationArg(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     timestamp_precision: int | None = Field(
-        None, ge=0, le=6, description="fractional-second digits compared (3 for MongoDB)"
+        None, ge=0, le=6, description="fractional-second digits (3 for MongoDB)"
     )
     naive_timezone: str | None = Field(
-        None, description="IANA zone a timestamp without time zone is in (default UTC)"
+        None, description="IANA zone of naive timestamps (default UTC)"
     )
     null_equals_missing: bool | None = Field(
-        None, description="a missing document field equals NULL (default true)"
+        None, description="missing field equals NULL (default true)"
     )
-    unicode_nfc: bool | None = Field(None, description="NFC-normalise text before comparing")
+    unicode_nfc: bool | None = Field(None, description="NFC-normalise text")
     trim_numeric_scale: bool | None = Field(None, description="1.50 equals 1.5 (default true)")
 
 
@@ -80,32 +80,31 @@ def register(server: MCPServer, runtime: Any) -> None:
         pages="a smaller max_keys",
     )
     async def diff_data(
-        source: Annotated[str, Field(description="source database URL or connection name")],
-        source_table: Annotated[str, Field(description="source table (or collection)")],
-        target: Annotated[str, Field(description="target database URL or connection name")],
-        target_table: Annotated[str, Field(description="target table or MongoDB collection")],
+        source: Annotated[str, Field(description="URL or connection name")],
+        source_table: Annotated[str, Field(description="or collection")],
+        target: Annotated[str, Field(description="URL or connection name")],
+        target_table: Annotated[str, Field(description="or collection")],
         key: Annotated[
             list[str] | None,
-            Field(description="key columns (default: the primary key; _id between collections)"),
+            Field(description="default: the primary key (_id)"),
         ] = None,
-        columns: Annotated[list[str] | None, Field(description="columns to compare")] = None,
+        columns: list[str] | None = None,
         field_map: Annotated[
             dict[str, str] | None,
-            Field(description="source column -> target name (unknown names are refused)"),
+            Field(description="source column -> target name"),
         ] = None,
         normalisation: Annotated[
             NormalisationArg | None,
-            Field(description="how values are normalised before comparing (defaults apply)"),
+            Field(description="defaults apply"),
         ] = None,
         lag_column: Annotated[str | None, Field(description="updated_at-style column")] = None,
         lag_seconds: Annotated[
             float, Field(description="set aside rows changed this recently")
         ] = 0.0,
-        max_keys: Annotated[int, Field(ge=1, le=10000, description="cap on listed keys")] = 200,
+        max_keys: Annotated[int, Field(ge=1, le=10000)] = 200,
     ) -> DiffOutput:
-        """Compare a table across two databases by hashing key segments in each and bisecting
-        where they differ: missing / extra / changed keys (capped at max_keys, `truncated`),
-        which fields changed, the normalisation used. Read-only."""
+        """Compare a table across two databases by hashing and bisecting key ranges: missing,
+        extra and changed keys (up to max_keys, then `truncated`), changed fields."""
         from datamigration.validate.canonical import Normalisation
         from datamigration.validate.diff import DiffOptions, diff_tables
 
@@ -139,16 +138,13 @@ def _register_rules_tools(server: MCPServer, runtime: Any) -> None:
         title="Run a validation rules file",
     )
     async def validate(
-        rules_file: Annotated[str, Field(description="rules file (YAML/JSON) in the workspace")],
-        story: Annotated[
-            str | None, Field(description="story id to record the verdict on (US-0042)")
-        ] = None,
-        source: Annotated[str | None, Field(description="override the source database")] = None,
-        target: Annotated[str | None, Field(description="override the target database")] = None,
+        rules_file: Annotated[str, Field(description="YAML/JSON in the workspace")],
+        story: Annotated[str | None, Field(description="record the verdict on this story")] = None,
+        source: Annotated[str | None, Field(description="override")] = None,
+        target: Annotated[str | None, Field(description="override")] = None,
     ) -> ValidateOutput:
-        """Run every rule of a validation rules file against its databases (only read). Writes
-        JSON + markdown reports under docs/validation/; with `story`, records test_status on
-        it (in-review needs a passing validation)."""
+        """Run a rules file against its databases (only reads them); writes reports under
+        docs/validation/; with `story`, records its test_status (in-review needs a pass)."""
         from datamigration.validate.report import validate_file
 
         def work() -> ValidationReport:
@@ -168,21 +164,16 @@ def _register_rules_tools(server: MCPServer, runtime: Any) -> None:
         title="Generate validation rules from a table's schema",
     )
     async def generate_rules(
-        source: Annotated[str, Field(description="source database URL or connection name")],
-        table: Annotated[str, Field(description="the table being migrated")],
-        target: Annotated[str | None, Field(description="target database")] = None,
-        target_table: Annotated[str | None, Field(description="target table if renamed")] = None,
-        path: Annotated[
-            str | None, Field(description="write the rules file here (workspace path)")
-        ] = None,
-        overwrite: Annotated[
-            bool, Field(description="replace an existing, different file at `path`")
-        ] = False,
+        source: Annotated[str, Field(description="URL or connection name")],
+        table: Annotated[str, Field(description="the migrated table")],
+        target: Annotated[str | None, Field(description="URL or connection name")] = None,
+        target_table: Annotated[str | None, Field(description="if renamed")] = None,
+        path: Annotated[str | None, Field(description="write the rules here")] = None,
+        overwrite: Annotated[bool, Field(description="replace a different existing file")] = False,
     ) -> GenerateRulesOutput:
-        """Validation rules for a table migration from its schema (counts, NOT NULL, keys, dates;
-        with `target` fidelity and a checksum diff). With `path`, writes them (YAML, or JSON
-        for .json); a different existing file is kept unless `overwrite`. Databases are named
-        by connection name, or by URL with the password as ${VAR} (`note` says which to set)."""
+        """Validation rules from a table's schema (counts, NOT NULL, keys; with `target`
+        fidelity and a diff); `path` writes YAML or .json. URLs keep passwords as ${VAR}
+        (`note` says which)."""
         from datamigration.validate.generate import (
             password_note,
             rules_from_schema,

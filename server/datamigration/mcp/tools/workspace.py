@@ -45,7 +45,7 @@ class FindMigrationsOutput(TypedDict):
     truncated: bool
 
 
-OffsetArg = Annotated[int, Field(description="Results to skip (paging)", ge=0)]
+OffsetArg = Annotated[int, Field(ge=0)]
 
 
 def _plain(obj: Any) -> Any:
@@ -90,12 +90,12 @@ def register(server: MCPServer, runtime: Any) -> None:
 
     @tool(server, read_only=True, title="Read a file", name="read", pages="offset=end_line + 1")
     def read_tool(
-        path: Annotated[str, Field(description="File path, relative to the workspace root")],
-        offset: Annotated[int, Field(description="First line to return (1-based)")] = 1,
-        limit: Annotated[int | None, Field(description="Most lines to return")] = None,
+        path: Annotated[str, Field(description="relative to the workspace root")],
+        offset: Annotated[int, Field(description="first line (1-based)")] = 1,
+        limit: int | None = None,
     ) -> ReadOutput:
-        """Read a text file in the workspace: at most `limit` lines (2000) that fit one answer;
-        paged (`offset`, `next`). Binary and huge files are refused."""
+        """Read a text file: up to `limit` lines (2000) that fit one answer; paged (`offset`,
+        `next`). Binary and huge files are refused."""
         return _read_page(files.read_file(ws(), path, offset=offset, limit=limit))
 
     @tool(
@@ -107,18 +107,13 @@ def register(server: MCPServer, runtime: Any) -> None:
         name="write",
     )
     async def write_tool(
-        path: Annotated[str, Field(description="File path, relative to the workspace root")],
-        content: Annotated[str, Field(description="The complete new content of the file")],
+        path: Annotated[str, Field(description="relative to the workspace root")],
+        content: Annotated[str, Field(description="the whole new content")],
         ctx: Context,
-        confirm_token: Annotated[
-            str | None, Field(description="Token from a previous confirmation request")
-        ] = None,
+        confirm_token: Annotated[str | None, Field(description="once the user agreed")] = None,
     ) -> files.WriteResult:
-        """Create or overwrite a text file atomically (parents are created).
-
-        Paths outside the workspace, through escaping symlinks or into .git are refused.
-        Changing datamigration.toml (the run policy) needs the user's confirmation.
-        """
+        """Create or overwrite a text file atomically. Paths outside the workspace or into .git
+        are refused; changing datamigration.toml (the run policy) needs confirmation."""
         digest = hashlib.sha256(content.encode("utf-8")).hexdigest()
         confirmed = await _confirm_policy_change(
             ctx, path, "write", confirm_token, {"sha256": digest}
@@ -127,19 +122,15 @@ def register(server: MCPServer, runtime: Any) -> None:
 
     @tool(server, read_only=False, destructive=False, title="Edit a file", name="edit")
     async def edit_tool(
-        path: Annotated[str, Field(description="File path, relative to the workspace root")],
-        old: Annotated[str, Field(description="Exact text to replace (must be unique)")],
-        new: Annotated[str, Field(description="Replacement text")],
+        path: Annotated[str, Field(description="relative to the workspace root")],
+        old: Annotated[str, Field(description="exact text, unique unless replace_all")],
+        new: str,
         ctx: Context,
-        replace_all: Annotated[
-            bool, Field(description="Replace every occurrence instead of exactly one")
-        ] = False,
-        confirm_token: Annotated[
-            str | None, Field(description="Token from a previous confirmation request")
-        ] = None,
+        replace_all: bool = False,
+        confirm_token: Annotated[str | None, Field(description="once the user agreed")] = None,
     ) -> files.EditResult:
-        """Replace exact text in a file. Refuses when `old` is missing or occurs more than once
-        (unless replace_all); add surrounding text to make the match unique."""
+        """Replace exact text in a file; the policy file needs confirmation. A missing or
+        repeated `old` is refused: add surrounding text to make it unique."""
         confirmed = await _confirm_policy_change(
             ctx, path, "edit", confirm_token, {"old": old, "new": new, "all": replace_all}
         )
@@ -147,40 +138,28 @@ def register(server: MCPServer, runtime: Any) -> None:
 
     @tool(server, read_only=True, title="Find files by pattern", name="glob", pages="offset")
     def glob_tool(
-        pattern: Annotated[
-            str, Field(description="Glob like 'migrations/*.sql' or '**/*.py' ({a,b} allowed)")
-        ],
-        base: Annotated[str, Field(description="Directory to search from")] = ".",
-        limit: Annotated[
-            int, Field(description="Most paths to return")
-        ] = search.DEFAULT_GLOB_LIMIT,
+        pattern: Annotated[str, Field(description="e.g. 'migrations/*.sql', '**/*.py', {a,b}")],
+        base: str = ".",
+        limit: int = search.DEFAULT_GLOB_LIMIT,
         offset: OffsetArg = 0,
     ) -> GlobOutput:
-        """List files matching a glob, relative to the workspace root (paged: `offset`, `next`).
-        Symlinked directories, .git and virtualenvs are not searched."""
+        """Files matching a glob (paged: `offset`, `next`); .git, virtualenvs and symlinked
+        directories are skipped."""
         found = _plain(search.glob_files(ws(), pattern, base=base, limit=offset + limit))
         return _page(found, "files", "glob", offset)
 
     @tool(server, read_only=True, title="Search file contents", name="grep", pages="offset")
     def grep_tool(
-        regex: Annotated[
-            str, Field(description="Regular expression (RE2: no backreferences or lookaround)")
-        ],
-        path: Annotated[str, Field(description="File or directory to search")] = ".",
-        glob: Annotated[
-            str | None, Field(description="Only files matching this glob, e.g. '*.sql'")
-        ] = None,
+        regex: Annotated[str, Field(description="RE2: no backreferences or lookaround")],
+        path: str = ".",
+        glob: Annotated[str | None, Field(description="only matching files, e.g. '*.sql'")] = None,
         ignore_case: bool = False,
-        files_only: Annotated[
-            bool, Field(description="Return only the names of files that match")
-        ] = False,
-        limit: Annotated[
-            int, Field(description="Most matching lines (or files) to return")
-        ] = search.DEFAULT_GREP_LIMIT,
+        files_only: Annotated[bool, Field(description="only names of matching files")] = False,
+        limit: int = search.DEFAULT_GREP_LIMIT,
         offset: OffsetArg = 0,
     ) -> GrepOutput:
-        """Search text files for a regex, line by line. Skips binary and very large files,
-        .git, virtualenvs and node_modules; paged (`offset`, `next` when `truncated`)."""
+        """Search text files for a regex, line by line; skips binary and huge files, .git,
+        virtualenvs, node_modules. Paged (`offset`, `next` when `truncated`)."""
         found = _plain(
             search.grep_files(
                 ws(),
@@ -203,23 +182,16 @@ def register(server: MCPServer, runtime: Any) -> None:
         name="run",
     )
     async def run_tool(
-        command: Annotated[
-            str, Field(description="Command line, split like a POSIX shell but run without one")
-        ],
+        command: Annotated[str, Field(description="split like a POSIX shell, run without one")],
         ctx: Context,
-        shell: Annotated[
-            bool, Field(description="Run through bash -c (always needs confirmation)")
-        ] = False,
-        timeout: Annotated[float | None, Field(description="Seconds before it is killed")] = None,
-        confirm_token: Annotated[
-            str | None, Field(description="Token from a previous confirmation request")
-        ] = None,
+        shell: Annotated[bool, Field(description="run in bash -c (always confirmed)")] = False,
+        timeout: Annotated[float | None, Field(description="seconds")] = None,
+        confirm_token: Annotated[str | None, Field(description="once the user agreed")] = None,
     ) -> runner.RunResult:
-        """Run a command in the workspace root with a timeout, an output cap and an environment
-        without secrets. Read-only commands of the [run] allow-list (ls, cat, git status/diff/
-        log...) run directly. Listed commands that execute workspace code (pytest, alembic)
-        ask the user until that exact command was confirmed and no file changed since; anything
-        else always asks. A non-zero exit is reported in exit_code, not as an error."""
+        """Run a command in the workspace (timeout, output cap, no secrets in env). Allow-listed
+        read-only commands (ls, cat, git diff...) run directly; listed ones running workspace
+        code (pytest, alembic) need confirmation, again after a file changes; others always do.
+        Non-zero exits are in exit_code."""
         workspace = ws()
         policy = runner.RunPolicy.from_workspace(workspace)
         argv = ["bash", "-c", command] if shell else runner.parse_command(command)
@@ -252,8 +224,7 @@ def register(server: MCPServer, runtime: Any) -> None:
 
     @tool(server, read_only=True, title="Find migration folders", name="find_migrations")
     def find_migrations_tool() -> FindMigrationsOutput:
-        """Migration folders in the workspace and their framework (alembic, flyway, django,
-        rails, prisma, knex, sql), each with its files in apply order."""
+        """Migration folders, their framework and their files in apply order."""
         sets = []
         truncated = False
         for ms in frameworks.detect_migrations(ws()):
