@@ -86,7 +86,7 @@ class SQLCopyState(CopyStateStore):
         ]
 
     def put(self, records: Sequence[Mapping[str, Any]]) -> None:
-        self.b.transaction(state_statements(self.b, self.name, records))
+        self.b.execute(state_statements(self.b, self.name, records))
 
     def drop_run(self, run_id: str) -> None:
         b = self.b
@@ -94,7 +94,7 @@ class SQLCopyState(CopyStateStore):
             f"SELECT 1 FROM {self.q} WHERE run_id <> {b.placeholder} LIMIT 1", (run_id,)
         )
         if others:
-            b.transaction([(f"DELETE FROM {self.q} WHERE run_id = {b.placeholder}", (run_id,))])
+            b.execute([(f"DELETE FROM {self.q} WHERE run_id = {b.placeholder}", (run_id,))])
         else:
             b.execute([f"DROP TABLE {self.q}"])  # one statement: no empty table left behind
 
