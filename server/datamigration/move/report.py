@@ -10,6 +10,7 @@ import json
 from pathlib import Path
 from typing import Any
 
+from datamigration.coordination.status import record_validation
 from datamigration.move.request import CopyRequest
 from datamigration.redact import redact_text
 
@@ -65,8 +66,6 @@ def record_report(ws: Any, request: CopyRequest, report: dict[str, Any]) -> dict
         "report_markdown": ws.relative(md_path),
     }
     if request.story:
-        from datamigration.coordination.harness import record_validation
-
         rec = record_validation(
             ws,
             request.story,
