@@ -59,7 +59,8 @@ def our_copy(
 ) -> tuple[CommandRun, dict[str, Any]]:
     """`datamigration copy SOURCE TARGET --tables ... --yes --json` in a fresh workspace: the
     measured run and its JSON report (copy_seconds, constraints_seconds, validate_seconds)."""
-    env = {"PYTHONPATH": str(REPO_ROOT / "server")}
+    # bytecode cached as an installed package has it (this machine sets PYTHONDONTWRITEBYTECODE)
+    env = {"PYTHONPATH": str(REPO_ROOT / "server"), "PYTHONDONTWRITEBYTECODE": ""}
     with tempfile.TemporaryDirectory(prefix="dm-bench-copy-") as ws:
         argv = [sys.executable, "-c", _MAIN, "--workspace", ws, "copy", source, target,
                 "--tables", ",".join(tables), "--yes", "--json", "--quiet", *extra]  # fmt: skip

@@ -37,7 +37,7 @@ class PostgresBulkWriter(SQLBulkWriter):
 
     def adapt(self, row: Sequence[Any]) -> tuple[Any, ...]:
         if not self.json_at:
-            return tuple(row)
+            return row if type(row) is tuple else tuple(row)
         out = list(row)
         for i in self.json_at:
             v = out[i]
