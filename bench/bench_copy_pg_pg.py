@@ -16,7 +16,7 @@ one, or a private throwaway cluster with --own-cluster), then, turn about in eac
 Goal (issue 12): the copy ≥ 0.9x the pipe's rows/s.
 
     .venv/bin/python bench/bench_copy_pg_pg.py [--quick] [--rows N] [--repeats N]
-        [--workers N] [--own-cluster] [--json]
+        [--workers N] [--pool thread|process] [--own-cluster] [--json]
 """
 
 from __future__ import annotations
@@ -60,6 +60,7 @@ def pipe(psql: str, src: str, dst: str) -> float:
 def extra_flags(parser) -> None:
     parser.add_argument("--rows", type=int, default=1_000_000, help="rows in the table")
     parser.add_argument("--workers", type=int, help="copy workers (default: the CLI's)")
+    parser.add_argument("--pool", choices=("thread", "process"), help="the copy's --pool")
     parser.add_argument(
         "--own-cluster",
         action="store_true",
@@ -78,6 +79,7 @@ def main() -> int:
             "psql not found on PATH: the anchor needs it (apt-get install postgresql-client)"
         )
     flags = ["--workers", str(args.workers)] if args.workers else []
+    flags += ["--pool", args.pool] if args.pool else []
     load_before = machine_load()
     if args.own_cluster:
         from _cluster import own_cluster

@@ -20,7 +20,8 @@ turns REAL into `real`, 4 bytes) and the type each chose.
 Goals (issue 12): ours ≥ 2x faster than pgloader, peak memory ≤ 200 MB, nothing lost.
 pgloader is optional: without it the script says so and reports ours alone.
 
-    .venv/bin/python bench/bench_copy_sqlite_pg.py [--quick] [--scale F] [--repeats N] [--json]
+    .venv/bin/python bench/bench_copy_sqlite_pg.py [--quick] [--scale F] [--repeats N]
+        [--workers N] [--pool thread|process] [--json]
 """
 
 from __future__ import annotations
@@ -159,6 +160,8 @@ def extra_flags(parser) -> None:
     parser.add_argument(
         "--scale", type=float, default=1.0, help="fraction of 1M users + 0.5M orders"
     )
+    parser.add_argument("--workers", type=int, help="copy workers (default: the CLI's)")
+    parser.add_argument("--pool", choices=("thread", "process"), help="the copy's --pool")
 
 
 def main() -> int:
@@ -167,6 +170,8 @@ def main() -> int:
     orders = users // 2
     rows = users + orders
     pgloader = which("pgloader")
+    flags = ["--workers", str(args.workers)] if args.workers else []
+    flags += ["--pool", args.pool] if args.pool else []
     load_before = machine_load()
     with (
         tempfile.TemporaryDirectory(prefix="dm-bench-sqlite-") as tmp,
@@ -185,7 +190,7 @@ def main() -> int:
                 anchor_rss.append(peak)
                 theirs_cols = pg_columns(theirs_url)
             empty(ours_url)
-            run, result = our_copy(f"sqlite:///{path}", ours_url, TABLES)
+            run, result = our_copy(f"sqlite:///{path}", ours_url, TABLES, flags)
             whole.append(run.seconds)
             load.append(run.seconds - result["validate_seconds"])
             rss.append(run.peak_rss_bytes)
