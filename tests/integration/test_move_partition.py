@@ -107,3 +107,48 @@ def test_a_process_pool_copy_gives_the_same_target_as_the_thread_pool(
     assert run_copy(base.with_(target=b, pool="process"))["passed"]
     digest = "SELECT md5(string_agg(o::text, ',' ORDER BY id)) FROM orders o"
     assert movedata.pg_scalar(a, digest) == movedata.pg_scalar(b, digest)
+
+
+@pytest.mark.parametrize("key", [("id",), ("grp", "id")])
+def test_sqlite_key_boundaries_step_along_the_key_and_match_the_numbered_rows(
+    sqlite_url: str, key: tuple[str, ...]
+) -> None:
+    from datamigration.db.bulk import SQLBulk
+
+    with connect(sqlite_url) as b:
+        create = "CREATE TABLE t (grp INTEGER NOT NULL, id INTEGER NOT NULL, v TEXT, "
+        numbers = "WITH RECURSIVE g(n) AS (SELECT 1 UNION ALL SELECT n + 1 FROM g WHERE n < 1000) "
+        b.execute(
+            [
+                create + "PRIMARY KEY (grp, id))",
+                numbers + "INSERT INTO t SELECT n % 7, n, 'v' || n FROM g",
+            ]
+        )
+        for every in (1, 150, 250, 999, 1000, 1001):
+            stepped = b.key_boundaries("t", key, every)
+            assert stepped == SQLBulk.key_boundaries(b, "t", key, every)
+            assert len(stepped) == 1000 // every
+
+
+def test_sqlite_reads_a_range_as_the_generic_keyset_pages_do(sqlite_url: str) -> None:
+    from datamigration.db.bulk import SQLBulk
+
+    with connect(sqlite_url) as b:
+        create = "CREATE TABLE t (v TEXT, grp INTEGER NOT NULL, id INTEGER NOT NULL, "
+        numbers = "WITH RECURSIVE g(n) AS (SELECT 1 UNION ALL SELECT n + 1 FROM g WHERE n < 500) "
+        b.execute(
+            [
+                create + "PRIMARY KEY (grp, id))",
+                numbers + "INSERT INTO t SELECT 'v' || n, n % 3, n FROM g",
+            ]
+        )
+        cols, key = ("v", "grp", "id"), ("grp", "id")
+        for lo, hi in ((None, None), ((0, 30), (2, 101)), ((1, 499), None), (None, (0, 3))):
+            mine = list(b.read_range("t", cols, key, lo, hi, 70))
+            assert mine == list(SQLBulk.read_range(b, "t", cols, key, lo, hi, 70))
+            assert all(isinstance(r, tuple) for page in mine for r in page)
+        # the key not among the columns read: the generic pages
+        assert list(b.read_range("t", ("v",), key, None, (0, 9), 2)) == [
+            [("v3",), ("v6",)],
+            [("v9",)],
+        ]

@@ -185,3 +185,25 @@ def test_the_fingerprint_follows_tables_and_types_but_not_speed_settings() -> No
     assert fingerprint(base.with_(mapping={"users": {}}), [plan]) != fp
     other = plan_table(_users(), "sqlite", "mysql", {"users"})
     assert fingerprint(base, [other]) != fp
+
+
+def test_a_postgres_table_streams_as_binary_when_the_type_map_only_spells_a_time_out() -> None:
+    from dataclasses import replace
+
+    from datamigration.move.schema import with_raw_format
+
+    cols = (
+        Column("id", "bigint", "int8", nullable=False),
+        Column("at", "timestamp with time zone", "timestamptz", nullable=False),
+        Column("t", "time without time zone", "time"),
+    )
+    source = Table("ev", columns=cols, primary_key=PrimaryKey("ev_pkey", ("id",)))
+    plan = plan_table(source, "postgresql", "postgresql", {"ev"}, 0)
+    assert plan.types[1] == "timestamp(6) with time zone"  # the default precision written out
+    assert with_raw_format(plan, "pgcopy-binary", "postgresql").raw == "pgcopy-binary"
+    assert with_raw_format(plan, "pgcopy-binary").raw is None  # no dialect: spellings only
+    narrower = replace(plan, types=("bigint", "timestamp(3) with time zone", "time"))
+    assert with_raw_format(narrower, "pgcopy-binary", "postgresql").raw is None
+    alike = replace(plan, source_types=("bigint", "xml", "money"))
+    alike = replace(alike, types=("bigint", "text", "numeric(19,2)"))
+    assert with_raw_format(alike, "pgcopy-binary", "postgresql").raw is None

@@ -116,10 +116,13 @@ def keyset_sql(
     after: Sequence[Any] | None,
     end_at: Sequence[Any] | None,
     limit: int,
+    *,
+    select_keys: bool = True,
 ) -> tuple[str, list[Any]]:
     """A keyset page as SQL text for drivers that take text: `keys` and `source` are already
     quoted, `mark` is the driver's placeholder. Row-value comparison keeps composite keys in
-    order (`(a, b) > (?, ?)`)."""
+    order (`(a, b) > (?, ?)`). The keys come first in each row unless `select_keys` is false
+    (`select` then names them itself)."""
     order = ", ".join(keys)
     marks = "(" + ", ".join([mark] * len(keys)) + ")"
     where, params = [], []
@@ -130,7 +133,7 @@ def keyset_sql(
         where.append(f"({order}) <= {marks}")
         params.extend(end_at)
     sql = (
-        f"SELECT {order}, {select} FROM {source} "
+        f"SELECT {order + ', ' if select_keys else ''}{select} FROM {source} "
         f"{'WHERE ' + ' AND '.join(where) if where else ''} "
         f"ORDER BY {order} LIMIT {int(limit)}"
     )

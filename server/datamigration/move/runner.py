@@ -63,7 +63,7 @@ def plan_tables(src: Backend, dst: Backend, request: CopyRequest) -> tuple[list[
         plan_table(schema.table(t), src.dialect, dst.dialect, copied, src.exact_count(t))
         for t in request.tables
     ]
-    return [with_raw_format(p, fmt) for p in plans], schema
+    return [with_raw_format(p, fmt, dst.dialect) for p in plans], schema
 
 
 def check_conversions(plans: Sequence[TablePlan], request: CopyRequest) -> list[dict[str, Any]]:

@@ -20,6 +20,7 @@ from datamigration.db.bulk import neutral_default
 from datamigration.db.model import Column, ForeignKey, Index, PrimaryKey, Table, UniqueConstraint
 from datamigration.move.request import KeylessTableError
 from datamigration.typemap import equivalent, map_type
+from datamigration.typemap.parse import to_logical
 
 
 @dataclass(frozen=True)
@@ -261,7 +262,23 @@ def compatibility(
     return problems
 
 
-def with_raw_format(plan: TablePlan, fmt: str | None) -> TablePlan:
-    """Stream the table as bytes when both ends share `fmt` and every type is kept as is."""
-    same = [s.lower() for s in plan.source_types] == [t.lower() for t in plan.types]
+def with_raw_format(plan: TablePlan, fmt: str | None, dialect: str | None = None) -> TablePlan:
+    """Stream the table as bytes when both ends share `fmt` (and so `dialect`) and every type
+    is kept as is."""
+    same = len(plan.source_types) == len(plan.types) and all(
+        _same_type(s, t, dialect) for s, t in zip(plan.source_types, plan.types, strict=True)
+    )
     return replace(plan, raw=fmt if fmt and same else None)
+
+
+def _same_type(a: str, b: str, dialect: str | None) -> bool:
+    """One type, spelled alike or two ways: `timestamp with time zone` comes back from the type
+    map as `timestamp(6) with time zone` (the default precision written out), and `timestamptz`
+    is the same type again. Only times and timestamps are matched by meaning: other kinds
+    that read alike (text and xml, numeric(19,2) and money) differ in bytes."""
+    if a.lower() == b.lower():
+        return True
+    if dialect is None:
+        return False
+    x, y = to_logical(dialect, a), to_logical(dialect, b)
+    return x.kind in ("timestamp", "time") and replace(x, name="") == replace(y, name="")

@@ -21,6 +21,9 @@ from datamigration.db.bulk import SQLBulk, SQLBulkWriter
 from datamigration.db.model import Column, Table
 
 _JSON_TYPES = ("json", "jsonb")
+#: bytes of binary COPY gathered before a chunk goes to the target (psycopg writes up to 128 KiB
+#: in one piece)
+RAW_CHUNK_BYTES = 128 * 1024
 
 
 class PostgresBulkWriter(SQLBulkWriter):
@@ -34,7 +37,7 @@ class PostgresBulkWriter(SQLBulkWriter):
 
     def adapt(self, row: Sequence[Any]) -> tuple[Any, ...]:
         if not self.json_at:
-            return tuple(row)
+            return row if type(row) is tuple else tuple(row)
         out = list(row)
         for i in self.json_at:
             v = out[i]
@@ -102,8 +105,16 @@ class PostgresBulk(SQLBulk):
         )
         self.counter.add("COPY TO STDOUT")
         with self.conn.cursor() as cur, cur.copy(query) as copy:
+            # libpq hands out one row at a time; gathered into chunks, the load writes (one
+            # PQputCopyData each) and the checksum run once per chunk instead of once per row
+            chunk = bytearray()
             for data in copy:
-                yield bytes(data)
+                chunk += data
+                if len(chunk) >= RAW_CHUNK_BYTES:
+                    yield bytes(chunk)
+                    chunk.clear()
+            if chunk:
+                yield bytes(chunk)
 
     def column_sql(self, table: Table, col: Column) -> str:
         if col.data_type == "enum":  # a named enum type, created by create_table_statements

@@ -12,11 +12,13 @@ from __future__ import annotations
 
 import datetime as dt
 import decimal
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from typing import Any
 
 from datamigration.db.bulk import SQLBulk, SQLBulkWriter, plain_value
+from datamigration.db.contracts import keyset_sql
 from datamigration.db.model import Column, Table
+from datamigration.db.sqlite.connection import qualified, quote_name
 
 
 def _sqlite_value(v: Any) -> Any:
@@ -62,6 +64,56 @@ class SQLiteBulk(SQLBulk):
 
     def before_load(self) -> None:
         self.conn.execute("PRAGMA foreign_keys = OFF")
+
+    def read_range(
+        self,
+        table: str,
+        columns: Sequence[str],
+        key: Sequence[str],
+        lo: Sequence[Any] | None,
+        hi: Sequence[Any] | None,
+        batch_size: int,
+    ) -> Iterator[list[tuple[Any, ...]]]:
+        """Keyset pages as `iter_rows` reads them, but selecting the columns alone and reading
+        the key from its place among them: each page is the driver's own list of rows, passed
+        on as is instead of every row being copied to drop the key selected in front."""
+        if not set(key) <= set(columns):
+            yield from super().read_range(table, columns, key, lo, hi, batch_size)
+            return
+        key_at = [list(columns).index(k) for k in key]
+        select = ", ".join(quote_name(c) for c in columns)
+        keys = [quote_name(k) for k in key]
+        last = lo
+        while True:
+            sql, params = keyset_sql(qualified(table), keys, select, "?", last, hi, batch_size,
+                                     select_keys=False)  # fmt: skip
+            rows = self._guard(
+                f"read rows of {table}", lambda s=sql, p=params: self._page(s, p).fetchall()
+            )
+            if not rows:
+                return
+            yield rows
+            if len(rows) < batch_size:
+                return
+            last = tuple(rows[-1][i] for i in key_at)
+
+    def key_boundaries(self, table: str, key: Sequence[str], every: int) -> list[tuple[Any, ...]]:
+        """Every `every`-th key, each found by stepping `every` entries along the key's index
+        from the previous one (LIMIT 1 OFFSET, in SQLite's own code): the same keys as
+        numbering the rows with a window function, which sorts the whole key first."""
+        q = self.quote_identifier
+        cols = ", ".join(q(k) for k in key)
+        after = f"WHERE ({cols}) > ({', '.join('?' * len(key))}) "
+        out: list[tuple[Any, ...]] = []
+        while True:
+            rows = self.fetch(
+                f"SELECT {cols} FROM {q(table)} {after if out else ''}"
+                f"ORDER BY {cols} LIMIT 1 OFFSET {int(every) - 1}",
+                out[-1] if out else (),
+            )
+            if not rows:
+                return out
+            out.append(tuple(rows[0]))
 
     def describe_target(self, name: str) -> tuple[Table | None, int]:
         if not self._exists():

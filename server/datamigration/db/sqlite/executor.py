@@ -54,10 +54,13 @@ class SQLiteExecutor(SQLiteConnection):
         sql, params = keyset_sql(
             qualified(table), [quote_name(k) for k in keys], select, "?", after, end_at, limit
         )
+        cur = self._page(sql, params)
+        return [d[0] for d in cur.description][len(keys) :], cur.fetchall()
+
+    def _page(self, sql: str, params: Sequence[Any]) -> sqlite3.Cursor:
         conn = self.conn if not self._exists() else self._read_conn()
         self.counter.add(sql)
-        cur = conn.execute(sql, params)
-        return [d[0] for d in cur.description][len(keys) :], cur.fetchall()
+        return conn.execute(sql, params)
 
     # --- session locks and throwaway copies ------------------------------------------
 
