@@ -80,11 +80,31 @@ class Prepared:
                        "steps": [], "remaining": remaining,
                        "note": "nothing to do: the selected steps are already done"}  # fmt: skip
             else:
-                out = self.executor.run(self.selection)
+                try:
+                    out = self.executor.run(self.selection)
+                except DataMigrationError as exc:
+                    exc.data.setdefault("run_report", self._report().get("report"))
+                    raise
+                report = self._report()
+                shown = [f"run report: {report['report']}"] if report.get("report") else []
+                out["notes"] = [*(out.get("notes") or []), *shown, *report.get("notes", [])]
             out.update(self._header())
             return out
         finally:
             self.executor.close()
+
+    def _report(self) -> dict[str, Any]:
+        """The run report (safety/report.py) at the end of every run, whatever its outcome;
+        a report that cannot be written is a note, never the run's failure."""
+        from datamigration.safety.report import write_run_report
+
+        ex = self.executor
+        if not ex.options.announce:  # rehearsals write no report
+            return {}
+        try:
+            return write_run_report(ex.workspace, ex.options.log_name or ex.plan.id)
+        except (DataMigrationError, OSError, ValueError) as exc:
+            return {"notes": [f"run report not written: {exc}"]}
 
     def close(self) -> None:
         self.executor.close()
