@@ -67,12 +67,13 @@ def draw(chart: Chart, path: Path) -> Path:
         fig = Figure(figsize=(9, 3.2))
         ax = fig.add_subplot()
         right = ax.twinx() if any(s.right for s in chart.series) else None
-        for s in chart.series:
+        for i, s in enumerate(chart.series):
             target = right if s.right and right is not None else ax
             xs, ys = [p[0] for p in s.points], [p[1] for p in s.points]
             plot = target.step if s.step else target.plot
             style = {"where": "post"} if s.step else {"marker": "." if len(xs) < 40 else None}
-            plot(xs, ys, label=s.label, gid=f"series-{s.name}", linewidth=1.4, **style)
+            plot(xs, ys, label=s.label, gid=f"series-{s.name}", linewidth=1.4, color=f"C{i}",
+                 **style)
         _mark(ax, chart.markers)
         ax.set_title(chart.title)
         ax.set_xlabel("seconds since the run started")
@@ -99,6 +100,8 @@ def _mark(ax: object, markers: Sequence[Marker]) -> None:
         colour = "tab:red" if m.trigger else "grey"
         ax.axvline(m.at, color=colour, linestyle="--" if m.trigger else ":",  # type: ignore[attr-defined]
                    linewidth=1.2, gid=m.gid)  # fmt: skip
+        if not m.label:
+            continue
         ax.annotate(m.label, xy=(m.at, 1.0), xycoords=("data", "axes fraction"),  # type: ignore[attr-defined]
                     rotation=90, va="top", ha="right", fontsize=7, color=colour,
                     gid=f"{m.gid}-label")  # fmt: skip

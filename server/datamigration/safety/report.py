@@ -97,8 +97,8 @@ def _markers(events: list[dict[str, Any]], samples: list[dict[str, Any]], t0: fl
         if kind == "step_started":
             out.append(charts.Marker(f"marker-step-{step}", t - t0, f"{step} start"))
         elif kind in ("step_done", "step_failed", "rolled_back"):
-            out.append(charts.Marker(f"marker-{kind}-{step}", t - t0, f"{step} {kind[5:]}"
-                                     if kind.startswith("step_") else f"{step} rolled back"))  # fmt: skip
+            # unlabelled: a short step's end would print over its start
+            out.append(charts.Marker(f"marker-{kind}-{step}", t - t0, ""))
     for n, f in enumerate(_firings(events, samples)):
         if f["at"] is not None:
             out.append(charts.Marker(f"marker-trigger-{n + 1}", f["at"] - t0,
