@@ -229,7 +229,7 @@ def check_rows(events: list[dict[str, Any]]) -> list[list[Any]]:
                 out.append([ts, "backup", "OVERRIDDEN", ev["without_backup"]])
         elif kind == "window_override":
             out.append([ts, "maintenance window", "outside, run anyway (--now)", ev.get("work")])
-        elif kind == "step_failed" and "held" in str(ev.get("error", "")):
+        elif kind == "gate_refused":
             out.append([ts, f"gate before {ev.get('step')}", "REFUSED", ev.get("error")])
         elif kind == "performance_check":
             out.append([ts, "performance check", "passed" if ev.get("passed") else
