@@ -4,6 +4,7 @@ the story; a trigger that stops the run is on the charts and in the trigger log.
 
 from __future__ import annotations
 
+import json
 import re
 import xml.etree.ElementTree as ET
 from pathlib import Path
@@ -93,3 +94,76 @@ def test_report_of_a_plan_that_never_ran_says_how_to_run_it(workspace_dir, capsy
     assert main(["--workspace", str(workspace_dir), "report", "20260101-000000-nothing"]) != 0
     err = capsys.readouterr().err
     assert "no run of plan 20260101-000000-nothing" in err and "datamigration execute" in err
+
+
+class Hook:
+    """A local webhook receiver (a real HTTP server on a free port) that keeps what it got."""
+
+    def __init__(self, status_code: int = 200) -> None:
+        import http.server
+        import threading
+
+        got: list[tuple[str, dict]] = []
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def do_POST(self) -> None:  # noqa: N802 - http.server's name
+                body = self.rfile.read(int(self.headers["Content-Length"]))
+                got.append((self.path, json.loads(body)))
+                self.send_response(status_code)
+                self.end_headers()
+
+            def log_message(self, *args: object) -> None:
+                pass
+
+        self.got = got
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.port = self.server.server_address[1]
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+
+    def __enter__(self) -> Hook:
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+def configure_hook(root: Path, port: int) -> None:
+    (root / "datamigration.toml").write_text(
+        f'[alerts]\nwebhook = "http://127.0.0.1:{port}/hook/${{DM_TEST_HOOK_TOKEN}}"\n'
+    )
+
+
+def test_a_trigger_firing_reaches_the_webhook_as_slack_json(pg_url, workspace_dir, monkeypatch):
+    monkeypatch.setenv("DM_TEST_HOOK_TOKEN", "t0ken")
+    with Hook() as hook:
+        configure_hook(workspace_dir, hook.port)
+        s = prepare(pg_url, workspace_dir)
+        run_until_fired(s, {}, 3, lambda: request_stop(s.ws.state_dir, s.plan.id, "pager"))
+    fired = [(path, body) for path, body in hook.got if "manual_stop" in body["text"]]
+    assert fired, hook.got
+    path, body = fired[0]
+    assert path == "/hook/t0ken" and set(body) == {"text"}
+    assert f"Migration {s.plan.id}: rollback trigger manual_stop fired" in body["text"]
+    assert "pager" in body["text"]
+
+
+def test_a_backup_refusal_warns_on_the_bus_and_on_the_webhook(
+    pg_url, workspace_dir, monkeypatch
+):
+    from datamigration.coordination import bus
+    from datamigration.safety.backup.gate import BackupRequiredError
+
+    monkeypatch.setenv("DATAMIGRATION_BACKUP_REQUIRED", "true")
+    monkeypatch.setenv("DM_TEST_HOOK_TOKEN", "t0ken")
+    with Hook() as hook:
+        configure_hook(workspace_dir, hook.port)
+        s = prepare(pg_url, workspace_dir)
+        last = s.plan.steps[-1]  # drops users.n_old: it can lose data
+        with pytest.raises(BackupRequiredError):
+            service.prepare(s.ws, s.plan.id, s.plan.hash, db=pg_url, all_steps=True)
+    (warning,) = [m for m in bus.read(s.ws, type="warning").messages
+                  if "refused by its gate" in (m.text or "")]  # fmt: skip
+    assert last.id in warning.text and "no verified backup" in warning.text
+    assert [b["text"] for _p, b in hook.got] == [warning.text]
