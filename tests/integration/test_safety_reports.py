@@ -8,6 +8,7 @@ import json
 import re
 import xml.etree.ElementTree as ET
 from pathlib import Path
+from typing import Self
 
 import pytest
 
@@ -106,7 +107,7 @@ class Hook:
         got: list[tuple[str, dict]] = []
 
         class Handler(http.server.BaseHTTPRequestHandler):
-            def do_POST(self) -> None:  # noqa: N802 - http.server's name
+            def do_POST(self) -> None:
                 body = self.rfile.read(int(self.headers["Content-Length"]))
                 got.append((self.path, json.loads(body)))
                 self.send_response(status_code)
@@ -120,7 +121,7 @@ class Hook:
         self.port = self.server.server_address[1]
         self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
 
-    def __enter__(self) -> Hook:
+    def __enter__(self) -> Self:
         self.thread.start()
         return self
 
@@ -149,9 +150,7 @@ def test_a_trigger_firing_reaches_the_webhook_as_slack_json(pg_url, workspace_di
     assert "pager" in body["text"]
 
 
-def test_a_backup_refusal_warns_on_the_bus_and_on_the_webhook(
-    pg_url, workspace_dir, monkeypatch
-):
+def test_a_backup_refusal_warns_on_the_bus_and_on_the_webhook(pg_url, workspace_dir, monkeypatch):
     from datamigration.coordination import bus
     from datamigration.safety.backup.gate import BackupRequiredError
 

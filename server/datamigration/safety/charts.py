@@ -72,8 +72,9 @@ def draw(chart: Chart, path: Path) -> Path:
             xs, ys = [p[0] for p in s.points], [p[1] for p in s.points]
             plot = target.step if s.step else target.plot
             style = {"where": "post"} if s.step else {"marker": "." if len(xs) < 40 else None}
-            plot(xs, ys, label=s.label, gid=f"series-{s.name}", linewidth=1.4, color=f"C{i}",
-                 **style)
+            plot(
+                xs, ys, label=s.label, gid=f"series-{s.name}", linewidth=1.4, color=f"C{i}", **style
+            )
         _mark(ax, chart.markers)
         ax.set_title(chart.title)
         ax.set_xlabel("seconds since the run started")

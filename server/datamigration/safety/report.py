@@ -37,7 +37,7 @@ def _epoch(ts: Any) -> float | None:
     if not isinstance(ts, str):
         return None
     try:
-        return dt.datetime.fromisoformat(ts.replace("Z", "+00:00")).timestamp()
+        return dt.datetime.fromisoformat(ts).timestamp()
     except ValueError:
         return None
 
@@ -133,8 +133,8 @@ def _series(samples: list[dict[str, Any]], t0: float, name: str, label: str, get
 
 def build_charts(events: list[dict[str, Any]], samples: list[dict[str, Any]], t0: float) -> list:
     """The report's four charts, each with the steps and firings marked."""
-    lat = lambda key: lambda s: (s.get("latency_ms") or {}).get(key)  # noqa: E731
-    app = lambda key: lambda s: (s.get("app") or {}).get(key)  # noqa: E731
+    lat = lambda key: lambda s: (s.get("latency_ms") or {}).get(key)
+    app = lambda key: lambda s: (s.get("app") or {}).get(key)
     latency = [_series(samples, t0, "p50", "probe p50 (ms)", lat("p50")),
                _series(samples, t0, "p99", "probe p99 (ms)", lat("p99"))]  # fmt: skip
     if any((s.get("app") or {}).get("latency_p99_ms") is not None for s in samples):
@@ -145,19 +145,37 @@ def build_charts(events: list[dict[str, Any]], samples: list[dict[str, Any]], t0
     rows = [sampled_rate if sampled_rate.points else charts.Series("rows-per-s", "rows/s", rate),
             charts.Series("batch-size", "batch size (rows)", size, right=True, step=True)]  # fmt: skip
     marks = _markers(events, samples, t0)
-    slot = lambda s: (s.get("slot_lag") or {}).get("seconds")  # noqa: E731
+    slot = lambda s: (s.get("slot_lag") or {}).get("seconds")
     return [
-        charts.Chart("latency", "Application latency (probe queries)", "ms", latency,
-                     markers=marks),  # fmt: skip
-        charts.Chart("throughput", "Throughput", "commits/s", [
-            _series(samples, t0, "throughput", "commits/s", lambda s: s.get("throughput_tps"))],
-            markers=marks),  # fmt: skip
-        charts.Chart("lag", "Replication lag", "seconds", [
-            _series(samples, t0, "replication-lag", "standby lag (s)",
-                    lambda s: s.get("replication_lag_s")),
-            _series(samples, t0, "slot-lag", "slot lag (s)", slot)], markers=marks),  # fmt: skip
-        charts.Chart("rows", "Migration rate", "rows/s", rows, right_label="batch size",
-                     markers=marks),  # fmt: skip
+        charts.Chart(
+            "latency", "Application latency (probe queries)", "ms", latency, markers=marks
+        ),
+        charts.Chart(
+            "throughput",
+            "Throughput",
+            "commits/s",
+            [_series(samples, t0, "throughput", "commits/s", lambda s: s.get("throughput_tps"))],
+            markers=marks,
+        ),
+        charts.Chart(
+            "lag",
+            "Replication lag",
+            "seconds",
+            [
+                _series(
+                    samples,
+                    t0,
+                    "replication-lag",
+                    "standby lag (s)",
+                    lambda s: s.get("replication_lag_s"),
+                ),
+                _series(samples, t0, "slot-lag", "slot lag (s)", slot),
+            ],
+            markers=marks,
+        ),
+        charts.Chart(
+            "rows", "Migration rate", "rows/s", rows, right_label="batch size", markers=marks
+        ),
     ]
 
 
@@ -276,8 +294,8 @@ def render(plan_id: str, plan: dict[str, Any], events: list[dict[str, Any]],
               "rows": "Rows/s and batch size"}  # fmt: skip
     for name in drawn:
         lines += [f"![{titles.get(Path(name).stem, name)}]({name})", ""]
-    lines += ["Dotted grey lines mark steps starting and ending; dashed red lines mark trigger "
-              "firings.", "", "## Steps", ""]  # fmt: skip
+    lines += [("Dotted grey lines mark steps starting and ending; dashed red lines mark trigger "
+              "firings."), "", "## Steps", ""]  # fmt: skip
     lines += _table(["step", "title", "started", "status", "seconds", "detail"],
                     step_rows(events), "no step ran")  # fmt: skip
     lines += ["## Trigger log", ""]
