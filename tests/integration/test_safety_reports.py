@@ -166,3 +166,39 @@ def test_a_backup_refusal_warns_on_the_bus_and_on_the_webhook(pg_url, workspace_
                   if "refused by its gate" in (m.text or "")]  # fmt: skip
     assert last.id in warning.text and "no verified backup" in warning.text
     assert [b["text"] for _p, b in hook.got] == [warning.text]
+
+
+def test_heavy_work_refused_outside_the_window_is_an_alert_and_in_the_report(
+    sqlite_url, workspace_dir, monkeypatch
+):
+    import sqlite3
+
+    from datamigration.coordination import bus
+    from datamigration.execute.watching import OutsideWindowError
+    from datamigration.plan.planner import plan_migration
+    from datamigration.plan.spec import parse_spec
+    from datamigration.safety.report import write_run_report
+    from datamigration.workspace.root import Workspace
+    from integration.test_safety_monitor import _closed_window_config
+
+    monkeypatch.setenv("DM_TEST_HOOK_TOKEN", "t0ken")
+    with Hook() as hook:
+        _closed_window_config(workspace_dir)
+        with (workspace_dir / "datamigration.toml").open("a") as fh:
+            fh.write(
+                f'[alerts]\nwebhook = "http://127.0.0.1:{hook.port}/h/${{DM_TEST_HOOK_TOKEN}}"\n'
+            )
+        with sqlite3.connect(sqlite_url.removeprefix("sqlite:///")) as c:
+            c.execute("CREATE TABLE users (id INTEGER PRIMARY KEY, n INTEGER)")
+            c.executemany("INSERT INTO users (n) VALUES (?)", [(None,)] * 20)
+        ws = Workspace.open(str(workspace_dir))
+        spec = {"kind": "backfill", "table": "users", "set": {"n": "0"}, "where": "n IS NULL"}
+        plan = plan_migration(ws, parse_spec(spec), sqlite_url).plan
+        with pytest.raises(OutsideWindowError) as err:
+            service.prepare(ws, plan.id, plan.hash, db=sqlite_url, all_steps=True).run()
+    (warning,) = [m.text for m in bus.read(ws, type="warning").messages]
+    assert "refused by its gate" in warning and "outside every maintenance window" in warning
+    assert [b["text"] for _p, b in hook.got] == [warning]
+    md = (ws.root / err.value.data["run_report"]).read_text()
+    assert "REFUSED" in md and "maintenance window" in md
+    assert write_run_report(ws, plan.id)["report"] == err.value.data["run_report"]

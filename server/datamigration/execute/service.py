@@ -90,6 +90,7 @@ class Prepared:
                     raise
                 if queries and not out.get("remaining"):
                     self._performance_after(out, queries)
+                out["notes"] = [*(out.get("notes") or []), *self._alert_final(out)]
                 report = self._report()
                 shown = [f"run report: {report['report']}"] if report.get("report") else []
                 out["notes"] = [*(out.get("notes") or []), *shown, *report.get("notes", [])]
@@ -97,6 +98,16 @@ class Prepared:
             return out
         finally:
             self.executor.close()
+
+    def _alert_final(self, out: dict[str, Any]) -> list[str]:
+        """The post-migration validation failed: an alert (the story stays where it is)."""
+        final, plan = out.get("final_validation"), self.executor.plan
+        if not isinstance(final, dict) or final.get("passed") is not False:
+            return []
+        why = final.get("summary") or final.get("error") or "failed"
+        return alerts.warn(self.executor.workspace, f"Migration {plan.id}: the post-migration "
+                           f"validation FAILED: {why}", story=plan.story,
+                           extra={"validation": "failed"})  # fmt: skip
 
     def _performance_before(self) -> list[str]:
         """The representative reads (safety/performance.py), measured now when this run
