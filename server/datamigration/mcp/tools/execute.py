@@ -99,7 +99,7 @@ def _stop(runtime: Any, plan_id: str, plan_hash: str) -> ExecuteOutput:
     path = request_stop(runtime.workspace.state_dir, plan.id, "stop asked through MCP")
     return ExecuteOutput(plan_id=plan.id, plan_hash=plan.hash, database=redact_url(plan.database),
                          mode="stop", scope="running step", dry_run=False, steps=[],
-                         remaining=None, final_validation=None,
+                         remaining=None, final_validation=None, backup=None,
                          notes=[(f"stop requested ({runtime.workspace.relative(path)}): the running "
                                 "step stops at its next batch and is rolled back as the plan says")],
                          log="", truncated=False)  # fmt: skip
