@@ -62,3 +62,10 @@ class MetricsSource:
         """Where the database keeps its files on its host (to read the disk's free space when
         that host is this machine), or None when it does not say."""
         return None
+
+    def explain_read(self, sql: str, timeout_ms: int | None = None) -> dict[str, Any] | None:
+        """The plan the database chooses for the read `sql`, through the read-only query path:
+        `cost` (the planner's total, None where the database gives none) and `scans` (each
+        table read: `table`, `method` "seq" for a full scan or "index", `index`). None where
+        the database cannot explain (the performance check then times the query only)."""
+        return None

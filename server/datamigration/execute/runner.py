@@ -227,8 +227,13 @@ class Executor:
 
     def _run_step(self, step: Step) -> dict[str, Any]:
         started = time.perf_counter()
-        self._check_gates(step)
-        check_window(self, step)
+        try:
+            self._check_gates(step)
+            check_window(self, step)
+        except ConflictError as exc:  # a gate held the step: the run log and an alert say so
+            self.log.write("gate_refused", step=step.id, error=exc.message)
+            self._story.gate_refused(self.workspace, self.plan, step, exc.message)
+            raise
         self.store.set_step(step.id, "running", detail=None)
         self.log.write("step_started", step=step.id, title=step.title)
         self.progress("step_started", step=step.id, title=step.title)
@@ -362,8 +367,12 @@ class Executor:
         overridden with a reason."""
         if not self.options.backup_gate:
             return None
-        return check_before(self.workspace, self.plan, selection.steps, self.url,
-                            without_backup=self.options.without_backup)  # fmt: skip
+        try:
+            return check_before(self.workspace, self.plan, selection.steps, self.url,
+                                without_backup=self.options.without_backup)  # fmt: skip
+        except ConflictError as exc:
+            self._story.gate_refused(self.workspace, self.plan, None, exc.message)
+            raise
 
     def _check_gates(self, step: Step) -> None:
         needs_validation = "validation_passed" in step.gates or step.destructive

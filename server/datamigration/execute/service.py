@@ -19,11 +19,13 @@ from datamigration.execute.executors import executor_class
 from datamigration.execute.mongo_state import MongoRunStore
 from datamigration.execute.rehearse import prepare_rehearsal, record_in_plan, rehearse
 from datamigration.execute.runner import Executor, RunOptions
-from datamigration.execute.selection import Selection, select_rollback, select_steps
+from datamigration.execute.selection import Selection, applied, select_rollback, select_steps
 from datamigration.execute.state import RunLog, RunStore, local_runs, steps_from_log
 from datamigration.plan.model import Plan
 from datamigration.plan.store import list_plans, load_plan, plans_dir, read_plan_file
 from datamigration.redact import redact_url
+from datamigration.safety import alerts
+from datamigration.safety import performance as perf
 from datamigration.safety.monitor import run_samples
 from datamigration.safety.throttle import throttle_status
 from datamigration.workspace.root import Workspace
@@ -80,11 +82,80 @@ class Prepared:
                        "steps": [], "remaining": remaining,
                        "note": "nothing to do: the selected steps are already done"}  # fmt: skip
             else:
-                out = self.executor.run(self.selection)
+                queries = self._performance_before()
+                try:
+                    out = self.executor.run(self.selection)
+                except DataMigrationError as exc:
+                    exc.data.setdefault("run_report", self._report().get("report"))
+                    raise
+                if queries and not out.get("remaining"):
+                    self._performance_after(out, queries)
+                out["notes"] = [*(out.get("notes") or []), *self._alert_final(out)]
+                report = self._report()
+                shown = [f"run report: {report['report']}"] if report.get("report") else []
+                out["notes"] = [*(out.get("notes") or []), *shown, *report.get("notes", [])]
             out.update(self._header())
             return out
         finally:
             self.executor.close()
+
+    def _alert_final(self, out: dict[str, Any]) -> list[str]:
+        """The post-migration validation failed: an alert (the story stays where it is)."""
+        final, plan = out.get("final_validation"), self.executor.plan
+        if not isinstance(final, dict) or final.get("passed") is not False:
+            return []
+        why = final.get("summary") or final.get("error") or "failed"
+        return alerts.warn(self.executor.workspace, f"Migration {plan.id}: the post-migration "
+                           f"validation FAILED: {why}", story=plan.story,
+                           extra={"validation": "failed"})  # fmt: skip
+
+    def _performance_before(self) -> list[str]:
+        """The representative reads (safety/performance.py), measured now when this run
+        starts the plan's first step; [] when none are configured."""
+        ex = self.executor
+        queries = perf.queries_of(ex.workspace.config, ex.plan)
+        first = ex.plan.steps[0] if ex.plan.steps else None
+        chosen = {s.id for s in self.selection.steps}
+        if (
+            queries
+            and first
+            and first.id in chosen
+            and not applied(self.selection.states, first.id)
+        ):
+            perf.record_before(ex.workspace.state_dir, ex.plan.id, ex.backend, queries,
+                               perf.PerfPolicy.from_config(ex.workspace.config))  # fmt: skip
+        return queries
+
+    def _performance_after(self, out: dict[str, Any], queries: list[str]) -> None:
+        """After the last step: the same reads compared with before; a regression is a failed
+        check (an alert), reported with the final validation and in the run report."""
+        ex = self.executor
+        result = perf.check_after(ex.workspace.state_dir, ex.plan.id, ex.backend, queries,
+                                  perf.PerfPolicy.from_config(ex.workspace.config))  # fmt: skip
+        ex.log.write("performance_check", passed=result["passed"], summary=result["summary"],
+                     regressions=result.get("regressions", []))  # fmt: skip
+        out["performance"] = result
+        if isinstance(out.get("final_validation"), dict):
+            out["final_validation"]["performance"] = result
+        notes = [f"performance check: {result['summary']}"]
+        if result["passed"] is False:
+            notes += alerts.warn(ex.workspace, f"Migration {ex.plan.id}: performance check "
+                                 f"after the last step FAILED: {result['summary']}",
+                                 story=ex.plan.story, extra={"performance": "regressed"})  # fmt: skip
+        out["notes"] = [*(out.get("notes") or []), *notes]
+
+    def _report(self) -> dict[str, Any]:
+        """The run report (safety/report.py) at the end of every run, whatever its outcome;
+        a report that cannot be written is a note, never the run's failure."""
+        from datamigration.safety.report import write_run_report
+
+        ex = self.executor
+        if not ex.options.announce:  # rehearsals write no report
+            return {}
+        try:
+            return write_run_report(ex.workspace, ex.options.log_name or ex.plan.id)
+        except (DataMigrationError, OSError, ValueError) as exc:
+            return {"notes": [f"run report not written: {exc}"]}
 
     def close(self) -> None:
         self.executor.close()

@@ -19,12 +19,14 @@ from datamigration.coordination import bus, status
 from datamigration.coordination.vocabulary import canonical_status
 from datamigration.errors import DataMigrationError
 from datamigration.plan.model import Plan, Step
+from datamigration.safety import alerts
 from datamigration.validate.report import record_on_story, write_report
 from datamigration.workspace.root import Workspace
 
 
 def _post(workspace: Workspace, plan: Plan, type_: str, text: str, **extra: Any) -> list[str]:
-
+    if type_ == "warning":  # a warning is an alert: the bus and the webhook, if one is set
+        return alerts.warn(workspace, text, story=plan.story, extra=extra)
     try:
         bus.post(workspace, type_, text, story=plan.story, extra=extra or None)
     except DataMigrationError as exc:
@@ -155,3 +157,12 @@ def trigger_fired(workspace: Workspace, plan: Plan, step: Step, firing: dict[str
     except DataMigrationError as exc:
         notes.append(f"status.json: {exc.message}")
     return notes
+
+
+def gate_refused(workspace: Workspace, plan: Plan, step: Step | None, detail: str) -> list[str]:
+    """A gate held a step back (validation, health, a maintenance window, the backup check):
+    a bus `warning` (and the webhook) saying which and why."""
+    what = f"step {step.id} ({step.title})" if step is not None else "the run"
+    return _post(workspace, plan, "warning",
+                 f"Migration {plan.id}: {what} refused by its gate: {detail[:500]}",
+                 gate="refused")  # fmt: skip

@@ -35,6 +35,7 @@ from datamigration.coordination.locking import FileLock
 from datamigration.coordination.schema_check import first_error
 from datamigration.errors import ConflictError, FileFormatError, NotFoundError, UserInputError
 from datamigration.safeload import check_depth, too_deep
+from datamigration.safety.alerts import warn
 from datamigration.safety.flag_eval import resolve_flag, share_of_variant
 from datamigration.safety.flag_gates import Gate, GateCheck, GateFailedError, run_gate
 
@@ -415,9 +416,11 @@ def rollout(
     checks = run_gate(workspace, gate) if going_up else []
     failed = [c for c in checks if not c.passed]
     if failed:
+        why = "; ".join(f"{c.name}: {c.detail}" for c in failed)
+        warn(workspace, f"Flag {key!r}: rollout to {plan.target}% stopped by its gate: {why}",
+             extra={"flag": key, "gate": "failed"})  # fmt: skip
         raise GateFailedError(
-            f"rollout of {key!r} to {plan.target}% stopped: "
-            + "; ".join(f"{c.name}: {c.detail}" for c in failed),
+            f"rollout of {key!r} to {plan.target}% stopped: {why}",
             hint="Nothing was written; the flag stays at "
             f"{plan.current}%. Fix what the gate found, or roll back.",
             flag=key,

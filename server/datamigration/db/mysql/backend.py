@@ -9,6 +9,7 @@ from datamigration.db.base import register_backend
 from datamigration.db.mysql.backup import MySQLBackup
 from datamigration.db.mysql.bulk import MySQLBulk
 from datamigration.db.mysql.executor import MySQLExecutor
+from datamigration.db.mysql.explain import MySQLExplain
 from datamigration.db.mysql.introspect import MySQLIntrospection
 from datamigration.db.mysql.metrics import MySQLMetrics
 from datamigration.db.mysql.query import MySQLQuery
@@ -16,7 +17,13 @@ from datamigration.db.mysql.query import MySQLQuery
 
 @register_backend
 class MySQLBackend(
-    MySQLBulk, MySQLQuery, MySQLIntrospection, MySQLExecutor, MySQLMetrics, MySQLBackup
+    MySQLBulk,
+    MySQLQuery,
+    MySQLIntrospection,
+    MySQLExecutor,
+    MySQLMetrics,
+    MySQLExplain,
+    MySQLBackup,
 ):
     """MariaDB and MySQL. `is_mariadb` decides the few statements that differ."""
 

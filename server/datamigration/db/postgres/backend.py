@@ -9,6 +9,7 @@ from datamigration.db.base import register_backend
 from datamigration.db.postgres.backup import PostgresBackup
 from datamigration.db.postgres.bulk import PostgresBulk
 from datamigration.db.postgres.executor import PostgresExecutor
+from datamigration.db.postgres.explain import PostgresExplain
 from datamigration.db.postgres.introspect import PostgresIntrospection
 from datamigration.db.postgres.metrics import PostgresMetrics
 from datamigration.db.postgres.probes import PostgresProbes
@@ -23,6 +24,7 @@ class PostgresBackend(
     PostgresExecutor,
     PostgresProbes,
     PostgresMetrics,
+    PostgresExplain,
     PostgresBackup,
 ):
     """PostgreSQL through psycopg 3; one connection, autocommit, explicit transactions."""

@@ -9,6 +9,7 @@ from datamigration.db.base import register_backend
 from datamigration.db.sqlite.backup import SQLiteBackup
 from datamigration.db.sqlite.bulk import SQLiteBulk
 from datamigration.db.sqlite.executor import SQLiteExecutor
+from datamigration.db.sqlite.explain import SQLiteExplain
 from datamigration.db.sqlite.introspect import SQLiteIntrospection
 from datamigration.db.sqlite.metrics import SQLiteMetrics
 from datamigration.db.sqlite.query import SQLiteQuery
@@ -16,7 +17,13 @@ from datamigration.db.sqlite.query import SQLiteQuery
 
 @register_backend
 class SQLiteBackend(
-    SQLiteBulk, SQLiteQuery, SQLiteIntrospection, SQLiteExecutor, SQLiteMetrics, SQLiteBackup
+    SQLiteBulk,
+    SQLiteQuery,
+    SQLiteIntrospection,
+    SQLiteExecutor,
+    SQLiteMetrics,
+    SQLiteExplain,
+    SQLiteBackup,
 ):
     """A SQLite file. Writable connection for the executor, a separate read-only one for query."""
 
