@@ -57,6 +57,16 @@ def add_load_flags(parser: argparse.ArgumentParser, dry_run_help: str) -> None:
     parser.add_argument("--strict", action="store_true", help="stop at the first refused row")
 
 
+def load_options(args: argparse.Namespace) -> dict[str, bool]:
+    """The request fields the flags of `add_load_flags` set."""
+    return {
+        "dry_run": args.dry_run,
+        "accept_conversions": args.accept_conversions,
+        "truncate": args.truncate,
+        "strict": args.strict,
+    }
+
+
 def validated_line(v: dict[str, Any]) -> str:
     """One table's check after a load: `  users: 500/500 rows, identical`."""
     verdict = "identical" if v["identical"] else "DIFFERENT"

@@ -18,6 +18,7 @@ from datamigration.cli._common import (
     add_load_flags,
     conversion_lines,
     csv_tuple,
+    load_options,
     print_answer,
     validated_line,
     workspace_of,
@@ -107,11 +108,8 @@ def cmd_copy(args: argparse.Namespace) -> int:
         max_connections=args.max_connections,
         resume=resume,
         run_id=args.resume if isinstance(args.resume, str) else None,
-        dry_run=args.dry_run,
-        accept_conversions=args.accept_conversions,
-        truncate=args.truncate,
-        strict=args.strict,
         story=args.story,
+        **load_options(args),
     )
     if not args.dry_run:
         require_yes(copy_action(request, ws), args.yes)

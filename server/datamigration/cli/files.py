@@ -21,6 +21,7 @@ from datamigration.cli._common import (
     add_load_flags,
     conversion_lines,
     csv_tuple,
+    load_options,
     print_answer,
     print_json,
     print_text,
@@ -87,10 +88,7 @@ def cmd_import(args: argparse.Namespace) -> int:
         tables=csv_tuple(args.tables),
         workspace=str(ws.root),
         batch_size=args.batch_size,
-        accept_conversions=args.accept_conversions,
-        truncate=args.truncate,
-        strict=args.strict,
-        dry_run=args.dry_run,
+        **load_options(args),
     )
     if not args.dry_run:
         require_yes(import_action(request, ws), args.yes)
