@@ -49,35 +49,40 @@ def atomic_write(
         keep: int | None = os.stat(path).st_mode & 0o7777
     except FileNotFoundError:
         keep = None
-    tmp, fd = _create_temp(path, new_mode if keep is None else 0o600)
+    with _replacing(path, new_mode if keep is None else 0o600, keep, before_replace) as fh:
+        fh.write(raw)
+
+
+def atomic_stream(
+    path: Path, *, new_mode: int = 0o644
+) -> contextlib.AbstractContextManager[BinaryIO]:
+    """A binary file to stream a large output into (an export file); on leaving the block it
+    is fsynced and renamed over `path`. Whatever is raised inside the block (a full disk
+    included) removes the temporary file and leaves `path` as it was."""
+    return _replacing(path, new_mode)
+
+
+@contextlib.contextmanager
+def _replacing(
+    path: Path,
+    mode: int,
+    keep: int | None = None,
+    before_replace: Callable[[], None] | None = None,
+) -> Iterator[BinaryIO]:
+    """The one temporary-file-then-rename: a new temporary file created with `mode`, written in
+    the block, fsynced, given the permission bits `keep` (when set), checked by
+    `before_replace`, renamed over `path`, the directory fsynced. Any failure, in the block or
+    after it, removes the temporary file and leaves `path` untouched."""
+    tmp, fd = _create_temp(path, mode)
     try:
         with os.fdopen(fd, "wb") as fh:
-            fh.write(raw)
+            yield fh
             fh.flush()
             os.fsync(fh.fileno())
         if keep is not None:
             os.chmod(tmp, keep)
         if before_replace is not None:
             before_replace()
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(tmp)
-        raise
-    _fsync_dir(path.parent)
-
-
-@contextlib.contextmanager
-def atomic_stream(path: Path, *, new_mode: int = 0o644) -> Iterator[BinaryIO]:
-    """A binary file to stream a large output into (an export file); on leaving the block it
-    is fsynced and renamed over `path`. Whatever is raised inside the block (a full disk
-    included) removes the temporary file and leaves `path` as it was."""
-    tmp, fd = _create_temp(path, new_mode)
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            yield fh
-            fh.flush()
-            os.fsync(fh.fileno())
         os.replace(tmp, path)
     except BaseException:
         with contextlib.suppress(FileNotFoundError):

@@ -13,21 +13,10 @@ import pytest
 from mcp.client import Client
 from mcp.server import MCPServer
 
-from datamigration.mcp.app import build_server
-from datamigration.workspace.root import Workspace
 from support import movedata
+from support.mcpserver import asyncio_backend, mcp_server  # noqa: F401 - fixtures
 
 pytestmark = [pytest.mark.e2e, pytest.mark.anyio]
-
-
-@pytest.fixture
-def anyio_backend() -> str:
-    return "asyncio"
-
-
-@pytest.fixture
-def server(workspace_dir: Path) -> MCPServer:
-    return build_server(Workspace.open(workspace_dir))
 
 
 async def _call(client: Client, args: dict[str, Any], progress: list[str] | None = None) -> Any:

@@ -10,23 +10,11 @@ from pathlib import Path
 import pymongo
 import pytest
 from mcp.client import Client
-from mcp.server import MCPServer
 
-from datamigration.mcp.app import build_server
-from datamigration.workspace.root import Workspace
+from support.mcpserver import asyncio_backend, mcp_server  # noqa: F401 - fixtures
 from support.querycheck import mysql_connect
 
 pytestmark = [pytest.mark.e2e, pytest.mark.anyio]
-
-
-@pytest.fixture
-def anyio_backend() -> str:
-    return "asyncio"
-
-
-@pytest.fixture
-def server(workspace_dir: Path) -> MCPServer:
-    return build_server(Workspace.open(workspace_dir))
 
 
 @pytest.fixture

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import sqlite3
-import threading
 from pathlib import Path
 
 import psycopg
@@ -110,14 +109,7 @@ def test_an_incompatible_target_table_is_refused_with_the_column_and_why(
 def test_rows_the_target_refuses_go_to_the_rejects_file_and_strict_stops_at_the_first(
     pg_url: str, workspace_dir: Path
 ) -> None:
-    path = workspace_dir / "app.db"
-    with sqlite3.connect(path) as conn:
-        conn.execute("CREATE TABLE tags (id INTEGER PRIMARY KEY, label VARCHAR(5) NOT NULL)")
-        conn.executemany(
-            "INSERT INTO tags VALUES (?, ?)",
-            [(i, "x" * (9 if i in (13, 77) else 3)) for i in range(1, 201)],
-        )
-    src = f"sqlite:///{path}"
+    src = movedata.seed_sqlite_tags(workspace_dir / "app.db", too_long=(13, 77))
     with pytest.raises(CopyFailedError) as info:
         run_copy(_req(src, pg_url, workspace_dir, tables=("tags",), strict=True))
     assert "refused" in info.value.message and "13" in info.value.message
@@ -134,43 +126,13 @@ def test_rows_the_target_refuses_go_to_the_rejects_file_and_strict_stops_at_the_
     assert movedata.pg_scalar(pg_url, "SELECT count(*) FROM tags") == 198
 
 
-def _kill_the_blocked_writer(
-    admin: str, lock: psycopg.Connection, killed: list[int], stop: threading.Event
-) -> None:
-    with psycopg.connect(admin, autocommit=True) as conn:
-        while not stop.is_set():
-            rows = conn.execute(
-                "SELECT pid FROM pg_stat_activity WHERE datname = current_database() "
-                "AND wait_event_type = 'Lock' AND pid <> pg_backend_pid()"
-            ).fetchall()
-            if rows:
-                killed += [r[0] for r in rows]
-                conn.execute("SELECT pg_terminate_backend(%s)", (rows[0][0],))
-                break
-    lock.rollback()
-
-
 def test_a_target_disconnecting_mid_run_fails_clearly_and_the_run_resumes(
     pg_url: str, workspace_dir: Path
 ) -> None:
     src = _sqlite(workspace_dir)
-    # the writer of the first partition waits on a lock this test holds, and is terminated
-    lock = psycopg.connect(pg_url)
-    lock.execute("CREATE TABLE orders (id bigint PRIMARY KEY, user_id bigint NOT NULL, "
-                 "amount numeric(10,2) NOT NULL, note varchar(100))")  # fmt: skip
-    lock.commit()
-    lock.execute("LOCK TABLE orders IN SHARE MODE")
-    killed: list[int] = []
-    stop = threading.Event()
-    killer = threading.Thread(target=_kill_the_blocked_writer, args=(pg_url, lock, killed, stop))
-    killer.start()
-    try:
-        with pytest.raises(CopyFailedError) as info:
-            run_copy(_req(src, pg_url, workspace_dir, tables=("orders",)))
-    finally:
-        stop.set()
-        killer.join()
-    lock.close()
+    # the writer of the first partition waits on a lock held here, and is terminated
+    with movedata.orders_writer_killed(pg_url) as killed, pytest.raises(CopyFailedError) as info:
+        run_copy(_req(src, pg_url, workspace_dir, tables=("orders",)))
     assert killed and "orders" in info.value.message
     assert "resume" in info.value.hint
     assert movedata.pg_scalar(pg_url, "SELECT count(*) FROM _datamigration_copy") > 0

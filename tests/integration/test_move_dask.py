@@ -5,8 +5,6 @@ to the workspace, and passwords that reach the workers only through their enviro
 
 from __future__ import annotations
 
-import sqlite3
-import threading
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -119,41 +117,15 @@ def test_an_inline_password_is_never_sent_to_a_remote_scheduler(
     assert movedata.inspected(dst, "users") is None  # nothing was written
 
 
-def _terminate_the_blocked_writer(admin: str, lock: psycopg.Connection, killed: list) -> None:
-    with psycopg.connect(admin, autocommit=True) as conn:
-        while not killed:
-            rows = conn.execute(
-                "SELECT pid FROM pg_stat_activity WHERE datname = current_database() "
-                "AND wait_event_type = 'Lock' AND pid <> pg_backend_pid()"
-            ).fetchall()
-            if rows:
-                killed.append(rows[0][0])
-                conn.execute("SELECT pg_terminate_backend(%s)", (rows[0][0],))
-    lock.rollback()
-
-
 def test_a_partition_failing_on_a_worker_fails_the_run_as_locally_and_it_resumes_on_the_cluster(
     scheduler: str, pg_url: str, workspace_dir: Path
 ) -> None:
     path = workspace_dir / "app.db"
     movedata.seed_sqlite(path)
     src = f"sqlite:///{path}"
-    # the first writer waits on a lock this test holds, and its connection is terminated
-    lock = psycopg.connect(pg_url)
-    lock.execute("CREATE TABLE orders (id bigint PRIMARY KEY, user_id bigint NOT NULL, "
-                 "amount numeric(10,2) NOT NULL, note varchar(100))")  # fmt: skip
-    lock.commit()
-    lock.execute("LOCK TABLE orders IN SHARE MODE")
-    killed: list[int] = []
-    killer = threading.Thread(target=_terminate_the_blocked_writer, args=(pg_url, lock, killed))
-    killer.start()
-    try:
-        with pytest.raises(CopyFailedError) as info:
-            run_copy(_request(src, pg_url, workspace_dir, tables=("orders",), cluster=scheduler))
-    finally:
-        killed.append(0)
-        killer.join()
-    lock.close()
+    # the first writer waits on a lock held here, and its connection is terminated
+    with movedata.orders_writer_killed(pg_url), pytest.raises(CopyFailedError) as info:
+        run_copy(_request(src, pg_url, workspace_dir, tables=("orders",), cluster=scheduler))
     assert "orders" in info.value.message and "resume" in info.value.hint
     assert movedata.pg_scalar(pg_url, "SELECT count(*) FROM _datamigration_copy") > 0
     again = _request(src, pg_url, workspace_dir, tables=("orders",), cluster=scheduler)
@@ -166,14 +138,7 @@ def test_a_partition_failing_on_a_worker_fails_the_run_as_locally_and_it_resumes
 def test_rows_refused_on_a_worker_reach_the_workspace_and_strict_stops_as_locally(
     scheduler: str, pg_url: str, workspace_dir: Path
 ) -> None:
-    path = workspace_dir / "tags.db"
-    with sqlite3.connect(path) as conn:
-        conn.execute("CREATE TABLE tags (id INTEGER PRIMARY KEY, label VARCHAR(5) NOT NULL)")
-        conn.executemany(
-            "INSERT INTO tags VALUES (?, ?)",
-            [(i, "x" * (9 if i in (13, 177) else 3)) for i in range(1, 201)],
-        )
-    src = f"sqlite:///{path}"
+    src = movedata.seed_sqlite_tags(workspace_dir / "tags.db", too_long=(13, 177))
     strict = _request(src, pg_url, workspace_dir, tables=("tags",), strict=True, cluster=scheduler)
     with pytest.raises(CopyFailedError) as info:
         run_copy(strict)

@@ -32,10 +32,19 @@ def cli(ws: Path, *argv: str) -> int:
     return main(["--workspace", str(ws), *argv])
 
 
-def _export(src: str, out: Path, fmt: str = "parquet") -> None:
+def _export(src: str, out: Path, fmt: str = "parquet", *flags: str) -> None:
     argv = ["export", src, "--tables", "users,orders", "--to", str(out), "--format", fmt]
-    code = cli(out.parent, *argv, "--quiet")
+    code = cli(out.parent, *argv, *flags, "--quiet")
     assert code == 0
+
+
+def _exported(make_pg_url, ws: Path, fmt: str, *flags: str, **rows: int) -> tuple[str, Path]:
+    """A seeded PostgreSQL exported to `ws`/export: (an empty target URL, the export)."""
+    src, dst = make_pg_url(), make_pg_url()
+    movedata.seed_postgres(src, **rows)
+    out = ws / "export"
+    _export(src, out, fmt, *flags)
+    return dst, out
 
 
 def _target_tables(url: str) -> list[str]:
@@ -56,10 +65,7 @@ def _target_tables(url: str) -> list[str]:
 def test_an_import_refuses_a_damaged_file_by_name_and_leaves_the_target_untouched(
     damage: str, words: str, make_pg_url, workspace_dir: Path, capsys: pytest.CaptureFixture
 ) -> None:
-    src, dst = make_pg_url(), make_pg_url()
-    movedata.seed_postgres(src)
-    out = workspace_dir / "export"
-    _export(src, out)
+    dst, out = _exported(make_pg_url, workspace_dir, "parquet")
     victim = out / "orders.parquet"
     data = victim.read_bytes()
     if damage == "flip":
@@ -81,13 +87,8 @@ def test_an_import_refuses_a_damaged_file_by_name_and_leaves_the_target_untouche
 def test_a_table_split_over_several_files_imports_and_a_damaged_part_is_named(
     make_pg_url, workspace_dir: Path, capsys: pytest.CaptureFixture
 ) -> None:
-    src, dst = make_pg_url(), make_pg_url()
-    movedata.seed_postgres(src, users=100, orders=450)
-    out = workspace_dir / "export"
-    argv = ["export", src, "--tables", "users,orders", "--to", str(out), "--format", "csv"]
-    assert (
-        cli(workspace_dir, *argv, "--rows-per-file", "200", "--batch-size", "100", "--quiet") == 0
-    )
+    split = ("--rows-per-file", "200", "--batch-size", "100")
+    dst, out = _exported(make_pg_url, workspace_dir, "csv", *split, users=100, orders=450)
     manifest = json.loads((out / "manifest.json").read_text())
     orders = next(t for t in manifest["tables"] if t["name"] == "orders")
     assert [f["path"] for f in orders["files"]] == [
@@ -119,10 +120,7 @@ def test_an_import_of_a_directory_without_a_manifest_is_refused(
 def test_an_import_needs_yes_and_its_dry_run_shows_the_target_tables(
     make_pg_url, workspace_dir: Path, capsys: pytest.CaptureFixture
 ) -> None:
-    src, dst = make_pg_url(), make_pg_url()
-    movedata.seed_postgres(src, users=50, orders=80)
-    out = workspace_dir / "export"
-    _export(src, out, "csv")
+    dst, out = _exported(make_pg_url, workspace_dir, "csv", users=50, orders=80)
     capsys.readouterr()
     assert cli(workspace_dir, "import", str(out), dst) == 3
     assert "confirmation needed" in capsys.readouterr().err

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import sqlite3
+import threading
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -98,6 +101,56 @@ def seed_sqlite(path: Path, users: int = 500, orders: int = 1200) -> None:
     )
     conn.commit()
     conn.close()
+
+
+def seed_sqlite_tags(path: Path, too_long: tuple[int, ...]) -> str:
+    """A SQLite `tags` table of 200 rows whose labels fit VARCHAR(5) but for the ids in
+    `too_long` (9 characters: PostgreSQL refuses them); returns its URL."""
+    with sqlite3.connect(path) as conn:
+        conn.execute("CREATE TABLE tags (id INTEGER PRIMARY KEY, label VARCHAR(5) NOT NULL)")
+        conn.executemany(
+            "INSERT INTO tags VALUES (?, ?)",
+            [(i, "x" * (9 if i in too_long else 3)) for i in range(1, 201)],
+        )
+    return f"sqlite:///{path}"
+
+
+def _kill_the_first_waiter(
+    admin: str, lock: psycopg.Connection, killed: list[int], stop: threading.Event
+) -> None:
+    with psycopg.connect(admin, autocommit=True) as conn:
+        while not stop.is_set():
+            rows = conn.execute(
+                "SELECT pid FROM pg_stat_activity WHERE datname = current_database() "
+                "AND wait_event_type = 'Lock' AND pid <> pg_backend_pid()"
+            ).fetchall()
+            if rows:
+                killed.append(rows[0][0])
+                conn.execute("SELECT pg_terminate_backend(%s)", (rows[0][0],))
+                break
+    lock.rollback()
+
+
+@contextlib.contextmanager
+def orders_writer_killed(url: str) -> Iterator[list[int]]:
+    """An empty `orders` table on PostgreSQL `url` that this holds a SHARE lock on: the first
+    writer that waits for the lock has its connection terminated (its pid is added to the list
+    yielded), then the lock is released."""
+    lock = psycopg.connect(url)
+    lock.execute("CREATE TABLE orders (id bigint PRIMARY KEY, user_id bigint NOT NULL, "
+                 "amount numeric(10,2) NOT NULL, note varchar(100))")  # fmt: skip
+    lock.commit()
+    lock.execute("LOCK TABLE orders IN SHARE MODE")
+    killed: list[int] = []
+    stop = threading.Event()
+    killer = threading.Thread(target=_kill_the_first_waiter, args=(url, lock, killed, stop))
+    killer.start()
+    try:
+        yield killed
+    finally:
+        stop.set()
+        killer.join()
+        lock.close()
 
 
 def pg_columns(url: str, table: str) -> dict[str, dict[str, Any]]:

@@ -11,7 +11,13 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from datamigration.cli._common import add_json_flag, print_json, print_text, workspace_of
+from datamigration.cli._common import (
+    add_json_flag,
+    print_answer,
+    print_json,
+    print_text,
+    workspace_of,
+)
 from datamigration.errors import UserInputError
 
 
@@ -56,10 +62,7 @@ def cmd_backup(args: argparse.Namespace) -> int:
     else:
         raise UserInputError("which database? give DB, or --verify ID",
                              hint="e.g. datamigration backup app --tables users")  # fmt: skip
-    if args.json:
-        print_json(out)
-    else:
-        print_text(_render(out))
+    print_answer(args, out, _render)
     return 0 if out["verified"] else 1
 
 

@@ -11,7 +11,13 @@ import argparse
 import json
 from typing import Any
 
-from datamigration.cli._common import add_json_flag, print_json, print_text, workspace_of
+from datamigration.cli._common import (
+    add_json_flag,
+    print_answer,
+    print_json,
+    print_text,
+    workspace_of,
+)
 from datamigration.coordination import adr, bus, expertise, status
 from datamigration.coordination.bus import BusMessage
 from datamigration.errors import FileFormatError, UserInputError
@@ -119,12 +125,13 @@ def run_status_list(args: argparse.Namespace) -> int:
     return 0
 
 
+def _story_text(story: dict[str, Any]) -> str:
+    return "\n".join(f"{k}: {json.dumps(v, ensure_ascii=False)}" for k, v in story.items())
+
+
 def run_status_show(args: argparse.Namespace) -> int:
     story = status.get_story(workspace_of(args), args.story)
-    if args.json:
-        print_json(story)
-    else:
-        print_text("\n".join(f"{k}: {json.dumps(v, ensure_ascii=False)}" for k, v in story.items()))
+    print_answer(args, story, _story_text)
     return 0
 
 
@@ -258,12 +265,13 @@ def run_bus_read(args: argparse.Namespace) -> int:
     return 0
 
 
+def _print_message(args: argparse.Namespace, verb: str, msg: BusMessage) -> None:
+    print_answer(args, msg.to_dict(), lambda _: f"{verb}: {_message_line(msg)}")
+
+
 def run_bus_post(args: argparse.Namespace) -> int:
     msg = bus.post(workspace_of(args), args.msg_type, args.text, to=args.to, story=args.story)
-    if args.json:
-        print_json(msg.to_dict())
-    else:
-        print_text(f"posted: {_message_line(msg)}")
+    _print_message(args, "posted", msg)
     return 0
 
 
@@ -278,10 +286,7 @@ def run_bus_questions(args: argparse.Namespace) -> int:
 
 def run_bus_answer(args: argparse.Namespace) -> int:
     msg = bus.answer(workspace_of(args), args.question_id, args.text)
-    if args.json:
-        print_json(msg.to_dict())
-    else:
-        print_text(f"answered: {_message_line(msg)}")
+    _print_message(args, "answered", msg)
     return 0
 
 

@@ -13,7 +13,16 @@ import argparse
 import sys
 from typing import Any
 
-from datamigration.cli._common import add_json_flag, print_json, print_text, workspace_of
+from datamigration.cli._common import (
+    add_json_flag,
+    add_load_flags,
+    conversion_lines,
+    csv_tuple,
+    load_options,
+    print_answer,
+    validated_line,
+    workspace_of,
+)
 
 
 class _Lines:
@@ -35,8 +44,7 @@ class _Lines:
                 f"copy {data['run_id']}: {data['todo']} of {data['partitions']} partitions to run"
             )
         elif event == "validate":
-            verdict = "identical" if data["identical"] else "DIFFERENT"
-            text = f"  {data['table']}: {data['target_rows']}/{data['source_rows']} rows, {verdict}"
+            text = validated_line(data)
         else:
             text = f"{event.replace('_', ' ')}: {data}"
         print(text, file=sys.stderr, flush=True)
@@ -79,10 +87,6 @@ class _Bars(_Lines):
         self.progress.stop()
 
 
-def _csv(text: str | None) -> tuple[str, ...]:
-    return tuple(p.strip() for p in (text or "").split(",") if p.strip())
-
-
 def cmd_copy(args: argparse.Namespace) -> int:
     from datamigration.confirmation import require_yes
     from datamigration.move import CopyRequest, run_copy
@@ -93,7 +97,7 @@ def cmd_copy(args: argparse.Namespace) -> int:
     request = CopyRequest(
         source=args.source,
         target=args.target,
-        tables=_csv(args.tables),
+        tables=csv_tuple(args.tables),
         workspace=str(ws.root),
         mapping=load_mapping(ws, args.mapping) if args.mapping else None,
         workers=args.workers,
@@ -104,11 +108,8 @@ def cmd_copy(args: argparse.Namespace) -> int:
         max_connections=args.max_connections,
         resume=resume,
         run_id=args.resume if isinstance(args.resume, str) else None,
-        dry_run=args.dry_run,
-        accept_conversions=args.accept_conversions,
-        truncate=args.truncate,
-        strict=args.strict,
         story=args.story,
+        **load_options(args),
     )
     if not args.dry_run:
         require_yes(copy_action(request, ws), args.yes)
@@ -121,10 +122,7 @@ def cmd_copy(args: argparse.Namespace) -> int:
         report = run_copy(request, progress=view)
     finally:
         view.close()
-    if args.json:
-        print_json(report)
-    else:
-        print_text(render_text(report))
+    print_answer(args, report, render_text)
     if report.get("dry_run"):
         return 0
     return 0 if report["passed"] and not report["rejected"] else 1
@@ -139,12 +137,7 @@ def render_text(r: dict[str, Any]) -> str:
                 f"{len(t['partitions'])} partition(s)"
             )
             lines += [f"    {stmt}" for stmt in t["ddl"]]
-        for c in r["conversions"]:
-            lines.append(
-                f"  conversion {c['table']}.{c['column']}: {c['source']} -> "
-                f"{c['target']} ({c['reason']})"
-            )
-        return "\n".join(lines)
+        return "\n".join(lines + conversion_lines(r["conversions"]))
     verdict = "passed" if r["passed"] else "FAILED"
     head = f"copy {r['run_id']}: {r['rows_copied']} rows copied, {r['rejected']} rejected, "
     lines = [head + f"validation {verdict}"]
@@ -201,15 +194,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         metavar="RUN_ID",
         help="resume a run (default: the last unfinished one of these tables)",
     )
-    p.add_argument("--dry-run", action="store_true", help="print the plan of work; copy nothing")
-    p.add_argument("--yes", action="store_true", help="confirm: write to the target")
-    p.add_argument(
-        "--accept-conversions",
-        action="store_true",
-        help="accept the listed type conversions that do not keep values exactly",
-    )
-    p.add_argument("--truncate", action="store_true", help="empty target tables holding rows")
-    p.add_argument("--strict", action="store_true", help="stop at the first refused row")
+    add_load_flags(p, dry_run_help="print the plan of work; copy nothing")
     p.add_argument("--story", help="record the verdict on this story (status.json)")
     p.add_argument("--quiet", action="store_true", help="no progress output")
     add_json_flag(p)

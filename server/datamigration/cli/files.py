@@ -16,11 +16,18 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from datamigration.cli._common import add_json_flag, print_json, print_text, workspace_of
-
-
-def _csv(text: str | None) -> tuple[str, ...]:
-    return tuple(p.strip() for p in (text or "").split(",") if p.strip())
+from datamigration.cli._common import (
+    add_json_flag,
+    add_load_flags,
+    conversion_lines,
+    csv_tuple,
+    load_options,
+    print_answer,
+    print_json,
+    print_text,
+    validated_line,
+    workspace_of,
+)
 
 
 def _directory(root: Path, given: str) -> str:
@@ -35,8 +42,7 @@ def _progress(quiet: bool) -> Any:
         if event == "table_done":
             text = f"  {data['table']}: {data['rows']} rows"
         elif event == "validate":
-            verdict = "identical" if data["identical"] else "DIFFERENT"
-            text = f"  {data['table']}: {data['target_rows']}/{data['source_rows']} rows, {verdict}"
+            text = validated_line(data)
         else:
             text = f"{event}: " + ", ".join(f"{k}={v}" for k, v in data.items())
         print(text, file=sys.stderr, flush=True)
@@ -50,7 +56,7 @@ def cmd_export(args: argparse.Namespace) -> int:
     ws = workspace_of(args)
     request = ExportRequest(
         source=args.source,
-        tables=_csv(args.tables),
+        tables=csv_tuple(args.tables),
         directory=_directory(ws.root, args.to),
         format=args.format,
         workspace=str(ws.root),
@@ -79,21 +85,15 @@ def cmd_import(args: argparse.Namespace) -> int:
     request = ImportRequest(
         directory=_directory(ws.root, args.directory),
         target=args.target,
-        tables=_csv(args.tables),
+        tables=csv_tuple(args.tables),
         workspace=str(ws.root),
         batch_size=args.batch_size,
-        accept_conversions=args.accept_conversions,
-        truncate=args.truncate,
-        strict=args.strict,
-        dry_run=args.dry_run,
+        **load_options(args),
     )
     if not args.dry_run:
         require_yes(import_action(request, ws), args.yes)
     report = import_tables(request, progress=_progress(args.quiet or args.json))
-    if args.json:
-        print_json(report)
-    else:
-        print_text(render_import(report))
+    print_answer(args, report, render_import)
     if report["dry_run"]:
         return 0
     return 0 if report["passed"] else 1
@@ -117,12 +117,7 @@ def render_import(r: dict[str, Any]) -> str:
             lines.append(f"  {v['table']}: {v['target_rows']}/{v['source_rows']} rows, {same}")
         if r["rejects_dir"]:
             lines.append(f"refused rows: {r['rejects_dir']}")
-    for c in r["conversions"]:
-        lines.append(
-            f"  conversion {c['table']}.{c['column']}: {c['source']} -> {c['target']} "
-            f"({c['reason']})"
-        )
-    return "\n".join(lines)
+    return "\n".join(lines + conversion_lines(r["conversions"]))
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -155,15 +150,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("target", help="target database URL or connection name")
     p.add_argument("--tables", help="comma-separated tables (default: all in the export)")
     p.add_argument("--batch-size", type=int, default=DEFAULT_BATCH_SIZE, help="rows per batch")
-    p.add_argument("--dry-run", action="store_true", help="verify and plan; load nothing")
-    p.add_argument("--yes", action="store_true", help="confirm: write to the target")
-    p.add_argument(
-        "--accept-conversions",
-        action="store_true",
-        help="accept the listed type conversions that do not keep values exactly",
-    )
-    p.add_argument("--truncate", action="store_true", help="empty target tables holding rows")
-    p.add_argument("--strict", action="store_true", help="stop at the first refused row")
+    add_load_flags(p, dry_run_help="verify and plan; load nothing")
     p.add_argument("--quiet", action="store_true", help="no progress output")
     add_json_flag(p)
     p.set_defaults(func=cmd_import)

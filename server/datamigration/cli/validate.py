@@ -12,7 +12,14 @@ import json
 import sys
 from typing import Any
 
-from datamigration.cli._common import add_json_flag, print_json, print_text, workspace_of
+from datamigration.cli._common import (
+    add_json_flag,
+    csv_tuple,
+    print_answer,
+    print_json,
+    print_text,
+    workspace_of,
+)
 from datamigration.errors import UserInputError
 
 
@@ -24,10 +31,6 @@ def _map_pairs(items: list[str] | None) -> dict[str, str]:
             raise UserInputError(f"--map expects SRC=DST, got {item!r}", hint="e.g. --map id=_id")
         out[src.strip()] = dst.strip()
     return out
-
-
-def _csv(text: str | None) -> tuple[str, ...]:
-    return tuple(p.strip() for p in (text or "").split(",") if p.strip())
 
 
 def _normalisation(args: argparse.Namespace) -> Any:
@@ -50,8 +53,8 @@ def cmd_diff(args: argparse.Namespace) -> int:
 
     ws = workspace_of(args)
     options = DiffOptions(
-        key=_csv(args.key),
-        columns=_csv(args.columns),
+        key=csv_tuple(args.key),
+        columns=csv_tuple(args.columns),
         field_map=_map_pairs(args.map),
         normalisation=_normalisation(args),
         max_keys=args.max_keys,
@@ -61,10 +64,7 @@ def cmd_diff(args: argparse.Namespace) -> int:
         parallel=args.parallel,
     )
     report = diff_tables(args.src_url, args.src_table, args.dst_url, args.dst_table, options, ws)
-    if args.json:
-        print_json(report)
-    else:
-        print_text(render_diff_text(report))
+    print_answer(args, report, render_diff_text)
     return 0 if report["identical"] else 1
 
 

@@ -13,10 +13,13 @@ from __future__ import annotations
 
 import functools
 import inspect
+import logging
 from collections.abc import Callable
 from typing import Any, TypeVar
 
+import anyio.from_thread
 from mcp.server import MCPServer
+from mcp.server.mcpserver import Context
 from mcp.server.mcpserver.exceptions import ToolError
 from mcp_types import CallToolResult, TextContent, ToolAnnotations
 from pydantic import TypeAdapter
@@ -28,6 +31,25 @@ from datamigration.mcp.hints import for_mcp, message_for_mcp
 from datamigration.redact import redact_text
 
 F = TypeVar("F", bound=Callable[..., Any])
+
+log = logging.getLogger(__name__)
+
+
+def progress_notifier(ctx: Context) -> Callable[[str], None]:
+    """For an engine running in a worker thread: each call sends the client one progress
+    notification (numbered 1, 2, ...) with that message. Best effort: a failed notification is
+    logged and never stops the work."""
+    done = 0
+
+    def notify(message: str) -> None:
+        nonlocal done
+        done += 1
+        try:
+            anyio.from_thread.run(ctx.report_progress, done, None, message)
+        except Exception as exc:  # noqa: BLE001 - progress is best effort, never fatal
+            log.debug("progress notification failed: %s", type(exc).__name__)
+
+    return notify
 
 
 def as_tool_error(exc: DataMigrationError) -> ToolError:

@@ -54,32 +54,25 @@ class SQLFetcher:
     ) -> list[dict[str, Any]]:
         out: list[dict[str, Any]] = []
         for i in range(0, len(keys), IN_CHUNK):
-            out.extend(self._children(table, columns, match, keys[i : i + IN_CHUNK], order_by,
-                                      limit))  # fmt: skip
+            chunk = keys[i : i + IN_CHUNK]
+            sql = self._select(len(chunk), table, columns, match, order_by, limit)
+            out.extend(self._rows(sql, [v for k in chunk for v in k], columns))
         return out
 
-    def _children(
-        self,
-        table: str,
-        columns: Sequence[str],
-        match: Sequence[str],
-        keys: Sequence[tuple[Any, ...]],
-        order_by: Sequence[tuple[str, str]],
-        limit: int | None,
-    ) -> list[dict[str, Any]]:
+    def _select(self, parents: int, table: str, columns: Sequence[str], match: Sequence[str],
+                order_by: Sequence[tuple[str, str]], limit: int | None) -> str:  # fmt: skip
+        """The query for the children of `parents` parents (their key values are the params)."""
         ph = self.d.placeholder
         if len(match) == 1:
-            where = f"{self._q(match[0])} IN ({', '.join([ph] * len(keys))})"
+            where = f"{self._q(match[0])} IN ({', '.join([ph] * parents)})"
         else:
             one = "(" + " AND ".join(f"{self._q(c)} = {ph}" for c in match) + ")"
-            where = "(" + " OR ".join([one] * len(keys)) + ")"
-        params = [v for k in keys for v in k]
+            where = "(" + " OR ".join([one] * parents) + ")"
         order = [self._q(c) for c in match]
         order += [f"{self._q(c)} {'DESC' if o == 'desc' else 'ASC'}" for c, o in order_by]
         cols = ", ".join(self._q(c) for c in columns)
         if limit is None:
-            sql = f"SELECT {cols} FROM {self._q(table)} WHERE {where} ORDER BY {', '.join(order)}"
-            return self._rows(sql, params, columns)
+            return f"SELECT {cols} FROM {self._q(table)} WHERE {where} ORDER BY {', '.join(order)}"
         within = ", ".join(order[len(match) :]) or ", ".join(order)
         ranked = (
             f"SELECT {cols}, row_number() OVER (PARTITION BY "
@@ -88,8 +81,7 @@ class SQLFetcher:
         )
         outer = ", ".join(self._q(c) for c in match)
         inner_order = ", ".join(o.replace(self._q(table) + ".", "") for o in order[len(match) :])
-        sql = (
+        return (
             f"SELECT {cols} FROM ({ranked}) dm_r WHERE dm_rank <= {int(limit)} "
             f"ORDER BY {outer}{', ' + inner_order if inner_order else ''}"
         )
-        return self._rows(sql, params, columns)

@@ -8,10 +8,8 @@ worker thread with progress notifications per step and backfill batch.
 
 from __future__ import annotations
 
-import logging
 from typing import Annotated, Any
 
-import anyio.from_thread
 import anyio.to_thread
 from mcp.server import MCPServer
 from mcp.server.mcpserver import Context
@@ -19,9 +17,7 @@ from pydantic import Field
 from typing_extensions import TypedDict
 
 from datamigration.mcp.confirm import confirm
-from datamigration.mcp.tooling import tool
-
-log = logging.getLogger(__name__)
+from datamigration.mcp.tooling import progress_notifier, tool
 
 
 class ExecuteOutput(TypedDict):
@@ -125,10 +121,9 @@ def register(server: MCPServer, runtime: Any) -> None:
         from datamigration.execute.runner import RunOptions
         from datamigration.execute.service import prepare
 
-        done = {"n": 0}
+        notify = progress_notifier(ctx)
 
         def progress(event: str, data: dict[str, Any]) -> None:
-            done["n"] += 1
             if event == "batch":
                 message = f"{data['step']}: batch {data['batch']}, {data['rows']} rows"
             elif event == "throttle":  # "s03: paused: replication lag 12 s > 5 s"
@@ -136,10 +131,7 @@ def register(server: MCPServer, runtime: Any) -> None:
                 message = f"{data['step']}: {data['state']}{why}"
             else:
                 message = f"{data.get('step')}: {event.replace('_', ' ')}"
-            try:
-                anyio.from_thread.run(ctx.report_progress, done["n"], None, message)
-            except Exception as exc:  # noqa: BLE001 - progress is best effort, never fatal
-                log.debug("progress notification failed: %s", type(exc).__name__)
+            notify(message)
 
         prepared = await anyio.to_thread.run_sync(
             lambda: prepare(

@@ -8,10 +8,8 @@ notification per partition and table.
 
 from __future__ import annotations
 
-import logging
 from typing import Annotated, Any
 
-import anyio.from_thread
 import anyio.to_thread
 from mcp.server import MCPServer
 from mcp.server.mcpserver import Context
@@ -19,9 +17,8 @@ from pydantic import Field
 from typing_extensions import TypedDict
 
 from datamigration.mcp.confirm import confirm
-from datamigration.mcp.tooling import tool
+from datamigration.mcp.tooling import progress_notifier, tool
 
-log = logging.getLogger(__name__)
 MAX_LISTED = 50
 
 
@@ -112,17 +109,13 @@ def register(server: MCPServer, runtime: Any) -> None:
         )
         if not dry_run:
             await confirm(ctx, runtime, copy_action(request, ws), confirm_token)
-        done = {"n": 0}
+        notify = progress_notifier(ctx)
 
         def progress(event: str, data: dict[str, Any]) -> None:
-            done["n"] += 1
             if event == "partition":
                 message = f"{data['table']}: partition {data['index']} ({data['rows']} rows)"
             else:
                 message = f"{event.replace('_', ' ')} {data.get('table') or data.get('run_id', '')}"
-            try:
-                anyio.from_thread.run(ctx.report_progress, done["n"], None, message)
-            except Exception as exc:  # noqa: BLE001 - progress is best effort, never fatal
-                log.debug("progress notification failed: %s", type(exc).__name__)
+            notify(message)
 
         return _shape(await anyio.to_thread.run_sync(lambda: run_copy(request, progress=progress)))
