@@ -5,8 +5,9 @@ UPDATE of the checkpoint row, so the checkpoint is never ahead of or behind the 
 (even SIGKILL) loses at most the batch in flight, which rolls back; the next run starts after
 the last committed key. Batches are rendered by `datamigration.plan.backfill` (the code the plan
 was reviewed with), bounded by a key read just before the batch, so no batch grows with the
-table. Before each batch the throttle checks probe latency and replication lag; a batch that
-hits the lock timeout (rows locked by the application) is retried with backoff and jitter.
+table. Before each batch the throttle checks probe latency and replication lag; after each
+batch the pacer (safety/pace.py) is given one probe reading and sets the next batch's size and
+the pause after this one, to keep probe p99 within the latency budget; a batch that hits the lock timeout (rows locked by the application) is retried with backoff and jitter.
 An insert batch that fails otherwise (a row the target's constraints refuse) stops the run with
 the refused rows' keys named (execute/refused.py).
 """
@@ -28,6 +29,7 @@ from datamigration.execute.retry import Backoff, RetryLog, with_lock_retry
 from datamigration.execute.state import RunStore
 from datamigration.plan.backfill import batch_sql, boundary_sql
 from datamigration.plan.model import BackfillSpec, Operation, Step
+from datamigration.safety.pace import Pacer, PacePolicy
 from datamigration.safety.throttle import Throttle
 
 
@@ -43,6 +45,8 @@ class BackfillResult:
     already_done: bool
     throttle: dict[str, Any]
     retries: dict[str, Any]
+    #: the pace the latency budget settled on (safety/pace.py), None at a fixed pace
+    pace: dict[str, Any] | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -56,6 +60,7 @@ class BackfillResult:
             "already_done": self.already_done,
             "throttle": self.throttle,
             "retries": self.retries,
+            "pace": self.pace,
         }
 
 
@@ -70,8 +75,11 @@ def run_backfill(
     sleep: Callable[[float], None] = time.sleep,
     on_batch: Callable[[dict[str, Any]], None] | None = None,
     batch_size: int | None = None,
+    pace: PacePolicy | None = None,
+    on_pace: Callable[[dict[str, Any]], None] | None = None,
 ) -> BackfillResult:
-    """Run (or resume) one backfill operation to the end of its table."""
+    """Run (or resume) one backfill operation to the end of its table; with `pace` (an enabled
+    policy) batch size and pause follow the latency budget, `on_pace` told of every cut."""
     spec = op.backfill
     if spec is None:
         raise ValueError(f"operation {op.id} has no backfill spec")
@@ -87,8 +95,15 @@ def run_backfill(
     retries = RetryLog()
     batch = _Batch(backend, store, step_id, op, spec, backoff, sleep, retries)
     throttle.calibrate()
+    pacer = None
+    if pace is not None and pace.enabled:
+        pacer = Pacer(spec.batch_size, pace)
+        pacer.calibrate([throttle.measure() for _ in range(10)])
+    size = spec.batch_size
     while True:
         throttle.before_batch()
+        if size != batch.spec.batch_size:
+            batch = replace(batch, spec=replace(spec, batch_size=size))
         moved, mark, final = batch.run(after)
         rows += moved
         batches += 1
@@ -102,11 +117,22 @@ def run_backfill(
                     "last_key": list(mark) if mark is not None else None,
                     "estimated_rows": spec.estimated_rows,
                     "final": final,
+                    "batch_size": size,
                 }
             )
         if final:
             break
-        throttle.after_batch()
+        if pacer is None:
+            throttle.after_batch()
+            continue
+        step = pacer.observe(throttle.measure())
+        size = step.batch_size
+        if step.change == "decrease" and on_pace is not None:
+            on_pace({"state": "slower", "reading_ms": step.reading_ms, "budget_ms":
+                     round(pacer.budget_ms, 3), "batch_size": size, "pause_ms": step.pause_ms})  # fmt: skip
+        if step.pause_ms > 0:
+            throttle.stats.slept_ms += step.pause_ms
+            throttle.sleep(step.pause_ms / 1000.0)
     seconds = time.perf_counter() - started
     return BackfillResult(
         operation=op.id,
@@ -119,6 +145,8 @@ def run_backfill(
         already_done=False,
         throttle=throttle.stats.to_dict(),
         retries=retries.to_dict(),
+        pace=pacer.settled() | {"rows_per_second": round(rows / seconds, 1) if seconds else None}
+        if pacer is not None else None,
     )
 
 
@@ -196,6 +224,9 @@ class BackfillRunner(OperationRunner):
                 if not info["final"]:
                     watch.check()
 
+        def on_pace(info: dict[str, Any]) -> None:
+            ctx.log.write("pace", step=step.id, operation=op.id, **info)
+
         throttle = ctx.throttle(ctx.backfill_policy(step), spec.table, on_event=on_throttle)
         throttle.sleep = sleep  # a pause ends early when a trigger fires
         result = run_backfill(
@@ -208,5 +239,18 @@ class BackfillRunner(OperationRunner):
             sleep=sleep,
             on_batch=on_batch,
             batch_size=ctx.options.batch_size,
+            pace=_pace_policy(ctx),
+            on_pace=on_pace,
         )
+        if result.pace is not None:  # the pace it settled on, for run-status
+            ctx.log.write("pace", step=step.id, operation=op.id, state="settled", **result.pace)
         return result.to_dict()
+
+
+def _pace_policy(ctx: RunContext) -> PacePolicy:
+    """The latency budget: defaults, `[safety]` of datamigration.toml, the run's overrides; a
+    fixed pause asked for by the run (`batch_pause_ms`) is the least the pacer pauses."""
+    policy = PacePolicy.build(ctx.workspace.config, ctx.options.safety)
+    if ctx.options.batch_pause_ms:
+        policy = replace(policy, min_pause_ms=float(ctx.options.batch_pause_ms))
+    return policy

@@ -25,6 +25,7 @@ from datamigration.plan.model import Plan
 from datamigration.plan.store import list_plans, load_plan, plans_dir, read_plan_file
 from datamigration.redact import redact_url
 from datamigration.safety.monitor import run_samples
+from datamigration.safety.pace import pace_status
 from datamigration.safety.throttle import throttle_status
 from datamigration.workspace.root import Workspace
 
@@ -153,7 +154,9 @@ def run_status(
         "events": log_events,
         "events_truncated": cut,
         # the backfill throttle's latest decision ("paused: replication lag 12 s > 5 s")
-        "throttle": throttle_status(run_log.read(1000)[0]),
+        "throttle": throttle_status(recent := run_log.read(1000)[0]),
+        # the pace the latency budget settled on (batch size, pause, budget)
+        "pace": pace_status(recent),
         "source": "local log",
         **series,
     }

@@ -125,6 +125,10 @@ class Throttle:
             self.stats.max_lag_bytes = max(self.stats.max_lag_bytes or 0, found.bytes)
         return found.seconds if found else None
 
+    def measure(self) -> float:
+        """One probe reading (ms), counted in the stats (the pacer's readings)."""
+        return self._measure()
+
     def _measure(self) -> float:
         assert self.probe is not None
         ms = self.probe()
