@@ -18,6 +18,7 @@ def pacer(**policy: object) -> Pacer:
 def test_the_budget_is_the_ratio_times_the_baseline_p99_and_never_below_the_floor() -> None:
     assert pacer(budget_ratio=2.0, budget_floor_ms=0.5).budget_ms == 3.0
     assert pacer(budget_ratio=2.0, budget_floor_ms=10.0).budget_ms == 10.0
+    assert PacePolicy().budget_floor_ms == 5.0
 
 
 def test_readings_within_the_budget_keep_the_largest_batch_and_no_pause() -> None:

@@ -98,10 +98,12 @@ def run_backfill(
     pacer = None
     if pace is not None and pace.enabled:
         pacer = Pacer(spec.batch_size, pace)
-        pacer.calibrate([throttle.measure() for _ in range(10)])
-    size = spec.batch_size
+        pacer.calibrate(throttle.baseline_samples)
+    size, pause_ms = spec.batch_size, 0.0
     while True:
-        throttle.before_batch()
+        reading = throttle.before_batch()
+        if pacer is not None and batches:  # the probe after the last batch and its pause
+            size, pause_ms = _paced(pacer, reading, on_pace)
         if size != batch.spec.batch_size:
             batch = replace(batch, spec=replace(spec, batch_size=size))
         moved, mark, final = batch.run(after)
@@ -124,15 +126,9 @@ def run_backfill(
             break
         if pacer is None:
             throttle.after_batch()
-            continue
-        step = pacer.observe(throttle.measure())
-        size = step.batch_size
-        if step.change == "decrease" and on_pace is not None:
-            on_pace({"state": "slower", "reading_ms": step.reading_ms, "budget_ms":
-                     round(pacer.budget_ms, 3), "batch_size": size, "pause_ms": step.pause_ms})  # fmt: skip
-        if step.pause_ms > 0:
-            throttle.stats.slept_ms += step.pause_ms
-            throttle.sleep(step.pause_ms / 1000.0)
+        elif pause_ms > 0:
+            throttle.stats.slept_ms += pause_ms
+            throttle.sleep(pause_ms / 1000.0)
     seconds = time.perf_counter() - started
     return BackfillResult(
         operation=op.id,
@@ -148,6 +144,18 @@ def run_backfill(
         pace=pacer.settled() | {"rows_per_second": round(rows / seconds, 1) if seconds else None}
         if pacer is not None else None,
     )
+
+
+def _paced(
+    pacer: Pacer, reading: float, on_pace: Callable[[dict[str, Any]], None] | None
+) -> tuple[int, float]:
+    """The pacer's answer to one reading: the next batch's size and the pause after it."""
+    step = pacer.observe(reading)
+    if step.change == "decrease" and on_pace is not None:
+        on_pace({"state": "slower", "reading_ms": step.reading_ms, "budget_ms":
+                 round(pacer.budget_ms, 3), "batch_size": step.batch_size,
+                 "pause_ms": step.pause_ms})  # fmt: skip
+    return step.batch_size, step.pause_ms
 
 
 @dataclass(frozen=True)

@@ -52,7 +52,8 @@ def p99(values: Sequence[float]) -> float:
 class PacePolicy:
     #: the budget: this many times the baseline p99 (None: a fixed pace, no pacer)
     budget_ratio: float | None = 2.0
-    budget_floor_ms: float = 2.0
+    #: as the throttle's and the watch's floors: below it, latency is the machine's noise
+    budget_floor_ms: float = 5.0
     #: readings the decision looks at (their p99)
     window: int = 5
     min_batch: int = 100
