@@ -44,8 +44,10 @@ def test_a_backfill_under_a_latency_budget_cuts_its_batch_when_probes_slow_and_r
         b.execute(
             [
                 "CREATE TABLE users (id bigserial PRIMARY KEY, email text NOT NULL, n int)",
-                "INSERT INTO users (email, n) SELECT 'u' || g || '@x', g "
-                f"FROM generate_series(1, {ROWS}) g",
+                (
+                    "INSERT INTO users (email, n) SELECT 'u' || g || '@x', g "
+                    f"FROM generate_series(1, {ROWS}) g"
+                ),
                 "CREATE TABLE probe_delay (ms int NOT NULL)",
                 "INSERT INTO probe_delay VALUES (0)",
             ]
@@ -91,7 +93,11 @@ def test_a_backfill_under_a_latency_budget_cuts_its_batch_when_probes_slow_and_r
     events = RunLog(ws.state_dir, plan.id).read(5000)[0]
     cuts = [e for e in events if e["event"] == "pace" and e["state"] == "slower"]
     assert len(cuts) >= 3 and cuts[0]["reading_ms"] >= 60.0
-    assert [c["pause_ms"] for c in cuts[:3]] == [20.0, 40.0, 80.0]  # the pause grows as batches shrink
+    assert [c["pause_ms"] for c in cuts[:3]] == [
+        20.0,
+        40.0,
+        80.0,
+    ]  # the pause grows as batches shrink
     status = service.run_status(ws, plan.id, db=pg_url)
     assert status["pace"]["state"] == "settled"
     assert status["pace"]["batch_size"] == pace["batch_size"]

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from datamigration.errors import UserInputError
-from datamigration.safety.pace import Pacer, PacePolicy, pace_status, p99
+from datamigration.safety.pace import PacePolicy, Pacer, p99, pace_status
 from datamigration.safety.watch import WatchPolicy
 
 

@@ -29,7 +29,7 @@ from datamigration.execute.retry import Backoff, RetryLog, with_lock_retry
 from datamigration.execute.state import RunStore
 from datamigration.plan.backfill import batch_sql, boundary_sql
 from datamigration.plan.model import BackfillSpec, Operation, Step
-from datamigration.safety.pace import Pacer, PacePolicy
+from datamigration.safety.pace import PacePolicy, Pacer
 from datamigration.safety.throttle import Throttle
 
 
@@ -142,7 +142,8 @@ def run_backfill(
         throttle=throttle.stats.to_dict(),
         retries=retries.to_dict(),
         pace=pacer.settled() | {"rows_per_second": round(rows / seconds, 1) if seconds else None}
-        if pacer is not None else None,
+        if pacer is not None
+        else None,
     )
 
 
