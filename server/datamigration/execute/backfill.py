@@ -14,12 +14,14 @@ the refused rows' keys named (execute/refused.py).
 
 from __future__ import annotations
 
+import contextlib
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from typing import Any
 
-from datamigration.db.base import Backend
+from datamigration.db.base import Backend, connect
 from datamigration.db.contracts import Statement
 from datamigration.db.errors import is_lock_timeout
 from datamigration.errors import DatabaseError
@@ -77,9 +79,12 @@ def run_backfill(
     batch_size: int | None = None,
     pace: PacePolicy | None = None,
     on_pace: Callable[[dict[str, Any]], None] | None = None,
+    probe_during: Callable[[], Future[float]] | None = None,
 ) -> BackfillResult:
     """Run (or resume) one backfill operation to the end of its table; with `pace` (an enabled
-    policy) batch size and pause follow the latency budget, `on_pace` told of every cut."""
+    policy) batch size and pause follow the latency budget, `on_pace` told of every cut;
+    `probe_during` starts a probe on a connection of its own, timed while each batch runs: the
+    latency an application query sees then."""
     spec = op.backfill
     if spec is None:
         raise ValueError(f"operation {op.id} has no backfill spec")
@@ -95,40 +100,32 @@ def run_backfill(
     retries = RetryLog()
     batch = _Batch(backend, store, step_id, op, spec, backoff, sleep, retries)
     throttle.calibrate()
-    pacer = None
-    if pace is not None and pace.enabled:
-        pacer = Pacer(spec.batch_size, pace)
+    pacer = Pacer(spec.batch_size, pace) if pace is not None and pace.enabled else None
+    if pacer is not None:
         pacer.calibrate(throttle.baseline_samples)
-    size, pause_ms = spec.batch_size, 0.0
+    size, pause_ms, during = spec.batch_size, 0.0, None
     while True:
         reading = throttle.before_batch()
-        if pacer is not None and batches:  # the probe after the last batch and its pause
-            size, pause_ms = _paced(pacer, reading, on_pace)
+        if pacer is not None and batches:  # the probes during the last batch and after it
+            size, pause_ms = _paced(pacer, max(reading, _result(during)), on_pace)
         if size != batch.spec.batch_size:
             batch = replace(batch, spec=replace(spec, batch_size=size))
+        during = probe_during() if pacer is not None and probe_during else None
         moved, mark, final = batch.run(after)
         rows += moved
         batches += 1
         after = mark
         if on_batch is not None:
-            on_batch(
-                {
-                    "operation": op.id,
-                    "batch": batches,
-                    "rows": rows,
-                    "last_key": list(mark) if mark is not None else None,
-                    "estimated_rows": spec.estimated_rows,
-                    "final": final,
-                    "batch_size": size,
-                }
-            )
+            on_batch({"operation": op.id, "batch": batches, "rows": rows,
+                      "last_key": list(mark) if mark is not None else None,
+                      "estimated_rows": spec.estimated_rows, "final": final,
+                      "batch_size": size})  # fmt: skip
         if final:
             break
         if pacer is None:
             throttle.after_batch()
-        elif pause_ms > 0:
-            throttle.stats.slept_ms += pause_ms
-            throttle.sleep(pause_ms / 1000.0)
+        else:
+            throttle.pause(pause_ms)
     seconds = time.perf_counter() - started
     return BackfillResult(
         operation=op.id,
@@ -145,6 +142,31 @@ def run_backfill(
         if pacer is not None
         else None,
     )
+
+
+def _result(during: Future[float] | None) -> float:
+    """The probe timed while the last batch ran (0 without one, or when it failed)."""
+    if during is None:
+        return 0.0
+    try:
+        return during.result()
+    except Exception:  # noqa: BLE001 - a failed side probe is no reading; the throttle's counts
+        return 0.0
+
+
+@contextlib.contextmanager
+def side_probe(
+    ctx: RunContext, sql: str, timeout_ms: int
+) -> Iterator[Callable[[], Future[float]] | None]:
+    """Starts a probe on a connection of its own (timed while a batch runs on the executor's),
+    or None where the database cannot be reached twice (the pacer reads between batches)."""
+    try:
+        backend = connect(ctx.url, ctx.workspace)
+    except Exception:  # noqa: BLE001 - pacing still works on the probes between batches
+        yield None
+        return
+    with backend, ThreadPoolExecutor(1, thread_name_prefix="pace-probe") as pool:
+        yield lambda: pool.submit(backend.probe_latency_ms, sql, timeout_ms=timeout_ms)
 
 
 def _paced(
@@ -238,19 +260,16 @@ class BackfillRunner(OperationRunner):
 
         throttle = ctx.throttle(ctx.backfill_policy(step), spec.table, on_event=on_throttle)
         throttle.sleep = sleep  # a pause ends early when a trigger fires
-        result = run_backfill(
-            ctx.backend,
-            ctx.store,
-            step.id,
-            op,
-            throttle,
-            backoff=ctx.options.backoff,
-            sleep=sleep,
-            on_batch=on_batch,
-            batch_size=ctx.options.batch_size,
-            pace=_pace_policy(ctx),
-            on_pace=on_pace,
-        )
+        pace = _pace_policy(ctx)
+        with contextlib.ExitStack() as stack:
+            probe = None
+            if pace.enabled:
+                timeout = throttle.policy.probe_timeout_ms
+                probe = stack.enter_context(side_probe(ctx, throttle.probe_sql, timeout))
+            result = run_backfill(ctx.backend, ctx.store, step.id, op, throttle,
+                                  backoff=ctx.options.backoff, sleep=sleep, on_batch=on_batch,
+                                  batch_size=ctx.options.batch_size, pace=pace,
+                                  on_pace=on_pace, probe_during=probe)  # fmt: skip
         if result.pace is not None:  # the pace it settled on, for run-status
             ctx.log.write("pace", step=step.id, operation=op.id, state="settled", **result.pace)
         return result.to_dict()

@@ -206,12 +206,18 @@ class Throttle:
             self.sleep(pause / 1000.0)
         if attempt:
             self._tell(state="resumed", pauses=attempt, waited_s=round(self.clock() - started, 3))
-        return first if first is not None else (self._last_ms if self.stats.probes > probes else 0.0)
+        return (
+            first if first is not None else (self._last_ms if self.stats.probes > probes else 0.0)
+        )
 
     def after_batch(self) -> None:
-        if self.policy.pause_ms > 0:
-            self.stats.slept_ms += self.policy.pause_ms
-            self.sleep(self.policy.pause_ms / 1000.0)
+        self.pause(self.policy.pause_ms)
+
+    def pause(self, ms: float) -> None:
+        """Pause `ms` milliseconds between batches (counted in the stats)."""
+        if ms > 0:
+            self.stats.slept_ms += ms
+            self.sleep(ms / 1000.0)
 
 
 def throttle_status(events: list[dict[str, Any]]) -> dict[str, Any] | None:
