@@ -121,6 +121,10 @@ def _render_result(out: dict[str, Any]) -> str:
                     f"  {op['operation']}: {op['rows']} rows in {op['batches']} batches"
                     + (f", resumed after {op['resumed_from']}" if op.get("resumed_from") else "")
                 )
+            if pace := op.get("pace"):
+                lines.append(f"  pace settled: {pace['batch_size']} rows per batch, "
+                             f"{pace['pause_ms']} ms pause (budget {pace['budget_ms']} ms, "
+                             f"{pace['decreases']} cuts)")  # fmt: skip
             if op.get("lock_timeouts"):
                 lines.append(f"  {op['operation']}: {op['lock_timeouts']} lock timeout(s) retried")
     if out.get("note"):

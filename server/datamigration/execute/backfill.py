@@ -159,7 +159,12 @@ def side_probe(
     ctx: RunContext, sql: str, timeout_ms: int
 ) -> Iterator[Callable[[], Future[float]] | None]:
     """Starts a probe on a connection of its own (timed while a batch runs on the executor's),
-    or None where the database cannot be reached twice (the pacer reads between batches)."""
+    or None where the database cannot be reached twice, or cannot bound a probe's lock wait
+    (an embedded file database, whose readers queue behind the writer: the probe would time
+    the batch, not the latency an application sees), so the pacer reads between batches."""
+    if not ctx.backend.lock_timeout:
+        yield None
+        return
     try:
         backend = connect(ctx.url, ctx.workspace)
     except Exception:  # noqa: BLE001 - pacing still works on the probes between batches
