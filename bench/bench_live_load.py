@@ -167,16 +167,18 @@ import json, sys
 from datamigration.execute import service
 from datamigration.execute.runner import RunOptions
 from datamigration.workspace.root import Workspace
-workdir, plan_id, plan_hash, url, batch, pause = sys.argv[1:7]
+workdir, plan_id, plan_hash, url, batch, pause, safety = sys.argv[1:8]
 ws = Workspace.open(workdir)
 options = RunOptions(batch_size=int(batch) or None, batch_pause_ms=float(pause),
-                     finish_story=False)
+                     finish_story=False, safety=json.loads(safety) or None,
+                     backup_gate=False, now=True)  # a throwaway database, any hour
 print(json.dumps({"ready": True}), flush=True)
 for line in sys.stdin:
     try:
-        out = service.prepare(ws, plan_id, plan_hash, mode="execute", db=url,
-                              step=line.strip(), options=options).run()
-        print(json.dumps({"ok": True}), flush=True)
+        out = service.jsonable_result(service.prepare(ws, plan_id, plan_hash, mode="execute",
+              db=url, step=line.strip(), options=options).run())
+        paces = [o["pace"] for s in out["steps"] for o in s["operations"] if o.get("pace")]
+        print(json.dumps({"ok": True, "pace": paces[0] if paces else None}), flush=True)
     except Exception as exc:
         print(json.dumps({"ok": False, "error": f"{type(exc).__name__}: {exc}"}), flush=True)
 """
@@ -192,8 +194,8 @@ class ExpandContract(Change):
     """
 
     def __init__(self, spec: dict[str, Any], deploy_seconds: float, batch_size: int | None,
-                 batch_pause_ms: float | None) -> None:  # fmt: skip
-        self.spec, self.deploy_seconds = spec, deploy_seconds
+                 batch_pause_ms: float | None, safety: dict[str, Any] | None = None) -> None:  # fmt: skip
+        self.spec, self.deploy_seconds, self.safety = spec, deploy_seconds, safety or {}
         self.batch_size, self.batch_pause_ms = batch_size, batch_pause_ms
         self.plan: Any = None
         self.plan_seconds = 0.0
@@ -208,7 +210,8 @@ class ExpandContract(Change):
         self.plan = plan_migration(Workspace.open(str(workdir)), parse_spec(self.spec), url).plan
         self.plan_seconds = time.perf_counter() - started
         argv = [sys.executable, "-c", EXECUTOR_WORKER, str(workdir), self.plan.id,
-                self.plan.hash, url, str(self.batch_size or 0), str(self.batch_pause_ms or 0)]  # fmt: skip
+                self.plan.hash, url, str(self.batch_size or 0), str(self.batch_pause_ms or 0),
+                json.dumps(self.safety)]  # fmt: skip
         self.worker = subprocess.Popen(
             argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True
         )
@@ -235,7 +238,8 @@ class ExpandContract(Change):
                 self.worker.stdin.flush()
                 answer = self._answer()
                 t_end = gen.mark(f"{step.id} end")
-                steps.append({"step": step.id, "title": step.title,
+                steps.append({"step": step.id, "title": step.title, "pace": answer.get("pace"),
+                              "backfill": any(o.kind == "backfill" for o in step.operations),
                               "seconds": round(t_end - t_start, 3), "window": (t_start, t_end)})  # fmt: skip
                 if not answer["ok"]:
                     raise RuntimeError(f"step {step.id} ({step.title}): {answer['error']}")
@@ -389,6 +393,14 @@ def main() -> int:
         p.add_argument("--batch-pause-ms", type=float, default=None, help="pause after a batch")
         p.add_argument("--only", choices=["rename", "type"], default=None)
         p.add_argument(
+            "--budget",
+            action="store_true",
+            help="the latency budget (issue 14): the floor, then the int -> bigint change with "
+            "the backfill paced by its budget and unpaced, in the same run (--pace KEY=VALUE "
+            "sets [safety] pacer settings)",
+        )
+        p.add_argument("--pace", action="append", default=[], metavar="KEY=VALUE")
+        p.add_argument(
             "--cpu-floor",
             type=float,
             default=8.0,
@@ -425,7 +437,56 @@ def main() -> int:
     return run(args)
 
 
+def backfill_step(s: dict[str, Any]) -> dict[str, Any]:
+    return next(st for st in s["detail"]["steps"] if st["backfill"])
+
+
+def run_budget(args: Any) -> int:
+    """The backfill under its latency budget vs the machine's floor and vs unpaced, one run."""
+    if args.quick:
+        args.rows, args.baseline, args.tail = min(args.rows, 200_000), 3.0, 1.0
+        args.deploy_seconds, args.cpu_floor = min(args.deploy_seconds, 1.0), min(args.cpu_floor, 5)
+    pace = {k: float(v) for k, v in (item.split("=", 1) for item in args.pace)}
+    print(f"latency budget: {args.rows:,} rows, {args.rate:g} ops/s on {args.threads} threads, "
+          f"pacer settings {pace or 'defaults'}; load average {os.getloadavg()}", flush=True)  # fmt: skip
+    runs = {"floor": scenario("one busy core, no database work", BusyCore(args.cpu_floor),
+                              TYPE_LOAD, args)}  # fmt: skip
+    for name, safety in (("paced", pace), ("unpaced", {"latency_budget_ratio": False})):
+        change = ExpandContract(TYPE_SPEC, args.deploy_seconds, args.batch_size,
+                                args.batch_pause_ms, safety)  # fmt: skip
+        runs[name] = scenario(f"int -> bigint, backfill {name}", change, TYPE_LOAD, args)
+    floor = runs["floor"]["during"]["p99_ms"]
+    paced, unpaced = backfill_step(runs["paced"]), backfill_step(runs["unpaced"])
+    base = runs["paced"]["baseline"]["p99_ms"]
+    figures = [
+        Figure("backfill p99 / floor p99", paced["p99_ms"] / floor, unpaced["p99_ms"] / floor, "x",
+               note=f"floor {floor:.2f} ms (one busy core, no database work)"),
+        Figure("backfill p99 / baseline p99", paced["p99_ms"] / base,
+               unpaced["p99_ms"] / runs["unpaced"]["baseline"]["p99_ms"], "x"),
+        Figure("backfill p99", paced["p99_ms"], unpaced["p99_ms"], "ms"),
+        Figure("backfill seconds", paced["seconds"], unpaced["seconds"], "s"),
+        Figure("failed app queries", float(paced["failed"]), float(unpaced["failed"]), "queries"),
+    ]  # fmt: skip
+    code = report("latency_budget", figures, args, extra={"scenarios": runs, "pace": pace})
+    limit = (runs["paced"]["detail"] or {}).get("lock_timeout_ms") or DEFAULT_LOCK_TIMEOUT_MS
+    failed = runs["paced"]["during"]["failed"] + runs["paced"]["after"]["failed"]
+    wait = runs["paced"]["during"]["longest_app_lock_wait_ms"]
+    slower = paced["seconds"] / unpaced["seconds"] if unpaced["seconds"] else 0.0
+    ratio = f"{paced['p99_ms']:.2f} vs {floor:.2f} ms: {paced['p99_ms'] / floor:.2f}x"
+    for ok, text in (
+        (paced["p99_ms"] <= 1.25 * floor, f"backfill p99 <= 1.25x floor ({ratio})"),
+        (failed == 0, f"zero failed queries ({failed})"),
+        (wait <= limit, f"no lock wait over the lock timeout ({wait:.0f} <= {limit} ms)"),
+        (slower <= 3.0, f"backfill at most 3x slower than unpaced ({slower:.2f}x)"),
+    ):  # fmt: skip
+        print(("met    " if ok else "MISSED ") + text)
+    print(f"settled pace: {paced['pace']}; load average {os.getloadavg()}")
+    return code
+
+
 def run(args: Any) -> int:
+    if args.budget:
+        return run_budget(args)
     if args.quick:
         args.rows, args.baseline, args.tail = min(args.rows, 20_000), 2.0, 1.0
         args.deploy_seconds = min(args.deploy_seconds, 1.0)

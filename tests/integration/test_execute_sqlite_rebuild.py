@@ -244,7 +244,8 @@ def test_an_interrupted_copy_resumes_after_its_last_committed_batch(db):
 
     with pytest.raises(Stop):
         service.prepare(ws, plan.id, plan.hash, db=url, step=copy.id,
-                        options=RunOptions(batch_size=BATCH, progress=stop_after_two)).run()  # fmt: skip
+                        options=RunOptions(batch_size=BATCH, progress=stop_after_two,
+                                           safety={"latency_budget_ratio": False})).run()  # fmt: skip
     assert _count(path, "users__dm_new") == 2 * BATCH  # exactly the committed batches
     out = run(ws, plan, url, step=copy.id)
     done = next(o for o in out["steps"][0]["operations"] if "rows" in o)

@@ -121,6 +121,10 @@ def _render_result(out: dict[str, Any]) -> str:
                     f"  {op['operation']}: {op['rows']} rows in {op['batches']} batches"
                     + (f", resumed after {op['resumed_from']}" if op.get("resumed_from") else "")
                 )
+            if pace := op.get("pace"):
+                lines.append(f"  pace settled: {pace['batch_size']} rows per batch, "
+                             f"{pace['pause_ms']} ms pause (budget {pace['budget_ms']} ms, "
+                             f"{pace['decreases']} cuts)")  # fmt: skip
             if op.get("lock_timeouts"):
                 lines.append(f"  {op['operation']}: {op['lock_timeouts']} lock timeout(s) retried")
     if out.get("note"):
@@ -214,6 +218,10 @@ def cmd_run_status(args: argparse.Namespace) -> int:
     elif th:
         print_text(f"  last throttle: {th['step']} {th['state']} at {th['at']} ({th['pauses']} "
                    "pauses logged)")  # fmt: skip
+    if pace := out.get("pace"):
+        print_text(f"  pace {pace.get('state')}: {pace.get('batch_size')} rows per batch, "
+                   f"{pace.get('pause_ms')} ms pause (budget {pace.get('budget_ms')} ms, "
+                   f"{pace['cuts']} cuts)")  # fmt: skip
     for sample in out.get("samples", []):
         shown = ", ".join(f"{k} {v}" for k, v in sample.items() if k not in ("at", "step"))
         print_text(f"  sample {sample.get('at', '')} {sample.get('step') or ''}: {shown}")

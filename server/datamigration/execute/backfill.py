@@ -5,20 +5,23 @@ UPDATE of the checkpoint row, so the checkpoint is never ahead of or behind the 
 (even SIGKILL) loses at most the batch in flight, which rolls back; the next run starts after
 the last committed key. Batches are rendered by `datamigration.plan.backfill` (the code the plan
 was reviewed with), bounded by a key read just before the batch, so no batch grows with the
-table. Before each batch the throttle checks probe latency and replication lag; a batch that
-hits the lock timeout (rows locked by the application) is retried with backoff and jitter.
+table. Before each batch the throttle checks probe latency and replication lag; after each
+batch the pacer (safety/pace.py) is given one probe reading and sets the next batch's size and
+the pause after this one, to keep probe p99 within the latency budget; a batch that hits the lock timeout (rows locked by the application) is retried with backoff and jitter.
 An insert batch that fails otherwise (a row the target's constraints refuse) stops the run with
 the refused rows' keys named (execute/refused.py).
 """
 
 from __future__ import annotations
 
+import contextlib
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from typing import Any
 
-from datamigration.db.base import Backend
+from datamigration.db.base import Backend, connect
 from datamigration.db.contracts import Statement
 from datamigration.db.errors import is_lock_timeout
 from datamigration.errors import DatabaseError
@@ -28,6 +31,7 @@ from datamigration.execute.retry import Backoff, RetryLog, with_lock_retry
 from datamigration.execute.state import RunStore
 from datamigration.plan.backfill import batch_sql, boundary_sql
 from datamigration.plan.model import BackfillSpec, Operation, Step
+from datamigration.safety.pace import PacePolicy, Pacer
 from datamigration.safety.throttle import Throttle
 
 
@@ -43,6 +47,8 @@ class BackfillResult:
     already_done: bool
     throttle: dict[str, Any]
     retries: dict[str, Any]
+    #: the pace the latency budget settled on (safety/pace.py), None at a fixed pace
+    pace: dict[str, Any] | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -56,6 +62,7 @@ class BackfillResult:
             "already_done": self.already_done,
             "throttle": self.throttle,
             "retries": self.retries,
+            "pace": self.pace,
         }
 
 
@@ -70,8 +77,14 @@ def run_backfill(
     sleep: Callable[[float], None] = time.sleep,
     on_batch: Callable[[dict[str, Any]], None] | None = None,
     batch_size: int | None = None,
+    pace: PacePolicy | None = None,
+    on_pace: Callable[[dict[str, Any]], None] | None = None,
+    probe_during: Callable[[], Future[float]] | None = None,
 ) -> BackfillResult:
-    """Run (or resume) one backfill operation to the end of its table."""
+    """Run (or resume) one backfill operation to the end of its table; with `pace` (an enabled
+    policy) batch size and pause follow the latency budget, `on_pace` told of every cut;
+    `probe_during` starts a probe on a connection of its own, timed while each batch runs: the
+    latency an application query sees then."""
     spec = op.backfill
     if spec is None:
         raise ValueError(f"operation {op.id} has no backfill spec")
@@ -87,26 +100,32 @@ def run_backfill(
     retries = RetryLog()
     batch = _Batch(backend, store, step_id, op, spec, backoff, sleep, retries)
     throttle.calibrate()
+    pacer = Pacer(spec.batch_size, pace) if pace is not None and pace.enabled else None
+    if pacer is not None:
+        pacer.calibrate(throttle.baseline_samples)
+    size, pause_ms, during = spec.batch_size, 0.0, None
     while True:
-        throttle.before_batch()
+        reading = throttle.before_batch()
+        if pacer is not None and batches:  # the probes during the last batch and after it
+            size, pause_ms = _paced(pacer, max(reading, _result(during)), on_pace)
+        if size != batch.spec.batch_size:
+            batch = replace(batch, spec=replace(spec, batch_size=size))
+        during = probe_during() if pacer is not None and probe_during else None
         moved, mark, final = batch.run(after)
         rows += moved
         batches += 1
         after = mark
         if on_batch is not None:
-            on_batch(
-                {
-                    "operation": op.id,
-                    "batch": batches,
-                    "rows": rows,
-                    "last_key": list(mark) if mark is not None else None,
-                    "estimated_rows": spec.estimated_rows,
-                    "final": final,
-                }
-            )
+            on_batch({"operation": op.id, "batch": batches, "rows": rows,
+                      "last_key": list(mark) if mark is not None else None,
+                      "estimated_rows": spec.estimated_rows, "final": final,
+                      "batch_size": size})  # fmt: skip
         if final:
             break
-        throttle.after_batch()
+        if pacer is None:
+            throttle.after_batch()
+        else:
+            throttle.pause(pause_ms)
     seconds = time.perf_counter() - started
     return BackfillResult(
         operation=op.id,
@@ -119,7 +138,52 @@ def run_backfill(
         already_done=False,
         throttle=throttle.stats.to_dict(),
         retries=retries.to_dict(),
+        pace=pacer.settled() | {"rows_per_second": round(rows / seconds, 1) if seconds else None}
+        if pacer is not None
+        else None,
     )
+
+
+def _result(during: Future[float] | None) -> float:
+    """The probe timed while the last batch ran (0 without one, or when it failed)."""
+    if during is None:
+        return 0.0
+    try:
+        return during.result()
+    except Exception:  # noqa: BLE001 - a failed side probe is no reading; the throttle's counts
+        return 0.0
+
+
+@contextlib.contextmanager
+def side_probe(
+    ctx: RunContext, sql: str, timeout_ms: int
+) -> Iterator[Callable[[], Future[float]] | None]:
+    """Starts a probe on a connection of its own (timed while a batch runs on the executor's),
+    or None where the database cannot be reached twice, or cannot bound a probe's lock wait
+    (an embedded file database, whose readers queue behind the writer: the probe would time
+    the batch, not the latency an application sees), so the pacer reads between batches."""
+    if not ctx.backend.lock_timeout:
+        yield None
+        return
+    try:
+        backend = connect(ctx.url, ctx.workspace)
+    except Exception:  # noqa: BLE001 - pacing still works on the probes between batches
+        yield None
+        return
+    with backend, ThreadPoolExecutor(1, thread_name_prefix="pace-probe") as pool:
+        yield lambda: pool.submit(backend.probe_latency_ms, sql, timeout_ms=timeout_ms)
+
+
+def _paced(
+    pacer: Pacer, reading: float, on_pace: Callable[[dict[str, Any]], None] | None
+) -> tuple[int, float]:
+    """The pacer's answer to one reading: the next batch's size and the pause after it."""
+    step = pacer.observe(reading)
+    if step.change == "decrease" and on_pace is not None:
+        on_pace({"state": "slower", "reading_ms": step.reading_ms, "budget_ms":
+                 round(pacer.budget_ms, 3), "batch_size": step.batch_size,
+                 "pause_ms": step.pause_ms})  # fmt: skip
+    return step.batch_size, step.pause_ms
 
 
 @dataclass(frozen=True)
@@ -196,17 +260,30 @@ class BackfillRunner(OperationRunner):
                 if not info["final"]:
                     watch.check()
 
+        def on_pace(info: dict[str, Any]) -> None:
+            ctx.log.write("pace", step=step.id, operation=op.id, **info)
+
         throttle = ctx.throttle(ctx.backfill_policy(step), spec.table, on_event=on_throttle)
         throttle.sleep = sleep  # a pause ends early when a trigger fires
-        result = run_backfill(
-            ctx.backend,
-            ctx.store,
-            step.id,
-            op,
-            throttle,
-            backoff=ctx.options.backoff,
-            sleep=sleep,
-            on_batch=on_batch,
-            batch_size=ctx.options.batch_size,
-        )
+        pace = _pace_policy(ctx)
+        with contextlib.ExitStack() as stack:
+            probe = None
+            if pace.enabled:
+                timeout = throttle.policy.probe_timeout_ms
+                probe = stack.enter_context(side_probe(ctx, throttle.probe_sql, timeout))
+            result = run_backfill(ctx.backend, ctx.store, step.id, op, throttle,
+                                  backoff=ctx.options.backoff, sleep=sleep, on_batch=on_batch,
+                                  batch_size=ctx.options.batch_size, pace=pace,
+                                  on_pace=on_pace, probe_during=probe)  # fmt: skip
+        if result.pace is not None:  # the pace it settled on, for run-status
+            ctx.log.write("pace", step=step.id, operation=op.id, state="settled", **result.pace)
         return result.to_dict()
+
+
+def _pace_policy(ctx: RunContext) -> PacePolicy:
+    """The latency budget: defaults, `[safety]` of datamigration.toml, the run's overrides; a
+    fixed pause asked for by the run (`batch_pause_ms`) is the least the pacer pauses."""
+    policy = PacePolicy.build(ctx.workspace.config, ctx.options.safety)
+    if ctx.options.batch_pause_ms:
+        policy = replace(policy, min_pause_ms=float(ctx.options.batch_pause_ms))
+    return policy

@@ -527,8 +527,9 @@ class Executor:
         on_event: Callable[[dict[str, Any]], None] | None = None,
     ) -> Throttle:
         """A throttle probing `table` (see `_probe`)."""
+        probe = {"probe_sql": policy.probe_sql} if policy.probe_sql else self._probe(table)
         return Throttle(self.backend, policy=policy, sleep=self.options.sleep, on_event=on_event,
-                        **self._probe(table))  # fmt: skip
+                        **probe)  # fmt: skip
 
     def _probe(self, table: str | None) -> dict[str, Any]:
         """How the throttle measures latency: a one-row read of `table`, or a trivial query."""

@@ -27,6 +27,7 @@ from datamigration.redact import redact_url
 from datamigration.safety import alerts
 from datamigration.safety import performance as perf
 from datamigration.safety.monitor import run_samples
+from datamigration.safety.pace import pace_status
 from datamigration.safety.throttle import throttle_status
 from datamigration.workspace.root import Workspace
 
@@ -224,7 +225,9 @@ def run_status(
         "events": log_events,
         "events_truncated": cut,
         # the backfill throttle's latest decision ("paused: replication lag 12 s > 5 s")
-        "throttle": throttle_status(run_log.read(1000)[0]),
+        "throttle": throttle_status(recent := run_log.read(1000)[0]),
+        # the pace the latency budget settled on (batch size, pause, budget)
+        "pace": pace_status(recent),
         "source": "local log",
         **series,
     }

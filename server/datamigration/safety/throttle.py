@@ -46,6 +46,9 @@ class ThrottlePolicy:
     pause_ms: float = 0.0
     #: longest a probe may wait (for a lock or the server); waiting that long reads as strain
     probe_timeout_ms: int = 2_000
+    #: the read to time instead of the default one-row read of the table (an application's own
+    #: representative query, so the budget follows what the application feels)
+    probe_sql: str | None = None
 
     @classmethod
     def from_monitoring(cls, monitoring: dict[str, Any] | None, **overrides: Any) -> ThrottlePolicy:
@@ -117,6 +120,8 @@ class Throttle:
         if self.lag is None:
             self.lag = self._standby_lag
         self._lag_bytes: int | None = None
+        self._last_ms = 0.0
+        self.baseline_samples: list[float] = []
 
     def _standby_lag(self) -> float | None:
         found = replication_lag(self.backend)
@@ -127,7 +132,7 @@ class Throttle:
 
     def _measure(self) -> float:
         assert self.probe is not None
-        ms = self.probe()
+        ms = self._last_ms = self.probe()
         self.stats.probes += 1
         self.stats.max_probe_ms = max(self.stats.max_probe_ms, ms)
         return ms
@@ -135,6 +140,7 @@ class Throttle:
     def calibrate(self) -> float:
         """The baseline: median probe latency before the backfill starts."""
         samples = [self._measure() for _ in range(max(1, self.policy.baseline_probes))]
+        self.baseline_samples = samples
         self.stats.baseline_ms = statistics.median(samples)
         return self.stats.baseline_ms
 
@@ -170,11 +176,16 @@ class Throttle:
         if self.on_event is not None:
             self.on_event(event)
 
-    def before_batch(self) -> None:
-        """Return when the database looks healthy; pause (growing, jittered) while it does not."""
+    def before_batch(self) -> float:
+        """Return when the database looks healthy; pause (growing, jittered) while it does not.
+        Returns the first probe's latency (ms): how the database looked after the last batch."""
         started = self.clock()
         attempt = 0
+        probes = self.stats.probes
+        first: float | None = None
         while (found := self._strain()) is not None:
+            if first is None:
+                first = self._last_ms
             cause, reason = found
             waited = self.clock() - started
             if waited >= self.policy.max_wait_s:
@@ -195,11 +206,18 @@ class Throttle:
             self.sleep(pause / 1000.0)
         if attempt:
             self._tell(state="resumed", pauses=attempt, waited_s=round(self.clock() - started, 3))
+        return (
+            first if first is not None else (self._last_ms if self.stats.probes > probes else 0.0)
+        )
 
     def after_batch(self) -> None:
-        if self.policy.pause_ms > 0:
-            self.stats.slept_ms += self.policy.pause_ms
-            self.sleep(self.policy.pause_ms / 1000.0)
+        self.pause(self.policy.pause_ms)
+
+    def pause(self, ms: float) -> None:
+        """Pause `ms` milliseconds between batches (counted in the stats)."""
+        if ms > 0:
+            self.stats.slept_ms += ms
+            self.sleep(ms / 1000.0)
 
 
 def throttle_status(events: list[dict[str, Any]]) -> dict[str, Any] | None:

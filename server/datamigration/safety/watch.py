@@ -41,6 +41,7 @@ from datamigration.db.base import Backend
 from datamigration.errors import ConflictError, DataMigrationError, UserInputError
 from datamigration.plan.model import RollbackTrigger
 from datamigration.safety.metrics import Sampler
+from datamigration.safety.pace import PACE_SETTINGS
 from datamigration.safety.triggers import WATCHED, evaluate
 
 SAFETY_SECTION = "safety"
@@ -94,10 +95,12 @@ def _checked(values: dict[str, Any], where: str) -> dict[str, Any]:
     names = {f.name: f for f in dataclasses.fields(WatchPolicy)}
     out: dict[str, Any] = {}
     for key, value in values.items():
+        if key in PACE_SETTINGS:  # the backfill's latency budget (safety/pace.py) reads these
+            continue
         if key not in names:
             raise UserInputError(
                 f"{where}: [{SAFETY_SECTION}] has no setting {key!r}",
-                hint=f"Known settings: {', '.join(sorted(names))}.",
+                hint=f"Known settings: {', '.join(sorted([*names, *PACE_SETTINGS]))}.",
             )
         if value is False or value is None:
             if "None" not in str(names[key].type):

@@ -49,6 +49,7 @@ class RunStatusOutput(TypedDict):
     database_error: str | None
     interrupted: bool
     throttle: dict[str, Any] | None
+    pace: dict[str, Any] | None
     samples: list[dict[str, Any]]
     truncated: bool
 
@@ -309,6 +310,7 @@ def register(server: MCPServer, runtime: Any) -> None:
             database_error=out.get("database_error"),
             interrupted=bool(out.get("interrupted")),
             throttle=out.get("throttle"),
+            pace=out.get("pace"),
             samples=out.get("samples", []),
             truncated=bool(out.get("events_truncated")),
         )
