@@ -19,6 +19,7 @@ from psycopg.pq import ConnStatus
 
 from datamigration.db.bulk import SQLBulk, SQLBulkWriter
 from datamigration.db.model import Column, Table
+from datamigration.db.postgres.binary_rows import TimestampBinaryDumper, binary_type_names
 
 _JSON_TYPES = ("json", "jsonb")
 #: bytes of binary COPY gathered before a chunk goes to the target (psycopg writes up to 128 KiB
@@ -34,6 +35,10 @@ class PostgresBulkWriter(SQLBulkWriter):
             pgsql.Identifier(self.table),
             pgsql.SQL(", ").join(map(pgsql.Identifier, self.columns)),
         )
+        #: binary COPY of rows while every batch takes it (see `binary_rows`)
+        self.binary_types = binary_type_names(self.types)
+        if self.binary_types is not None:
+            self.cur.adapters.register_dumper(None, TimestampBinaryDumper)
 
     def adapt(self, row: Sequence[Any]) -> tuple[Any, ...]:
         if not self.json_at:
@@ -51,8 +56,30 @@ class PostgresBulkWriter(SQLBulkWriter):
         return super().adapt_rows(rows)
 
     def _load(self, rows: list[tuple[Any, ...]]) -> None:
+        if self.binary_types is not None:
+            self._sp += 1
+            sp = f"dm_bin_{self._sp}"
+            try:
+                self._exec(f"SAVEPOINT {sp}")
+                self._load_binary(rows)
+                self._exec(f"RELEASE SAVEPOINT {sp}")
+                return
+            except Exception:  # a value binary COPY cannot take, or a refused row
+                if self.broken():
+                    raise
+                self._exec(f"ROLLBACK TO SAVEPOINT {sp}")
+                self.binary_types = None  # text COPY for the rest: the server decides
         self.b.counter.add("COPY")
         with self.cur.copy(self.copy_sql) as copy:
+            write = copy.write_row
+            for row in rows:
+                write(row)
+
+    def _load_binary(self, rows: list[tuple[Any, ...]]) -> None:
+        self.b.counter.add("COPY binary rows")
+        sql = pgsql.SQL("{} (FORMAT binary)").format(self.copy_sql)
+        with self.cur.copy(sql) as copy:
+            copy.set_types(self.binary_types)
             write = copy.write_row
             for row in rows:
                 write(row)
