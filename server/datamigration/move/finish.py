@@ -48,60 +48,6 @@ def finish_tables(
     return built
 
 
-class EarlyBuilds:
-    """The unique constraints and indexes of a table whose partitions are all loaded, built
-    (each on its own connection, beside the partitions still loading other tables) instead of
-    after the last partition of the run; foreign keys and identities wait for `finish_tables`,
-    which skips what these built (they exist by name)."""
-
-    def __init__(
-        self, request: CopyRequest, ws: Any, dst: Any, plans: Sequence[TablePlan], todo: Any
-    ) -> None:
-        from collections import Counter
-        from concurrent.futures import ThreadPoolExecutor
-
-        self.request, self.ws, self.dst = request, ws, dst
-        self.plans = {p.name: p for p in plans if mapped_copy.mapped(request, p.name) is None}
-        self.remaining = Counter(part.table for part in todo)
-        width = request.max_connections - connection_width(request)
-        on = dst.parallel_after_load and width > 0 and len(self.remaining) > 1
-        self.pool = ThreadPoolExecutor(width) if on else None
-        self.futures: list[Any] = []
-
-    def partition_done(self, table: str) -> None:
-        self.remaining[table] -= 1
-        plan = self.plans.get(table)
-        if self.pool is None or self.remaining[table] or plan is None:
-            return
-        if not any(self.remaining.values()):
-            return  # the last table: `finish_tables` builds everything side by side
-        present, _ = self.dst.describe_target(table)
-        for fk, chain in self.dst.after_load_chains(plan.target, present):
-            if fk is None:
-                self.futures.append(self.pool.submit(_run_chain, self.request, self.ws, chain))
-
-    def close(self, failed: bool = False) -> None:
-        """Wait for the builds; the first error is raised unless the run `failed` already."""
-        if self.pool is None:
-            return
-        self.pool.shutdown(wait=True, cancel_futures=failed)
-        if not failed:
-            for f in self.futures:
-                f.result()
-
-
-def connection_width(request: CopyRequest) -> int:
-    """Connections a run uses on each database at once: the workers, under the cap."""
-    return max(1, min(request.workers, request.max_connections))
-
-
-def _run_chain(request: CopyRequest, ws: Any, chain: list[str]) -> None:
-    from datamigration.db.base import connect
-
-    with connect(request.target, ws) as conn:
-        conn.execute(chain, autocommit=True)
-
-
 def _build_side_by_side(
     request: CopyRequest,
     ws: Any,
@@ -115,6 +61,8 @@ def _build_side_by_side(
     (there since the table was created); the first failure is raised once all have stopped."""
     from concurrent.futures import ThreadPoolExecutor
 
+    from datamigration.db.base import connect
+
     def waits(fk: Any) -> bool:
         ref = next((p for p in plans if p.name == fk.ref_table), None) if fk else None
         pk = ref.target.primary_key if ref is not None else None
@@ -122,14 +70,19 @@ def _build_side_by_side(
 
     first = [c for fk, c in chains if not waits(fk)]
     then = [c for fk, c in chains if waits(fk)]
-    width = connection_width(request)
+    width = max(1, min(request.workers, request.max_connections))
+
+    def run(chain: list[str]) -> None:
+        with connect(request.target, ws) as conn:
+            conn.execute(chain, autocommit=True)
+
     for batch in (first, then):
         if len(batch) <= 1 or width == 1:
             for chain in batch:
                 dst.execute(chain, autocommit=True)
             continue
         with ThreadPoolExecutor(min(width, len(batch))) as pool:
-            futures = [pool.submit(_run_chain, request, ws, c) for c in batch]
+            futures = [pool.submit(run, c) for c in batch]
         for f in futures:
             f.result()
 

@@ -24,7 +24,6 @@ from datamigration.db.base import Backend, connect
 from datamigration.errors import ConflictError, DataMigrationError, NotFoundError
 from datamigration.move import mapped_copy, state
 from datamigration.move import partitions as parts_mod
-from datamigration.move.finish import connection_width
 from datamigration.move.partitions import Partition
 from datamigration.move.pools import open_pool, preflight
 from datamigration.move.request import (
@@ -222,15 +221,10 @@ def children_first(plans: Sequence[TablePlan]) -> list[TablePlan]:
 
 
 def run_partitions(
-    request: CopyRequest,
-    todo: Sequence[Partition],
-    workers: int,
-    emit: Progress,
-    run_id: str,
-    on_done: Callable[[str], None] | None = None,
+    request: CopyRequest, todo: Sequence[Partition], workers: int, emit: Progress, run_id: str
 ) -> list[PartitionResult]:
     """Run the partitions on a local pool or a Dask cluster (`pools`); the first failure stops
-    the run (its state stays). `on_done(table)` hears of each partition done."""
+    the run (its state stays)."""
     results: list[PartitionResult] = []
     if not todo:
         return results
@@ -247,8 +241,6 @@ def run_partitions(
                         other.cancel()
                     raise _failed(p, error, run_id)
                 results.append(f.result())
-                if on_done is not None:
-                    on_done(p.table)
                 emit("partition", results[-1].to_dict() | {"done": len(results), "of": len(todo)})
     return results
 
@@ -268,12 +260,12 @@ def connection_budget(request: CopyRequest, dst: Backend) -> int:
     writer where the target is one file."""
     if dst.embedded:
         return 1
-    return connection_width(request)
+    return max(1, min(request.workers, request.max_connections))
 
 
 def run_copy(request: CopyRequest, *, progress: Progress | None = None) -> dict[str, Any]:
     """Plan, copy, finish, validate and report (see the module docstring)."""
-    from datamigration.move.finish import EarlyBuilds, finish_run
+    from datamigration.move.finish import finish_run
 
     emit = progress or _quiet
     ws = Workspace.open(request.workspace)
@@ -311,14 +303,7 @@ def run_copy(request: CopyRequest, *, progress: Progress | None = None) -> dict[
             f"({sum(rows_by_table.values())} rows) from {src.label} to {dst.label}",
         )
         started = time.perf_counter()
-        early = EarlyBuilds(request, ws, dst, plans, todo)
-        try:
-            width = connection_budget(request, dst)
-            results = run_partitions(request, todo, width, emit, run_id, early.partition_done)
-        except BaseException:
-            early.close(failed=True)
-            raise
-        early.close()
+        results = run_partitions(request, todo, connection_budget(request, dst), emit, run_id)
         timing = {"copy_seconds": round(time.perf_counter() - started, 3)}
         return finish_run(
             ws, request, src, dst, store, plans, run_id, results, conversions, emit, timing
