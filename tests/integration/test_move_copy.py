@@ -211,3 +211,29 @@ def test_a_password_in_the_urls_is_never_written_to_reports_bus_or_state(
     assert "***" in report["source"]
     written = [p.read_text() for p in workspace_dir.rglob("*") if p.is_file()]
     assert written and not any(secret in text for text in written)
+
+
+def test_sqlite_values_binary_copy_cannot_take_reach_postgres_as_text_copy_would_load_them(
+    pg_url: str, workspace_dir: Path
+) -> None:
+    import sqlite3
+
+    path = workspace_dir / "odd.db"
+    odd = ["2024-01-02 01:01:01.1234567", "2024-01-02T01:01:01+02:00", "Jan 5 2024 10:00"]
+    with sqlite3.connect(path) as conn:
+        conn.execute("CREATE TABLE t (id INTEGER PRIMARY KEY, n INTEGER, at DATETIME NOT NULL)")
+        rows = [(i, i * 10, f"2024-03-{1 + i % 28:02d} 0{i % 10}:00:00.5") for i in range(1, 9)]
+        rows += [(9, "12", odd[0]), (10, 7, odd[1]), (11, 8, odd[2])]
+        conn.executemany("INSERT INTO t VALUES (?, ?, ?)", rows)
+    req = CopyRequest(f"sqlite:///{path}", pg_url, ("t",), workspace=str(workspace_dir),
+                      batch_size=4)  # fmt: skip
+    report = run_copy(req)
+    assert report["rows_copied"] == 11 and report["rejected"] == 0
+    import psycopg
+
+    with psycopg.connect(pg_url) as conn:
+        got = dict(conn.execute("SELECT id, at::text FROM t").fetchall())
+        n = dict(conn.execute("SELECT id, n FROM t").fetchall())
+        want = [conn.execute("SELECT %s::timestamp(6)::text", (v,)).fetchone()[0] for v in odd]
+    assert [got[9], got[10], got[11]] == want
+    assert got[1] == "2024-03-02 01:00:00.5" and n[9] == 12 and n[3] == 30

@@ -207,3 +207,22 @@ def test_a_postgres_table_streams_as_binary_when_the_type_map_only_spells_a_time
     alike = replace(plan, source_types=("bigint", "xml", "money"))
     alike = replace(alike, types=("bigint", "text", "numeric(19,2)"))
     assert with_raw_format(alike, "pgcopy-binary", "postgresql").raw is None
+
+
+def test_postgres_after_load_chains_keep_each_objects_statements_together_and_tag_foreign_keys() -> (
+    None
+):
+    pg = PostgresBackend.__new__(PostgresBackend)
+    fk = ForeignKey("orders_user_fk", ("user_id",), "users", ("id",))
+    child = Table(
+        "orders",
+        columns=(Column("user_id", "bigint", "bigint"),),
+        foreign_keys=(fk,),
+        uniques=(UniqueConstraint("orders_u", ("user_id",)),),
+        indexes=(Index("orders_i", ("user_id",)),),
+    )
+    chains = pg.after_load_chains(child, None)
+    assert [tag for tag, _ in chains] == [None, None, fk]
+    assert [len(c) for _, c in chains] == [2, 1, 2]
+    assert [s for _, c in chains for s in c] == pg.after_load_statements(child, None)
+    assert pg.parallel_after_load

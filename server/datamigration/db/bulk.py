@@ -199,10 +199,15 @@ class SQLBulkWriter(BulkWriter):
         """A source value as the driver of this target takes it (backends override)."""
         return tuple(row)
 
+    def adapt_rows(self, rows: Sequence[Sequence[Any]]) -> list[tuple[Any, ...]]:
+        """A batch as the driver takes it (`adapt` on each row; a writer with nothing to change
+        hands the batch on as is)."""
+        return [self.adapt(r) for r in rows]
+
     def write(self, rows: Sequence[Sequence[Any]], *, replace: bool = False) -> list[Refused]:
         if not rows:
             return []
-        adapted = [self.adapt(r) for r in rows]
+        adapted = self.adapt_rows(rows)
         if replace:
             self._guarded(lambda: self._delete_keys(adapted))
         self._sp += 1
@@ -281,6 +286,9 @@ class SQLBulk:
     #: a byte format this database both produces (`copy_out`) and loads (`write_raw`); a copy
     #: between two backends with the same format and identical column types streams it as is
     raw_format: ClassVar[str | None] = None
+    #: can the after-load chains of the copied tables run side by side, each on its own
+    #: connection (PostgreSQL: each statement takes the locks it needs and waits for them)
+    parallel_after_load: ClassVar[bool] = False
 
     # --- DDL ---------------------------------------------------------------------------------
 
@@ -342,22 +350,30 @@ class SQLBulk:
     def after_load_statements(self, table: Table, present: Table | None) -> list[str]:
         """Unique constraints, secondary indexes and foreign keys, skipping those `present`
         (and finishing those a crash left half built)."""
+        return [s for _, chain in self.after_load_chains(table, present) for s in chain]
+
+    def after_load_chains(self, table: Table, present: Table | None) -> list[tuple[Any, list[str]]]:
+        """`after_load_statements` cut into chains that may run side by side (each on its own
+        connection where `parallel_after_load`): one per unique constraint, index and foreign
+        key, its statements in order; the first item is the foreign key (model) of a foreign
+        key's chain, else None (that chain must wait for the referenced table's uniques when
+        it references other columns than that table's primary key)."""
         q = self.quote_identifier  # type: ignore[attr-defined]
         indexes = {ix.name for ix in present.indexes} if present is not None else set()
-        out: list[str] = []
+        out: list[tuple[Any, list[str]]] = []
         for u in table.uniques:
             name = u.name or f"{table.name}_{'_'.join(u.columns)}_key"
-            out += self.unique_statements(table, name, u.columns, present)
+            out.append((None, self.unique_statements(table, name, u.columns, present)))
         for ix in table.indexes:
             if ix.name in indexes:
                 continue
             unique = "UNIQUE " if ix.unique else ""
             cols = ", ".join(q(c) for c in ix.columns)
-            out.append(f"CREATE {unique}INDEX {q(ix.name)} ON {q(table.name)} ({cols})")
+            out.append((None, [f"CREATE {unique}INDEX {q(ix.name)} ON {q(table.name)} ({cols})"]))
         if self.alter_foreign_keys:
             for fk in table.foreign_keys:
-                out += self.foreign_key_statements(table, fk, present)
-        return out
+                out.append((fk, self.foreign_key_statements(table, fk, present)))
+        return [(fk, chain) for fk, chain in out if chain]
 
     def unique_statements(
         self, table: Table, name: str, columns: Sequence[str], present: Table | None = None

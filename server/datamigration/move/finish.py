@@ -21,9 +21,13 @@ from datamigration.move.worker import PartitionResult
 
 
 def finish_tables(
-    src: Any, dst: Any, plans: Sequence[TablePlan], request: CopyRequest
+    src: Any, dst: Any, plans: Sequence[TablePlan], request: CopyRequest, ws: Any = None
 ) -> dict[str, int]:
+    """Every table's after-load work (`Backend.finish_target`); where the target allows it
+    (`parallel_after_load`) the unique constraints, indexes and foreign keys of all the tables
+    are built side by side on their own connections (`_build_side_by_side`)."""
     built = {}
+    chains: list[tuple[Any, list[str]]] = []
     for p in plans:
         if mapped_copy.mapped(request, p.name) is not None:
             built[p.name] = mapped_copy.finish(
@@ -32,8 +36,55 @@ def finish_tables(
             continue
         maxima = src.column_maxima(p.name, p.identity_columns())
         present, _ = dst.describe_target(p.name)
-        built[p.name] = dst.finish_target(p.target, present, maxima)
+        if not dst.parallel_after_load:
+            built[p.name] = dst.finish_target(p.target, present, maxima)
+            continue
+        mine = dst.after_load_chains(p.target, present)
+        mine += [(None, [s]) for s in dst.identity_statements(p.target, maxima)]
+        built[p.name] = sum(len(c) for _, c in mine)
+        chains += mine
+    if chains:
+        _build_side_by_side(request, ws, dst, plans, chains)
     return built
+
+
+def _build_side_by_side(
+    request: CopyRequest,
+    ws: Any,
+    dst: Any,
+    plans: Sequence[TablePlan],
+    chains: Sequence[tuple[Any, list[str]]],
+) -> None:
+    """Run the chains on up to `workers` connections, each statement committing on its own
+    (a crash leaves named objects the resumed run skips). A foreign key waits for the unique
+    constraints of the table it references unless it references that table's primary key
+    (there since the table was created); the first failure is raised once all have stopped."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from datamigration.db.base import connect
+
+    def waits(fk: Any) -> bool:
+        ref = next((p for p in plans if p.name == fk.ref_table), None) if fk else None
+        pk = ref.target.primary_key if ref is not None else None
+        return ref is not None and (pk is None or list(pk.columns) != list(fk.ref_columns))
+
+    first = [c for fk, c in chains if not waits(fk)]
+    then = [c for fk, c in chains if waits(fk)]
+    width = max(1, min(request.workers, request.max_connections))
+
+    def run(chain: list[str]) -> None:
+        with connect(request.target, ws) as conn:
+            conn.execute(chain, autocommit=True)
+
+    for batch in (first, then):
+        if len(batch) <= 1 or width == 1:
+            for chain in batch:
+                dst.execute(chain, autocommit=True)
+            continue
+        with ThreadPoolExecutor(min(width, len(batch))) as pool:
+            futures = [pool.submit(run, c) for c in batch]
+        for f in futures:
+            f.result()
 
 
 def validate_tables(
@@ -86,7 +137,7 @@ def finish_run(
 
     timing = dict(timing or {})
     started = time.perf_counter()
-    built = finish_tables(src, dst, plans, request)
+    built = finish_tables(src, dst, plans, request, ws)
     timing["constraints_seconds"] = round(time.perf_counter() - started, 3)
     for p in plans:
         emit("table_done", {"table": p.name, "rows": p.rows})

@@ -148,6 +148,7 @@ class MongoBulk:
     """The copy-target methods of the MongoDB backend (mixed into `MongoBackend`)."""
 
     raw_format: str | None = None  # documents are built per row, never streamed as bytes
+    parallel_after_load = False  # one createIndex after the other
 
     def create_table_statements(self, table: Table) -> list[str]:
         return [f"db.createCollection({json.dumps(table.name)})"]
