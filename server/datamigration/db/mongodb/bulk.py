@@ -26,6 +26,7 @@ from pymongo import errors as pme
 
 from datamigration.db.bulk import BulkWriter, CopyStateStore, Refused, state_record
 from datamigration.db.model import Table
+from datamigration.db.mongodb.source import MongoSource
 
 
 def bson_value(v: Any) -> Any:
@@ -144,8 +145,8 @@ class MongoCopyState(CopyStateStore):
             self.b._call("drop state", self.coll.drop)
 
 
-class MongoBulk:
-    """The copy-target methods of the MongoDB backend (mixed into `MongoBackend`)."""
+class MongoBulk(MongoSource):
+    """The copy-target (and, through `MongoSource`, copy-source) methods of the MongoDB backend (mixed into `MongoBackend`)."""
 
     raw_format: str | None = None  # documents are built per row, never streamed as bytes
 

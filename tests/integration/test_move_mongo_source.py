@@ -1,0 +1,80 @@
+"""MongoDB as the copy source: a collection into PostgreSQL (typed columns for the dominant
+scalar types, JSON for documents, arrays and mixed fields) and into MongoDB."""
+
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+
+import psycopg
+import pymongo
+import pytest
+from bson import ObjectId
+
+from datamigration.move import CopyRequest, run_copy
+
+pytestmark = pytest.mark.integration
+
+N = 300
+
+
+def _seed(url: str, n: int = N) -> list[ObjectId]:
+    client = pymongo.MongoClient(url)
+    try:
+        db = client.get_default_database()
+        ids = [ObjectId() for _ in range(n)]
+        docs = []
+        for i, oid in enumerate(ids):
+            doc = {
+                "_id": oid,
+                "n": i,
+                "name": f"user {i}",
+                "joined": dt.datetime(2024, 1, 1) + dt.timedelta(minutes=i),
+                "address": {"city": f"c{i % 7}", "zip": i},
+                "tags": [f"t{i % 3}", i],
+                "mixed": i if i % 2 else f"s{i}",
+            }
+            if i % 10 == 0:
+                del doc["name"]
+            docs.append(doc)
+        db.people.insert_many(docs)
+        return ids
+    finally:
+        client.close()
+
+
+def _req(src: str, dst: str, ws: Path, **kw) -> CopyRequest:
+    return CopyRequest(src, dst, ("people",), workspace=str(ws), **kw)
+
+
+def test_a_dry_run_of_a_collection_into_postgresql_lists_its_conversions(
+    mongo_url, pg_url, workspace_dir: Path
+) -> None:
+    _seed(mongo_url)
+    plan = run_copy(_req(mongo_url, pg_url, workspace_dir, dry_run=True))
+    table = plan["tables"][0]
+    types = {c["name"]: c["type"] for c in table["columns"]}
+    assert table["key"] == ["_id"]
+    assert (
+        types["n"] == "integer" and types["_id"] == "character(24)" and types["address"] == "jsonb"
+    )
+    by_column = {c["column"]: c for c in plan["conversions"]}
+    assert by_column["mixed"]["blocking"] is True and by_column["address"]["blocking"] is False
+    assert by_column["mixed"]["source"] == "mixed (int, string)"
+    assert {"address", "tags", "mixed"} <= set(by_column)
+
+
+def test_a_collection_copies_into_postgresql_with_an_empty_diff_once_accepted(
+    mongo_url, pg_url, workspace_dir: Path
+) -> None:
+    _seed(mongo_url)
+    report = run_copy(_req(mongo_url, pg_url, workspace_dir, accept_conversions=True,
+                           partition_rows=70, batch_size=25))  # fmt: skip
+    assert report["passed"], [
+        {k: v for k, v in x.items() if k in ("changed", "changed_count")}
+        for x in report["validation"]
+    ]
+    with psycopg.connect(pg_url) as conn:
+        assert conn.execute("SELECT count(*) FROM people").fetchone()[0] == N
+        row = conn.execute("SELECT n, address->>'city', tags FROM people WHERE n = 8").fetchone()
+    assert row == (8, "c1", ["t2", 8])
