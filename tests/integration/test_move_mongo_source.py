@@ -12,6 +12,7 @@ import pytest
 from bson import ObjectId
 
 from datamigration.move import CopyRequest, run_copy
+from datamigration.move.request import CopyFailedError
 
 pytestmark = pytest.mark.integration
 
@@ -78,3 +79,59 @@ def test_a_collection_copies_into_postgresql_with_an_empty_diff_once_accepted(
         assert conn.execute("SELECT count(*) FROM people").fetchone()[0] == N
         row = conn.execute("SELECT n, address->>'city', tags FROM people WHERE n = 8").fetchone()
     assert row == (8, "c1", ["t2", 8])
+
+
+def _set_name(url: str, n: int, name: str) -> None:
+    client = pymongo.MongoClient(url)
+    try:
+        client.get_default_database().people.update_one({"n": n}, {"$set": {"name": name}})
+    finally:
+        client.close()
+
+
+def _pg_count(url: str) -> int:
+    with psycopg.connect(url) as conn:
+        return conn.execute("SELECT count(*) FROM people").fetchone()[0]
+
+
+def test_a_document_postgresql_refuses_goes_to_the_rejects_and_the_diff_shows_it(
+    mongo_url, pg_url, workspace_dir: Path
+) -> None:
+    _seed(mongo_url)
+    _set_name(mongo_url, 201, "nul \x00 inside")
+    report = run_copy(_req(mongo_url, pg_url, workspace_dir, accept_conversions=True,
+                           partition_rows=70))  # fmt: skip
+    assert report["rejected"] == 1 and not report["passed"]
+    assert _pg_count(pg_url) == N - 1
+
+
+def test_a_strict_copy_stopped_by_a_failed_partition_resumes_to_an_exact_copy(
+    mongo_url, pg_url, workspace_dir: Path
+) -> None:
+    _seed(mongo_url)
+    _set_name(mongo_url, 201, "nul \x00 inside")
+    kw = {"accept_conversions": True, "partition_rows": 70, "workers": 1, "strict": True}
+    with pytest.raises(CopyFailedError):
+        run_copy(_req(mongo_url, pg_url, workspace_dir, **kw))
+    assert 0 < _pg_count(pg_url) < N
+    _set_name(mongo_url, 201, "fixed")
+    report = run_copy(_req(mongo_url, pg_url, workspace_dir, resume=True, **kw))
+    assert report["passed"], report["validation"]
+    assert _pg_count(pg_url) == N
+
+
+def test_a_collection_copies_into_another_mongodb_database_with_an_empty_diff(
+    mongo_url, workspace_dir: Path
+) -> None:
+    _seed(mongo_url)
+    target = mongo_url + "_copy"
+    report = run_copy(_req(mongo_url, target, workspace_dir, partition_rows=70, batch_size=25))
+    assert report["passed"], report["validation"]
+    client = pymongo.MongoClient(target)
+    try:
+        db = client.get_default_database()
+        assert db.people.count_documents({}) == N
+        doc = db.people.find_one({"n": 8})
+    finally:
+        client.close()
+    assert doc["address"] == {"city": "c1", "zip": 8} and doc["mixed"] == "s8"

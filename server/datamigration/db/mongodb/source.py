@@ -65,7 +65,7 @@ def _scalar(kind: str, v: Any) -> Any:
         "long": lambda: v if isinstance(v, int) and not isinstance(v, bool) else None,
         "double": lambda: (
             float(v) if isinstance(v, (int, float)) and not isinstance(v, bool) else None
-        ),  # fmt: skip
+        ),
         "decimal": lambda: _decimal(v),
         "date": lambda: v.replace(tzinfo=dt.UTC) if isinstance(v, dt.datetime) else None,
         "binData": lambda: bytes(v) if isinstance(v, (bytes, Binary)) else None,
