@@ -62,6 +62,7 @@ def test_a_dry_run_of_a_collection_into_postgresql_lists_its_conversions(
     by_column = {c["column"]: c for c in plan["conversions"]}
     assert by_column["mixed"]["blocking"] is True and by_column["address"]["blocking"] is False
     assert by_column["mixed"]["source"] == "mixed (int, string)"
+    assert by_column["tags"]["target"] == "jsonb"
     assert {"address", "tags", "mixed"} <= set(by_column)
 
 
@@ -135,3 +136,13 @@ def test_a_collection_copies_into_another_mongodb_database_with_an_empty_diff(
     finally:
         client.close()
     assert doc["address"] == {"city": "c1", "zip": 8} and doc["mixed"] == "s8"
+
+
+def test_a_collection_copies_into_sqlite_with_json_text_and_an_empty_diff(
+    mongo_url, sqlite_url, workspace_dir: Path
+) -> None:
+    _seed(mongo_url, 120)
+    report = run_copy(_req(mongo_url, sqlite_url, workspace_dir, accept_conversions=True,
+                           partition_rows=50))  # fmt: skip
+    assert report["passed"], report["validation"]
+    assert report["rows_copied"] == 120

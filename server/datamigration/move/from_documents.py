@@ -102,6 +102,8 @@ def plan_collections(
         p = plan_table(t, src.dialect, dst.dialect, set(request.tables), src.exact_count(name))
         extra = tuple(plan_notes(request, t, dst.documents))
         mine = {c.column for c in extra}
+        spelled = {c.name: c.data_type for c in p.target.columns}
+        extra = tuple(replace(c, target=spelled.get(c.column, c.target)) for c in extra)
         kept = tuple(c for c in p.conversions if c.column not in mine)
         plans.append(replace(p, conversions=kept + extra))
     return plans, Schema(dialect=src.dialect, database=None, tables=tuple(tables.values()))
