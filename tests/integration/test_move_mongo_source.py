@@ -76,6 +76,7 @@ def test_a_collection_copies_into_postgresql_with_an_empty_diff_once_accepted(
         {k: v for k, v in x.items() if k in ("changed", "changed_count")}
         for x in report["validation"]
     ]
+    assert report["validation"][0]["not_compared"] == ["mixed: mixed BSON types stored as JSON"]
     with psycopg.connect(pg_url) as conn:
         assert conn.execute("SELECT count(*) FROM people").fetchone()[0] == N
         row = conn.execute("SELECT n, address->>'city', tags FROM people WHERE n = 8").fetchone()
@@ -146,3 +147,17 @@ def test_a_collection_copies_into_sqlite_with_json_text_and_an_empty_diff(
                            partition_rows=50))  # fmt: skip
     assert report["passed"], report["validation"]
     assert report["rows_copied"] == 120
+
+
+def test_a_collection_copies_into_mysql_once_the_datetime_conversion_is_accepted(
+    mongo_url, mysql_url, workspace_dir: Path
+) -> None:
+    _seed(mongo_url, 120)
+    plan = run_copy(_req(mongo_url, mysql_url, workspace_dir, dry_run=True))
+    blocking = {c["column"] for c in plan["conversions"] if c["blocking"]}
+    assert blocking == {"joined", "mixed"}
+    report = run_copy(_req(mongo_url, mysql_url, workspace_dir, accept_conversions=True,
+                           partition_rows=50))  # fmt: skip
+    assert report["passed"], report["validation"]
+    assert report["rows_copied"] == 120
+    assert "mixed: mixed BSON types stored as JSON" in report["validation"][0]["not_compared"]

@@ -50,7 +50,7 @@ def validate_tables(
                 emit("validate", summary)
             continue
         field_map = {p.key[0]: "_id"} if dst.documents and len(p.key) == 1 else {}
-        columns, skipped = from_documents.compared_columns(request, p)
+        columns, skipped = from_documents.compared_columns(request, p, dst)
         options = DiffOptions(key=p.key, columns=columns, field_map=field_map)
         r = diff_tables(request.source, p.name, request.target, p.name, options, ws)
         summary = {

@@ -109,16 +109,29 @@ def plan_collections(
     return plans, Schema(dialect=src.dialect, database=None, tables=tuple(tables.values()))
 
 
-def compared_columns(request: Any, plan: TablePlan) -> tuple[tuple[str, ...], list[str]]:
-    """The columns the checksum diff compares (() = all) and the ones it cannot: a mixed
-    field's JSON text is not comparable with its BSON value (its count is still checked)."""
+def compared_columns(request: Any, plan: TablePlan, dst: Any) -> tuple[tuple[str, ...], list[str]]:
+    """The columns the checksum diff compares (() = all) and why the others are not: a mixed
+    field's JSON text is not its BSON value, and a document or array stored in a column the
+    diff reads as plain text (MariaDB's JSON is LONGTEXT) has no canonical form to compare
+    with the document's (the document counts are still checked)."""
+    from datamigration.validate.canonical import kind_of
+
     tables = source_tables(request)
     if tables is None or WHOLE_DOCUMENT in plan.columns:
         return (), []
-    table = tables[plan.name]
-    skipped = [c.name for c in table.columns if c.data_type == "mixed"]
-    kept = tuple(c for c in plan.columns if c not in skipped)
-    return (kept if skipped else ()), [f"{c}: mixed BSON types stored as JSON" for c in skipped]
+    present, _ = dst.describe_target(plan.name)
+    have = {c.name: c.data_type for c in present.columns} if present is not None else {}
+    skipped = []
+    for c in tables[plan.name].columns:
+        if c.data_type == "mixed":
+            skipped.append(f"{c.name}: mixed BSON types stored as JSON")
+        elif (
+            c.data_type in ("object", "array") and kind_of(have.get(c.name), dst.dialect) != "json"
+        ):
+            skipped.append(f"{c.name}: JSON stored as {have.get(c.name)}, compared as text")
+    names = {s.split(":")[0] for s in skipped}
+    kept = tuple(c for c in plan.columns if c not in names)
+    return (kept if skipped else ()), skipped
 
 
 class DocumentRowWriter:

@@ -39,7 +39,7 @@ def decode_key(values: Sequence[Any] | None) -> Any:
 
 
 def as_json(v: Any) -> str:
-    return json_util.dumps(v, json_options=json_util.RELAXED_JSON_OPTIONS, sort_keys=True)
+    return json_util.dumps(v, json_options=json_util.RELAXED_JSON_OPTIONS)
 
 
 def jsonable_row(row: Sequence[Any]) -> tuple[Any, ...]:
