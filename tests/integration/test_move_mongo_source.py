@@ -39,6 +39,9 @@ def _seed(url: str, n: int = N) -> list[ObjectId]:
                 del doc["name"]
             docs.append(doc)
         db.people.insert_many(docs)
+        db.people.create_index([("n", 1)], unique=True, name="people_n")
+        db.people.create_index([("name", 1), ("joined", -1)], name="people_name_joined")
+        db.people.create_index([("address.city", 1)], name="people_city")
         return ids
     finally:
         client.close()
@@ -63,6 +66,7 @@ def test_a_dry_run_of_a_collection_into_postgresql_lists_its_conversions(
     assert by_column["mixed"]["blocking"] is True and by_column["address"]["blocking"] is False
     assert by_column["mixed"]["source"] == "mixed (int, string)"
     assert by_column["tags"]["target"] == "jsonb"
+    assert by_column["address.city"]["target"] == "not created"
     assert {"address", "tags", "mixed"} <= set(by_column)
 
 
@@ -81,6 +85,11 @@ def test_a_collection_copies_into_postgresql_with_an_empty_diff_once_accepted(
         assert conn.execute("SELECT count(*) FROM people").fetchone()[0] == N
         row = conn.execute("SELECT n, address->>'city', tags FROM people WHERE n = 8").fetchone()
     assert row == (8, "c1", ["t2", 8])
+    with psycopg.connect(pg_url) as conn:
+        indexes = [d for (d,) in conn.execute("SELECT indexdef FROM pg_indexes "
+                                              "WHERE tablename = 'people'")]  # fmt: skip
+    assert any("UNIQUE" in d and "(n)" in d for d in indexes)
+    assert any("(name, joined)" in d for d in indexes) and len(indexes) == 3
 
 
 def _set_name(url: str, n: int, name: str) -> None:
@@ -134,9 +143,12 @@ def test_a_collection_copies_into_another_mongodb_database_with_an_empty_diff(
         db = client.get_default_database()
         assert db.people.count_documents({}) == N
         doc = db.people.find_one({"n": 8})
+        keys = {tuple(ix["key"].items()): bool(ix.get("unique")) for ix in db.people.list_indexes()}
     finally:
         client.close()
     assert doc["address"] == {"city": "c1", "zip": 8} and doc["mixed"] == "s8"
+    assert keys[(("n", 1),)] is True  # (the wire server keeps neither names nor -1)
+    assert {k[0][0] for k in keys} == {"_id", "n", "name", "address.city"}
 
 
 def test_a_collection_copies_into_sqlite_with_json_text_and_an_empty_diff(
@@ -156,6 +168,8 @@ def test_a_collection_copies_into_mysql_once_the_datetime_conversion_is_accepted
     plan = run_copy(_req(mongo_url, mysql_url, workspace_dir, dry_run=True))
     blocking = {c["column"] for c in plan["conversions"] if c["blocking"]}
     assert blocking == {"joined", "mixed"}
+    dropped = {c["column"] for c in plan["conversions"] if c["target"] == "not created"}
+    assert dropped == {"name,joined", "address.city"}
     report = run_copy(_req(mongo_url, mysql_url, workspace_dir, accept_conversions=True,
                            partition_rows=50))  # fmt: skip
     assert report["passed"], report["validation"]

@@ -17,10 +17,11 @@ refused with the reason and goes to the rejects file like any refused row.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import replace
 from typing import Any, Self
 
 from datamigration.db.bulk import Refused
-from datamigration.db.model import Collection, Column, PrimaryKey, Schema, Table
+from datamigration.db.model import Collection, Column, Index, PrimaryKey, Schema, Table
 from datamigration.db.mongodb.source import WHOLE_DOCUMENT, flatten, jsonable_row
 from datamigration.move.schema import Conversion, TablePlan, plan_table
 from datamigration.typemap import common_bson_type
@@ -38,7 +39,9 @@ def collection_table(coll: Collection, into_documents: bool) -> Table:
     if into_documents:
         cols = (Column("_id", "mixed", "mixed", nullable=False),
                 Column(WHOLE_DOCUMENT, "object", "object"))  # fmt: skip
-        return Table(name=coll.name, columns=cols, primary_key=PrimaryKey(None, ("_id",)))
+        kept = tuple(ix for ix in coll.indexes if not ix.primary)
+        return Table(name=coll.name, columns=cols, primary_key=PrimaryKey(None, ("_id",)),
+                     indexes=kept)  # fmt: skip
     top = [f for f in coll.fields if "." not in f.path and "[]" not in f.path]
     by_path = {f.path: f for f in top}
     id_kind = _kind(dict(by_path["_id"].types)) if "_id" in by_path else "objectId"
@@ -47,7 +50,18 @@ def collection_table(coll: Collection, into_documents: bool) -> Table:
     cols += [
         Column(f.path, _kind(dict(f.types)), _kind(dict(f.types))) for f in top if f.path != "_id"
     ]
-    return Table(name=coll.name, columns=tuple(cols), primary_key=PrimaryKey(None, ("_id",)))
+    return Table(name=coll.name, columns=tuple(cols), primary_key=PrimaryKey(None, ("_id",)),
+                 indexes=tuple(_sql_index(ix) for ix in coll.indexes if not ix.primary))  # fmt: skip
+
+
+def _sql_index(ix: Index) -> Index:
+    """A MongoDB index on plain ascending/descending fields as a SQL index of those columns;
+    any other (text, hashed, 2dsphere, partial, on a nested path) keeps its raw keys, so the
+    plan lists it as not created."""
+    fields = [c.rsplit(":", 1) for c in ix.columns]
+    if all(len(f) == 2 and f[1] in ("1", "-1") for f in fields):
+        return Index(ix.name, tuple(f[0] for f in fields), unique=ix.unique, predicate=ix.predicate)
+    return Index(ix.name, ix.columns, unique=ix.unique, predicate=ix.predicate)
 
 
 def prepare(src: Any, dst: Any, request: Any) -> Any:
@@ -94,8 +108,6 @@ def plan_collections(
     src: Any, dst: Any, request: Any, tables: dict[str, Table]
 ) -> tuple[list[TablePlan], Schema]:
     """The plans of the copied collections (their sampled tables through the type map)."""
-    from dataclasses import replace
-
     plans = []
     for name in request.tables:
         t = tables[name]
@@ -105,8 +117,26 @@ def plan_collections(
         spelled = {c.name: c.data_type for c in p.target.columns}
         extra = tuple(replace(c, target=spelled.get(c.column, c.target)) for c in extra)
         kept = tuple(c for c in p.conversions if c.column not in mine)
+        if dst.documents:  # the collection's own index definitions, rebuilt as they are
+            p = replace(p, target=replace(p.target, indexes=t.indexes))
+            kept = tuple(c for c in kept if not c.source.startswith("index "))
+        elif not dst.indexes_unbounded_text:
+            p, dropped = _without_text_indexes(p, t)
+            kept += dropped
         plans.append(replace(p, conversions=kept + extra))
     return plans, Schema(dialect=src.dialect, database=None, tables=tuple(tables.values()))
+
+
+def _without_text_indexes(p: TablePlan, t: Table) -> tuple[TablePlan, tuple[Conversion, ...]]:
+    """Indexes over strings or binary data left out where the target cannot index them whole."""
+    unbounded = {c.name for c in t.columns if c.data_type in ("string", "binData")}
+    keep = tuple(ix for ix in p.target.indexes if not unbounded & set(ix.columns))
+    gone = tuple(
+        Conversion(p.name, ",".join(ix.columns), f"index {ix.name}", "not created",
+                   "the target cannot index unbounded text without a prefix length", False)
+        for ix in p.target.indexes if ix not in keep
+    )  # fmt: skip
+    return replace(p, target=replace(p.target, indexes=keep)), gone
 
 
 def compared_columns(request: Any, plan: TablePlan, dst: Any) -> tuple[tuple[str, ...], list[str]]:

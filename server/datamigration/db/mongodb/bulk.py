@@ -20,7 +20,7 @@ import uuid
 from collections.abc import Mapping, Sequence
 from typing import Any, Self
 
-from bson import Binary, Decimal128
+from bson import Binary, Decimal128, json_util
 from pymongo import ReplaceOne
 from pymongo import errors as pme
 
@@ -155,7 +155,7 @@ class MongoBulk(MongoSource):
 
     def after_load_statements(self, table: Table, present: Table | None) -> list[str]:
         return [
-            f"db.{table.name}.createIndex({json.dumps(spec)}, {json.dumps(opts)})"
+            f"db.{table.name}.createIndex({json_util.dumps(spec)}, {json_util.dumps(opts)})"
             for spec, opts in _index_specs(table)
         ]
 
@@ -210,5 +210,9 @@ def _index_specs(table: Table) -> list[tuple[dict[str, int], dict[str, Any]]]:
             ({c: 1 for c in u.columns}, {"unique": True, "name": u.name or "_".join(u.columns)})
         )
     for ix in table.indexes:
+        if ix.definition and ix.definition.startswith("{"):  # a MongoDB index, copied whole
+            spec = dict(json_util.loads(ix.definition))
+            out.append((dict(spec.pop("key")), spec))
+            continue
         out.append(({c: 1 for c in ix.columns}, {"unique": ix.unique, "name": ix.name}))
     return out
