@@ -175,3 +175,22 @@ def test_a_collection_copies_into_mysql_once_the_datetime_conversion_is_accepted
     assert report["passed"], report["validation"]
     assert report["rows_copied"] == 120
     assert "mixed: mixed BSON types stored as JSON" in report["validation"][0]["not_compared"]
+
+
+def test_a_resumed_copy_keeps_the_columns_it_started_with_when_new_fields_appear(
+    mongo_url, pg_url, workspace_dir: Path
+) -> None:
+    _seed(mongo_url)
+    _set_name(mongo_url, 201, "nul \x00 inside")
+    kw = {"accept_conversions": True, "partition_rows": 70, "workers": 1}
+    with pytest.raises(CopyFailedError):
+        run_copy(_req(mongo_url, pg_url, workspace_dir, strict=True, **kw))
+    _set_name(mongo_url, 201, "fixed")
+    client = pymongo.MongoClient(mongo_url)
+    try:
+        client.get_default_database().people.insert_one({"n": N, "late": True})
+    finally:
+        client.close()
+    report = run_copy(_req(mongo_url, pg_url, workspace_dir, resume=True, **kw))
+    assert report["rejected"] == 1 and report["rejects"][0]["error"].startswith("field(s) late")
+    assert report["validation"][0]["missing_count"] == 1 and _pg_count(pg_url) == N

@@ -69,10 +69,50 @@ def prepare(src: Any, dst: Any, request: Any) -> Any:
     with the same columns); unchanged for a SQL source."""
     if not src.documents:
         return request
+    kept = _resumed(src, dst, request) if request.resume and not request.dry_run else None
+    if kept is not None:
+        tables = {n: _table_of(d, n) for n, d in kept["tables"].items()}
+        return request.with_(extra={**request.extra, KEY: {**kept, "tables": tables}})
     schema = src.inspect(tables=list(request.tables))
     tables = {c.name: collection_table(c, dst.documents) for c in schema.collections}
     types = {c.name: {f.path: sorted(f.types) for f in c.fields} for c in schema.collections}
     return request.with_(extra={**request.extra, KEY: {"tables": tables, "types": types}})
+
+
+def header_info(request: Any) -> dict[str, Any]:
+    """What a run's state header keeps of the sampled tables: a resumed run flattens with the
+    columns it started with (a new `$sample` of a large collection may see other fields)."""
+    found = request.extra.get(KEY)
+    if not found:
+        return {}
+    tables = {n: _json_of(t) for n, t in found["tables"].items()}
+    return {KEY: {"tables": tables, "types": found["types"]}}
+
+
+def _resumed(src: Any, dst: Any, request: Any) -> dict[str, Any] | None:
+    from datamigration.move import state
+
+    store = dst.copy_state_table(request.state_table)
+    store.ensure()
+    records = store.rows()
+    run_id = state.find_run(records, request, src.label, dst.label)
+    head = next((r for r in records if r["run_id"] == run_id and r["part"] == state.HEADER), None)
+    return ((head or {}).get("info") or {}).get(KEY)
+
+
+def _json_of(t: Table) -> dict[str, Any]:
+    return {
+        "columns": [[c.name, c.data_type, c.nullable] for c in t.columns],
+        "indexes": [[ix.name, list(ix.columns), ix.unique, ix.predicate, ix.definition]
+                    for ix in t.indexes],
+    }  # fmt: skip
+
+
+def _table_of(d: dict[str, Any], name: str = "") -> Table:
+    cols = tuple(Column(n, t, t, nullable=nullable) for n, t, nullable in d["columns"])
+    indexes = tuple(Index(n, tuple(c), unique=u, predicate=p, definition=df)
+                    for n, c, u, p, df in d["indexes"])  # fmt: skip
+    return Table(name=name, columns=cols, primary_key=PrimaryKey(None, ("_id",)), indexes=indexes)
 
 
 def source_tables(request: Any) -> dict[str, Table] | None:

@@ -163,7 +163,7 @@ def start_or_resume(
         "target": dst.label,
         "tables": list(request.tables),
         "started": state.new_run_id()[5:19],
-    }
+    } | from_documents.header_info(request)
     if request.resume:
         records = store.rows()
         run_id = state.find_run(records, request, src.label, dst.label)
