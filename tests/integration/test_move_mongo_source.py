@@ -136,7 +136,8 @@ def test_a_collection_copies_into_another_mongodb_database_with_an_empty_diff(
 ) -> None:
     _seed(mongo_url)
     target = mongo_url + "_copy"
-    report = run_copy(_req(mongo_url, target, workspace_dir, partition_rows=70, batch_size=25))
+    report = run_copy(_req(mongo_url, target, workspace_dir, partition_rows=70, batch_size=25,
+                           pool="process", workers=2))  # fmt: skip
     assert report["passed"], report["validation"]
     client = pymongo.MongoClient(target)
     try:
