@@ -195,3 +195,25 @@ def test_a_resumed_copy_keeps_the_columns_it_started_with_when_new_fields_appear
     report = run_copy(_req(mongo_url, pg_url, workspace_dir, resume=True, **kw))
     assert report["rejected"] == 1 and report["rejects"][0]["error"].startswith("field(s) late")
     assert report["validation"][0]["missing_count"] == 1 and _pg_count(pg_url) == N
+
+
+def test_integer_ids_become_a_bigint_key_cut_into_several_partitions(
+    mongo_url, pg_url, workspace_dir: Path
+) -> None:
+    client = pymongo.MongoClient(mongo_url)
+    try:
+        client.get_default_database().items.insert_many(
+            [{"_id": i * 3, "label": f"item {i}"} for i in range(150)]
+        )
+    finally:
+        client.close()
+    req = CopyRequest(mongo_url, pg_url, ("items",), workspace=str(workspace_dir),
+                      partition_rows=40)  # fmt: skip
+    plan = run_copy(req.with_(dry_run=True))
+    assert plan["tables"][0]["columns"][0]["type"] == "bigint"
+    his = [p["hi"] for p in plan["tables"][0]["partitions"]]
+    assert len(his) == 4 and his[-1] is None and his[:3] == sorted(his[:3])
+    report = run_copy(req)
+    assert report["passed"], report["validation"]
+    with psycopg.connect(pg_url) as conn:
+        assert conn.execute("SELECT max(_id), count(*) FROM items").fetchone() == (447, 150)

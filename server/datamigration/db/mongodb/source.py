@@ -113,11 +113,13 @@ class MongoSource:
             ends = [d["_id"] for s in (1, -1) for d in coll.find({}, {"_id": 1}).sort("_id", s).limit(1)]  # fmt: skip
             if len(ends) < 2 or type(ends[0]) is not type(ends[1]):
                 return []
-            out = []
+            picked = set()
             for i, d in enumerate(coll.find({}, {"_id": 1}).sort("_id", 1).batch_size(10_000)):
                 if (i + 1) % every == 0:
-                    out.append(encode_key([d["_id"]]))
-            return out
+                    picked.add(d["_id"])
+            # sorted here too: the bounds must rise for the ranges to cover each key once,
+            # whatever order the server returned them in
+            return [encode_key([v]) for v in sorted(picked)]
 
         return self._call("find _id bounds", scan)  # type: ignore[attr-defined]
 
