@@ -86,6 +86,8 @@ class Dialect:
     timestamp_is_utc: ClassVar[bool] = False
     #: declared types name an affinity (SQLite): an unknown type name is read by substring
     type_affinity: ClassVar[bool] = False
+    #: an index may cover an unbounded text or blob column (MySQL needs a prefix length)
+    indexes_unbounded_text: ClassVar[bool] = True
 
     @classmethod
     def modulo(cls, expr: str, n: int) -> str:

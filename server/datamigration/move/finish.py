@@ -13,7 +13,7 @@ import time
 from collections.abc import Sequence
 from typing import Any
 
-from datamigration.move import mapped_copy
+from datamigration.move import from_documents, mapped_copy
 from datamigration.move.rejects import read_rejects
 from datamigration.move.request import CopyRequest
 from datamigration.move.schema import TablePlan
@@ -101,7 +101,8 @@ def validate_tables(
                 emit("validate", summary)
             continue
         field_map = {p.key[0]: "_id"} if dst.documents and len(p.key) == 1 else {}
-        options = DiffOptions(key=p.key, field_map=field_map)
+        columns, skipped = from_documents.compared_columns(request, p, dst)
+        options = DiffOptions(key=p.key, columns=columns, field_map=field_map)
         r = diff_tables(request.source, p.name, request.target, p.name, options, ws)
         summary = {
             "table": p.name,
@@ -114,7 +115,7 @@ def validate_tables(
             "missing": r["missing"][:20],
             "extra": r["extra"][:20],
             "changed": r["changed"][:20],
-        }
+        } | ({"not_compared": skipped} if skipped else {})
         out.append(summary)
         emit("validate", summary)
     return out

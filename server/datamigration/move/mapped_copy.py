@@ -196,6 +196,11 @@ class MappedWriter:
 
 def writer(request: Any, dst: Any, part: Any) -> Any:
     """The writer for a partition: mapped documents for a mapped root, else the backend's."""
+    from datamigration.move.from_documents import DocumentRowWriter, source_tables
+
+    collections = source_tables(request)
+    if collections is not None:
+        return DocumentRowWriter(dst, part, collections[part.table])
     cm = mapped(request, part.table)
     if cm is None:
         return dst.bulk_writer(part.table, part.columns, part.key, part.types)

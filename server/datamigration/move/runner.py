@@ -22,7 +22,7 @@ from typing import Any
 
 from datamigration.db.base import Backend, connect
 from datamigration.errors import ConflictError, DataMigrationError, NotFoundError
-from datamigration.move import mapped_copy, state
+from datamigration.move import from_documents, mapped_copy, state
 from datamigration.move import partitions as parts_mod
 from datamigration.move.partitions import Partition
 from datamigration.move.pools import open_pool, preflight
@@ -45,6 +45,9 @@ def _quiet(event: str, data: dict[str, Any]) -> None:
 
 def plan_tables(src: Backend, dst: Backend, request: CopyRequest) -> tuple[list[TablePlan], Any]:
     """Every table's target plan, from one introspection of the source."""
+    collections = from_documents.source_tables(request)
+    if collections is not None:
+        return from_documents.plan_collections(src, dst, request, collections)
     schema = src.inspect(tables=list(request.tables))
     missing = [t for t in request.tables if schema.table(t) is None]
     if missing:
@@ -160,7 +163,7 @@ def start_or_resume(
         "target": dst.label,
         "tables": list(request.tables),
         "started": state.new_run_id()[5:19],
-    }
+    } | from_documents.header_info(request)
     if request.resume:
         records = store.rows()
         run_id = state.find_run(records, request, src.label, dst.label)
@@ -272,7 +275,7 @@ def run_copy(request: CopyRequest, *, progress: Progress | None = None) -> dict[
     if request.cluster:
         preflight(request)
     with connect(request.source, ws) as src, connect(request.target, ws) as dst:
-        request = mapped_copy.prepare(src, dst, request)
+        request = from_documents.prepare(src, dst, mapped_copy.prepare(src, dst, request))
         plans, schema = plan_tables(src, dst, request)
         conversions = check_conversions(plans, request)
         present = check_targets(dst, plans, schema, request, resuming=request.resume)

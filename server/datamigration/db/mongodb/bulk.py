@@ -20,12 +20,13 @@ import uuid
 from collections.abc import Mapping, Sequence
 from typing import Any, Self
 
-from bson import Binary, Decimal128
+from bson import Binary, Decimal128, json_util
 from pymongo import ReplaceOne
 from pymongo import errors as pme
 
 from datamigration.db.bulk import BulkWriter, CopyStateStore, Refused, state_record
 from datamigration.db.model import Table
+from datamigration.db.mongodb.source import MongoSource
 
 
 def bson_value(v: Any) -> Any:
@@ -144,8 +145,8 @@ class MongoCopyState(CopyStateStore):
             self.b._call("drop state", self.coll.drop)
 
 
-class MongoBulk:
-    """The copy-target methods of the MongoDB backend (mixed into `MongoBackend`)."""
+class MongoBulk(MongoSource):
+    """The copy-target (and, through `MongoSource`, copy-source) methods of the MongoDB backend (mixed into `MongoBackend`)."""
 
     raw_format: str | None = None  # documents are built per row, never streamed as bytes
     parallel_after_load = False  # one createIndex after the other
@@ -155,7 +156,7 @@ class MongoBulk:
 
     def after_load_statements(self, table: Table, present: Table | None) -> list[str]:
         return [
-            f"db.{table.name}.createIndex({json.dumps(spec)}, {json.dumps(opts)})"
+            f"db.{table.name}.createIndex({json_util.dumps(spec)}, {json_util.dumps(opts)})"
             for spec, opts in _index_specs(table)
         ]
 
@@ -210,5 +211,9 @@ def _index_specs(table: Table) -> list[tuple[dict[str, int], dict[str, Any]]]:
             ({c: 1 for c in u.columns}, {"unique": True, "name": u.name or "_".join(u.columns)})
         )
     for ix in table.indexes:
+        if ix.definition and ix.definition.startswith("{"):  # a MongoDB index, copied whole
+            spec = dict(json_util.loads(ix.definition))
+            out.append((dict(spec.pop("key")), spec))
+            continue
         out.append(({c: 1 for c in ix.columns}, {"unique": ix.unique, "name": ix.name}))
     return out

@@ -27,6 +27,7 @@ class MySQLDialect(Dialect):
     random_function = "RAND()"
     tinyint1_is_bool = True
     timestamp_is_utc = True  # MySQL TIMESTAMP is stored in UTC
+    indexes_unbounded_text = False  # TEXT/BLOB keys need a prefix length
 
     @classmethod
     def row_text_expr(cls, exprs: Sequence[str]) -> str:
