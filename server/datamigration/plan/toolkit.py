@@ -29,10 +29,9 @@ class NotYetSupportedError(UserInputError):
 
 
 MOVE_REFUSAL = (
-    "move_table from MongoDB (a collection to another database) is not planned yet: the copy "
-    "engine (datamigration.move) reads PostgreSQL, MySQL/MariaDB and SQLite tables; moving a "
-    "collection arrives with the change-data-capture engine. Tables move with the "
-    "dual_write_cdc pattern."
+    "move_table from MongoDB (a collection to another database) is not planned yet: a plan "
+    "that moves a collection needs change data capture from MongoDB, which is not built. "
+    "Tables move with the dual_write_cdc pattern."
 )
 
 
@@ -264,7 +263,7 @@ def refuse_move_table(c: Ctx) -> None:
     """move_table of a MongoDB collection waits for a MongoDB reader in the copy engine."""
     raise NotYetSupportedError(
         MOVE_REFUSAL,
-        hint="For now: plan the collection change in place, or export/import by hand; the "
-        "validate and diff tools can already compare the two databases.",
+        hint="For a one-off copy of the collection, use the copy_data tool (datamigration copy); "
+        "the diff_data tool compares the two databases afterwards.",
         kind="move_table",
     )
