@@ -22,7 +22,7 @@ from datamigration.db.base import connect
 from datamigration.errors import UserInputError
 from datamigration.safety.metrics import Sampler, percentile
 from datamigration.safety.prometheus import PrometheusEndpoint
-from datamigration.safety.watch import SAMPLES_FILE, run_dir
+from datamigration.safety.watch import SAMPLES_FILE, run_dir, samples_of
 from datamigration.workspace.root import Workspace
 
 MAX_SECONDS = 3600.0
@@ -178,8 +178,6 @@ def brief(sample: dict[str, Any]) -> dict[str, Any]:
 
 def run_samples(workspace: Workspace, run: str, limit: int = 5) -> dict[str, Any]:
     """The stored series of a run (a plan's or a monitor's): its latest samples, briefly."""
-    from datamigration.safety.watch import samples_of
-
     found = samples_of(workspace.state_dir, run, limit)
     path = run_dir(workspace.state_dir, run) / SAMPLES_FILE
     return {"samples": [brief(s) for s in found],

@@ -23,7 +23,7 @@ from datamigration.execute.state import RunLog
 from datamigration.plan.store import check_id, plans_dir, read_plan_file
 from datamigration.redact import redact_text
 from datamigration.safety import charts
-from datamigration.safety.watch import SAMPLES_FILE, run_dir
+from datamigration.safety.watch import samples_of
 from datamigration.workspace.root import Workspace
 
 REPORTS_DIR = "runs"
@@ -40,21 +40,6 @@ def _epoch(ts: Any) -> float | None:
         return dt.datetime.fromisoformat(ts).timestamp()
     except ValueError:
         return None
-
-
-def _samples(workspace: Workspace, plan_id: str) -> list[dict[str, Any]]:
-    path = run_dir(workspace.state_dir, plan_id) / SAMPLES_FILE
-    if not path.is_file():
-        return []
-    out = []
-    for line in path.read_text(encoding="utf-8").splitlines():
-        try:
-            item = json.loads(line)
-        except ValueError:
-            continue
-        if isinstance(item, dict):
-            out.append(item)
-    return out
 
 
 def _plan(workspace: Workspace, plan_id: str) -> dict[str, Any]:
@@ -317,7 +302,7 @@ def write_run_report(workspace: Workspace, plan_id: str, *, link: bool = True) -
     folder = report_dir(workspace, plan_id)
     log = RunLog(workspace.state_dir, plan_id)
     events, _cut = log.read(limit=MAX_EVENTS)
-    samples = _samples(workspace, plan_id)
+    samples = samples_of(workspace.state_dir, plan_id, None)
     if not events and not samples:
         raise NotFoundError(
             f"no run of plan {plan_id} is recorded in {workspace.relative(log.path)}",

@@ -160,13 +160,14 @@ def clear_stop(state_dir: Path, plan_id: str) -> None:
     (run_dir(state_dir, plan_id) / STOP_FILE).unlink(missing_ok=True)
 
 
-def samples_of(state_dir: Path, plan_id: str, limit: int = 20) -> list[dict[str, Any]]:
-    """The latest samples stored for a run (malformed lines skipped)."""
+def samples_of(state_dir: Path, plan_id: str, limit: int | None = 20) -> list[dict[str, Any]]:
+    """The latest `limit` samples stored for a run, or all with None (malformed lines skipped)."""
     path = run_dir(state_dir, plan_id) / SAMPLES_FILE
     if not path.is_file():
         return []
     out = []
-    for line in path.read_text(encoding="utf-8").splitlines()[-limit:]:
+    lines = path.read_text(encoding="utf-8").splitlines()
+    for line in lines[-limit:] if limit else lines:
         try:
             item = json.loads(line)
         except ValueError:
