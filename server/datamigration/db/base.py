@@ -18,6 +18,7 @@ from collections.abc import Callable, Iterator, Sequence
 from typing import Any, ClassVar, Self, TypeVar
 
 from datamigration.db.backup import BackupSupport
+from datamigration.db.capture import CaptureSupport
 from datamigration.db.contracts import (
     ExecuteOptions,
     ExecuteResult,
@@ -70,7 +71,7 @@ _TRANSACTION_CONTROL = frozenset(
 )
 
 
-class Backend(MetricsSource, Dialect, BackupSupport):
+class Backend(MetricsSource, Dialect, BackupSupport, CaptureSupport):
     """Base class of every database backend. Subclasses set the class attributes below (the
     language facts, `dialect` to `quote_identifier`, come from the package's `Dialect`)."""
 
