@@ -10,7 +10,7 @@ them. The method is the database's business and lives in its package:
   (`db/trigger_capture.py` plus each package's trigger text);
 * MySQL/MariaDB with `binlog_format=ROW`: the binlog, through `mysql-replication`.
 
-Every method yields `move.sync.events.ChangeEvent`s in commit order, whole transactions only.
+Every method yields `db.change_events.ChangeEvent`s in commit order, whole transactions only.
 Objects a capture creates on the source are named with the prefix `CAPTURE_PREFIX` plus the
 run's name, so an abandoned one (a crashed run) can be found (`capture_leftovers`) and removed.
 """
@@ -21,7 +21,7 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any, ClassVar
 
 if TYPE_CHECKING:
-    from datamigration.move.sync.events import ChangeEvent, Position
+    from datamigration.db.change_events import ChangeEvent, Position
 
 #: prefix of every slot, publication, trigger and change table a capture creates
 CAPTURE_PREFIX = "dm_sync_"

@@ -4,7 +4,7 @@ Why Debezium's shape: a team that outgrows one machine can run Debezium and Kafk
 the capture tier and feed the same applier, and a team that already consumes Debezium topics
 can read what our captures produce. Every capture (PostgreSQL logical decoding, triggers on
 PostgreSQL/MySQL/SQLite, the MySQL binlog) yields `ChangeEvent`s; the applier
-(`move/sync/apply.py`) takes nothing else.
+(`move/sync/apply.py`); it lives in `db/` because the captures, which are database code, produce it takes nothing else.
 
 Ordering: a capture yields events in commit order. `position` is a pair (commit position,
 index inside the transaction), so it grows strictly along the stream even when transactions
