@@ -13,10 +13,12 @@ from datamigration.db.mysql.explain import MySQLExplain
 from datamigration.db.mysql.introspect import MySQLIntrospection
 from datamigration.db.mysql.metrics import MySQLMetrics
 from datamigration.db.mysql.query import MySQLQuery
+from datamigration.db.trigger_capture import TriggerCaptureSupport
 
 
 @register_backend
 class MySQLBackend(
+    TriggerCaptureSupport,
     MySQLBulk,
     MySQLQuery,
     MySQLIntrospection,
