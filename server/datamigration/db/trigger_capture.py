@@ -69,6 +69,10 @@ def valid_run(name: str) -> str:
     return name
 
 
+def limit_sql(limit: int | None) -> str:
+    return "" if limit is None else f" LIMIT {int(limit)}"
+
+
 def table_tag(table: str) -> str:
     """8 hex characters naming a captured table inside trigger names (which must stay within
     the identifier limits and be unique per schema)."""
@@ -112,13 +116,17 @@ def floats_inside(value: Any) -> Any:
 
 
 def columnwise(convert: Mapping[str, Callable[[Any], Any]]) -> RowConverter:
-    """A row converter applying each column's function to its non-NULL value."""
+    """A row converter applying each column's function to its non-NULL value, the columns in
+    `convert`'s order (the table's; jsonb orders keys its own way)."""
 
     def row(values: Mapping[str, Any]) -> dict[str, Any]:
-        out = dict(values)
+        out = {}
+        for k, fn in convert.items():
+            if k in values:
+                v = values[k]
+                out[k] = None if v is None else fn(v)
         for k, v in values.items():
-            if v is not None and k in convert:
-                out[k] = convert[k](v)
+            out.setdefault(k, v)
         return out
 
     return row
@@ -163,7 +171,7 @@ def _no_key_refusal(table: Table) -> UserInputError:
         )
     else:
         choices.append("add a primary key (e.g. a new identity column)")
-    for cols in nullable_uniques:
+    for cols in dict.fromkeys(tuple(c) for c in nullable_uniques):
         choices.append(f"make the unique key ({', '.join(cols)}) NOT NULL")
     choices.append("leave the table out of the sync and copy it once at cutover")
     return UserInputError(
@@ -250,9 +258,9 @@ class TriggerCapture(ChangeCapture):
         }
         return {name: head + rows[name[-1]] for name in self.trigger_names(given)}
 
-    def stamp_statements(self, limit: int) -> list[str]:
-        """Statements (one transaction) stamping up to `limit` unstamped rows, lowest ids
-        first, with a batch number drawn from the id counter."""
+    def stamp_statements(self, limit: int | None) -> list[str]:
+        """Statements (one transaction) stamping up to `limit` (None: all) unstamped rows,
+        lowest ids first, with a batch number drawn from the id counter."""
         raise NotImplementedError
 
     def row_converter(self, given: str, table: Table) -> RowConverter:
@@ -448,14 +456,18 @@ class TriggerCapture(ChangeCapture):
         self.write([(sql, (batch, batch, (index - 1) // 2))])
 
     def current_position(self) -> Position:
-        """`(highest id in the change table, 0)`: every change committed now that this object
-        has not returned yet is stamped later, with a batch number above that id, so its
-        position comes after this one. A cutover with writes paused drains until `read`
-        returns nothing."""
+        """The position of the last change committed before this call: it stamps every
+        committed, unstamped row (so they all sit at or before the answer, and everything
+        committed later comes after it). Once `read` has returned this position, every change
+        committed before the call has been returned: a cutover with writes paused drains
+        up to it. (0, 0) when the change table is empty."""
+        self.write(self.stamp_statements(None))
         q = self.backend.quote_identifier
-        rows = self.backend.fetch(f"SELECT MAX(id) FROM {q(self.change_table)}")
-        top = rows[0][0] if rows else None
-        return (int(top) if top is not None else 0, 0)
+        rows = self.backend.fetch(
+            f"SELECT batch, id FROM {q(self.change_table)} WHERE batch IS NOT NULL "
+            "ORDER BY batch DESC, id DESC LIMIT 1"
+        )
+        return (int(rows[0][0]), 2 * int(rows[0][1]) + 1) if rows else (0, 0)
 
     def lag(self) -> dict[str, Any]:
         """Rows not acknowledged (read or not), the age of the oldest, the table's size."""

@@ -33,6 +33,7 @@ from datamigration.db.trigger_capture import (
     TriggerCapture,
     columnwise,
     lenient,
+    limit_sql,
 )
 
 _INT = {"tinyint", "smallint", "mediumint", "int", "integer", "bigint", "year"}
@@ -132,13 +133,13 @@ class MySQLTriggerCapture(TriggerCapture):
             )
         return out
 
-    def stamp_statements(self, limit: int) -> list[str]:
+    def stamp_statements(self, limit: int | None) -> list[str]:
         changes = self._changes()
         return [
             f"INSERT INTO {changes} (tbl, op) VALUES ('', 'm')",
             (
                 f"UPDATE {changes} SET batch = LAST_INSERT_ID() WHERE batch IS NULL "
-                f"AND id < LAST_INSERT_ID() ORDER BY id LIMIT {int(limit)}"
+                f"AND id < LAST_INSERT_ID() ORDER BY id{limit_sql(limit)}"
             ),
             f"DELETE FROM {changes} WHERE id = LAST_INSERT_ID()",
         ]

@@ -32,6 +32,7 @@ from datamigration.db.trigger_capture import (
     columnwise,
     floats_inside,
     lenient,
+    limit_sql,
     table_tag,
 )
 from datamigration.errors import UserInputError
@@ -65,7 +66,7 @@ _COLUMNS = """
 SELECT a.attname, b.oid, b.typcategory, b.typelem
 FROM pg_attribute a JOIN pg_type t ON t.oid = a.atttypid
 JOIN pg_type b ON b.oid = CASE WHEN t.typtype = 'd' THEN t.typbasetype ELSE t.oid END
-WHERE a.attrelid = %s::regclass AND a.attnum > 0 AND NOT a.attisdropped
+WHERE a.attrelid = %s::regclass AND a.attnum > 0 AND NOT a.attisdropped ORDER BY a.attnum
 """
 
 
@@ -167,14 +168,14 @@ class PostgresTriggerCapture(TriggerCapture):
             ),
         ]
 
-    def stamp_statements(self, limit: int) -> list[str]:
+    def stamp_statements(self, limit: int | None) -> list[str]:
         table = self._qualified(self.change_table)
         literal = self.backend.string_literal(table)
         return [
             (
                 f"UPDATE {table} SET batch = (SELECT nextval(pg_get_serial_sequence({literal}, "
-                f"'id'))) WHERE id IN (SELECT id FROM {table} WHERE batch IS NULL ORDER BY id "
-                f"LIMIT {int(limit)})"
+                f"'id'))) WHERE id IN (SELECT id FROM {table} WHERE batch IS NULL ORDER BY id"
+                f"{limit_sql(limit)})"
             )
         ]
 

@@ -16,7 +16,7 @@ from __future__ import annotations
 from typing import Any
 
 from datamigration.db.model import Column, Table
-from datamigration.db.trigger_capture import RowConverter, TriggerCapture
+from datamigration.db.trigger_capture import RowConverter, TriggerCapture, limit_sql
 
 _CATALOG = r"""
 SELECT type, name, tbl_name FROM sqlite_master
@@ -86,14 +86,14 @@ class SQLiteTriggerCapture(TriggerCapture):
             )
         return out
 
-    def stamp_statements(self, limit: int) -> list[str]:
+    def stamp_statements(self, limit: int | None) -> list[str]:
         changes = self.backend.quote_part(self.change_table)
         return [
             f"INSERT INTO {changes} (tbl, op) VALUES ('', 'm')",
             (
                 f"UPDATE {changes} SET batch = last_insert_rowid() WHERE id IN (SELECT id FROM "
-                f"{changes} WHERE batch IS NULL AND id < last_insert_rowid() ORDER BY id "
-                f"LIMIT {int(limit)})"
+                f"{changes} WHERE batch IS NULL AND id < last_insert_rowid() ORDER BY id"
+                f"{limit_sql(limit)})"
             ),
             f"DELETE FROM {changes} WHERE id = last_insert_rowid()",
         ]
