@@ -183,6 +183,29 @@ def _no_key_refusal(table: Table) -> UserInputError:
     )
 
 
+def describe_tables(
+    backend: Any, tables: Sequence[str]
+) -> tuple[dict[str, Table], dict[str, tuple[str, ...]]]:
+    """The captured tables, introspected, and the key of each; a table missing or without a
+    usable key is refused (every capture method applies changes by key)."""
+    schema = backend.inspect(tables=list(tables))
+    described: dict[str, Table] = {}
+    keys: dict[str, tuple[str, ...]] = {}
+    for name in tables:
+        table = schema.table(name)
+        if table is None:
+            raise UserInputError(
+                f"table {name} does not exist on {backend.label}",
+                hint="Check the table names (the inspect tool lists them).",
+                table=name,
+            )
+        key = capture_key(table)
+        if key is None:
+            raise _no_key_refusal(table)
+        described[name], keys[name] = table, key
+    return described, keys
+
+
 class TriggerCapture(ChangeCapture):
     """Triggers and a change table (see the module docstring); the dialect subclasses in each
     package supply the SQL through the hooks below."""
@@ -335,27 +358,10 @@ class TriggerCapture(ChangeCapture):
         return run_of(object_name) == self.name
 
     def _describe(self) -> dict[str, Table]:
-        """The captured tables (introspected once per object) and their keys; a table missing
-        or without a usable key is refused."""
-        if self._described is not None:
-            return self._described
-        schema = self.backend.inspect(tables=list(self.tables))
-        described: dict[str, Table] = {}
-        for name in self.tables:
-            table = schema.table(name)
-            if table is None:
-                raise UserInputError(
-                    f"table {name} does not exist on {self.backend.label}",
-                    hint="Check the table names (the inspect tool lists them).",
-                    table=name,
-                )
-            key = capture_key(table)
-            if key is None:
-                raise _no_key_refusal(table)
-            described[name] = table
-            self._keys[name] = key
-        self._described = described
-        return described
+        """The captured tables (introspected once per object) and their keys."""
+        if self._described is None:
+            self._described, self._keys = describe_tables(self.backend, self.tables)
+        return self._described
 
     def _converter(self, table: str) -> RowConverter:
         if table not in self._converters:
@@ -493,7 +499,7 @@ def run_of(object_name: str) -> str | None:
     if not object_name.startswith(CAPTURE_PREFIX):
         return None
     rest = object_name[len(CAPTURE_PREFIX) :]
-    for pattern in (r"^(.+)_changes$", r"^(.+)_[0-9a-f]{8}_(?:[iudrt]|fn)$"):
+    for pattern in (r"^(.+)_(?:changes|binlog)$", r"^(.+)_[0-9a-f]{8}_(?:[iudrt]|fn)$"):
         m = re.match(pattern, rest)
         if m and _RUN.match(m.group(1)):
             return m.group(1)

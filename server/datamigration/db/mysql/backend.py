@@ -7,18 +7,18 @@ from typing import Any
 
 from datamigration.db.base import register_backend
 from datamigration.db.mysql.backup import MySQLBackup
+from datamigration.db.mysql.binlog_capture import MySQLCaptureSupport
 from datamigration.db.mysql.bulk import MySQLBulk
 from datamigration.db.mysql.executor import MySQLExecutor
 from datamigration.db.mysql.explain import MySQLExplain
 from datamigration.db.mysql.introspect import MySQLIntrospection
 from datamigration.db.mysql.metrics import MySQLMetrics
 from datamigration.db.mysql.query import MySQLQuery
-from datamigration.db.trigger_capture import TriggerCaptureSupport
 
 
 @register_backend
 class MySQLBackend(
-    TriggerCaptureSupport,
+    MySQLCaptureSupport,
     MySQLBulk,
     MySQLQuery,
     MySQLIntrospection,

@@ -52,12 +52,13 @@ _CATALOG = r"""
 SELECT 'trigger', TRIGGER_NAME, EVENT_OBJECT_TABLE FROM information_schema.TRIGGERS
 WHERE TRIGGER_SCHEMA = DATABASE() AND TRIGGER_NAME LIKE 'dm\_sync\_%'
 UNION ALL
-SELECT 'change_table', TABLE_NAME, NULL FROM information_schema.TABLES
-WHERE TABLE_SCHEMA = DATABASE() AND TABLE_NAME LIKE 'dm\_sync\_%\_changes'
+SELECT IF(TABLE_NAME LIKE '%\_changes', 'change_table', 'binlog_position'), TABLE_NAME, NULL
+FROM information_schema.TABLES WHERE TABLE_SCHEMA = DATABASE()
+AND (TABLE_NAME LIKE 'dm\_sync\_%\_changes' OR TABLE_NAME LIKE 'dm\_sync\_%\_binlog')
 """
 
 
-class _Instant:
+class Instant:
     """A TIMESTAMP column's value as seconds since the epoch, until the batch's one
     FROM_UNIXTIME query turns it into the reader's local time."""
 
@@ -182,23 +183,21 @@ class MySQLTriggerCapture(TriggerCapture):
     def convert_rows(self, rows: list[ChangeRow]) -> list[ChangeRow]:
         """Then the batch's TIMESTAMP instants in the reader's session time zone."""
         out = super().convert_rows(rows)
-        found = [
-            (values, name)
-            for r in out
-            for values in (r.before, r.after)
-            if values is not None
-            for name, v in values.items()
-            if isinstance(v, _Instant)
-        ]
-        for i in range(0, len(found), _CHUNK):
-            part = found[i : i + _CHUNK]
-            marks = ", ".join(["FROM_UNIXTIME(%s)"] * len(part))
-            local = self.backend.fetch(
-                f"SELECT {marks}", [values[name].seconds for values, name in part]
-            )[0]
-            for (values, name), value in zip(part, local, strict=True):
-                values[name] = value
+        resolve_instants(self.backend, [v for r in out for v in (r.before, r.after) if v])
         return out
+
+
+def resolve_instants(backend: Any, rows: Sequence[dict[str, Any]]) -> None:
+    """Replace the `Instant`s in `rows` by the reader's local time (FROM_UNIXTIME, as a SELECT
+    on this connection shows a TIMESTAMP), in a few queries per batch."""
+    found = [(values, name) for values in rows for name, v in values.items()
+             if isinstance(v, Instant)]  # fmt: skip
+    for i in range(0, len(found), _CHUNK):
+        part = found[i : i + _CHUNK]
+        marks = ", ".join(["FROM_UNIXTIME(%s)"] * len(part))
+        local = backend.fetch(f"SELECT {marks}", [values[name].seconds for values, name in part])
+        for (values, name), value in zip(part, local[0], strict=True):
+            values[name] = value
 
 
 def _value_sql(ref: str, column: Column | None) -> str:
@@ -228,7 +227,7 @@ def _converter(column: Column) -> Callable[[Any], Any]:
         size = max(1, ((column.length or 1) + 7) // 8)
         return lambda v: int(v).to_bytes(size, "big")
     if kind == "timestamp":
-        return _Instant
+        return Instant
     if kind == "date":
         return lenient(dt.date.fromisoformat)
     if kind == "datetime":
