@@ -396,3 +396,23 @@ def test_mysql_reader_does_not_wait_for_a_writer_holding_an_uncommitted_change(
             assert cap.read() == []
             writer.commit()
         assert [e.key["id"] for e in cap.read()] == [1]
+
+
+def test_table_and_column_names_with_quotes_and_backslashes_are_captured_as_named(
+    side: Side,
+) -> None:
+    with connect(side.url) as backend:
+        q = backend.quote_identifier
+        table, column = "we'ird \"t\\", 'co\'l\\ "x"'
+        backend.execute([f"CREATE TABLE {q(table)} ({q(column)} INT PRIMARY KEY, v INT)"])
+        cap = capture_class(backend)(backend, "names1", [table])
+        try:
+            cap.prepare()
+            backend.execute([f"INSERT INTO {q(table)} VALUES (1, 2)"])
+            events = read_all(cap)
+        finally:
+            cap.teardown()
+        assert side.capture_objects() == []
+    assert [(e.table, e.key, e.after) for e in events] == [
+        (table, {column: 1}, {column: 1, "v": 2})
+    ]
