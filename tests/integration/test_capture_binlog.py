@@ -14,6 +14,7 @@ import pytest
 from datamigration.db.base import connect
 from datamigration.db.mysql.binlog_capture import BinlogCapture
 from datamigration.errors import UserInputError
+from support.capture_load import apply, writer
 from support.services import _mysql_connect
 
 pytestmark = pytest.mark.integration
@@ -188,3 +189,28 @@ def test_binlog_capture_on_a_server_without_a_row_binlog_is_refused_with_the_fix
             backend.change_capture("nolog", ["t"], method="binlog").prepare()
         assert backend.change_capture("nolog", ["t"]).method == "trigger"
     assert "log_bin=ON" in (refused.value.hint or "")
+
+
+def test_concurrent_writers_read_and_applied_by_key_end_equal_to_the_table(
+    mysql_binlog_url: str,
+) -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    url = mysql_binlog_url
+    run(url, "CREATE TABLE t (id INT PRIMARY KEY, v INT NOT NULL)")
+    state: dict[Any, dict[str, Any]] = {}
+    with capture(url, "load1", ["t"]) as cap:
+        cap.prepare()
+        with ThreadPoolExecutor(3) as pool:
+            jobs = [pool.submit(writer, lambda: app(url), seed, 150) for seed in (1, 2, 3)]
+            while not all(j.done() for j in jobs):
+                events = cap.read(50)
+                apply(state, events)
+                if events:
+                    cap.ack(events[-1].position)
+            committed = sum(j.result() for j in jobs)
+        apply(state, read_all(cap))
+        with app(url) as conn, conn.cursor(pymysql.cursors.DictCursor) as cur:
+            cur.execute("SELECT id, v FROM t")
+            table = {r["id"]: r for r in cur.fetchall()}
+    assert committed > 100 and state == table

@@ -12,7 +12,6 @@ from dataclasses import dataclass
 from typing import Any
 
 import psycopg
-import pymysql
 import pytest
 
 from datamigration.db.base import connect
@@ -22,6 +21,7 @@ from datamigration.db.trigger_capture import (
     trigger_leftovers,
 )
 from datamigration.errors import UserInputError
+from support.capture_load import apply, writer
 from support.services import _mysql_connect
 
 pytestmark = pytest.mark.integration
@@ -419,41 +419,6 @@ def test_table_and_column_names_with_quotes_and_backslashes_are_captured_as_name
     ]
 
 
-def apply(state: dict[Any, dict[str, Any]], events: list[Any]) -> None:
-    """What an applier does: upserts and deletes by key, in the order read."""
-    for e in events:
-        if e.op == "d":
-            state.pop(e.key["id"], None)
-        else:
-            state[e.key["id"]] = dict(e.after)
-
-
-def writer(side: Side, seed: int, transactions: int) -> int:
-    """Random inserts, updates (key changes among them) and deletes of 20 keys, a few per
-    transaction; a transaction the database refuses (deadlock, duplicate key) is rolled back
-    and leaves no change row."""
-    import random
-
-    rng, done = random.Random(seed), 0
-    with side.app() as conn:
-        for _ in range(transactions):
-            cur = conn.cursor()
-            try:
-                for _ in range(rng.randint(1, 3)):
-                    k, other = rng.randint(1, 20), rng.randint(1, 20)
-                    cur.execute(rng.choice([
-                        f"INSERT INTO t VALUES ({k}, {seed})",
-                        f"UPDATE t SET v = v + 1 WHERE id = {k}",
-                        f"UPDATE t SET id = {other} WHERE id = {k}",
-                        f"DELETE FROM t WHERE id = {k}",
-                    ]))  # fmt: skip
-                conn.commit()
-                done += 1
-            except (psycopg.Error, pymysql.MySQLError):
-                conn.rollback()
-    return done
-
-
 def test_concurrent_writers_read_and_applied_by_key_end_equal_to_the_table(
     server_side: Side,
 ) -> None:
@@ -465,7 +430,7 @@ def test_concurrent_writers_read_and_applied_by_key_end_equal_to_the_table(
     with capture(side.url, "load1", ["t"]) as cap:
         cap.prepare()
         with ThreadPoolExecutor(3) as pool:
-            jobs = [pool.submit(writer, side, seed, 150) for seed in (1, 2, 3)]
+            jobs = [pool.submit(writer, side.app, seed, 150) for seed in (1, 2, 3)]
             while not all(j.done() for j in jobs):
                 events = cap.read(50)
                 apply(state, events)
