@@ -1,0 +1,126 @@
+"""The logical capture's refusals (wal_level, a key-less table, a name in use) and its
+leftovers after a crash: found, then removed by drop_capture_leftovers."""
+
+from __future__ import annotations
+
+import time
+
+import psycopg
+import pytest
+
+from datamigration.db.base import connect
+from datamigration.db.postgres.capture import LogicalCapture
+from datamigration.db.postgres.capture_catalog import CaptureRefusedError
+from datamigration.errors import UserInputError
+
+pytestmark = pytest.mark.integration
+
+
+def sql(url: str, *statements: str) -> None:
+    with psycopg.connect(url, autocommit=True) as conn:
+        for s in statements:
+            conn.execute(s)
+
+
+def wait_session_gone(url: str, pid: int, timeout: float = 10.0) -> None:
+    """A closed session's server process lets go of its locks a moment after the close."""
+    deadline = time.monotonic() + timeout
+    with psycopg.connect(url, autocommit=True) as conn:
+        while conn.execute(
+            "SELECT count(*) FROM pg_stat_activity WHERE pid = %s", (pid,)
+        ).fetchone()[0]:
+            assert time.monotonic() < deadline, f"session {pid} still there after {timeout} s"
+            time.sleep(0.02)
+
+
+def capture_objects(backend) -> tuple[list[str], list[str]]:
+    slots = [r[0] for r in backend.fetch("SELECT slot_name FROM pg_replication_slots")]
+    pubs = [r[0] for r in backend.fetch("SELECT pubname FROM pg_publication")]
+    return slots, pubs
+
+
+def test_a_server_without_wal_level_logical_is_refused_with_the_exact_fix(pg_url: str) -> None:
+    sql(pg_url, "CREATE TABLE w (id int PRIMARY KEY)")
+    with connect(pg_url) as backend:
+        level = backend.fetch("SELECT current_setting('wal_level')")[0][0]
+        if level == "logical":
+            pytest.skip("the shared server has wal_level=logical; nothing to refuse here")
+        with pytest.raises(CaptureRefusedError) as refused:
+            backend.change_capture("wal1", ["w"], method="logical")
+        with pytest.raises(CaptureRefusedError):
+            LogicalCapture(backend, "wal1", ["w"]).prepare()
+        assert capture_objects(backend) == ([], [])
+    assert "ALTER SYSTEM SET wal_level = logical;" in refused.value.message
+    assert "restart the server" in refused.value.message
+    assert "method 'trigger'" in refused.value.hint
+
+
+def test_a_table_without_a_key_is_refused_before_anything_is_created(
+    pg_logical_url: str,
+) -> None:
+    sql(pg_logical_url, "CREATE TABLE keyed (id int PRIMARY KEY)", "CREATE TABLE loose (v text)")
+    with connect(pg_logical_url) as backend:
+        cap = LogicalCapture(backend, "nokey1", ["keyed", "loose"])
+        with pytest.raises(CaptureRefusedError) as refused:
+            cap.prepare()
+        assert capture_objects(backend) == ([], [])
+        sql(pg_logical_url, "INSERT INTO loose VALUES ('x')", "UPDATE loose SET v = 'y'")
+        sql(pg_logical_url, "ALTER TABLE loose REPLICA IDENTITY FULL")
+        full = LogicalCapture(backend, "nokey1", ["loose"])
+        try:
+            assert full.prepare()["tables"]["loose"] == {"key": ["v"], "replica_identity": "full"}
+        finally:
+            full.teardown()
+    assert "no primary key" in refused.value.message
+    assert "ADD PRIMARY KEY" in refused.value.hint
+    assert "ALTER TABLE loose REPLICA IDENTITY FULL" in refused.value.hint
+
+
+def test_a_run_name_in_use_for_other_tables_or_by_a_live_sync_is_refused(
+    pg_logical_url: str,
+) -> None:
+    sql(
+        pg_logical_url, "CREATE TABLE a (id int PRIMARY KEY)", "CREATE TABLE b (id int PRIMARY KEY)"
+    )
+    with connect(pg_logical_url) as owner, connect(pg_logical_url) as other:
+        mine = LogicalCapture(owner, "taken1", ["a"])
+        mine.prepare()
+        try:
+            with pytest.raises(CaptureRefusedError, match="running sync"):
+                LogicalCapture(other, "taken1", ["a"]).prepare()
+            pid = owner.session_id()
+            owner.close()  # the owner's session ends: its sync is no longer live
+            wait_session_gone(pg_logical_url, pid)
+            with pytest.raises(CaptureRefusedError, match="other tables"):
+                LogicalCapture(other, "taken1", ["a", "b"]).prepare()
+            again = LogicalCapture(other, "taken1", ["a"]).prepare()  # a restart: reused
+            assert again["reused"] is True
+        finally:
+            LogicalCapture(other, "taken1", ["a"]).teardown()
+        with pytest.raises(UserInputError):
+            LogicalCapture(other, "Bad-Name; DROP", ["a"])
+
+
+def test_leftovers_of_a_crashed_run_are_found_and_removed(pg_logical_url: str) -> None:
+    sql(pg_logical_url, "CREATE TABLE l (id int PRIMARY KEY)")
+    with connect(pg_logical_url) as crashed:
+        cap = crashed.change_capture("crash1", ["l"])
+        cap.prepare()
+        pid = crashed.session_id()
+        live = {(x["kind"], x["live"]) for x in crashed.capture_leftovers()}
+        assert live == {("slot", True), ("publication", True)}
+    wait_session_gone(pg_logical_url, pid)
+    sql(pg_logical_url, "INSERT INTO l VALUES (1)")  # WAL the abandoned slot now holds
+    with connect(pg_logical_url) as backend:
+        found = backend.capture_leftovers()
+        assert {(x["kind"], x["name"], x["run"], x["live"]) for x in found} == {
+            ("slot", "dm_sync_crash1", "crash1", False),
+            ("publication", "dm_sync_crash1_pub", "crash1", False),
+        }
+        slot = next(x for x in found if x["kind"] == "slot")
+        assert slot["detail"]["active"] is False and slot["detail"]["retained_wal_bytes"] > 0
+        removed = backend.drop_capture_leftovers("crash1")
+        assert sorted(removed) == ["dm_sync_crash1", "dm_sync_crash1_pub"]
+        assert backend.capture_leftovers() == []
+        assert capture_objects(backend) == ([], [])
+        assert backend.drop_capture_leftovers("crash1") == []
