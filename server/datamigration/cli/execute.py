@@ -189,12 +189,15 @@ def cmd_rollback(args: argparse.Namespace) -> int:
 
 def cmd_run_status(args: argparse.Namespace) -> int:
     from datamigration.execute.service import jsonable_result, run_status
+    from datamigration.safety.captures import describe
 
     pid = _plan_id(args, required=False)
     out = jsonable_result(run_status(workspace_of(args), pid, db=args.db))
     if args.json:
         print_json(out)
         return 0
+    if abandoned := (out.get("captures") or {}).get("abandoned"):
+        print_text(f"abandoned change capture: {describe(abandoned)}")
     if pid is None:
         if not out["runs"]:
             print_text("no runs yet (plans: " + str(len(out["plans"])) + ")")
