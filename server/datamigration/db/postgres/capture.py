@@ -69,6 +69,9 @@ class LogicalCapture(ChangeCapture):
         self._pending: list[_Tx] = []
         self._exhausted = False
         self._held_pid: int | None = None
+        #: pgoutput messages per change in the last read (Begin, Commit, Relation included),
+        #: to size the next peek so that one peek usually holds `limit` changes
+        self._rows_per_event = 3.0
 
     # --- prepare ---------------------------------------------------------------------------
 
@@ -143,14 +146,17 @@ class LogicalCapture(ChangeCapture):
         only (the last one may take it past `limit`), in commit order."""
         limit = max(1, int(limit))
         self._hold()
-        want = sum(t.rows for t in self._pending) + limit + 16
+        returned = sum(t.events for t in self._pending)
+        want = sum(t.rows for t in self._pending) + int(limit * self._rows_per_event) + 16
         while True:
             rows = self._peek(want)
-            done = self._decode(rows, limit)
-            got = sum(t.events for t, _ in done)
-            if got >= limit or len(rows) < want:
+            if len(rows) < want or _changes_in(rows) - returned >= limit:
                 break
-            want *= 4
+            want *= 2
+        done = self._decode(rows, limit)
+        got = sum(t.events for t, _ in done)
+        if got:
+            self._rows_per_event = max(1.0, sum(t.rows for t, _ in done) / got)
         self._exhausted = len(rows) < want and got < limit
         self._pending.extend(t for t, _ in done)
         return [e for _, events in done for e in events]
@@ -341,6 +347,12 @@ class LogicalCapture(ChangeCapture):
         self._pending = []
 
 
+def _changes_in(rows: list[tuple[bytes]]) -> int:
+    """Change messages among peeked rows (their first byte), without decoding them."""
+    return sum(1 for (data,) in rows if data[0] in _CHANGE_KINDS)
+
+
+_CHANGE_KINDS = frozenset((_I, _U, _D, _T))
 _IDENTITY = {"d": "default", "f": "full", "i": "index", "n": "nothing"}
 
 

@@ -150,6 +150,8 @@ def _tuple(data: bytes, pos: int) -> tuple[RawTuple, int]:
         if kind == 0x74 or kind == 0x62:  # 't' text, 'b' binary (not asked for in v1)
             (size,) = _I32(data, pos)
             pos += 4
+            if pos + size > len(data):
+                raise _bad("a value runs past the end of its message")
             append(data[pos : pos + size])
             pos += size
         elif kind == 0x6E:  # 'n'
