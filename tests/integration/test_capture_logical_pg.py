@@ -191,3 +191,26 @@ def test_teardown_leaves_no_slot_or_publication_and_runs_twice(pg_logical_url: s
         slots = backend.fetch("SELECT count(*) FROM pg_replication_slots")[0][0]
         pubs = backend.fetch("SELECT count(*) FROM pg_publication")[0][0]
     assert (slots, pubs) == (0, 0)
+
+
+def test_a_column_added_mid_stream_and_a_partitioned_table_are_followed(
+    pg_logical_url: str,
+) -> None:
+    sql(pg_logical_url, 'CREATE SCHEMA "Sales"',
+        'CREATE TABLE "Sales"."Order Items" (id int PRIMARY KEY, qty int)',
+        "CREATE TABLE parted (id int, region text, PRIMARY KEY (id, region)) "
+        "PARTITION BY LIST (region)",
+        "CREATE TABLE parted_eu PARTITION OF parted FOR VALUES IN ('eu')")  # fmt: skip
+    with capture(pg_logical_url, "shape1", ["Sales.Order Items", "parted"]) as cap:
+        cap.prepare()
+        sql(pg_logical_url, """INSERT INTO "Sales"."Order Items" VALUES (1, 2)""",
+            """ALTER TABLE "Sales"."Order Items" ADD COLUMN note text DEFAULT 'n'""",
+            """INSERT INTO "Sales"."Order Items" VALUES (2, 3, 'added')""",
+            "INSERT INTO parted VALUES (7, 'eu')")  # fmt: skip
+        events = read_all(cap)
+    assert [(e.table, dict(e.after)) for e in events] == [
+        ("Sales.Order Items", {"id": 1, "qty": 2}),
+        ("Sales.Order Items", {"id": 2, "qty": 3, "note": "added"}),
+        ("parted", {"id": 7, "region": "eu"}),
+    ]
+    assert events[0].source["schema"] == "Sales" and events[2].key == {"id": 7, "region": "eu"}
