@@ -3,7 +3,9 @@ leftovers after a crash: found, then removed by drop_capture_leftovers."""
 
 from __future__ import annotations
 
+import contextlib
 import time
+from collections.abc import Iterator
 
 import psycopg
 import pytest
@@ -12,6 +14,7 @@ from datamigration.db.base import connect
 from datamigration.db.postgres.capture import LogicalCapture
 from datamigration.db.postgres.capture_catalog import CaptureRefusedError
 from datamigration.errors import UserInputError
+from support import services
 
 pytestmark = pytest.mark.integration
 
@@ -39,17 +42,30 @@ def capture_objects(backend) -> tuple[list[str], list[str]]:
     return slots, pubs
 
 
+@contextlib.contextmanager
+def without_logical_decoding(pg_url: str) -> Iterator[str]:
+    """The shared server when its wal_level is not logical, else a throwaway cluster with
+    wal_level=replica (so the refusal is always exercised)."""
+    with psycopg.connect(pg_url, autocommit=True) as conn:
+        level = conn.execute("SELECT current_setting('wal_level')").fetchone()[0]
+    if level != "logical":
+        yield pg_url
+        return
+    settings = "-c wal_level=replica -c fsync=off"
+    with services._throwaway_cluster("throwaway PostgreSQL cluster", settings) as (_, port):
+        yield f"postgresql://postgres@127.0.0.1:{port}/postgres"
+
+
 def test_a_server_without_wal_level_logical_is_refused_with_the_exact_fix(pg_url: str) -> None:
-    sql(pg_url, "CREATE TABLE w (id int PRIMARY KEY)")
-    with connect(pg_url) as backend:
-        level = backend.fetch("SELECT current_setting('wal_level')")[0][0]
-        if level == "logical":
-            pytest.skip("the shared server has wal_level=logical; nothing to refuse here")
-        with pytest.raises(CaptureRefusedError) as refused:
-            backend.change_capture("wal1", ["w"], method="logical")
-        with pytest.raises(CaptureRefusedError):
-            LogicalCapture(backend, "wal1", ["w"]).prepare()
-        assert capture_objects(backend) == ([], [])
+    with without_logical_decoding(pg_url) as url:
+        sql(url, "CREATE TABLE w (id int PRIMARY KEY)")
+        with connect(url) as backend:
+            assert backend.fetch("SELECT current_setting('wal_level')")[0][0] != "logical"
+            with pytest.raises(CaptureRefusedError) as refused:
+                backend.change_capture("wal1", ["w"], method="logical")
+            with pytest.raises(CaptureRefusedError):
+                LogicalCapture(backend, "wal1", ["w"]).prepare()
+            assert capture_objects(backend) == ([], [])
     assert "ALTER SYSTEM SET wal_level = logical;" in refused.value.message
     assert "restart the server" in refused.value.message
     assert "method 'trigger'" in refused.value.hint
