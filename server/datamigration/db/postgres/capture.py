@@ -178,6 +178,7 @@ class LogicalCapture(ChangeCapture):
                 (list(self._table_facts()),),
             )
             domains = catalog.base_types(self.backend, [o for (o,) in oids])
+            catalog.check_encoding(self.backend)
             self._loader = pgo.RowLoader(self.backend.conn, domains)
         return self._loader
 
@@ -288,29 +289,39 @@ class LogicalCapture(ChangeCapture):
 
     def lag(self) -> dict[str, Any]:
         """WAL bytes the slot still holds for us, the age of the oldest unacknowledged change
-        (peeking one transaction when this object holds none), and the pending events this
-        object knows of (exact when its last read reached the end of the stream)."""
+        by the server's clock (peeking past what this object returned when it holds no change),
+        and the pending events this object knows of (exact when its last read reached the end
+        of the stream)."""
         row = self.backend.fetch(
-            "SELECT pg_wal_lsn_diff(pg_current_wal_lsn(), confirmed_flush_lsn)::bigint "
+            "SELECT pg_wal_lsn_diff(pg_current_wal_lsn(), confirmed_flush_lsn)::bigint, "
+            "(extract(epoch FROM clock_timestamp()) * 1000)::bigint "
             "FROM pg_replication_slots WHERE slot_name = %s",
             (self.slot,),
         )
-        lag_bytes = int(row[0][0]) if row and row[0][0] is not None else None
+        if not row:
+            self._confirmed()  # refuses: the slot is gone
+        lag_bytes, now_ms = row[0]
         oldest = next((t.commit_ts_ms for t in self._pending if t.events), None)
-        if oldest is None and not self._pending:
+        if oldest is None and lag_bytes:
             oldest = self._oldest_unread()
-        seconds = 0.0 if oldest is None else max(0.0, time.time() - oldest / 1000)
+        seconds = 0.0 if oldest is None else max(0.0, (now_ms - oldest) / 1000)
         pending = sum(t.events for t in self._pending)
         return {
-            "bytes": lag_bytes,
+            "bytes": None if lag_bytes is None else int(lag_bytes),
             "seconds": round(seconds, 3),
             "events": pending if self._exhausted else None,
         }
 
     def _oldest_unread(self) -> int | None:
-        for (data,) in self._peek(1):
+        """Commit time of the first transaction with changes after what this object returned."""
+        seen = self._pending[-1].final_lsn if self._pending else -1
+        begin_ms = None
+        for (data,) in self._peek(sum(t.rows for t in self._pending) + 1):
             if data[0] == _B:
-                return pgo.unix_ms(pgo.parse(data).commit_ts_us)
+                begin = pgo.parse(data)
+                begin_ms = None if begin.final_lsn <= seen else pgo.unix_ms(begin.commit_ts_us)
+            elif data[0] in _CHANGE_KINDS and begin_ms is not None:
+                return begin_ms
         return None
 
     # --- teardown --------------------------------------------------------------------------

@@ -164,6 +164,21 @@ def check_settings(backend: Any) -> dict[str, Any]:
     return {"wal_level": level, "max_replication_slots": slots, "max_wal_senders": senders}
 
 
+def check_encoding(backend: Any) -> None:
+    """pgoutput sends text in the database's encoding, and psycopg decodes it in the
+    connection's: refuse a connection whose encoding differs rather than garble text."""
+    server, client = backend.fetch(
+        "SELECT current_setting('server_encoding'), pg_client_encoding()"
+    )[0]
+    if server != client and server != "SQL_ASCII":
+        raise CaptureRefusedError(
+            f"the capture's connection uses client_encoding {client} but the database stores "
+            f"{server}: changes arrive in {server} and would be decoded wrongly",
+            hint=f"Connect with client_encoding={server} (add ?client_encoding={server} to the "
+            "URL, or leave it unset).",
+        )
+
+
 def base_types(backend: Any, oids: list[int]) -> dict[int, int]:
     """Domain OID -> its base type's OID (followed through domains over domains)."""
     rows = backend.fetch(
