@@ -168,11 +168,12 @@ def test_health_and_run_status_name_an_abandoned_capture_but_not_a_live_one(
         backend.drop_capture_leftovers("health1")
     assert dead["capture_leftovers"]["ok"] is False
     detail = dead["capture_leftovers"]["detail"]
-    assert "run health1" in detail and "datamigration sync stop health1" in detail
+    assert "run health1" in detail and "datamigration sync stop health1 --yes" in detail
     assert "pg_drop_replication_slot('dm_sync_health1')" in detail
     assert dead["replication_slots"]["ok"]  # named once, by the capture check
     (abandoned,) = status["captures"]["abandoned"]
     assert (
-        abandoned["run"] == "health1" and abandoned["command"] == "datamigration sync stop health1"
+        abandoned["run"] == "health1"
+        and abandoned["command"] == "datamigration sync stop health1 --yes"
     )
     assert checks()["capture_leftovers"]["ok"]

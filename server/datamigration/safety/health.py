@@ -119,7 +119,7 @@ def _slots(slots: list[dict[str, Any]], captures: dict[str, Any]) -> dict[str, A
     """Inactive slots holding WAL; a sync's slot is idle between its reads, so the slots of
     live syncs are not counted and abandoned capture slots are named by `_captures`."""
     ours = set(captures["live"]) | {o.split(" ", 1)[1] for a in captures["abandoned"]
-                                    for o in a["objects"]}  # fmt: skip
+                                    + captures["unknown"] for o in a["objects"]}  # fmt: skip
     idle = [x for x in slots if not x.get("active") and x["name"] not in ours]
     if not idle:
         return _check("replication_slots", True, f"{len(slots)} slot(s), none abandoned")
@@ -132,11 +132,15 @@ def _slots(slots: list[dict[str, Any]], captures: dict[str, Any]) -> dict[str, A
 def _captures(captures: dict[str, Any]) -> dict[str, Any]:
     if captures.get("error"):
         return _check("capture_leftovers", None, f"capture objects not read: {captures['error']}")
-    if not captures["abandoned"]:
-        return _check("capture_leftovers", True, f"{len(captures['live'])} object(s) of running "
-                      "syncs, none abandoned")  # fmt: skip
-    return _check("capture_leftovers", False, "abandoned change capture (no running sync "
-                  "holds it): " + describe(captures["abandoned"]))  # fmt: skip
+    if captures["abandoned"]:
+        return _check("capture_leftovers", False, "abandoned change capture (no running sync "
+                      "holds it): " + describe(captures["abandoned"]))  # fmt: skip
+    if captures["unknown"]:
+        return _check("capture_leftovers", None, "change capture objects whose sync may be "
+                      "running (datamigration sync status tells): "
+                      + describe(captures["unknown"]))  # fmt: skip
+    return _check("capture_leftovers", True, f"{len(captures['live'])} object(s) of running "
+                  "syncs, none abandoned")  # fmt: skip
 
 
 def _disk(s: dict[str, Any], policy: WatchPolicy) -> dict[str, Any]:
