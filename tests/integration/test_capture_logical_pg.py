@@ -214,3 +214,20 @@ def test_a_column_added_mid_stream_and_a_partitioned_table_are_followed(
         ("parted", {"id": 7, "region": "eu"}),
     ]
     assert events[0].source["schema"] == "Sales" and events[2].key == {"id": 7, "region": "eu"}
+
+
+def test_lag_counts_unread_changes_and_is_zero_once_everything_is_acknowledged(
+    pg_logical_url: str,
+) -> None:
+    sql(pg_logical_url, "CREATE TABLE lagged (id int PRIMARY KEY)")
+    with capture(pg_logical_url, "lag1", ["lagged"]) as cap:
+        cap.prepare()
+        sql(pg_logical_url, "INSERT INTO lagged VALUES (1)")
+        unread = cap.lag()
+        assert unread["bytes"] > 0 and unread["events"] is None
+        events = read_all(cap)
+        assert cap.lag()["events"] == 1
+        cap.ack(events[-1].position)
+        done = cap.lag()
+    assert (done["seconds"], done["events"]) == (0.0, 0)
+    assert unread["seconds"] >= 0

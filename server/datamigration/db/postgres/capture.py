@@ -289,9 +289,8 @@ class LogicalCapture(ChangeCapture):
 
     def lag(self) -> dict[str, Any]:
         """WAL bytes the slot still holds for us, the age of the oldest unacknowledged change
-        by the server's clock (peeking past what this object returned when it holds no change),
-        and the pending events this object knows of (exact when its last read reached the end
-        of the stream)."""
+        by the server's clock, and the pending events this object knows of (exact when its
+        last read reached the end of the stream)."""
         row = self.backend.fetch(
             "SELECT pg_wal_lsn_diff(pg_current_wal_lsn(), confirmed_flush_lsn)::bigint, "
             "(extract(epoch FROM clock_timestamp()) * 1000)::bigint "
@@ -302,7 +301,9 @@ class LogicalCapture(ChangeCapture):
             self._confirmed()  # refuses: the slot is gone
         lag_bytes, now_ms = row[0]
         oldest = next((t.commit_ts_ms for t in self._pending if t.events), None)
-        if oldest is None and lag_bytes:
+        if oldest is None and lag_bytes and not self._exhausted:
+            # after a read that reached the end, anything unread is younger than that read:
+            # the sync loop calls lag() after every read, so this peek is rarely needed
             oldest = self._oldest_unread()
         seconds = 0.0 if oldest is None else max(0.0, (now_ms - oldest) / 1000)
         pending = sum(t.events for t in self._pending)
