@@ -143,8 +143,9 @@ def test_leftovers_of_a_crashed_run_are_found_and_removed(pg_logical_url: str) -
 
 
 def test_health_and_run_status_name_an_abandoned_capture_but_not_a_live_one(
-    pg_logical_url: str, workspace_dir
+    pg_logical_url: str, workspace_dir, capsys
 ) -> None:
+    from datamigration.cli import main
     from datamigration.execute.service import run_status
     from datamigration.safety.health import health_check
     from datamigration.workspace.root import Workspace
@@ -155,17 +156,22 @@ def test_health_and_run_status_name_an_abandoned_capture_but_not_a_live_one(
     def checks() -> dict[str, dict]:
         return {c["check"]: c for c in health_check(ws, pg_logical_url)["checks"]}
 
-    with connect(pg_logical_url) as running:
-        running.change_capture("health1", ["h"]).prepare()
-        live = checks()
-        pid = running.session_id()
+    try:
+        with connect(pg_logical_url) as running:
+            running.change_capture("health1", ["h"]).prepare()
+            live = checks()
+            pid = running.session_id()
+        wait_session_gone(pg_logical_url, pid)
+        sql(pg_logical_url, "INSERT INTO h VALUES (1)")
+        dead = checks()
+        status = run_status(ws, None, db=pg_logical_url)
+        code = main(["--workspace", str(workspace_dir), "run-status", "--db", pg_logical_url])
+        printed = capsys.readouterr().out
+    finally:
+        with connect(pg_logical_url) as backend:
+            backend.drop_capture_leftovers("health1")
+    assert code == 0
     assert live["replication_slots"]["ok"] and live["capture_leftovers"]["ok"]
-    wait_session_gone(pg_logical_url, pid)
-    sql(pg_logical_url, "INSERT INTO h VALUES (1)")
-    dead = checks()
-    status = run_status(ws, None, db=pg_logical_url)
-    with connect(pg_logical_url) as backend:
-        backend.drop_capture_leftovers("health1")
     assert dead["capture_leftovers"]["ok"] is False
     detail = dead["capture_leftovers"]["detail"]
     assert "run health1" in detail and "datamigration sync stop health1 --yes" in detail
@@ -176,4 +182,5 @@ def test_health_and_run_status_name_an_abandoned_capture_but_not_a_live_one(
         abandoned["run"] == "health1"
         and abandoned["command"] == "datamigration sync stop health1 --yes"
     )
+    assert "abandoned change capture: run health1: slot dm_sync_health1" in printed
     assert checks()["capture_leftovers"]["ok"]

@@ -196,8 +196,11 @@ def cmd_run_status(args: argparse.Namespace) -> int:
     if args.json:
         print_json(out)
         return 0
-    if abandoned := (out.get("captures") or {}).get("abandoned"):
-        print_text(f"abandoned change capture: {describe(abandoned)}")
+    captures = out.get("captures") or {}
+    if captures.get("abandoned"):
+        print_text(f"abandoned change capture: {describe(captures['abandoned'])}")
+    if captures.get("unknown"):
+        print_text(f"change capture (its sync may be running): {describe(captures['unknown'])}")
     if pid is None:
         if not out["runs"]:
             print_text("no runs yet (plans: " + str(len(out["plans"])) + ")")
