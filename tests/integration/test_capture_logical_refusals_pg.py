@@ -184,3 +184,56 @@ def test_health_and_run_status_name_an_abandoned_capture_but_not_a_live_one(
     )
     assert "abandoned change capture: run health1: slot dm_sync_health1" in printed
     assert checks()["capture_leftovers"]["ok"]
+
+
+KILLED_READER = """
+import sys
+from datamigration.db.base import connect
+with connect(sys.argv[1]) as backend:
+    cap = backend.change_capture("killed1", ["kept"])
+    cap.prepare()
+    print("ready", flush=True)
+    sys.stdin.readline()
+    print("reading", flush=True)
+    cap.read()
+    print("done", flush=True)
+"""
+
+
+def test_a_sync_killed_in_the_middle_of_a_read_can_start_again_at_once(
+    pg_logical_url: str,
+) -> None:
+    import os
+    import signal
+    import subprocess
+    import sys
+
+    sql(pg_logical_url, "CREATE TABLE kept (id int PRIMARY KEY)", "CREATE TABLE noise (n int)")
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)}
+    reader = subprocess.Popen([sys.executable, "-c", KILLED_READER, pg_logical_url], env=env,
+                              stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)  # fmt: skip
+    try:
+        assert reader.stdout.readline().strip() == "ready"
+        # a long read: the server decodes a million rows of a table the slot does not publish
+        sql(pg_logical_url, "INSERT INTO noise SELECT generate_series(1, 1000000)",
+            "INSERT INTO kept VALUES (1)")  # fmt: skip
+        reader.stdin.write("go\n")
+        reader.stdin.flush()
+        assert reader.stdout.readline().strip() == "reading"
+        deadline = time.monotonic() + 30
+        with psycopg.connect(pg_logical_url, autocommit=True) as conn:
+            while not conn.execute("SELECT active_pid FROM pg_replication_slots").fetchone()[0]:
+                assert reader.poll() is None and time.monotonic() < deadline
+                time.sleep(0.01)
+        os.kill(reader.pid, signal.SIGKILL)
+        reader.wait(timeout=30)
+        with connect(pg_logical_url) as backend:
+            again = LogicalCapture(backend, "killed1", ["kept"])
+            try:
+                assert again.prepare()["reused"] is True  # waited for the killed read to end
+                assert [e.key for e in again.read()] == [{"id": 1}]
+            finally:
+                again.teardown()
+    finally:
+        if reader.poll() is None:
+            reader.kill()

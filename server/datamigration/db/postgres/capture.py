@@ -127,17 +127,17 @@ class LogicalCapture(ChangeCapture):
         pid = self.backend.conn.info.backend_pid
         if self._held_pid == pid:
             return
-        got = self.backend.fetch(
-            f"SELECT pg_try_advisory_lock(%s, {catalog.LOCK_KEY_SQL})",
-            (catalog.LOCK_CLASS, self.slot),
-        )[0][0]
-        if not got:
-            holder = catalog.live_holder(self.backend, self.slot)
-            raise catalog.CaptureRefusedError(
-                f"capture {self.slot} is in use by a running sync (server process {holder})",
-                hint="Stop that sync first, or give this run another name.",
-            )
-        self._held_pid = pid
+        lock = f"SELECT pg_try_advisory_lock(%s, {catalog.LOCK_KEY_SQL})"
+        args = (catalog.LOCK_CLASS, self.slot)
+        for _ in range(3):
+            if self.backend.fetch(lock, args)[0][0]:
+                self._held_pid = pid
+                return
+            catalog.refuse_if_held(self.backend, self.slot)  # waits out a killed sync's read
+        raise catalog.CaptureRefusedError(
+            f"capture {self.slot} is taken by other sessions again and again",
+            hint="Stop the other syncs of this run first.",
+        )
 
     # --- read ------------------------------------------------------------------------------
 

@@ -14,6 +14,7 @@ no running sync (a crashed or abandoned run) and is reported as a leftover.
 from __future__ import annotations
 
 import re
+import time
 from dataclasses import dataclass
 from typing import Any
 
@@ -23,6 +24,8 @@ from datamigration.errors import ConflictError, UserInputError
 
 #: first key of the advisory lock a live logical capture holds ("dmsc")
 LOCK_CLASS = 0x646D7363
+#: how long a new capture waits for a killed sync's read of the slot to end
+HOLDER_WAIT_S = 30.0
 _RUN = re.compile(r"^[a-z0-9_]{1,40}$")
 #: the advisory lock's second key: the slot name's hash, made non-negative so it reads the
 #: same in pg_locks.objid (an oid)
@@ -205,12 +208,7 @@ def check_existing(backend: Any, slot: str, publication: str, oids: set[int]) ->
         "WHERE r.prpubid = p.oid) FROM pg_publication p WHERE p.pubname = %s",
         (publication,),
     )
-    holder = live_holder(backend, slot)
-    if holder is not None:
-        raise CaptureRefusedError(
-            f"capture {slot} is in use by a running sync (server process {holder})",
-            hint="Stop that sync first, or give this run another name.",
-        )
+    refuse_if_held(backend, slot)
     if found and (found[0][0] != "pgoutput" or found[0][1] != "logical" or not found[0][2]):
         raise CaptureRefusedError(
             f"replication slot {slot} exists already and is not this run's (plugin "
@@ -231,6 +229,26 @@ def check_existing(backend: Any, slot: str, publication: str, oids: set[int]) ->
             hint="Give the sync run another name, or remove that run's leftovers first.",
         )
     return {"slot": bool(found), "publication": bool(pub)}
+
+
+def refuse_if_held(backend: Any, slot: str, wait_s: float = HOLDER_WAIT_S) -> None:
+    """Refuse when another session's sync holds the capture. A sync killed in the middle of a
+    read keeps its lock until its server process notices, when that read ends: while the
+    holder is the session reading the slot, wait for it (up to `wait_s`); a holder that is
+    not reading is a live sync, refused at once."""
+    deadline = time.monotonic() + wait_s
+    while (holder := live_holder(backend, slot)) is not None:
+        reading = backend.fetch(
+            "SELECT active_pid FROM pg_replication_slots WHERE slot_name = %s", (slot,)
+        )
+        if not reading or reading[0][0] != holder or time.monotonic() > deadline:
+            raise CaptureRefusedError(
+                f"capture {slot} is in use by a running sync (server process {holder})",
+                hint="Stop that sync first (datamigration sync stop RUN), or give this run "
+                "another name.",
+                pid=holder,
+            )
+        time.sleep(0.1)
 
 
 def live_holder(backend: Any, slot: str) -> int | None:
