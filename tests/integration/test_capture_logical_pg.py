@@ -231,3 +231,27 @@ def test_lag_counts_unread_changes_and_is_zero_once_everything_is_acknowledged(
         done = cap.lag()
     assert (done["seconds"], done["events"]) == (0.0, 0)
     assert unread["seconds"] >= 0
+
+
+def test_a_quiet_capture_of_a_busy_database_moves_its_slot_on_with_a_heartbeat(
+    pg_logical_url: str,
+) -> None:
+    sql(pg_logical_url, "CREATE TABLE quiet (id int PRIMARY KEY)", "CREATE TABLE busy (n int)")
+
+    def held(backend) -> int:
+        return backend.fetch(
+            "SELECT pg_wal_lsn_diff(pg_current_wal_lsn(), confirmed_flush_lsn)::bigint "
+            "FROM pg_replication_slots WHERE slot_name = 'dm_sync_quiet1'"
+        )[0][0]
+
+    with capture(pg_logical_url, "quiet1", ["quiet"]) as cap:
+        cap.idle_advance_bytes = 64 * 1024
+        cap.prepare()
+        sql(pg_logical_url, "INSERT INTO busy SELECT generate_series(1, 20000)")
+        before = held(cap.backend)
+        assert cap.read() == []  # nothing for us: the heartbeat is written
+        assert cap.read() == []  # its transaction is read and the slot moves past it
+        after = held(cap.backend)
+        sql(pg_logical_url, "INSERT INTO quiet VALUES (1)")
+        assert [e.key for e in cap.read()] == [{"id": 1}]
+    assert before > 64 * 1024 > after

@@ -36,8 +36,10 @@ from datamigration.errors import DatabaseError, UserInputError
 
 _PEEK = (
     "SELECT data FROM pg_logical_slot_peek_binary_changes(%s, NULL, %s, "
-    "'proto_version', '1', 'publication_names', %s)"
+    "'proto_version', '1', 'publication_names', %s{messages})"
 )
+#: the prefix of the logical decoding message an idle capture writes to move its slot on
+HEARTBEAT_PREFIX = "dm_sync"
 _B, _C, _R, _I, _U, _D, _T = (ord(c) for c in "BCRIUDT")
 #: how long teardown waits for a session still reading the slot to end after terminating it
 TEARDOWN_WAIT_S = 10.0
@@ -59,6 +61,8 @@ class LogicalCapture(ChangeCapture):
     publication), read over SQL (see the module docstring)."""
 
     method = "logical"
+    #: WAL a quiet capture lets its slot hold before it writes a heartbeat (see `_heartbeat`)
+    idle_advance_bytes = 16 * 2**20
 
     def __init__(self, backend: Any, name: str, tables: Sequence[str]) -> None:
         super().__init__(backend, catalog.valid_run(name), tables)
@@ -72,6 +76,7 @@ class LogicalCapture(ChangeCapture):
         #: pgoutput messages per change in the last read (Begin, Commit, Relation included),
         #: to size the next peek so that one peek usually holds `limit` changes
         self._rows_per_event = 3.0
+        self._messages: bool | None = None
 
     # --- prepare ---------------------------------------------------------------------------
 
@@ -159,16 +164,53 @@ class LogicalCapture(ChangeCapture):
             self._rows_per_event = max(1.0, sum(t.rows for t, _ in done) / got)
         self._exhausted = len(rows) < want and got < limit
         self._pending.extend(t for t, _ in done)
+        self._skip_empty()
+        if not got and not self._pending and self._exhausted:
+            self._heartbeat()
         return [e for _, events in done for e in events]
+
+    def _skip_empty(self) -> None:
+        """Move the slot past transactions without a change for us at the head of what is
+        unacknowledged (everything before them is acknowledged): other tables' transactions
+        on PostgreSQL 14 and older, logical decoding messages, the heartbeat."""
+        target = None
+        while self._pending and self._pending[0].events == 0:
+            target = self._pending.pop(0).end_lsn
+        if target is not None:
+            self._advance(target)
+
+    def _heartbeat(self) -> None:
+        """A quiet capture of a busy database: the slot holds back WAL that has no change for
+        it. Past `idle_advance_bytes`, write a logical decoding message in a transaction of
+        its own; the next read sees that (empty) transaction and moves the slot past it, as
+        Debezium's heartbeat does."""
+        if not self._messages:
+            return
+        rows = self.backend.fetch(
+            "SELECT pg_wal_lsn_diff(pg_current_wal_lsn(), confirmed_flush_lsn) > %s "
+            "FROM pg_replication_slots WHERE slot_name = %s",
+            (self.idle_advance_bytes, self.slot),
+        )
+        if rows and rows[0][0]:
+            self.backend.fetch(
+                "SELECT pg_logical_emit_message(true, %s, %s)", (HEARTBEAT_PREFIX, self.slot)
+            )
 
     def _peek(self, n: int) -> list[tuple[bytes]]:
         try:
             with self.backend.conn.cursor(binary=True) as cur:
-                self.backend._run(cur, _PEEK, (self.slot, n, self.publication))
+                self.backend._run(cur, self._peek_sql(), (self.slot, n, self.publication))
                 return cur.fetchall()
         except psycopg.Error as exc:
             error = self.backend._fail(exc, f"read the changes of slot {self.slot}")
         raise error
+
+    def _peek_sql(self) -> str:
+        """Logical decoding messages (PostgreSQL 14+) are asked for so that the heartbeat's
+        transaction reaches the capture, which then moves the slot past it (`_heartbeat`)."""
+        if self._messages is None:
+            self._messages = self.backend.conn.info.server_version >= 140000
+        return _PEEK.format(messages=", 'messages', 'true'" if self._messages else "")
 
     def _row_loader(self) -> pgo.RowLoader:
         if self._loader is None:
@@ -260,13 +302,16 @@ class LogicalCapture(ChangeCapture):
             target = lsn
         if target is None:
             return
+        self._advance(target)
+        self._pending = [t for t in self._pending if t.end_lsn > target]
+
+    def _advance(self, target: int) -> None:
         confirmed = self._confirmed()
         if confirmed is None or target > confirmed:
             self.backend.fetch(
                 "SELECT pg_replication_slot_advance(%s, %s::pg_lsn)",
                 (self.slot, pgo.lsn_text(target)),
             )
-        self._pending = [t for t in self._pending if t.end_lsn > target]
 
     def _confirmed(self) -> int | None:
         rows = self.backend.fetch(
