@@ -217,12 +217,27 @@ def _truncate(data: bytes) -> Truncate:
     return Truncate(ids, bool(options & 1), bool(options & 2))
 
 
+_BEGIN = struct.Struct("!QqI").unpack_from
+_COMMIT = struct.Struct("!BQQq").unpack_from
+
+
+def begin_fields(data: bytes) -> tuple[int, int, int]:
+    """A Begin's (final LSN, commit timestamp, xid) without building its object: the reader
+    meets one per transaction."""
+    return _BEGIN(data, 1)
+
+
+def commit_fields(data: bytes) -> tuple[int, int, int, int]:
+    """A Commit's (flags, commit LSN, end LSN, commit timestamp)."""
+    return _COMMIT(data, 1)
+
+
 def _begin(data: bytes) -> Begin:
-    return Begin(_U64(data, 1)[0], _I64(data, 9)[0], _U32(data, 17)[0])
+    return Begin(*begin_fields(data))
 
 
 def _commit(data: bytes) -> Commit:
-    return Commit(data[1], _U64(data, 2)[0], _U64(data, 10)[0], _I64(data, 18)[0])
+    return Commit(*commit_fields(data))
 
 
 def _origin(data: bytes) -> Origin:
