@@ -51,6 +51,7 @@ class RunStatusOutput(TypedDict):
     throttle: dict[str, Any] | None
     pace: dict[str, Any] | None
     samples: list[dict[str, Any]]
+    abandoned_captures: list[dict[str, Any]]
     truncated: bool
 
 
@@ -312,5 +313,6 @@ def register(server: MCPServer, runtime: Any) -> None:
             throttle=out.get("throttle"),
             pace=out.get("pace"),
             samples=out.get("samples", []),
+            abandoned_captures=(out.get("captures") or {}).get("abandoned", []),
             truncated=bool(out.get("events_truncated")),
         )
