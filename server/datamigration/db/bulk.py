@@ -499,6 +499,37 @@ class SQLBulk:
     def before_load(self) -> None:
         """Session settings for loading (SQLite: foreign keys are checked after the load)."""
 
+    # --- applying changes (the sync's applier, `move/sync/apply.py`) -------------------------
+
+    def sync_state_table(self, name: str) -> Any:
+        from datamigration.db.syncstate import SQLSyncState
+
+        return SQLSyncState(self, name)
+
+    def upsert_sql(self, table: str, columns: Sequence[str], key: Sequence[str]) -> str:
+        """INSERT of one row that updates the row with the same key instead (each database
+        package spells it)."""
+        raise self._unsupported("upsert")  # type: ignore[attr-defined]
+
+    def update_sql(self, table: str, columns: Sequence[str], key: Sequence[str]) -> str:
+        """UPDATE of `columns` of the row with this key (params: columns, then key)."""
+        q, mark = self.quote_identifier, self.placeholder  # type: ignore[attr-defined]
+        sets = ", ".join(f"{q(c)} = {mark}" for c in columns)
+        return f"UPDATE {q(table)} SET {sets} WHERE {_key_match(self, key)}"
+
+    def delete_sql(self, table: str, key: Sequence[str]) -> str:
+        return f"DELETE FROM {self.quote_identifier(table)} WHERE {_key_match(self, key)}"  # type: ignore[attr-defined]
+
+    def adapt_values(
+        self, table: str, columns: Sequence[str], types: Sequence[str], rows: Sequence[Any]
+    ) -> list[tuple[Any, ...]]:
+        """Rows as this database's writer shapes them for a load (JSON, time zones, ...)."""
+        writer = self.writer_class(self, table, columns, (), types)
+        try:
+            return writer.adapt_rows(list(rows))
+        finally:
+            writer.cur.close()
+
 
 def _names(table: Table | None) -> set[str]:
     if table is None:
@@ -507,6 +538,27 @@ def _names(table: Table | None) -> set[str]:
     names |= {u.name for u in table.uniques if u.name}
     names |= {fk.name for fk in table.foreign_keys if fk.name}
     return names
+
+
+def _key_match(backend: Any, key: Sequence[str]) -> str:
+    q, mark = backend.quote_identifier, backend.placeholder
+    return " AND ".join(f"{q(k)} = {mark}" for k in key)
+
+
+def on_conflict_upsert(backend: Any, table: str, columns: Sequence[str], key: Sequence[str]) -> str:
+    """INSERT ... ON CONFLICT (key) DO UPDATE (PostgreSQL and SQLite spell it alike)."""
+    q, mark = backend.quote_identifier, backend.placeholder
+    rest = [c for c in columns if c not in key]
+    action = (
+        "DO UPDATE SET " + ", ".join(f"{q(c)} = EXCLUDED.{q(c)}" for c in rest)
+        if rest
+        else "DO NOTHING"
+    )
+    return (
+        f"INSERT INTO {q(table)} ({', '.join(q(c) for c in columns)}) "
+        f"VALUES ({', '.join([mark] * len(columns))}) "
+        f"ON CONFLICT ({', '.join(q(k) for k in key)}) {action}"
+    )
 
 
 def plain_value(v: Any) -> Any:

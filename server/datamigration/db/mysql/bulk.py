@@ -39,6 +39,16 @@ class MySQLBulk(SQLBulk):
     writer_class = MySQLBulkWriter
     identity_clause = "AUTO_INCREMENT"
 
+    def upsert_sql(self, table: str, columns: Sequence[str], key: Sequence[str]) -> str:
+        """INSERT ... ON DUPLICATE KEY UPDATE (VALUES(c): MariaDB and MySQL both read it)."""
+        q = self.quote_identifier
+        rest = [c for c in columns if c not in key] or list(key[:1])
+        sets = ", ".join(f"{q(c)} = VALUES({q(c)})" for c in rest)
+        return (
+            f"INSERT INTO {q(table)} ({', '.join(q(c) for c in columns)}) "
+            f"VALUES ({', '.join([self.placeholder] * len(columns))}) ON DUPLICATE KEY UPDATE {sets}"
+        )
+
     def render_default(self, neutral: Any, column: Column) -> str:
         kind, _ = neutral
         if kind in ("now", "today"):
