@@ -186,3 +186,43 @@ def test_a_detached_sync_killed_mid_stream_resumes_without_loss_or_duplicates(
     )
     assert state(target, "killed")["applied"] == total  # each event counted once
     assert state(target, "killed")["status"] == "stopped"
+
+
+def test_the_cli_runs_a_detached_sync_from_events_reports_it_and_stops_it(
+    target: str, workspace_dir: Path, capsys
+) -> None:
+    from datamigration.cli import main
+
+    (workspace_dir / "events.jsonl").write_text(FIXTURE.read_text())
+    base = ["--workspace", str(workspace_dir), "sync"]
+    start = [*base, "start", "app_source", target, "--tables", "users,orders",
+             "--events", "events.jsonl", "--run", "cli_run", "--detach"]  # fmt: skip
+    assert main(start) == 3  # confirmation needed: nothing started
+    assert not (workspace_dir / ".datamigration" / "sync" / "cli_run" / "pid").exists()
+    assert main([*start, "--yes", "--json"]) == 0
+    spec = (workspace_dir / ".datamigration" / "sync" / "cli_run" / "request.json").read_text()
+    assert "app_source" in spec and "password" not in spec
+    _wait(lambda: (state(target, "cli_run") or {}).get("applied") == 13)
+    capsys.readouterr()
+    assert main([*base, "status", "cli_run", "--json"]) == 0
+    status = json.loads(capsys.readouterr().out)["runs"][0]
+    assert status["alive"] and status["state"]["status"] == "running"
+    assert main([*base, "stop", "cli_run", "--yes"]) == 0
+    assert "cli_run stopped" in capsys.readouterr().out
+    assert state(target, "cli_run")["status"] == "stopped"
+    assert {r[0]: r[1:] for r in rows(target, "SELECT id, email, name FROM users")} == USERS
+
+
+def test_a_detached_sync_refuses_a_password_written_in_the_url(
+    target: str, workspace_dir: Path
+) -> None:
+    from datamigration.cli import main
+
+    (workspace_dir / "events.jsonl").write_text(FIXTURE.read_text())
+    with_password = target.replace("postgres@", "postgres:s3cret@")
+    argv = ["--workspace", str(workspace_dir), "sync", "start", "src", with_password,
+            "--tables", "users", "--events", "events.jsonl", "--run", "secret", "--detach",
+            "--yes"]  # fmt: skip
+    assert main(argv) == 2
+    assert not list(workspace_dir.rglob("request.json"))
+    assert not list(workspace_dir.rglob("pid"))

@@ -217,6 +217,9 @@ def start_sync(
         fetch = _Fetch(request, ws)
         try:
             return _run(request, store, state, src, dst, fetch, progress, stop_when)
+        except KeyboardInterrupt:
+            store.update(request.name, status="stopped")
+            raise
         except BaseException as exc:
             store.update(request.name, status="failed",
                          figures={"error": str(getattr(exc, "message", exc))[:500]})  # fmt: skip
