@@ -177,7 +177,7 @@ def register(server: MCPServer, runtime: Any) -> None:
             str | None,
             Field(description="default: the plan's"),
         ] = None,
-        confirm_token: Annotated[str | None, Field(description="once the user agreed")] = None,
+        confirm_token: str | None = None,
         batch_size: Annotated[
             int | None,
             Field(
@@ -220,7 +220,7 @@ def register(server: MCPServer, runtime: Any) -> None:
             str | None,
             Field(description="default: the plan's"),
         ] = None,
-        confirm_token: Annotated[str | None, Field(description="once the user agreed")] = None,
+        confirm_token: str | None = None,
         stop: Annotated[bool, Field(description="instead stop the running step")] = False,
     ) -> ExecuteOutput:
         """Undo the latest applied step, a named one, or all in reverse; needs confirmation. A
@@ -249,7 +249,7 @@ def register(server: MCPServer, runtime: Any) -> None:
             ),
         ] = 10_000,
         record: Annotated[bool, Field(description="write timings into the plan")] = True,
-        confirm_token: Annotated[str | None, Field(description="once the user agreed")] = None,
+        confirm_token: str | None = None,
     ) -> RehearsalOutput:
         """Time a reviewed plan's steps and rollbacks on staging or a throwaway copy; needs
         confirmation. Recording timings gives the plan a new hash: execute with that one."""
