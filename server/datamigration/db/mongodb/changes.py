@@ -40,7 +40,9 @@ def flat_filter(filt: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
 
 
 def _match(path: str, match: Mapping[str, Any]) -> dict[str, Any]:
-    return {f"{path}.{k}": v for k, v in match.items()}
+    """The documents whose array holds the element (`$elemMatch`, not `path.key`: nx-27017
+    answers a dotted equality wrongly once an index covers that path)."""
+    return {path: {"$elemMatch": dict(match)}}
 
 
 def _is_element(element: Any, match: Mapping[str, Any]) -> bool:
