@@ -31,7 +31,7 @@ import decimal
 import json
 import re
 import uuid
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, ClassVar, Self
 
@@ -506,9 +506,11 @@ class SQLBulk:
 
         return SQLSyncState(self, name)
 
-    def upsert_sql(self, table: str, columns: Sequence[str], key: Sequence[str]) -> str:
-        """INSERT of one row that updates the row with the same key instead (each database
-        package spells it)."""
+    def upsert_sql(
+        self, table: str, columns: Sequence[str], key: Sequence[str], rows: int = 1
+    ) -> str:
+        """INSERT of `rows` rows (distinct keys) that updates a row with the same key instead
+        (each database package spells it)."""
         raise self._unsupported("upsert")  # type: ignore[attr-defined]
 
     def update_sql(self, table: str, columns: Sequence[str], key: Sequence[str]) -> str:
@@ -517,18 +519,22 @@ class SQLBulk:
         sets = ", ".join(f"{q(c)} = {mark}" for c in columns)
         return f"UPDATE {q(table)} SET {sets} WHERE {_key_match(self, key)}"
 
-    def delete_sql(self, table: str, key: Sequence[str]) -> str:
-        return f"DELETE FROM {self.quote_identifier(table)} WHERE {_key_match(self, key)}"  # type: ignore[attr-defined]
+    def delete_sql(self, table: str, key: Sequence[str], rows: int = 1) -> str:
+        """DELETE of `rows` rows by key (params: each row's key values in turn)."""
+        q, mark = self.quote_identifier, self.placeholder  # type: ignore[attr-defined]
+        if len(key) == 1 and rows > 1:
+            where = f"{q(key[0])} IN ({', '.join([mark] * rows)})"
+        else:
+            where = " OR ".join([f"({_key_match(self, key)})"] * rows)
+        return f"DELETE FROM {q(table)} WHERE {where}"
 
-    def adapt_values(
-        self, table: str, columns: Sequence[str], types: Sequence[str], rows: Sequence[Any]
-    ) -> list[tuple[Any, ...]]:
-        """Rows as this database's writer shapes them for a load (JSON, time zones, ...)."""
+    def value_adapter(
+        self, table: str, columns: Sequence[str], types: Sequence[str]
+    ) -> Callable[[Sequence[Any]], tuple[Any, ...]]:
+        """A row as this database's writer shapes it for a load (JSON, time zones, ...)."""
         writer = self.writer_class(self, table, columns, (), types)
-        try:
-            return writer.adapt_rows(list(rows))
-        finally:
-            writer.cur.close()
+        writer.cur.close()
+        return writer.adapt
 
 
 def _names(table: Table | None) -> set[str]:
@@ -545,9 +551,16 @@ def _key_match(backend: Any, key: Sequence[str]) -> str:
     return " AND ".join(f"{q(k)} = {mark}" for k in key)
 
 
-def on_conflict_upsert(backend: Any, table: str, columns: Sequence[str], key: Sequence[str]) -> str:
+def values_rows(backend: Any, columns: int, rows: int) -> str:
+    one = "(" + ", ".join([backend.placeholder] * columns) + ")"
+    return ", ".join([one] * rows)
+
+
+def on_conflict_upsert(
+    backend: Any, table: str, columns: Sequence[str], key: Sequence[str], rows: int = 1
+) -> str:
     """INSERT ... ON CONFLICT (key) DO UPDATE (PostgreSQL and SQLite spell it alike)."""
-    q, mark = backend.quote_identifier, backend.placeholder
+    q = backend.quote_identifier
     rest = [c for c in columns if c not in key]
     action = (
         "DO UPDATE SET " + ", ".join(f"{q(c)} = EXCLUDED.{q(c)}" for c in rest)
@@ -556,7 +569,7 @@ def on_conflict_upsert(backend: Any, table: str, columns: Sequence[str], key: Se
     )
     return (
         f"INSERT INTO {q(table)} ({', '.join(q(c) for c in columns)}) "
-        f"VALUES ({', '.join([mark] * len(columns))}) "
+        f"VALUES {values_rows(backend, len(columns), rows)} "
         f"ON CONFLICT ({', '.join(q(k) for k in key)}) {action}"
     )
 

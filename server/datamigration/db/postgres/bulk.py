@@ -117,8 +117,10 @@ class PostgresBulk(SQLBulk):
     raw_format = "pgcopy-binary"
     parallel_after_load = True
 
-    def upsert_sql(self, table: str, columns: Sequence[str], key: Sequence[str]) -> str:
-        return on_conflict_upsert(self, table, columns, key)
+    def upsert_sql(
+        self, table: str, columns: Sequence[str], key: Sequence[str], rows: int = 1
+    ) -> str:
+        return on_conflict_upsert(self, table, columns, key, rows)
 
     def copy_out(
         self,

@@ -45,8 +45,10 @@ class SQLiteBulk(SQLBulk):
     alter_foreign_keys = False
     alter_uniques = False
 
-    def upsert_sql(self, table: str, columns: Sequence[str], key: Sequence[str]) -> str:
-        return on_conflict_upsert(self, table, columns, key)
+    def upsert_sql(
+        self, table: str, columns: Sequence[str], key: Sequence[str], rows: int = 1
+    ) -> str:
+        return on_conflict_upsert(self, table, columns, key, rows)
 
     def _pk_inline(self, table: Table) -> bool:
         pk = table.primary_key

@@ -114,6 +114,15 @@ def last_position(events: Sequence[ChangeEvent], after: Position | None) -> Posi
     return top  # type: ignore[return-value]
 
 
+def _shape(step: Step) -> tuple[str, str, tuple[str, ...]] | None:
+    """What lets upserts or deletes share one statement (None: this step goes alone)."""
+    if step.kind == "delete":
+        return ("delete", step.table, tuple(step.key))
+    if step.kind != "upsert" or step.missing:
+        return None
+    return ("upsert", step.table, tuple(step.row or {}))
+
+
 class Applier:
     """One batch at a time: plan the steps, then `write` them with the run's new position."""
 
@@ -135,10 +144,14 @@ class Applier:
 class SQLApplier(Applier):
     """Changes to a SQL target: the batch and the state row in one transaction."""
 
+    #: parameters one statement may carry (SQLite's oldest limit is 999)
+    MAX_PARAMS = 900
+
     def __init__(self, target: Any, store: Any) -> None:
         self.b = target
         self.store = store
         self.types: dict[str, dict[str, str]] = {}
+        self.adapters: dict[tuple[str, tuple[str, ...]], Any] = {}
 
     def _types(self, table: str) -> dict[str, str]:
         if table not in self.types:
@@ -154,9 +167,12 @@ class SQLApplier(Applier):
         return self.types[table]
 
     def _row(self, table: str, columns: Sequence[str], row: Mapping[str, Any]) -> tuple:
-        types = self._types(table)
-        kinds = [types.get(c, "") for c in columns]
-        return self.b.adapt_values(table, columns, kinds, [[row[c] for c in columns]])[0]
+        at = (table, tuple(columns))
+        if at not in self.adapters:
+            types = self._types(table)
+            kinds = [types.get(c, "") for c in columns]
+            self.adapters[at] = self.b.value_adapter(table, columns, kinds)
+        return tuple(self.adapters[at]([row[c] for c in columns]))
 
     def statement(self, step: Step) -> Any:
         b, table = self.b, step.table
@@ -174,7 +190,38 @@ class SQLApplier(Applier):
             return (b.update_sql(table, sets, key), params)
         return (b.upsert_sql(table, columns, key), self._row(table, columns, row))
 
+    def _grouped(self, run: list[Step]) -> list[Any]:
+        """Consecutive upserts (or deletes) of one table with the same columns as multi-row
+        statements (a batch holds each key once, so no statement touches a row twice)."""
+        table, key = run[0].table, list(run[0].key)
+        deleting = run[0].kind == "delete"
+        columns = key if deleting else list(run[0].row or {})
+        per = max(1, self.MAX_PARAMS // max(1, len(columns)))
+        out = []
+        for i in range(0, len(run), per):
+            part = run[i : i + per]
+            values = [s.key if deleting else (s.row or {}) for s in part]
+            params = tuple(v for row in values for v in self._row(table, columns, row))
+            sql = (
+                self.b.delete_sql(table, key, rows=len(part))
+                if deleting
+                else self.b.upsert_sql(table, columns, key, rows=len(part))
+            )
+            out.append((sql, params))
+        return out
+
+    def statements(self, steps: list[Step]) -> list[Any]:
+        out: list[Any] = []
+        i = 0
+        while i < len(steps):
+            j, shape = i + 1, _shape(steps[i])
+            while shape is not None and j < len(steps) and _shape(steps[j]) == shape:
+                j += 1
+            out += self._grouped(steps[i:j]) if shape is not None else [self.statement(steps[i])]
+            i = j
+        return out
+
     def write(self, run_id: str, steps: list[Step], position: Position, applied: int) -> None:
-        statements = [self.statement(s) for s in steps]
+        statements = self.statements(steps)
         statements.append(self.store.advance_statement(run_id, position, applied))
         self.b.execute(statements)
