@@ -172,6 +172,7 @@ def run_loop(
     if position is not None:
         capture.ack(position)
     figures = Figures()
+    lag: dict[str, Any] = {}
     while True:
         events = capture.read(request.batch_size)
         if events:
@@ -179,11 +180,14 @@ def run_loop(
             position, applied = result.position, applied + result.events
             if position is not None:
                 capture.ack(position)
+        due = figures.due() or not events
+        if due:  # asking the source for its lag costs a query: once a second, or when idle
+            lag = capture.lag()
         status = {"run": run, "applied": applied, "position": position, "batch": len(events),
-                  "idle": not events, "rate": figures.rate(applied), "lag": capture.lag()}  # fmt: skip
+                  "idle": not events, "rate": figures.rate(applied), "lag": lag}  # fmt: skip
         stored = store.get(run) or {}
-        if figures.due() or not events:
-            store.update(run, figures={"lag": status["lag"], "rate": status["rate"]})
+        if due:
+            store.update(run, figures={"lag": lag, "rate": status["rate"]})
         progress("batch", status)
         if stored.get("status") == "stopping" or (stop_when is not None and stop_when(status)):
             return status
