@@ -240,7 +240,18 @@ def read_debezium_lines(
                     hint="Give one Debezium event (a JSON object) per line.",
                 ) from exc
             value = obj.get("value", obj) if isinstance(obj, dict) else obj
+            if value is None or (isinstance(value, dict) and value.get("payload", 0) is None):
+                continue  # a tombstone (Kafka's delete marker after a delete event)
+            if not isinstance(value, dict):
+                raise UserInputError(
+                    f"{path}:{number} is not a Debezium change event (not a JSON object)",
+                    hint="Give one Debezium event (a JSON object) per line.",
+                )
             record_key = obj.get("key") if isinstance(obj, dict) and "value" in obj else None
             table = ((value.get("payload", value) or {}).get("source") or {}).get("table")
             columns = (key_columns or {}).get(str(table)) if table else None
-            yield from_debezium(value, key=record_key, key_columns=columns, index=number)
+            try:
+                event = from_debezium(value, key=record_key, key_columns=columns, index=number)
+            except UserInputError as exc:
+                raise UserInputError(f"{path}:{number}: {exc.message}", hint=exc.hint) from None
+            yield event
