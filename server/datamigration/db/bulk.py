@@ -528,6 +528,11 @@ class SQLBulk:
             where = " OR ".join([f"({_key_match(self, key)})"] * rows)
         return f"DELETE FROM {q(table)} WHERE {where}"
 
+    def apply_prefix(self) -> list[str]:
+        """Statements that open each applied batch's transaction (PostgreSQL: the replica
+        role, so foreign keys and user triggers act as on a logical replica)."""
+        return []
+
     def value_adapter(
         self, table: str, columns: Sequence[str], types: Sequence[str]
     ) -> Callable[[Sequence[Any]], tuple[Any, ...]]:

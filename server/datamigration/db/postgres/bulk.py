@@ -122,6 +122,20 @@ class PostgresBulk(SQLBulk):
     ) -> str:
         return on_conflict_upsert(self, table, columns, key, rows)
 
+    def apply_prefix(self) -> list[str]:
+        """`session_replication_role = replica` for the batch, as PostgreSQL's own logical
+        replication applies changes: foreign keys and triggers of the target do not fire on
+        replayed rows (a child replayed from before the snapshot may precede the delete of its
+        parent). Only where the role may set it (superuser, or granted on PostgreSQL 15+)."""
+        if getattr(self, "_replica_role", None) is None:
+            rows = self.fetch(
+                "SELECT rolsuper FROM pg_roles WHERE rolname = current_user"
+                + (" OR has_parameter_privilege('session_replication_role', 'SET')"
+                   if (self.conn.info.server_version or 0) >= 150000 else "")
+            )  # fmt: skip
+            self._replica_role = bool(rows and rows[0][0])
+        return ["SET LOCAL session_replication_role = replica"] if self._replica_role else []
+
     def copy_out(
         self,
         table: str,

@@ -152,6 +152,11 @@ class SQLApplier(Applier):
         self.store = store
         self.types: dict[str, dict[str, str]] = {}
         self.adapters: dict[tuple[str, tuple[str, ...]], Any] = {}
+        # replayed changes from before the snapshot can meet a parent the snapshot no longer
+        # has: foreign key checks are suspended for the applier's session (MariaDB, SQLite, as
+        # the copy's load does) or its batches (PostgreSQL's replica role, `apply_prefix`);
+        # the target is consistent again once caught up
+        target.before_load()
 
     def _types(self, table: str) -> dict[str, str]:
         if table not in self.types:
@@ -222,6 +227,6 @@ class SQLApplier(Applier):
         return out
 
     def write(self, run_id: str, steps: list[Step], position: Position, applied: int) -> None:
-        statements = self.statements(steps)
+        statements = [*self.b.apply_prefix(), *self.statements(steps)]
         statements.append(self.store.advance_statement(run_id, position, applied))
         self.b.execute(statements)
