@@ -48,7 +48,7 @@ def _start(runtime: Any, ctx: Context, request: Any, detach: bool) -> Any:
 
 
 def register(server: MCPServer, runtime: Any) -> None:
-    @tool(server, read_only=False, destructive=True, title="Change data capture sync")
+    @tool(server, read_only=False, destructive=True, title="CDC sync")
     async def sync(
         action: Literal["start", "status", "stop"],
         ctx: Context,
@@ -61,9 +61,8 @@ def register(server: MCPServer, runtime: Any) -> None:
         detach: bool = True,
         confirm_token: str | None = None,
     ) -> SyncOutput:
-        """Keep a target in sync. start: capture, snapshot copy, apply changes (detach: in
-        the background, else until caught up); status: lag, rate; stop: end it, drop the
-        capture. start/stop need confirmation."""
+        """CDC into a target. start: capture, snapshot copy, apply (detach: background, else
+        until caught up); status: lag, rate; stop: end, drop capture. start/stop confirmed."""
         from datamigration.confirmation import Action
         from datamigration.move.request import load_mapping
         from datamigration.move.sync.control import stop_sync, sync_status
