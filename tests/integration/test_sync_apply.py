@@ -196,3 +196,36 @@ def test_a_replayed_child_whose_parent_the_snapshot_no_longer_has_is_applied(tar
     assert sql_rows(target)[1] == {50: (77, 1.0, None)}
     apply(target, [gone], after=state["position"], applied=1)
     assert sql_rows(target) == ({}, {})
+
+
+ORDERS_MAPPING = {
+    "version": 1,
+    "collections": [{"collection": "order_docs", "root": "orders",
+                     "embed": [{"table": "users", "kind": "document", "as": "customer"}]}],
+}  # fmt: skip
+
+
+def test_a_parent_embedded_as_a_document_follows_its_changes_in_every_child(
+    pg_url: str, mongo_url: str
+) -> None:
+    from datamigration.db.change_events import ChangeEvent
+    from datamigration.move.sql_fetch import SQLFetcher
+
+    sql_target("postgres", pg_url)
+    with connect(pg_url) as b:  # the source now: where a new child reads its parent from
+        b.execute([("INSERT INTO users VALUES (1, 'alice@x.io', 'Alice A', now()), "
+                   "(2, 'b@x.io', 'bob', now())")])  # fmt: skip
+        mapping = resolve_mapping(ORDERS_MAPPING, b.inspect())
+    renamed = ChangeEvent("u", "users", {"id": 2}, None,
+                          {"id": 2, "email": "b@x.io", "name": "Bobby", "created_at": WHEN},
+                          (PG_EVENTS[-1].position[0] + 1, 0))  # fmt: skip
+    with SQLFetcher(pg_url) as fetch:
+        _, state = apply(mongo_url, PG_EVENTS, mapping=mapping, fetch=fetch)
+        docs = documents(mongo_url, "order_docs")
+        assert sorted(docs) == [10, 13] and docs[10]["status"] == "paid"
+        assert (docs[10]["customer"]["email"], docs[10]["customer"]["name"]) == (
+            "alice@x.io", "Alice A")  # fmt: skip
+        apply(mongo_url, [renamed], after=state["position"], applied=13, mapping=mapping,
+              fetch=fetch)  # fmt: skip
+    docs = documents(mongo_url, "order_docs")
+    assert docs[13]["customer"]["name"] == "Bobby" and docs[10]["customer"]["name"] == "Alice A"
