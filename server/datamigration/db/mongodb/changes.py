@@ -25,7 +25,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from pymongo import UpdateMany, UpdateOne
+from pymongo import DeleteMany, DeleteOne, UpdateMany, UpdateOne
 
 
 def flat_filter(filt: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
@@ -85,29 +85,42 @@ class DocumentChanges:
         return found == [{"x": 1}]
 
     def run(self, collection: str, ops: Sequence[Mapping[str, Any]]) -> int:
+        """Consecutive sets and deletes go in one ordered `bulk_write`; array operations,
+        which read before they write, one at a time."""
         coll = self.b.db[collection]
+        pending: list[Any] = []
         for op in ops:
+            if op["op"] in ("set", "delete"):
+                request = self._request(op)
+                if request is not None:
+                    pending.append(request)
+                continue
+            self._flush(coll, pending)
             getattr(self, "_" + op["op"])(coll, op)
+        self._flush(coll, pending)
         return len(ops)
 
-    def _call(self, what: str, fn: Any, *args: Any, **kw: Any) -> Any:
-        return self.b._call(what, fn, *args, **kw)
+    def _flush(self, coll: Any, pending: list[Any]) -> None:
+        if pending:
+            self._call("apply changes", coll.bulk_write, list(pending), ordered=True)
+            pending.clear()
 
-    def _set(self, coll: Any, op: Mapping[str, Any]) -> None:
+    def _request(self, op: Mapping[str, Any]) -> Any:
+        many, filt = bool(op.get("many")), flat_filter(op["filter"])
+        if op["op"] == "delete":
+            return DeleteMany(filt) if many else DeleteOne(filt)
         update: dict[str, Any] = {}
         if op.get("set"):
             update["$set"] = dict(op["set"])
         if op.get("on_insert") and op.get("upsert"):
             update["$setOnInsert"] = dict(op["on_insert"])
         if not update:
-            return
-        cls = UpdateMany if op.get("many") else UpdateOne
-        request = cls(flat_filter(op["filter"]), update, upsert=bool(op.get("upsert")))
-        self._call("apply changes", coll.bulk_write, [request], ordered=True)
+            return None
+        cls = UpdateMany if many else UpdateOne
+        return cls(filt, update, upsert=bool(op.get("upsert")))
 
-    def _delete(self, coll: Any, op: Mapping[str, Any]) -> None:
-        fn = coll.delete_many if op.get("many") else coll.delete_one
-        self._call("apply changes", fn, flat_filter(op["filter"]))
+    def _call(self, what: str, fn: Any, *args: Any, **kw: Any) -> Any:
+        return self.b._call(what, fn, *args, **kw)
 
     def _array_clear(self, coll: Any, op: Mapping[str, Any]) -> None:
         self._call("apply changes", coll.update_many, {}, {"$set": {op["path"]: []}})
