@@ -1,4 +1,5 @@
-"""Apply rate of the sync's applier (`move/sync/apply.py`) on PostgreSQL and SQLite targets.
+"""Apply rate of the sync's applier (`move/sync/apply.py`) on PostgreSQL, SQLite and MongoDB
+(nx-27017 on a free port unless DATAMIGRATION_TEST_MONGO_URL names one) targets.
 
 A stream of `--rows` inserts, then an update of each, then deletes of every third row, applied
 in batches of `--batch` (the sync's default 1,000) with the run's position committed in each
@@ -13,12 +14,14 @@ from __future__ import annotations
 import sys
 import tempfile
 import time
+import uuid
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "server"))
 
 from _copybench import ADMIN_URL, databases
 from _runner import Figure, bench_args, report
+from bench_copy_mongo_embedded import mongo_server
 
 from datamigration.db import connect
 from datamigration.db.change_events import ChangeEvent
@@ -40,9 +43,17 @@ def stream(rows: int) -> list[ChangeEvent]:
     return out
 
 
-def apply_rate(url: str, events: list[ChangeEvent], batch: int) -> float:
+def fresh(url: str) -> str:
+    """An empty `items` table (a new database on MongoDB)."""
+    if url.startswith("mongodb"):
+        return f"{url}/dm_bench_apply_{uuid.uuid4().hex[:8]}"
     with connect(url) as b:
         b.execute(["DROP TABLE IF EXISTS items", DDL])
+    return url
+
+
+def apply_rate(url: str, events: list[ChangeEvent], batch: int) -> float:
+    with connect(fresh(url)) as b:
         store = b.sync_state_table("_datamigration_sync")
         store.ensure()
         store.put(sync_record(run_id="bench", status="running", fingerprint="f"))
@@ -55,8 +66,7 @@ def apply_rate(url: str, events: list[ChangeEvent], batch: int) -> float:
 
 
 def load_rate(url: str, rows: int, batch: int) -> float:
-    with connect(url) as b:
-        b.execute(["DROP TABLE IF EXISTS items", DDL])
+    with connect(fresh(url)) as b:
         data = [(i, f"c{i}", i) for i in range(1, rows + 1)]
         started = time.perf_counter()
         with b.bulk_writer("items", ["id", "label", "n"], ["id"], ["int", "varchar", "int"]) as w:
@@ -77,12 +87,18 @@ def main() -> int:
     events = stream(rows)
     figures = []
     with databases(ADMIN_URL, "apply") as (pg,), tempfile.TemporaryDirectory() as tmp:
-        for label, url in (("PostgreSQL", pg), ("SQLite", f"sqlite:///{tmp}/apply.db")):
+        mongo, proc = mongo_server(Path(tmp))
+        targets = [("PostgreSQL", pg), ("SQLite", f"sqlite:///{tmp}/apply.db"),
+                   ("MongoDB", mongo)]  # fmt: skip
+        for label, url in targets:
             ours = max(apply_rate(url, events, args.batch) for _ in range(args.repeats))
             anchor = max(load_rate(url, rows, args.batch) for _ in range(args.repeats))
             figures.append(Figure(f"apply {len(events):,} changes into {label}", ours, anchor,
                                   "changes/s", better="higher",
                                   note="anchor: the copy's bulk load of the rows (rows/s)"))  # fmt: skip
+        if proc is not None:
+            proc.terminate()
+            proc.wait()
     return report("sync_apply", figures, args)
 
 
