@@ -226,3 +226,16 @@ def test_a_detached_sync_refuses_a_password_written_in_the_url(
     assert main(argv) == 2
     assert not list(workspace_dir.rglob("request.json"))
     assert not list(workspace_dir.rglob("pid"))
+
+
+def test_status_of_every_run_reports_an_unreachable_target_beside_the_others(
+    target: str, workspace_dir: Path
+) -> None:
+    start_sync(request(target, workspace_dir, FIXTURE, run="reachable"), stop_when=lambda s: True)
+    ws = Workspace.open(workspace_dir)
+    gone = SyncRequest("src", "postgresql://postgres@127.0.0.1:1/none", ("users",), run="gone",
+                       workspace=str(workspace_dir), events_file=str(FIXTURE))  # fmt: skip
+    assert RunFiles(ws, "gone").write_spec(gone)
+    runs = {r["run"]: r for r in sync_status(ws)["runs"]}
+    assert runs["reachable"]["state"]["status"] == "stopped"
+    assert "error" in runs["gone"] and runs["gone"]["hint"]

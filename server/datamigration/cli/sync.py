@@ -108,6 +108,9 @@ def cmd_sync_start(args: argparse.Namespace) -> int:
 def _status_text(answer: dict[str, Any]) -> str:
     lines = []
     for item in answer["runs"]:
+        if item.get("error"):
+            lines.append(f"{item['run']}: {item['error']} ({item.get('hint', '')})")
+            continue
         st = item.get("state") or {}
         figures = st.get("figures") or {}
         alive = f"process {item['pid']}" if item["alive"] else "no process"

@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from datamigration.coordination.locking import pid_alive
-from datamigration.errors import NotFoundError, UserInputError
+from datamigration.errors import DataMigrationError, NotFoundError, UserInputError
 from datamigration.move.sync.request import SyncRequest, check_run_name, literal_password
 
 #: seconds `stop_sync` waits for the applying process to finish its batch and exit
@@ -128,27 +128,36 @@ def sync_status(
 ) -> dict[str, Any]:  # fmt: skip
     """The state of one run (or every run this workspace knows): status, position, applied
     count, lag and rate, whether its process is alive, and capture objects on the source."""
+    if run:
+        return {"runs": [_status_of(workspace, check_run_name(run), target, source)]}
+    out = []
+    for name in local_runs(workspace):
+        try:
+            out.append(_status_of(workspace, name, target, source))
+        except DataMigrationError as exc:  # one unreachable run does not hide the others
+            out.append({"run": name, "error": exc.message, "hint": exc.hint})
+    return {"runs": out}
+
+
+def _status_of(workspace: Any, name: str, target: str | None, source: str | None) -> dict[str, Any]:
     from datamigration.db import connect
     from datamigration.db.syncstate import SYNC_STATE_TABLE
 
-    runs = [check_run_name(run)] if run else local_runs(workspace)
-    out = []
-    for name in runs:
-        request = _request_of(workspace, name, target, source)
-        files = RunFiles(workspace, name)
-        with connect(request.target, workspace) as dst:
-            store = dst.sync_state_table(SYNC_STATE_TABLE)
-            store.ensure()
-            state = store.get(name)
-        item = {"run": name, "alive": files.alive(), "pid": files.pid() if files.alive() else None,
-                "state": state, "leftovers": []}  # fmt: skip
-        if state is None:
-            item["note"] = "no state row on the target (never started, or removed)"
-        if request.source and not request.events_file:
-            with connect(request.source, workspace) as src:
-                item["leftovers"] = [x for x in src.capture_leftovers() if x.get("run") == name]
-        out.append(item)
-    return {"runs": out}
+    request = _request_of(workspace, name, target, source)
+    files = RunFiles(workspace, name)
+    with connect(request.target, workspace) as dst:
+        store = dst.sync_state_table(SYNC_STATE_TABLE)
+        store.ensure()
+        state = store.get(name)
+    alive = files.alive()
+    item = {"run": name, "alive": alive, "pid": files.pid() if alive else None,
+            "state": state, "leftovers": []}  # fmt: skip
+    if state is None:
+        item["note"] = "no state row on the target (never started, or removed)"
+    if request.source and not request.events_file:
+        with connect(request.source, workspace) as src:
+            item["leftovers"] = [x for x in src.capture_leftovers() if x.get("run") == name]
+    return item
 
 
 def stop_sync(
