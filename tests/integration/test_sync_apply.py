@@ -229,3 +229,19 @@ def test_a_parent_embedded_as_a_document_follows_its_changes_in_every_child(
               fetch=fetch)  # fmt: skip
     docs = documents(mongo_url, "order_docs")
     assert docs[13]["customer"]["name"] == "Bobby" and docs[10]["customer"]["name"] == "Alice A"
+
+
+def test_a_composite_key_becomes_an_object_id_and_a_rerun_keeps_one_document(mongo_url) -> None:
+    from datamigration.db.change_events import ChangeEvent
+
+    def put(pos: int, qty: int) -> ChangeEvent:
+        row = {"order_id": 7, "line": 2, "qty": qty}
+        return ChangeEvent("c" if pos == 1 else "u", "lines", {"order_id": 7, "line": 2},
+                           None, row, (pos, 0))  # fmt: skip
+
+    apply(mongo_url, [put(1, 1), put(2, 5)])
+    apply(mongo_url, [put(1, 1), put(2, 5), put(3, 9)])  # a replay plus one newer change
+    base, db = mongo_url.rsplit("/", 1)
+    with pymongo.MongoClient(base) as client:
+        (doc,) = list(client[db]["lines"].find())
+    assert doc["_id"] == {"order_id": 7, "line": 2} and doc["qty"] == 9
