@@ -9,9 +9,10 @@ PostgreSQL/MySQL/SQLite, the MySQL binlog) yields `ChangeEvent`s; the applier
 Ordering: a capture yields events in commit order. `position` is a pair (commit position,
 index inside the transaction), so it grows strictly along the stream even when transactions
 interleave on the source (PostgreSQL: the commit LSN as an integer, then the change's index in
-its transaction; a trigger change table: (change id, 0)). The applier keeps the newest
-position per key, so replaying a batch is harmless; the capture is acknowledged up to a
-position only after the target holds everything before it.
+its transaction; a trigger change table: (batch the reader stamped, 2 * change id + 1), see
+db/trigger_capture.py; the MySQL binlog: (file number << 40 | commit end offset, index)). The
+applier keeps the newest position per key, so replaying a batch is harmless; the capture is
+acknowledged up to a position only after the target holds everything before it.
 """
 
 from __future__ import annotations
