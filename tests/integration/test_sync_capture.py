@@ -115,3 +115,59 @@ def test_postgres_to_mongodb_users_embedding_orders_follow_the_writes(
     assert {k: d["name"] for k, d in docs.items()} == users
     assert {k: [o["id"] for o in d["orders"]] for k, d in docs.items() if d["orders"]} == orders
     stop_sync(Workspace.open(workspace_dir), "pg_mongo")
+
+
+def test_a_sync_killed_during_its_snapshot_resumes_the_copy_and_then_the_changes(
+    tmp_path: Path, workspace_dir: Path, pg_url: str
+) -> None:
+    import os
+    import signal
+    import time
+
+    from datamigration.move.sync.control import spawn
+
+    db = tmp_path / "big.db"
+    with sqlite3.connect(db) as conn:
+        conn.execute("CREATE TABLE items (id INTEGER PRIMARY KEY, label TEXT NOT NULL)")
+        conn.executemany(
+            "INSERT INTO items VALUES (?, ?)", ((i, f"l{i}") for i in range(1, 300_001))
+        )
+    source = f"sqlite:///{db}"
+    _needs_capture(source)
+    ws = Workspace.open(workspace_dir)
+    request = SyncRequest(source, pg_url, ("items",), run="snap_kill", workspace=str(workspace_dir))
+
+    def state() -> dict:
+        with connect(pg_url) as b:
+            store = b.sync_state_table("_datamigration_sync")
+            store.ensure()
+            return store.get("snap_kill") or {}
+
+    def wait(check, deadline_s: float = 120.0):
+        end = time.monotonic() + deadline_s
+        while time.monotonic() < end:
+            if value := check():
+                return value
+            time.sleep(0.02)
+        raise AssertionError("condition not met before the deadline")
+
+    first = spawn(request, ws)
+    wait(lambda: (state().get("info") or {}).get("snapshot_started"))
+    os.kill(first["pid"], signal.SIGKILL)
+    os.waitpid(first["pid"], 0)
+    assert not (state().get("info") or {}).get("snapshot")  # killed inside the copy
+    with sqlite3.connect(db) as conn:  # the application goes on writing meanwhile
+        conn.execute("UPDATE items SET label = 'changed' WHERE id <= 100")
+        conn.execute("DELETE FROM items WHERE id > 299990")
+    second = spawn(request, ws)
+    wait(lambda: (s := state()).get("info", {}).get("snapshot") and s.get("applied", 0) >= 110)
+    with sqlite3.connect(db) as conn:
+        conn.execute("INSERT INTO items VALUES (400000, 'late')")
+    wait(lambda: state().get("applied", 0) >= 111)
+    stop_sync(ws, "snap_kill")
+    os.waitpid(second["pid"], 0)
+    with psycopg.connect(pg_url) as conn:
+        got = conn.execute(
+            "SELECT count(*), count(*) FILTER (WHERE label = 'changed'), max(id) FROM items"
+        ).fetchone()
+    assert got == (299_991, 100, 400_000)
