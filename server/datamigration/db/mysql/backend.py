@@ -12,11 +12,13 @@ from datamigration.db.mysql.executor import MySQLExecutor
 from datamigration.db.mysql.explain import MySQLExplain
 from datamigration.db.mysql.introspect import MySQLIntrospection
 from datamigration.db.mysql.metrics import MySQLMetrics
+from datamigration.db.mysql.pause import MySQLPause
 from datamigration.db.mysql.query import MySQLQuery
 
 
 @register_backend
 class MySQLBackend(
+    MySQLPause,
     MySQLBulk,
     MySQLQuery,
     MySQLIntrospection,

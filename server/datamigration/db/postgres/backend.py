@@ -12,12 +12,14 @@ from datamigration.db.postgres.executor import PostgresExecutor
 from datamigration.db.postgres.explain import PostgresExplain
 from datamigration.db.postgres.introspect import PostgresIntrospection
 from datamigration.db.postgres.metrics import PostgresMetrics
+from datamigration.db.postgres.pause import PostgresPause
 from datamigration.db.postgres.probes import PostgresProbes
 from datamigration.db.postgres.query import PostgresQuery
 
 
 @register_backend
 class PostgresBackend(
+    PostgresPause,
     PostgresBulk,
     PostgresQuery,
     PostgresIntrospection,

@@ -12,11 +12,13 @@ from datamigration.db.sqlite.executor import SQLiteExecutor
 from datamigration.db.sqlite.explain import SQLiteExplain
 from datamigration.db.sqlite.introspect import SQLiteIntrospection
 from datamigration.db.sqlite.metrics import SQLiteMetrics
+from datamigration.db.sqlite.pause import SQLitePause
 from datamigration.db.sqlite.query import SQLiteQuery
 
 
 @register_backend
 class SQLiteBackend(
+    SQLitePause,
     SQLiteBulk,
     SQLiteQuery,
     SQLiteIntrospection,
