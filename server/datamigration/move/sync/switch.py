@@ -1,0 +1,291 @@
+"""The moment of a cutover (and of its rollback): pause writes, drain, prove equal, flip.
+
+Why a module of its own: the cutover and the rollback after it are the same act in opposite
+directions: writes to one side pause (a lock taken by the database, `Backend.pause_writes`, or
+the application's flag), the sync run that carries that side's changes to the other is drained
+past the position read under the pause, the checksum diff of the two sides must be empty, and
+only then is the read/write flag flipped and the pause released. A diff that is not empty, or
+a pause that would outlast its bound, releases with nothing flipped.
+
+The sync runs in a process of its own (`move/sync/runner.py`); this module reads its applied
+position from `sync_status` and the source's position from the capture (`ChangeCapture`
+contract), so the drain works the same for every capture method.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from typing import Any
+
+from datamigration.db import connect
+from datamigration.errors import ConflictError, DatabaseError, DataMigrationError
+
+Say = Callable[[str, dict[str, Any]], None]
+#: how often the drain looks at the sync's applied position while writes are paused
+DRAIN_POLL_S = 0.02
+#: how long the application's flag is given to reach every writer before the pause counts
+FLAG_GRACE_S = 0.2
+#: attempts to take the lock before the cutover gives up (each waits its lock timeout)
+LOCK_ATTEMPTS = 3
+
+
+class CutoverAbortedError(ConflictError):
+    """The cutover stopped before flipping anything: the source still serves, sync runs on."""
+
+
+@dataclass(frozen=True)
+class Sides:
+    """One direction of a switch: writes pause on `origin`, run `run` carries them to `dest`."""
+
+    run: str
+    origin: str
+    dest: str
+    tables: tuple[str, ...]
+    method: str = "auto"
+    #: resolved document mapping (a MongoDB target), for the mapped diff
+    mapping: Any = None
+    #: the diff compares source -> target in this order (the original direction)
+    diff_pair: tuple[str, str] = ("", "")
+
+
+@dataclass
+class Switch:
+    """What one switch did: pause length, drain, diff, flip."""
+
+    pause_ms: float | None = None
+    paused_by: dict[str, Any] = field(default_factory=dict)
+    drained_to: Any = None
+    diff: dict[str, Any] = field(default_factory=dict)
+    flipped: bool = False
+    reverse_from: Any = None
+
+
+def sync_status(run: str, workspace: Any) -> dict[str, Any]:
+    from datamigration.move.sync.runner import sync_status as status
+
+    return dict(status(run, workspace=workspace))
+
+
+def applied_position(status: Mapping[str, Any]) -> tuple[int, int] | None:
+    """The last position the run applied (and committed on its target), or None."""
+    pos = status.get("last_position", status.get("applied_position"))
+    return (int(pos[0]), int(pos[1])) if pos else None
+
+
+def lag_seconds(status: Mapping[str, Any]) -> float | None:
+    lag = status.get("lag") or {}
+    seconds = lag.get("seconds") if isinstance(lag, Mapping) else None
+    return None if seconds is None else float(seconds)
+
+
+def wait_for_lag(
+    run: str, workspace: Any, bound_s: float, wait_s: float, say: Say, *, sleep: Any = time.sleep
+) -> dict[str, Any]:
+    """Poll the run until its lag is at most `bound_s`; refuse when it failed or stopped, or
+    when `wait_s` passes first."""
+    deadline = time.monotonic() + wait_s
+    while True:
+        status = sync_status(run, workspace)
+        state = str(status.get("status") or "")
+        if state in ("failed", "stopped", "cut_over"):
+            raise CutoverAbortedError(
+                f"sync {run} is {state}: there is nothing to cut over",
+                hint=f"Look at `sync status {run}`; start the sync again (sync start) first.",
+                run=run,
+                status=state,
+            )
+        lag = lag_seconds(status)
+        say("lag", {"run": run, "lag_seconds": lag, "apply_rate": status.get("apply_rate")})
+        if lag is not None and lag <= bound_s and state in ("running", "streaming", ""):
+            return status
+        if time.monotonic() > deadline:
+            raise CutoverAbortedError(
+                f"sync {run} lags {lag if lag is not None else 'unknown'} s, over the bound of "
+                f"{bound_s:g} s, after waiting {wait_s:g} s; nothing was paused or flipped",
+                hint="Wait for a quieter moment, or raise lag_max_s.",
+                run=run,
+                lag_seconds=lag,
+            )
+        sleep(0.2)
+
+
+@contextmanager
+def paused(
+    sides: Sides, workspace: Any, how: str, lock_timeout_ms: int, flag: Callable[[bool], Any],
+    say: Say,
+) -> Iterator[dict[str, Any]]:  # fmt: skip
+    """Writes to `sides.tables` on `sides.origin` pause inside the block (see the module
+    docstring); yields what paused them."""
+    if how == "flag":
+        flag(True)
+        try:
+            time.sleep(FLAG_GRACE_S)
+            yield {"method": "flag", "lock": None, "grace_ms": FLAG_GRACE_S * 1000}
+        finally:
+            flag(False)
+        return
+    backend = connect(sides.origin, workspace)
+    try:
+        for attempt in range(1, LOCK_ATTEMPTS + 1):
+            try:
+                pause = backend.pause_writes(sides.tables, lock_timeout_ms)
+                taken = pause.__enter__()
+                break
+            except DatabaseError as exc:
+                say("lock_wait", {"attempt": attempt, "error": exc.message})
+                if attempt == LOCK_ATTEMPTS:
+                    raise CutoverAbortedError(
+                        f"the write pause could not take its lock on {', '.join(sides.tables)} "
+                        f"in {LOCK_ATTEMPTS} attempts of {lock_timeout_ms} ms: {exc.message}; "
+                        "nothing was flipped",
+                        hint="A long transaction holds the table; retry the cutover when it "
+                        "ends, or pause writes with the application's flag (write_pause flag).",
+                    ) from None
+        try:
+            yield taken
+        except BaseException as exc:
+            pause.__exit__(type(exc), exc, exc.__traceback__)
+            raise
+        else:
+            pause.__exit__(None, None, None)
+    finally:
+        backend.close()
+
+
+def drain(
+    sides: Sides, workspace: Any, capture: Any, upto: Any, deadline: float, say: Say
+) -> tuple[int, int] | None:
+    """Wait until run `sides.run` has applied everything the capture holds up to `upto` (read
+    under the pause); refuse at `deadline`. Done when the applied position passed `upto`, or
+    when the capture has no event beyond the applied position (a WAL position moves on without
+    events of ours)."""
+    while True:
+        applied = applied_position(sync_status(sides.run, workspace))
+        if applied is not None and tuple(upto) <= applied:
+            return applied
+        try:
+            pending = [e for e in capture.read(1_000) if applied is None or e.position > applied]
+        except DataMigrationError:  # the sync process holds the slot this instant: look again
+            pending = [None]
+        if not pending:
+            return applied
+        if time.monotonic() > deadline:
+            raise CutoverAbortedError(
+                f"sync {sides.run} did not apply the last changes within the pause bound "
+                f"({len(pending)} or more still pending); released, nothing was flipped",
+                hint="Raise pause_max_ms, or cut over when the write rate is lower.",
+                run=sides.run,
+            )
+        say("draining", {"run": sides.run, "pending": len(pending)})
+        time.sleep(DRAIN_POLL_S)
+
+
+def final_diff(sides: Sides, workspace: Any) -> dict[str, Any]:
+    """The checksum diff of every moved table (the mapped diff for a document mapping):
+    `identical`, the counts, and a few keys per table."""
+    from datamigration.move.mapped_diff import diff_mapped
+    from datamigration.validate.diff import diff_tables
+    from datamigration.validate.diff_plan import DiffOptions
+
+    source, target = sides.diff_pair
+    options = DiffOptions(max_keys=20)
+    if sides.mapping is not None:
+        report = diff_mapped(source, target, sides.mapping, options, workspace)
+        return {k: report[k] for k in ("identical", "missing_count", "extra_count",
+                                       "changed_count", "seconds")}  # fmt: skip
+    tables = []
+    for t in sides.tables:
+        r = diff_tables(source, t, target, t, options, workspace)
+        tables.append({"table": t, "identical": r["identical"], "rows": r["rows_compared"],
+                       "missing": r["missing"][:5], "extra": r["extra"][:5],
+                       "changed": r["changed"][:5], "seconds": r["seconds"]})  # fmt: skip
+    return {"identical": all(t["identical"] for t in tables), "tables": tables}
+
+
+def switch(
+    sides: Sides,
+    workspace: Any,
+    *,
+    how: str,
+    pause_max_ms: int,
+    pause_flag: Callable[[bool], Any],
+    flip: Callable[[], Any],
+    reverse: Any,
+    say: Say,
+) -> Switch:
+    """Pause, drain, diff, flip, release (see the module docstring). `reverse` is the capture
+    that will carry the other side's writes back (or None): its position at the flip is where
+    the way back starts."""
+    out = Switch()
+    src = connect(sides.origin, workspace)
+    try:
+        capture = src.change_capture(sides.run, sides.tables, method=sides.method)
+        lock_ms = max(10, min(pause_max_ms, 2_000))
+        started = 0.0
+        try:
+            with paused(sides, workspace, how, lock_ms, pause_flag, say) as out.paused_by:
+                started = time.perf_counter()
+                bound = started + pause_max_ms / 1000
+                say("paused", {"by": out.paused_by["method"]})
+                out.drained_to = drain(sides, workspace, capture, capture.current_position(),
+                                       bound, say)  # fmt: skip
+                out.diff = final_diff(sides, workspace)
+                _check(out, sides, started, pause_max_ms)
+                if reverse is not None:
+                    out.reverse_from = reverse.current_position()
+                    reverse.ack(out.reverse_from)
+                flip()
+                out.flipped = True
+        finally:
+            if started:
+                out.pause_ms = round((time.perf_counter() - started) * 1000, 1)
+        say("released", {"pause_ms": out.pause_ms, "flipped": out.flipped})
+        return out
+    finally:
+        src.close()
+
+
+def _check(out: Switch, sides: Sides, started: float, pause_max_ms: int) -> None:
+    """Refuse to flip on a difference or an overlong pause (released by the caller's block)."""
+    spent = (time.perf_counter() - started) * 1000
+    if not out.diff.get("identical"):
+        raise CutoverAbortedError(
+            f"the final checksum diff of {', '.join(sides.tables)} is not empty under the "
+            "pause: released, nothing was flipped",
+            hint="Look at the differing keys (diff); a write that bypassed the capture, or "
+            "someone else writing to the target, leaves them. Fix, then cut over again.",
+            diff=out.diff,
+            pause_ms=round(spent, 1),
+        )
+    if spent > pause_max_ms:
+        raise CutoverAbortedError(
+            f"the pause would outlast its bound ({spent:.0f} ms > {pause_max_ms} ms, the final "
+            "diff included): released, nothing was flipped",
+            hint="Raise pause_max_ms, or pause writes with the application's flag.",
+            diff=out.diff,
+            pause_ms=round(spent, 1),
+        )
+
+
+def settle(sides: Sides, workspace: Any, wait_s: float = 5.0) -> tuple[int, int] | None:
+    """After the release: writes that waited behind the pause commit on the old side a moment
+    later; let the run carry them before it stops (bounded)."""
+    deadline = time.monotonic() + wait_s
+    src = connect(sides.origin, workspace)
+    try:
+        capture = src.change_capture(sides.run, sides.tables, method=sides.method)
+        time.sleep(0.1)
+        try:
+            return drain(sides, workspace, capture, capture.current_position(), deadline,
+                         lambda e, d: None)  # fmt: skip
+        except CutoverAbortedError:
+            return None
+    finally:
+        src.close()
+
+
+def tables_of(value: Sequence[str] | str) -> tuple[str, ...]:
+    return (value,) if isinstance(value, str) else tuple(value)
