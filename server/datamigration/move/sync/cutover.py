@@ -61,11 +61,11 @@ class CutoverRequest:
 
     def checked(self) -> CutoverRequest:
         """Refuse a malformed run or flag name, a bad bound or pause method (model input)."""
-        if not RUN_NAME.match(self.run or ""):
+        if not RUN_NAME.fullmatch(self.run or ""):
             raise UserInputError(f"run name {self.run!r} is not a sync run's name",
                                  hint="Run names match ^[a-z0-9_]{1,35}$ (see sync status).")  # fmt: skip
         for name in (self.flag, self.pause_flag):
-            if name is not None and not FLAG_NAME.match(name):
+            if name is not None and not FLAG_NAME.fullmatch(name):
                 raise UserInputError(f"flag name {name!r} is not allowed",
                                      hint="Use letters, digits, _ . - (at most 100).")  # fmt: skip
         if self.write_pause not in ("lock", "flag"):
