@@ -30,18 +30,22 @@ def _mapping(ctx: RunContext, op: Operation) -> dict[str, Any] | None:
 
 @runs("sync_start")
 class SyncStartRunner(OperationRunner):
-    """Start capture + snapshot + streaming in the background; reverse: stop and tear down."""
+    """Start capture + snapshot + streaming in a background process (`move.sync.control.
+    spawn`); reverse: stop it and remove the capture from the source."""
 
     def run(self, ctx: RunContext, step: Step, op: Operation) -> dict[str, Any]:
-        from datamigration.move.sync.runner import SyncRequest, start_sync, sync_status
+        from datamigration.move.sync.control import spawn
+        from datamigration.move.sync.request import SyncRequest
+        from datamigration.move.sync.switch import sync_status
 
         p = op.params
         try:
-            status = dict(sync_status(p["run"], workspace=ctx.workspace))
+            status = sync_status(str(p["run"]), ctx.workspace, target=str(p["target"]),
+                                 source=ctx.url)  # fmt: skip
         except DataMigrationError:
             status = {}
-        if status.get("status") in ("running", "streaming", "snapshot", "starting"):
-            return {"sync": {"run": p["run"], "already": status.get("status")}}
+        if status.get("status") == "running" and status.get("alive"):
+            return {"sync": {"run": p["run"], "already": "running"}}
         request = SyncRequest(
             source=ctx.url,
             target=str(p["target"]),
@@ -50,17 +54,17 @@ class SyncStartRunner(OperationRunner):
             workspace=str(ctx.workspace.root),
             mapping=_mapping(ctx, op),
             method=str(p.get("method") or "auto"),
-            batch_size=int(p.get("batch_size") or 10_000),
         )
-        started = start_sync(request)
-        ctx.progress("sync_started", run=p["run"])
-        return {"sync": {"run": p["run"], "started": _plain(started)}}
+        started = spawn(request, ctx.workspace)
+        ctx.progress("sync_started", run=p["run"], pid=started.get("pid"))
+        return {"sync": {"run": p["run"], "started": started}}
 
     def reverse(self, ctx: RunContext, step: Step, op: Operation) -> dict[str, Any]:
-        from datamigration.move.sync.runner import stop_sync
+        from datamigration.move.sync.control import stop_sync
 
-        out = stop_sync(op.params["run"], teardown=True, workspace=ctx.workspace)
-        return {"sync": {"run": op.params["run"], "stopped": _plain(out)}}
+        out = stop_sync(ctx.workspace, str(op.params["run"]), teardown=True,
+                        target=str(op.params["target"]), source=ctx.url)  # fmt: skip
+        return {"sync": out}
 
 
 @runs("sync_catch_up")
@@ -77,8 +81,10 @@ class SyncCatchUpRunner(OperationRunner):
         bound = float(p.get("lag_max_s") or 5.0)
         deadline = time.monotonic() + float(p.get("timeout_s") or 3600)
         while True:
-            status = sync_status(run, ctx.workspace)
+            status = sync_status(run, ctx.workspace, target=str(p["target"]), source=ctx.url)
             state = str(status.get("status") or "")
+            if state == "running" and not status.get("alive"):
+                state = "failed"  # the row says running, but no process applies it
             lag = lag_seconds(status)
             ctx.progress("sync_lag", run=run, status=state, lag_seconds=lag,
                          applied=status.get("applied"), apply_rate=status.get("apply_rate"))  # fmt: skip
@@ -107,7 +113,7 @@ class SyncCatchUpRunner(OperationRunner):
 
 
 def _reached(until: str, status: dict[str, Any], lag: float | None, bound: float) -> bool:
-    snapshot_done = bool(status.get("snapshot_done")) or str(status.get("phase")) == "streaming"
+    snapshot_done = bool(status.get("snapshot_done"))
     if until == "snapshot":
         return snapshot_done
     return snapshot_done and lag is not None and lag <= bound
@@ -150,12 +156,3 @@ class CutoverRunner(OperationRunner):
 
 def _progress(ctx: RunContext) -> Any:
     return lambda event, data: ctx.progress(f"cutover_{event}", **data)
-
-
-def _plain(value: Any) -> Any:
-    """A runner's answer as JSON-able data (a dataclass or a mapping)."""
-    import dataclasses
-
-    if dataclasses.is_dataclass(value) and not isinstance(value, type):
-        return dataclasses.asdict(value)
-    return dict(value) if isinstance(value, dict) else value

@@ -158,7 +158,7 @@ def _prepare(c: Ctx, table: str, base: dict[str, Any]) -> Any:
         "sync_start",
         f"start sync {run}: capture changes of {table} (method auto), then snapshot copy and "
         "streaming in the background",
-        base | {"method": "auto", "batch_size": c.batch},
+        base | {"method": "auto"},
         reverse=(stop,),
     )
     return step(

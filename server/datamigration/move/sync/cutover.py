@@ -137,25 +137,28 @@ class _Say:
             self.notes.append(f"status.json: {exc.message}")
 
 
-def _sides(req: CutoverRequest, ws: Workspace) -> tuple[sw.Sides, dict[str, Any]]:
-    """The forward direction from the request, filled in from the run's status."""
-    status = sw.sync_status(req.run, ws)
-    source = req.source or status.get("source_url") or status.get("source")
-    target = req.target or status.get("target_url") or status.get("target")
-    tables = req.tables or sw.tables_of(status.get("tables") or ())
+def _sides(req: CutoverRequest, ws: Workspace) -> sw.Sides:
+    """The forward direction: the request's sides, else the run's own (its local record)."""
+    from datamigration.move.sync.control import RunFiles
+
+    spec = RunFiles(ws, req.run).spec()
+    source = req.source or (spec.source if spec else None)
+    target = req.target or (spec.target if spec else None)
+    tables = req.tables or (spec.tables if spec else ())
     if not source or not target or not tables:
-        raise UserInputError(f"sync run {req.run} does not say its source, target and tables",
-                             hint="Pass source, target and tables.")  # fmt: skip
-    mapping = req.mapping or status.get("mapping")
+        raise UserInputError(f"sync run {req.run} has no local record of its source, target "
+                             "and tables (a URL with a password is not recorded)",
+                             hint="Pass source, target and tables.", run=req.run)  # fmt: skip
+    mapping = req.mapping or (spec.mapping if spec else None)
     resolved = None
     if mapping:
         from datamigration.move.mapping import resolve_mapping
 
         with connect(source, ws) as backend:
-            resolved = resolve_mapping(mapping, backend.inspect(tables=list(tables)))
-    method = str(status.get("method") or status.get("capture_method") or "auto")
-    sides = sw.Sides(req.run, source, target, tuple(tables), method, resolved, (source, target))
-    return sides, status
+            resolved = resolve_mapping(mapping, backend.inspect())
+    status = sw.sync_status(req.run, ws, target=target, source=source)
+    method = str(status.get("method") or (spec.method if spec else "auto") or "auto")
+    return sw.Sides(req.run, source, target, tuple(tables), method, resolved, (source, target))
 
 
 def _flag_setter(ws: Workspace, key: str, flags_file: str | None) -> Callable[[bool], Any]:
@@ -181,10 +184,11 @@ def cutover(req: CutoverRequest, *, progress: Progress | None = None) -> dict[st
     req = req.checked()
     ws = Workspace.open(req.workspace)
     say = _Say(ws, req, progress)
-    sides, _ = _sides(req, ws)
+    sides = _sides(req, ws)
     flag = req.flag or f"{sides.tables[0]}_reads_from_target"
     say.phase("cutover", "started", lag_max_s=req.lag_max_s, pause_max_ms=req.pause_max_ms)
-    sw.wait_for_lag(req.run, ws, req.lag_max_s, req.wait_s, say)
+    sw.wait_for_lag(req.run, ws, req.lag_max_s, req.wait_s, say, target=sides.dest,
+                    source=sides.origin)  # fmt: skip
     reverse = _prepare_reverse(sides, ws)
     try:
         done = sw.switch(
@@ -201,8 +205,8 @@ def cutover(req: CutoverRequest, *, progress: Progress | None = None) -> dict[st
         say.phase("cutover", "aborted", error=exc.message, pause_ms=exc.data.get("pause_ms"))
         raise
     settled = sw.settle(sides, ws)
-    _stop(req.run, ws, teardown=True)
-    way_back = _start_back(sides, ws, reverse, req)
+    _stop(sides, ws, status="cut_over")
+    way_back = _start_back(sides, ws, reverse, done.reverse_from)
     record = {
         "run": req.run, "state": "cut_over", "at": _now(), "flag": flag,
         "flags_file": req.flags_file, "source": _storable(sides.origin, ws),
@@ -220,20 +224,30 @@ def cutover(req: CutoverRequest, *, progress: Progress | None = None) -> dict[st
     }  # fmt: skip
 
 
-def _start_back(
-    sides: sw.Sides, ws: Workspace, reverse: Any, req: CutoverRequest
-) -> dict[str, Any]:
-    """Start the reverse run target → source from the position taken at the flip."""
+def _start_back(sides: sw.Sides, ws: Workspace, reverse: Any, start_at: Any) -> dict[str, Any]:
+    """Start the reverse run target → source from the position taken at the flip: its state
+    row is written first with the snapshot marked skipped and that position, so only the
+    writes made after the cutover flow back."""
     if reverse is None:
         return {"run": None, "writes_after_cutover": _document_writes_note(sides)}
     reverse.backend.close()
-    from datamigration.move.sync.runner import SyncRequest, start_sync
+    from datamigration.db.syncstate import SYNC_STATE_TABLE, now_text, sync_record
+    from datamigration.move.sync.control import spawn
+    from datamigration.move.sync.request import SyncRequest
 
-    run = req.run + BACK_SUFFIX
+    run = sides.run + BACK_SUFFIX
     request = SyncRequest(source=sides.dest, target=sides.origin, tables=sides.tables, run=run,
-                          workspace=str(ws.root), snapshot=False)  # fmt: skip
-    started = start_sync(request)
-    return {"run": run, "started": bool(started), "from_position": None}
+                          workspace=str(ws.root))  # fmt: skip
+    info = {"tables": list(sides.tables), "started": now_text(), "method": "auto",
+            "snapshot": {"skipped": f"the way back of {sides.run}: only writes after the "
+                                    "cutover flow back"}}  # fmt: skip
+    with connect(sides.origin, ws) as src:
+        store = src.sync_state_table(SYNC_STATE_TABLE)
+        store.ensure()
+        store.put(sync_record(run_id=run, status="stopped", fingerprint=request.fingerprint(),
+                              position=list(start_at) if start_at else None, info=info))  # fmt: skip
+    started = spawn(request, ws)
+    return {"run": run, "pid": started.get("pid"), "from_position": start_at}
 
 
 def _document_writes_note(sides: sw.Sides) -> str:
@@ -244,10 +258,16 @@ def _document_writes_note(sides: sw.Sides) -> str:
     )
 
 
-def _stop(run: str, ws: Workspace, *, teardown: bool) -> dict[str, Any]:
-    from datamigration.move.sync.runner import stop_sync
+def _stop(sides: sw.Sides, ws: Workspace, *, status: str | None = None) -> dict[str, Any]:
+    """Stop run `sides.run` and remove its capture from its source; mark its row `status`."""
+    from datamigration.db.syncstate import SYNC_STATE_TABLE
+    from datamigration.move.sync.control import stop_sync
 
-    return dict(stop_sync(run, teardown=teardown, workspace=ws) or {})
+    out = stop_sync(ws, sides.run, teardown=True, target=sides.dest, source=sides.origin)
+    if status:
+        with connect(sides.dest, ws) as dst:
+            dst.sync_state_table(SYNC_STATE_TABLE).update(sides.run, status=status)
+    return dict(out)
 
 
 def rollback_cutover(req: CutoverRequest, *, progress: Progress | None = None) -> dict[str, Any]:
@@ -289,7 +309,8 @@ def _roll_back_sql(
     tables: tuple[str, ...], back_run: str, unflip: Callable[[bool], Any],
 ) -> dict[str, Any]:  # fmt: skip
     """Pause the target, drain the way back, diff, flip the flag back, stop the way back."""
-    status = sw.wait_for_lag(back_run, ws, req.lag_max_s, req.wait_s, say)
+    status = sw.wait_for_lag(back_run, ws, req.lag_max_s, req.wait_s, say, target=source,
+                             source=target)  # fmt: skip
     sides = sw.Sides(back_run, target, source, tables,
                      str(status.get("method") or "auto"), None, (source, target))  # fmt: skip
     pause_flag = req.pause_flag or f"{tables[0]}_writes_paused"
@@ -299,8 +320,8 @@ def _roll_back_sql(
         flip=lambda: unflip(False), reverse=None, say=say,
     )  # fmt: skip
     sw.settle(sides, ws)
-    replayed = sw.sync_status(back_run, ws).get("applied")
-    _stop(back_run, ws, teardown=True)
+    replayed = sw.sync_status(back_run, ws, target=source, source=target).get("applied")
+    _stop(sides, ws)
     return {"run": req.run, "rolled_back": True, "write_pause_ms":
             done.pause_ms, "paused_by": done.paused_by, "diff": done.diff,
             "replayed": replayed, "way_back_stopped": back_run}  # fmt: skip

@@ -63,33 +63,77 @@ class Switch:
     reverse_from: Any = None
 
 
-def sync_status(run: str, workspace: Any) -> dict[str, Any]:
-    from datamigration.move.sync.runner import sync_status as status
+def sync_status(run: str, workspace: Any, **where: Any) -> dict[str, Any]:
+    """The run's state row, flattened: status, position, applied, lag, apply rate, whether
+    the snapshot finished and whether its process is alive (`move.sync.control`)."""
+    from datamigration.move.sync.control import sync_status as status
 
-    return dict(status(run, workspace=workspace))
+    item = status(workspace, run, **{k: v for k, v in where.items() if v})["runs"][0]
+    return flatten(item.get("state") or {}) | {"alive": item.get("alive")}
+
+
+def flatten(state: Mapping[str, Any]) -> dict[str, Any]:
+    info = state.get("info") or {}
+    figures = state.get("figures") or {}
+    return {
+        "status": state.get("status"),
+        "position": state.get("position"),
+        "applied": state.get("applied"),
+        "lag": figures.get("lag") or {},
+        "apply_rate": figures.get("rate"),
+        "error": figures.get("error"),
+        "snapshot_done": bool(info.get("snapshot")),
+        "method": info.get("method"),
+        "tables": info.get("tables"),
+    }
 
 
 def applied_position(status: Mapping[str, Any]) -> tuple[int, int] | None:
     """The last position the run applied (and committed on its target), or None."""
-    pos = status.get("last_position", status.get("applied_position"))
+    pos = status.get("position")
     return (int(pos[0]), int(pos[1])) if pos else None
 
 
 def lag_seconds(status: Mapping[str, Any]) -> float | None:
+    """Seconds behind; 0 when the capture says nothing is pending, None when unknown."""
     lag = status.get("lag") or {}
-    seconds = lag.get("seconds") if isinstance(lag, Mapping) else None
-    return None if seconds is None else float(seconds)
+    if not isinstance(lag, Mapping):
+        return None
+    if lag.get("seconds") is not None:
+        return float(lag["seconds"])
+    if lag.get("events") == 0 or lag.get("bytes") == 0:
+        return 0.0
+    return None
+
+
+class StateReader:
+    """The run's state row read straight from its target, on one connection (the drain looks
+    every few milliseconds while writes are paused)."""
+
+    def __init__(self, target: str, workspace: Any) -> None:
+        from datamigration.db.syncstate import SYNC_STATE_TABLE
+
+        self.backend = connect(target, workspace)
+        self.store = self.backend.sync_state_table(SYNC_STATE_TABLE)
+
+    def __call__(self, run: str) -> dict[str, Any]:
+        return flatten(self.store.get(run) or {})
+
+    def close(self) -> None:
+        self.backend.close()
 
 
 def wait_for_lag(
-    run: str, workspace: Any, bound_s: float, wait_s: float, say: Say, *, sleep: Any = time.sleep
+    run: str, workspace: Any, bound_s: float, wait_s: float, say: Say, **where: Any
 ) -> dict[str, Any]:
     """Poll the run until its lag is at most `bound_s`; refuse when it failed or stopped, or
     when `wait_s` passes first."""
     deadline = time.monotonic() + wait_s
     while True:
-        status = sync_status(run, workspace)
+        status = sync_status(run, workspace, **where)
         state = str(status.get("status") or "")
+        if state == "running" and not status.get("alive"):
+            state = "failed"  # the row says running, but no process applies it
         if state in ("failed", "stopped", "cut_over"):
             raise CutoverAbortedError(
                 f"sync {run} is {state}: there is nothing to cut over",
@@ -99,7 +143,7 @@ def wait_for_lag(
             )
         lag = lag_seconds(status)
         say("lag", {"run": run, "lag_seconds": lag, "apply_rate": status.get("apply_rate")})
-        if lag is not None and lag <= bound_s and state in ("running", "streaming", ""):
+        if lag is not None and lag <= bound_s and status.get("snapshot_done"):
             return status
         if time.monotonic() > deadline:
             raise CutoverAbortedError(
@@ -109,7 +153,7 @@ def wait_for_lag(
                 run=run,
                 lag_seconds=lag,
             )
-        sleep(0.2)
+        time.sleep(0.2)
 
 
 @contextmanager
@@ -156,14 +200,14 @@ def paused(
 
 
 def drain(
-    sides: Sides, workspace: Any, capture: Any, upto: Any, deadline: float, say: Say
+    sides: Sides, state: StateReader, capture: Any, upto: Any, deadline: float, say: Say
 ) -> tuple[int, int] | None:
     """Wait until run `sides.run` has applied everything the capture holds up to `upto` (read
     under the pause); refuse at `deadline`. Done when the applied position passed `upto`, or
     when the capture has no event beyond the applied position (a WAL position moves on without
     events of ours)."""
     while True:
-        applied = applied_position(sync_status(sides.run, workspace))
+        applied = applied_position(state(sides.run))
         if applied is not None and tuple(upto) <= applied:
             return applied
         try:
@@ -221,6 +265,7 @@ def switch(
     the way back starts."""
     out = Switch()
     src = connect(sides.origin, workspace)
+    state = StateReader(sides.dest, workspace)
     try:
         capture = src.change_capture(sides.run, sides.tables, method=sides.method)
         lock_ms = max(10, min(pause_max_ms, 2_000))
@@ -230,7 +275,7 @@ def switch(
                 started = time.perf_counter()
                 bound = started + pause_max_ms / 1000
                 say("paused", {"by": out.paused_by["method"]})
-                out.drained_to = drain(sides, workspace, capture, capture.current_position(),
+                out.drained_to = drain(sides, state, capture, capture.current_position(),
                                        bound, say)  # fmt: skip
                 out.diff = final_diff(sides, workspace)
                 _check(out, sides, started, pause_max_ms)
@@ -245,6 +290,7 @@ def switch(
         say("released", {"pause_ms": out.pause_ms, "flipped": out.flipped})
         return out
     finally:
+        state.close()
         src.close()
 
 
@@ -272,18 +318,20 @@ def _check(out: Switch, sides: Sides, started: float, pause_max_ms: int) -> None
 
 def settle(sides: Sides, workspace: Any, wait_s: float = 5.0) -> tuple[int, int] | None:
     """After the release: writes that waited behind the pause commit on the old side a moment
-    later; let the run carry them before it stops (bounded)."""
+    later; let the run carry them before it stops (bounded; None when it did not)."""
     deadline = time.monotonic() + wait_s
     src = connect(sides.origin, workspace)
+    state = StateReader(sides.dest, workspace)
     try:
         capture = src.change_capture(sides.run, sides.tables, method=sides.method)
         time.sleep(0.1)
         try:
-            return drain(sides, workspace, capture, capture.current_position(), deadline,
+            return drain(sides, state, capture, capture.current_position(), deadline,
                          lambda e, d: None)  # fmt: skip
         except CutoverAbortedError:
             return None
     finally:
+        state.close()
         src.close()
 
 
