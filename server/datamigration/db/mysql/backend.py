@@ -18,7 +18,6 @@ from datamigration.db.mysql.query import MySQLQuery
 
 @register_backend
 class MySQLBackend(
-    MySQLPause,
     MySQLBulk,
     MySQLQuery,
     MySQLIntrospection,
@@ -26,6 +25,7 @@ class MySQLBackend(
     MySQLMetrics,
     MySQLExplain,
     MySQLBackup,
+    MySQLPause,
 ):
     """MariaDB and MySQL. `is_mariadb` decides the few statements that differ."""
 

@@ -19,7 +19,6 @@ from datamigration.db.postgres.query import PostgresQuery
 
 @register_backend
 class PostgresBackend(
-    PostgresPause,
     PostgresBulk,
     PostgresQuery,
     PostgresIntrospection,
@@ -28,6 +27,7 @@ class PostgresBackend(
     PostgresMetrics,
     PostgresExplain,
     PostgresBackup,
+    PostgresPause,
 ):
     """PostgreSQL through psycopg 3; one connection, autocommit, explicit transactions."""
 

@@ -18,7 +18,6 @@ from datamigration.db.sqlite.query import SQLiteQuery
 
 @register_backend
 class SQLiteBackend(
-    SQLitePause,
     SQLiteBulk,
     SQLiteQuery,
     SQLiteIntrospection,
@@ -26,6 +25,7 @@ class SQLiteBackend(
     SQLiteMetrics,
     SQLiteExplain,
     SQLiteBackup,
+    SQLitePause,
 ):
     """A SQLite file. Writable connection for the executor, a separate read-only one for query."""
 
