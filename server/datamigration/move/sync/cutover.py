@@ -162,9 +162,19 @@ def _sides(req: CutoverRequest, ws: Workspace) -> sw.Sides:
 
 
 def _flag_setter(ws: Workspace, key: str, flags_file: str | None) -> Callable[[bool], Any]:
-    from datamigration.safety.flags import apply_percent
+    """Sets flag `key` for everyone; the flag is created now (serving the old side) so the
+    flip under the pause is one short write."""
+    from datamigration.safety import flags
 
-    return lambda on: apply_percent(ws, key, 100 if on else 0, flags_file=flags_file)
+    flags.ensure_flag(ws, key, flags_file=flags_file)
+    return lambda on: flags.serve_all(ws, key, on, flags_file=flags_file)
+
+
+def _pause_setter(req: CutoverRequest, ws: Workspace, sides: sw.Sides) -> Callable[[bool], Any]:
+    """The application's pause flag, made only when the pause is by flag."""
+    if req.write_pause != "flag":
+        return lambda on: None
+    return _flag_setter(ws, req.pause_flag or f"{sides.tables[0]}_writes_paused", req.flags_file)
 
 
 def _prepare_reverse(sides: sw.Sides, ws: Workspace) -> Any:
@@ -189,13 +199,12 @@ def cutover(req: CutoverRequest, *, progress: Progress | None = None) -> dict[st
     say.phase("cutover", "started", lag_max_s=req.lag_max_s, pause_max_ms=req.pause_max_ms)
     sw.wait_for_lag(req.run, ws, req.lag_max_s, req.wait_s, say, target=sides.dest,
                     source=sides.origin)  # fmt: skip
+    flip = _flag_setter(ws, flag, req.flags_file)  # created now, serving the source
     reverse = _prepare_reverse(sides, ws)
     try:
         done = sw.switch(
             sides, ws, how=req.write_pause, pause_max_ms=req.pause_max_ms,
-            pause_flag=_flag_setter(ws, req.pause_flag or f"{sides.tables[0]}_writes_paused",
-                                    req.flags_file),
-            flip=lambda: _flag_setter(ws, flag, req.flags_file)(True),
+            pause_flag=_pause_setter(req, ws, sides), flip=lambda: flip(True),
             reverse=reverse, say=say,
         )  # fmt: skip
     except DataMigrationError as exc:
@@ -218,7 +227,8 @@ def cutover(req: CutoverRequest, *, progress: Progress | None = None) -> dict[st
     say.phase("cutover", "completed", pause_ms=done.pause_ms, flag=flag)
     return {
         "run": req.run, "cut_over": True, "flag": flag, "write_pause_ms": done.pause_ms,
-        "paused_by": done.paused_by, "diff": done.diff, "drained_to": done.drained_to,
+        "paused_by": done.paused_by, "drain_ms": done.drain_ms, "diff_ms": done.diff_ms,
+        "diff": done.diff, "drained_to": done.drained_to,
         "settled_to": settled, "way_back": way_back, "source_kept": True,
         "notes": say.notes,
     }  # fmt: skip
@@ -313,10 +323,9 @@ def _roll_back_sql(
                              source=target)  # fmt: skip
     sides = sw.Sides(back_run, target, source, tables,
                      str(status.get("method") or "auto"), None, (source, target))  # fmt: skip
-    pause_flag = req.pause_flag or f"{tables[0]}_writes_paused"
     done = sw.switch(
         sides, ws, how=req.write_pause, pause_max_ms=req.pause_max_ms,
-        pause_flag=_flag_setter(ws, pause_flag, req.flags_file),
+        pause_flag=_pause_setter(req, ws, sides),
         flip=lambda: unflip(False), reverse=None, say=say,
     )  # fmt: skip
     sw.settle(sides, ws)

@@ -61,6 +61,9 @@ class Switch:
     diff: dict[str, Any] = field(default_factory=dict)
     flipped: bool = False
     reverse_from: Any = None
+    #: where the pause went: waiting for the drain, the final diff
+    drain_ms: float | None = None
+    diff_ms: float | None = None
 
 
 def sync_status(run: str, workspace: Any, **where: Any) -> dict[str, Any]:
@@ -277,7 +280,9 @@ def switch(
                 say("paused", {"by": out.paused_by["method"]})
                 out.drained_to = drain(sides, state, capture, capture.current_position(),
                                        bound, say)  # fmt: skip
+                out.drain_ms = _ms_since(started)
                 out.diff = final_diff(sides, workspace)
+                out.diff_ms = round(_ms_since(started) - out.drain_ms, 1)
                 _check(out, sides, started, pause_max_ms)
                 if reverse is not None:
                     out.reverse_from = reverse.current_position()
@@ -292,6 +297,10 @@ def switch(
     finally:
         state.close()
         src.close()
+
+
+def _ms_since(started: float) -> float:
+    return round((time.perf_counter() - started) * 1000, 1)
 
 
 def _check(out: Switch, sides: Sides, started: float, pause_max_ms: int) -> None:
