@@ -15,11 +15,15 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
 from contextlib import AbstractContextManager, contextmanager
-from typing import Any
+from typing import Any, ClassVar
 
 
 class PauseSupport:
     """The backend side of a write pause (see the module docstring)."""
+
+    #: the pause holds the whole database (SQLite's file lock): a trigger capture, which
+    #: writes to its change table as it reads, cannot drain under it
+    pause_holds_database: ClassVar[bool] = False
 
     def pause_writes(
         self, tables: Sequence[str], lock_timeout_ms: int

@@ -15,6 +15,8 @@ from datamigration.db.pause import PauseSupport, held
 
 
 class SQLitePause(PauseSupport):
+    pause_holds_database = True
+
     def pause_writes(
         self, tables: Sequence[str], lock_timeout_ms: int
     ) -> AbstractContextManager[dict[str, Any]]:

@@ -175,6 +175,14 @@ def paused(
             flag(False)
         return
     backend = connect(sides.origin, workspace)
+    if backend.pause_holds_database:
+        backend.close()
+        raise CutoverAbortedError(
+            "a lock here holds the whole database file, and the capture writes to its change "
+            "table as it drains: a lock cannot pause writes for this cutover; nothing was paused",
+            hint="Pause writes with the application's flag: write_pause flag (the spec's "
+            'cutover.write_pause: "flag"), and have the application hold writes while it is on.',
+        )
     try:
         for attempt in range(1, LOCK_ATTEMPTS + 1):
             try:
