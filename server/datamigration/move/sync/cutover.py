@@ -194,6 +194,11 @@ def cutover(req: CutoverRequest, *, progress: Progress | None = None) -> dict[st
     req = req.checked()
     ws = Workspace.open(req.workspace)
     say = _Say(ws, req, progress)
+    if _record_path(ws, req.run).is_file() and _load(ws, req.run).get("state") == "cut_over":
+        rec = _load(ws, req.run)  # a re-run after the flip (a crash, a resumed plan): done
+        return {"run": req.run, "cut_over": True, "already": True, "flag": rec["flag"],
+                "write_pause_ms": rec.get("pause_ms"), "diff": {"identical": True},
+                "way_back": {"run": rec.get("back_run")}, "source_kept": True, "notes": []}  # fmt: skip
     sides = _sides(req, ws)
     flag = req.flag or f"{sides.tables[0]}_reads_from_target"
     say.phase("cutover", "started", lag_max_s=req.lag_max_s, pause_max_ms=req.pause_max_ms)
@@ -256,7 +261,11 @@ def _start_back(sides: sw.Sides, ws: Workspace, reverse: Any, start_at: Any) -> 
         store.ensure()
         store.put(sync_record(run_id=run, status="stopped", fingerprint=request.fingerprint(),
                               position=list(start_at) if start_at else None, info=info))  # fmt: skip
-    started = spawn(request, ws)
+    try:
+        started = spawn(request, ws)
+    except DataMigrationError as exc:  # the flag is flipped: say how to start it, do not undo
+        return {"run": run, "error": exc.message, "hint": "Start it by hand: sync start with "
+                f"run {run}, source = the target, target = the source, the same tables."}  # fmt: skip
     return {"run": run, "pid": started.get("pid"), "from_position": start_at}
 
 
