@@ -1,5 +1,5 @@
 """Cutover PostgreSQL → PostgreSQL under load, and the rollback after it (trigger capture on the
-shared server): an application thread inserts, updates and deletes for the whole run, on the
+shared server, logical decoding on a throwaway cluster): an application thread inserts, updates and deletes for the whole run, on the
 side the read/write flag names. After the cutover the two sides are equal, no write failed
 (the pause only made writes wait), the pause is measured; the rollback brings every write made
 to the target back to the source; a cutover whose final diff is not empty flips nothing."""
@@ -53,10 +53,14 @@ def identical(src: str, dst: str) -> bool:
     return bool(diff_tables(src, "accounts", dst, "accounts")["identical"])
 
 
-@pytest.fixture
-def moving(make_pg_url, workspace_dir: Path) -> Iterator[tuple[str, str, Workspace]]:
-    """A source with rows, an empty target, and a sync run `cut_pg` streaming between them."""
-    src, dst = make_pg_url(), make_pg_url()
+@pytest.fixture(params=["trigger", "logical"])
+def moving(request, make_pg_url, workspace_dir: Path) -> Iterator[tuple[str, str, Workspace]]:
+    """A source with rows, an empty target, and a sync run `cut_pg` streaming between them:
+    captured by triggers (the shared server) or by logical decoding (a wal_level=logical
+    throwaway cluster)."""
+    logical = request.param == "logical"
+    src = request.getfixturevalue("pg_logical_url") if logical else make_pg_url()
+    dst = make_pg_url()
     seed(src)
     ws = Workspace.open(workspace_dir)
     spawn(SyncRequest(source=src, target=dst, tables=("accounts",), run="cut_pg",

@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from datamigration.db import connect
-from datamigration.errors import ConflictError, DatabaseError, DataMigrationError
+from datamigration.errors import ConflictError, DatabaseError
 
 Say = Callable[[str, dict[str, Any]], None]
 #: how often the drain looks at the sync's applied position while writes are paused
@@ -88,6 +88,7 @@ def flatten(state: Mapping[str, Any]) -> dict[str, Any]:
         "snapshot_done": bool(info.get("snapshot")),
         "method": info.get("method"),
         "tables": info.get("tables"),
+        "updated_at": state.get("updated_at"),
     }
 
 
@@ -211,30 +212,30 @@ def paused(
 
 
 def drain(
-    sides: Sides, state: StateReader, capture: Any, upto: Any, deadline: float, say: Say
+    sides: Sides, state: StateReader, upto: Any, since: str, deadline: float, say: Say
 ) -> tuple[int, int] | None:
-    """Wait until run `sides.run` has applied everything the capture holds up to `upto` (read
-    under the pause); refuse at `deadline`. Done when the applied position passed `upto`, or
-    when the capture has no event beyond the applied position (a WAL position moves on without
-    events of ours)."""
+    """Wait until run `sides.run` has applied everything committed before the pause; refuse
+    at `deadline`. Done when its applied position reached `upto` (the capture's position read
+    under the pause), or when the run wrote its figures after the pause began (`since`, its
+    clock) with nothing pending: its reader reached the end of the stream then, and no write
+    can have committed since (a WAL position moves on without events of ours)."""
     while True:
-        applied = applied_position(state(sides.run))
+        status = state(sides.run)
+        applied = applied_position(status)
         if applied is not None and tuple(upto) <= applied:
             return applied
-        try:
-            pending = [e for e in capture.read(1_000) if applied is None or e.position > applied]
-        except DataMigrationError:  # the sync process holds the slot this instant: look again
-            pending = [None]
-        if not pending:
+        lag = status.get("lag") or {}
+        if str(status.get("updated_at") or "") > since and lag.get("events") == 0:
             return applied
         if time.monotonic() > deadline:
             raise CutoverAbortedError(
                 f"sync {sides.run} did not apply the last changes within the pause bound "
-                f"({len(pending)} or more still pending); released, nothing was flipped",
+                f"(applied up to {applied}, the source at {tuple(upto)}); released, nothing "
+                "was flipped",
                 hint="Raise pause_max_ms, or cut over when the write rate is lower.",
                 run=sides.run,
             )
-        say("draining", {"run": sides.run, "pending": len(pending)})
+        say("draining", {"run": sides.run, "applied": applied})
         time.sleep(DRAIN_POLL_S)
 
 
@@ -283,10 +284,10 @@ def switch(
         started = 0.0
         try:
             with paused(sides, workspace, how, lock_ms, pause_flag, say) as out.paused_by:
-                started = time.perf_counter()
+                started, since = time.perf_counter(), now_text()
                 bound = started + pause_max_ms / 1000
                 say("paused", {"by": out.paused_by["method"]})
-                out.drained_to = drain(sides, state, capture, capture.current_position(),
+                out.drained_to = drain(sides, state, capture.current_position(), since,
                                        bound, say)  # fmt: skip
                 out.drain_ms = _ms_since(started)
                 out.diff = final_diff(sides, workspace)
@@ -305,6 +306,13 @@ def switch(
     finally:
         state.close()
         src.close()
+
+
+def now_text() -> str:
+    """The sync state's clock text (`updated_at`), to compare with the run's figures."""
+    from datamigration.db.syncstate import now_text as text
+
+    return text()
 
 
 def _ms_since(started: float) -> float:
@@ -342,8 +350,9 @@ def settle(sides: Sides, workspace: Any, wait_s: float = 5.0) -> tuple[int, int]
     try:
         capture = src.change_capture(sides.run, sides.tables, method=sides.method)
         time.sleep(0.1)
+        since = now_text()
         try:
-            return drain(sides, state, capture, capture.current_position(), deadline,
+            return drain(sides, state, capture.current_position(), since, deadline,
                          lambda e, d: None)  # fmt: skip
         except CutoverAbortedError:
             return None
