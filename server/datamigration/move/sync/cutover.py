@@ -241,7 +241,8 @@ def cutover(req: CutoverRequest, *, progress: Progress | None = None) -> dict[st
 
 def _start_back(sides: sw.Sides, ws: Workspace, reverse: Any, start_at: Any) -> dict[str, Any]:
     """Start the reverse run target → source from the position taken at the flip: its state
-    row is written first with the snapshot marked skipped and that position, so only the
+    row is written first (running: the process is on its way) with the snapshot marked
+    skipped and that position, so only the
     writes made after the cutover flow back."""
     if reverse is None:
         return {"run": None, "writes_after_cutover": _document_writes_note(sides)}
@@ -259,7 +260,7 @@ def _start_back(sides: sw.Sides, ws: Workspace, reverse: Any, start_at: Any) -> 
     with connect(sides.origin, ws) as src:
         store = src.sync_state_table(SYNC_STATE_TABLE)
         store.ensure()
-        store.put(sync_record(run_id=run, status="stopped", fingerprint=request.fingerprint(),
+        store.put(sync_record(run_id=run, status="running", fingerprint=request.fingerprint(),
                               position=list(start_at) if start_at else None, info=info))  # fmt: skip
     try:
         started = spawn(request, ws)
