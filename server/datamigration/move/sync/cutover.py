@@ -232,7 +232,8 @@ def cutover(req: CutoverRequest, *, progress: Progress | None = None) -> dict[st
     say.phase("cutover", "completed", pause_ms=done.pause_ms, flag=flag)
     return {
         "run": req.run, "cut_over": True, "flag": flag, "write_pause_ms": done.pause_ms,
-        "paused_by": done.paused_by, "drain_ms": done.drain_ms, "diff_ms": done.diff_ms,
+        "paused_by": done.paused_by, "lag_before_s": done.lag_before_s,
+        "drain_ms": done.drain_ms, "diff_ms": done.diff_ms,
         "diff": done.diff, "drained_to": done.drained_to,
         "settled_to": settled, "way_back": way_back, "source_kept": True,
         "notes": say.notes,

@@ -28,6 +28,8 @@ Say = Callable[[str, dict[str, Any]], None]
 DRAIN_POLL_S = 0.02
 #: how long the application's flag is given to reach every writer before the pause counts
 FLAG_GRACE_S = 0.2
+#: the lag the run is given a few seconds to reach before the pause begins
+CLOSE_LAG_S = 0.2
 #: attempts to take the lock before the cutover gives up (each waits its lock timeout)
 LOCK_ATTEMPTS = 3
 
@@ -64,6 +66,8 @@ class Switch:
     #: where the pause went: waiting for the drain, the final diff
     drain_ms: float | None = None
     diff_ms: float | None = None
+    #: the run's lag right before the pause
+    lag_before_s: float | None = None
 
 
 def sync_status(run: str, workspace: Any, **where: Any) -> dict[str, Any]:
@@ -158,6 +162,22 @@ def wait_for_lag(
                 lag_seconds=lag,
             )
         time.sleep(0.2)
+
+
+def approach(run: str, workspace: Any, target: str, wait_s: float = 10.0) -> float | None:
+    """Right before the pause: give the run a few seconds to get as close as it can (lag
+    under `CLOSE_LAG_S`), so the pause drains a moment of writes, not the whole lag bound.
+    The lag last seen."""
+    state = StateReader(target, workspace)
+    deadline = time.monotonic() + wait_s
+    try:
+        while True:
+            lag = lag_seconds(state(run))
+            if (lag is not None and lag <= CLOSE_LAG_S) or time.monotonic() > deadline:
+                return lag
+            time.sleep(DRAIN_POLL_S)
+    finally:
+        state.close()
 
 
 @contextmanager
@@ -276,6 +296,9 @@ def switch(
     that will carry the other side's writes back (or None): its position at the flip is where
     the way back starts."""
     out = Switch()
+    if reverse is not None:  # its bookkeeping of what is there already, done outside the pause
+        reverse.current_position()
+    out.lag_before_s = approach(sides.run, workspace, sides.dest)
     src = connect(sides.origin, workspace)
     state = StateReader(sides.dest, workspace)
     try:
