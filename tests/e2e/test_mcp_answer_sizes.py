@@ -188,6 +188,7 @@ async def test_every_answer_of_a_large_session_stays_under_25k_tokens_and_tools_
         await call("flags_get", {})
         await call("flags_rollout", {"flag": "new-mail", "percent": 1}, ok=False)
         await call("flags_rollback", {"flag": "new-mail"}, ok=False)
+        await call("cutover", {"run": "mv_users_0"}, ok=False)  # asks for a confirmation
         assert (await call("status_get", {"limit": 1000}))["truncated"]
         await call("status_update", {"story": "US-0001", "status": "in-progress"})
         await call("bus_post", {"type": "status", "text": "sizes measured", "story": "US-0001"})

@@ -77,16 +77,33 @@ def test_change_type_uses_a_shadow_column_and_swaps_in_one_transaction():
     assert swap.transactional and len(swap.statements) > 1
 
 
-def test_move_table_plans_the_copy_and_marks_the_cdc_phase_pending():
+def test_move_table_plans_capture_snapshot_catch_up_shadow_cutover_and_decommission():
     """Statements: tests/fixtures/plans/postgresql/move_table.sql."""
     p = plan_for({"kind": "move_table", "table": "users", "target": "target_db"})
-    assert p.pattern == "dual_write_cdc" and "pending" in p.pattern_reason
-    (copy,) = p.phase("migrate").steps[0].operations
-    assert copy.kind == "copy" and copy.params["target"] == "target_db"
-    assert copy.params["tables"] == ["users"]
-    (cdc,) = p.phase("switch").steps
-    assert "PENDING" in cdc.title and cdc.operations[0].kind == "manual"
-    assert any("change-data-capture phase is pending" in w for w in p.warnings)
+    assert p.pattern == "dual_write_cdc" and "pending" not in p.pattern_reason
+    assert [ph.name for ph in p.phases] == [
+        "prepare",
+        "snapshot",
+        "catch_up",
+        "shadow",
+        "cutover",
+        "decommission",
+    ]
+    (start,) = p.phase("prepare").steps[0].operations
+    assert start.kind == "sync_start" and start.params["target"] == "target_db"
+    assert start.params["tables"] == ["users"] and start.params["run"].startswith("mv_users_")
+    assert start.reverse[0].params["teardown"] is True
+    (cut,) = p.phase("cutover").steps[0].operations
+    assert cut.params["run"] == start.params["run"] and cut.reverse[0].params["rollback"]
+    assert p.phase("shadow").steps[0].operations[0].kind == "shadow_reads"
+    last = p.phase("decommission").steps[0]
+    assert last.destructive and not last.reversible and last.operations[0].kind == "manual"
+    # estimates from the measured rows (200,000) at the documented default copy rate
+    assert p.phase("snapshot").steps[0].estimate_seconds == 4.0
+    assert 0 < p.estimates.downtime_seconds <= 1.0 and "pause" in p.estimates.downtime_reason
+    assert not any("pending" in w for w in p.warnings)
+    again = plan_for({"kind": "move_table", "table": "users", "target": "target_db"})
+    assert again.phase("prepare").steps[0].operations[0].params["run"] == start.params["run"]
     with pytest.raises(UserInputError, match="password"):
         plan_for({"kind": "move_table", "table": "users", "target": "postgresql://u:pw@h/db"})
     with pytest.raises(UserInputError, match="dual_write_cdc"):

@@ -39,6 +39,7 @@ from datamigration.db.errors import (
 )
 from datamigration.db.metrics import MetricsSource
 from datamigration.db.model import Schema
+from datamigration.db.pause import PauseSupport
 from datamigration.db.urls import ConnectionURL, resolve
 from datamigration.errors import DatabaseError, NotFoundError, UserInputError
 
@@ -71,7 +72,7 @@ _TRANSACTION_CONTROL = frozenset(
 )
 
 
-class Backend(MetricsSource, Dialect, BackupSupport, CaptureSupport):
+class Backend(MetricsSource, Dialect, BackupSupport, CaptureSupport, PauseSupport):
     """Base class of every database backend. Subclasses set the class attributes below (the
     language facts, `dialect` to `quote_identifier`, come from the package's `Dialect`)."""
 

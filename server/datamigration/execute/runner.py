@@ -37,6 +37,7 @@ from datamigration.execute import (  # noqa: F401 - importing a runner module re
     copy_operation,
     flag_operation,
     sql_operation,
+    sync_operations,
 )
 from datamigration.execute import story as story_mod
 from datamigration.execute.mongo_state import MongoRunStore
@@ -71,13 +72,11 @@ class Executor:
     keeps, and how its throttle probes the database."""
 
     #: the operation kinds this executor runs (each has a registered runner)
-    kinds: tuple[str, ...] = ("sql", "backfill", "manual", "validate", "flag", "copy")
+    kinds: tuple[str, ...] = ("sql", "backfill", "manual", "validate", "flag", "copy",
+                              "sync_start", "sync_catch_up", "shadow_reads", "cutover")  # fmt: skip
     #: how the refusal of another kind reads
-    refusal = "which this executor does not run yet"
-    refusal_hint = (
-        "Change data capture arrives with the next part of the move engine; plan an "
-        "in-place change or a move_table copy instead."
-    )
+    refusal = "which this executor does not run"
+    refusal_hint = "Re-plan with `plan_migration`: the planner writes only kinds that run."
     store: RunStore | MongoRunStore
 
     def __init__(

@@ -20,12 +20,64 @@ from datamigration.plan.model import Operation, Plan, Step
 from datamigration.plan.sqltext import quote
 
 DEFAULT_ROWS_PER_SECOND = 5_000.0
+MOVE_KINDS = ("sync_start", "sync_catch_up", "shadow_reads", "cutover")
 SAMPLE_ROWS = 1_000
 INDEX_BYTES_PER_SECOND = 50_000_000.0
 VALIDATE_SPEEDUP = 10.0  # a validation scan reads; a backfill rewrites
 DDL_SECONDS = 1.0
 SAMPLE_LOCK_TIMEOUT_MS = 500
 SAMPLE_TIMEOUT_MS = 10_000
+
+# A move's rates (plan/recipes_move.py). Defaults from the measurements in bench/README.md
+# until the planner measures them on the databases at hand; the plan names their source.
+#: SQL targets: SQLite -> PostgreSQL, 1.5M rows in 29.6 s for the whole validated command
+#: (PostgreSQL -> PostgreSQL measured faster: 167,949 rows/s; the slower one is taken)
+COPY_ROWS_PER_SECOND_SQL = 50_000.0
+#: MongoDB targets: users with embedded orders into nx-27017, whole validated run, 1,582 docs/s
+COPY_ROWS_PER_SECOND_DOCUMENTS = 1_582.0
+#: changes applied per second: issue 13's goal (1,000 writes/s with bounded lag), not yet
+#: measured by bench/; a lower bound the applier must keep up with
+APPLY_CHANGES_PER_SECOND = 1_000.0
+#: the application's writes during the snapshot are not measured by the planner: assumed
+ASSUMED_WRITES_PER_SECOND = 100.0
+#: checksum diff: two 1M-row PostgreSQL tables compared in 3.09 s (bench_diff_vs_reladiff.py)
+DIFF_ROWS_PER_SECOND = 320_000.0
+#: shadow reads, one key read on each side per sample (no measurement yet: assumed)
+SHADOW_READS_PER_SECOND = 500.0
+
+
+def move_rates(documents: bool) -> dict[str, Any]:
+    """The rates a move's waiting steps are estimated with, and where they come from."""
+    copy = COPY_ROWS_PER_SECOND_DOCUMENTS if documents else COPY_ROWS_PER_SECOND_SQL
+    return {
+        "copy_rows_per_second": copy,
+        "apply_changes_per_second": APPLY_CHANGES_PER_SECOND,
+        "rate_source": "default: bench/README.md (copy "
+        + ("PostgreSQL -> MongoDB" if documents else "SQLite -> PostgreSQL")
+        + " whole validated run); apply rate: the issue's 1,000 changes/s goal",
+    }
+
+
+def move_seconds(op: Operation, rows: Mapping[str, int]) -> float:
+    """A move operation's time from the table's measured rows and the plan's rates: the
+    snapshot at the copy rate; the catch-up drains the writes made during the snapshot
+    (assumed rate) at the apply rate; shadow reads their sample; the cutover its lag wait,
+    pause bound and final diff."""
+    p = op.params
+    n = sum(rows.get(t, 0) for t in p.get("tables") or ())
+    snapshot = n / float(p.get("copy_rows_per_second") or COPY_ROWS_PER_SECOND_SQL)
+    if op.kind == "sync_catch_up" and p.get("until") == "snapshot":
+        return round(snapshot, 2)
+    if op.kind == "sync_catch_up":
+        apply = float(p.get("apply_changes_per_second") or APPLY_CHANGES_PER_SECOND)
+        backlog = snapshot * ASSUMED_WRITES_PER_SECOND
+        return round(backlog / max(apply - ASSUMED_WRITES_PER_SECOND, 1.0), 2)
+    if op.kind == "shadow_reads":
+        return round(float(p.get("sample") or 0) / SHADOW_READS_PER_SECOND, 2)
+    if op.kind == "cutover" and not p.get("rollback"):
+        pause = float(p.get("pause_max_ms") or 0) / 1000
+        return round(float(p.get("lag_max_s") or 0) + pause + n / DIFF_ROWS_PER_SECOND, 2)
+    return 0.0
 
 
 @dataclass(frozen=True)
@@ -77,6 +129,8 @@ def op_seconds(
         return round(n / rate, 2)
     if op.kind == "copy":
         return round(float(op.params.get("estimated_rows") or 0) / rate, 2)
+    if op.kind in MOVE_KINDS:
+        return move_seconds(op, rows)
     if op.kind != "sql":
         return 0.0
     total = 0.0
@@ -104,8 +158,17 @@ def step_seconds(
 
 
 def downtime(plan_steps: list[Step], dialect: str, lock_timeout_ms: int) -> tuple[float, str]:
-    """Expected downtime: none when every DDL waits at most the lock timeout."""
+    """Expected downtime: none when every DDL waits at most the lock timeout; a move's
+    cutover pauses writes (not reads) for at most its bound."""
     d = dialect_class(dialect)
+    pauses = [o for s in plan_steps for o in s.operations
+              if o.kind == "cutover" and o.params.get("pause_max_ms")]  # fmt: skip
+    if pauses:
+        ms = max(int(o.params["pause_max_ms"]) for o in pauses)
+        return ms / 1000, (
+            f"writes to the moved table pause at most {ms} ms at the cutover (reads go on); "
+            "a cutover that cannot pause, drain and diff within it releases and flips nothing"
+        )
     unbounded = [
         s.title
         for s in plan_steps

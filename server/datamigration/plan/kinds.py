@@ -4,7 +4,7 @@ Why this module: it is the one place that knows every recipe module. Importing t
 their recipes (`@recipe("add_column")` in plan/recipes_*.py) in the toolkit's `RECIPES`;
 `build` checks the spec's expressions and names, then runs the recipe of the spec's kind, or
 hands a document database's spec to plan/mongo_kinds.py. A new kind is one more recipe
-(`move_table` is plan/recipes_move.py: the copy, with its CDC phase pending). Recipes return `Step`s without ids or estimates; the
+(`move_table` is plan/recipes_move.py: capture, snapshot, catch-up, shadow, cutover). Recipes return `Step`s without ids or estimates; the
 planner numbers them, estimates them and attaches monitoring.
 """
 

@@ -38,8 +38,18 @@ Contract for the executor (additive changes only from here on):
       ``update_many`` with ``batch_size``) runs one keyset batch over ``_id`` per call with
       ``resume=(last _id,)`` and returns ``last_key`` and ``finished``.
     - ``"copy"``: a `move_table` copy run by the move engine (``params``: target, tables,
-      batch_size; see ``datamigration.execute.copy_operation``). ``"cdc"``: reserved for the
-      change-data-capture engine.
+      batch_size; see ``datamigration.execute.copy_operation``). ``"cdc"``: reserved.
+    - A `move_table` plan's kinds (``datamigration.execute.sync_operations``), ``params``
+      holding ``run`` (the sync run's name), ``target`` and ``tables`` (``mapping`` optional):
+      ``"sync_start"`` starts the capture, snapshot and streaming in the background
+      (``move.sync.runner.start_sync``; ``method``, ``batch_size``); its reverse (a
+      ``sync_start`` with ``teardown``) stops the sync and removes the capture objects.
+      ``"sync_catch_up"`` waits (``until``: ``"snapshot"`` or ``"lag"`` under ``lag_max_s``,
+      at most ``timeout_s``); nothing to reverse. ``"shadow_reads"`` compares ``sample`` reads
+      on both sides, failing past ``max_mismatches`` (``datamigration.validate.shadow``).
+      ``"cutover"`` (``lag_max_s``, ``pause_max_ms``, ``write_pause`` ``"lock"``/``"flag"``,
+      ``flag``, ``pause_flag``, ``flags_file``) runs ``move.sync.cutover.cutover``; its reverse
+      (``rollback: true``) ``rollback_cutover``.
 * ``mutating`` operations need confirmation (the Foundation's confirm flow);
   ``destructive`` ones (contract steps: dropping the old column/table) also need validation to
   have passed first — ``Step.gates`` lists what must hold before the step starts
@@ -67,9 +77,35 @@ from typing import Any
 PLAN_VERSION = 1
 
 #: Phases in the order they run. A plan uses a subset, always in this order.
-PHASES = ("prepare", "expand", "migrate", "switch", "contract", "rollout", "cleanup")
+PHASES = (
+    "prepare",
+    "expand",
+    "migrate",
+    "switch",
+    "contract",
+    "rollout",
+    "cleanup",
+    "snapshot",
+    "catch_up",
+    "shadow",
+    "cutover",
+    "decommission",
+)
 PATTERNS = ("expand_contract", "dual_write_cdc", "shadow_traffic", "feature_flags")
-OPERATION_KINDS = ("sql", "backfill", "manual", "flag", "validate", "copy", "cdc", "document")
+OPERATION_KINDS = (
+    "sql",
+    "backfill",
+    "manual",
+    "flag",
+    "validate",
+    "copy",
+    "cdc",
+    "document",
+    "sync_start",
+    "sync_catch_up",
+    "shadow_reads",
+    "cutover",
+)
 GATES = ("validation_passed", "confirmation", "health_ok", "app_deployed")
 DIALECTS = ("postgresql", "mysql", "sqlite", "mongodb")
 

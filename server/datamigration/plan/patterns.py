@@ -3,8 +3,8 @@
 * expand-contract: an in-place schema change in one database. New beside old, both kept in sync,
   backfill, switch the application, then remove the old.
 * dual write with change data capture: moving data between systems (another database, SQL to
-  MongoDB): `move_table`. The copy is planned (the move engine); the change-data-capture
-  phase is marked pending until its engine lands.
+  MongoDB): `move_table`. Capture, snapshot, catch-up, shadow reads, cutover with a brief write
+  pause and a way back, then the source is retired when the team decides.
 * shadow traffic: when reads must be proven equal before the switch (`verify_reads`): the new
   path is read alongside the old one and compared.
 * feature flags: when application behaviour is rolled out gradually (`rollout`): the switch is a
@@ -30,8 +30,10 @@ REASONS = {
     "feature_flags": "the spec rolls application behaviour out gradually (rollout): the schema "
     "work is expand-contract, and the switch is a feature flag raised step by step with a gate "
     "between steps and an instant rollback by flipping it back",
-    "dual_write_cdc": "the data moves between systems: the application writes both sides while "
-    "change data capture carries what it misses, until the target is proven equal",
+    "dual_write_cdc": "the data moves between systems: change data capture, started before the "
+    "snapshot copy, carries every write to the target until it is proven equal (shadow reads, "
+    "checksum diff); the cutover pauses writes briefly and flips the flag, and the target's new "
+    "writes flow back to the source so the way back loses nothing",
 }
 
 
@@ -76,9 +78,6 @@ def choose(spec: ChangeSpec, override: str | None = None, what: str = "") -> Cho
         )
     pattern = want or auto
     reason = REASONS[pattern].format(what=what or spec.table or "the schema")
-    if spec.kind == "move_table":
-        reason += (". The change-data-capture engine is not there yet: this plan copies the "
-                   "table and marks the CDC and cutover phase as pending")  # fmt: skip
     if want and want != auto:
         reason = f"overridden (the planner would choose {auto}): " + reason
     alts = tuple({"pattern": p, "why_not": _why_not(p, spec)} for p in PATTERNS if p != pattern)

@@ -64,8 +64,26 @@ PHASE_TITLES = {
     "rollout": ("Roll out", "The feature flag is raised step by step with a gate between steps."),
     "contract": ("Contract", "Remove the old shape after validation passed and on confirmation."),
     "cleanup": ("Clean up", "Remove leftovers."),
+    "snapshot": ("Snapshot", "Copy the table while its changes are captured."),
+    "catch_up": ("Catch up", "Apply the changes made during the copy until the lag is small."),
+    "shadow": ("Shadow", "Read both sides and compare before anyone depends on the target."),
+    "cutover": ("Cutover", "Pause writes briefly, drain, prove equal, flip; the way back stays."),
+    "decommission": ("Decommission", "Retire the source once the team decides (destructive)."),
 }
-ORDER = ("prepare", "expand", "migrate", "switch", "rollout", "contract", "cleanup")
+ORDER = (
+    "prepare",
+    "expand",
+    "migrate",
+    "snapshot",
+    "catch_up",
+    "shadow",
+    "switch",
+    "cutover",
+    "rollout",
+    "contract",
+    "decommission",
+    "cleanup",
+)
 
 
 def current_rules(schema: Schema, steps: list[Step]) -> list[dict[str, Any]]:

@@ -550,6 +550,35 @@ def apply_percent(
     return rollout(ws, key, pct, gate=gate, ungated=ungated, allow_skip=True)
 
 
+def ensure_flag(workspace: Any, key: str, *, flags_file: str | None = None) -> Any:
+    """Create flag `key` (serving the old variant) unless it exists; the flags workspace."""
+    ws = _with_flags_file(workspace, flags_file)
+    if key not in load_document(flags_path(ws))["flags"]:
+        set_flag(ws, key)
+    return ws
+
+
+def serve_all(
+    workspace: Any, key: str, on: bool, *, flags_file: str | None = None
+) -> dict[str, Any]:
+    """Everyone served the new (`on`) or the old variant now, in one short write: a cutover's
+    flip under its write pause (all or nothing; no ladder, no sampled share to compute)."""
+    ws = ensure_flag(workspace, key, flags_file=flags_file)
+    if not on:
+        return {"flag": key, "serving": rollback(ws, key)["serving"]}
+
+    def change(doc: dict[str, Any], path: Path) -> dict[str, Any]:
+        flag = _flag(doc, key, path)
+        new, old = variant_pair(flag)
+        flag.pop("targeting", None)
+        flag.update(defaultVariant=new, state="ENABLED")
+        flag.setdefault("metadata", {}).update(onVariant=new, offVariant=old,
+                                               rolloutPercent=100, updatedAt=_now())  # fmt: skip
+        return {"flag": key, "serving": new}
+
+    return dict(_mutate(ws, change))
+
+
 def _with_flags_file(workspace: Any, flags_file: str | None) -> Any:
     if not flags_file:
         return workspace

@@ -13,6 +13,7 @@ from datamigration.db.mysql.executor import MySQLExecutor
 from datamigration.db.mysql.explain import MySQLExplain
 from datamigration.db.mysql.introspect import MySQLIntrospection
 from datamigration.db.mysql.metrics import MySQLMetrics
+from datamigration.db.mysql.pause import MySQLPause
 from datamigration.db.mysql.query import MySQLQuery
 
 
@@ -26,6 +27,7 @@ class MySQLBackend(
     MySQLMetrics,
     MySQLExplain,
     MySQLBackup,
+    MySQLPause,
 ):
     """MariaDB and MySQL. `is_mariadb` decides the few statements that differ.
 

@@ -13,6 +13,7 @@ from datamigration.db.postgres.executor import PostgresExecutor
 from datamigration.db.postgres.explain import PostgresExplain
 from datamigration.db.postgres.introspect import PostgresIntrospection
 from datamigration.db.postgres.metrics import PostgresMetrics
+from datamigration.db.postgres.pause import PostgresPause
 from datamigration.db.postgres.probes import PostgresProbes
 from datamigration.db.postgres.query import PostgresQuery
 
@@ -28,6 +29,7 @@ class PostgresBackend(
     PostgresMetrics,
     PostgresExplain,
     PostgresBackup,
+    PostgresPause,
 ):
     """PostgreSQL through psycopg 3; one connection, autocommit, explicit transactions."""
 

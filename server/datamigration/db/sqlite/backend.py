@@ -12,6 +12,7 @@ from datamigration.db.sqlite.executor import SQLiteExecutor
 from datamigration.db.sqlite.explain import SQLiteExplain
 from datamigration.db.sqlite.introspect import SQLiteIntrospection
 from datamigration.db.sqlite.metrics import SQLiteMetrics
+from datamigration.db.sqlite.pause import SQLitePause
 from datamigration.db.sqlite.query import SQLiteQuery
 from datamigration.db.trigger_capture import TriggerCaptureSupport
 
@@ -26,6 +27,7 @@ class SQLiteBackend(
     SQLiteMetrics,
     SQLiteExplain,
     SQLiteBackup,
+    SQLitePause,
 ):
     """A SQLite file. Writable connection for the executor, a separate read-only one for query."""
 
