@@ -46,17 +46,49 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         action="store_true",
         help="with --db: keep the demo's database (or schema) on the server afterwards",
     )
+    parser.add_argument(
+        "--move",
+        action="store_true",
+        help="the move chapter instead: the users table moves from SQLite (or PostgreSQL with "
+        "--source postgresql) to a throwaway PostgreSQL database on the --db server (or to "
+        "MongoDB with --target) while a small application writes: sync start, catch-up, "
+        "shadow reads, cutover with its write pause, rollback of the cutover",
+    )
+    parser.add_argument(
+        "--target",
+        metavar="URL",
+        help="with --move: move to this MongoDB server (mongodb://...) instead of PostgreSQL; "
+        "the demo creates its own database there and drops it at the end",
+    )
+    parser.add_argument(
+        "--source",
+        choices=("sqlite", "postgresql"),
+        default="sqlite",
+        help="with --move: where the users table starts (default: SQLite in the workspace; "
+        "postgresql: a throwaway database on the --db server)",
+    )
     add_json_flag(parser)
     parser.set_defaults(func=handle)
 
 
 def handle(args: argparse.Namespace) -> int:
-    if args.keep and not args.db:
+    if args.keep and not (args.db or args.target):
         raise UserInputError(
             "--keep applies to --db: the SQLite demo's database stays in its workspace anyway",
             hint="Drop --keep, or pass --db postgresql://...",
         )
-    report = run_demo(Path(args.dir), db=args.db, keep=args.keep)
+    if args.move:
+        from datamigration.demo.move import run_move_demo
+
+        report = run_move_demo(
+            Path(args.dir), db_url=args.db, target=args.target, source=args.source, keep=args.keep
+        )
+    elif args.target or args.source != "sqlite":
+        raise UserInputError(
+            "--target and --source belong to the move chapter", hint="Add --move, or drop them."
+        )
+    else:
+        report = run_demo(Path(args.dir), db=args.db, keep=args.keep)
     if args.json:
         print_json(report.to_dict())
     else:
