@@ -63,7 +63,6 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument(
         "--source",
         choices=("sqlite", "postgresql"),
-        default="sqlite",
         help="with --move: where the users table starts (default: SQLite in the workspace; "
         "postgresql: a throwaway database on the --db server)",
     )
@@ -81,9 +80,13 @@ def handle(args: argparse.Namespace) -> int:
         from datamigration.demo.move import run_move_demo
 
         report = run_move_demo(
-            Path(args.dir), db_url=args.db, target=args.target, source=args.source, keep=args.keep
+            Path(args.dir),
+            db_url=args.db,
+            target=args.target,
+            source=args.source or "sqlite",
+            keep=args.keep,
         )
-    elif args.target or args.source != "sqlite":
+    elif args.target or args.source:
         raise UserInputError(
             "--target and --source belong to the move chapter", hint="Add --move, or drop them."
         )

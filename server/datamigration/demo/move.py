@@ -39,19 +39,26 @@ LAG_MAX_S = 2.0
 PAUSE_MAX_MS = 5_000
 #: writes the application makes on the target before the rollback
 TARGET_WRITES = 20
-SOURCES = ("sqlite", "postgresql")
+
+
+def _on_server(source: str) -> bool:
+    """Does the source live on the --db server (not embedded in the workspace)?"""
+    from datamigration.db.dialect import find_dialect
+
+    found = find_dialect(source)
+    if found is None:
+        raise UserInputError(f"--source {source!r}", hint="Use --source sqlite or postgresql.")
+    return not found.embedded
 
 
 def check_sides(db_url: str | None, target: str | None, source: str) -> None:
     """Refuse a combination the chapter cannot run before anything is created."""
-    if source not in SOURCES:
-        raise UserInputError(f"--source {source!r}", hint="Use --source sqlite or postgresql.")
     if target is not None and not _is_documents(target):
         raise UserInputError(
             "--target names a MongoDB server (mongodb://...)",
             hint="For a PostgreSQL target pass --db postgresql://...",
         )
-    if db_url is None and (target is None or source == "postgresql"):
+    if db_url is None and (target is None or _on_server(source)):
         raise UserInputError(
             "the move demo needs a server to move to (or from)",
             hint="Pass --db postgresql://USER@HOST:PORT/DB (the target, or the source with "
@@ -69,7 +76,7 @@ def provision(db_url: str | None, target: str | None, source: str, root: Path) -
     from datamigration.demo import postgres
 
     made: dict[str, Any] = {}
-    if source == "postgresql":
+    if _on_server(source):
         made["source"] = postgres.provision(resolve(str(db_url)))
     else:
         made["source"] = f"sqlite:///{root / 'app.db'}"
@@ -117,7 +124,7 @@ def step_move_sample(ctx: DemoContext) -> Done:
     from datamigration.demo import postgres
 
     data = sample.generate()
-    schema = postgres.SCHEMA if ctx.facts["source_kind"] == "postgresql" else sample.SCHEMA
+    schema = postgres.SCHEMA if _on_server(ctx.facts["source_kind"]) else sample.SCHEMA
     with db.connect(_side(ctx, "source"), ctx.workspace) as backend:
         backend.execute(list(schema) + sample.insert_statements(data))
     app = MoveApp(
@@ -238,6 +245,20 @@ def step_move_shadow(ctx: DemoContext) -> Done:
     )
 
 
+def _request(ctx: DemoContext) -> Any:
+    """The cutover's (and its rollback's) request: the demo's run and bounds."""
+    from datamigration.move.sync.cutover import CutoverRequest
+
+    return CutoverRequest(
+        run=RUN,
+        workspace=str(ctx.root),
+        lag_max_s=LAG_MAX_S,
+        pause_max_ms=PAUSE_MAX_MS,
+        wait_s=30,
+        write_pause=_pause_by(ctx),
+    )
+
+
 def _pause_by(ctx: DemoContext) -> str:
     """A lock on the source table, or the application's pause flag where a lock would hold
     a whole database file (an embedded source): the application holds its writes then."""
@@ -247,20 +268,11 @@ def _pause_by(ctx: DemoContext) -> str:
 
 def step_move_cutover(ctx: DemoContext) -> Done:
     """Cutover: writes paused, drained, checksum diff, flag flipped"""
-    from datamigration.move.sync.cutover import CutoverRequest, cutover
+    from datamigration.move.sync.cutover import cutover
 
     app: MoveApp = ctx.facts["app"]
     before = time.monotonic()
-    out = cutover(
-        CutoverRequest(
-            run=RUN,
-            workspace=str(ctx.root),
-            lag_max_s=LAG_MAX_S,
-            pause_max_ms=PAUSE_MAX_MS,
-            wait_s=30,
-            write_pause=_pause_by(ctx),
-        )
-    )
+    out = cutover(_request(ctx))
     ctx.facts["cutover"] = out
     ctx.facts["cut_at"] = time.monotonic()
     window = (before, ctx.facts["cut_at"])
@@ -313,22 +325,13 @@ def step_move_target_writes(ctx: DemoContext) -> Done:
 
 def step_move_rollback(ctx: DemoContext) -> Done:
     """Rollback of the cutover: the target's writes go back, the flag flips back"""
-    from datamigration.move.sync.cutover import CutoverRequest, rollback_cutover
+    from datamigration.move.sync.cutover import rollback_cutover
 
     if "cut_at" not in ctx.facts:
         raise StepSkipped("the cutover did not happen")
     app: MoveApp = ctx.facts["app"]
     before = time.monotonic()
-    out = rollback_cutover(
-        CutoverRequest(
-            run=RUN,
-            workspace=str(ctx.root),
-            lag_max_s=LAG_MAX_S,
-            pause_max_ms=PAUSE_MAX_MS,
-            wait_s=30,
-            write_pause=_pause_by(ctx),
-        )
-    )
+    out = rollback_cutover(_request(ctx))
     ctx.facts["pauses"].append((before, time.monotonic()))
     ctx.facts["rollback"] = out
     back_at = time.monotonic()
