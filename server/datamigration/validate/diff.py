@@ -231,18 +231,16 @@ def _side_report(label: dict[str, Any], side: Side, rows: int) -> results.DiffSi
     }
 
 
-def sample_compare(
+def open_sides(
     source_url: str,
     source_table: str,
     target_url: str,
     target_table: str,
-    n: int,
-    options: DiffOptions | None = None,
+    o: DiffOptions,
     workspace: Any | None = None,
-) -> dict[str, Any]:
-    """Pick `n` random source keys and compare those rows field by field on both sides."""
-    o = options or DiffOptions()
-    started = time.perf_counter()
+) -> tuple[Side, Side, DiffPlan, list[str]]:
+    """The two sides of a comparison by key (the key settled, the columns paired), opened
+    but not walked: a sample or a shadow read asks them for given keys (`rows_for`)."""
     metas = (
         side_columns(source_url, source_table, workspace),
         side_columns(target_url, target_table, workspace),
@@ -257,6 +255,22 @@ def sample_compare(
     dst = make_side(
         target_url, target_table, dst_meta[0], plan.dst_fields, plan, o, workspace, stored[1]
     )
+    return src, dst, plan, list(key)
+
+
+def sample_compare(
+    source_url: str,
+    source_table: str,
+    target_url: str,
+    target_table: str,
+    n: int,
+    options: DiffOptions | None = None,
+    workspace: Any | None = None,
+) -> dict[str, Any]:
+    """Pick `n` random source keys and compare those rows field by field on both sides."""
+    o = options or DiffOptions()
+    started = time.perf_counter()
+    src, dst, plan, _ = open_sides(source_url, source_table, target_url, target_table, o, workspace)
     differ = Differ(src, dst, plan, o)
     try:
         keys = src.random_keys(n)

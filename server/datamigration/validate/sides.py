@@ -350,6 +350,16 @@ class SQLSide(Side):
             out[self.key_of(texts)] = texts
         return out
 
+    def ordered_keys(self) -> Iterator[Key]:
+        """Every key in key order, streamed (a few bytes a row): what a spread sample of
+        keys is drawn from (validate/shadow)."""
+        keycols = ", ".join(self.quoted[: self.key_count])
+        sql = f"SELECT {keycols} FROM {self.from_} ORDER BY {self.keys.order_by()}"
+        with self.reader() as r:
+            for row in r.stream(sql):
+                yield self.key_of([render(v, f.kind, self.norm) for v, f in
+                                   zip(row, self.key_fields, strict=True)])  # fmt: skip
+
     def keys_only(self, lo: Key | None, hi: Key | None, cap: int) -> tuple[list[Key], int]:
         where, params = self.keys.range(lo, hi)
         keycols = ", ".join(self.quoted[: self.key_count])
@@ -459,6 +469,12 @@ class MongoSide(Side):
             )
             for d in docs
         ]
+
+    def ordered_keys(self) -> Iterator[Key]:
+        """Every key in key order, streamed (see SQLSide.ordered_keys)."""
+        for raw in self._docs({}, self.key_names):
+            yield tuple(key_value(render(v, f.kind, self.norm), f.kind)
+                        for v, f in zip(raw, self.key_fields, strict=True))  # fmt: skip
 
     def rows(self, lo: Key | None, hi: Key | None) -> Rows:
         out: Rows = {}
