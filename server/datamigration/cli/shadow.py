@@ -44,8 +44,10 @@ def render_text(r: dict[str, Any]) -> str:
         f"shadow reads {r['source']} vs {r['target']}: "
         + ("PASSED" if r["passed"] else "FAILED")
         + f" ({r['verdict']}) in {r['seconds']} s",
-        f"  reads: {r['reads']:,}  mismatches: {r['mismatches']:,}  "
-        f"rate: {r['mismatch_rate']:.4%}  seed: {r['seed']}",
+        (
+            f"  reads: {r['reads']:,}  mismatches: {r['mismatches']:,}  "
+            f"rate: {r['mismatch_rate']:.4%}  seed: {r['seed']}"
+        ),
     ]
     lines += [f"  {p['what']}: {p['reads']:,} reads, {p['mismatches']:,} mismatches"
               for p in r["parts"]]  # fmt: skip
