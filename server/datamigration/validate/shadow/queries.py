@@ -38,6 +38,7 @@ from datamigration.validate.shadow.tally import Tally
 #: pages of a query's result read at most (the read path caps rows and bytes per answer)
 MAX_PAGES = 20
 _PARAM = re.compile(r"\$\d+")
+_CATALOG = re.compile(r"\b(pg_\w+|information_schema)\b", re.IGNORECASE)
 _NUMBER = re.compile(r"-?\d+(\.\d+)?([eE][-+]?\d+)?")
 _WRITES = (exp.Insert, exp.Update, exp.Delete, exp.Merge, exp.Create, exp.Drop, exp.Alter,
            exp.Command, exp.Lock, exp.Into)  # fmt: skip
@@ -112,11 +113,11 @@ def from_pg_stat_statements(
         ordered, why = read_shape(sql, dialect)
         if why:
             continue  # the application's writes and utility statements are not replayed
+        if _CATALOG.search(sql):
+            continue  # catalog reads (ours among them) are not the application's
         if _PARAM.search(sql):
             tally.skip(sql, "has parameters ($1...) and no sample values to run it with")
             continue
-        if "pg_stat_statements" in sql or "pg_catalog." in sql:
-            continue  # our own look-ups and catalog reads are not the application's
         out.append((sql, ordered))
     return out
 
@@ -124,7 +125,7 @@ def from_pg_stat_statements(
 def cell(value: Any) -> Any:
     """A value as it is compared (see the module docstring)."""
     if isinstance(value, bool):
-        return int(value)
+        return str(int(value))
     if isinstance(value, int | float) or (isinstance(value, str) and _NUMBER.fullmatch(value)):
         try:
             d = decimal.Decimal(str(value))
