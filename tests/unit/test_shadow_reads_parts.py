@@ -87,3 +87,26 @@ def test_the_gate_needs_reads_caps_them_by_what_exists_and_counts_mismatches():
     for i in range(15):
         t.example("users", i, "api_token", "secret", "other")
     assert len(t.examples) == 10 and t.examples[0]["source"] == "***"
+
+
+def test_only_a_move_between_systems_gets_the_dual_write_checklist():
+    from datamigration.db.model import Column, PrimaryKey, Schema, Table
+    from datamigration.plan.planner import Measured, build_plan
+    from datamigration.plan.spec import parse_spec
+
+    users = Table(
+        name="users",
+        columns=(Column("id", "bigint", "int8", nullable=False), Column("email", "text", "text")),
+        primary_key=PrimaryKey("users_pkey", ("id",)),
+    )
+    schema = Schema(dialect="postgresql", database="app", tables=(users,))
+
+    def ids(spec: dict) -> set[str]:
+        plan = build_plan(parse_spec(spec), schema, measured=Measured({}, {}, 1.0, "t"),
+                          database="app", created_at="2025-01-01T00:00:00Z")  # fmt: skip
+        return {c.id for c in plan.checklist}
+
+    moved = ids({"kind": "move_table", "table": "users", "target": "target_db"})
+    assert {"dual_write_order", "dual_write_log", "dual_write_reconcile"} <= moved
+    renamed = ids({"kind": "rename_column", "table": "users", "column": "email", "new_name": "m"})
+    assert not any(i.startswith("dual_write") for i in renamed)
