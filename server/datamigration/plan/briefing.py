@@ -47,9 +47,8 @@ DUAL_WRITE = (
 
 
 def checklist(
-    post: list[dict[str, Any]], result_type_changes: Sequence[str] = (), *,
-    dual_write: bool = False,
-) -> tuple[ChecklistItem, ...]:  # fmt: skip
+    post: list[dict[str, Any]], result_type_changes: Sequence[str] = (), *, pattern: str = ""
+) -> tuple[ChecklistItem, ...]:
     """The checks a person makes before the first step, with the prepared-statement check
     only when a column's result type changes (it would be noise otherwise) and the
     application's dual-write checks only for a move between systems."""
@@ -87,7 +86,7 @@ def checklist(
                 "the alert on 'cached plan must not change result type' is set.",
             ),
         )
-    return items + (DUAL_WRITE if dual_write else ())
+    return items + (DUAL_WRITE if pattern == "dual_write_cdc" else ())
 
 
 def communication(

@@ -438,9 +438,7 @@ def build_plan(
         alternatives=choice.alternatives,
         phases=phases,
         estimates=estimates,
-        checklist=briefing.checklist(
-            post, built.result_type_changes, dual_write=choice.pattern == "dual_write_cdc"
-        ),
+        checklist=briefing.checklist(post, built.result_type_changes, pattern=choice.pattern),
         post_validation=tuple(post),
         communication=briefing.communication(
             title, estimates, story, built.result_type_changes, steps
