@@ -36,8 +36,8 @@ def strata_positions(count: int, n: int, seed: int) -> list[int]:
     if count <= n:
         return list(range(count))
     rng = random.Random(seed)
-    step = count / n
-    return sorted({min(count - 1, int(i * step + rng.random() * step)) for i in range(n)})
+    bounds = [i * count // n for i in range(n + 1)]  # n disjoint, non-empty strata
+    return [lo + rng.randrange(hi - lo) for lo, hi in zip(bounds, bounds[1:], strict=False)]
 
 
 def spread_sample(keys: Iterable[Key], count: int, n: int, seed: int) -> list[Key]:
