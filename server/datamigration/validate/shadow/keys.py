@@ -17,6 +17,7 @@ same keys; a larger table is sampled evenly from its first key to its last, not 
 from __future__ import annotations
 
 import contextlib
+import itertools
 import random
 from collections.abc import Iterable, Iterator, Sequence
 from typing import Any
@@ -37,7 +38,7 @@ def strata_positions(count: int, n: int, seed: int) -> list[int]:
         return list(range(count))
     rng = random.Random(seed)
     bounds = [i * count // n for i in range(n + 1)]  # n disjoint, non-empty strata
-    return [lo + rng.randrange(hi - lo) for lo, hi in zip(bounds, bounds[1:], strict=False)]
+    return [lo + rng.randrange(hi - lo) for lo, hi in itertools.pairwise(bounds)]
 
 
 def spread_sample(keys: Iterable[Key], count: int, n: int, seed: int) -> list[Key]:
