@@ -7,6 +7,7 @@ statements of pg_stat_statements are replayed on a throwaway cluster that preloa
 from __future__ import annotations
 
 import contextlib
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -251,3 +252,33 @@ def test_the_shadow_traffic_step_runs_the_comparison_and_fails_on_its_gate(pg_ur
     run(shadow.id)
     (report,) = (ws.docs_dir / "validation").glob("shadow-*.json")
     assert '"passed": true' in report.read_text() and '"reads": 2000' in report.read_text()
+
+
+def test_old_column_vs_new_column_reads_one_snapshot_while_the_application_writes(pg_url, ws):
+    run_sql(pg_url, USERS + """
+        ALTER TABLE users ADD COLUMN email_address text;
+        UPDATE users SET email_address = email;
+        CREATE FUNCTION sync_mail() RETURNS trigger LANGUAGE plpgsql AS $$
+        BEGIN NEW.email_address := NEW.email; RETURN NEW; END $$;
+        CREATE TRIGGER sync_mail BEFORE UPDATE ON users FOR EACH ROW EXECUTE FUNCTION sync_mail();
+    """)  # fmt: skip
+    stop, writes = threading.Event(), [0]
+
+    def application() -> None:
+        with psycopg.connect(pg_url, autocommit=True) as conn:
+            while not stop.is_set():
+                conn.execute("UPDATE users SET email = md5(random()::text) "
+                             "WHERE id = 1 + (random() * 1999)::int")  # fmt: skip
+                writes[0] += 1
+
+    writer = threading.Thread(target=application)
+    writer.start()
+    try:
+        request = ShadowRequest(pg_url, pg_url, tables=("users",), target_table="users",
+                                columns=("id", "email"), field_map={"email": "email_address"})  # fmt: skip
+        runs = [shadow_reads(ws, request) for _ in range(3)]
+    finally:
+        stop.set()
+        writer.join()
+    assert writes[0] > 0
+    assert [(r["reads"], r["mismatches"]) for r in runs] == [(2000, 0)] * 3

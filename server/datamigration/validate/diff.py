@@ -94,7 +94,7 @@ def make_side(
     )
 
 
-def _one_snapshot(
+def one_snapshot(
     source_url: str, target_url: str, o: DiffOptions, workspace: Any
 ) -> SharedSnapshot | None:
     """A shared snapshot when both sides are one PostgreSQL database (columns of one live
@@ -142,7 +142,7 @@ def diff_tables(
     plan = plan_columns(src_meta, dst_meta, o, key)
     if o.lag_column and o.columns and o.lag_column not in [c["source"] for c in plan.columns]:
         plan = plan_columns(src_meta, dst_meta, replace(o, columns=(*o.columns, o.lag_column)), key)
-    snapshot = _one_snapshot(source_url, target_url, o, workspace)
+    snapshot = one_snapshot(source_url, target_url, o, workspace)
     src = make_side(
         source_url, source_table, src_meta[0], plan.src_fields, plan, o, workspace, stored[0],
         snapshot,
@@ -238,9 +238,11 @@ def open_sides(
     target_table: str,
     o: DiffOptions,
     workspace: Any | None = None,
+    snapshot: SharedSnapshot | None = None,
 ) -> tuple[Side, Side, DiffPlan, list[str]]:
     """The two sides of a comparison by key (the key settled, the columns paired), opened
-    but not walked: a sample or a shadow read asks them for given keys (`rows_for`)."""
+    but not walked: a sample or a shadow read asks them for given keys (`rows_for`); with
+    `snapshot` (`one_snapshot`), both read one instant of one database."""
     metas = (
         side_columns(source_url, source_table, workspace),
         side_columns(target_url, target_table, workspace),
@@ -250,11 +252,13 @@ def open_sides(
     )
     plan = plan_columns(src_meta, dst_meta, o, key)
     src = make_side(
-        source_url, source_table, src_meta[0], plan.src_fields, plan, o, workspace, stored[0]
-    )
+        source_url, source_table, src_meta[0], plan.src_fields, plan, o, workspace, stored[0],
+        snapshot,
+    )  # fmt: skip
     dst = make_side(
-        target_url, target_table, dst_meta[0], plan.dst_fields, plan, o, workspace, stored[1]
-    )
+        target_url, target_table, dst_meta[0], plan.dst_fields, plan, o, workspace, stored[1],
+        snapshot,
+    )  # fmt: skip
     return src, dst, plan, list(key)
 
 

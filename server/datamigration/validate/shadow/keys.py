@@ -24,11 +24,11 @@ from typing import Any
 
 from datamigration.move.mapped_diff import mapped_parts, part_sides
 from datamigration.move.mapping import CollectionMapping
-from datamigration.validate.diff import key_json, open_sides
+from datamigration.validate.diff import key_json, one_snapshot, open_sides
 from datamigration.validate.diff_bisect import run_both
 from datamigration.validate.diff_plan import DiffOptions
 from datamigration.validate.shadow.tally import Tally
-from datamigration.validate.sides import Key, Rows, Side
+from datamigration.validate.sides import Key, Rows, SharedSnapshot, Side
 
 
 def strata_positions(count: int, n: int, seed: int) -> list[int]:
@@ -86,7 +86,7 @@ def compare_reads(
 
 def read_sides(
     tally: Tally, where: str, src: Side, dst: Side, names: Sequence[str], n: int, seed: int,
-    **extra: Any,
+    snapshot: SharedSnapshot | None = None, **extra: Any,
 ) -> None:  # fmt: skip
     """Sample `n` keys of `src`, read them on both sides, add the part to the tally."""
     try:
@@ -96,6 +96,8 @@ def read_sides(
     finally:
         src.close()
         dst.close()
+        if snapshot is not None:
+            snapshot.close()
     reads, mismatches = compare_reads(tally, where, names, keys, a, b)
     tally.part(where, reads, mismatches, min(n, count), sampled=len(keys), rows=count, **extra)
 
@@ -117,13 +119,18 @@ def table_reads(
 ) -> None:
     """Shadow reads of one table against a table or flat collection (`options`: key,
     columns and field_map as in the diff)."""
-    src, dst, plan, key = open_sides(source, table, target, target_table, options, workspace)
+    # one database (old column vs new column): both sides read one snapshot, so a write
+    # landing between the two reads is not a mismatch
+    snapshot = one_snapshot(source, target, options, workspace)
+    src, dst, plan, key = open_sides(
+        source, table, target, target_table, options, workspace, snapshot
+    )
     names = [c["source"] for c in plan.columns]
     where = table if target_table == table else f"{table} -> {target_table}"
     if options.field_map:
         pairs = ", ".join(f"{a} -> {b}" for a, b in options.field_map.items())
         where += f" ({pairs})"
-    read_sides(tally, where, src, dst, names, n, seed, key=key)
+    read_sides(tally, where, src, dst, names, n, seed, snapshot, key=key)
 
 
 def mapped_reads(
