@@ -20,7 +20,7 @@ import contextlib
 import itertools
 import random
 from collections.abc import Iterable, Iterator, Sequence
-from typing import Any
+from typing import Any, TypeVar
 
 from datamigration.move.mapped_diff import mapped_parts, part_sides
 from datamigration.move.mapping import CollectionMapping
@@ -29,6 +29,8 @@ from datamigration.validate.diff_bisect import run_both
 from datamigration.validate.diff_plan import DiffOptions
 from datamigration.validate.shadow.tally import Tally
 from datamigration.validate.sides import Key, Rows, SharedSnapshot, Side
+
+T = TypeVar("T")
 
 
 def strata_positions(count: int, n: int, seed: int) -> list[int]:
@@ -41,12 +43,12 @@ def strata_positions(count: int, n: int, seed: int) -> list[int]:
     return [lo + rng.randrange(hi - lo) for lo, hi in itertools.pairwise(bounds)]
 
 
-def spread_sample(keys: Iterable[Key], count: int, n: int, seed: int) -> list[Key]:
+def spread_sample(keys: Iterable[T], count: int, n: int, seed: int) -> list[T]:
     """The keys at `strata_positions` of a key-ordered stream (read until the last one)."""
     wanted = strata_positions(count, n, seed)
     if not wanted:
         return []
-    out: list[Key] = []
+    out: list[T] = []
     stream = iter(keys)
     with contextlib.closing(stream) if hasattr(stream, "close") else contextlib.nullcontext():
         j = 0
@@ -91,7 +93,7 @@ def read_sides(
     """Sample `n` keys of `src`, read them on both sides, add the part to the tally."""
     try:
         count = src.stats()[0]
-        keys = spread_sample(_ordered(src), count, n, seed)
+        keys = [src.raw_key(k) for k in spread_sample(_ordered(src), count, n, seed)]
         a, b = run_both(lambda: src.rows_for(keys), lambda: dst.rows_for(keys))
     finally:
         src.close()
@@ -102,7 +104,7 @@ def read_sides(
     tally.part(where, reads, mismatches, min(n, count), sampled=len(keys), rows=count, **extra)
 
 
-def _ordered(side: Side) -> Iterator[Key]:
+def _ordered(side: Side) -> Iterator[tuple[Any, ...]]:
     return side.ordered_keys()  # type: ignore[attr-defined]  # SQL and MongoDB sides have it
 
 
