@@ -77,7 +77,9 @@ def test_values_compare_by_value_across_databases():
 
 def test_the_gate_needs_reads_caps_them_by_what_exists_and_counts_mismatches():
     gate = Gate(max_mismatches=0, min_reads=10_000)
-    assert gate.verdict(0, 0, 0)[0] is False
+    assert gate.verdict(0, 0, 10)[0] is False  # rows there, none read: proves nothing
+    empty, why = gate.verdict(0, 0, 0)
+    assert empty and why.startswith("nothing there to read")
     passed, why = gate.verdict(500, 0, 500)
     assert passed and why == "0 mismatch(es) over 500 read(s) (all there were), at most 0 allowed"
     assert gate.verdict(500, 0, 20_000)[0] is False

@@ -7,7 +7,8 @@ and any value goes through the same redaction as every other output.
 
 The gate is `max_mismatches` over at least `min_reads` reads. A sample cannot read more rows
 than a table has, so the reads asked for are capped by the reads possible (all rows of a
-small table, every runnable query); a gate over no read at all fails: it proved nothing.
+small table, every runnable query); a gate over no read at all fails (it proved nothing)
+unless there was nothing to read (an empty table passes, and says so).
 """
 
 from __future__ import annotations
@@ -45,6 +46,8 @@ class Gate:
 
     def verdict(self, reads: int, mismatches: int, possible: int) -> tuple[bool, str]:
         needed = min(self.min_reads, possible)
+        if possible == 0:
+            return True, "nothing there to read (empty tables, no runnable query)"
         if reads == 0:
             return False, "no read was compared: the gate proves nothing"
         if reads < needed:
