@@ -222,6 +222,8 @@ def test_without_pg_stat_statements_the_report_says_so(pair, ws):
     src, dst = pair
     r = shadow_reads(ws, ShadowRequest(src, dst, tables=("users",), pg_top=5, sample=10))
     assert r["passed"] and any("pg_stat_statements is not available" in n for n in r["notes"])
+    alone = shadow_reads(ws, ShadowRequest(src, dst, pg_top=5))  # nothing else was read
+    assert (alone["reads"], alone["passed"]) == (0, False)
 
 
 def test_the_shadow_traffic_step_runs_the_comparison_and_fails_on_its_gate(pg_url, ws):
