@@ -50,6 +50,9 @@ Contract for the executor (additive changes only from here on):
       ``"cutover"`` (``lag_max_s``, ``pause_max_ms``, ``write_pause`` ``"lock"``/``"flag"``,
       ``flag``, ``pause_flag``, ``flags_file``) runs ``move.sync.cutover.cutover``; its reverse
       (``rollback: true``) ``rollback_cutover``.
+    - ``"shadow_reads"`` of an in-place plan (``shadow_traffic``): reads a sample of keys
+      through the old path and the new one and fails on a mismatch (``params``: pairs of table/target_table/key/columns/field_map,
+      sample, seed, max_mismatches, min_reads; see ``datamigration.execute.shadow_operation``).
 * ``mutating`` operations need confirmation (the Foundation's confirm flow);
   ``destructive`` ones (contract steps: dropping the old column/table) also need validation to
   have passed first — ``Step.gates`` lists what must hold before the step starts
