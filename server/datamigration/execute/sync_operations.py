@@ -28,6 +28,24 @@ def _mapping(ctx: RunContext, op: Operation) -> dict[str, Any] | None:
     return load_mapping(ctx.workspace, str(path)) if path else None
 
 
+def _tables(op: Operation, mapping: dict[str, Any] | None) -> tuple[str, ...]:
+    """The plan's tables, then the tables its mapping embeds in their documents: a change to
+    an `orders` row must be captured (and paused at the cutover) to reach its user's
+    document."""
+    tables = [str(t) for t in op.params.get("tables") or ()]
+
+    def walk(spec: dict[str, Any]) -> None:
+        for e in spec.get("embed") or []:
+            if isinstance(e, dict) and isinstance(e.get("table"), str):
+                tables.append(e["table"])
+                walk(e)
+
+    for c in (mapping or {}).get("collections") or []:
+        if isinstance(c, dict) and c.get("root") in tables:
+            walk(c)
+    return tuple(dict.fromkeys(tables))
+
+
 @runs("sync_start")
 class SyncStartRunner(OperationRunner):
     """Start capture + snapshot + streaming in a background process (`move.sync.control.
@@ -46,13 +64,14 @@ class SyncStartRunner(OperationRunner):
             status = {}
         if status.get("status") == "running" and status.get("alive"):
             return {"sync": {"run": p["run"], "already": "running"}}
+        mapping = _mapping(ctx, op)
         request = SyncRequest(
             source=ctx.url,
             target=str(p["target"]),
-            tables=tuple(p.get("tables") or ()),
+            tables=_tables(op, mapping),
             run=str(p["run"]),
             workspace=str(ctx.workspace.root),
-            mapping=_mapping(ctx, op),
+            mapping=mapping,
             method=str(p.get("method") or "auto"),
         )
         started = spawn(request, ctx.workspace)
@@ -137,6 +156,7 @@ class CutoverRunner(OperationRunner):
         from datamigration.move.sync.cutover import CutoverRequest
 
         p = op.params
+        mapping = _mapping(ctx, op)
         return CutoverRequest(
             run=str(p["run"]),
             workspace=str(ctx.workspace.root),
@@ -148,8 +168,8 @@ class CutoverRunner(OperationRunner):
             flags_file=p.get("flags_file"),
             source=ctx.url,
             target=str(p["target"]),
-            tables=tuple(p.get("tables") or ()),
-            mapping=_mapping(ctx, op),
+            tables=_tables(op, mapping),
+            mapping=mapping,
             story=ctx.plan.story,
         )
 
