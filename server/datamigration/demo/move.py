@@ -155,6 +155,7 @@ def _describe(side: Any) -> str:
 
 def step_move_sync_start(ctx: DemoContext) -> Done:
     """Sync start: capture on the source before the snapshot copy, then stream"""
+    from datamigration.db.syncstate import SYNC_STATE_TABLE
     from datamigration.move.sync.control import spawn
     from datamigration.move.sync.request import SyncRequest
 
@@ -166,6 +167,10 @@ def step_move_sync_start(ctx: DemoContext) -> Done:
         workspace=str(ctx.root),
         accept_conversions=_documents(ctx),
     )
+    with db.connect(request.target, ctx.workspace) as target:
+        # made before the run and this step's polls reach for it: two CREATE TABLE IF NOT
+        # EXISTS at once can collide on PostgreSQL's catalog
+        target.sync_state_table(SYNC_STATE_TABLE).ensure()
     started = spawn(request, ctx.workspace)
     ctx.facts["sync_started"] = True
     deadline = time.monotonic() + 30
