@@ -14,8 +14,10 @@ fresh databases of the same cluster:
 * PostgreSQL -> MongoDB (nx-27017 on a free port, or $DATAMIGRATION_TEST_MONGO_URL), logical.
 
 Figures per run: apply rate (changes applied per second over the steady window, from the
-run's own applied count), lag sampled each second from the snapshot's end to the cutover (max
-and p95), the cutover's measured write pause (lock on the source, drain, final checksum diff,
+run's own applied count; deletes and updates of keys already deleted change nothing, so the
+changes can run a little under the load's 1,000 writes/s), lag sampled each second once the
+run has caught up after its snapshot, through the steady window to the cutover's end (max and
+p95; the catch-up's length and its highest lag are in the note), the cutover's measured write pause (lock on the source, drain, final checksum diff,
 flag flip), the generator's failed writes, and its write latency (p50/p99, from each write's
 due time) in the steady window, set against the run without capture. Goals (issue 13): lag
 under 5 s at 1,000 writes/s; pause under 1 s PostgreSQL -> PostgreSQL, under 5 s PostgreSQL ->
@@ -172,11 +174,16 @@ def one_run(admin: str, rows: int, steady: float, method: str, mongo: str | None
             out = cutover(CutoverRequest(run=RUN, workspace=folder, pause_max_ms=10_000,
                                          lag_max_s=5, wait_s=120))  # fmt: skip
             snap = next(t for t, _, _, done in sampler.samples if done)
-            lags = sorted(lag for t, lag, _, _ in sampler.samples if t >= snap and lag is not None)
+            lags = sorted(
+                lag for t, lag, _, _ in sampler.samples if t >= applied0[0] and lag is not None
+            )
+            catch = [lag for t, lag, _, _ in sampler.samples
+                     if snap <= t < applied0[0] and lag is not None]  # fmt: skip
         result = gen.stop()
         gen = None
         rate = (applied1[2] - applied0[2]) / max(applied1[0] - applied0[0], 1e-9)
-        return {"apply_rate": rate, "lag_max_s": lags[-1], "lag_p95_s": percentile(lags, 95),
+        return {"apply_rate": rate, "lag_max_s": lags[-1], "catch_up_s": applied0[0] - snap,
+                "catch_up_lag_max_s": max(catch, default=0.0), "lag_p95_s": percentile(lags, 95),
                 "lag_samples": len(lags), "pause_ms": out["write_pause_ms"],
                 "drain_ms": out["drain_ms"], "diff_ms": out["diff_ms"],
                 "identical": bool(out["diff"].get("identical")), "p50_ms": w.p50_ms,
@@ -209,13 +216,15 @@ def figures(runs: dict[str, dict], base: dict[str, Any], rows: int) -> list[Figu
     out = []
     for label, r in runs.items():
         goal = 5.0 if "MongoDB" in label else 1.0
-        note = (f"{r['lag_samples']} samples; drain {r['drain_ms']:.0f} ms, final diff "
+        note = (f"{r['lag_samples']} samples once caught up, to the cutover's end; the catch-up "
+                f"after the snapshot took {r['catch_up_s']:.0f} s (lag up to "
+                f"{r['catch_up_lag_max_s']:.1f} s); drain {r['drain_ms']:.0f} ms, final diff "
                 f"{r['diff_ms']:.0f} ms of the pause; diff {'empty' if r['identical'] else 'NOT EMPTY'}; "
                 f"failed writes {r['failed']} of {r['writes']}")  # fmt: skip
         out += [
             Figure(f"{label}: apply rate", r["apply_rate"], RATE, "changes/s", better="higher",
                    note=f"{rows:,} rows, anchor = the load's write rate"),
-            Figure(f"{label}: lag max (goal < 5 s)", r["lag_max_s"], 5.0, "s", note=note),
+            Figure(f"{label}: lag max, caught up (goal < 5 s)", r["lag_max_s"], 5.0, "s", note=note),
             Figure(f"{label}: lag p95", r["lag_p95_s"], 5.0, "s"),
             Figure(f"{label}: cutover write pause (goal < {goal:g} s)", r["pause_ms"] / 1000,
                    goal, "s"),
