@@ -27,6 +27,7 @@ and the end.
 
     .venv/bin/python bench/bench_sync_run.py --quick   # 20k rows, 10 s steady window
     .venv/bin/python bench/bench_sync_run.py           # 100k rows, 30 s steady window
+    .venv/bin/python bench/bench_sync_run.py --rows 20000   # 20k rows, 30 s steady window
 """
 
 from __future__ import annotations
@@ -237,8 +238,12 @@ def figures(runs: dict[str, dict], base: dict[str, Any], rows: int) -> list[Figu
 
 
 def main() -> int:
-    args = bench_args("a sync run under 1,000 writes/s: apply rate, lag, cutover pause, overhead")
+    args = bench_args(
+        "a sync run under 1,000 writes/s: apply rate, lag, cutover pause, overhead",
+        extra=lambda p: p.add_argument("--rows", type=int, help="seeded rows (20k quick, 100k)"),
+    )
     rows, steady = (20_000, 10.0) if args.quick else (100_000, 30.0)
+    rows = args.rows or rows
     print(f"load average at start: {load()}")
     with own_cluster(LOGICAL) as admin, tempfile.TemporaryDirectory() as tmp:
         mongo, proc = mongo_server(Path(tmp))
