@@ -181,6 +181,7 @@ async def test_every_answer_of_a_large_session_stays_under_25k_tokens_and_tools_
         assert diff["missing_count"] == ROWS - 100
         copy = {"source": pg_url, "target": "sqlite:///copy.db", "tables": ["users"]}
         assert (await call("copy_data", {**copy, "dry_run": True}))["dry_run"]
+        assert (await call("sync", {"action": "status"}))["result"] == {"runs": []}
         rules = await call("generate_rules", {"source": pg_url, "table": "users", "path": "r.yaml"})
         assert rules["path"] == "r.yaml"
         await call("validate", {"rules_file": "r.yaml"})
