@@ -36,6 +36,7 @@ from datamigration.execute import (  # noqa: F401 - importing a runner module re
     backfill,
     copy_operation,
     flag_operation,
+    shadow_operation,
     sql_operation,
 )
 from datamigration.execute import story as story_mod
@@ -71,7 +72,9 @@ class Executor:
     keeps, and how its throttle probes the database."""
 
     #: the operation kinds this executor runs (each has a registered runner)
-    kinds: tuple[str, ...] = ("sql", "backfill", "manual", "validate", "flag", "copy")
+    kinds: tuple[str, ...] = (
+        "sql", "backfill", "manual", "validate", "flag", "copy", "shadow_reads",
+    )  # fmt: skip
     #: how the refusal of another kind reads
     refusal = "which this executor does not run yet"
     refusal_hint = (

@@ -40,6 +40,9 @@ Contract for the executor (additive changes only from here on):
     - ``"copy"``: a `move_table` copy run by the move engine (``params``: target, tables,
       batch_size; see ``datamigration.execute.copy_operation``). ``"cdc"``: reserved for the
       change-data-capture engine.
+    - ``"shadow_reads"``: reads a sample of keys through the old path and the new one and
+      fails on a mismatch (``params``: pairs of table/target_table/key/columns/field_map,
+      sample, seed, max_mismatches, min_reads; see ``datamigration.execute.shadow_operation``).
 * ``mutating`` operations need confirmation (the Foundation's confirm flow);
   ``destructive`` ones (contract steps: dropping the old column/table) also need validation to
   have passed first — ``Step.gates`` lists what must hold before the step starts
@@ -69,7 +72,9 @@ PLAN_VERSION = 1
 #: Phases in the order they run. A plan uses a subset, always in this order.
 PHASES = ("prepare", "expand", "migrate", "switch", "contract", "rollout", "cleanup")
 PATTERNS = ("expand_contract", "dual_write_cdc", "shadow_traffic", "feature_flags")
-OPERATION_KINDS = ("sql", "backfill", "manual", "flag", "validate", "copy", "cdc", "document")
+OPERATION_KINDS = (
+    "sql", "backfill", "manual", "flag", "validate", "copy", "cdc", "document", "shadow_reads",
+)  # fmt: skip
 GATES = ("validation_passed", "confirmation", "health_ok", "app_deployed")
 DIALECTS = ("postgresql", "mysql", "sqlite", "mongodb")
 
