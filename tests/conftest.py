@@ -82,6 +82,20 @@ def mysql_url() -> Iterator[str]:
         yield url
 
 
+@pytest.fixture(scope="session")
+def mysql_binlog_admin_url() -> Iterator[str]:
+    """Opt-in throwaway MariaDB writing a row binlog (for binlog capture tests), per session."""
+    with services.mariadb_binlog_server() as url:
+        yield url
+
+
+@pytest.fixture
+def mysql_binlog_url(mysql_binlog_admin_url: str) -> Iterator[str]:
+    """A fresh database on the throwaway MariaDB that writes a row binlog."""
+    with services.mysql_database(mysql_binlog_admin_url) as url:
+        yield url
+
+
 @pytest.fixture
 def sqlite_url(tmp_path: Path) -> str:
     return f"sqlite:///{tmp_path / 'test.db'}"

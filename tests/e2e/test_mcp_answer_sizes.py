@@ -179,8 +179,11 @@ async def test_every_answer_of_a_large_session_stays_under_25k_tokens_and_tools_
         )  # 11,900 missing keys: more than one answer holds, so the central guard cuts it
         assert diff["truncated"] and "diff_data" in diff["next"]
         assert diff["missing_count"] == ROWS - 100
+        shadow = {"source": pg_url, "target": pg_url, "tables": ["users"], "sample": 10_000}
+        assert (await call("shadow_reads", shadow))["reads"] == 10_000
         copy = {"source": pg_url, "target": "sqlite:///copy.db", "tables": ["users"]}
         assert (await call("copy_data", {**copy, "dry_run": True}))["dry_run"]
+        assert (await call("sync", {"action": "status"}))["result"] == {"runs": []}
         rules = await call("generate_rules", {"source": pg_url, "table": "users", "path": "r.yaml"})
         assert rules["path"] == "r.yaml"
         await call("validate", {"rules_file": "r.yaml"})

@@ -287,6 +287,53 @@ def mysql_database(admin_url: str = MYSQL_ADMIN_URL) -> Iterator[str]:
             cur.execute(f"DROP DATABASE IF EXISTS `{name}`")
 
 
+MARIADB_BIN = Path(os.environ.get("DATAMIGRATION_MARIADB_BIN", "/usr/sbin/mariadbd"))
+
+
+@contextlib.contextmanager
+def mariadb_binlog_server() -> Iterator[str]:
+    """A throwaway MariaDB writing a row binlog (log_bin, binlog_format=ROW, full row images
+    and metadata) on a free port, for binlog capture tests: the shared server has log_bin off.
+    mariadb-install-db into a temp dir, then mariadbd as root (--user=root); killed and
+    removed afterwards. Yields the admin URL (root, no password)."""
+    install = shutil.which("mariadb-install-db")
+    if install is None or not MARIADB_BIN.exists():
+        unavailable("MariaDB server binaries", "mariadb-install-db / mariadbd missing")
+    base = Path(tempfile.mkdtemp(prefix="dm-mariadb-"))
+    port = free_port()
+    proc = None
+    try:
+        subprocess.run(
+            [install, "--no-defaults", f"--datadir={base / 'data'}", "--user=root",
+             "--auth-root-authentication-method=normal", "--skip-test-db"],
+            check=True, capture_output=True, text=True,
+        )  # fmt: skip
+        proc = subprocess.Popen(
+            [str(MARIADB_BIN), "--no-defaults", f"--datadir={base / 'data'}", "--user=root",
+             f"--port={port}", "--bind-address=127.0.0.1", f"--socket={base / 'sock'}",
+             f"--log-bin={base / 'binlog'}", "--binlog-format=ROW", "--server-id=1",
+             "--binlog-row-image=FULL", "--binlog-row-metadata=FULL",
+             "--innodb-buffer-pool-size=32M", "--character-set-server=utf8mb4",
+             "--skip-log-error", "--innodb-flush-log-at-trx-commit=2"],
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        )  # fmt: skip
+        wait_for_port(port, timeout=60, proc=proc)
+    except (subprocess.CalledProcessError, OSError, TimeoutError, RuntimeError) as exc:
+        if proc is not None:
+            proc.kill()
+        shutil.rmtree(base, ignore_errors=True)
+        unavailable("throwaway MariaDB with a binlog", getattr(exc, "stderr", "") or exc)
+    try:
+        yield f"mysql://root@127.0.0.1:{port}/test"
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+        shutil.rmtree(base, ignore_errors=True)
+
+
 # --- MongoDB (nx-27017 unless a real server is named) ----------------------------------------
 
 

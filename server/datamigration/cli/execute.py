@@ -189,12 +189,18 @@ def cmd_rollback(args: argparse.Namespace) -> int:
 
 def cmd_run_status(args: argparse.Namespace) -> int:
     from datamigration.execute.service import jsonable_result, run_status
+    from datamigration.safety.captures import describe
 
     pid = _plan_id(args, required=False)
     out = jsonable_result(run_status(workspace_of(args), pid, db=args.db))
     if args.json:
         print_json(out)
         return 0
+    captures = out.get("captures") or {}
+    if captures.get("abandoned"):
+        print_text(f"abandoned change capture: {describe(captures['abandoned'])}")
+    if captures.get("unknown"):
+        print_text(f"change capture (its sync may be running): {describe(captures['unknown'])}")
     if pid is None:
         if not out["runs"]:
             print_text("no runs yet (plans: " + str(len(out["plans"])) + ")")

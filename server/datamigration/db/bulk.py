@@ -31,7 +31,7 @@ import decimal
 import json
 import re
 import uuid
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, ClassVar, Self
 
@@ -499,6 +499,48 @@ class SQLBulk:
     def before_load(self) -> None:
         """Session settings for loading (SQLite: foreign keys are checked after the load)."""
 
+    # --- applying changes (the sync's applier, `move/sync/apply.py`) -------------------------
+
+    def sync_state_table(self, name: str) -> Any:
+        from datamigration.db.syncstate import SQLSyncState
+
+        return SQLSyncState(self, name)
+
+    def upsert_sql(
+        self, table: str, columns: Sequence[str], key: Sequence[str], rows: int = 1
+    ) -> str:
+        """INSERT of `rows` rows (distinct keys) that updates a row with the same key instead
+        (each database package spells it)."""
+        raise self._unsupported("upsert")  # type: ignore[attr-defined]
+
+    def update_sql(self, table: str, columns: Sequence[str], key: Sequence[str]) -> str:
+        """UPDATE of `columns` of the row with this key (params: columns, then key)."""
+        q, mark = self.quote_identifier, self.placeholder  # type: ignore[attr-defined]
+        sets = ", ".join(f"{q(c)} = {mark}" for c in columns)
+        return f"UPDATE {q(table)} SET {sets} WHERE {_key_match(self, key)}"
+
+    def delete_sql(self, table: str, key: Sequence[str], rows: int = 1) -> str:
+        """DELETE of `rows` rows by key (params: each row's key values in turn)."""
+        q, mark = self.quote_identifier, self.placeholder  # type: ignore[attr-defined]
+        if len(key) == 1 and rows > 1:
+            where = f"{q(key[0])} IN ({', '.join([mark] * rows)})"
+        else:
+            where = " OR ".join([f"({_key_match(self, key)})"] * rows)
+        return f"DELETE FROM {q(table)} WHERE {where}"
+
+    def apply_prefix(self) -> list[str]:
+        """Statements that open each applied batch's transaction (PostgreSQL: the replica
+        role, so foreign keys and user triggers act as on a logical replica)."""
+        return []
+
+    def value_adapter(
+        self, table: str, columns: Sequence[str], types: Sequence[str]
+    ) -> Callable[[Sequence[Any]], tuple[Any, ...]]:
+        """A row as this database's writer shapes it for a load (JSON, time zones, ...)."""
+        writer = self.writer_class(self, table, columns, (), types)
+        writer.cur.close()
+        return writer.adapt
+
 
 def _names(table: Table | None) -> set[str]:
     if table is None:
@@ -507,6 +549,34 @@ def _names(table: Table | None) -> set[str]:
     names |= {u.name for u in table.uniques if u.name}
     names |= {fk.name for fk in table.foreign_keys if fk.name}
     return names
+
+
+def _key_match(backend: Any, key: Sequence[str]) -> str:
+    q, mark = backend.quote_identifier, backend.placeholder
+    return " AND ".join(f"{q(k)} = {mark}" for k in key)
+
+
+def values_rows(backend: Any, columns: int, rows: int) -> str:
+    one = "(" + ", ".join([backend.placeholder] * columns) + ")"
+    return ", ".join([one] * rows)
+
+
+def on_conflict_upsert(
+    backend: Any, table: str, columns: Sequence[str], key: Sequence[str], rows: int = 1
+) -> str:
+    """INSERT ... ON CONFLICT (key) DO UPDATE (PostgreSQL and SQLite spell it alike)."""
+    q = backend.quote_identifier
+    rest = [c for c in columns if c not in key]
+    action = (
+        "DO UPDATE SET " + ", ".join(f"{q(c)} = EXCLUDED.{q(c)}" for c in rest)
+        if rest
+        else "DO NOTHING"
+    )
+    return (
+        f"INSERT INTO {q(table)} ({', '.join(q(c) for c in columns)}) "
+        f"VALUES {values_rows(backend, len(columns), rows)} "
+        f"ON CONFLICT ({', '.join(q(k) for k in key)}) {action}"
+    )
 
 
 def plain_value(v: Any) -> Any:

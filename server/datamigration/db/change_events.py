@@ -9,16 +9,21 @@ PostgreSQL/MySQL/SQLite, the MySQL binlog) yields `ChangeEvent`s; the applier
 Ordering: a capture yields events in commit order. `position` is a pair (commit position,
 index inside the transaction), so it grows strictly along the stream even when transactions
 interleave on the source (PostgreSQL: the commit LSN as an integer, then the change's index in
-its transaction; a trigger change table: (change id, 0)). The applier keeps the newest
-position per key, so replaying a batch is harmless; the capture is acknowledged up to a
-position only after the target holds everything before it.
+its transaction; a trigger change table: (batch the reader stamped, 2 * change id + 1), see
+db/trigger_capture.py; the MySQL binlog: (file number << 40 | commit end offset, index)). The
+applier keeps the newest position per key, so replaying a batch is harmless; the capture is
+acknowledged up to a position only after the target holds everything before it.
 """
 
 from __future__ import annotations
 
+import base64
+import datetime as dt
+import decimal
 import json
 import time
-from collections.abc import Iterable, Iterator, Mapping
+import uuid
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -106,6 +111,9 @@ def from_debezium(
         )
     source = dict(payload.get("source") or {})
     before, after = payload.get("before"), payload.get("after")
+    if payload is not value and isinstance(value.get("schema"), Mapping):
+        before, after = (_typed(row, value["schema"], side) for row, side in
+                         ((before, "before"), (after, "after")))  # fmt: skip
     table = str(source.get("table") or "")
     if not table:
         raise UserInputError(
@@ -123,6 +131,54 @@ def from_debezium(
         tx_id=source.get("txId"),
         source=source,
     )
+
+
+#: Debezium's logical types (the field schema's `name`) read back into Python values
+_EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
+_LOGICAL: dict[str, Callable[[Any, Mapping[str, Any]], Any]] = {
+    "io.debezium.time.Date": lambda v, p: (_EPOCH + dt.timedelta(days=v)).date(),
+    "org.apache.kafka.connect.data.Date": lambda v, p: (_EPOCH + dt.timedelta(days=v)).date(),
+    "io.debezium.time.Timestamp": lambda v, p: (_EPOCH + dt.timedelta(milliseconds=v)).replace(
+        tzinfo=None
+    ),
+    "io.debezium.time.MicroTimestamp": lambda v, p: (_EPOCH + dt.timedelta(microseconds=v)).replace(
+        tzinfo=None
+    ),
+    "io.debezium.time.ZonedTimestamp": lambda v, p: dt.datetime.fromisoformat(v),
+    "io.debezium.time.MicroTime": lambda v, p: (
+        dt.datetime.min + dt.timedelta(microseconds=v)
+    ).time(),
+    "org.apache.kafka.connect.data.Decimal": lambda v, p: decimal.Decimal(
+        int.from_bytes(base64.b64decode(v), "big", signed=True)
+    ).scaleb(-int(p.get("scale", 0))),
+    "io.debezium.data.Json": lambda v, p: json.loads(v),
+    "io.debezium.data.Uuid": lambda v, p: uuid.UUID(v),
+}
+
+
+def _typed(
+    row: Mapping[str, Any] | None, schema: Mapping[str, Any], side: str
+) -> dict[str, Any] | None:
+    """A row with Debezium's encodings (epoch numbers, base64 decimals, JSON text) read back
+    into the values the copy engine's readers produce, by the envelope's field schemas;
+    the `UNAVAILABLE` marker stays as it is."""
+    if row is None:
+        return None
+    part = next((f for f in schema.get("fields") or [] if f.get("field") == side), {})
+    kinds = {f.get("field"): f for f in part.get("fields") or []}
+    out = dict(row)
+    for column, value in row.items():
+        spec = kinds.get(column) or {}
+        read = _LOGICAL.get(str(spec.get("name")))
+        if read is not None and value is not None and value != UNAVAILABLE:
+            try:
+                out[column] = read(value, spec.get("parameters") or {})
+            except (ValueError, TypeError, ArithmeticError) as exc:
+                raise UserInputError(
+                    f"{column}: {value!r} is not a {spec.get('name')} ({exc})",
+                    hint="The event's value does not match its own schema.",
+                ) from None
+    return out
 
 
 def _key_of(
@@ -185,7 +241,18 @@ def read_debezium_lines(
                     hint="Give one Debezium event (a JSON object) per line.",
                 ) from exc
             value = obj.get("value", obj) if isinstance(obj, dict) else obj
+            if value is None or (isinstance(value, dict) and value.get("payload", 0) is None):
+                continue  # a tombstone (Kafka's delete marker after a delete event)
+            if not isinstance(value, dict):
+                raise UserInputError(
+                    f"{path}:{number} is not a Debezium change event (not a JSON object)",
+                    hint="Give one Debezium event (a JSON object) per line.",
+                )
             record_key = obj.get("key") if isinstance(obj, dict) and "value" in obj else None
             table = ((value.get("payload", value) or {}).get("source") or {}).get("table")
             columns = (key_columns or {}).get(str(table)) if table else None
-            yield from_debezium(value, key=record_key, key_columns=columns, index=number)
+            try:
+                event = from_debezium(value, key=record_key, key_columns=columns, index=number)
+            except UserInputError as exc:
+                raise UserInputError(f"{path}:{number}: {exc.message}", hint=exc.hint) from None
+            yield event

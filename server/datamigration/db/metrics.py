@@ -43,6 +43,11 @@ class MetricsSource:
         when the database keeps no such statistics."""
         return None
 
+    def top_statements(self, limit: int) -> list[tuple[str, int]] | None:
+        """The `limit` most called statements of this database as (text, calls), most called
+        first (pg_stat_statements), or None when the database keeps no such statistics."""
+        return None
+
     def flush_own_statistics(self) -> None:
         """Make this session's own counters visible to the next reading at once (a database
         that publishes them late would show the sampler's own rolled-back reads one sample

@@ -36,6 +36,7 @@ from datamigration.execute import (  # noqa: F401 - importing a runner module re
     backfill,
     copy_operation,
     flag_operation,
+    shadow_operation,
     sql_operation,
     sync_operations,
 )

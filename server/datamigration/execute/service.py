@@ -26,6 +26,7 @@ from datamigration.plan.store import list_plans, load_plan, plans_dir, read_plan
 from datamigration.redact import redact_url
 from datamigration.safety import alerts
 from datamigration.safety import performance as perf
+from datamigration.safety.captures import capture_report
 from datamigration.safety.monitor import run_samples
 from datamigration.safety.pace import pace_status
 from datamigration.safety.throttle import throttle_status
@@ -206,10 +207,11 @@ def run_status(
     workspace: Workspace, plan_id: str | None = None, *, db: str | None = None, events: int = 20
 ) -> dict[str, Any]:
     """Where runs stand: per step status and backfill checkpoints (from the target database when
-    it can be reached, else from the local log), plus the latest events."""
+    it can be reached, else from the local log), plus the latest events, and the change
+    captures sync runs abandoned on that database (`captures`; with no plan, on `db`)."""
 
     if plan_id is None:
-        return _all_runs(workspace)
+        return _all_runs(workspace, db)
     series = run_samples(workspace, plan_id)
     if not (plans_dir(workspace) / f"{plan_id}.json").is_file() and series["samples"]:
         return {"plan_id": plan_id, "summary": "a monitor run (no plan)", "source": "local log",
@@ -246,11 +248,20 @@ def run_status(
     return out
 
 
-def _all_runs(workspace: Workspace) -> dict[str, Any]:
-    """Every plan with a local run log (and its last event), plus every plan in the workspace."""
+def _all_runs(workspace: Workspace, db: str | None = None) -> dict[str, Any]:
+    """Every plan with a local run log (and its last event), plus every plan in the workspace;
+    with `db`, the change captures sync runs abandoned on it (`captures`)."""
     runs = local_runs(workspace.state_dir)
     known = {p["id"]: p for p in list_plans(workspace)}
+    extra: dict[str, Any] = {}
+    if db:
+        try:
+            with connect(db, workspace) as backend:
+                extra["captures"] = capture_report(backend)
+        except DataMigrationError as exc:
+            extra["database_error"] = exc.message
     return {
+        **extra,
         "runs": [
             {
                 "plan_id": r,
@@ -287,6 +298,7 @@ def _step_states(
                 states, out["run"], out["checkpoints"] = {}, None, []
             out["source"] = "target database"
             out["database"] = redact_url(url)
+            out["captures"] = capture_report(backend)  # abandoned sync captures there
         return {
             k: {n: v for n, v in st.to_dict().items() if n != "step"} for k, st in states.items()
         }

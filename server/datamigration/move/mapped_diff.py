@@ -27,7 +27,7 @@ from datamigration.db.urls import resolve
 from datamigration.move.mapping import CollectionMapping, DocumentMapping, Embed, Part
 from datamigration.validate.canonical import key_value, render
 from datamigration.validate.diff import compare_sides, make_side
-from datamigration.validate.diff_plan import DiffOptions, plan_columns, side_columns
+from datamigration.validate.diff_plan import DiffOptions, DiffPlan, plan_columns, side_columns
 from datamigration.validate.sides import BucketSpec, Key, Rows, Side
 
 Extract = Callable[[Mapping[str, Any]], Iterator[dict[str, Any]]]
@@ -177,7 +177,7 @@ def _key_path(cm: CollectionMapping, chain: Sequence[Embed], part: Part) -> str 
     return cm.key_paths[0]
 
 
-def _targets(cm: CollectionMapping) -> Iterator[tuple[list[Embed], Part, str | None]]:
+def mapped_parts(cm: CollectionMapping) -> Iterator[tuple[list[Embed], Part, str | None]]:
     """(chain of embeds, part, why not compared) for the root and every embedded table."""
     yield [], cm.root, None
 
@@ -197,7 +197,7 @@ def _targets(cm: CollectionMapping) -> Iterator[tuple[list[Embed], Part, str | N
     yield from walk([], cm.root, None)
 
 
-def diff_part(
+def part_sides(
     source_url: str,
     target_url: str,
     cm: CollectionMapping,
@@ -205,9 +205,9 @@ def diff_part(
     part: Part,
     options: DiffOptions,
     workspace: Any = None,
-) -> dict[str, Any]:
-    """Diff one source table against the rows the collection holds for it."""
-    started = time.perf_counter()
+) -> tuple[Side, DocumentRowsSide, DiffPlan, DiffOptions, list[str]]:
+    """The source table's side and the side of the rows the collection holds for it (with
+    the plan and options they compare under and the key), opened but not walked."""
     columns = _compared_columns(part, chain, cm)
     src_meta = side_columns(source_url, part.table, workspace)
     dst_meta = ("mongodb", [(c, "", True) for c in columns])
@@ -220,6 +220,21 @@ def diff_part(
         target_url, cm.collection, plan.dst_fields, plan.key_count, plan.norm,
         extract=rows_of(cm, chain), key_path=_key_path(cm, chain, part), **common,
     )  # fmt: skip
+    return src, dst, plan, o, key
+
+
+def diff_part(
+    source_url: str,
+    target_url: str,
+    cm: CollectionMapping,
+    chain: Sequence[Embed],
+    part: Part,
+    options: DiffOptions,
+    workspace: Any = None,
+) -> dict[str, Any]:
+    """Diff one source table against the rows the collection holds for it."""
+    started = time.perf_counter()
+    src, dst, plan, o, key = part_sides(source_url, target_url, cm, chain, part, options, workspace)
     where = ".".join(e.name for e in chain) or "(documents)"
     labels = (
         {"url": resolve(source_url, workspace).redacted, "table": part.table},
@@ -237,7 +252,7 @@ def diff_collection(
 ) -> list[dict[str, Any]]:
     """One entry per mapped table of one collection: its diff report, or why not compared."""
     out = []
-    for chain, part, skipped in _targets(cm):
+    for chain, part, skipped in mapped_parts(cm):
         entry: dict[str, Any] = {
             "collection": cm.collection,
             "table": part.table,

@@ -10,12 +10,48 @@ from typing import Any
 
 from datamigration.plan.model import ChecklistItem, CommunicationItem, Estimates, Step
 
+#: the application's side of a dual write (a move between systems): what its code must do
+DUAL_WRITE = (
+    ChecklistItem(
+        "dual_write_order",
+        "The application writes the old database (the source of truth) first and the new one "
+        "second, through one code path (datamigration.move.sync.dual_write.DualWriter, or the "
+        "same order by hand): a write the old side refuses fails the request; a failure on the "
+        "new side never does.",
+    ),
+    ChecklistItem(
+        "dual_write_log",
+        "Every failed write to the new side is recorded with its table, key, operation, error "
+        "and time (DualWriter's reconcile log, .datamigration/dual_write/<name>.jsonl), and an "
+        "alert fires while the log is not empty.",
+    ),
+    ChecklistItem(
+        "dual_write_keys",
+        "Keys come from the application or the old database, never from a second sequence on "
+        "the new one, so a row has the same key on both sides; a transaction writing several "
+        "rows dual-writes (and on failure records) each of them.",
+    ),
+    ChecklistItem(
+        "dual_write_reconcile",
+        "reconcile() runs on a schedule and right before cutover: it copies each recorded key "
+        "from old to new again (or deletes it there) and clears it; the checksum diff "
+        "(diff_data) between old and new stays empty while the application runs.",
+    ),
+    ChecklistItem(
+        "dual_write_reads",
+        "Reads stay on the old side until shadow_reads passes its gate (0 mismatches over "
+        "10,000 reads); the read path then flips by a flag, and writes stay dual until the "
+        "old side is decommissioned.",
+    ),
+)
+
 
 def checklist(
-    post: list[dict[str, Any]], result_type_changes: Sequence[str] = ()
+    post: list[dict[str, Any]], result_type_changes: Sequence[str] = (), *, pattern: str = ""
 ) -> tuple[ChecklistItem, ...]:
     """The checks a person makes before the first step, with the prepared-statement check
-    only when a column's result type changes (it would be noise otherwise)."""
+    only when a column's result type changes (it would be noise otherwise) and the
+    application's dual-write checks only for a move between systems."""
     items = (
         ChecklistItem("backup", "A backup taken and verified by restoring it (not just listed)."),
         ChecklistItem(
@@ -50,7 +86,7 @@ def checklist(
                 "the alert on 'cached plan must not change result type' is set.",
             ),
         )
-    return items
+    return items + (DUAL_WRITE if pattern == "dual_write_cdc" else ())
 
 
 def communication(

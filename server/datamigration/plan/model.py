@@ -39,14 +39,17 @@ Contract for the executor (additive changes only from here on):
       ``resume=(last _id,)`` and returns ``last_key`` and ``finished``.
     - ``"copy"``: a `move_table` copy run by the move engine (``params``: target, tables,
       batch_size; see ``datamigration.execute.copy_operation``). ``"cdc"``: reserved.
+    - ``"shadow_reads"``: reads a sample of keys through the old path and the new one and
+      fails on a mismatch (``params``: pairs of table/target_table/key/columns/field_map,
+      sample, seed, max_mismatches, min_reads; see ``datamigration.execute.shadow_operation``);
+      in a `move_table` plan the source against ``target`` (``tables``, ``mapping``).
     - A `move_table` plan's kinds (``datamigration.execute.sync_operations``), ``params``
       holding ``run`` (the sync run's name), ``target`` and ``tables`` (``mapping`` optional):
-      ``"sync_start"`` starts the capture, snapshot and streaming in the background
-      (``move.sync.runner.start_sync``; ``method``, ``batch_size``); its reverse (a
-      ``sync_start`` with ``teardown``) stops the sync and removes the capture objects.
+      ``"sync_start"`` starts the capture, snapshot and streaming in a background process
+      (``move.sync.control.spawn``; ``method``); its reverse (a ``sync_start`` with
+      ``teardown``) stops the sync and removes the capture objects.
       ``"sync_catch_up"`` waits (``until``: ``"snapshot"`` or ``"lag"`` under ``lag_max_s``,
-      at most ``timeout_s``); nothing to reverse. ``"shadow_reads"`` compares ``sample`` reads
-      on both sides, failing past ``max_mismatches`` (``datamigration.validate.shadow``).
+      at most ``timeout_s``); nothing to reverse.
       ``"cutover"`` (``lag_max_s``, ``pause_max_ms``, ``write_pause`` ``"lock"``/``"flag"``,
       ``flag``, ``pause_flag``, ``flags_file``) runs ``move.sync.cutover.cutover``; its reverse
       (``rollback: true``) ``rollback_cutover``.

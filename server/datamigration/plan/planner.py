@@ -30,7 +30,7 @@ from datamigration.plan import (
     store,
 )
 from datamigration.plan import estimate as est
-from datamigration.plan.dialects import dialect_for
+from datamigration.plan.dialects import dialect_class, dialect_for
 from datamigration.plan.expressions import check_spec
 from datamigration.plan.linting import lint_plan
 from datamigration.plan.model import (
@@ -218,8 +218,35 @@ def _rollout_steps(spec: ChangeSpec, dialect: str, rules: list[dict[str, Any]]) 
     return out
 
 
-def _shadow_step(spec: ChangeSpec, dialect: str, rules: list[dict[str, Any]]) -> Step:
+#: the shadow step's gate: no mismatch over this many reads (or every row of a smaller table)
+SHADOW_READS = 10_000
 
+
+def _shadow_pairs(rules: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Old path vs new path, from the checksum rules that prove a new column or table holds
+    the old one's values: what the shadow step reads by key on both paths."""
+    return [
+        {k: r[k] for k in ("table", "target_table", "key", "columns", "field_map") if r.get(k)}
+        for r in rules
+        if r.get("type") == "checksum_diff" and r.get("target_table")
+    ]
+
+
+def _shadow_step(spec: ChangeSpec, dialect: str, rules: list[dict[str, Any]]) -> Step:
+    pairs = _shadow_pairs(rules)
+    if pairs and not dialect_class(dialect).documents:
+        text = (
+            f"Read a sample of {SHADOW_READS:,} keys through the old path and the new one and "
+            "compare them value by value; the step fails on any mismatch (shadow reads)."
+        )
+        op = Operation(
+            id="", kind="shadow_reads", dialect=dialect, description="shadow reads: old path "
+            "vs new path, by key", mutating=False, lock_timeout_ms=None,
+            params={"pairs": pairs, "sample": SHADOW_READS, "seed": 0, "max_mismatches": 0,
+                    "min_reads": SHADOW_READS},
+        )  # fmt: skip
+        return step("switch", "Shadow reads: prove the new path equal", text, [op],
+                    validation=rules, gates=("validation_passed", "confirmation"))  # fmt: skip
     text = (
         "Deploy the application with shadow reads: it reads through the old path and the "
         "new one, serves the old result and logs every difference. Proceed only when the "
@@ -429,7 +456,7 @@ def build_plan(
         alternatives=choice.alternatives,
         phases=phases,
         estimates=estimates,
-        checklist=briefing.checklist(post, built.result_type_changes),
+        checklist=briefing.checklist(post, built.result_type_changes, pattern=choice.pattern),
         post_validation=tuple(post),
         communication=briefing.communication(
             title, estimates, story, built.result_type_changes, steps

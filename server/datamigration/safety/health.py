@@ -3,7 +3,8 @@
 `health_check(workspace, db)` takes a short baseline of the database (`safety/metrics.py`) and
 answers `safe` with each check and why it failed: load (connections against the maximum),
 probe latency against the newest baseline a `monitor` run recorded, replication lag, long-running transactions, blocking locks,
-abandoned replication slots (inactive, holding WAL), disk free against the floor, and the
+abandoned replication slots (inactive, holding WAL), abandoned change captures of sync runs
+(`safety/captures.py`, with the command that removes them), disk free against the floor, and the
 maintenance windows of datamigration.toml (`safety/windows.py`; with `heavy=True` a closed
 window fails the check and names the next one). Thresholds are the watch's (`[safety]`).
 """
@@ -14,6 +15,7 @@ import datetime as dt
 from typing import Any
 
 from datamigration.db.base import connect
+from datamigration.safety.captures import capture_report, describe
 from datamigration.safety.metrics import Sampler
 from datamigration.safety.monitor import stored_baseline
 from datamigration.safety.watch import WatchPolicy
@@ -38,9 +40,11 @@ def health_check(
         sampler = Sampler(backend, probe_timeout_ms=policy.probe_timeout_ms)
         s = sampler.baseline(policy.baseline_probes)
         slots = backend.replication_slots()
+        captures = capture_report(backend)
         label = backend.label
     checks = [_load(s), _against_baseline(s, stored_baseline(workspace, label), policy),
-              *_locks(s), _lag(s, policy), _slots(slots), _disk(s, policy)]  # fmt: skip
+              *_locks(s), _lag(s, policy), _slots(slots, captures), _captures(captures),
+              _disk(s, policy)]  # fmt: skip
     if windows["configured"]:
         nxt = windows["next"]
         detail = (f"inside the window {windows['window']}" if windows["open"] else
@@ -111,14 +115,32 @@ def _lag(s: dict[str, Any], policy: WatchPolicy) -> dict[str, Any]:
                   f"standbys {lag:.1f} s behind (limit {limit} s)")  # fmt: skip
 
 
-def _slots(slots: list[dict[str, Any]]) -> dict[str, Any]:
-    idle = [x for x in slots if not x.get("active")]
+def _slots(slots: list[dict[str, Any]], captures: dict[str, Any]) -> dict[str, Any]:
+    """Inactive slots holding WAL; a sync's slot is idle between its reads, so the slots of
+    live syncs are not counted and abandoned capture slots are named by `_captures`."""
+    ours = set(captures["live"]) | {o.split(" ", 1)[1] for a in captures["abandoned"]
+                                    + captures["unknown"] for o in a["objects"]}  # fmt: skip
+    idle = [x for x in slots if not x.get("active") and x["name"] not in ours]
     if not idle:
         return _check("replication_slots", True, f"{len(slots)} slot(s), none abandoned")
     names = ", ".join(f"{x['name']} ({(x.get('retained_bytes') or 0) / 2**20:.1f} MiB of WAL "
                       "held)" for x in idle)  # fmt: skip
     return _check("replication_slots", False, f"inactive slot(s) holding WAL: {names}; start "
                   "their consumer or drop them (pg_drop_replication_slot) if abandoned")  # fmt: skip
+
+
+def _captures(captures: dict[str, Any]) -> dict[str, Any]:
+    if captures.get("error"):
+        return _check("capture_leftovers", None, f"capture objects not read: {captures['error']}")
+    if captures["abandoned"]:
+        return _check("capture_leftovers", False, "abandoned change capture (no running sync "
+                      "holds it): " + describe(captures["abandoned"]))  # fmt: skip
+    if captures["unknown"]:
+        return _check("capture_leftovers", None, "change capture objects whose sync may be "
+                      "running (datamigration sync status tells): "
+                      + describe(captures["unknown"]))  # fmt: skip
+    return _check("capture_leftovers", True, f"{len(captures['live'])} object(s) of running "
+                  "syncs, none abandoned")  # fmt: skip
 
 
 def _disk(s: dict[str, Any], policy: WatchPolicy) -> dict[str, Any]:

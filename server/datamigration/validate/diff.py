@@ -94,7 +94,7 @@ def make_side(
     )
 
 
-def _one_snapshot(
+def one_snapshot(
     source_url: str, target_url: str, o: DiffOptions, workspace: Any
 ) -> SharedSnapshot | None:
     """A shared snapshot when both sides are one PostgreSQL database (columns of one live
@@ -142,7 +142,7 @@ def diff_tables(
     plan = plan_columns(src_meta, dst_meta, o, key)
     if o.lag_column and o.columns and o.lag_column not in [c["source"] for c in plan.columns]:
         plan = plan_columns(src_meta, dst_meta, replace(o, columns=(*o.columns, o.lag_column)), key)
-    snapshot = _one_snapshot(source_url, target_url, o, workspace)
+    snapshot = one_snapshot(source_url, target_url, o, workspace)
     src = make_side(
         source_url, source_table, src_meta[0], plan.src_fields, plan, o, workspace, stored[0],
         snapshot,
@@ -231,6 +231,37 @@ def _side_report(label: dict[str, Any], side: Side, rows: int) -> results.DiffSi
     }
 
 
+def open_sides(
+    source_url: str,
+    source_table: str,
+    target_url: str,
+    target_table: str,
+    o: DiffOptions,
+    workspace: Any | None = None,
+    snapshot: SharedSnapshot | None = None,
+) -> tuple[Side, Side, DiffPlan, list[str]]:
+    """The two sides of a comparison by key (the key settled, the columns paired), opened
+    but not walked: a sample or a shadow read asks them for given keys (`rows_for`); with
+    `snapshot` (`one_snapshot`), both read one instant of one database."""
+    metas = (
+        side_columns(source_url, source_table, workspace),
+        side_columns(target_url, target_table, workspace),
+    )
+    key, src_meta, dst_meta, stored = settle_key(
+        source_url, source_table, target_url, target_table, metas, o, workspace, "sample"
+    )
+    plan = plan_columns(src_meta, dst_meta, o, key)
+    src = make_side(
+        source_url, source_table, src_meta[0], plan.src_fields, plan, o, workspace, stored[0],
+        snapshot,
+    )  # fmt: skip
+    dst = make_side(
+        target_url, target_table, dst_meta[0], plan.dst_fields, plan, o, workspace, stored[1],
+        snapshot,
+    )  # fmt: skip
+    return src, dst, plan, list(key)
+
+
 def sample_compare(
     source_url: str,
     source_table: str,
@@ -243,20 +274,7 @@ def sample_compare(
     """Pick `n` random source keys and compare those rows field by field on both sides."""
     o = options or DiffOptions()
     started = time.perf_counter()
-    metas = (
-        side_columns(source_url, source_table, workspace),
-        side_columns(target_url, target_table, workspace),
-    )
-    key, src_meta, dst_meta, stored = settle_key(
-        source_url, source_table, target_url, target_table, metas, o, workspace, "sample"
-    )
-    plan = plan_columns(src_meta, dst_meta, o, key)
-    src = make_side(
-        source_url, source_table, src_meta[0], plan.src_fields, plan, o, workspace, stored[0]
-    )
-    dst = make_side(
-        target_url, target_table, dst_meta[0], plan.dst_fields, plan, o, workspace, stored[1]
-    )
+    src, dst, plan, _ = open_sides(source_url, source_table, target_url, target_table, o, workspace)
     differ = Differ(src, dst, plan, o)
     try:
         keys = src.random_keys(n)

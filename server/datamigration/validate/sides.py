@@ -211,6 +211,11 @@ class Side:
             for v, f in zip(values, self.fields, strict=True)
         ]
 
+    def raw_key(self, raw: Sequence[Any]) -> Key:
+        """The key of a key read as the database returns it (`ordered_keys`)."""
+        return self.key_of([None if v is None else render(v, f.kind, self.norm)
+                            for v, f in zip(raw, self.key_fields, strict=True)])  # fmt: skip
+
     def key_of(self, texts: Sequence[str | None]) -> Key:
         return tuple(
             key_value(t if t is not None else "", f.kind)
@@ -350,6 +355,15 @@ class SQLSide(Side):
             out[self.key_of(texts)] = texts
         return out
 
+    def ordered_keys(self) -> Iterator[tuple[Any, ...]]:
+        """Every key in key order as the driver returns it, streamed (a few bytes a row):
+        what a spread sample of keys is drawn from (validate/shadow); `raw_key` makes the
+        few drawn ones keys."""
+        keycols = ", ".join(self.quoted[: self.key_count])
+        sql = f"SELECT {keycols} FROM {self.from_} ORDER BY {self.keys.order_by()}"
+        with self.reader() as r:
+            yield from r.stream(sql)
+
     def keys_only(self, lo: Key | None, hi: Key | None, cap: int) -> tuple[list[Key], int]:
         where, params = self.keys.range(lo, hi)
         keycols = ", ".join(self.quoted[: self.key_count])
@@ -459,6 +473,10 @@ class MongoSide(Side):
             )
             for d in docs
         ]
+
+    def ordered_keys(self) -> Iterator[tuple[Any, ...]]:
+        """Every key in key order as stored, streamed (see SQLSide.ordered_keys)."""
+        yield from self._docs({}, self.key_names)
 
     def rows(self, lo: Key | None, hi: Key | None) -> Rows:
         out: Rows = {}

@@ -200,6 +200,19 @@ class MongoBulk(MongoSource):
     def release_foreign_keys(self, present: Table, copied: Sequence[str]) -> list[str]:
         return []
 
+    def sync_state_table(self, name: str) -> Any:
+        from datamigration.db.mongodb.syncstate import MongoSyncState
+
+        return MongoSyncState(self, name)
+
+    def apply_document_changes(self, collection: str, ops: Sequence[Mapping[str, Any]]) -> int:
+        """Run the applier's operations on `collection` in order (`db.mongodb.changes`)."""
+        from datamigration.db.mongodb.changes import DocumentChanges
+
+        if getattr(self, "_changes", None) is None:
+            self._changes = DocumentChanges(self)
+        return self._changes.run(collection, ops)
+
     def before_load(self) -> None:
         return None
 

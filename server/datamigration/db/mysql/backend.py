@@ -7,6 +7,7 @@ from typing import Any
 
 from datamigration.db.base import register_backend
 from datamigration.db.mysql.backup import MySQLBackup
+from datamigration.db.mysql.binlog_capture import MySQLCaptureSupport
 from datamigration.db.mysql.bulk import MySQLBulk
 from datamigration.db.mysql.executor import MySQLExecutor
 from datamigration.db.mysql.explain import MySQLExplain
@@ -18,6 +19,7 @@ from datamigration.db.mysql.query import MySQLQuery
 
 @register_backend
 class MySQLBackend(
+    MySQLCaptureSupport,
     MySQLBulk,
     MySQLQuery,
     MySQLIntrospection,
@@ -27,7 +29,12 @@ class MySQLBackend(
     MySQLBackup,
     MySQLPause,
 ):
-    """MariaDB and MySQL. `is_mariadb` decides the few statements that differ."""
+    """MariaDB and MySQL. `is_mariadb` decides the few statements that differ.
+
+    Change capture: from the row binlog (`binlog_capture`) where the server writes one
+    (log_bin=ON, binlog_format=ROW), since the application's writes then pay nothing more;
+    otherwise row triggers writing to a change table (`trigger_capture`), which works on any
+    server but adds a JSON insert to each captured write."""
 
     schemes = ("mysql", "mariadb", "mysql+pymysql", "mariadb+pymysql")
     online_ddl = True

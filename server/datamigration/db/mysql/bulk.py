@@ -13,7 +13,7 @@ import re
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from datamigration.db.bulk import SQLBulk, SQLBulkWriter, plain_value
+from datamigration.db.bulk import SQLBulk, SQLBulkWriter, plain_value, values_rows
 from datamigration.db.model import Column, Table
 
 
@@ -38,6 +38,18 @@ class MySQLBulkWriter(SQLBulkWriter):
 class MySQLBulk(SQLBulk):
     writer_class = MySQLBulkWriter
     identity_clause = "AUTO_INCREMENT"
+
+    def upsert_sql(
+        self, table: str, columns: Sequence[str], key: Sequence[str], rows: int = 1
+    ) -> str:
+        """INSERT ... ON DUPLICATE KEY UPDATE (VALUES(c): MariaDB and MySQL both read it)."""
+        q = self.quote_identifier
+        rest = [c for c in columns if c not in key] or list(key[:1])
+        sets = ", ".join(f"{q(c)} = VALUES({q(c)})" for c in rest)
+        return (
+            f"INSERT INTO {q(table)} ({', '.join(q(c) for c in columns)}) "
+            f"VALUES {values_rows(self, len(columns), rows)} ON DUPLICATE KEY UPDATE {sets}"
+        )
 
     def render_default(self, neutral: Any, column: Column) -> str:
         kind, _ = neutral

@@ -8,6 +8,7 @@ from typing import Any
 from datamigration.db.base import register_backend
 from datamigration.db.postgres.backup import PostgresBackup
 from datamigration.db.postgres.bulk import PostgresBulk
+from datamigration.db.postgres.capture import PostgresCaptureSupport
 from datamigration.db.postgres.executor import PostgresExecutor
 from datamigration.db.postgres.explain import PostgresExplain
 from datamigration.db.postgres.introspect import PostgresIntrospection
@@ -19,6 +20,7 @@ from datamigration.db.postgres.query import PostgresQuery
 
 @register_backend
 class PostgresBackend(
+    PostgresCaptureSupport,
     PostgresBulk,
     PostgresQuery,
     PostgresIntrospection,

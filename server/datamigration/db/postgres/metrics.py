@@ -77,6 +77,17 @@ class PostgresMetrics(PostgresConnection):
         calls, total = rows[0] if rows else (None, None)
         return {"calls": float(calls or 0), "total_ms": float(total or 0)}
 
+    def top_statements(self, limit: int) -> list[tuple[str, int]] | None:
+        if self.statement_stats() is None:  # not installed, or not preloaded
+            return None
+        rows = self.fetch(
+            "SELECT query, calls FROM pg_stat_statements WHERE dbid = (SELECT oid FROM "
+            "pg_database WHERE datname = current_database()) "
+            "ORDER BY calls DESC, queryid LIMIT %s",
+            (int(limit),),
+        )
+        return [(str(q), int(c)) for q, c in rows]
+
     def flush_own_statistics(self) -> None:
         # PostgreSQL 15+ publishes a session's counters at most once a second unless asked
         if getattr(self, "_can_flush", None) is None:

@@ -14,10 +14,12 @@ from datamigration.db.sqlite.introspect import SQLiteIntrospection
 from datamigration.db.sqlite.metrics import SQLiteMetrics
 from datamigration.db.sqlite.pause import SQLitePause
 from datamigration.db.sqlite.query import SQLiteQuery
+from datamigration.db.trigger_capture import TriggerCaptureSupport
 
 
 @register_backend
 class SQLiteBackend(
+    TriggerCaptureSupport,
     SQLiteBulk,
     SQLiteQuery,
     SQLiteIntrospection,

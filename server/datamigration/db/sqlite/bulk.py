@@ -15,7 +15,7 @@ import decimal
 from collections.abc import Iterator, Sequence
 from typing import Any
 
-from datamigration.db.bulk import SQLBulk, SQLBulkWriter, plain_value
+from datamigration.db.bulk import SQLBulk, SQLBulkWriter, on_conflict_upsert, plain_value
 from datamigration.db.contracts import keyset_sql
 from datamigration.db.model import Column, Table
 from datamigration.db.sqlite.connection import qualified, quote_name
@@ -44,6 +44,11 @@ class SQLiteBulk(SQLBulk):
     writer_class = SQLiteBulkWriter
     alter_foreign_keys = False
     alter_uniques = False
+
+    def upsert_sql(
+        self, table: str, columns: Sequence[str], key: Sequence[str], rows: int = 1
+    ) -> str:
+        return on_conflict_upsert(self, table, columns, key, rows)
 
     def _pk_inline(self, table: Table) -> bool:
         pk = table.primary_key

@@ -24,7 +24,7 @@ from datamigration.mcp.shapes import answer_type
 from datamigration.mcp.tooling import tool
 
 #: The one argument for "a database": its URL or a connection name (every tool spells it `db`).
-DbArg = Annotated[str, Field(description="database URL or connection name")]
+DbArg = str
 #: How far paging reaches: the skipped rows are read again on every page, so `offset` pages
 #: through the first QUERY_REACH rows of a result (max_rows' own limit).
 QUERY_REACH = 10_000

@@ -51,6 +51,7 @@ class RunStatusOutput(TypedDict):
     throttle: dict[str, Any] | None
     pace: dict[str, Any] | None
     samples: list[dict[str, Any]]
+    abandoned_captures: list[dict[str, Any]]
     truncated: bool
 
 
@@ -177,7 +178,7 @@ def register(server: MCPServer, runtime: Any) -> None:
             str | None,
             Field(description="default: the plan's"),
         ] = None,
-        confirm_token: Annotated[str | None, Field(description="once the user agreed")] = None,
+        confirm_token: str | None = None,
         batch_size: Annotated[
             int | None,
             Field(
@@ -220,7 +221,7 @@ def register(server: MCPServer, runtime: Any) -> None:
             str | None,
             Field(description="default: the plan's"),
         ] = None,
-        confirm_token: Annotated[str | None, Field(description="once the user agreed")] = None,
+        confirm_token: str | None = None,
         stop: Annotated[bool, Field(description="instead stop the running step")] = False,
     ) -> ExecuteOutput:
         """Undo the latest applied step, a named one, or all in reverse; needs confirmation. A
@@ -249,7 +250,7 @@ def register(server: MCPServer, runtime: Any) -> None:
             ),
         ] = 10_000,
         record: Annotated[bool, Field(description="write timings into the plan")] = True,
-        confirm_token: Annotated[str | None, Field(description="once the user agreed")] = None,
+        confirm_token: str | None = None,
     ) -> RehearsalOutput:
         """Time a reviewed plan's steps and rollbacks on staging or a throwaway copy; needs
         confirmation. Recording timings gives the plan a new hash: execute with that one."""
@@ -312,5 +313,6 @@ def register(server: MCPServer, runtime: Any) -> None:
             throttle=out.get("throttle"),
             pace=out.get("pace"),
             samples=out.get("samples", []),
+            abandoned_captures=(out.get("captures") or {}).get("abandoned", []),
             truncated=bool(out.get("events_truncated")),
         )

@@ -66,7 +66,7 @@ def register(server: MCPServer, runtime: Any) -> None:
         max_error_rate: Annotated[float, Field(ge=0, le=1)] = 0.0,
         skip_steps: Annotated[bool, Field(description="allow skipping 1->10->100")] = False,
         ungated: Annotated[bool, Field(description="go up with no gate, on purpose")] = False,
-        confirm_token: Annotated[str | None, Field(description="once the user agreed")] = None,
+        confirm_token: str | None = None,
     ) -> RolloutOutput:
         """Serve the new variant to `percent`% of keys (sticky); needs confirmation. Steps go
         1 -> 10 -> 100; going up from a live step needs a gate (`rules`, `probe_db`); a failed

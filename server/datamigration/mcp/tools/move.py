@@ -64,8 +64,8 @@ def _shape(r: dict[str, Any]) -> CopyOutput:
 def register(server: MCPServer, runtime: Any) -> None:
     @tool(server, read_only=False, destructive=True, title="Copy tables between databases")
     async def copy_data(
-        source: Annotated[str, Field(description="URL or connection name")],
-        target: Annotated[str, Field(description="URL or connection name")],
+        source: str,
+        target: str,
         tables: Annotated[list[str], Field(min_length=1)],
         ctx: Context,
         dry_run: bool = False,

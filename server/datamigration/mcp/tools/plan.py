@@ -66,7 +66,7 @@ def register(server: MCPServer, runtime: Any) -> None:
                 "column, new_name...); all kinds: resource schema://change-spec"
             ),
         ],
-        db: Annotated[str, Field(description="database URL or connection name")],
+        db: str,
         pattern: Annotated[
             str | None,
             Field(description="override: expand_contract, shadow_traffic or feature_flags"),

@@ -45,7 +45,7 @@ class HealthOutput(TypedDict):
 def register(server: MCPServer, runtime: Any) -> None:
     @tool(server, read_only=True, title="Monitor a database")
     async def monitor(
-        db: Annotated[str, Field(description="URL or connection name")],
+        db: str,
         ctx: Context,
         seconds: Annotated[float, Field(gt=0, le=600)] = 60,
         interval: Annotated[float, Field(gt=0)] = 1,
@@ -76,7 +76,7 @@ def register(server: MCPServer, runtime: Any) -> None:
 
     @tool(server, read_only=True, title="Is it safe to start now?")
     async def health_check(
-        db: Annotated[str, Field(description="URL or connection name")],
+        db: str,
         heavy: Annotated[bool, Field(description="Heavy work: windows apply")] = True,
     ) -> HealthOutput:
         """Why not: load, lag, long transactions, locks, abandoned slots, disk, maintenance

@@ -80,9 +80,9 @@ def register(server: MCPServer, runtime: Any) -> None:
         pages="a smaller max_keys",
     )
     async def diff_data(
-        source: Annotated[str, Field(description="URL or connection name")],
+        source: str,
         source_table: Annotated[str, Field(description="or collection")],
-        target: Annotated[str, Field(description="URL or connection name")],
+        target: str,
         target_table: Annotated[str, Field(description="or collection")],
         key: Annotated[
             list[str] | None,
@@ -164,9 +164,9 @@ def _register_rules_tools(server: MCPServer, runtime: Any) -> None:
         title="Generate validation rules from a table's schema",
     )
     async def generate_rules(
-        source: Annotated[str, Field(description="URL or connection name")],
+        source: str,
         table: Annotated[str, Field(description="the migrated table")],
-        target: Annotated[str | None, Field(description="URL or connection name")] = None,
+        target: str | None = None,
         target_table: Annotated[str | None, Field(description="if renamed")] = None,
         path: Annotated[str | None, Field(description="write the rules here")] = None,
         overwrite: Annotated[bool, Field(description="replace a different existing file")] = False,

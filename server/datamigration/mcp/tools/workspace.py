@@ -110,7 +110,7 @@ def register(server: MCPServer, runtime: Any) -> None:
         path: Annotated[str, Field(description="relative to the workspace root")],
         content: Annotated[str, Field(description="the whole new content")],
         ctx: Context,
-        confirm_token: Annotated[str | None, Field(description="once the user agreed")] = None,
+        confirm_token: str | None = None,
     ) -> files.WriteResult:
         """Create or overwrite a text file atomically. Paths outside the workspace or into .git
         are refused; changing datamigration.toml (the run policy) needs confirmation."""
@@ -127,7 +127,7 @@ def register(server: MCPServer, runtime: Any) -> None:
         new: str,
         ctx: Context,
         replace_all: bool = False,
-        confirm_token: Annotated[str | None, Field(description="once the user agreed")] = None,
+        confirm_token: str | None = None,
     ) -> files.EditResult:
         """Replace exact text in a file; the policy file needs confirmation. A missing or
         repeated `old` is refused: add surrounding text to make it unique."""
@@ -186,7 +186,7 @@ def register(server: MCPServer, runtime: Any) -> None:
         ctx: Context,
         shell: Annotated[bool, Field(description="run in bash -c (always confirmed)")] = False,
         timeout: Annotated[float | None, Field(description="seconds")] = None,
-        confirm_token: Annotated[str | None, Field(description="once the user agreed")] = None,
+        confirm_token: str | None = None,
     ) -> runner.RunResult:
         """Run a command in the workspace (timeout, output cap, no secrets in env). Allow-listed
         read-only commands (ls, cat, git diff...) run directly; listed ones running workspace
