@@ -15,10 +15,10 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from typing import Any, Self
+from typing import Any
 
 from datamigration import db
-from datamigration.demo.context import DemoContext, Done, Step
+from datamigration.demo.context import Background, DemoContext, Done, Step
 from datamigration.errors import DataMigrationError
 
 FLAG = "users_reads_from_target"
@@ -27,28 +27,17 @@ RATE = 80.0
 PHASES = ("prepare", "snapshot", "catch_up", "shadow", "cutover")
 
 
-class MoveApp:
+class MoveApp(Background):
     """Writes users on the side the flag names; holds its writes while the pause flag is on."""
 
     def __init__(self, ctx: DemoContext, source: str, target: str, users: int) -> None:
-        import threading
-
+        super().__init__("demo-move-app")
         self.ctx, self.urls, self.users = ctx, {False: source, True: target}, users
         self.ops = {False: 0, True: 0}
         self.failed: list[str] = []
         self.held_ms = 0.0
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, name="demo-move-app", daemon=True)
         self._flags: dict[str, Any] = {}
         self._mtime = -1.0
-
-    def __enter__(self) -> Self:
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self._stop.set()
-        self._thread.join(timeout=10)
 
     def on(self, key: str) -> bool:
         from datamigration.safety import flags
