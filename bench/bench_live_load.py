@@ -105,6 +105,9 @@ def seed(url: str, rows: int) -> float:
         )
         c.execute("CREATE UNIQUE INDEX users_email_key ON users (email)")
         c.execute("VACUUM ANALYZE users")
+        # every scenario starts its change just after a checkpoint: which one a checkpoint lands
+        # in (its full-page images multiply the WAL a backfill writes) is then no lottery
+        c.execute("CHECKPOINT")
     return time.perf_counter() - started
 
 
@@ -283,6 +286,7 @@ def scenario(
         gen.start()
         time.sleep(args.baseline)
         start = gen.mark("change start")
+        load_at_start = os.getloadavg()[0]
         try:
             detail = change.run(gen, url, workdir)
             error = None
@@ -311,7 +315,8 @@ def scenario(
         print(
             f"  {name}: seed {seed_s:.1f} s, change {end - start:.1f} s, "
             f"failed {during.failed + after.failed}, p99 {base.p99_ms:.2f} -> {during.p99_ms:.2f} ms, "
-            f"longest app lock wait {during.longest_app_lock_wait_ms:.0f} ms"
+            f"longest app lock wait {during.longest_app_lock_wait_ms:.0f} ms, load average "
+            f"{load_at_start:.2f} -> {os.getloadavg()[0]:.2f}"
             + (f", ERROR {error}" if error else ""),
             flush=True,
         )
@@ -321,6 +326,7 @@ def scenario(
             "seed_seconds": round(seed_s, 2),
             "change_seconds": round(end - start, 3),
             "error": error,
+            "load_average": [round(load_at_start, 2), round(os.getloadavg()[0], 2)],
             "detail": detail,
             "baseline": base.to_dict(),
             "during": during.to_dict(),
