@@ -3,8 +3,10 @@
 `health_check(workspace, db)` takes a short baseline of the database (`safety/metrics.py`) and
 answers `safe` with each check and why it failed: load (connections against the maximum),
 probe latency against the newest baseline a `monitor` run recorded, replication lag, long-running transactions, blocking locks,
-abandoned replication slots (inactive, holding WAL), disk free against the floor, and the
-maintenance windows of datamigration.toml (`safety/windows.py`; with `heavy=True` a closed
+abandoned replication slots (inactive, holding WAL), disk free against the floor, the age of
+the newest verified backup of the database (`safety/backup/`: missing or older than `[backup]
+max_age_hours` is a problem, as it is to the executor's gate; with `[backup] required = false`
+it is only reported), and the maintenance windows of datamigration.toml (`safety/windows.py`; with `heavy=True` a closed
 window fails the check and names the next one). Thresholds are the watch's (`[safety]`).
 """
 
@@ -14,6 +16,8 @@ import datetime as dt
 from typing import Any
 
 from datamigration.db.base import connect
+from datamigration.safety.backup.gate import newest_verified
+from datamigration.safety.backup.manifest import BackupSettings
 from datamigration.safety.metrics import Sampler
 from datamigration.safety.monitor import stored_baseline
 from datamigration.safety.watch import WatchPolicy
@@ -41,6 +45,8 @@ def health_check(
         label = backend.label
     checks = [_load(s), _against_baseline(s, stored_baseline(workspace, label), policy),
               *_locks(s), _lag(s, policy), _slots(slots), _disk(s, policy)]  # fmt: skip
+    backup = _backup(workspace, db)
+    checks.append(backup.pop("check_row"))
     if windows["configured"]:
         nxt = windows["next"]
         detail = (f"inside the window {windows['window']}" if windows["open"] else
@@ -57,6 +63,7 @@ def health_check(
         "checks": checks,
         "latency_ms": s.get("latency_ms"),
         "window": windows,
+        "backup": backup,
         "unavailable": s.get("unavailable", []),
     }
 
@@ -129,3 +136,27 @@ def _disk(s: dict[str, Any], policy: WatchPolicy) -> dict[str, Any]:
                  total * (policy.disk_free_min_percent or 0) / 100])  # fmt: skip
     return _check("disk", free >= floor, f"{free / 2**30:.1f} GiB free of {total / 2**30:.1f} "
                   f"GiB (floor {floor / 2**30:.1f} GiB)")  # fmt: skip
+
+
+def _backup(workspace: Workspace, db: str) -> dict[str, Any]:
+    """The newest verified backup of `db`: its id, age and what it holds, with the check row."""
+    settings = BackupSettings.of(workspace)
+    limit = settings.max_age_hours
+    found = newest_verified(workspace, db)
+    if found is None:
+        out: dict[str, Any] = {"id": None, "age_hours": None, "max_age_hours": limit}
+        ok, detail = False, ("no verified backup of this database: take one (backup tool; CLI: "
+                             "datamigration backup DB) before a step that can lose data")  # fmt: skip
+    else:
+        m, age = found
+        names = [str(t.get("name")) for t in m.get("tables", [])]
+        held = "the whole database" if m.get("whole_database") else ", ".join(names)
+        out = {"id": m.get("id"), "age_hours": round(age, 2), "max_age_hours": limit,
+               "tables": None if m.get("whole_database") else names}  # fmt: skip
+        ok = age <= limit
+        detail = f"newest verified backup {m.get('id')} ({held}) is {age:.1f} h old " + (
+            f"(limit {limit:g} h)" if ok else f"(older than the limit of {limit:g} h): take a "
+            "new one (backup tool) before a step that can lose data")  # fmt: skip
+    if not settings.required:
+        ok, detail = (True if ok else None), detail + "; not required ([backup] required = false)"
+    return out | {"check_row": _check("backup", ok, detail)}
