@@ -207,7 +207,7 @@ def side_probe(
         try:
             writes = stack.enter_context(CommitProbe(backend, timeout_ms)) if commit else None
         except DataMigrationError as exc:  # no right to create a table: reads only
-            ctx.log.write("pace", state="no_commit_probe", reason=str(exc)[:200])
+            ctx.log.write("pace_note", state="no_commit_probe", reason=str(exc)[:200])
         pool = stack.enter_context(ThreadPoolExecutor(1, thread_name_prefix="pace-probe"))
         yield SideProbe(backend, sql, timeout_ms, writes, pool)
 
