@@ -439,6 +439,9 @@ def main() -> int:
             "sets [safety] pacer settings)",
         )
         p.add_argument("--pace", action="append", default=[], metavar="KEY=VALUE")
+        p.add_argument("--variant", action="append", default=[], metavar="KEY=VALUE",
+                       help="--budget: also run the backfill paced with these settings in "
+                       "every round (on top of --pace), to compare two pacers under one load")  # fmt: skip
         p.add_argument("--rounds", type=int, default=1,
                        help="--budget: rounds of floor, one-row commits, paced, unpaced; the "
                        "figures are the medians of the rounds' ratios")  # fmt: skip
@@ -483,18 +486,29 @@ def backfill_step(s: dict[str, Any]) -> dict[str, Any]:
     return next(st for st in s["detail"]["steps"] if st["backfill"])
 
 
-def budget_round(args: Any, pace: dict[str, float]) -> dict[str, Any]:
-    """One round: the floor, the least write work, then the backfill paced and unpaced."""
+def budget_round(
+    args: Any, pace: dict[str, float], variant: dict[str, float] | None = None
+) -> dict[str, Any]:
+    """One round: the floor, the least write work, then the backfill paced and unpaced (and
+    paced with the `--variant` settings, measured in the same round)."""
     runs = {"floor": scenario("one busy core, no database work", BusyCore(args.cpu_floor),
                               TYPE_LOAD, args),
             "trickle": scenario("one-row commits back to back", TrickleWriter(args.cpu_floor),
                                 TYPE_LOAD, args)}  # fmt: skip
-    for name, safety in (("paced", pace), ("unpaced", {"latency_budget_ratio": False})):
+    kinds = [("paced", pace), ("unpaced", {"latency_budget_ratio": False})]
+    kinds += [("variant", pace | variant)] if variant else []
+    for name, safety in kinds:
         change = ExpandContract(TYPE_SPEC, args.deploy_seconds, args.batch_size,
                                 args.batch_pause_ms, safety)  # fmt: skip
         runs[name] = scenario(f"int -> bigint, backfill {name}", change, TYPE_LOAD, args)
     paced, unpaced = backfill_step(runs["paced"]), backfill_step(runs["unpaced"])
-    return {
+    if variant:
+        other = backfill_step(runs["variant"])
+        extra = {"variant": other["p99_ms"], "variant_s": other["seconds"],
+                 "variant_pace": other["pace"]}  # fmt: skip
+    else:
+        extra = {}
+    return extra | {
         "scenarios": runs,
         "floor": runs["floor"]["during"]["p99_ms"],
         "trickle": runs["trickle"]["during"]["p99_ms"],
@@ -522,7 +536,8 @@ def run_budget(args: Any) -> int:
     print(f"latency budget: {args.rows:,} rows, {args.rate:g} ops/s on {args.threads} threads, "
           f"pacer settings {pace or 'defaults'}, {args.rounds} round(s); load average "
           f"{os.getloadavg()}", flush=True)  # fmt: skip
-    rounds = [budget_round(args, pace) for _ in range(max(1, args.rounds))]
+    variant = {k: float(v) for k, v in (item.split("=", 1) for item in args.variant)}
+    rounds = [budget_round(args, pace, variant) for _ in range(max(1, args.rounds))]
 
     def mid(f: Any) -> float:
         return statistics.median(f(r) for r in rounds)
@@ -550,6 +565,10 @@ def run_budget(args: Any) -> int:
         print(f"  one-row commits: {r['commits']} in {args.cpu_floor:g} s, p99 "
               f"{r['trickle']:.2f} ms = {r['trickle'] / r['floor']:.2f}x the floor")  # fmt: skip
         print(f"  settled pace: {r['pace']}")
+        if "variant" in r:
+            print(f"  variant {variant}: p99 {r['variant']:.2f} ms = "
+                  f"{r['variant'] / r['floor']:.2f}x the floor, {r['variant_s']:.1f} s; "
+                  f"settled pace {r['variant_pace']}")  # fmt: skip
     print(f"load average at the end {os.getloadavg()}")
     return code
 
