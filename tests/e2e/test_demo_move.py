@@ -26,12 +26,16 @@ PHASES = (
     r"✓ 2\. Sync start: .*: run demo_move: trigger capture, snapshot copied, streaming",
     r"✓ 3\. Catch-up: .*: lag \d+\.\d\d s \(bound 2 s\)",
     r"[✓-] 4\. Shadow reads",
-    r"✓ 5\. Cutover: .*: write pause \d+ ms \(bound 5000 ms\), diff empty, flag "
-    r"users_reads_from_target on",
+    (
+        r"✓ 5\. Cutover: .*: write pause \d+ ms \(bound 5000 ms\), diff empty, flag "
+        r"users_reads_from_target on"
+    ),
     r"✓ 6\. The application writes the target now: \d+ writes on the target since the cutover",
     r"✓ 7\. Rollback of the cutover",
-    r"✓ 8\. Final checksum diffs, and what the application saw: diffs empty; application: "
-    r"\d+ writes, 0 failed \(0 outside the write pauses\)",
+    (
+        r"✓ 8\. Final checksum diffs, and what the application saw: diffs empty; application: "
+        r"\d+ writes, 0 failed \(0 outside the write pauses\)"
+    ),
     r"✓ 9\. Stop the syncs and remove what the demo created on the servers",
     r"ok: 8 steps done, 1 skipped, 0 failed in \d+\.\d s|ok: 9 steps done, 0 skipped",
 )
@@ -65,6 +69,14 @@ def demo_databases(admin: str) -> set[str]:
     with psycopg.connect(admin, autocommit=True) as c:
         rows = c.execute("SELECT datname FROM pg_database WHERE datname LIKE 'dm_demo_%'")
         return {r[0] for r in rows}
+
+
+def test_the_move_demo_runs_offline_from_one_sqlite_file_to_another(tmp_path: Path) -> None:
+    out = run_demo(tmp_path)
+    assert_phases_in_order(out)
+    assert re.search(r"write pause \d+ ms \(bound 5000 ms\), diff empty", out)
+    assert re.search(r"\d+ changes replayed to the source", out)
+    assert "moved.db stays in the workspace" in out
 
 
 def test_the_move_demo_cuts_sqlite_over_to_postgresql_and_rolls_back_with_every_write_kept(

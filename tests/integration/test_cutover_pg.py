@@ -13,16 +13,16 @@ from pathlib import Path
 
 import psycopg
 import pytest
-from datamigration.move.sync.control import spawn, stop_sync
-from datamigration.move.sync.request import SyncRequest
 
 from datamigration.db import connect
 from datamigration.errors import DataMigrationError
+from datamigration.move.sync.control import spawn, stop_sync
 from datamigration.move.sync.cutover import (
     CutoverRequest,
     cutover,
     rollback_cutover,
 )
+from datamigration.move.sync.request import SyncRequest
 from datamigration.move.sync.switch import CutoverAbortedError, lag_seconds, sync_status
 from datamigration.safety import flags
 from datamigration.validate.diff import diff_tables

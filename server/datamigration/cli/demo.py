@@ -50,14 +50,18 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "--move",
         action="store_true",
         help="the move chapter instead: the users table moves from SQLite (or PostgreSQL with "
-        "--source postgresql) to a throwaway PostgreSQL database on the --db server (or to "
-        "MongoDB with --target) while a small application writes: sync start, catch-up, "
-        "shadow reads, cutover with its write pause, rollback of the cutover",
+        "--source postgresql) to a throwaway PostgreSQL database on the --db server (to "
+        "MongoDB with --target; offline, without either: to a second SQLite file) while a "
+        "small application writes: sync start, catch-up, shadow reads, cutover with its write "
+        "pause, rollback of the cutover",
     )
     parser.add_argument(
         "--target",
+        "--move-to",
+        dest="target",
         metavar="URL",
-        help="with --move: move to this MongoDB server (mongodb://...) instead of PostgreSQL; "
+        help="with --move: move to this server (mongodb://... or postgresql://...; default: "
+        "a throwaway database on the --db server, else a second SQLite file in the workspace); "
         "the demo creates its own database there and drops it at the end",
     )
     parser.add_argument(

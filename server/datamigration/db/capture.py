@@ -17,8 +17,11 @@ run's name, so an abandoned one (a crashed run) can be found (`capture_leftovers
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any, ClassVar
+
+from datamigration.errors import UserInputError
 
 if TYPE_CHECKING:
     from datamigration.db.change_events import ChangeEvent, Position
@@ -27,6 +30,21 @@ if TYPE_CHECKING:
 CAPTURE_PREFIX = "dm_sync_"
 
 METHODS = ("logical", "binlog", "trigger")
+
+#: a run's name goes into object names on the source (slots, triggers, tables): only this
+RUN_NAME = re.compile(r"[a-z0-9_]{1,40}")
+
+
+def valid_run(name: str) -> str:
+    """A run name as it goes into object names, or a refusal: it is model-supplied, so it is
+    matched whole (a trailing newline or a quote never slips through)."""
+    if not isinstance(name, str) or not RUN_NAME.fullmatch(name):
+        raise UserInputError(
+            f"run name {str(name)[:60]!r} is not 1 to 40 characters of a-z, 0-9 and _",
+            hint="Name the run e.g. users_to_mongo (it names the capture's objects on the source).",
+            run=str(name)[:80],
+        )
+    return name
 
 
 class ChangeCapture:

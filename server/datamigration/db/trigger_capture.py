@@ -47,26 +47,15 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
-from datamigration.db.capture import CAPTURE_PREFIX, ChangeCapture
+from datamigration.db.capture import CAPTURE_PREFIX, RUN_NAME, ChangeCapture, valid_run
 from datamigration.db.change_events import ChangeEvent, Position
 from datamigration.db.model import Table
 from datamigration.errors import DatabaseError, UserInputError
 
-_RUN = re.compile(r"^[a-z0-9_]{1,40}$")
 CHANGES_SUFFIX = "_changes"
 
 #: a row's column values, from the change table's JSON, as the database's own reads give them
 RowConverter = Callable[[Mapping[str, Any]], dict[str, Any]]
-
-
-def valid_run(name: str) -> str:
-    """A run name as it goes into object names, or a refusal (it is model-supplied)."""
-    if not isinstance(name, str) or not _RUN.match(name):
-        raise UserInputError(
-            f"run name {name!r} is not usable in object names",
-            hint="Use 1 to 40 characters among a-z, 0-9 and _ (e.g. users_move).",
-        )
-    return name
 
 
 def limit_sql(limit: int | None) -> str:
@@ -249,7 +238,15 @@ class TriggerCapture(ChangeCapture):
 
     @classmethod
     def drop_statements(cls, backend: Any, objects: list[dict[str, Any]]) -> list[str]:
-        raise NotImplementedError
+        """Triggers first, then the change table (MariaDB/MySQL and SQLite name triggers
+        database-wide; PostgreSQL overrides this: its triggers belong to tables and call
+        functions)."""
+        q = backend.quote_part
+        triggers = [o for o in objects if o["kind"] == "trigger"]
+        tables = [o for o in objects if o["kind"] != "trigger"]
+        return [f"DROP TRIGGER IF EXISTS {q(o['name'])}" for o in triggers] + [
+            f"DROP TABLE IF EXISTS {q(o['name'])}" for o in tables
+        ]
 
     def change_inserts(
         self,
@@ -501,7 +498,7 @@ def run_of(object_name: str) -> str | None:
     rest = object_name[len(CAPTURE_PREFIX) :]
     for pattern in (r"^(.+)_(?:changes|binlog)$", r"^(.+)_[0-9a-f]{8}_(?:[iudrt]|fn)$"):
         m = re.match(pattern, rest)
-        if m and _RUN.match(m.group(1)):
+        if m and RUN_NAME.fullmatch(m.group(1)):
             return m.group(1)
     return None
 

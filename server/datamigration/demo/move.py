@@ -53,16 +53,15 @@ def _on_server(source: str) -> bool:
 
 def check_sides(db_url: str | None, target: str | None, source: str) -> None:
     """Refuse a combination the chapter cannot run before anything is created."""
-    if target is not None and not _is_documents(target):
+    if target is not None and dialect_of(resolve(target).dialect).embedded:
         raise UserInputError(
-            "--target names a MongoDB server (mongodb://...)",
-            hint="For a PostgreSQL target pass --db postgresql://...",
+            "--target names a database server (postgresql://... or mongodb://...)",
+            hint="Leave --target out: the default target is a second SQLite file.",
         )
-    if db_url is None and (target is None or _on_server(source)):
+    if db_url is None and _on_server(source):
         raise UserInputError(
-            "the move demo needs a server to move to (or from)",
-            hint="Pass --db postgresql://USER@HOST:PORT/DB (the target, or the source with "
-            "--source postgresql), and/or --target mongodb://HOST:PORT",
+            "--source postgresql starts on the --db server",
+            hint="Pass --db postgresql://USER@HOST:PORT/DB as well.",
         )
 
 
@@ -84,8 +83,10 @@ def provision(db_url: str | None, target: str | None, source: str, root: Path) -
         from datamigration.demo import mongo_live
 
         made["target"] = mongo_live.provision(resolve(target))
-    else:
-        made["target"] = postgres.provision(resolve(str(db_url)))
+    elif target is not None or db_url is not None:
+        made["target"] = postgres.provision(resolve(str(target or db_url)))
+    else:  # offline: a second SQLite file in the workspace
+        made["target"] = f"sqlite:///{root / 'moved.db'}"
     return made
 
 
@@ -150,7 +151,7 @@ def step_move_sample(ctx: DemoContext) -> Done:
 def _describe(side: Any) -> str:
     if isinstance(side, DemoDatabase):
         return side.description
-    return "SQLite app.db in the workspace"
+    return f"SQLite {str(side).rsplit('/', 1)[-1]} in the workspace"
 
 
 def step_move_sync_start(ctx: DemoContext) -> Done:
@@ -429,7 +430,7 @@ def step_move_cleanup(ctx: DemoContext) -> Done:
 
 def _drop(side: Any, ctx: DemoContext) -> str:
     if not isinstance(side, DemoDatabase):
-        return "the SQLite source stays in the workspace"
+        return f"{side.rsplit('/', 1)[-1]} stays in the workspace"
     if ctx.keep:
         return f"{side.kind} {side.name} kept (--keep)"
     if _is_documents(side.url):

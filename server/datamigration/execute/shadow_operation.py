@@ -18,14 +18,14 @@ from datamigration.plan.model import Operation, Step
 @runs("shadow_reads")
 class ShadowReadsRunner(OperationRunner):
     def log_fields(self, op: Operation) -> dict[str, Any]:
-        return {"pairs": list(op.params.get("pairs") or ())}
+        return {"pairs": list(op.params.get("pairs") or ()), "tables": op.params.get("tables")}
 
     def run(self, ctx: RunContext, step: Step, op: Operation) -> dict[str, Any]:
-        from datamigration.validate.shadow.run import require_passed, shadow_pairs
+        from datamigration.validate.shadow.run import move_reads, require_passed, shadow_pairs
 
         params = {**op.params, "name": f"{ctx.plan.id}-{op.id}"}
-        if "target" in op.params:  # a move_table plan: the source against the move's target
-            result = _move_shadow(ctx, params)
+        if op.params.get("target"):  # a move_table plan: the source against the target
+            result = move_reads(ctx.workspace, ctx.url, params)
         else:
             result = shadow_pairs(ctx.workspace, ctx.url, op.params.get("pairs") or (), params)
         keep = ("passed", "verdict", "reads", "mismatches", "mismatch_rate", "examples",
@@ -38,20 +38,3 @@ class ShadowReadsRunner(OperationRunner):
 
     def reverse(self, ctx: RunContext, step: Step, op: Operation) -> dict[str, Any]:
         return {"instructions": "shadow reads only read: nothing to undo"}
-
-
-def _move_shadow(ctx: RunContext, p: dict[str, Any]) -> dict[str, Any]:
-    """A move_table plan's shadow step (params target, tables, sample, max_mismatches,
-    mapping): the plan's tables read by key on the source and on the target."""
-    from datamigration.validate.shadow.run import ShadowRequest, shadow_reads
-    from datamigration.validate.shadow.tally import Gate
-
-    req = ShadowRequest(
-        source=ctx.url, target=str(p["target"]), tables=tuple(p.get("tables") or ()),
-        mapping_file=str(p["mapping"]) if p.get("mapping") else None,
-        sample=int(p.get("sample") or 0) or 10_000, seed=int(p.get("seed") or 0),
-        gate=Gate(int(p.get("max_mismatches") or 0), int(p.get("min_reads") or 0)),
-        name=str(p["name"]),
-    )  # fmt: skip
-    report = shadow_reads(ctx.workspace, req)
-    return {"reports": [report], "passed": bool(report["passed"])}

@@ -158,6 +158,7 @@ def shallow_output_schema(schema: dict[str, Any]) -> dict[str, Any]:
     The answer is still validated against the full return type before it is sent; the schema
     only has to describe it truthfully, and nested definitions (a bus message, a diff side, a
     rule result...) cost a quarter of `tools/list` while no model reads them to call a tool.
+    For the same reason a list of objects is published as a list.
     """
 
     def shallow(node: Any) -> Any:
@@ -167,7 +168,10 @@ def shallow_output_schema(schema: dict[str, Any]) -> dict[str, Any]:
             return node
         if "$ref" in node or "properties" in node:
             return {"type": "object"}
-        return {key: shallow(value) for key, value in node.items()}
+        out = {key: shallow(value) for key, value in node.items()}
+        if out.get("items") in ({"type": "object"}, {}):
+            del out["items"]  # "a list of objects" says no more than "a list" to a model
+        return out
 
     dropped = {"$defs", "required", "description"}
     out = {key: value for key, value in schema.items() if key not in dropped}

@@ -129,7 +129,7 @@ def op_seconds(
         return round(n / rate, 2)
     if op.kind == "copy":
         return round(float(op.params.get("estimated_rows") or 0) / rate, 2)
-    if op.kind in MOVE_KINDS:
+    if op.kind in MOVE_KINDS and op.params.get("target"):  # a move (not an in-place shadow)
         return move_seconds(op, rows)
     if op.kind != "sql":
         return 0.0

@@ -39,20 +39,20 @@ Contract for the executor (additive changes only from here on):
       ``resume=(last _id,)`` and returns ``last_key`` and ``finished``.
     - ``"copy"``: a `move_table` copy run by the move engine (``params``: target, tables,
       batch_size; see ``datamigration.execute.copy_operation``). ``"cdc"``: reserved.
+    - ``"shadow_reads"``: reads a sample of keys through the old path and the new one and
+      fails on a mismatch (``params``: pairs of table/target_table/key/columns/field_map,
+      sample, seed, max_mismatches, min_reads; see ``datamigration.execute.shadow_operation``);
+      in a `move_table` plan the source against ``target`` (``tables``, ``mapping``).
     - A `move_table` plan's kinds (``datamigration.execute.sync_operations``), ``params``
       holding ``run`` (the sync run's name), ``target`` and ``tables`` (``mapping`` optional):
-      ``"sync_start"`` starts the capture, snapshot and streaming in the background
-      (``move.sync.runner.start_sync``; ``method``, ``batch_size``); its reverse (a
-      ``sync_start`` with ``teardown``) stops the sync and removes the capture objects.
+      ``"sync_start"`` starts the capture, snapshot and streaming in a background process
+      (``move.sync.control.spawn``; ``method``); its reverse (a ``sync_start`` with
+      ``teardown``) stops the sync and removes the capture objects.
       ``"sync_catch_up"`` waits (``until``: ``"snapshot"`` or ``"lag"`` under ``lag_max_s``,
-      at most ``timeout_s``); nothing to reverse. ``"shadow_reads"`` compares ``sample`` reads
-      on both sides, failing past ``max_mismatches`` (``datamigration.validate.shadow``).
+      at most ``timeout_s``); nothing to reverse.
       ``"cutover"`` (``lag_max_s``, ``pause_max_ms``, ``write_pause`` ``"lock"``/``"flag"``,
       ``flag``, ``pause_flag``, ``flags_file``) runs ``move.sync.cutover.cutover``; its reverse
       (``rollback: true``) ``rollback_cutover``.
-    - ``"shadow_reads"`` of an in-place plan (``shadow_traffic``): reads a sample of keys
-      through the old path and the new one and fails on a mismatch (``params``: pairs of table/target_table/key/columns/field_map,
-      sample, seed, max_mismatches, min_reads; see ``datamigration.execute.shadow_operation``).
 * ``mutating`` operations need confirmation (the Foundation's confirm flow);
   ``destructive`` ones (contract steps: dropping the old column/table) also need validation to
   have passed first — ``Step.gates`` lists what must hold before the step starts
@@ -437,6 +437,9 @@ class Plan:
     warnings: tuple[str, ...] = ()
     #: staging rehearsal results, when one ran (timings of each step and of the rollback)
     rehearsal: Mapping[str, Any] | None = None
+    #: the maintenance windows its heavy steps assume (safety/windows.py `assumed_window`);
+    #: absent from plan.json when none are configured, so such plans keep their bytes and hash
+    window: Mapping[str, Any] | None = None
     hash: str = ""
     #: files written for this plan (docs, framework migrations); not part of the hash
     artifacts: tuple[str, ...] = ()
@@ -463,6 +466,8 @@ class Plan:
     def to_dict(self) -> dict[str, Any]:
         out = _plain(self)
         out["spec"] = self.spec.to_dict()
+        if out.get("window") is None:
+            del out["window"]
         return out
 
     def canonical(self) -> str:
@@ -482,8 +487,9 @@ class Plan:
             kw[name] = tuple(_thaw(x) for x in kw.get(name, ()))
         kw["warnings"] = tuple(kw.get("warnings", ()))
         kw["artifacts"] = tuple(kw.get("artifacts", ()))
-        if kw.get("rehearsal") is not None:
-            kw["rehearsal"] = _thaw(kw["rehearsal"])
+        for name in ("rehearsal", "window"):
+            if kw.get(name) is not None:
+                kw[name] = _thaw(kw[name])
         return cls(**kw)
 
 

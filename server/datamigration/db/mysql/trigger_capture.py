@@ -93,15 +93,6 @@ class MySQLTriggerCapture(TriggerCapture):
             for kind, name, table in backend.fetch(_CATALOG)
         ]
 
-    @classmethod
-    def drop_statements(cls, backend: Any, objects: list[dict[str, Any]]) -> list[str]:
-        q = backend.quote_part
-        triggers = [o for o in objects if o["kind"] == "trigger"]
-        tables = [o for o in objects if o["kind"] != "trigger"]
-        return [f"DROP TRIGGER IF EXISTS {q(o['name'])}" for o in triggers] + [
-            f"DROP TABLE IF EXISTS {q(o['name'])}" for o in tables
-        ]
-
     def change_table_statements(self) -> list[str]:
         text = "LONGTEXT CHARACTER SET utf8mb4 COLLATE utf8mb4_bin"
         return [

@@ -28,7 +28,7 @@ from typing import Any
 
 import psycopg
 
-from datamigration.db.capture import CAPTURE_PREFIX, ChangeCapture
+from datamigration.db.capture import CAPTURE_PREFIX, ChangeCapture, valid_run
 from datamigration.db.change_events import UNAVAILABLE, ChangeEvent, Position
 from datamigration.db.postgres import capture_catalog as catalog
 from datamigration.db.postgres import pgoutput as pgo
@@ -67,7 +67,7 @@ class LogicalCapture(ChangeCapture):
     idle_advance_bytes = 16 * 2**20
 
     def __init__(self, backend: Any, name: str, tables: Sequence[str]) -> None:
-        super().__init__(backend, catalog.valid_run(name), tables)
+        super().__init__(backend, valid_run(name), tables)
         self.slot = CAPTURE_PREFIX + self.name
         self.publication = f"{self.slot}_pub"
         self._facts: dict[int, catalog.TableFacts] | None = None
@@ -536,7 +536,7 @@ class PostgresCaptureSupport:
 
     def drop_capture_leftovers(self, run: str) -> list[str]:
         """Remove run `run`'s slot, publication and trigger objects."""
-        run = catalog.valid_run(run)
+        run = valid_run(run)
         mine = [x["name"] for x in catalog.leftovers(self) if x["run"] == run]
         LogicalCapture(self, run, ()).teardown()
         return mine + list(drop_trigger_leftovers(self, run))

@@ -13,20 +13,18 @@ no running sync (a crashed or abandoned run) and is reported as a leftover.
 
 from __future__ import annotations
 
-import re
 import time
 from dataclasses import dataclass
 from typing import Any
 
 from datamigration.db.capture import CAPTURE_PREFIX
 from datamigration.db.errors import TableNotFoundError
-from datamigration.errors import ConflictError, UserInputError
+from datamigration.errors import ConflictError
 
 #: first key of the advisory lock a live logical capture holds ("dmsc")
 LOCK_CLASS = 0x646D7363
 #: how long a new capture waits for a killed sync's read of the slot to end
 HOLDER_WAIT_S = 30.0
-_RUN = re.compile(r"^[a-z0-9_]{1,40}$")
 #: the advisory lock's second key: the slot name's hash, made non-negative so it reads the
 #: same in pg_locks.objid (an oid)
 LOCK_KEY_SQL = "(hashtext(%s) & 2147483647)"
@@ -34,16 +32,6 @@ LOCK_KEY_SQL = "(hashtext(%s) & 2147483647)"
 
 class CaptureRefusedError(ConflictError):
     """The source is not ready for a capture (settings, keys, a name in use)."""
-
-
-def valid_run(name: str) -> str:
-    """A run name as the capture's objects are named after it; anything else is refused."""
-    if not isinstance(name, str) or not _RUN.fullmatch(name):
-        raise UserInputError(
-            f"run name {str(name)[:60]!r} is not 1-40 characters of a-z, 0-9 and _",
-            hint="Name the sync run with lower-case letters, digits and underscores.",
-        )
-    return name
 
 
 @dataclass(frozen=True)

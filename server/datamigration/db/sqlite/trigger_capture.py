@@ -45,15 +45,6 @@ class SQLiteTriggerCapture(TriggerCapture):
                 out.append({"kind": "change_table", "name": name, "table": None})
         return out
 
-    @classmethod
-    def drop_statements(cls, backend: Any, objects: list[dict[str, Any]]) -> list[str]:
-        q = backend.quote_part
-        triggers = [o for o in objects if o["kind"] == "trigger"]
-        tables = [o for o in objects if o["kind"] != "trigger"]
-        return [f"DROP TRIGGER IF EXISTS {q(o['name'])}" for o in triggers] + [
-            f"DROP TABLE IF EXISTS {q(o['name'])}" for o in tables
-        ]
-
     def change_table_statements(self) -> list[str]:
         q = self.backend.quote_part
         table = q(self.change_table)

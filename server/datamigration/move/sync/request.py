@@ -14,9 +14,9 @@ from dataclasses import dataclass, replace
 from typing import Any
 from urllib.parse import urlsplit
 
+from datamigration.db.capture import valid_run as check_run_name
 from datamigration.errors import ConflictError, UserInputError
 
-RUN_NAME = re.compile(r"^[a-z0-9_]{1,40}$")
 DEFAULT_SYNC_BATCH = 1_000
 METHODS = ("auto", "logical", "binlog", "trigger")
 
@@ -27,16 +27,6 @@ class SyncRefusedError(ConflictError):
     default_hint = (
         "Stop and remove the old run first (sync action=stop), or start under another run name."
     )
-
-
-def check_run_name(run: str) -> str:
-    if not isinstance(run, str) or not RUN_NAME.match(run):
-        raise UserInputError(
-            f"run name {run!r} is not 1 to 40 of a-z, 0-9 and _",
-            hint="Name the run e.g. users_to_mongo (it names the capture's objects on the source).",
-            run=str(run)[:80],
-        )
-    return run
 
 
 def default_run(tables: tuple[str, ...]) -> str:

@@ -226,3 +226,17 @@ def shadow_pairs(
         )  # fmt: skip
         reports.append(shadow_reads(workspace, req))
     return {"reports": reports, "passed": all(r["passed"] for r in reports)}
+
+
+def move_reads(workspace: Any, url: str, params: Mapping[str, Any]) -> dict[str, Any]:
+    """A move_table plan's shadow reads: its tables read by key on the source (`url`) and on
+    the target the plan moves them to (through the plan's mapping, for a document target)."""
+    req = ShadowRequest(
+        source=url, target=str(params["target"]), tables=tuple(params.get("tables") or ()),
+        mapping_file=params.get("mapping"), sample=int(params.get("sample") or DEFAULT_SAMPLE),
+        seed=int(params.get("seed") or 0),
+        gate=Gate(int(params.get("max_mismatches") or 0), int(params.get("min_reads") or 0)),
+        name=str(params.get("name") or "move") + "-source-vs-target",
+    )  # fmt: skip
+    report = shadow_reads(workspace, req)
+    return {"reports": [report], "passed": report["passed"]}
