@@ -152,10 +152,15 @@ async def test_move_users_from_postgresql_to_mongodb_with_zero_downtime_to_in_re
                     client, "execute", {**ids, "phase": phase}
                 )
                 assert [s["status"] for s in outs[phase]["steps"]] == ["done"], outs[phase]
+                if phase == "catch_up":  # the sync runs in the background, orders included
+                    run = outs["prepare"]["steps"][0]["operations"][0]["sync"]["run"]
+                    seen = await call(client, "sync", {"action": "status", "run": run})
+                    state = seen["result"]["runs"][0]
+                    assert state["alive"] and state["state"]["status"] == "running", state
+                    assert state["state"]["info"]["tables"] == ["users", "orders"]
             # what changes something asks first; waiting and reading do not
             assert asked == {"prepare": True, "snapshot": False, "catch_up": False,
                              "shadow": False, "cutover": True}  # fmt: skip
-            run = outs["prepare"]["steps"][0]["operations"][0]["sync"]["run"]
             shadow = outs["shadow"]["steps"][0]["operations"][0]["shadow_reads"][0]
             assert shadow["passed"] and shadow["reads"] > 0, shadow
             report = outs["cutover"]["steps"][0]["operations"][0]["cutover"]
