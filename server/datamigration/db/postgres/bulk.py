@@ -21,6 +21,7 @@ from psycopg.pq import ConnStatus
 from datamigration.db.bulk import SQLBulk, SQLBulkWriter
 from datamigration.db.model import Column, Table
 from datamigration.db.postgres.binary_rows import TimestampBinaryDumper, binary_type_names
+from datamigration.db.postgres.copy_stream import copy_out_chunks
 
 _JSON_TYPES = ("json", "jsonb")
 #: bytes of binary COPY gathered before a chunk goes to the target (psycopg writes up to 128 KiB
@@ -139,17 +140,9 @@ class PostgresBulk(SQLBulk):
             pgsql.SQL("WHERE ") + pgsql.SQL(" AND ").join(where) if where else pgsql.SQL(""),
         )
         self.counter.add("COPY TO STDOUT")
-        with self.conn.cursor() as cur, cur.copy(query) as copy:
-            # libpq hands out one row at a time; gathered into chunks, the load writes (one
-            # PQputCopyData each) and the checksum run once per chunk instead of once per row
-            chunk = bytearray()
-            for data in copy:
-                chunk += data
-                if len(chunk) >= RAW_CHUNK_BYTES:
-                    yield bytes(chunk)
-                    chunk.clear()
-            if chunk:
-                yield bytes(chunk)
+        # gathered into chunks, the load writes (one PQputCopyData each) and the checksum run
+        # once per chunk instead of once per row; libpq's rows read at its pace (copy_stream)
+        yield from copy_out_chunks(self.conn, query.as_bytes(self.conn), RAW_CHUNK_BYTES)
 
     def column_sql(self, table: Table, col: Column) -> str:
         if col.data_type == "enum":  # a named enum type, created by create_table_statements
