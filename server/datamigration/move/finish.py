@@ -170,6 +170,7 @@ def finish_run(
         ],
         "partitions_run": len(results),
         "partitions_streamed_raw": sum(r.mode == "raw" for r in results),
+        "partitions_streamed_rows": sum(r.mode == "stream" for r in results),
         "partition_seconds": round(sum(r.seconds for r in results), 3),
         **timing,
         "rows_per_second": round(sum(r.rows for r in results) / timing["copy_seconds"])

@@ -86,6 +86,31 @@ class PostgresBulkWriter(SQLBulkWriter):
             for row in rows:
                 write(row)
 
+    def write_stream(self, batches: Iterable[Sequence[Sequence[Any]]]) -> int | None:
+        binary = self.binary_types
+        sql = pgsql.SQL("{} (FORMAT binary)").format(self.copy_sql) if binary else self.copy_sql
+        loaded = 0
+        self._sp += 1
+        sp = f"dm_stream_{self._sp}"
+        try:
+            self._exec(f"SAVEPOINT {sp}")
+            self.b.counter.add("COPY binary rows" if binary else "COPY")
+            with self.cur.copy(sql) as copy:
+                if binary:
+                    copy.set_types(binary)
+                write = copy.write_row
+                for batch in batches:
+                    for row in self.adapt_rows(batch):
+                        write(row)
+                    loaded += len(batch)
+            self._exec(f"RELEASE SAVEPOINT {sp}")
+        except Exception:  # a refused row, a value binary COPY cannot take, a source error
+            if self.broken():
+                raise
+            self._exec(f"ROLLBACK TO SAVEPOINT {sp}")
+            return None  # the batch path finds the row (or raises the source's error again)
+        return loaded
+
     def write_raw(self, chunks: Iterable[bytes]) -> int | None:
         sql = pgsql.SQL("COPY {} ({}) FROM STDIN (FORMAT binary)").format(
             pgsql.Identifier(self.table),
