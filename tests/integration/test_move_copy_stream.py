@@ -43,3 +43,17 @@ def test_a_copy_that_fails_raises_the_database_error_and_the_connection_stays_us
         with pytest.raises(psycopg.errors.UndefinedTable):
             list(copy_out_chunks(conn, b"COPY no_such_table TO STDOUT", 1024))
         assert conn.execute("SELECT 2").fetchone() == (2,)
+
+
+def test_index_builds_after_the_load_get_256_mb_to_sort_unless_the_server_allows_more(
+    pg_url: str,
+) -> None:
+    from datamigration.db.base import connect
+
+    with connect(pg_url) as dst:
+        dst.execute(["SET maintenance_work_mem = '64MB'"], autocommit=True)
+        dst.execute(list(dst.after_load_session), autocommit=True)
+        raised = dst.conn.execute("SHOW maintenance_work_mem").fetchone()
+        dst.execute(["SET maintenance_work_mem = '1GB'", *dst.after_load_session], autocommit=True)
+        kept = dst.conn.execute("SHOW maintenance_work_mem").fetchone()
+    assert raised == ("256MB",) and kept == ("1GB",)

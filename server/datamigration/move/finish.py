@@ -74,12 +74,12 @@ def _build_side_by_side(
 
     def run(chain: list[str]) -> None:
         with connect(request.target, ws) as conn:
-            conn.execute(chain, autocommit=True)
+            conn.execute([*conn.after_load_session, *chain], autocommit=True)
 
     for batch in (first, then):
         if len(batch) <= 1 or width == 1:
             for chain in batch:
-                dst.execute(chain, autocommit=True)
+                dst.execute([*dst.after_load_session, *chain], autocommit=True)
             continue
         with ThreadPoolExecutor(min(width, len(batch))) as pool:
             futures = [pool.submit(run, c) for c in batch]
