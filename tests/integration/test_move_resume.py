@@ -74,3 +74,39 @@ def test_ten_copies_killed_at_random_moments_each_resume_to_an_exact_copy(
         cons = movedata.pg_constraints(dst, "orders") | movedata.pg_constraints(dst, "users")
         assert cons["orders_user_fk"] == "f" and cons["users_email_key"] == "u", round_
     assert killed >= ROUNDS // 2
+
+
+def _backends_on(url: str) -> int:
+    name = url.rsplit("/", 1)[1].split("?")[0]
+    with psycopg.connect(url, autocommit=True) as conn:
+        return conn.execute(
+            "SELECT count(*) FROM pg_stat_activity WHERE datname = %s AND pid <> pg_backend_pid()",
+            (name,),
+        ).fetchone()[0]
+
+
+def test_a_sqlite_copy_on_worker_processes_killed_leaves_no_worker_behind_and_resumes_exactly(
+    make_pg_url, workspace_dir: Path
+) -> None:
+    import time
+
+    path = workspace_dir / "app.db"
+    movedata.seed_sqlite(path, users=2000, orders=5000)
+    src, dst = f"sqlite:///{path}", make_pg_url()
+    killed = 0  # the copy runs its 18 partitions on worker processes (pool="auto", SQLite)
+    for after in (3, 6, 10):
+        _reset(dst)
+        if _killed_copy(src, dst, workspace_dir, after) is None:
+            deadline = time.monotonic() + 20
+            while _backends_on(dst) and time.monotonic() < deadline:
+                time.sleep(0.1)  # the killed copy's workers are going: poll, with a deadline
+            assert _backends_on(dst) == 0, after  # no orphaned worker still writing
+            request = CopyRequest(src, dst, ("users", "orders"), workspace=str(workspace_dir),
+                                  resume=True, partition_rows=400, batch_size=100)  # fmt: skip
+            report = run_copy(request)
+            assert report["passed"], after
+            killed += 1
+        assert movedata.pg_scalar(dst, "SELECT count(DISTINCT id) FROM orders") == 5000
+        assert movedata.pg_scalar(dst, "SELECT count(*) FROM orders") == 5000
+        assert movedata.inspected(dst, "_datamigration_copy") is None, after
+    assert killed >= 2

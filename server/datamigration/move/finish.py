@@ -169,6 +169,7 @@ def finish_run(
             for p in plans
         ],
         "partitions_run": len(results),
+        "pool": request.cluster and "dask" or request.pool,
         "partitions_streamed_raw": sum(r.mode == "raw" for r in results),
         "partitions_streamed_rows": sum(r.mode == "stream" for r in results),
         "partition_seconds": round(sum(r.seconds for r in results), 3),
