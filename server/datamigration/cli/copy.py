@@ -178,7 +178,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "--pool",
         choices=("auto", "thread", "process"),
         default="auto",
-        help="auto: processes for a SQLite source with several partitions, else threads",
+        help="auto: processes for a large SQLite source, else threads",
     )
     p.add_argument(
         "--cluster",

@@ -306,7 +306,7 @@ def run_copy(request: CopyRequest, *, progress: Progress | None = None) -> dict[
             f"({sum(rows_by_table.values())} rows) from {src.label} to {dst.label}",
         )
         started = time.perf_counter()
-        request, most = resolve_pool(request, src, len(todo))
+        request, most = resolve_pool(request, src, todo)
         workers = min(connection_budget(request, dst), most)
         results = run_partitions(request, todo, workers, emit, run_id)
         timing = {"copy_seconds": round(time.perf_counter() - started, 3)}
