@@ -152,22 +152,3 @@ def test_sqlite_reads_a_range_as_the_generic_keyset_pages_do(sqlite_url: str) ->
             [("v3",), ("v6",)],
             [("v9",)],
         ]
-
-
-def test_a_sqlite_source_with_several_partitions_is_read_by_processes_by_default(
-    pg_url: str, make_pg_url, workspace_dir: Path
-) -> None:
-    import sqlite3
-
-    path = workspace_dir / "many.db"
-    with sqlite3.connect(path) as conn:
-        conn.execute("CREATE TABLE t (id INTEGER PRIMARY KEY, v TEXT NOT NULL)")
-        conn.executemany("INSERT INTO t VALUES (?, ?)", [(i, f"v{i}") for i in range(1, 1001)])
-    base = CopyRequest(f"sqlite:///{path}", pg_url, ("t",), workspace=str(workspace_dir),
-                       partition_rows=300)  # fmt: skip
-    several = run_copy(base)
-    one = run_copy(base.with_(target=make_pg_url(), partition_rows=5000))
-    forced = run_copy(base.with_(target=make_pg_url(), pool="thread"))
-    assert several["passed"] and several["pool"] == "process" and several["partitions_run"] == 4
-    assert one["passed"] and one["pool"] == "thread"
-    assert forced["passed"] and forced["pool"] == "thread"

@@ -27,12 +27,14 @@ def _reset(url: str) -> None:
         conn.execute("DROP TABLE IF EXISTS orders, users, _datamigration_copy CASCADE")
 
 
-def _killed_copy(src: str, dst: str, ws: Path, after_lines: int) -> int | None:
+def _killed_copy(
+    src: str, dst: str, ws: Path, after_lines: int, extra: tuple[str, ...] = ()
+) -> int | None:
     """Start `datamigration copy`, kill it with SIGKILL after `after_lines` progress lines;
     None when it was killed, else its exit code (it finished first)."""
     argv = [sys.executable, "-c", CLI, "--workspace", str(ws), "copy", src, dst,
             "--tables", "users,orders", "--partition-rows", "400", "--batch-size", "100",
-            "--workers", "2", "--yes"]  # fmt: skip
+            "--workers", "2", "--yes", *extra]  # fmt: skip
     proc = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
                             env=os.environ.copy())  # fmt: skip
     assert proc.stderr is not None
@@ -93,18 +95,19 @@ def test_a_sqlite_copy_on_worker_processes_killed_leaves_no_worker_behind_and_re
     path = workspace_dir / "app.db"
     movedata.seed_sqlite(path, users=2000, orders=5000)
     src, dst = f"sqlite:///{path}", make_pg_url()
-    killed = 0  # the copy runs its 18 partitions on worker processes (pool="auto", SQLite)
+    killed = 0  # the copy runs its 18 partitions on two worker processes
     for after in (3, 6, 10):
         _reset(dst)
-        if _killed_copy(src, dst, workspace_dir, after) is None:
+        if _killed_copy(src, dst, workspace_dir, after, ("--pool", "process")) is None:
             deadline = time.monotonic() + 20
             while _backends_on(dst) and time.monotonic() < deadline:
                 time.sleep(0.1)  # the killed copy's workers are going: poll, with a deadline
             assert _backends_on(dst) == 0, after  # no orphaned worker still writing
             request = CopyRequest(src, dst, ("users", "orders"), workspace=str(workspace_dir),
-                                  resume=True, partition_rows=400, batch_size=100)  # fmt: skip
+                                  resume=True, partition_rows=400, batch_size=100,
+                                  pool="process", workers=2)  # fmt: skip
             report = run_copy(request)
-            assert report["passed"], after
+            assert report["passed"] and report["pool"] == "process", after
             killed += 1
         assert movedata.pg_scalar(dst, "SELECT count(DISTINCT id) FROM orders") == 5000
         assert movedata.pg_scalar(dst, "SELECT count(*) FROM orders") == 5000

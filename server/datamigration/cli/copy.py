@@ -174,12 +174,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         default=DEFAULT_PARTITION_ROWS,
         help="rows per key-range partition",
     )
-    p.add_argument(
-        "--pool",
-        choices=("auto", "thread", "process"),
-        default="auto",
-        help="auto: processes for a large SQLite source, else threads",
-    )
+    p.add_argument("--pool", choices=("thread", "process"), default="thread")
     p.add_argument(
         "--cluster",
         metavar="ADDRESS",

@@ -297,9 +297,6 @@ class SQLBulk:
     #: can the after-load chains of the copied tables run side by side, each on its own
     #: connection (PostgreSQL: each statement takes the locks it needs and waits for them)
     parallel_after_load: ClassVar[bool] = False
-    #: do reading threads take turns instead of running together (the driver releases and
-    #: retakes the GIL at every row), so parallel partitions want processes (`pool="auto"`)
-    reads_need_processes: ClassVar[bool] = False
     #: session settings run before a connection's after-load statements (index builds)
     after_load_session: ClassVar[tuple[str, ...]] = ()
 

@@ -4,8 +4,7 @@
 `copy_partition(request, partition)` to it and waits on the futures the same way whichever
 pool it is. `request.cluster` chooses:
 
-* None: a pool on this machine: threads, processes with `pool="process"`, or with the default
-  `pool="auto"` processes where the source's reads need them (`resolve_pool`: SQLite);
+* None: a thread pool (or a process pool with `pool="process"`) on this machine;
 * ``local`` or ``local:N``: a Dask `LocalCluster` started for this run, N worker processes
   (default: the run's worker budget), stopped at the end;
 * ``tcp://host:8786`` (or ``tls://``): an existing Dask scheduler; its workers may be other
@@ -68,24 +67,6 @@ class SecretInGraphError(UserInputError):
         'e.g. app = "postgresql://app:${PGPASSWORD}@db/app" (or write ${PGPASSWORD} in the '
         "URL), and set that variable on every Dask worker."
     )
-
-
-def resolve_pool(
-    request: CopyRequest, source: Any, todo: list[Partition]
-) -> tuple[CopyRequest, int]:
-    """`pool="auto"` made concrete, and the most workers the pool may use: processes, as many
-    as the cores, where the source's reads need them (`Backend.reads_need_processes`: SQLite,
-    whose reading threads take turns) and there are two partitions or more holding at least a
-    full partition's rows (below that, starting the processes costs more than they save);
-    threads otherwise. Measured on the SQLite benchmark: the copy phase 1.3-2.7x shorter with two
-    processes than with four threads, in three pairs of runs turn about (bench/README.md)."""
-    if request.pool != "auto":
-        return request, request.workers
-    rows = sum(p.rows_estimate for p in todo)
-    enough = len(todo) > 1 and rows >= request.partition_rows
-    if request.cluster is None and enough and getattr(source, "reads_need_processes", False):
-        return request.with_(pool="process"), min(request.workers, os.cpu_count() or 1)
-    return request.with_(pool="thread"), request.workers
 
 
 def open_pool(request: CopyRequest, workers: int) -> Executor:

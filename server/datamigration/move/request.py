@@ -34,8 +34,7 @@ class CopyRequest:
     batch_size: int = DEFAULT_BATCH_SIZE
     partition_rows: int = DEFAULT_PARTITION_ROWS
     max_connections: int = DEFAULT_MAX_CONNECTIONS
-    #: thread | process | auto (processes where the source's reads need them, see `pools`)
-    pool: str = "auto"
+    pool: str = "thread"  # thread | process
     #: a Dask cluster instead of the local pool: "local", "local:N" or "tcp://host:8786"
     cluster: str | None = None
     resume: bool = False
@@ -65,8 +64,8 @@ class CopyRequest:
                 raise UserInputError(
                     f"{name} must be 1 or more, not {value}", hint=f"Give a positive {name}."
                 )
-        if self.pool not in ("auto", "thread", "process"):
-            raise UserInputError(f"unknown pool {self.pool!r}", hint="Use auto, thread or process.")
+        if self.pool not in ("thread", "process"):
+            raise UserInputError(f"unknown pool {self.pool!r}", hint="Use thread or process.")
 
     def with_(self, **changes: Any) -> CopyRequest:
         return replace(self, **changes)

@@ -25,7 +25,7 @@ from datamigration.errors import ConflictError, DataMigrationError, NotFoundErro
 from datamigration.move import from_documents, mapped_copy, state
 from datamigration.move import partitions as parts_mod
 from datamigration.move.partitions import Partition
-from datamigration.move.pools import open_pool, preflight, resolve_pool
+from datamigration.move.pools import open_pool, preflight
 from datamigration.move.request import (
     ConversionsRefusedError,
     CopyFailedError,
@@ -306,9 +306,7 @@ def run_copy(request: CopyRequest, *, progress: Progress | None = None) -> dict[
             f"({sum(rows_by_table.values())} rows) from {src.label} to {dst.label}",
         )
         started = time.perf_counter()
-        request, most = resolve_pool(request, src, todo)
-        workers = min(connection_budget(request, dst), most)
-        results = run_partitions(request, todo, workers, emit, run_id)
+        results = run_partitions(request, todo, connection_budget(request, dst), emit, run_id)
         timing = {"copy_seconds": round(time.perf_counter() - started, 3)}
         return finish_run(
             ws, request, src, dst, store, plans, run_id, results, conversions, emit, timing

@@ -44,9 +44,6 @@ class SQLiteBulk(SQLBulk):
     writer_class = SQLiteBulkWriter
     alter_foreign_keys = False
     alter_uniques = False
-    #: sqlite3 steps each row with the GIL released and retakes it after: threads reading
-    #: partitions take turns (4 threads copied no faster than 1); processes use every core
-    reads_need_processes = True
 
     def _pk_inline(self, table: Table) -> bool:
         pk = table.primary_key
