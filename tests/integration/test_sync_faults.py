@@ -9,10 +9,6 @@ from __future__ import annotations
 
 import os
 import signal
-import sqlite3
-import time
-from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -25,74 +21,14 @@ from datamigration.move.sync.control import RunFiles, spawn, sync_status
 from datamigration.move.sync.request import SyncRequest
 from datamigration.move.sync.runner import start_sync
 from datamigration.workspace.root import Workspace
+from support.sync_sources import KINDS, Source, open_source, wait_for
 
 pytestmark = pytest.mark.integration
 
-ROWS = 2_000
-PREFIX = "dm_sync_"
 
-CATALOGS = {
-    "logical": ("SELECT slot_name FROM pg_replication_slots "
-                "UNION ALL SELECT pubname FROM pg_publication"),
-    "pg_trigger": ("SELECT tgname FROM pg_trigger WHERE NOT tgisinternal "
-                   "UNION ALL SELECT relname FROM pg_class WHERE relkind = 'r' "
-                   "UNION ALL SELECT proname FROM pg_proc"),
-    "mysql_trigger": ("SELECT TRIGGER_NAME FROM information_schema.TRIGGERS "
-                      "WHERE TRIGGER_SCHEMA = DATABASE() UNION ALL SELECT TABLE_NAME "
-                      "FROM information_schema.TABLES WHERE TABLE_SCHEMA = DATABASE()"),
-    "sqlite_trigger": "SELECT name FROM sqlite_master WHERE type IN ('table', 'trigger')",
-}  # fmt: skip
-
-
-@dataclass
-class Source:
-    kind: str
-    url: str
-    method: str
-
-    def run_sql(self, *statements: str) -> None:
-        if self.url.startswith("sqlite"):
-            with sqlite3.connect(self.url.removeprefix("sqlite:///")) as conn:
-                for s in statements:
-                    conn.execute(s)
-            return
-        with connect(self.url) as b:
-            b.execute(list(statements))
-
-    def objects(self, run: str) -> list[str]:
-        """Capture objects of `run` in the catalogs, read directly (not through the capture)."""
-        with connect(self.url) as b:
-            names = [str(r[0]) for r in b.fetch(CATALOGS[self.kind])]
-        return sorted(n for n in names if n.startswith(PREFIX + run))
-
-
-@pytest.fixture(params=list(CATALOGS))
+@pytest.fixture(params=KINDS)
 def source(request: pytest.FixtureRequest, tmp_path: Path) -> Source:
-    kind = request.param
-    if kind == "logical":
-        url = request.getfixturevalue("pg_logical_url")
-    elif kind == "pg_trigger":
-        url = request.getfixturevalue("make_pg_url")()
-    elif kind == "mysql_trigger":
-        url = request.getfixturevalue("mysql_url")
-    else:
-        url = f"sqlite:///{tmp_path / 'app.db'}"
-    src = Source(kind, url, "logical" if kind == "logical" else "trigger")
-    key = "INTEGER PRIMARY KEY" if kind == "sqlite_trigger" else "int PRIMARY KEY"
-    src.run_sql(f"CREATE TABLE accounts (id {key}, balance int NOT NULL, note varchar(40))")
-    step = 500
-    for lo in range(1, ROWS + 1, step):
-        values = ", ".join(f"({i}, {i % 97}, 'seed')" for i in range(lo, lo + step))
-        src.run_sql(f"INSERT INTO accounts VALUES {values}")
-    return src
-
-
-def wait_for(check: Callable[[], Any], what: str, seconds: float = 90.0) -> Any:
-    deadline = time.monotonic() + seconds
-    while not (value := check()):
-        assert time.monotonic() < deadline, f"timed out waiting for {what}"
-        time.sleep(0.1)
-    return value
+    return open_source(request, tmp_path, rows=2_000)
 
 
 def request(src: Source, target: str, ws: Path, run: str) -> SyncRequest:
