@@ -8,6 +8,7 @@ recovery the cutover passes)."""
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import signal
 from collections.abc import Callable
@@ -15,11 +16,13 @@ from pathlib import Path
 from typing import Any
 
 import psycopg
+import pymongo
 import pytest
 
 from datamigration.db import connect
 from datamigration.errors import DataMigrationError
 from datamigration.move.sync.control import spawn, stop_sync
+from datamigration.move.sync.control import sync_status as local_status
 from datamigration.move.sync.request import SyncRequest
 from datamigration.move.sync.switch import lag_seconds, sync_status
 from datamigration.safety import flags
@@ -181,3 +184,47 @@ def test_a_target_written_behind_the_sync_is_caught_named_and_cut_over_after_the
         for run, target, source in (("behind_back", src, dst), ("behind", dst, src)):
             with contextlib.suppress(DataMigrationError):
                 stop_sync(ws, run, teardown=True, target=target, source=source, wait_s=10)
+
+
+MAPPING = {"version": 1, "collections": [{"collection": "customers", "root": "users",
+           "embed": [{"table": "orders", "kind": "array", "keep_foreign_key": True,
+                      "sort": [{"column": "id"}]}]}]}  # fmt: skip
+
+
+def test_a_mapping_changed_mid_run_is_refused_by_sync_start_and_the_run_goes_on(
+    make_pg_url: Callable[[], str], mongo_url: str, workspace_dir: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:  # fmt: skip
+    src = make_pg_url()
+    with psycopg.connect(src, autocommit=True) as c:
+        c.execute("CREATE TABLE users (id int PRIMARY KEY, email text NOT NULL)")
+        c.execute("CREATE TABLE orders (id int PRIMARY KEY, user_id int NOT NULL "
+                  "REFERENCES users(id), total int)")  # fmt: skip
+        c.execute("INSERT INTO users SELECT g, 'u' || g || '@x.io' FROM generate_series(1, 50) g")
+        c.execute("INSERT INTO orders SELECT g, g % 50 + 1, g FROM generate_series(1, 200) g")
+    mapping = workspace_dir / "users.json"
+    mapping.write_text(json.dumps(MAPPING))
+    argv = ["sync", "start", src, mongo_url, "--tables", "users,orders", "--mapping",
+            "users.json", "--run", "remapped", "--method", "trigger", "--yes", "--quiet"]  # fmt: skip
+    ws = Workspace.open(workspace_dir)
+    base, db = mongo_url.rsplit("/", 1)
+    try:
+        assert cli(workspace_dir, *argv, "--detach") == 0
+        with pymongo.MongoClient(base) as client:
+            customers = client[db]["customers"]
+            wait_for(lambda: customers.count_documents({}) == 50, "the snapshot")
+            changed = json.loads(json.dumps(MAPPING))
+            changed["collections"][0]["embed"][0]["as"] = "purchases"
+            mapping.write_text(json.dumps(changed))
+            err = refused(capsys, cli(workspace_dir, *argv))
+            assert "another mapping" in err and "new run name" in err.split("\nhint: ")[1]
+            with psycopg.connect(src, autocommit=True) as c:  # the first run goes on
+                c.execute("INSERT INTO orders VALUES (201, 1, 7)")
+            wait_for(lambda: 201 in [o["id"] for o in customers.find_one({"_id": 1})["orders"]],
+                     "the change applied in the run's own shape")  # fmt: skip
+            assert "purchases" not in customers.find_one({"_id": 1})
+        (run,) = local_status(ws, "remapped")["runs"]
+        assert run["alive"] and run["state"]["status"] == "running"
+    finally:
+        with contextlib.suppress(DataMigrationError):
+            stop_sync(ws, "remapped", wait_s=10)
