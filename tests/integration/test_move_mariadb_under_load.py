@@ -111,7 +111,7 @@ def test_a_mariadb_table_moves_to_postgres_under_load_and_the_rollback_returns_e
 
         shadow = shadow_reads(ws, ShadowRequest(mysql_url, pg_url, tables=("accounts",),
                                                 sample=1_000), write=False)  # fmt: skip
-        assert shadow["reads"] >= 1_000
+        assert shadow["reads"] >= 950  # a sampled key deleted since is not a read
         in_flight = [json.loads(e["key"]) for e in shadow["examples"]]
         assert all(k[0] >= writer.first_id for k in in_flight)  # only rows written this second
 
