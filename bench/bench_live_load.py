@@ -39,6 +39,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -105,6 +106,9 @@ def seed(url: str, rows: int) -> float:
         )
         c.execute("CREATE UNIQUE INDEX users_email_key ON users (email)")
         c.execute("VACUUM ANALYZE users")
+        # every scenario starts its change just after a checkpoint: which one a checkpoint lands
+        # in (its full-page images multiply the WAL a backfill writes) is then no lottery
+        c.execute("CHECKPOINT")
     return time.perf_counter() - started
 
 
@@ -157,6 +161,38 @@ class BusyCore(Change):
             spin.kill()
             spin.wait()
         return {"busy_seconds": self.seconds}
+
+
+#: The least write work there is: one row updated and committed at a time, back to back, on one
+#: connection of its own process (so it competes for the CPU and the WAL, not for our GIL).
+TRICKLE_WRITER = """
+import sys, time, psycopg
+url, seconds = sys.argv[1], float(sys.argv[2])
+with psycopg.connect(url, autocommit=True, application_name="dm-bench-trickle") as c:
+    end, k = time.monotonic() + seconds, 0
+    while time.monotonic() < end:
+        k += 1
+        c.execute("UPDATE users SET n = n WHERE id = %s", (k,))
+print(k)
+"""
+
+
+class TrickleWriter(Change):
+    """One-row transactions back to back for `seconds`: what any writing at all costs here.
+
+    The floor (`BusyCore`) writes nothing; a backfill cannot avoid writing. A writer that commits
+    one row at a time is the smallest unit of write work, so its p99 against the floor's says
+    how much of the 1.25x goal writing itself uses up on this machine (commit flushes queue the
+    application's commits behind them), whatever a pacer does with batch sizes and pauses.
+    """
+
+    def __init__(self, seconds: float) -> None:
+        self.seconds = seconds
+
+    def run(self, gen: LoadGenerator, url: str, workdir: Path) -> dict[str, Any]:
+        out = subprocess.run([sys.executable, "-c", TRICKLE_WRITER, url, str(self.seconds)],
+                             capture_output=True, text=True, check=True)  # fmt: skip
+        return {"trickle_seconds": self.seconds, "commits": int(out.stdout.strip() or 0)}
 
 
 #: The executor process: imports once (before the change window, so interpreter start-up never
@@ -283,6 +319,7 @@ def scenario(
         gen.start()
         time.sleep(args.baseline)
         start = gen.mark("change start")
+        load_at_start = os.getloadavg()[0]
         try:
             detail = change.run(gen, url, workdir)
             error = None
@@ -311,7 +348,8 @@ def scenario(
         print(
             f"  {name}: seed {seed_s:.1f} s, change {end - start:.1f} s, "
             f"failed {during.failed + after.failed}, p99 {base.p99_ms:.2f} -> {during.p99_ms:.2f} ms, "
-            f"longest app lock wait {during.longest_app_lock_wait_ms:.0f} ms"
+            f"longest app lock wait {during.longest_app_lock_wait_ms:.0f} ms, load average "
+            f"{load_at_start:.2f} -> {os.getloadavg()[0]:.2f}"
             + (f", ERROR {error}" if error else ""),
             flush=True,
         )
@@ -321,6 +359,7 @@ def scenario(
             "seed_seconds": round(seed_s, 2),
             "change_seconds": round(end - start, 3),
             "error": error,
+            "load_average": [round(load_at_start, 2), round(os.getloadavg()[0], 2)],
             "detail": detail,
             "baseline": base.to_dict(),
             "during": during.to_dict(),
@@ -400,6 +439,12 @@ def main() -> int:
             "sets [safety] pacer settings)",
         )
         p.add_argument("--pace", action="append", default=[], metavar="KEY=VALUE")
+        p.add_argument("--variant", action="append", default=[], metavar="KEY=VALUE",
+                       help="--budget: also run the backfill paced with these settings in "
+                       "every round (on top of --pace), to compare two pacers under one load")  # fmt: skip
+        p.add_argument("--rounds", type=int, default=1,
+                       help="--budget: rounds of floor, one-row commits, paced, unpaced; the "
+                       "figures are the medians of the rounds' ratios")  # fmt: skip
         p.add_argument(
             "--cpu-floor",
             type=float,
@@ -441,47 +486,104 @@ def backfill_step(s: dict[str, Any]) -> dict[str, Any]:
     return next(st for st in s["detail"]["steps"] if st["backfill"])
 
 
+def budget_round(
+    args: Any, pace: dict[str, float], variant: dict[str, float] | None = None
+) -> dict[str, Any]:
+    """One round: the floor, the least write work, then the backfill paced and unpaced (and
+    paced with the `--variant` settings, measured in the same round)."""
+    runs = {"floor": scenario("one busy core, no database work", BusyCore(args.cpu_floor),
+                              TYPE_LOAD, args),
+            "trickle": scenario("one-row commits back to back", TrickleWriter(args.cpu_floor),
+                                TYPE_LOAD, args)}  # fmt: skip
+    kinds = [("paced", pace), ("unpaced", {"latency_budget_ratio": False})]
+    kinds += [("variant", pace | variant)] if variant else []
+    for name, safety in kinds:
+        change = ExpandContract(TYPE_SPEC, args.deploy_seconds, args.batch_size,
+                                args.batch_pause_ms, safety)  # fmt: skip
+        runs[name] = scenario(f"int -> bigint, backfill {name}", change, TYPE_LOAD, args)
+    paced, unpaced = backfill_step(runs["paced"]), backfill_step(runs["unpaced"])
+    if variant:
+        other = backfill_step(runs["variant"])
+        extra = {"variant": other["p99_ms"], "variant_s": other["seconds"],
+                 "variant_pace": other["pace"]}  # fmt: skip
+    else:
+        extra = {}
+    return extra | {
+        "scenarios": runs,
+        "floor": runs["floor"]["during"]["p99_ms"],
+        "trickle": runs["trickle"]["during"]["p99_ms"],
+        "commits": (runs["trickle"]["detail"] or {}).get("commits"),
+        "paced": paced["p99_ms"],
+        "unpaced": unpaced["p99_ms"],
+        "paced_base": runs["paced"]["baseline"]["p99_ms"],
+        "unpaced_base": runs["unpaced"]["baseline"]["p99_ms"],
+        "paced_s": paced["seconds"],
+        "unpaced_s": unpaced["seconds"],
+        "failed": runs["paced"]["during"]["failed"] + runs["paced"]["after"]["failed"],
+        "wait": runs["paced"]["during"]["longest_app_lock_wait_ms"],
+        "limit": (runs["paced"]["detail"] or {}).get("lock_timeout_ms") or DEFAULT_LOCK_TIMEOUT_MS,
+        "pace": paced["pace"],
+    }
+
+
 def run_budget(args: Any) -> int:
-    """The backfill under its latency budget vs the machine's floor and vs unpaced, one run."""
+    """The backfill under its latency budget vs the machine's floor and vs unpaced, in one run
+    of `--rounds` rounds (each its own floor); with more than one, the medians of the rounds."""
     if args.quick:
         args.rows, args.baseline, args.tail = min(args.rows, 200_000), 3.0, 1.0
         args.deploy_seconds, args.cpu_floor = min(args.deploy_seconds, 1.0), min(args.cpu_floor, 5)
     pace = {k: float(v) for k, v in (item.split("=", 1) for item in args.pace)}
     print(f"latency budget: {args.rows:,} rows, {args.rate:g} ops/s on {args.threads} threads, "
-          f"pacer settings {pace or 'defaults'}; load average {os.getloadavg()}", flush=True)  # fmt: skip
-    runs = {"floor": scenario("one busy core, no database work", BusyCore(args.cpu_floor),
-                              TYPE_LOAD, args)}  # fmt: skip
-    for name, safety in (("paced", pace), ("unpaced", {"latency_budget_ratio": False})):
-        change = ExpandContract(TYPE_SPEC, args.deploy_seconds, args.batch_size,
-                                args.batch_pause_ms, safety)  # fmt: skip
-        runs[name] = scenario(f"int -> bigint, backfill {name}", change, TYPE_LOAD, args)
-    floor = runs["floor"]["during"]["p99_ms"]
-    paced, unpaced = backfill_step(runs["paced"]), backfill_step(runs["unpaced"])
-    base = runs["paced"]["baseline"]["p99_ms"]
+          f"pacer settings {pace or 'defaults'}, {args.rounds} round(s); load average "
+          f"{os.getloadavg()}", flush=True)  # fmt: skip
+    variant = {k: float(v) for k, v in (item.split("=", 1) for item in args.variant)}
+    rounds = [budget_round(args, pace, variant) for _ in range(max(1, args.rounds))]
+
+    def mid(f: Any) -> float:
+        return statistics.median(f(r) for r in rounds)
+
     figures = [
-        Figure("backfill p99 / floor p99", paced["p99_ms"] / floor, unpaced["p99_ms"] / floor, "x",
-               note=f"floor {floor:.2f} ms (one busy core, no database work)"),
-        Figure("backfill p99 / baseline p99", paced["p99_ms"] / base,
-               unpaced["p99_ms"] / runs["unpaced"]["baseline"]["p99_ms"], "x"),
-        Figure("backfill p99", paced["p99_ms"], unpaced["p99_ms"], "ms"),
-        Figure("backfill seconds", paced["seconds"], unpaced["seconds"], "s"),
-        Figure("failed app queries", float(paced["failed"]), float(unpaced["failed"]), "queries"),
+        Figure("backfill p99 / floor p99", mid(lambda r: r["paced"] / r["floor"]),
+               mid(lambda r: r["unpaced"] / r["floor"]), "x",
+               note=f"floor {mid(lambda r: r['floor']):.2f} ms (one busy core, no database work)"),
+        Figure("backfill p99 / baseline p99", mid(lambda r: r["paced"] / r["paced_base"]),
+               mid(lambda r: r["unpaced"] / r["unpaced_base"]), "x"),
+        Figure("backfill p99", mid(lambda r: r["paced"]), mid(lambda r: r["unpaced"]), "ms"),
+        Figure("backfill seconds", mid(lambda r: r["paced_s"]), mid(lambda r: r["unpaced_s"]), "s"),
+        Figure("failed app queries", float(sum(r["failed"] for r in rounds)), None, "queries"),
+        Figure("one-row commits p99 / floor p99", mid(lambda r: r["trickle"] / r["floor"]), None,
+               "x", note="one-row commits back to back: what writing at all costs here"),
     ]  # fmt: skip
-    code = report("latency_budget", figures, args, extra={"scenarios": runs, "pace": pace})
-    limit = (runs["paced"]["detail"] or {}).get("lock_timeout_ms") or DEFAULT_LOCK_TIMEOUT_MS
-    failed = runs["paced"]["during"]["failed"] + runs["paced"]["after"]["failed"]
-    wait = runs["paced"]["during"]["longest_app_lock_wait_ms"]
-    slower = paced["seconds"] / unpaced["seconds"] if unpaced["seconds"] else 0.0
-    ratio = f"{paced['p99_ms']:.2f} vs {floor:.2f} ms: {paced['p99_ms'] / floor:.2f}x"
-    for ok, text in (
-        (paced["p99_ms"] <= 1.25 * floor, f"backfill p99 <= 1.25x floor ({ratio})"),
-        (failed == 0, f"zero failed queries ({failed})"),
-        (wait <= limit, f"no lock wait over the lock timeout ({wait:.0f} <= {limit} ms)"),
-        (slower <= 3.0, f"backfill at most 3x slower than unpaced ({slower:.2f}x)"),
-    ):  # fmt: skip
-        print(("met    " if ok else "MISSED ") + text)
-    print(f"settled pace: {paced['pace']}; load average {os.getloadavg()}")
+    extra = {"rounds": rounds, "pace": pace}
+    code = report("latency_budget", figures, args, extra=extra)
+    for i, r in enumerate(rounds, 1):
+        lines = budget_goals(r)
+        print(f"round {i}: " + "; ".join(lines))
+        for key, sc in r["scenarios"].items():
+            print(f"  {key}: baseline p99 {sc['baseline']['p99_ms']:.2f} ms, during "
+                  f"{sc['during']['p99_ms']:.2f} ms, load average {sc['load_average']}")  # fmt: skip
+        print(f"  one-row commits: {r['commits']} in {args.cpu_floor:g} s, p99 "
+              f"{r['trickle']:.2f} ms = {r['trickle'] / r['floor']:.2f}x the floor")  # fmt: skip
+        print(f"  settled pace: {r['pace']}")
+        if "variant" in r:
+            print(f"  variant {variant}: p99 {r['variant']:.2f} ms = "
+                  f"{r['variant'] / r['floor']:.2f}x the floor, {r['variant_s']:.1f} s; "
+                  f"settled pace {r['variant_pace']}")  # fmt: skip
+    print(f"load average at the end {os.getloadavg()}")
     return code
+
+
+def budget_goals(r: dict[str, Any]) -> list[str]:
+    slower = r["paced_s"] / r["unpaced_s"] if r["unpaced_s"] else 0.0
+    checks = (
+        (r["paced"] <= 1.25 * r["floor"],
+         (f"p99 {r['paced']:.2f} vs floor {r['floor']:.2f} ms = {r['paced'] / r['floor']:.2f}x "
+          f"(unpaced {r['unpaced'] / r['floor']:.2f}x)")),
+        (r["failed"] == 0, f"{r['failed']} failed queries"),
+        (r["wait"] <= r["limit"], f"longest app lock wait {r['wait']:.0f} ms"),
+        (slower <= 3.0, f"{slower:.2f}x the unpaced time"),
+    )  # fmt: skip
+    return [("met " if ok else "MISSED ") + text for ok, text in checks]
 
 
 def run(args: Any) -> int:

@@ -5,15 +5,17 @@ says what happens to the target's writes, and the rollback flips the flag back."
 from __future__ import annotations
 
 import contextlib
+import json
 import time
 from pathlib import Path
 
 import psycopg
 import pytest
 
+from datamigration.cli import main
 from datamigration.errors import DataMigrationError
 from datamigration.move.sync.control import spawn, stop_sync
-from datamigration.move.sync.cutover import CutoverRequest, cutover, rollback_cutover
+from datamigration.move.sync.cutover import CutoverRequest, cutover
 from datamigration.move.sync.request import SyncRequest
 from datamigration.move.sync.switch import lag_seconds, sync_status
 from datamigration.safety import flags
@@ -23,7 +25,7 @@ pytestmark = pytest.mark.integration
 
 
 def test_a_postgres_table_cuts_over_to_mongodb_and_the_flag_flips_back(
-    pg_url: str, mongo_url: str, workspace_dir: Path
+    pg_url: str, mongo_url: str, workspace_dir: Path, capsys
 ) -> None:
     with psycopg.connect(pg_url, autocommit=True) as c:
         c.execute("CREATE TABLE users (id int PRIMARY KEY, email text NOT NULL, score int)")
@@ -44,14 +46,17 @@ def test_a_postgres_table_cuts_over_to_mongodb_and_the_flag_flips_back(
             time.sleep(0.2)
         with psycopg.connect(pg_url, autocommit=True) as c:
             c.execute("UPDATE users SET score = -1 WHERE id <= 5")
-        report = cutover(CutoverRequest(run="cut_mg", workspace=str(workspace_dir),
-                                        pause_max_ms=5_000, wait_s=60))  # fmt: skip
+        cli = ["--workspace", str(workspace_dir), "cutover", "cut_mg", "--pause-max", "5s",
+               "--wait", "60s", "--yes", "--json"]  # the CLI twin, on a real run  # fmt: skip
+        assert main(cli) == 0
+        report = json.loads(capsys.readouterr().out)
         assert report["diff"]["identical"] and 0 < report["write_pause_ms"] <= 5_000
         assert report["way_back"]["run"] is None and "not replayed" in report["way_back"][
             "writes_after_cutover"]  # fmt: skip
         on = flags.evaluate(ws, "users_reads_from_target", {"targetingKey": "app"})["value"]
         assert on is True
-        back = rollback_cutover(CutoverRequest(run="cut_mg", workspace=str(workspace_dir)))
+        assert main([*cli[:3], "cut_mg", "--rollback", "--yes", "--json"]) == 0
+        back = json.loads(capsys.readouterr().out)
         assert back["rolled_back"] and back["write_pause_ms"] is None
         off = flags.evaluate(ws, "users_reads_from_target", {"targetingKey": "app"})["value"]
         assert off is False

@@ -7,7 +7,8 @@ After the third batch the test raises that delay from 0 to 20 ms, well over the 
 floor of 2 ms, since the baseline is well under 1 ms): the pacer must cut the batch size (the
 batch events show halved batches, the run log a `pace` event "slower" per cut), grow it back once
 the delay is gone, finish with every row copied, and the execute answer and run-status must report the pace it
-settled on.
+settled on. The commit probe and the slowdown bound are off here (the read path alone, cut after
+cut); test_execute_commit_probe.py covers them.
 """
 
 from __future__ import annotations
@@ -70,7 +71,8 @@ def test_a_backfill_under_a_latency_budget_cuts_its_batch_when_probes_slow_and_r
     throttle = ThrottlePolicy(probe_sql=PROBE, latency_floor_ms=10_000.0, max_lag_s=None)
     options = RunOptions(batch_size=BATCH, throttle=throttle, watch=False, backup_gate=False,
                          now=True, finish_story=False,
-                         safety={"latency_budget_floor_ms": 15})  # fmt: skip
+                         safety={"latency_budget_floor_ms": 15, "pace_commit_probe": False,
+                                 "pace_max_slowdown": False})  # fmt: skip
     for step in plan.steps[: plan.steps.index(backfill)]:
         service.prepare(ws, plan.id, plan.hash, db=pg_url, step=step.id, options=options).run()
     options.progress = progress

@@ -1,7 +1,8 @@
 """Rollback triggers that act, on real PostgreSQL, during a real backfill under application load.
 
 A planned int -> bigint change of `users.n` backfills `n_new` in small paced batches while an
-application thread reads and writes the table. Each test injects one condition once the
+application thread reads the table (point reads of random rows; reads only, so the checksum of
+the application's columns can prove them untouched). Each test injects one condition once the
 backfill is under way, from the run's own progress callback (so the moment is a batch, not a
 clock): a manual stop, a disk floor above the real free space, a burst of failing transactions,
 a competing ACCESS EXCLUSIVE lock (probe latency far above the baseline) and a logical

@@ -106,3 +106,35 @@ def test_run_status_reports_the_latest_settled_pace_and_counts_the_cuts() -> Non
     assert status is not None
     assert (status["state"], status["batch_size"], status["cuts"]) == ("settled", 700, 1)
     assert pace_status([{"event": "batch"}]) is None
+
+
+def test_a_cut_never_pauses_longer_than_the_slowdown_bound_allows() -> None:
+    # full pace: 1000 keys in 0.1 s = 10,000 keys/s; bound 3x: at least 3,333 keys/s
+    p = pacer(budget_floor_ms=0.5, max_slowdown=3.0, pause_step_ms=500.0)
+    cut = p.observe(9.0, size=1000, seconds=0.1)
+    # 500 keys take 0.05 s at that per-key time; at 3,333 keys/s they may take 0.15 s: 100 ms
+    assert (cut.batch_size, cut.pause_ms) == (500, 100.0)
+    assert p.full_rate == 10_000.0 and p.bounded == 1
+
+
+def test_a_batch_that_already_runs_below_the_bound_is_cut_no_further_and_not_paused() -> None:
+    p = pacer(budget_floor_ms=0.5, max_slowdown=3.0)
+    p.observe(9.0, size=1000, seconds=0.1)  # full pace 10,000 keys/s
+    held = p.observe(9.0, size=500, seconds=0.2)  # 2,500 keys/s on its own: under 3,333
+    assert (held.batch_size, held.pause_ms, held.change) == (500, 0.0, "decrease")
+    assert p.settled()["held_by_slowdown_bound"] == 1  # the first cut fit within it
+
+
+def test_without_batch_times_or_with_the_bound_off_the_cuts_are_plain_aimd() -> None:
+    p = pacer(budget_floor_ms=0.5, max_slowdown=None)
+    p.observe(9.0, size=1000, seconds=0.1)
+    assert (p.observe(9.0, size=500, seconds=0.2).batch_size, p.bounded) == (250, 0)
+    assert PacePolicy.build({}, {"pace_max_slowdown": False}).max_slowdown is None
+
+
+def test_the_commit_probe_setting_is_true_or_false() -> None:
+    assert PacePolicy().commit_probe is True
+    assert PacePolicy.build({"safety": {"pace_commit_probe": False}}).commit_probe is False
+    with pytest.raises(UserInputError) as err:
+        PacePolicy.build({"safety": {"pace_commit_probe": "no"}})
+    assert "pace_commit_probe" in str(err.value) and err.value.hint

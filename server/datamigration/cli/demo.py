@@ -46,6 +46,19 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         action="store_true",
         help="with --db: keep the demo's database (or schema) on the server afterwards",
     )
+    parser.add_argument(
+        "--move",
+        action="store_true",
+        help="the move chapter instead: users move from the SQLite sample to another database "
+        "under load (capture, snapshot, catch-up, shadow reads, cutover) and the cutover is "
+        "rolled back",
+    )
+    parser.add_argument(
+        "--move-to",
+        metavar="URL",
+        help="with --move: the target (postgresql://... or mongodb://...; default: a second "
+        "SQLite file in the demo workspace)",
+    )
     add_json_flag(parser)
     parser.set_defaults(func=handle)
 
@@ -56,7 +69,18 @@ def handle(args: argparse.Namespace) -> int:
             "--keep applies to --db: the SQLite demo's database stays in its workspace anyway",
             hint="Drop --keep, or pass --db postgresql://...",
         )
-    report = run_demo(Path(args.dir), db=args.db, keep=args.keep)
+    if args.move_to and not args.move:
+        raise UserInputError("--move-to applies to --move", hint="Add --move.")
+    if args.move:
+        if args.db:
+            raise UserInputError("--move starts from the SQLite sample; --db is not used there",
+                                 hint="Name the target with --move-to instead.")  # fmt: skip
+        from datamigration.demo.move import move_step
+        from datamigration.demo.steps import step_sample_database
+
+        report = run_demo(Path(args.dir), steps=(step_sample_database, move_step(args.move_to)))
+    else:
+        report = run_demo(Path(args.dir), db=args.db, keep=args.keep)
     if args.json:
         print_json(report.to_dict())
     else:

@@ -51,5 +51,27 @@ class Done:
 Step = Callable[[DemoContext], Done]
 
 
+class Background:
+    """A demo application's thread: started on entering the block, stopped (and waited for)
+    on leaving it; subclasses write `_run`, which ends when `_stop` is set."""
+
+    def __init__(self, name: str) -> None:
+        import threading
+
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name=name, daemon=True)
+
+    def _run(self) -> None:
+        raise NotImplementedError
+
+    def __enter__(self) -> Any:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join(timeout=10)
+
+
 class StepSkipped(Exception):
     """Raised by a step whose engine is not installed yet; carries the reason shown."""

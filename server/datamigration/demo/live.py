@@ -15,14 +15,13 @@ as a flagd provider would when it changes.
 
 from __future__ import annotations
 
-import threading
 import time
 from dataclasses import dataclass, field
-from typing import Any, Self
+from typing import Any
 
 from datamigration import db
 from datamigration.db.dialect import dialect_of
-from datamigration.demo.context import DemoContext, Done, StepSkipped
+from datamigration.demo.context import Background, DemoContext, Done, StepSkipped
 from datamigration.errors import DataMigrationError
 
 OLD, NEW = "full_name", "display_name"
@@ -53,25 +52,16 @@ class AppStats:
         return ordered[min(len(ordered) - 1, int(q / 100 * len(ordered)))]
 
 
-class DemoApp:
+class DemoApp(Background):
     """A tiny application: reads and updates users at a steady rate, old or new code per user."""
 
     def __init__(self, ctx: DemoContext, users: int) -> None:
         self.ctx = ctx
         self.users = users
         self.stats = AppStats()
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, name="demo-app", daemon=True)
+        super().__init__("demo-app")
         self._flag: dict[str, Any] | None = None
         self._flag_mtime = -1.0
-
-    def __enter__(self) -> Self:
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self._stop.set()
-        self._thread.join(timeout=10)
 
     def _flag_definition(self) -> dict[str, Any] | None:
         from datamigration.safety import flags

@@ -24,7 +24,7 @@ from typing import Any
 from datamigration.db.base import Backend, connect
 from datamigration.db.contracts import Statement
 from datamigration.db.errors import is_lock_timeout
-from datamigration.errors import DatabaseError
+from datamigration.errors import DatabaseError, DataMigrationError
 from datamigration.execute.operations import OperationRunner, RunContext, runs
 from datamigration.execute.refused import refused_error
 from datamigration.execute.retry import Backoff, RetryLog, with_lock_retry
@@ -32,6 +32,7 @@ from datamigration.execute.state import RunStore
 from datamigration.plan.backfill import batch_sql, boundary_sql
 from datamigration.plan.model import BackfillSpec, Operation, Step
 from datamigration.safety.pace import PacePolicy, Pacer
+from datamigration.safety.probes import CommitProbe
 from datamigration.safety.throttle import Throttle
 
 
@@ -79,12 +80,12 @@ def run_backfill(
     batch_size: int | None = None,
     pace: PacePolicy | None = None,
     on_pace: Callable[[dict[str, Any]], None] | None = None,
-    probe_during: Callable[[], Future[float]] | None = None,
+    probe_during: SideProbe | None = None,
 ) -> BackfillResult:
     """Run (or resume) one backfill operation to the end of its table; with `pace` (an enabled
     policy) batch size and pause follow the latency budget, `on_pace` told of every cut;
-    `probe_during` starts a probe on a connection of its own, timed while each batch runs: the
-    latency an application query sees then."""
+    `probe_during` times probes on a connection of its own while each batch runs (the latency
+    an application's queries and commits see then) and adds its readings to the baseline."""
     spec = op.backfill
     if spec is None:
         raise ValueError(f"operation {op.id} has no backfill spec")
@@ -102,16 +103,20 @@ def run_backfill(
     throttle.calibrate()
     pacer = Pacer(spec.batch_size, pace) if pace is not None and pace.enabled else None
     if pacer is not None:
-        pacer.calibrate(throttle.baseline_samples)
-    size, pause_ms, during = spec.batch_size, 0.0, None
+        side = probe_during.baseline(len(throttle.baseline_samples)) if probe_during else []
+        pacer.calibrate(throttle.baseline_samples + side)
+    size, pause_ms, during, took = spec.batch_size, 0.0, None, 0.0
     while True:
         reading = throttle.before_batch()
         if pacer is not None and batches:  # the probes during the last batch and after it
-            size, pause_ms = _paced(pacer, max(reading, _result(during)), on_pace)
+            seen = max(reading, _result(during))
+            size, pause_ms = _paced(pacer, seen, size, took, on_pace)
         if size != batch.spec.batch_size:
             batch = replace(batch, spec=replace(spec, batch_size=size))
-        during = probe_during() if pacer is not None and probe_during else None
+        during = probe_during.start() if pacer is not None and probe_during else None
+        began = time.perf_counter()
         moved, mark, final = batch.run(after)
+        took = time.perf_counter() - began
         rows += moved
         batches += 1
         after = mark
@@ -154,14 +159,40 @@ def _result(during: Future[float] | None) -> float:
         return 0.0
 
 
+@dataclass
+class SideProbe:
+    """Probes on a connection of their own: the table's read (the throttle's probe statement)
+    and, where the database has a commit to wait for, a one-row write committed in the probe's
+    own table (`CommitProbe`: the application's writes wait on the log flush a batch fills,
+    which no read sees). A reading is the slower of the two."""
+
+    backend: Backend
+    sql: str
+    timeout_ms: int
+    commit: CommitProbe | None
+    pool: ThreadPoolExecutor
+
+    def reading(self) -> float:
+        read = self.backend.probe_latency_ms(self.sql, timeout_ms=self.timeout_ms)
+        return max(read, self.commit.time_ms() if self.commit is not None else 0.0)
+
+    def start(self) -> Future[float]:
+        """A reading timed while the batch that starts now runs."""
+        return self.pool.submit(self.reading)
+
+    def baseline(self, count: int) -> list[float]:
+        """Readings before the first batch: with the throttle's, the budget's baseline."""
+        return [self.reading() for _ in range(max(1, count))]
+
+
 @contextlib.contextmanager
 def side_probe(
-    ctx: RunContext, sql: str, timeout_ms: int
-) -> Iterator[Callable[[], Future[float]] | None]:
-    """Starts a probe on a connection of its own (timed while a batch runs on the executor's),
-    or None where the database cannot be reached twice, or cannot bound a probe's lock wait
-    (an embedded file database, whose readers queue behind the writer: the probe would time
-    the batch, not the latency an application sees), so the pacer reads between batches."""
+    ctx: RunContext, sql: str, timeout_ms: int, *, commit: bool = True
+) -> Iterator[SideProbe | None]:
+    """The side probe, or None where the database cannot be reached twice, or cannot bound a
+    probe's lock wait (an embedded file database, whose readers queue behind the writer: the
+    probe would time the batch, not the latency an application sees), so the pacer reads
+    between batches. The commit probe's table is created here and dropped on the way out."""
     if not ctx.backend.lock_timeout:
         yield None
         return
@@ -170,15 +201,27 @@ def side_probe(
     except Exception:  # noqa: BLE001 - pacing still works on the probes between batches
         yield None
         return
-    with backend, ThreadPoolExecutor(1, thread_name_prefix="pace-probe") as pool:
-        yield lambda: pool.submit(backend.probe_latency_ms, sql, timeout_ms=timeout_ms)
+    with contextlib.ExitStack() as stack:
+        stack.enter_context(backend)
+        writes: CommitProbe | None = None
+        try:
+            writes = stack.enter_context(CommitProbe(backend, timeout_ms)) if commit else None
+        except DataMigrationError as exc:  # no right to create a table: reads only
+            ctx.log.write("pace_note", state="no_commit_probe", reason=str(exc)[:200])
+        pool = stack.enter_context(ThreadPoolExecutor(1, thread_name_prefix="pace-probe"))
+        yield SideProbe(backend, sql, timeout_ms, writes, pool)
 
 
 def _paced(
-    pacer: Pacer, reading: float, on_pace: Callable[[dict[str, Any]], None] | None
+    pacer: Pacer,
+    reading: float,
+    size: int,
+    seconds: float,
+    on_pace: Callable[[dict[str, Any]], None] | None,
 ) -> tuple[int, float]:
-    """The pacer's answer to one reading: the next batch's size and the pause after it."""
-    step = pacer.observe(reading)
+    """The pacer's answer to one reading (and to the last batch's size and time): the next
+    batch's size and the pause after it."""
+    step = pacer.observe(reading, size=size, seconds=seconds)
     if step.change == "decrease" and on_pace is not None:
         on_pace({"state": "slower", "reading_ms": step.reading_ms, "budget_ms":
                  round(pacer.budget_ms, 3), "batch_size": step.batch_size,
@@ -270,7 +313,9 @@ class BackfillRunner(OperationRunner):
             probe = None
             if pace.enabled:
                 timeout = throttle.policy.probe_timeout_ms
-                probe = stack.enter_context(side_probe(ctx, throttle.probe_sql, timeout))
+                probe = stack.enter_context(
+                    side_probe(ctx, throttle.probe_sql, timeout, commit=pace.commit_probe)
+                )
             result = run_backfill(ctx.backend, ctx.store, step.id, op, throttle,
                                   backoff=ctx.options.backoff, sleep=sleep, on_batch=on_batch,
                                   batch_size=ctx.options.batch_size, pace=pace,

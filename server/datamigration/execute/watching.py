@@ -13,7 +13,6 @@ to do next.
 from __future__ import annotations
 
 import contextlib
-import re
 import time
 from collections.abc import Iterator
 from typing import Any
@@ -22,27 +21,11 @@ from datamigration.db.base import connect
 from datamigration.errors import ConflictError, DataMigrationError
 from datamigration.plan.model import Step
 from datamigration.safety.watch import TriggerFiredError, Watch, WatchPolicy, clear_stop
-from datamigration.safety.windows import window_state
-
-#: operation kinds that run long enough to be watched while they run
-WATCHED_KINDS = frozenset({"backfill", "copy", "cdc"})
-
-#: an index build is heavy work too (it reads the whole table)
-_INDEX_BUILD = re.compile(r"^\s*CREATE\s+(UNIQUE\s+)?INDEX\b", re.IGNORECASE)
+from datamigration.safety.windows import heavy_work, window_state
 
 
 class OutsideWindowError(ConflictError):
     """Heavy work was asked for outside the configured maintenance windows."""
-
-
-def heavy_work(step: Step) -> str | None:
-    """What makes a step heavy (a backfill, a copy, an index build), or None."""
-    for op in step.operations:
-        if op.kind in WATCHED_KINDS:
-            return f"a {op.kind}"
-        if any(_INDEX_BUILD.match(sql) for sql in op.statements):
-            return "an index build"
-    return None
 
 
 def check_window(ex: Any, step: Step) -> None:

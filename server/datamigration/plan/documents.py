@@ -248,6 +248,20 @@ def _closing_lines(plan: Plan) -> list[str]:
     return out
 
 
+def _window_lines(window: Any) -> list[str]:
+    """The windows the heavy steps assume (present only when [windows] was configured)."""
+    allowed = ", ".join(f"`{w}`" for w in window["allowed"])
+    return [
+        (
+            f"Heavy steps run within {allowed} ({window['timezone']}), the windows of "
+            "datamigration.toml when this plan was made; the executor refuses them outside a "
+            "window unless told to run now."
+        ),
+        "",
+        *(f"- {s['step']}: {s['work']}" for s in window["steps"]),
+    ]
+
+
 def plan_markdown(plan: Plan) -> str:
     """plan.md: the plan in the order a reviewer reads it (the sections are built by the
     helpers above; the text is part of the golden fixtures, so keep it byte-identical)."""
@@ -257,6 +271,8 @@ def plan_markdown(plan: Plan) -> str:
     out += _estimate_lines(plan)
     if plan.rehearsal:
         out += ["", "## Staging rehearsal", "", *_rehearsal_lines(plan)]
+    if plan.window:
+        out += ["", "## Maintenance window", "", *_window_lines(plan.window)]
     if plan.warnings:
         out += ["", "## Warnings", ""] + [f"- {w}" for w in plan.warnings]
     out += ["", "## Monitoring", ""]

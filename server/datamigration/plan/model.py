@@ -437,6 +437,9 @@ class Plan:
     warnings: tuple[str, ...] = ()
     #: staging rehearsal results, when one ran (timings of each step and of the rollback)
     rehearsal: Mapping[str, Any] | None = None
+    #: the maintenance windows its heavy steps assume (safety/windows.py `assumed_window`);
+    #: absent from plan.json when none are configured, so such plans keep their bytes and hash
+    window: Mapping[str, Any] | None = None
     hash: str = ""
     #: files written for this plan (docs, framework migrations); not part of the hash
     artifacts: tuple[str, ...] = ()
@@ -463,6 +466,8 @@ class Plan:
     def to_dict(self) -> dict[str, Any]:
         out = _plain(self)
         out["spec"] = self.spec.to_dict()
+        if out.get("window") is None:
+            del out["window"]
         return out
 
     def canonical(self) -> str:
@@ -482,8 +487,9 @@ class Plan:
             kw[name] = tuple(_thaw(x) for x in kw.get(name, ()))
         kw["warnings"] = tuple(kw.get("warnings", ()))
         kw["artifacts"] = tuple(kw.get("artifacts", ()))
-        if kw.get("rehearsal") is not None:
-            kw["rehearsal"] = _thaw(kw["rehearsal"])
+        for name in ("rehearsal", "window"):
+            if kw.get(name) is not None:
+                kw[name] = _thaw(kw[name])
         return cls(**kw)
 
 

@@ -54,6 +54,7 @@ from datamigration.plan.toolkit import (
 )
 from datamigration.redact import redact_url
 from datamigration.safety.triggers import MONITORING, step_triggers
+from datamigration.safety.windows import assumed_window
 from datamigration.validate.generate import rules_from_schema
 
 PHASE_TITLES = {
@@ -405,8 +406,9 @@ def build_plan(
     created_at: str | None = None,
     plan_id: str | None = None,
     lint: bool = True,
+    config: Mapping[str, Any] | None = None,
 ) -> Plan:
-    """The plan for `spec` on a database described by `schema` (no I/O)."""
+    """The plan for `spec` on `schema` (no I/O); `config` gives the windows it names."""
     lock_ms = int(spec.get("lock_timeout_ms") or DEFAULT_LOCK_TIMEOUT_MS)
     d = dialect_for(schema.dialect, lock_ms)
     refuse_nulls_without_fill(spec, measured)
@@ -433,10 +435,8 @@ def build_plan(
     phases = _phases(steps)
     estimates = _estimates(steps, phases, built.tables, measured, d.name, lock_ms)
     created = created_at or dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-    pid = (
-        plan_id
-        or f"{created[:10].replace('-', '')}-{created[11:19].replace(':', '')}-{slug(title, 40)}"
-    )
+    stamp = f"{created[:10].replace('-', '')}-{created[11:19].replace(':', '')}"
+    pid = plan_id or f"{stamp}-{slug(title, 40)}"
     post = _final_rules(spec, schema, steps, built, base_rules, d.documents)
     story = story or spec.story
     warnings = list(built.warnings) + drop_warnings
@@ -467,6 +467,7 @@ def build_plan(
         story=story,
         framework=framework,
         warnings=tuple(warnings),
+        window=assumed_window(config or {}, steps),
     )
     if lint:
         plan = replace(plan, lint=tuple(lint_plan(plan, measured.rows)))
@@ -540,6 +541,7 @@ def plan_migration(
         story=story,
         framework=fw,
         base_rules=base,
+        config=getattr(workspace, "config", None),
     )
 
     check(

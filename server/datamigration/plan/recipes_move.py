@@ -210,7 +210,7 @@ def _cutover(c: Ctx, table: str, target: str, s: dict[str, Any], base: dict[str,
         way_back = "start the reverse capture"
         undo = (f"roll back the cutover: replay the target's new writes to {table} on the "
                 f"source, then flip {s['flag']} back")  # fmt: skip
-    back = _op(c, "cutover", undo, base | {"rollback": True})
+    back = _op(c, "cutover", undo, params | {"rollback": True})  # the same pause, the other side
     how = (f"lock on {table} (EXCLUSIVE: reads go on)" if s["write_pause"] == "lock"
            else f"the application's flag {s['pause_flag']}")  # fmt: skip
     op = _op(

@@ -4,8 +4,10 @@
 answers `safe` with each check and why it failed: load (connections against the maximum),
 probe latency against the newest baseline a `monitor` run recorded, replication lag, long-running transactions, blocking locks,
 abandoned replication slots (inactive, holding WAL), abandoned change captures of sync runs
-(`safety/captures.py`, with the command that removes them), disk free against the floor, and the
-maintenance windows of datamigration.toml (`safety/windows.py`; with `heavy=True` a closed
+(`safety/captures.py`, with the command that removes them), disk free against the floor, the age of
+the newest verified backup of the database (`safety/backup/`: missing or older than `[backup]
+max_age_hours` is a problem, as it is to the executor's gate; with `[backup] required = false`
+it is only reported), and the maintenance windows of datamigration.toml (`safety/windows.py`; with `heavy=True` a closed
 window fails the check and names the next one). Thresholds are the watch's (`[safety]`).
 """
 
@@ -15,6 +17,8 @@ import datetime as dt
 from typing import Any
 
 from datamigration.db.base import connect
+from datamigration.safety.backup.gate import newest_verified
+from datamigration.safety.backup.manifest import BackupSettings
 from datamigration.safety.captures import capture_report, describe
 from datamigration.safety.metrics import Sampler
 from datamigration.safety.monitor import stored_baseline
@@ -45,6 +49,8 @@ def health_check(
     checks = [_load(s), _against_baseline(s, stored_baseline(workspace, label), policy),
               *_locks(s), _lag(s, policy), _slots(slots, captures), _captures(captures),
               _disk(s, policy)]  # fmt: skip
+    backup = _backup(workspace, db)
+    checks.append(backup.pop("check_row"))
     if windows["configured"]:
         nxt = windows["next"]
         detail = (f"inside the window {windows['window']}" if windows["open"] else
@@ -61,6 +67,7 @@ def health_check(
         "checks": checks,
         "latency_ms": s.get("latency_ms"),
         "window": windows,
+        "backup": backup,
         "unavailable": s.get("unavailable", []),
     }
 
@@ -151,3 +158,27 @@ def _disk(s: dict[str, Any], policy: WatchPolicy) -> dict[str, Any]:
                  total * (policy.disk_free_min_percent or 0) / 100])  # fmt: skip
     return _check("disk", free >= floor, f"{free / 2**30:.1f} GiB free of {total / 2**30:.1f} "
                   f"GiB (floor {floor / 2**30:.1f} GiB)")  # fmt: skip
+
+
+def _backup(workspace: Workspace, db: str) -> dict[str, Any]:
+    """The newest verified backup of `db`: its id, age and what it holds, with the check row."""
+    settings = BackupSettings.of(workspace)
+    limit = settings.max_age_hours
+    found = newest_verified(workspace, db)
+    if found is None:
+        out: dict[str, Any] = {"id": None, "age_hours": None, "max_age_hours": limit}
+        ok, detail = False, ("no verified backup of this database: take one (backup tool; CLI: "
+                             "datamigration backup DB) before a step that can lose data")  # fmt: skip
+    else:
+        m, age = found
+        names = [str(t.get("name")) for t in m.get("tables", [])]
+        held = "the whole database" if m.get("whole_database") else ", ".join(names)
+        out = {"id": m.get("id"), "age_hours": round(age, 2), "max_age_hours": limit,
+               "tables": None if m.get("whole_database") else names}  # fmt: skip
+        ok = age <= limit
+        detail = f"newest verified backup {m.get('id')} ({held}) is {age:.1f} h old " + (
+            f"(limit {limit:g} h)" if ok else f"(older than the limit of {limit:g} h): take a "
+            "new one (backup tool) before a step that can lose data")  # fmt: skip
+    if not settings.required:
+        ok, detail = (True if ok else None), detail + "; not required ([backup] required = false)"
+    return out | {"check_row": _check("backup", ok, detail)}

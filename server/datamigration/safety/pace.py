@@ -14,6 +14,12 @@ readings:
 * within it: additive increase — the batch grows by `increase_rows` (never above `max_batch`,
   the reviewed batch size) and the pause shrinks by `pause_step_ms` (never below `min_pause_ms`).
 
+A budget the machine cannot hold (neighbours keep every reading high) must not stretch a job
+without end: the pacer is told how long each batch took and keeps the job within
+`max_slowdown` x its full pace (the best rate of a batch at the largest size, no pause). A cut
+never pauses longer than that rate allows, and once a batch on its own runs below it (small
+batches pay their fixed costs more often) the batch is cut no further.
+
 No database code: readings come in, decisions go out, so the controller is tested by feeding
 it numbers, and any engine that can time a probe can use it. `settled()` says the pace it ended
 on (the median batch and pause of its last decisions), which the run log, the execute answer
@@ -37,6 +43,8 @@ PACE_SETTINGS = {
     "latency_budget_floor_ms": "budget_floor_ms",
     "pace_min_batch": "min_batch",
     "pace_max_pause_ms": "max_pause_ms",
+    "pace_max_slowdown": "max_slowdown",
+    "pace_commit_probe": "commit_probe",
 }
 
 
@@ -64,6 +72,11 @@ class PacePolicy:
     pause_step_ms: float = 20.0
     min_pause_ms: float = 0.0
     max_pause_ms: float = 2_000.0
+    #: never slower than this many times the job's full pace (None: no such bound)
+    max_slowdown: float | None = 3.0
+    #: also time a one-row write and commit on the side connection (safety/probes.py
+    #: `CommitProbe`): what the application's writes wait on, which no read sees
+    commit_probe: bool = True
 
     @classmethod
     def build(
@@ -84,14 +97,22 @@ class PacePolicy:
         return self.budget_ratio is not None
 
 
-def _number(key: str, value: Any, where: str) -> float | None:
-    if (value is False or value is None) and key == "latency_budget_ratio":
+def _number(key: str, value: Any, where: str) -> float | bool | None:
+    if key == "pace_commit_probe":
+        if not isinstance(value, bool):
+            raise UserInputError(f"{where}: [safety] {key} = {value!r} is not true or false",
+                                 hint=f"Set {key} to true or false.")  # fmt: skip
+        return value
+    if (value is False or value is None) and key in ("latency_budget_ratio", "pace_max_slowdown"):
         return None
     if isinstance(value, bool) or not isinstance(value, int | float) or value <= 0:
         raise UserInputError(
             f"{where}: [safety] {key} = {value!r} is not a number > 0",
             hint=f"Set {key} to a positive number"
-            + (" (or false for a fixed pace)." if key == "latency_budget_ratio" else "."),
+            + {
+                "latency_budget_ratio": " (or false for a fixed pace).",
+                "pace_max_slowdown": " (or false for no bound).",
+            }.get(key, "."),
         )
     return int(value) if key == "pace_min_batch" else float(value)
 
@@ -120,7 +141,12 @@ class Pacer:
     _history: list[Pace] = field(default_factory=list)
     decreases: int = 0
     increases: int = 0
+    #: cuts the slowdown bound held back (a shorter pause or a batch kept)
+    bounded: int = 0
     max_reading_ms: float = 0.0
+    #: keys per second of the fastest batch run at the largest size: the job's full pace
+    full_rate: float | None = None
+    _last: tuple[int, float] | None = None
 
     def __post_init__(self) -> None:
         self.max_batch = max(1, int(self.max_batch))
@@ -144,8 +170,15 @@ class Pacer:
     def current(self) -> Pace:
         return Pace(int(self._batch), round(self._pause, 1))
 
-    def observe(self, reading_ms: float) -> Pace:
-        """Take one reading (latency after a batch); return the pace for what follows."""
+    def observe(
+        self, reading_ms: float, *, size: int | None = None, seconds: float | None = None
+    ) -> Pace:
+        """Take one reading (latency after a batch; with the batch's `size` in keys and the
+        `seconds` it took, for the slowdown bound); return the pace for what follows."""
+        if size and seconds and seconds > 0:
+            self._last = (int(size), float(seconds))
+            if size >= self.max_batch:
+                self.full_rate = max(self.full_rate or 0.0, size / seconds)
         self.max_reading_ms = max(self.max_reading_ms, reading_ms)
         self._readings.append(reading_ms)
         while len(self._readings) > max(1, self.policy.window):
@@ -158,6 +191,7 @@ class Pacer:
             self._batch = max(self.min_batch, self._batch * pol.decrease)
             grown = max(pol.pause_step_ms, self._pause / pol.decrease)
             self._pause = min(pol.max_pause_ms, grown)
+            self._bound()
             self._readings.clear()
         elif self._batch < self.max_batch or self._pause > pol.min_pause_ms:
             change = "increase"
@@ -172,6 +206,25 @@ class Pacer:
         self._history.append(pace)
         return pace
 
+    def _bound(self) -> None:
+        """Hold a cut within `max_slowdown` of the full pace: the pause no longer than the
+        rate allows for the new batch (its time estimated from the last batch's per key), and
+        no smaller batch once the last one ran below that rate on its own."""
+        slowdown = self.policy.max_slowdown
+        if not slowdown or self.full_rate is None or self._last is None:
+            return
+        floor_rate = self.full_rate / slowdown
+        size, seconds = self._last
+        before = (self._batch, self._pause)
+        if size / seconds < floor_rate:
+            self._batch = min(float(self.max_batch), max(self._batch, float(size)))
+            self._pause = self.policy.min_pause_ms
+        else:
+            room_ms = (self._batch / floor_rate - self._batch * seconds / size) * 1000.0
+            self._pause = max(self.policy.min_pause_ms, min(self._pause, room_ms))
+        if (self._batch, self._pause) != before:
+            self.bounded += 1
+
     def settled(self, last: int = 10) -> dict[str, Any]:
         """The pace it ended on: median batch and pause of the last decisions, and the budget."""
         recent = self._history[-last:] or [self.current()]
@@ -185,6 +238,8 @@ class Pacer:
             "decreases": self.decreases,
             "increases": self.increases,
             "max_reading_ms": round(self.max_reading_ms, 3),
+            "full_rate": round(self.full_rate, 1) if self.full_rate else None,
+            "held_by_slowdown_bound": self.bounded,
         }
 
 

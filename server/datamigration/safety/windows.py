@@ -10,21 +10,33 @@ Each entry is `DAYS HH:MM-HH:MM`; DAYS is `daily`, a day (`Sat`), a range (`Mon-
 list; a span that ends before it starts runs past midnight (into the next day). Without a
 `[windows]` section every time is allowed. A definition that does not parse is an error naming
 the entry and the expected form, before anything runs.
+
+The executor refuses a heavy step outside them (execute/watching.py); a plan made while windows
+are configured names the windows it assumes and its heavy steps (`assumed_window`, the plan's
+`window`); without windows, or without heavy steps, the plan carries no such field.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import re
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from datamigration.errors import UserInputError
 
+if TYPE_CHECKING:
+    from datamigration.plan.model import Step
+
 DAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 _ENTRY = re.compile(r"^\s*(?P<days>[A-Za-z*,\- ]+?)\s+(?P<start>\d{1,2}:\d{2})\s*-\s*"
                     r"(?P<end>\d{1,2}:\d{2})\s*$")  # fmt: skip
+#: operation kinds that are heavy work (they read or write a whole table, and run long)
+HEAVY_KINDS = frozenset({"backfill", "copy", "cdc"})
+#: an index build is heavy work too (it reads the whole table)
+_INDEX_BUILD = re.compile(r"^\s*CREATE\s+(UNIQUE\s+)?INDEX\b", re.IGNORECASE)
 FORM = ('entries like "Mon-Fri 22:00-06:00", "Sat,Sun 00:00-24:00" or "daily 02:00-04:00" '
         'under [windows] allowed = [...], optional timezone = "Europe/Berlin"')  # fmt: skip
 
@@ -119,3 +131,24 @@ def window_state(config: dict[str, Any], now: dt.datetime | None = None) -> dict
                 out["next"] = {"starts": probe.isoformat(), "window": found}
                 break
     return out
+
+
+def heavy_work(step: Step) -> str | None:
+    """What makes a step heavy (a backfill, a copy, an index build), or None."""
+    for op in step.operations:
+        if op.kind in HEAVY_KINDS:
+            return f"a {op.kind}"
+        if any(_INDEX_BUILD.match(sql) for sql in op.statements):
+            return "an index build"
+    return None
+
+
+def assumed_window(config: Mapping[str, Any], steps: Iterable[Step]) -> dict[str, Any] | None:
+    """The windows a plan's heavy steps are meant to run in (the plan's `window`): the
+    configured entries, their time zone and each heavy step with its work; None without
+    configured windows or without heavy steps."""
+    windows, zone = parse_windows(dict(config))
+    heavy = [{"step": s.id, "work": what} for s in steps if (what := heavy_work(s))]
+    if not windows or not heavy:
+        return None
+    return {"allowed": [w.text for w in windows], "timezone": str(zone), "steps": heavy}

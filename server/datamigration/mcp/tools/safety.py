@@ -79,8 +79,8 @@ def register(server: MCPServer, runtime: Any) -> None:
         db: str,
         heavy: Annotated[bool, Field(description="Heavy work: windows apply")] = True,
     ) -> HealthOutput:
-        """Why not: load, lag, long transactions, locks, abandoned slots, disk, maintenance
-        windows."""
+        """Why not: load, lag, long transactions, locks, abandoned slots, disk, backup age,
+        maintenance windows."""
         from datamigration.execute.service import jsonable_result
         from datamigration.safety.health import health_check as engine
 

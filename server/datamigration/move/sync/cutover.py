@@ -22,7 +22,7 @@ import datetime as dt
 import json
 import re
 from collections.abc import Callable, Mapping
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from typing import Any
 
 from datamigration.atomic import atomic_write
@@ -226,6 +226,7 @@ def cutover(req: CutoverRequest, *, progress: Progress | None = None) -> dict[st
         "flags_file": req.flags_file, "source": _storable(sides.origin, ws),
         "target": _storable(sides.dest, ws), "tables": list(sides.tables),
         "method": sides.method, "back_run": way_back.get("run"), "pause_ms": done.pause_ms,
+        "write_pause": req.write_pause, "pause_flag": req.pause_flag,
         "mapping": dict(req.mapping) if req.mapping else None,
     }  # fmt: skip
     _save(ws, req.run, record)
@@ -308,6 +309,8 @@ def rollback_cutover(req: CutoverRequest, *, progress: Progress | None = None) -
                              hint="Pass source and target again.")  # fmt: skip
     tables = tuple(rec["tables"])
     flag = rec["flag"]
+    if req.write_pause == "lock" and rec.get("write_pause") == "flag":  # as at the cutover
+        req = replace(req, write_pause="flag", pause_flag=req.pause_flag or rec.get("pause_flag"))
     unflip = _flag_setter(ws, flag, rec.get("flags_file"))
     say.phase("rollback", "started")
     back_run = rec.get("back_run")

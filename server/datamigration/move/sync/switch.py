@@ -343,8 +343,9 @@ def switch(
                 flip()
                 out.flipped = True
         finally:
-            if started:
-                out.pause_ms = round((time.perf_counter() - started) * 1000, 1)
+            if started:  # a flag holds writes from the moment it is set: its grace counts
+                grace = float((out.paused_by or {}).get("grace_ms") or 0)
+                out.pause_ms = round((time.perf_counter() - started) * 1000 + grace, 1)
         say("released", {"pause_ms": out.pause_ms, "flipped": out.flipped})
         return out
     finally:

@@ -16,7 +16,7 @@ rollback rehearsed. They are reported; `[backup] require_rehearsal = true` makes
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from typing import Any
 
 from datamigration.db.dialect import dialect_of
@@ -51,21 +51,26 @@ def _bare(name: str) -> str:
     return name.rpartition(".")[2]
 
 
-def covering_backup(
-    workspace: Any, url: str, tables: Sequence[str], max_age_hours: float
-) -> tuple[dict[str, Any] | None, list[str]]:
-    """The newest verified backup of `url` covering `tables` younger than the limit, and why
-    each other backup of this database does not count (for the refusal)."""
+def _of_database(workspace: Any, url: str) -> Iterator[tuple[dict[str, Any], float]]:
+    """The manifests of the database `url` names (newest first), each with its age in hours."""
     database = same_database_key(resolve(url, workspace))
     now = dt.datetime.now(dt.UTC)
-    why: list[str] = []
     for m in all_manifests(workspace):
         try:
             if same_database_key(resolve(str(m.get("database")), workspace)) != database:
                 continue
         except UserInputError:  # a manifest naming no URL we can read
             continue
-        age_h = (now - parse_time(str(m.get("created_at")))).total_seconds() / 3600
+        yield m, (now - parse_time(str(m.get("created_at")))).total_seconds() / 3600
+
+
+def covering_backup(
+    workspace: Any, url: str, tables: Sequence[str], max_age_hours: float
+) -> tuple[dict[str, Any] | None, list[str]]:
+    """The newest verified backup of `url` covering `tables` younger than the limit, and why
+    each other backup of this database does not count (for the refusal)."""
+    why: list[str] = []
+    for m, age_h in _of_database(workspace, url):
         held = {_bare(t.get("name", "")) for t in m.get("tables", [])}
         missing = [t for t in tables if _bare(t) not in held]
         if not m.get("verified"):
@@ -77,6 +82,13 @@ def covering_backup(
         else:
             return m, why
     return None, why
+
+
+def newest_verified(workspace: Any, url: str) -> tuple[dict[str, Any], float] | None:
+    """The newest verified backup of the database `url` names (whole or some of its tables)
+    and its age in hours, or None: what the health check reports as the backup's age."""
+    found = [(m, age) for m, age in _of_database(workspace, url) if m.get("verified")]
+    return min(found, key=lambda pair: pair[1], default=None)
 
 
 def checklist(plan: Plan) -> dict[str, bool]:
