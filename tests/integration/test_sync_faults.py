@@ -17,9 +17,11 @@ import pytest
 from datamigration.cli import main
 from datamigration.db import connect
 from datamigration.execute.service import run_status
-from datamigration.move.sync.control import RunFiles, spawn, sync_status
+from datamigration.move.sync.control import RunFiles, spawn, stop_sync, sync_status
 from datamigration.move.sync.request import SyncRequest
 from datamigration.move.sync.runner import start_sync
+from datamigration.move.sync.switch import sync_status as run_state
+from datamigration.validate.diff import diff_tables
 from datamigration.workspace.root import Workspace
 from support.sync_sources import KINDS, Source, open_source, wait_for
 
@@ -42,6 +44,10 @@ def applied(target: str, run: str) -> int:
         store.ensure()
         state = store.get(run) or {}
     return int(state.get("applied", 0))
+
+
+def snapshot_done(ws: Workspace, run: str, target: str, source: str) -> bool:
+    return bool(run_state(run, ws, target=target, source=source).get("snapshot_done"))
 
 
 def left_and_named_then_removed(src: Source, ws: Path, run: str, capsys: Any) -> None:
@@ -101,3 +107,34 @@ def test_a_sync_aborted_with_ctrl_c_leaves_its_capture_named_and_sync_stop_remov
     with connect(pg_url) as b:
         assert b.sync_state_table("_datamigration_sync").get(run)["status"] == "stopped"
     left_and_named_then_removed(source, workspace_dir, run, capsys)
+
+
+def test_a_sync_killed_mid_stream_and_started_again_ends_equal_to_the_source(
+    source: Source, pg_url: str, workspace_dir: Path
+) -> None:
+    run = "fault_resume"
+    ws = Workspace.open(workspace_dir)
+    req = request(source, pg_url, workspace_dir, run).with_(batch_size=20)
+    first = spawn(req, ws)
+    wait_for(lambda: snapshot_done(ws, run, pg_url, source.url), "the snapshot")
+    base = applied(pg_url, run)
+    for lo in range(1, 2_001, 50):  # transactions of 50 rows (a capture applies whole ones)
+        source.run_sql(f"UPDATE accounts SET balance = balance + 1, note = 'streamed' "
+                       f"WHERE id BETWEEN {lo} AND {lo + 49}",
+                       f"DELETE FROM accounts WHERE id % 10 = 0 AND id BETWEEN {lo} AND {lo + 49}")  # fmt: skip
+    wait_for(lambda: applied(pg_url, run) >= base + 200, "part of the stream applied")
+    os.kill(first["pid"], signal.SIGKILL)
+    os.waitpid(first["pid"], 0)
+    cut = applied(pg_url, run) - base
+    assert 200 <= cut < 2_000 + 200  # killed mid-stream
+    source.run_sql("INSERT INTO accounts VALUES (5001, 1, 'while down')",
+                   "UPDATE accounts SET note = 'while down' WHERE id <= 3")  # fmt: skip
+    second = spawn(req, ws)
+    try:
+        wait_for(lambda: diff_tables(source.url, "accounts", pg_url, "accounts")["identical"],
+                 "the restarted sync to catch up")  # fmt: skip
+    finally:
+        stop_sync(ws, run, wait_s=10)
+        os.waitpid(second["pid"], 0)
+    assert diff_tables(source.url, "accounts", pg_url, "accounts")["rows_compared"] == 1_801
+    assert source.objects(run) == []
