@@ -64,14 +64,63 @@ def our_copy(
     with tempfile.TemporaryDirectory(prefix="dm-bench-copy-") as ws:
         argv = [sys.executable, "-c", _MAIN, "--workspace", ws, "copy", source, target,
                 "--tables", ",".join(tables), "--yes", "--json", "--quiet", *extra]  # fmt: skip
-        run = run_command(argv, cwd=ws, env=env, check=False)
+        with tree_rss() as tree:
+            run = run_command(argv, cwd=ws, env=env, check=False)
     if run.returncode != 0:
         tail = (run.stdout[-2000:], run.stderr[-2000:])
         raise SystemExit(f"the copy failed ({run.returncode}):\n{tail[0]}\n{tail[1]}")
     report = json.loads(run.stdout)
+    report["tree_peak_rss_bytes"] = tree[0]
     if not report.get("passed"):
         raise SystemExit(f"the copy did not validate: {report.get('validation')}")
     return run, report
+
+
+@contextlib.contextmanager
+def tree_rss(every: float = 0.1) -> Iterator[list[int]]:
+    """Sample the summed resident memory of this process's descendants (the command, its
+    worker processes and the small measuring helper) every `every` seconds; the peak is in the
+    yielded list's first item afterwards. `ru_maxrss` gives the largest single process only,
+    which says too little once the copy runs on worker processes (`--pool process`)."""
+    import threading
+
+    peak, stop = [0], threading.Event()
+
+    def children() -> dict[int, list[int]]:
+        kids: dict[int, list[int]] = {}
+        for name in os.listdir("/proc"):
+            if name.isdigit():
+                try:
+                    stat = Path(f"/proc/{name}/stat").read_text()
+                except OSError:
+                    continue
+                kids.setdefault(int(stat.rsplit(")", 1)[1].split()[1]), []).append(int(name))
+        return kids
+
+    def sample() -> None:
+        while not stop.wait(every):
+            kids, total = children(), 0
+            todo = list(kids.get(os.getpid(), []))
+            while todo:
+                pid = todo.pop()
+                todo += kids.get(pid, [])
+                try:
+                    status = Path(f"/proc/{pid}/status").read_text()
+                except OSError:
+                    continue
+                rss = [ln.split()[1] for ln in status.splitlines() if ln.startswith("VmRSS")]
+                total += int(rss[0]) * 1024 if rss else 0
+            peak[0] = max(peak[0], total)
+
+    thread = threading.Thread(target=sample, daemon=True)
+    if Path("/proc/self/stat").exists():
+        thread.start()
+    try:
+        yield peak
+    finally:
+        stop.set()
+        if thread.is_alive():
+            thread.join()
 
 
 def machine_load() -> str:

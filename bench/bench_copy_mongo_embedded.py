@@ -32,6 +32,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import psycopg
+from _copybench import machine_load
 from _runner import Figure, bench_args, report, which
 
 ADMIN_URL = os.environ.get("DATAMIGRATION_TEST_PG_URL", "postgresql://postgres@127.0.0.1:5432/test")
@@ -131,6 +132,18 @@ def anchor(pg_url: str, mongo_url: str, users: int) -> float:
     return spent
 
 
+def _server_peak(proc: subprocess.Popen | None) -> str:
+    """The wire server's peak resident memory (Linux), to show it held the documents."""
+    if proc is None:
+        return "server given by DATAMIGRATION_TEST_MONGO_URL"
+    try:
+        status = Path(f"/proc/{proc.pid}/status").read_text()
+    except OSError:
+        return "server peak RSS unknown"
+    peak = next((ln.split()[1] for ln in status.splitlines() if ln.startswith("VmHWM")), "?")
+    return f"nx-27017 peak RSS {int(peak) // 1024} MiB" if peak.isdigit() else ""
+
+
 def main() -> int:
     args = bench_args(
         "PostgreSQL users embedding their orders into MongoDB: ours vs insert_many",
@@ -143,13 +156,18 @@ def main() -> int:
     with psycopg.connect(ADMIN_URL, autocommit=True) as admin:
         admin.execute(f'CREATE DATABASE "{name}"')
     mongo, proc = mongo_server(workdir)
+    load_before = machine_load()
     try:
         seed(pg_url, users)
         whole, copying, result = ours(pg_url, f"{mongo}/{name}", workdir)
         if not result["passed"]:
             raise SystemExit(f"the copy did not validate: {result['validation']}")
         base = anchor(pg_url, mongo, users)
-        note = f"{users:,} users, {3 * users:,} orders; validated end to end in {whole:.1f} s"
+        server = _server_peak(proc)
+        note = (
+            f"{users:,} users, {3 * users:,} orders; validated end to end in {whole:.1f} s; "
+            f"{load_before} at the start, {machine_load()} at the end; {server}"
+        )
         figures = [
             Figure(f"documents/s, copy ({users:,} users)", users / copying, users / base,
                    "docs/s", "higher", note),

@@ -104,7 +104,8 @@ def main() -> int:
     where = "a private cluster" if args.own_cluster else "the local server"
     note = (
         f"{rows:,} rows, median of {len(anchor)}, both databases on {where}; "
-        f"{raw} partition(s) streamed as binary COPY; "
+        f"{raw} partition(s) streamed as binary COPY; same target shape for both (`t` with "
+        "its primary key only, no other index, created before the load); "
         f"{load_before} at the start, {machine_load()} at the end"
     )
     figures = [

@@ -3,9 +3,7 @@ leftovers after a crash: found, then removed by drop_capture_leftovers."""
 
 from __future__ import annotations
 
-import contextlib
 import time
-from collections.abc import Iterator
 
 import psycopg
 import pytest
@@ -14,7 +12,7 @@ from datamigration.db.base import connect
 from datamigration.db.postgres.capture import LogicalCapture
 from datamigration.db.postgres.capture_catalog import CaptureRefusedError
 from datamigration.errors import UserInputError
-from support import services
+from support.sync_sources import without_logical_decoding
 
 pytestmark = pytest.mark.integration
 
@@ -40,20 +38,6 @@ def capture_objects(backend) -> tuple[list[str], list[str]]:
     slots = [r[0] for r in backend.fetch("SELECT slot_name FROM pg_replication_slots")]
     pubs = [r[0] for r in backend.fetch("SELECT pubname FROM pg_publication")]
     return slots, pubs
-
-
-@contextlib.contextmanager
-def without_logical_decoding(pg_url: str) -> Iterator[str]:
-    """The shared server when its wal_level is not logical, else a throwaway cluster with
-    wal_level=replica (so the refusal is always exercised)."""
-    with psycopg.connect(pg_url, autocommit=True) as conn:
-        level = conn.execute("SELECT current_setting('wal_level')").fetchone()[0]
-    if level != "logical":
-        yield pg_url
-        return
-    settings = "-c wal_level=replica -c fsync=off"
-    with services._throwaway_cluster("throwaway PostgreSQL cluster", settings) as (_, port):
-        yield f"postgresql://postgres@127.0.0.1:{port}/postgres"
 
 
 def test_a_server_without_wal_level_logical_is_refused_with_the_exact_fix(pg_url: str) -> None:

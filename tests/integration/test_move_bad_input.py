@@ -117,6 +117,7 @@ def test_rows_the_target_refuses_go_to_the_rejects_file_and_strict_stops_at_the_
         conn.execute("DROP TABLE tags; DROP TABLE _datamigration_copy")
     report = run_copy(_req(src, pg_url, workspace_dir, tables=("tags",)))
     assert report["rejected"] == 2 and not report["passed"]
+    assert report["partitions_streamed_rows"] == 0  # the refused rows sent it batch by batch
     assert sorted(r["key"] for r in report["rejects"]) == [[13], [77]]
     assert report["validation"][0]["missing"] == [13, 77]
     files = list((workspace_dir / report["rejects_dir"]).glob("*.jsonl"))

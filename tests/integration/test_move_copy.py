@@ -63,6 +63,7 @@ def test_a_sqlite_to_postgres_copy_keeps_not_null_float_width_and_defaults(
     movedata.seed_sqlite(path)
     report = _copy(f"sqlite:///{path}", pg_url, workspace_dir)
     _assert_clean(report)
+    assert report["partitions_streamed_rows"] == report["partitions_run"]  # one COPY each
     cols = movedata.pg_columns(pg_url, "users")
     assert cols["score"]["type"] == "double precision" and cols["score"]["not_null"]
     assert cols["balance"]["type"] == "numeric(12,2)" and cols["balance"]["default"] == "0"
@@ -229,6 +230,7 @@ def test_sqlite_values_binary_copy_cannot_take_reach_postgres_as_text_copy_would
                       batch_size=4)  # fmt: skip
     report = run_copy(req)
     assert report["rows_copied"] == 11 and report["rejected"] == 0
+    assert report["partitions_streamed_rows"] == 0  # the binary stream failed: batch by batch
     import psycopg
 
     with psycopg.connect(pg_url) as conn:

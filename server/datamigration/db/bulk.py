@@ -138,6 +138,14 @@ class BulkWriter:
     def put_state(self, state_table: str, records: Sequence[Mapping[str, Any]]) -> None:
         raise NotImplementedError
 
+    def write_stream(self, batches: Iterable[Sequence[Sequence[Any]]]) -> int | None:
+        """Load every batch of a first attempt in one go, with no round trip between batches
+        (PostgreSQL: one COPY for the whole partition, so reading the source and loading
+        overlap); the rows loaded, or None when this target has no such path (`batches`
+        untouched) or refused a row (nothing of it is kept: the caller loads the range batch by
+        batch with `write`, which finds the refused rows)."""
+        return None
+
     def write_raw(self, chunks: Iterable[bytes]) -> int | None:
         """Load a byte stream in the backend's `raw_format` (from a `copy_out` of the same
         format); the rows loaded, or None when the target refused it (nothing of it is kept:
@@ -289,6 +297,8 @@ class SQLBulk:
     #: can the after-load chains of the copied tables run side by side, each on its own
     #: connection (PostgreSQL: each statement takes the locks it needs and waits for them)
     parallel_after_load: ClassVar[bool] = False
+    #: session settings run before a connection's after-load statements (index builds)
+    after_load_session: ClassVar[tuple[str, ...]] = ()
 
     # --- DDL ---------------------------------------------------------------------------------
 

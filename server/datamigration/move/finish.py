@@ -74,12 +74,12 @@ def _build_side_by_side(
 
     def run(chain: list[str]) -> None:
         with connect(request.target, ws) as conn:
-            conn.execute(chain, autocommit=True)
+            conn.execute([*conn.after_load_session, *chain], autocommit=True)
 
     for batch in (first, then):
         if len(batch) <= 1 or width == 1:
             for chain in batch:
-                dst.execute(chain, autocommit=True)
+                dst.execute([*dst.after_load_session, *chain], autocommit=True)
             continue
         with ThreadPoolExecutor(min(width, len(batch))) as pool:
             futures = [pool.submit(run, c) for c in batch]
@@ -169,7 +169,9 @@ def finish_run(
             for p in plans
         ],
         "partitions_run": len(results),
+        "pool": request.cluster and "dask" or request.pool,
         "partitions_streamed_raw": sum(r.mode == "raw" for r in results),
+        "partitions_streamed_rows": sum(r.mode == "stream" for r in results),
         "partition_seconds": round(sum(r.seconds for r in results), 3),
         **timing,
         "rows_per_second": round(sum(r.rows for r in results) / timing["copy_seconds"])

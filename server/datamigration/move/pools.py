@@ -26,6 +26,7 @@ replacement (its rows are replaced, never duplicated).
 from __future__ import annotations
 
 import dataclasses
+import os
 import re
 import shutil
 import tempfile
@@ -75,8 +76,37 @@ def open_pool(request: CopyRequest, workers: int) -> Executor:
     if request.pool == "process":
         import multiprocessing
 
-        return ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn"))
+        return ProcessPoolExecutor(
+            workers,
+            mp_context=multiprocessing.get_context("spawn"),
+            initializer=exit_with_parent,
+            initargs=(os.getpid(),),
+        )
     return ThreadPoolExecutor(workers, thread_name_prefix="copy")
+
+
+def exit_with_parent(parent: int) -> None:
+    """Process-pool initializer: a worker dies with the copy that started it. Otherwise, after
+    a kill -9 of the copy, a worker would finish and commit its partition beside the resumed
+    run's retry of it. Linux: the kernel kills it (prctl PR_SET_PDEATHSIG); elsewhere (and as
+    a backstop) a thread notices the new parent within 0.2 s; either way its connections close
+    and its open transaction is rolled back."""
+    import signal
+    import time
+
+    try:
+        import ctypes
+
+        ctypes.CDLL(None).prctl(1, signal.SIGKILL)  # 1: PR_SET_PDEATHSIG
+    except (OSError, AttributeError):
+        pass  # not Linux: the thread below does it
+
+    def watch() -> None:
+        while os.getppid() == parent:
+            time.sleep(0.2)
+        os._exit(1)
+
+    threading.Thread(target=watch, name="exit-with-parent", daemon=True).start()
 
 
 def parse_cluster(spec: str, workers: int) -> tuple[str | None, int]:

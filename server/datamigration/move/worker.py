@@ -36,7 +36,8 @@ class PartitionResult:
     rejected: int
     checksum: str
     seconds: float
-    #: how the rows travelled: "raw" (the shared byte format, e.g. binary COPY) or "rows"
+    #: how the rows travelled: "raw" (the shared byte format, e.g. binary COPY), "stream"
+    #: (rows in one load, `write_stream`) or "rows" (batch by batch)
     mode: str = "rows"
 
     def to_dict(self) -> dict[str, Any]:
@@ -62,14 +63,40 @@ def _copy_rows(
                 )
             rejects.add(key, r.error, part.columns, r.row)
         rows += len(batch) - len(refused)
-        crc = zlib.crc32(repr(batch[-1]).encode(), crc ^ len(batch)) if batch else crc
+        crc = _batch_crc(batch, crc)
     return rows, crc
+
+
+def _batch_crc(batch: Any, crc: int) -> int:
+    """The partition's running checksum after one batch (its size and its last row)."""
+    return zlib.crc32(repr(batch[-1]).encode(), crc ^ len(batch)) if batch else crc
 
 
 def _crc_of(chunks: Any, out: list[int]) -> Any:
     for chunk in chunks:
         out[0] = zlib.crc32(chunk, out[0])
         yield chunk
+
+
+def _crc_of_batches(batches: Any, out: list[int]) -> Any:
+    for batch in batches:
+        out[0] = _batch_crc(batch, out[0])
+        yield batch
+
+
+def _stream_rows(request: CopyRequest, part: Partition, src: Any, writer: Any) -> Any:
+    """A first attempt's rows in one go (`BulkWriter.write_stream`): (rows, checksum), or None
+    when the target has no such path or refused a row (then `_copy_rows` finds it)."""
+    stream = getattr(writer, "write_stream", None)  # the mapped writers have none
+    if stream is None:
+        return None
+    crcs = [0]
+    batches = src.read_range(
+        part.table, part.columns, part.key, part.lo, part.hi, request.batch_size
+    )
+    loaded = stream(_crc_of_batches(batches, crcs))
+    batches.close()  # a stream given up halfway ends its read here, not when collected
+    return None if loaded is None else (loaded, crcs[0])
 
 
 def copy_partition(
@@ -92,8 +119,13 @@ def copy_partition(
                 chunks = src.copy_out(part.table, part.columns, part.key, part.lo, part.hi)
                 loaded = writer.write_raw(_crc_of(chunks, crcs))
                 crc = crcs[0]
+            streamed = None
+            if loaded is None and not part.raw and part.attempts == 0:
+                streamed = _stream_rows(request, part, src, writer)
             if loaded is not None:
                 rows = loaded
+            elif streamed is not None:
+                rows, crc = streamed
             else:
                 rows, crc = _copy_rows(request, part, src, writer, rejects)
             checksum = f"{crc:08x}"
@@ -116,5 +148,5 @@ def copy_partition(
         rejects.count,
         checksum,
         round(time.perf_counter() - started, 3),
-        "raw" if loaded is not None else "rows",
+        "raw" if loaded is not None else "stream" if streamed is not None else "rows",
     )

@@ -14,6 +14,7 @@ contract), so the drain works the same for every capture method.
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
@@ -275,10 +276,30 @@ def final_diff(sides: Sides, workspace: Any) -> dict[str, Any]:
     tables = []
     for t in sides.tables:
         r = diff_tables(source, t, target, t, options, workspace)
-        tables.append({"table": t, "identical": r["identical"], "rows": r["rows_compared"],
+        tables.append({"table": t, "key": r["key"], "identical": r["identical"],
+                       "rows": r["rows_compared"],
                        "missing": r["missing"][:5], "extra": r["extra"][:5],
                        "changed": r["changed"][:5], "seconds": r["seconds"]})  # fmt: skip
     return {"identical": all(t["identical"] for t in tables), "tables": tables}
+
+
+#: kinds of difference of the final diff, as the refusal names them
+_DIFFERENCES = (("changed", "differ"), ("missing", "only on the source"),
+                ("extra", "only on the target"))  # fmt: skip
+
+
+def differing_keys(diff: Mapping[str, Any]) -> str:
+    """`accounts (id): differ 7, 9; only on the target 100001` (the first keys of each kind the
+    final diff kept), or the counts of a mapped diff, which has no keys per table."""
+    parts = []
+    for t in diff.get("tables", []):
+        kinds = [f"{label} {', '.join(json.dumps(k, default=str) for k in t[kind])}"
+                 for kind, label in _DIFFERENCES if t.get(kind)]  # fmt: skip
+        if kinds:
+            parts.append(f"{t['table']} ({', '.join(t.get('key') or [])}): {'; '.join(kinds)}")
+    if not parts:
+        parts = [f"{label} {diff.get(kind + '_count', 0)}" for kind, label in _DIFFERENCES]
+    return ". ".join(parts)
 
 
 def switch(
@@ -349,9 +370,12 @@ def _check(out: Switch, sides: Sides, started: float, pause_max_ms: int) -> None
     if not out.diff.get("identical"):
         raise CutoverAbortedError(
             f"the final checksum diff of {', '.join(sides.tables)} is not empty under the "
-            "pause: released, nothing was flipped",
-            hint="Look at the differing keys (diff); a write that bypassed the capture, or "
-            "someone else writing to the target, leaves them. Fix, then cut over again.",
+            f"pause ({differing_keys(out.diff)}): released, nothing was flipped",
+            hint="A write that bypassed the capture, or someone else writing to the target, "
+            "leaves such keys. Rows that differ or are only on the source: write them again on "
+            "the source (an UPDATE setting a column to itself) so the sync carries the "
+            "source's row over; rows only on the target: delete them there. Then cut over "
+            "again (docs/cutover.md, 'A target written by someone else').",
             diff=out.diff,
             pause_ms=round(spent, 1),
         )
