@@ -239,3 +239,21 @@ def test_sqlite_values_binary_copy_cannot_take_reach_postgres_as_text_copy_would
         want = [conn.execute("SELECT %s::timestamp(6)::text", (v,)).fetchone()[0] for v in odd]
     assert [got[9], got[10], got[11]] == want
     assert got[1] == "2024-03-02 01:00:00.5" and n[9] == 12 and n[3] == 30
+
+
+def test_a_sync_snapshot_copy_leaves_its_comparison_to_the_cutover_and_says_so(
+    pg_url: str, workspace_dir: Path
+) -> None:
+    """A sync copies a source the application keeps writing: comparing it at the end of the
+    copy would find the writes the capture is about to carry over (and, on a large table
+    under steady writes, bisect for minutes). The copy skips it, says so, and records no
+    verdict on the story."""
+    path = workspace_dir / "app.db"
+    movedata.seed_sqlite(path)
+    report = _copy(f"sqlite:///{path}", pg_url, workspace_dir, validate=False, story="US-0009")
+    assert report["validation"] == [] and report["passed"] is None
+    assert report["rows_copied"] == 1700 and report["rejected"] == 0
+    assert "test_status" not in report
+    markdown = (workspace_dir / report["report_markdown"]).read_text()
+    assert "the cutover's final diff validates" in markdown
+    assert _no_state(pg_url)

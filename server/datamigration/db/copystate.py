@@ -12,6 +12,8 @@ import json
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from datamigration.errors import DatabaseError
+
 
 class CopyStateStore:
     """The copy's checkpoints on the target: one row per partition plus a run header
@@ -46,6 +48,18 @@ STATE_COLUMNS = (
 )
 
 
+def create_state_table(backend: Any, name: str, statement: str) -> None:
+    """Create a run-state table that may be missing. Two processes starting at once (a copy's
+    workers, a sync daemon and the tool that spawned it) can both run `CREATE TABLE IF NOT
+    EXISTS`, and PostgreSQL then refuses the slower one on its catalog's unique index; the
+    table is there either way, so that refusal is not an error."""
+    try:
+        backend.execute([statement])
+    except DatabaseError:
+        if backend.inspect(tables=[name]).table(name) is None:
+            raise
+
+
 def state_record(**fields: Any) -> dict[str, Any]:
     """A full state row (missing fields None / 0)."""
     base: dict[str, Any] = dict.fromkeys(STATE_COLUMNS)
@@ -70,8 +84,10 @@ class SQLCopyState(CopyStateStore):
             "checksum VARCHAR(64), attempts INTEGER NOT NULL, fingerprint VARCHAR(64), info TEXT"
         )
         cols = cols.replace("rows BIGINT", f"{b.quote_identifier('rows')} BIGINT")
-        b.execute(
-            [f"CREATE TABLE IF NOT EXISTS {self.q} ({cols}, PRIMARY KEY (run_id, tbl, part))"]
+        create_state_table(
+            b,
+            self.name,
+            f"CREATE TABLE IF NOT EXISTS {self.q} ({cols}, PRIMARY KEY (run_id, tbl, part))",
         )
 
     def rows(self, run_id: str | None = None) -> list[dict[str, Any]]:

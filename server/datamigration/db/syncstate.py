@@ -20,6 +20,8 @@ import json
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from datamigration.db.copystate import create_state_table
+
 SYNC_STATE_TABLE = "_datamigration_sync"
 SYNC_COLUMNS = (
     "run_id", "status", "fingerprint", "position", "applied", "updated_at", "info", "figures",
@@ -86,6 +88,7 @@ class SQLSyncState(SyncStateStore):
 
     def __init__(self, backend: Any, name: str = SYNC_STATE_TABLE) -> None:
         self.b = backend
+        self.name = name
         self.q = backend.quote_identifier(name)
 
     def _col(self, name: str) -> str:
@@ -99,7 +102,7 @@ class SQLSyncState(SyncStateStore):
         )
         for word in ("position", "status", "info"):
             cols = cols.replace(f"{word} ", f"{self._col(word)} ", 1)
-        self.b.execute([f"CREATE TABLE IF NOT EXISTS {self.q} ({cols})"])
+        create_state_table(self.b, self.name, f"CREATE TABLE IF NOT EXISTS {self.q} ({cols})")
 
     def _select(self) -> str:
         return f"SELECT {', '.join(self._col(c) for c in SYNC_COLUMNS)} FROM {self.q}"

@@ -16,7 +16,9 @@ from datamigration.redact import redact_text
 
 
 def render_markdown(report: dict[str, Any]) -> str:
-    verdict = "PASSED" if report["passed"] else "FAILED"
+    verdict = {True: "PASSED", False: "FAILED"}.get(
+        report["passed"], "not run (a sync's snapshot: the cutover's final diff validates)"
+    )
     lines = [
         f"# Copy report: {report['run_id']}",
         "",
@@ -65,7 +67,7 @@ def record_report(ws: Any, request: CopyRequest, report: dict[str, Any]) -> dict
         "report_json": ws.relative(json_path),
         "report_markdown": ws.relative(md_path),
     }
-    if request.story:
+    if request.story and report["passed"] is not None:
         rec = record_validation(
             ws,
             request.story,

@@ -47,6 +47,11 @@ class CopyRequest:
     state_table: str = STATE_TABLE
     #: bound on the rows one partition may refuse before the run stops (None: no bound)
     max_rejects: int | None = None
+    #: compare source and target at the end (counts + checksum diff). A sync's snapshot of a
+    #: source the application keeps writing turns it off: the two sides differ by the writes
+    #: made since, which the capture carries over, and the cutover's final diff (taken with
+    #: writes paused) is the comparison that means something
+    validate: bool = True
     extra: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:

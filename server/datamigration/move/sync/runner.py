@@ -99,7 +99,7 @@ def snapshot(request: SyncRequest, store: Any, state: dict, progress: Progress) 
     copy = CopyRequest(
         request.source, request.target, copy_tables(request), workspace=request.workspace,
         mapping=request.mapping, resume=restarted, truncate=request.truncate,
-        accept_conversions=request.accept_conversions,
+        accept_conversions=request.accept_conversions, validate=False,
     )  # fmt: skip
     progress("snapshot", {"run": request.name, "tables": list(copy.tables)})
     report = run_copy(copy, progress=lambda e, d: progress(f"snapshot_{e}", d))
