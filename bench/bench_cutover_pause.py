@@ -91,10 +91,14 @@ def main() -> int:
     return report(
         "cutover_pause",
         [
-            Figure("cutover write pause (goal < 1 s)", med["pause_ms"] / 1000, 1.0, "s",
-                   note=note),  # fmt: skip
-            Figure("worst application write in the cutover window", med["max_write_ms"] / 1000,
-                   None, "s", note="latency from its due time (coordinated omission counted)"),  # fmt: skip
+            Figure("cutover write pause (goal < 1 s)", med["pause_ms"] / 1000, 1.0, "s", note=note),
+            Figure(
+                "worst application write in the cutover window",
+                med["max_write_ms"] / 1000,
+                None,
+                "s",
+                note="latency from its due time (coordinated omission counted)",
+            ),
         ],
         args,
     )
